@@ -71,6 +71,54 @@ cdef int _build(const int64_t[::1] ids, uint32_t** keys_out, int32_t** vals_out,
     return 0
 
 
+cdef inline int _count(const uint8_t* gbase, bint gt_rgb, const uint8_t* pbase, bint pred_rgb,
+                       Py_ssize_t n_pixels, int64_t* tab, Py_ssize_t width,
+                       const uint32_t* gkeys, const int32_t* gvals, uint32_t gmask,
+                       const uint32_t* pkeys, const int32_t* pvals, uint32_t pmask,
+                       int64_t* bad_gt, int64_t* bad_pred) noexcept nogil:
+    """Run-length counting loop (inlined with constant flags, so each input kind gets its own loop)."""
+    cdef Py_ssize_t i, cell = 0
+    cdef int64_t run = 0
+    cdef uint32_t g, p, cur_g, cur_p
+    cdef int32_t gi, pi
+    if n_pixels == 0:
+        return 0
+    cur_g = _pixel_id(gbase, 0, gt_rgb)
+    cur_p = _pixel_id(pbase, 0, pred_rgb)
+    gi = _lookup(gkeys, gvals, gmask, cur_g)
+    if gi < 0:
+        bad_gt[0] = cur_g
+        return -1
+    pi = _lookup(pkeys, pvals, pmask, cur_p)
+    if pi < 0:
+        bad_pred[0] = cur_p
+        return -1
+    cell = gi * width + pi
+    for i in range(n_pixels):
+        g = _pixel_id(gbase, i, gt_rgb)
+        p = _pixel_id(pbase, i, pred_rgb)
+        if g == cur_g and p == cur_p:
+            run += 1
+            continue
+        tab[cell] += run
+        run = 1
+        if g != cur_g:
+            cur_g = g
+            gi = _lookup(gkeys, gvals, gmask, g)
+            if gi < 0:
+                bad_gt[0] = g
+                return -1
+        if p != cur_p:
+            cur_p = p
+            pi = _lookup(pkeys, pvals, pmask, p)
+            if pi < 0:
+                bad_pred[0] = p
+                return -1
+        cell = gi * width + pi
+    tab[cell] += run
+    return 0
+
+
 def intersection_table(const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pred, bint pred_rgb,
                        Py_ssize_t n_pixels, const int64_t[::1] gt_ids, const int64_t[::1] pred_ids):
     """Count the GT x prediction intersection table of one image.
@@ -101,8 +149,7 @@ def intersection_table(const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pr
     cdef uint32_t *pkeys = NULL
     cdef int32_t *gvals = NULL
     cdef int32_t *pvals = NULL
-    cdef uint32_t gmask = 0, pmask = 0, g, p, last_g, last_p
-    cdef int32_t gi = 0, pi = 0
+    cdef uint32_t gmask = 0, pmask = 0
     cdef int64_t bad_gt = -1, bad_pred = -1
     cdef int status = 0
     cdef const uint8_t* gbase = &gt[0] if gt.shape[0] > 0 else NULL
@@ -111,24 +158,18 @@ def intersection_table(const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pr
         if _build(gt_ids, &gkeys, &gvals, &gmask) != 0 or _build(pred_ids, &pkeys, &pvals, &pmask) != 0:
             status = -1
         else:
-            last_g = 0
-            last_p = 0
-            for i in range(n_pixels):
-                g = _pixel_id(gbase, i, gt_rgb)
-                p = _pixel_id(pbase, i, pred_rgb)
-                if g != last_g or i == 0:
-                    last_g = g
-                    gi = _lookup(gkeys, gvals, gmask, g)
-                    if gi < 0:
-                        bad_gt = g
-                        break
-                if p != last_p or i == 0:
-                    last_p = p
-                    pi = _lookup(pkeys, pvals, pmask, p)
-                    if pi < 0:
-                        bad_pred = p
-                        break
-                tab[gi * width + pi] += 1
+            if gt_rgb and pred_rgb:
+                _count(gbase, True, pbase, True, n_pixels, tab, width, gkeys, gvals, gmask,
+                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
+            elif gt_rgb:
+                _count(gbase, True, pbase, False, n_pixels, tab, width, gkeys, gvals, gmask,
+                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
+            elif pred_rgb:
+                _count(gbase, False, pbase, True, n_pixels, tab, width, gkeys, gvals, gmask,
+                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
+            else:
+                _count(gbase, False, pbase, False, n_pixels, tab, width, gkeys, gvals, gmask,
+                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
         free(gkeys)
         free(gvals)
         free(pkeys)
