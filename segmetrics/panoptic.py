@@ -323,9 +323,9 @@ def evaluate_image(
     # the crowd segment that counts per category: the last one in segments_info order
     k = len(cats)
     crowd_of_cat = np.zeros(k, dtype=np.int64)
-    rank = np.empty_like(g_order)
-    rank[g_order] = np.arange(g_order.size)
-    for j in np.argsort(rank).tolist():  # dense indices in listing order
+    dense_of_listed = np.empty_like(g_order)
+    dense_of_listed[g_order] = np.arange(g_order.size)
+    for j in dense_of_listed.tolist():  # dense indices in listing order
         if g_crowd[j]:
             crowd_of_cat[g_cat[j]] = j + 1
     tp = np.zeros(k, dtype=np.int64)
