@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 import os
 import warnings as _warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -331,7 +332,7 @@ def evaluate_image(
     tp = np.zeros(k, dtype=np.int64)
     fp = np.zeros(k, dtype=np.int64)
     fn = np.zeros(k, dtype=np.int64)
-    cap = max(1, g_ids.size * p_ids.size)
+    cap = max(1, int(np.count_nonzero(table[1:, 1:])))  # a match needs a non-empty intersection
     match_cat = np.empty(cap, dtype=np.int64)
     match_iou = np.empty(cap, dtype=np.float64)
     m = _kernel.match_segments(
@@ -708,7 +709,26 @@ def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jo
         for item in pairs:
             ev.add(work(item))
     else:
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            for stats in pool.map(work, pairs):
-                ev.add(stats)
+        _run_in_order(work, pairs, n_jobs, ev.add)
     return ev.compute()
+
+
+def _run_in_order(work, items: Sequence, n_jobs: int, sink) -> None:
+    """Run ``work`` on a thread pool with a bounded window; feed results to ``sink`` in item order.
+
+    On the first error the pending items are cancelled and the error is raised
+    (no waiting for the rest of the dataset).
+    """
+    pool = ThreadPoolExecutor(max_workers=n_jobs)
+    pending: deque = deque()
+    window = 4 * n_jobs
+    it = iter(items)
+    try:
+        for item in it:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= window:
+                sink(pending.popleft().result())
+        while pending:
+            sink(pending.popleft().result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -239,6 +239,13 @@ def test_parity_with_hotcoco_including_semantic(tmp_path):
         assert abs(row["iou_sum"] - r["iou"]) <= 1e-12
     for key in ("mIoU", "mAcc", "aAcc", "fwIoU"):
         assert abs(ours.metrics[key] - rep["metrics"][key]) <= 1e-12, key
+    for row in ours.per_class:
+        theirs = rep["per_class"].get(row["name"], {})
+        for ours_key, their_key in (("iou", "IoU"), ("acc", "Acc")):
+            if math.isnan(row[ours_key]):
+                assert their_key not in theirs or theirs[their_key] < 0, (row["name"], their_key)
+            else:
+                assert abs(row[ours_key] - theirs[their_key]) <= 1e-12, (row["name"], their_key)
     # and the category-map metrics agree with a pixel-painting oracle through segmetrics.metrics
     cm = semantic_oracle(data)
     k = len(CATEGORIES)
