@@ -73,6 +73,25 @@ def main(argv=None) -> int:
     t_ours1, ours1 = _timed(lambda: segmetrics.panoptic_quality(gt_json, pred_json, jobs=1))
     rows.append(("segmetrics panoptic_quality (jobs=1)", t_ours1, ours1.metrics["PQ"]))
 
+    try:  # preview of the fast-decoder issue: the same pipeline with pyspng behind read_id_png
+        import pyspng
+
+        import segmetrics.panoptic as sp
+
+        def _spng(path):
+            with open(path, "rb") as f:
+                return pyspng.load(f.read())
+
+        saved, sp.read_id_png = sp.read_id_png, _spng
+        try:
+            t_sp, sp_res = _timed(lambda: segmetrics.panoptic_quality(gt_json, pred_json, jobs=args.jobs))
+        finally:
+            sp.read_id_png = saved
+        rows.append((f"segmetrics, pyspng decoding (jobs={args.jobs}; preview, not the default)", t_sp,
+                     sp_res.metrics["PQ"]))
+    except ImportError:
+        pass
+
     from panopticapi.evaluation import pq_compute as papi_pq
 
     with contextlib.redirect_stdout(io.StringIO()):

@@ -21,9 +21,18 @@ Matching rules (panopticapi's, exactly)
   crowd segments of one category only the last one listed counts.
 * Per class: ``PQ = iou_sum / (TP + FP/2 + FN/2)``, ``SQ = iou_sum / TP`` (0
   when TP = 0), ``RQ = TP / (TP + FP/2 + FN/2)``.  Classes with TP + FP + FN = 0
-  are NaN per class and left out of the All / Things / Stuff means; a group
+  are NaN per class (panopticapi reports 0.0) and left out of the All / Things / Stuff means; a group
   with no class to average is NaN with a warning (panopticapi raises
   ``ZeroDivisionError`` there).
+
+Input checks (stricter than panopticapi, which ignores some of these silently)
+-------------------------------------------------------------------------------
+Every non-void id in a GT or predicted map must be listed in its
+``segments_info`` and every listed segment must have at least one pixel;
+segment ids are unique and non-zero; every ``category_id`` is one of the GT
+categories; both maps have the same size.  Violations raise
+:class:`~segmetrics.errors.FormatError` / :class:`~segmetrics.errors.InputError`
+naming the image, the file and the segment ids (with pixel counts).
 
 Category-map metrics (hotcoco's definition)
 -------------------------------------------
