@@ -140,8 +140,12 @@ def intersection_table(const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pr
     bad_gt, bad_pred : int
         The first pixel id found in the map but not in the list (-1 when none).
     """
-    cdef Py_ssize_t ng = gt_ids.shape[0], npr = pred_ids.shape[0], i
+    cdef Py_ssize_t ng = gt_ids.shape[0], npr = pred_ids.shape[0]
     cdef Py_ssize_t width = npr + 1
+    if n_pixels < 0 or gt.shape[0] != n_pixels * (3 if gt_rgb else 4) or \
+            pred.shape[0] != n_pixels * (3 if pred_rgb else 4):
+        raise ValueError(f"id map buffers of {gt.shape[0]} and {pred.shape[0]} bytes do not hold "
+                         f"{n_pixels} pixels each")
     table_arr = np.zeros((ng + 1, npr + 1), dtype=np.int64)
     cdef int64_t[:, ::1] table = table_arr
     cdef int64_t* tab = &table[0, 0]
