@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings as _warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -181,6 +182,8 @@ def _as_id_map(ids, what: str, where: str) -> tuple[np.ndarray, bool]:
         ids = ids.detach().cpu().numpy()
     arr = np.asarray(ids)
     if arr.ndim == 3 and arr.shape[2] == 3 and arr.dtype == np.uint8:
+        if sys.byteorder != "little":  # the kernel's fused RGB read assumes little-endian loads
+            return np.ascontiguousarray(_rgb_to_ids(arr)), False
         return np.ascontiguousarray(arr), True
     if arr.ndim != 2:
         raise InputError(
@@ -205,26 +208,21 @@ def _segment_arrays(segments, cats: CategoryIndex, what: str, where: str):
     """Sorted ids, category indices, crowd flags, JSON areas (NaN if absent) of a segments list."""
     if not isinstance(segments, (list, tuple)):
         raise InputError(f"{where}: {what} segments must be a list of dicts, got {type(segments).__name__}")
-    check_segments(segments, f"{where}: {what}", max_id=_MAX_ID)
-    n = len(segments)
-    ids = np.empty(n, dtype=np.int64)
-    cat = np.empty(n, dtype=np.int64)
-    crowd = np.zeros(n, dtype=np.uint8)
-    area = np.full(n, np.nan, dtype=np.float64)
-    for j, s in enumerate(segments):
-        ids[j] = s["id"]
-        ci = cats.index.get(int(s["category_id"]))
-        if ci is None:
-            raise FormatError(
-                f"{where}: {what} segment {s['id']} has unknown category_id {s['category_id']} "
-                f"(not in the ground-truth categories)"
-            )
-        cat[j] = ci
-        crowd[j] = 1 if s.get("iscrowd", 0) else 0
-        if s.get("area") is not None:
-            area[j] = float(s["area"])
+    id_list, cat_ids, crowd_list, area_list = check_segments(segments, f"{where}: {what}", max_id=_MAX_ID)
+    index = cats.index
+    try:
+        cat_list = [index[c] for c in cat_ids]
+    except KeyError:
+        j = next(j for j, c in enumerate(cat_ids) if c not in index)
+        raise FormatError(
+            f"{where}: {what} segment {id_list[j]} has unknown category_id {cat_ids[j]} "
+            f"(not in the ground-truth categories)"
+        ) from None
+    ids = np.array(id_list, dtype=np.int64)
     order = np.argsort(ids, kind="stable")
-    return ids[order], cat[order], crowd[order], area[order], order
+    area = np.array([np.nan if a is None else float(a) for a in area_list], dtype=np.float64)
+    return (ids[order], np.array(cat_list, dtype=np.int64)[order],
+            np.array(crowd_list, dtype=np.uint8)[order], area[order], order)
 
 
 def _unknown_ids(ids_map: np.ndarray, rgb: bool, listed: np.ndarray) -> list[tuple[int, int]]:

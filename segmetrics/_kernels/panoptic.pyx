@@ -9,6 +9,7 @@ table only.  Both functions release the GIL.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -27,6 +28,16 @@ cdef inline uint32_t _hash(uint32_t key, uint32_t mask) noexcept nogil:
 cdef inline uint32_t _pixel_id(const uint8_t* base, Py_ssize_t i, bint rgb) noexcept nogil:
     if rgb:
         return (<uint32_t>base[3 * i]) | (<uint32_t>base[3 * i + 1] << 8) | (<uint32_t>base[3 * i + 2] << 16)
+    return (<const uint32_t*>base)[i]
+
+
+cdef inline uint32_t _pixel_id_fast(const uint8_t* base, Py_ssize_t i, bint rgb) noexcept nogil:
+    """Like _pixel_id, but RGB is one unaligned 4-byte load (needs a byte after the pixel;
+    little-endian only: the Python wrapper converts RGB to ids on big-endian machines)."""
+    cdef uint32_t v
+    if rgb:
+        memcpy(&v, base + 3 * i, 4)
+        return v & 0xFFFFFF
     return (<const uint32_t*>base)[i]
 
 
@@ -95,8 +106,12 @@ cdef inline int _count(const uint8_t* gbase, bint gt_rgb, const uint8_t* pbase, 
         return -1
     cell = gi * width + pi
     for i in range(n_pixels):
-        g = _pixel_id(gbase, i, gt_rgb)
-        p = _pixel_id(pbase, i, pred_rgb)
+        if i < n_pixels - 1:
+            g = _pixel_id_fast(gbase, i, gt_rgb)
+            p = _pixel_id_fast(pbase, i, pred_rgb)
+        else:
+            g = _pixel_id(gbase, i, gt_rgb)
+            p = _pixel_id(pbase, i, pred_rgb)
         if g == cur_g and p == cur_p:
             run += 1
             continue

@@ -242,9 +242,18 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
     )
 
 
-def check_segments(segs, where: str, *, max_id: int = 2**32 - 2) -> None:
-    """Validate a ``segments_info`` list (ids, uniqueness, category ids, iscrowd, area)."""
-    seen = set()
+def check_segments(segs, where: str, *, max_id: int = 2**32 - 2) -> tuple[list, list, list, list]:
+    """Validate a ``segments_info`` list and return its columns.
+
+    Checks that ids are integers in ``[1, max_id]`` and unique, ``category_id``
+    is an integer, ``iscrowd`` is 0 or 1 and ``area`` (optional) a non-negative
+    number.  Returns ``(ids, category_ids, iscrowd, areas)`` as lists, in
+    listing order (``iscrowd`` defaults to 0, a missing area is ``None``).
+    """
+    ids: list = []
+    cats: list = []
+    crowd: list = []
+    areas: list = []
     for j, s in enumerate(segs):
         if not isinstance(s, dict):
             raise FormatError(f"{where}: segments_info[{j}] is not an object")
@@ -255,13 +264,21 @@ def check_segments(segs, where: str, *, max_id: int = 2**32 - 2) -> None:
             raise FormatError(f"{where}: segment id 0 is reserved for void and cannot be listed")
         if sid < 0 or sid > max_id:
             raise FormatError(f"{where}: segment id {sid} is outside [1, {max_id}]")
-        if sid in seen:
-            raise FormatError(f"{where}: duplicate segment id {sid} in segments_info")
-        seen.add(sid)
-        if not _is_int(s.get("category_id")):
-            raise FormatError(f"{where}: segment {sid} needs an integer 'category_id', got {s.get('category_id')!r}")
-        if s.get("iscrowd", 0) not in (0, 1, True, False):
-            raise FormatError(f"{where}: segment {sid} has iscrowd={s.get('iscrowd')!r} (expected 0 or 1)")
+        cid = s.get("category_id")
+        if not _is_int(cid):
+            raise FormatError(f"{where}: segment {sid} needs an integer 'category_id', got {cid!r}")
+        iscrowd = s.get("iscrowd", 0)
+        if iscrowd not in (0, 1, True, False):
+            raise FormatError(f"{where}: segment {sid} has iscrowd={iscrowd!r} (expected 0 or 1)")
         area = s.get("area")
         if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float, np.number)) or area < 0):
             raise FormatError(f"{where}: segment {sid} has an invalid area {area!r}")
+        ids.append(int(sid))
+        cats.append(int(cid))
+        crowd.append(1 if iscrowd else 0)
+        areas.append(area)
+    if len(set(ids)) != len(ids):
+        seen: set = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))
+        raise FormatError(f"{where}: duplicate segment id {dup} in segments_info")
+    return ids, cats, crowd, areas
