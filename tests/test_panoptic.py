@@ -457,3 +457,22 @@ def test_result_to_dict_is_json_ready(tmp_path):
     text = json.dumps(res.to_dict(), allow_nan=False)
     assert "PQ" in text
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_benchmark_generator_is_deterministic_and_scored_like_panopticapi(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_datasets", Path(__file__).resolve().parents[1] / "benchmarks" / "datasets.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = mod.make_coco_panoptic(tmp_path / "a", n_images=2, seed=3)
+    b = mod.make_coco_panoptic(tmp_path / "b", n_images=2, seed=3)
+    for pa, pb in zip(a, b):
+        assert pa.read_bytes() == pb.read_bytes()
+        for png in sorted(pa.with_suffix("").glob("*.png")):
+            assert png.read_bytes() == (pb.with_suffix("") / png.name).read_bytes()
+    gt = json.loads(a[0].read_text())
+    assert all(640 == im["width"] and 360 <= im["height"] <= 480 for im in gt["images"])
+    ref = panopticapi_pq(*a)
+    assert_matches_panopticapi(panoptic_quality(*a), ref, gt["categories"])
