@@ -476,3 +476,33 @@ def test_benchmark_generator_is_deterministic_and_scored_like_panopticapi(tmp_pa
     assert all(640 == im["width"] and 360 <= im["height"] <= 480 for im in gt["images"])
     ref = panopticapi_pq(*a)
     assert_matches_panopticapi(panoptic_quality(*a), ref, gt["categories"])
+
+
+def test_stale_area_double_match_reproduces_panopticapi(tmp_path):
+    """detectron2#5420: a too-small JSON area lets one GT match two predictions (PQ > 1)."""
+    cats = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 0}]
+    gt = np.full((2, 8), 5, np.uint32)
+    gt[1] = 6
+    pred = np.zeros((2, 8), np.uint32)
+    pred[0, :4], pred[0, 4:], pred[1] = 7, 8, 9
+    # area 2 instead of 8: IoU(7, 5) = 4 / (4 + 2 - 4) = 2 > 0.5, same for 8 -> two TPs, iou_sum 4
+    data = [(1, gt, [{"id": 5, "category_id": 1, "iscrowd": 0, "area": 2},
+                     {"id": 6, "category_id": 2, "iscrowd": 0, "area": 8}],
+             pred, [{"id": 7, "category_id": 1}, {"id": 8, "category_id": 1}, {"id": 9, "category_id": 2}])]
+    gt_json, pred_json = write_coco(tmp_path, data, categories=cats)
+    ref = panopticapi_pq(gt_json, pred_json)
+    with pytest.warns(segmetrics.SegmetricsWarning, match="segment 5"):
+        ours = panoptic_quality(gt_json, pred_json)
+    assert_matches_panopticapi(ours, ref, cats)
+    assert ours.per_class[0]["tp"] == 2 and ours.per_class[0]["pq"] == 2.0
+    fixed = panoptic_quality(gt_json, pred_json, recompute_gt_areas=True)
+    assert (fixed.per_class[0]["tp"], fixed.per_class[0]["fp"], fixed.per_class[0]["fn"]) == (0, 2, 1)
+
+
+def test_with_semantic_false_leaves_out_category_map_metrics():
+    _, g, gs, p, ps = make_dataset(12, n_images=1)[0]
+    with_sem = segmetrics.panoptic_quality_arrays(g, gs, p, ps, categories=CATEGORIES)
+    without = segmetrics.panoptic_quality_arrays(g, gs, p, ps, categories=CATEGORIES, with_semantic=False)
+    assert {"mIoU", "mAcc", "aAcc", "fwIoU"} <= set(with_sem.metrics)
+    assert not {"mIoU", "mAcc", "aAcc", "fwIoU"} & set(without.metrics)
+    assert without.metrics["PQ"] == with_sem.metrics["PQ"]
