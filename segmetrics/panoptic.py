@@ -503,8 +503,17 @@ class PanopticEvaluator:
 
     Notes
     -----
-    See the module docstring for the matching rules (panopticapi's) and the
-    category-map metrics (hotcoco's definition).  Typical use in a training loop::
+    Matching (panopticapi's rules): GT ``g`` and prediction ``p`` match iff same
+    category, ``g`` not crowd and ``|g & p| / (|p| + |g| - |g & p| - |p & void|) > 0.5``,
+    with ``|g|`` from the JSON ``area`` unless ``recompute_gt_areas``.  An
+    unmatched prediction is not a false positive when more than half of it lies
+    on void or on the last-listed crowd segment of its category.  Per class
+    ``PQ = iou_sum / (TP + FP/2 + FN/2)``, ``SQ = iou_sum / TP`` (0 if TP = 0),
+    ``RQ = TP / (TP + FP/2 + FN/2)``; classes with ``TP + FP + FN = 0`` are NaN and
+    left out of the means, and an empty group is NaN with a warning.  The
+    category-map metrics use the (K+1) x (K+1) pixel confusion matrix of the
+    painted category maps (GT void not scored, predicted void = a miss).  See
+    the module docstring for details.  Typical use in a training loop::
 
         ev = PanopticEvaluator(categories)
         for gt_ids, gt_segs, pred_ids, pred_segs in batches:
