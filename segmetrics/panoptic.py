@@ -67,7 +67,7 @@ import numpy as np
 
 from . import metrics as _metrics
 from ._kernels import panoptic as _kernel
-from .errors import FormatError, InputError, MissingPredictionError, SegmetricsWarning
+from .errors import DataFileError, FormatError, InputError, MissingPredictionError, SegmetricsWarning
 from .io.coco_panoptic import (
     PanopticDataset,
     check_segments,
@@ -704,6 +704,10 @@ def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jo
     """
     gt = _load(gt_json, gt_folder, gt=True)
     pred = _load(pred_json, pred_folder, gt=False)
+    for side, ds, given in (("ground-truth", gt, gt_folder), ("prediction", pred, pred_folder)):
+        if ds.folder is None or not ds.folder.is_dir():
+            how = "" if given is not None else " (default: the JSON path without .json; pass it explicitly)"
+            raise DataFileError(f"{side} PNG folder {ds.folder} does not exist{how}")
     ev = PanopticEvaluator(gt.categories, **evaluator_kwargs)
     pairs, notes = pair_annotations(gt, pred)
     for msg in notes:

@@ -53,7 +53,7 @@ def test_load_and_default_folder(coco):
 def test_explicit_folders(coco, tmp_path):
     root, _, gt_json, pred_json = coco
     (root / "gt").rename(root / "elsewhere_gt")
-    with pytest.raises(DataFileError, match="not found"):
+    with pytest.raises(DataFileError, match=r"ground-truth PNG folder .*gt does not exist \(default"):
         panoptic_quality(gt_json, pred_json)
     res = panoptic_quality(gt_json, pred_json, gt_folder=root / "elsewhere_gt")
     assert res.num_images == 3
