@@ -48,9 +48,9 @@ def png_info(data: bytes | bytearray | memoryview, *, name: str = "<bytes>") -> 
     Returns
     -------
     dict
-        ``width``, ``height``, ``bit_depth``, ``color_type``, ``interlace``, the
-        ``shape`` and ``dtype`` of the decoded array, and ``fast`` (False when the file
-        needs the Pillow fallback).
+        ``width``, ``height``, ``bit_depth``, ``color_type``, ``interlace``, ``fast``
+        (False when the file needs the Pillow fallback) and the ``shape`` and ``dtype``
+        of the decoded array (None for fallback files: Pillow decides them).
 
     Raises
     ------
@@ -61,6 +61,8 @@ def png_info(data: bytes | bytearray | memoryview, *, name: str = "<bytes>") -> 
     if status < 0:
         raise FormatError(f"{name}: corrupt PNG: {message}")
     info["fast"] = status == 0
+    if status > 0:
+        info["shape"] = info["dtype"] = None
     return info
 
 
@@ -113,20 +115,18 @@ def decode_png(data: bytes | bytearray | memoryview, *, out: np.ndarray | None =
         status, info, message = _png.read_header(buf)
         if status < 0:
             raise FormatError(f"{name}: corrupt PNG: {message}")
-        _check_out(out, info["shape"], info["dtype"], name)
         if status > 0:
-            out[...] = _decode_with_pillow(buf, name)
+            result = _decode_with_pillow(buf, name)
+            _check_out(out, result.shape, result.dtype, name)
+            out[...] = result
             return out
+        _check_out(out, info["shape"], info["dtype"], name)
     array, message = _png.decode(buf, out)
     if array is not None:
         return array
     if message:
         raise FormatError(f"{name}: corrupt PNG: {message}")
-    result = _decode_with_pillow(buf, name)
-    if out is not None:
-        out[...] = result
-        return out
-    return result
+    return _decode_with_pillow(buf, name)
 
 
 def read_png(path_or_bytes: PathOrBytes, *, out: np.ndarray | None = None) -> np.ndarray:
