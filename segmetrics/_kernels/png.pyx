@@ -73,32 +73,48 @@ cdef extern from *:
     static inline uint32_t sm_load_4(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
     static inline void sm_store_4(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
-    /* Paeth over a whole row, one pixel (3 or 4 bytes) per step in 16-bit lanes. */
+    /* Bytewise addition of packed pixels (no carry between bytes). */
+    static inline uint32_t sm_add_bytes(uint32_t a, uint32_t x) {
+        return ((a & 0x7f7f7f7fu) + (x & 0x7f7f7f7fu)) ^ ((a ^ x) & 0x80808080u);
+    }
+
+    /* Paeth over a whole row, one pixel (3 or 4 bytes) per step.  When the pixel above
+       equals the one above-left (b == c, most of a label map) the predictor is the left
+       pixel and a bytewise add suffices; otherwise the predictor is computed in 16-bit
+       SSE2 lanes. */
     #define SM_PAETH_SIMD(BPP)                                                     \
     static void sm_paeth_simd_##BPP(const uint8_t *in, const uint8_t *prev,       \
                                     uint8_t *out, size_t n) {                      \
         const __m128i zero = _mm_setzero_si128();                                  \
         const __m128i low8 = _mm_set1_epi16(0xff);                                 \
-        __m128i a = zero, c = zero, b, x, p, q, r, pa, pb, pc, not_a, take_c, bc;  \
-        uint32_t v;                                                                \
+        __m128i a, b, c, x, p, q, r, pa, pb, pc, not_a, take_c, bc;                \
+        uint32_t ap = 0, bp, cp = 0, xp;                                           \
         size_t i;                                                                  \
         for (i = 0; i + BPP <= n; i += BPP) {                                      \
-            b = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)sm_load_##BPP(prev + i)), zero);\
-            x = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)sm_load_##BPP(in + i)), zero);\
-            p = _mm_sub_epi16(b, c);                                               \
-            q = _mm_sub_epi16(a, c);                                               \
-            r = _mm_add_epi16(p, q);                                               \
-            pa = _mm_max_epi16(p, _mm_sub_epi16(zero, p));                         \
-            pb = _mm_max_epi16(q, _mm_sub_epi16(zero, q));                         \
-            pc = _mm_max_epi16(r, _mm_sub_epi16(zero, r));                         \
-            not_a = _mm_or_si128(_mm_cmpgt_epi16(pa, pb), _mm_cmpgt_epi16(pa, pc));\
-            take_c = _mm_cmpgt_epi16(pb, pc);                                      \
-            bc = _mm_or_si128(_mm_and_si128(take_c, c), _mm_andnot_si128(take_c, b));\
-            a = _mm_or_si128(_mm_and_si128(not_a, bc), _mm_andnot_si128(not_a, a));\
-            a = _mm_and_si128(_mm_add_epi16(a, x), low8);                          \
-            v = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(a, a));               \
-            sm_store_##BPP(out + i, v);                                            \
-            c = b;                                                                 \
+            bp = sm_load_##BPP(prev + i);                                          \
+            xp = sm_load_##BPP(in + i);                                            \
+            if (bp == cp) {                                                        \
+                ap = sm_add_bytes(ap, xp);                                         \
+            } else {                                                               \
+                a = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)ap), zero);           \
+                b = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)bp), zero);           \
+                c = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)cp), zero);           \
+                x = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)xp), zero);           \
+                p = _mm_sub_epi16(b, c);                                           \
+                q = _mm_sub_epi16(a, c);                                           \
+                r = _mm_add_epi16(p, q);                                           \
+                pa = _mm_max_epi16(p, _mm_sub_epi16(zero, p));                     \
+                pb = _mm_max_epi16(q, _mm_sub_epi16(zero, q));                     \
+                pc = _mm_max_epi16(r, _mm_sub_epi16(zero, r));                     \
+                not_a = _mm_or_si128(_mm_cmpgt_epi16(pa, pb), _mm_cmpgt_epi16(pa, pc));\
+                take_c = _mm_cmpgt_epi16(pb, pc);                                  \
+                bc = _mm_or_si128(_mm_and_si128(take_c, c), _mm_andnot_si128(take_c, b));\
+                a = _mm_or_si128(_mm_and_si128(not_a, bc), _mm_andnot_si128(not_a, a));\
+                a = _mm_and_si128(_mm_add_epi16(a, x), low8);                      \
+                ap = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(a, a));          \
+            }                                                                      \
+            sm_store_##BPP(out + i, ap);                                           \
+            cp = bp;                                                               \
         }                                                                          \
     }
     SM_PAETH_SIMD(3)
@@ -144,6 +160,7 @@ cdef extern from *:
                 for (i = BPP; i < n; i++) out[i] = (uint8_t)(in[i] + out[i - BPP]);\
                 break;                                                             \
             }                                                                      \
+            if (BPP == 1) { sm_paeth_row_1(in, prev, out, n); break; }             \
             if (SM_HAVE_SIMD && (BPP == 3 || BPP == 4)) {                          \
                 sm_paeth_row(BPP, in, prev, out, n);                               \
                 break;                                                             \
@@ -161,6 +178,25 @@ cdef extern from *:
         if (bpp == 3) sm_paeth_simd_3(in, prev, out, n);
         else sm_paeth_simd_4(in, prev, out, n);
     #endif
+    }
+
+    /* One byte per pixel: the left neighbour stays in a register and the common
+       label-map case b == c (same value above and above-left, so the predictor is the
+       left value) skips the full predictor. */
+    static void sm_paeth_row_1(const uint8_t *in, const uint8_t *prev, uint8_t *out,
+                               size_t n) {
+        size_t i;
+        uint8_t a, b, c;
+        if (n == 0) return;
+        a = (uint8_t)(in[0] + prev[0]);
+        out[0] = a;
+        for (i = 1; i < n; i++) {
+            b = prev[i];
+            c = prev[i - 1];
+            if (b == c) a = (uint8_t)(in[i] + a);
+            else a = (uint8_t)(in[i] + sm_paeth(a, b, c));
+            out[i] = a;
+        }
     }
 
     SM_UNFILTER_BPP(1)
