@@ -204,6 +204,11 @@ cdef extern from *:
     SM_UNFILTER_BPP(3)
     SM_UNFILTER_BPP(4)
 
+    static int sm_host_is_little_endian(void) {
+        const uint16_t one = 1;
+        return *(const uint8_t *)&one == 1;
+    }
+
     /* Returns 0, or -1 for an unknown filter type or pixel size. */
     static int sm_unfilter_row(int bpp, int ftype, const uint8_t *in,
                                const uint8_t *prev, uint8_t *out, size_t n) {
@@ -217,6 +222,7 @@ cdef extern from *:
         return -1;
     }
     """
+    int sm_host_is_little_endian() noexcept nogil
     int sm_unfilter_row(int bpp, int ftype, const uint8_t *inp, const uint8_t *prev,
                         uint8_t *out, size_t n) noexcept nogil
 
@@ -390,7 +396,7 @@ cdef inline bint _is_type(const uint8_t *t, const char *name) noexcept nogil:
 
 
 cdef int _inflate_zlib(const uint8_t *data, size_t size, uint8_t *dst, size_t dst_size,
-                       char *err, size_t errlen) noexcept nogil:
+                       size_t *produced, char *err, size_t errlen) noexcept nogil:
     """Stream every IDAT chunk through zlib into `dst`, which must end up exactly full."""
     cdef z_stream zs
     cdef size_t pos = 8, length, done = 0, window
@@ -441,14 +447,12 @@ cdef int _inflate_zlib(const uint8_t *data, size_t size, uint8_t *dst, size_t ds
     if not ended:
         _seterr(err, errlen, b"zlib error: IDAT stream ends early (truncated image data)")
         return -1
-    if done != dst_size:
-        _seterr(err, errlen, b"decompressed data is smaller than the image")
-        return -1
+    produced[0] = done
     return 0
 
 
 cdef int _inflate_libdeflate(const uint8_t *data, size_t size, const png_header *hdr,
-                             uint8_t *dst, size_t dst_size,
+                             uint8_t *dst, size_t dst_size, size_t *produced,
                              char *err, size_t errlen) noexcept nogil:
     cdef size_t pos = 8, length, filled = 0, out_n = 0
     cdef const uint8_t *stream = NULL
@@ -488,9 +492,7 @@ cdef int _inflate_libdeflate(const uint8_t *data, size_t size, const png_header 
     if ret != 0:
         _seterr(err, errlen, b"zlib error: corrupt or truncated IDAT stream")
         return -1
-    if out_n != dst_size:
-        _seterr(err, errlen, b"decompressed data is smaller than the image")
-        return -1
+    produced[0] = out_n
     return 0
 
 
@@ -499,7 +501,7 @@ cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr
                          char *err, size_t errlen) noexcept nogil:
     """Inflate and unfilter a file that `png_read_header` accepted (returned 0) into
     `out` (C order, `out_size` bytes).  0 = done, -1 = corrupt (message in `err`)."""
-    cdef size_t rb = hdr.row_bytes, y, i, n_out
+    cdef size_t rb = hdr.row_bytes, y, i, n_out, produced = 0
     cdef size_t h = hdr.height
     cdef uint8_t *raw
     cdef uint8_t *row
@@ -515,9 +517,12 @@ cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr
         _seterr(err, errlen, b"out of memory")
         return -1
     if _use_libdeflate:
-        ret = _inflate_libdeflate(data, size, hdr, raw, hdr.raw_bytes, err, errlen)
+        ret = _inflate_libdeflate(data, size, hdr, raw, hdr.raw_bytes, &produced, err, errlen)
     else:
-        ret = _inflate_zlib(data, size, raw, hdr.raw_bytes, err, errlen)
+        ret = _inflate_zlib(data, size, raw, hdr.raw_bytes, &produced, err, errlen)
+    if ret == 0 and produced != hdr.raw_bytes:
+        _seterr(err, errlen, b"decompressed data is smaller than the image")
+        ret = -1
     if ret != 0:
         free(raw)
         return -1
@@ -529,8 +534,8 @@ cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr
             return -1
         prev = out + y * rb
     free(raw)
-    if hdr.bit_depth == 16:
-        # big-endian samples -> native little-endian uint16 (x86/ARM hosts)
+    if hdr.bit_depth == 16 and sm_host_is_little_endian():
+        # PNG stores big-endian samples; the array holds native uint16
         i = 0
         while i + 1 < n_out:
             t = out[i]
