@@ -71,19 +71,58 @@ def idat_stream(data: bytes) -> bytes:
     return b"".join(parts)
 
 
-def best_time(fn, items, threads: int, repeat: int) -> float:
-    best = float("inf")
+def best_time(fn, items, threads: int, repeat: int, cpu: list | None = None) -> float:
+    """Best wall time of `repeat` passes; appends process CPU seconds / wall of that pass."""
+    best, best_cpu = float("inf"), 0.0
     for _ in range(repeat):
         if threads == 1:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             for item in items:
                 fn(item)
         else:
             with ThreadPoolExecutor(threads) as pool:
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 for _ in pool.map(fn, items):
                     pass
-        best = min(best, time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        if wall < best:
+            best, best_cpu = wall, (time.process_time() - c0) / wall
+    if cpu is not None:
+        cpu.append(best_cpu)
+    return best
+
+
+def gil_stall(fn, arg, repeat: int = 3) -> tuple[float, float]:
+    """(call duration, longest stall of a concurrent pure-Python thread), best of `repeat`.
+
+    A call that holds the GIL stops the other thread for about its whole duration; one
+    that releases it leaves only scheduler-sized gaps (the machine being busy included).
+    """
+    import threading
+
+    best = (float("inf"), float("inf"))
+    for _ in range(repeat):
+        stop = threading.Event()
+        stamps: list[float] = []
+
+        def ticker():
+            while not stop.is_set():
+                stamps.append(time.perf_counter())
+
+        th = threading.Thread(target=ticker)
+        th.start()
+        time.sleep(0.02)
+        t0 = time.perf_counter()
+        fn(arg)
+        t1 = time.perf_counter()
+        time.sleep(0.02)
+        stop.set()
+        th.join()
+        inside = [t for t in stamps if t0 <= t <= t1]
+        edges = [t0, *inside, t1]
+        stall = max(b - a for a, b in zip(edges, edges[1:]))
+        if t1 - t0 < best[0]:
+            best = (t1 - t0, stall)
     return best
 
 
@@ -145,7 +184,9 @@ def main() -> None:
               f"Machine: {os.cpu_count()} CPUs (`nproc`), {cpu}; shared with other jobs "
               f"while measuring. Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.  ",
               f"Best of {args.repeat} passes over {args.images} Pillow-written files per set; "
-              "MB/s counts decoded (raw pixel) bytes.", ""]
+              "MB/s counts decoded (raw pixel) bytes. Load average at start: "
+              f"{os.getloadavg()[0]:.1f}.", ""]
+    fastest_inflate, most_cpu = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for set_name, make in [("ADE20K-like 512x512 gray", ade_like),
                                ("COCO-like 640x480 RGB", coco_like)]:
@@ -161,18 +202,22 @@ def main() -> None:
             for p, a in zip(paths[:5], arrays):  # sanity: every decoder agrees
                 assert np.array_equal(read_png(p), a)
             lines += [f"### {set_name} (mean file {png_kb:.0f} kB, {raw_mb / args.images:.2f} MB decoded)",
-                      "", "| decoder | threads | ms/image | images/s | MB/s | vs pyspng 1 thread | 2-thread speed-up |",
-                      "|---|---|---|---|---|---|---|"]
-            results = {}
+                      "", "| decoder | threads | ms/image | images/s | MB/s | vs pyspng 1 thread "
+                      "| 2-thread speed-up | process CPU s / wall s |",
+                      "|---|---|---|---|---|---|---|---|"]
+            results, cpu = {}, {}
             for name, fn in decoders().items():
                 for threads in (1, 2):
-                    results[name, threads] = best_time(fn, paths, threads, args.repeat)
+                    used: list = []
+                    results[name, threads] = best_time(fn, paths, threads, args.repeat, used)
+                    cpu[name, threads] = used[0]
             ref = results.get(("pyspng", 1))
             for (name, threads), t in results.items():
                 vs = f"{ref / t:.2f}x" if ref else "n/a"
                 sp = f"{results[name, 1] / t:.2f}x" if threads == 2 else ""
                 lines.append(f"| {name} | {threads} | {t / args.images * 1e3:.3f} | "
-                             f"{args.images / t:.0f} | {raw_mb / t:.0f} | {vs} | {sp} |")
+                             f"{args.images / t:.0f} | {raw_mb / t:.0f} | {vs} | {sp} | "
+                             f"{cpu[name, threads]:.2f} |")
             # inflate-only floors
             streams = [idat_stream(p.read_bytes()) for p in paths]
             sizes = [len(zlib.decompress(s)) for s in streams]
@@ -185,6 +230,8 @@ def main() -> None:
                 for threads in (1, 2):
                     inf[name, threads] = best_time(lambda it, fn=fn: fn(*it), items, threads,
                                                    args.repeat)
+            fastest_inflate.append(min((t, k) for (k, th), t in inf.items() if th == 1)[1])
+            most_cpu = max([most_cpu, *cpu.values()])
             for (name, threads), t in inf.items():
                 sp = f"{inf[name, 1] / t:.2f}x" if threads == 2 else ""
                 lines.append(f"| {name} | {threads} | {t / args.images * 1e3:.3f} | "
@@ -203,6 +250,29 @@ def main() -> None:
                 lines.append(f"| {backend} | {t / args.images * 1e3:.3f} |")
             _png.set_inflate_backend(before)
             lines.append("")
+        # GIL check on one large label map (about 36 MP)
+        big = Path(tmp) / "big.png"
+        Image.fromarray(np.tile(ade_like(rng), (12, 12))).save(big)
+        stream = idat_stream(big.read_bytes())
+        size = len(zlib.decompress(stream))
+        lines += ["### Does the call release the GIL? (one 6144x6144 gray label map)", "",
+                  "A second Python thread appends timestamps in a loop during the call; "
+                  "its longest stall close to the call's duration means the GIL was held.", "",
+                  "| call | duration ms | longest stall of the other thread ms | stall / duration |",
+                  "|---|---|---|---|"]
+        calls = dict(decoders())
+        calls.update({f"inflate only: {k}": (lambda p, f=f: f(stream, size))
+                      for k, f in inflaters().items()})
+        for name, fn in calls.items():
+            dur, stall = gil_stall(fn, big)
+            lines.append(f"| {name} | {dur * 1e3:.1f} | {stall * 1e3:.1f} | {stall / dur:.2f} |")
+        lines.append("")
+    lines.append(f"Fastest inflate on one thread, per set: {', '.join(fastest_inflate)}. "
+                 f"Load average at the end: {os.getloadavg()[0]:.1f}.")
+    if most_cpu < 1.2:
+        lines.append(f"Every pass got at most {most_cpu:.2f} CPU-seconds per second: the "
+                     "process never had two free cores, so the 2-thread columns measure "
+                     "contention, not scaling; the GIL table is the evidence of GIL release.")
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
