@@ -15,3 +15,6 @@ def read_header(data: bytes | bytearray | memoryview) -> tuple[int, dict[str, An
 def decode(data: bytes | bytearray | memoryview,
            out: np.ndarray | None = ...) -> tuple[np.ndarray | None, str]:
     """(array, "") on success, (None, "") for the Pillow fallback, (None, reason) if corrupt."""
+
+def _find_libdeflate() -> tuple[list[int], str] | None:
+    """Addresses of the libdeflate functions and the library they came from, or None."""

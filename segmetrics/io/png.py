@@ -106,7 +106,10 @@ def decode_png(data: bytes | bytearray | memoryview, *, out: np.ndarray | None =
     bytes.  Rows are unfiltered with the five PNG predictors; Paeth picks among left
     ``a``, up ``b`` and up-left ``c`` the one closest to ``p = a + b - c`` (ties
     resolved in the order a, b, c).  16-bit samples are returned in native byte order.
-    The compiled path never holds the GIL.
+    The compiled path never holds the GIL.  Images above 2**31 pixels, or whose
+    IHDR size could not come from the IDAT bytes (deflate expands at most 1032:1),
+    are rejected before any allocation; Pillow's lower decompression-bomb limit is
+    not applied to the compiled path.
     """
     buf = _as_buffer(data)
     if out is not None and not isinstance(out, np.ndarray):
