@@ -618,6 +618,16 @@ def inflate_backend():
     return "libdeflate" if _use_libdeflate else "zlib"
 
 
+cdef int _parse(const uint8_t[::1] data, png_header *hdr, char *err, size_t errlen):
+    cdef const uint8_t *p = &data[0] if data.shape[0] else _EMPTY
+    cdef size_t n = data.shape[0]
+    cdef int status
+    err[0] = 0
+    with nogil:
+        status = png_read_header(p, n, hdr, err, errlen)
+    return status
+
+
 def read_header(const uint8_t[::1] data):
     """Parse the chunks of a PNG held in `data`.
 
@@ -627,12 +637,7 @@ def read_header(const uint8_t[::1] data):
     """
     cdef png_header hdr
     cdef char err[200]
-    cdef int status
-    cdef const uint8_t *p = &data[0] if data.shape[0] else _EMPTY
-    cdef size_t n = data.shape[0]
-    err[0] = 0
-    with nogil:
-        status = png_read_header(p, n, &hdr, err, sizeof(err))
+    cdef int status = _parse(data, &hdr, err, sizeof(err))
     if status < 0:
         return status, None, err.decode("ascii")
     shape = _shape(&hdr)
@@ -654,13 +659,10 @@ def decode(const uint8_t[::1] data, out=None):
     """
     cdef png_header hdr
     cdef char err[200]
-    cdef int status
     cdef cnp.ndarray arr
     cdef const uint8_t *p = &data[0] if data.shape[0] else _EMPTY
     cdef size_t n = data.shape[0]
-    err[0] = 0
-    with nogil:
-        status = png_read_header(p, n, &hdr, err, sizeof(err))
+    cdef int status = _parse(data, &hdr, err, sizeof(err))
     if status < 0:
         return None, err.decode("ascii")
     if status > 0:
