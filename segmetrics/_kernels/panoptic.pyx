@@ -17,14 +17,6 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-cdef enum:
-    EMPTY_SLOT = 0xFFFFFFFF
-
-
-cdef inline uint32_t _hash(uint32_t key, uint32_t mask) noexcept nogil:
-    return (key * <uint32_t>2654435761u) >> 7 & mask
-
-
 cdef inline uint32_t _pixel_id(const uint8_t* base, Py_ssize_t i, bint rgb) noexcept nogil:
     if rgb:
         return (<uint32_t>base[3 * i]) | (<uint32_t>base[3 * i + 1] << 8) | (<uint32_t>base[3 * i + 2] << 16)
@@ -39,19 +31,6 @@ cdef inline uint32_t _pixel_id_fast(const uint8_t* base, Py_ssize_t i, bint rgb)
         memcpy(&v, base + 3 * i, 4)
         return v & 0xFFFFFF
     return (<const uint32_t*>base)[i]
-
-
-cdef inline int32_t _lookup(const uint32_t* keys, const int32_t* vals, uint32_t mask,
-                            uint32_t key) noexcept nogil:
-    cdef uint32_t slot
-    if key == 0:
-        return 0
-    slot = _hash(key, mask)
-    while keys[slot] != EMPTY_SLOT:
-        if keys[slot] == key:
-            return vals[slot]
-        slot = (slot + 1) & mask
-    return -1
 
 
 cdef int _build(const int64_t[::1] ids, uint32_t** keys_out, int32_t** vals_out,

@@ -9,6 +9,10 @@
 #     #   png_decode_into; 1: use the Python fallback (segmetrics.io.png);
 #     #   -1: corrupt file, NUL-terminated reason in err.
 #     status = png_decode_into(data, size, &hdr, out, out_size, err, errlen)
+# or, to unfilter row by row (fused with a consumer of each row):
+#     status = png_inflate(data, size, &hdr, raw, raw_size, err, errlen)
+#     # row y: ftype = raw[y * (row_bytes + 1)], filtered bytes after it
+#     status = png_unfilter_row(hdr.bpp, ftype, inp, prev, out, hdr.row_bytes)
 from libc.stdint cimport uint8_t, uint32_t
 
 cdef struct png_header:
@@ -31,3 +35,7 @@ cdef int png_read_header(const uint8_t *data, size_t size, png_header *hdr,
 cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr,
                          uint8_t *out, size_t out_size,
                          char *err, size_t errlen) noexcept nogil
+cdef int png_inflate(const uint8_t *data, size_t size, const png_header *hdr,
+                     uint8_t *raw, size_t raw_size, char *err, size_t errlen) noexcept nogil
+cdef int png_unfilter_row(int bpp, int ftype, const uint8_t *inp, const uint8_t *prev,
+                          uint8_t *out, size_t n) noexcept nogil

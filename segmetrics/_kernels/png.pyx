@@ -135,6 +135,7 @@ cdef extern from *:
             if (out != in) memcpy(out, in, n);                                     \
             break;                                                                 \
         case 1:                                                                    \
+            if (BPP == 1) { sm_sub_row_1(in, out, n); break; }                     \
             for (i = 0; i < BPP && i < n; i++) out[i] = in[i];                     \
             for (i = BPP; i < n; i++) out[i] = (uint8_t)(in[i] + out[i - BPP]);    \
             break;                                                                 \
@@ -180,22 +181,82 @@ cdef extern from *:
     #endif
     }
 
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define SM_WORDS 1
+    #else
+    #define SM_WORDS 0
+    #endif
+
+    /* Label maps are mostly flat: where the filtered byte is 0 and (Paeth) the bytes
+       above and above-left are equal, the output repeats the left byte.  Such
+       stretches are found 8 bytes at a time (the first byte that breaks one by its
+       trailing zero count); returns the index of the first byte that needs the full
+       rule, having stored `a` up to it. */
+    static inline size_t sm_flat_1(const uint8_t *in, const uint8_t *prev, uint8_t *out,
+                                   size_t i, size_t n, uint8_t a) {
+    #if SM_WORDS
+        uint64_t x, p0, p1, z, splat = (uint64_t)a * 0x0101010101010101ull;
+        while (i + 8 <= n) {
+            memcpy(&x, in + i, 8);
+            z = x;
+            if (prev != NULL) {
+                memcpy(&p0, prev + i, 8);
+                memcpy(&p1, prev + i - 1, 8);
+                z |= p0 ^ p1;
+            }
+            if (z) {
+                /* bytes before the first nonzero one of z are flat: store them with
+                   one masked 8-byte write (the others keep their content, which is
+                   the unread input when unfiltering in place) */
+                size_t k = (size_t)__builtin_ctzll(z) >> 3;
+                uint64_t keep = ~0ull << (8 * k), old;
+                memcpy(&old, out + i, 8);
+                old = (old & keep) | (splat & ~keep);
+                memcpy(out + i, &old, 8);
+                return i + k;
+            }
+            memcpy(out + i, &splat, 8);
+            i += 8;
+        }
+    #endif
+        return i;
+    }
+
     /* One byte per pixel: the left neighbour stays in a register and the common
        label-map case b == c (same value above and above-left, so the predictor is the
        left value) skips the full predictor. */
     static void sm_paeth_row_1(const uint8_t *in, const uint8_t *prev, uint8_t *out,
                                size_t n) {
-        size_t i;
+        size_t i = 1;
         uint8_t a, b, c;
         if (n == 0) return;
         a = (uint8_t)(in[0] + prev[0]);
         out[0] = a;
-        for (i = 1; i < n; i++) {
+        while (i < n) {
+            i = sm_flat_1(in, prev, out, i, n, a);
+            if (i >= n) break;
             b = prev[i];
             c = prev[i - 1];
             if (b == c) a = (uint8_t)(in[i] + a);
             else a = (uint8_t)(in[i] + sm_paeth(a, b, c));
             out[i] = a;
+            i++;
+        }
+    }
+
+    /* Sub filter, one byte per pixel: out[i] = in[i] + out[i - 1], flat where in[i] = 0. */
+    static void sm_sub_row_1(const uint8_t *in, uint8_t *out, size_t n) {
+        size_t i = 1;
+        uint8_t a;
+        if (n == 0) return;
+        a = in[0];
+        out[0] = a;
+        while (i < n) {
+            i = sm_flat_1(in, NULL, out, i, n, a);
+            if (i >= n) break;
+            a = (uint8_t)(in[i] + a);
+            out[i] = a;
+            i++;
         }
     }
 
@@ -496,17 +557,44 @@ cdef int _inflate_libdeflate(const uint8_t *data, size_t size, const png_header 
     return 0
 
 
+cdef int png_inflate(const uint8_t *data, size_t size, const png_header *hdr,
+                     uint8_t *raw, size_t raw_size, char *err, size_t errlen) noexcept nogil:
+    """Inflate the IDAT stream of a file that `png_read_header` accepted into `raw`
+    (exactly ``hdr.raw_bytes`` bytes: each row is its filter-type byte followed by
+    ``hdr.row_bytes`` filtered bytes).  0 = done, -1 = corrupt (message in `err`)."""
+    cdef size_t produced = 0
+    cdef int ret
+    if raw_size < hdr.raw_bytes:
+        _seterr(err, errlen, b"inflate buffer is too small")
+        return -1
+    if _use_libdeflate:
+        ret = _inflate_libdeflate(data, size, hdr, raw, hdr.raw_bytes, &produced, err, errlen)
+    else:
+        ret = _inflate_zlib(data, size, raw, hdr.raw_bytes, &produced, err, errlen)
+    if ret == 0 and produced != hdr.raw_bytes:
+        _seterr(err, errlen, b"decompressed data is smaller than the image")
+        ret = -1
+    return ret
+
+
+cdef int png_unfilter_row(int bpp, int ftype, const uint8_t *inp, const uint8_t *prev,
+                          uint8_t *out, size_t n) noexcept nogil:
+    """Undo one row's filter (`out` may be `inp`; `prev` is NULL on the first row).
+    0 = done, -1 = filter type not 0-4."""
+    return sm_unfilter_row(bpp, ftype, inp, prev, out, n)
+
+
 cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr,
                          uint8_t *out, size_t out_size,
                          char *err, size_t errlen) noexcept nogil:
     """Inflate and unfilter a file that `png_read_header` accepted (returned 0) into
     `out` (C order, `out_size` bytes).  0 = done, -1 = corrupt (message in `err`)."""
-    cdef size_t rb = hdr.row_bytes, y, i, n_out, produced = 0
+    cdef size_t rb = hdr.row_bytes, y, i, n_out
     cdef size_t h = hdr.height
     cdef uint8_t *raw
     cdef uint8_t *row
     cdef const uint8_t *prev = NULL
-    cdef int ret, bpp = hdr.bpp
+    cdef int bpp = hdr.bpp
     cdef uint8_t t
     n_out = rb * h
     if out_size != n_out:
@@ -516,14 +604,7 @@ cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr
     if raw == NULL:
         _seterr(err, errlen, b"out of memory")
         return -1
-    if _use_libdeflate:
-        ret = _inflate_libdeflate(data, size, hdr, raw, hdr.raw_bytes, &produced, err, errlen)
-    else:
-        ret = _inflate_zlib(data, size, raw, hdr.raw_bytes, &produced, err, errlen)
-    if ret == 0 and produced != hdr.raw_bytes:
-        _seterr(err, errlen, b"decompressed data is smaller than the image")
-        ret = -1
-    if ret != 0:
+    if png_inflate(data, size, hdr, raw, hdr.raw_bytes, err, errlen) != 0:
         free(raw)
         return -1
     for y in range(h):

@@ -1,0 +1,615 @@
+# cython: language_level=3
+"""Fused PNG-decode-and-count kernels for folder evaluation (one nogil call per image pair).
+
+Each call parses both PNG files, inflates their IDAT streams into per-thread
+scratch buffers, then walks the rows: a ground-truth row and a prediction row are
+unfiltered in place (so no decoded image is ever stored) and immediately counted,
+while they are still in the L1 cache.  Counting follows *runs*: for each side the
+next pixel that differs from its left neighbour is found by comparing 8-byte
+words of the row with the same row shifted by one pixel, and a lookup happens
+only where a run ends.
+
+Ground truth can also come from the cache (:mod:`segmetrics.gtcache`) as runs of
+codes per row (``values`` / ``lengths`` uint16 arrays; runs never cross a row
+end).  The uncached kernels record those runs when asked (``record=True``).
+
+Semantic codes: the ground-truth table maps a raw value (0..65535) to a class,
+``-1`` (ignored: counts nowhere) or ``-2`` (bad label); the prediction table to a
+class or ``-2``.  In recorded runs a code ``c`` is stored as ``c + 2``.
+Panoptic codes: the dense segment index (0 = void, 1..n = the listed ids in
+ascending order), found through the segment-id hash of
+:mod:`segmetrics._kernels.panoptic`.
+
+Return status of every kernel: ``0`` done; ``1`` the pair needs the reference
+path (a PNG layout or corruption the fast decoder does not take, sizes that
+differ, a bad label or an unlisted segment id: the reference path raises the
+precise error); ``2`` the cached runs do not fit the image (a stale or corrupt
+cache entry: recompute it).  After status 1 the counts may hold part of the
+image, so the caller must not use them.
+"""
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcpy
+
+import numpy as np
+
+cimport numpy as cnp
+
+from segmetrics._kernels.png cimport png_header, png_inflate, png_read_header, png_unfilter_row
+from segmetrics._kernels.panoptic cimport _build, _lookup
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define SMF_LE 1
+    #else
+    #define SMF_LE 0
+    #endif
+
+    /* The first pixel index k' >= k (k >= 1) whose B bytes differ from those of pixel
+       k' - 1, or w.  Reads up to 8 bytes past the start of pixel w - 1, so rows need
+       8 bytes of readable slack after them. */
+    static inline size_t smf_next_change(const uint8_t *x, size_t k, size_t w, const int B) {
+    #if SMF_LE
+        const size_t step = B == 3 ? 2 : (size_t)(8 / B);
+        const uint64_t mask = B == 3 ? 0xFFFFFFFFFFFFull : ~0ull;
+        uint64_t a, b, d;
+        while (k < w) {
+            memcpy(&a, x + k * B, 8);
+            memcpy(&b, x + (k - 1) * B, 8);
+            d = (a ^ b) & mask;
+            if (d) {
+                k += ((size_t)__builtin_ctzll(d) >> 3) / B;
+                return k < w ? k : w;
+            }
+            k += step;
+        }
+        return w;
+    #else
+        while (k < w && memcmp(x + k * B, x + (k - 1) * B, B) == 0) k++;
+        return k;
+    #endif
+    }
+
+    /* Sample i of a 1-byte or big-endian 2-byte row. */
+    #define SMF_VAL(x, i, B) ((B) == 1 ? (uint32_t)(x)[i] \
+                              : (((uint32_t)(x)[2 * (i)] << 8) | (uint32_t)(x)[2 * (i) + 1]))
+
+    /* RGB pixel i as a segment id R + 256 G + 256^2 B (one 4-byte load; needs slack). */
+    static inline uint32_t smf_rgb(const uint8_t *x, size_t i) {
+    #if SMF_LE
+        uint32_t v;
+        memcpy(&v, x + 3 * i, 4);
+        return v & 0xFFFFFF;
+    #else
+        return (uint32_t)x[3 * i] | ((uint32_t)x[3 * i + 1] << 8) | ((uint32_t)x[3 * i + 2] << 16);
+    #endif
+    }
+
+    /* Append a run (value, length) to the record, splitting lengths above 65535. */
+    static inline void smf_emit(uint16_t *rv, uint16_t *rl, size_t *n, uint16_t v, size_t len) {
+        while (len > 0) {
+            size_t part = len > 65535 ? 65535 : len;
+            rv[*n] = v;
+            rl[*n] = (uint16_t)part;
+            (*n)++;
+            len -= part;
+        }
+    }
+
+    /* Count n pixels of ground-truth code g and prediction code p. */
+    static inline void smf_sem_add(int64_t *cm, int64_t K, int32_t g, int32_t p, int64_t n,
+                                   int64_t *bad) {
+        if (g >= 0) {
+            if (p >= 0) cm[g * K + p] += n;
+            else bad[1] += n;
+        } else if (g == -2) {
+            bad[0] += n;
+        }
+    }
+
+    /* One semantic row pair (uncached): runs of the (gt, pred) pair. */
+    #define SMF_SEM_ROW(BG, BP)                                                        \\
+    static void smf_sem_row_##BG##BP(const uint8_t *g, const uint8_t *p, size_t w,     \\
+            const int32_t *gc, const int32_t *pc, int64_t *cm, int64_t K, int64_t *bad, \\
+            uint16_t *rv, uint16_t *rl, size_t *nrun) {                                \\
+        size_t j = 0, e, ng, np_, gstart = 0;                                          \\
+        int32_t gcode = gc[SMF_VAL(g, 0, BG)], pcode = pc[SMF_VAL(p, 0, BP)], ncode;   \\
+        ng = smf_next_change(g, 1, w, BG);                                             \\
+        np_ = smf_next_change(p, 1, w, BP);                                            \\
+        for (;;) {                                                                     \\
+            e = ng < np_ ? ng : np_;                                                   \\
+            smf_sem_add(cm, K, gcode, pcode, (int64_t)(e - j), bad);                   \\
+            if (e >= w) break;                                                         \\
+            if (e == ng) {                                                             \\
+                ncode = gc[SMF_VAL(g, e, BG)];                                         \\
+                if (rv != NULL && ncode != gcode) {                                    \\
+                    smf_emit(rv, rl, nrun, (uint16_t)(gcode + 2), e - gstart);         \\
+                    gstart = e;                                                        \\
+                }                                                                      \\
+                gcode = ncode;                                                         \\
+                ng = smf_next_change(g, e + 1, w, BG);                                 \\
+            }                                                                          \\
+            if (e == np_) {                                                            \\
+                pcode = pc[SMF_VAL(p, e, BP)];                                         \\
+                np_ = smf_next_change(p, e + 1, w, BP);                                \\
+            }                                                                          \\
+            j = e;                                                                     \\
+        }                                                                              \\
+        if (rv != NULL) smf_emit(rv, rl, nrun, (uint16_t)(gcode + 2), w - gstart);     \\
+    }
+    SMF_SEM_ROW(1, 1)
+    SMF_SEM_ROW(1, 2)
+    SMF_SEM_ROW(2, 1)
+    SMF_SEM_ROW(2, 2)
+
+    static void smf_sem_row(int bg, int bp, const uint8_t *g, const uint8_t *p, size_t w,
+                            const int32_t *gc, const int32_t *pc, int64_t *cm, int64_t K,
+                            int64_t *bad, uint16_t *rv, uint16_t *rl, size_t *nrun) {
+        if (bg == 1) {
+            if (bp == 1) smf_sem_row_11(g, p, w, gc, pc, cm, K, bad, rv, rl, nrun);
+            else smf_sem_row_12(g, p, w, gc, pc, cm, K, bad, rv, rl, nrun);
+        } else {
+            if (bp == 1) smf_sem_row_21(g, p, w, gc, pc, cm, K, bad, rv, rl, nrun);
+            else smf_sem_row_22(g, p, w, gc, pc, cm, K, bad, rv, rl, nrun);
+        }
+    }
+
+    /* One semantic row against cached ground-truth runs starting at run *r.
+       Returns 0, or -1 when the runs do not add up to the row. */
+    #define SMF_SEM_CACHED_ROW(BP)                                                     \\
+    static int smf_sem_cached_row_##BP(const uint16_t *rv, const uint16_t *rl,         \\
+            size_t *r, size_t nruns, const uint8_t *p, size_t w, const int32_t *pc,    \\
+            int64_t *cm, int64_t K, int64_t *bad) {                                    \\
+        size_t j = 0, ge, e, np_, k = *r;                                              \\
+        int32_t gcode, pcode = pc[SMF_VAL(p, 0, BP)];                                  \\
+        np_ = smf_next_change(p, 1, w, BP);                                            \\
+        while (j < w) {                                                                \\
+            if (k >= nruns) return -1;                                                 \\
+            gcode = (int32_t)rv[k] - 2;                                                \\
+            ge = j + rl[k];                                                            \\
+            k++;                                                                       \\
+            if (ge > w) return -1;                                                     \\
+            if (gcode == -1) {             /* ignored: skip the prediction run */      \\
+                if (np_ <= ge && ge < w) {                                             \\
+                    pcode = pc[SMF_VAL(p, ge, BP)];                                    \\
+                    np_ = smf_next_change(p, ge + 1, w, BP);                           \\
+                }                                                                      \\
+                j = ge;                                                                \\
+                continue;                                                              \\
+            }                                                                          \\
+            while (j < ge) {                                                           \\
+                e = np_ < ge ? np_ : ge;                                               \\
+                smf_sem_add(cm, K, gcode, pcode, (int64_t)(e - j), bad);               \\
+                j = e;                                                                 \\
+                if (j == np_ && j < w) {                                               \\
+                    pcode = pc[SMF_VAL(p, j, BP)];                                     \\
+                    np_ = smf_next_change(p, j + 1, w, BP);                            \\
+                }                                                                      \\
+            }                                                                          \\
+        }                                                                              \\
+        *r = k;                                                                        \\
+        return 0;                                                                      \\
+    }
+    SMF_SEM_CACHED_ROW(1)
+    SMF_SEM_CACHED_ROW(2)
+
+    static int smf_sem_cached_row(int bp, const uint16_t *rv, const uint16_t *rl, size_t *r,
+                                  size_t nruns, const uint8_t *p, size_t w, const int32_t *pc,
+                                  int64_t *cm, int64_t K, int64_t *bad) {
+        if (bp == 1) return smf_sem_cached_row_1(rv, rl, r, nruns, p, w, pc, cm, K, bad);
+        return smf_sem_cached_row_2(rv, rl, r, nruns, p, w, pc, cm, K, bad);
+    }
+    """
+    bint SMF_LE
+    size_t smf_next_change(const uint8_t *x, size_t k, size_t w, int B) noexcept nogil
+    uint32_t smf_rgb(const uint8_t *x, size_t i) noexcept nogil
+    void smf_emit(uint16_t *rv, uint16_t *rl, size_t *n, uint16_t v, size_t length) noexcept nogil
+    void smf_sem_row(int bg, int bp, const uint8_t *g, const uint8_t *p, size_t w,
+                     const int32_t *gc, const int32_t *pc, int64_t *cm, int64_t K,
+                     int64_t *bad, uint16_t *rv, uint16_t *rl, size_t *nrun) noexcept nogil
+    int smf_sem_cached_row(int bp, const uint16_t *rv, const uint16_t *rl, size_t *r,
+                           size_t nruns, const uint8_t *p, size_t w, const int32_t *pc,
+                           int64_t *cm, int64_t K, int64_t *bad) noexcept nogil
+
+cdef enum:
+    SLACK = 16          # readable bytes after every buffer (word loads past a row end)
+    OK = 0
+    REFERENCE = 1
+    STALE_CACHE = 2
+
+cdef uint8_t _EMPTY[16]
+
+
+cdef class Scratch:
+    """Per-thread buffers reused from image to image (never share one between threads).
+
+    Attributes filled by the kernels: ``width``, ``height`` (of the ground truth),
+    ``bad_gt``, ``bad_pred`` (pixels with a bad ground-truth / prediction label,
+    semantic), ``message`` (why the fast path gave up) and ``n_runs`` (runs recorded
+    by the last call with ``record=True``).
+    """
+    cdef uint8_t *buf[2]
+    cdef size_t cap[2]
+    cdef uint16_t *runs
+    cdef size_t runs_cap
+    cdef public Py_ssize_t width, height, n_runs
+    cdef public int64_t bad_gt, bad_pred
+    cdef char err[200]
+
+    def __cinit__(self):
+        self.buf[0] = self.buf[1] = NULL
+        self.cap[0] = self.cap[1] = 0
+        self.runs = NULL
+        self.runs_cap = 0
+        self.err[0] = 0
+
+    def __dealloc__(self):
+        free(self.buf[0])
+        free(self.buf[1])
+        free(self.runs)
+
+    @property
+    def message(self) -> str:
+        return (<char *>self.err).decode("ascii", "replace")
+
+    def record(self):
+        """Copies of the runs recorded by the last call: ``(values, lengths)`` uint16 arrays."""
+        n = self.n_runs
+        vals = np.empty(n, dtype=np.uint16)
+        lens = np.empty(n, dtype=np.uint16)
+        if n:
+            memcpy(cnp.PyArray_DATA(vals), self.runs, n * sizeof(uint16_t))
+            memcpy(cnp.PyArray_DATA(lens), self.runs + self.runs_cap, n * sizeof(uint16_t))
+        return vals, lens
+
+    cdef uint8_t *grow(self, int i, size_t n) noexcept nogil:
+        cdef uint8_t *p
+        if self.cap[i] < n + SLACK:
+            p = <uint8_t *>realloc(self.buf[i], n + SLACK)
+            if p == NULL:
+                return NULL
+            self.buf[i] = p
+            self.cap[i] = n + SLACK
+        return self.buf[i]
+
+    cdef int grow_runs(self, size_t n) noexcept nogil:
+        """Room for n runs: values at runs[0:n], lengths at runs[cap:cap+n]."""
+        cdef uint16_t *p
+        if self.runs_cap < n:
+            free(self.runs)
+            self.runs = NULL
+            self.runs_cap = 0
+            p = <uint16_t *>realloc(NULL, 2 * n * sizeof(uint16_t))
+            if p == NULL:
+                return -1
+            self.runs = p
+            self.runs_cap = n
+        return 0
+
+    cdef int seterr(self, const char *msg) noexcept nogil:
+        cdef size_t i = 0
+        while msg[i] != 0 and i < sizeof(self.err) - 1:
+            self.err[i] = msg[i]
+            i += 1
+        self.err[i] = 0
+        return REFERENCE
+
+
+cdef inline const uint8_t *_ptr(const uint8_t[::1] data) noexcept nogil:
+    return &data[0] if data.shape[0] else _EMPTY
+
+
+cdef int _open(Scratch s, int i, const uint8_t *data, size_t size, png_header *hdr,
+               int want_channels) noexcept nogil:
+    """Parse one file and inflate it into scratch buffer i (rows still filtered)."""
+    cdef uint8_t *raw
+    if png_read_header(data, size, hdr, s.err, sizeof(s.err)) != 0:
+        return REFERENCE
+    if hdr.out_channels != want_channels:
+        return s.seterr(b"channel count the fast path does not take")
+    raw = s.grow(i, hdr.raw_bytes)
+    if raw == NULL:
+        return s.seterr(b"out of memory")
+    if png_inflate(data, size, hdr, raw, hdr.raw_bytes, s.err, sizeof(s.err)) != 0:
+        return REFERENCE
+    return OK
+
+
+cdef inline uint8_t *_unfilter(const png_header *hdr, uint8_t *raw, size_t y) noexcept nogil:
+    """Unfilter row y in place (rows above already done); NULL on a bad filter type."""
+    cdef size_t stride = hdr.row_bytes + 1
+    cdef uint8_t *row = raw + y * stride
+    cdef const uint8_t *prev = row - stride + 1 if y > 0 else NULL
+    if png_unfilter_row(hdr.bpp, row[0], row + 1, prev, row + 1, hdr.row_bytes) != 0:
+        return NULL
+    return row + 1
+
+
+def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int64_t[:, ::1] cm,
+                  const int32_t[::1] gt_codes, const int32_t[::1] pred_codes, bint record=False):
+    """Decode two single-channel label PNGs and add their confusion matrix into ``cm``.
+
+    ``gt_codes`` / ``pred_codes`` have 65536 entries (every 8- or 16-bit value).
+    Returns the status (see the module docstring); ``s.bad_gt`` / ``s.bad_pred``
+    count pixels with bad labels (status 1 when either is non-zero).
+    """
+    cdef png_header gh, ph
+    cdef int status = OK
+    cdef size_t y, w, h, nrun = 0
+    cdef int64_t bad[2]
+    cdef int64_t K = cm.shape[0]
+    cdef uint8_t *grow_
+    cdef uint8_t *prow
+    cdef uint16_t *rv = NULL
+    cdef uint16_t *rl = NULL
+    cdef const uint8_t *gp = _ptr(gt)
+    cdef const uint8_t *pp = _ptr(pred)
+    cdef size_t gn = gt.shape[0], pn = pred.shape[0]
+    if gt_codes.shape[0] < 65536 or pred_codes.shape[0] < 65536 or cm.shape[1] != K:
+        raise ValueError("code tables need 65536 entries and cm must be square")
+    bad[0] = bad[1] = 0
+    s.err[0] = 0
+    s.n_runs = 0
+    with nogil:
+        status = _open(s, 0, gp, gn, &gh, 1)
+        if status == OK:
+            status = _open(s, 1, pp, pn, &ph, 1)
+        if status == OK and (gh.width != ph.width or gh.height != ph.height):
+            status = s.seterr(b"image sizes differ")
+        if status == OK:
+            w = gh.width
+            h = gh.height
+            if record:
+                if s.grow_runs(w * h) != 0:
+                    status = s.seterr(b"out of memory")
+                else:
+                    rv = s.runs
+                    rl = s.runs + s.runs_cap
+            for y in range(h):
+                if status != OK:
+                    break
+                grow_ = _unfilter(&gh, s.buf[0], y)
+                prow = _unfilter(&ph, s.buf[1], y)
+                if grow_ == NULL or prow == NULL:
+                    status = s.seterr(b"bad row filter type")
+                    break
+                smf_sem_row(gh.out_itemsize, ph.out_itemsize, grow_, prow, w, &gt_codes[0],
+                            &pred_codes[0], &cm[0, 0], K, bad, rv, rl, &nrun)
+            if status == OK and (bad[0] or bad[1]):
+                status = s.seterr(b"bad labels")
+    s.width = gh.width if status == OK else 0
+    s.height = gh.height if status == OK else 0
+    s.bad_gt = bad[0]
+    s.bad_pred = bad[1]
+    s.n_runs = nrun if record and status == OK else 0
+    return status
+
+
+def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] lengths,
+                    Py_ssize_t width, Py_ssize_t height, const uint8_t[::1] pred,
+                    int64_t[:, ::1] cm, const int32_t[::1] pred_codes):
+    """Like :func:`semantic_pair` with the ground truth given as cached runs of codes."""
+    cdef png_header ph
+    cdef int status = OK
+    cdef size_t y, r = 0, nruns = values.shape[0]
+    cdef int64_t bad[2]
+    cdef int64_t K = cm.shape[0]
+    cdef uint8_t *prow
+    cdef const uint8_t *pp = _ptr(pred)
+    cdef size_t pn = pred.shape[0]
+    cdef const uint16_t *rv = &values[0] if nruns else <const uint16_t *>_EMPTY
+    cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
+    if pred_codes.shape[0] < 65536 or cm.shape[1] != K or lengths.shape[0] != values.shape[0]:
+        raise ValueError("bad arguments")
+    bad[0] = bad[1] = 0
+    s.err[0] = 0
+    with nogil:
+        status = _open(s, 1, pp, pn, &ph, 1)
+        if status == OK and (ph.width != <size_t>width or ph.height != <size_t>height):
+            status = s.seterr(b"image sizes differ")
+        if status == OK:
+            for y in range(<size_t>height):
+                prow = _unfilter(&ph, s.buf[1], y)
+                if prow == NULL:
+                    status = s.seterr(b"bad row filter type")
+                    break
+                if smf_sem_cached_row(ph.out_itemsize, rv, rl, &r, nruns, prow, ph.width,
+                                      &pred_codes[0], &cm[0, 0], K, bad) != 0:
+                    status = STALE_CACHE
+                    break
+            if status == OK and r != nruns:
+                status = STALE_CACHE
+            if status == OK and (bad[0] or bad[1]):
+                status = s.seterr(b"bad labels")
+    s.bad_gt = bad[0]
+    s.bad_pred = bad[1]
+    return status
+
+
+cdef inline int _pan_row(const uint8_t *g, const uint8_t *p, size_t w,
+                         const uint32_t *gk, const int32_t *gv, uint32_t gm,
+                         const uint32_t *pk, const int32_t *pv, uint32_t pm,
+                         int64_t *tab, size_t width, uint16_t *rv, uint16_t *rl,
+                         size_t *nrun) noexcept nogil:
+    """One panoptic RGB row pair: runs of the (gt id, pred id) pair into the table."""
+    cdef size_t j = 0, e, ng, np_, gstart = 0
+    cdef int32_t gi = _lookup(gk, gv, gm, smf_rgb(g, 0))
+    cdef int32_t pi = _lookup(pk, pv, pm, smf_rgb(p, 0))
+    if gi < 0 or pi < 0:
+        return -1
+    ng = smf_next_change(g, 1, w, 3)
+    np_ = smf_next_change(p, 1, w, 3)
+    while True:
+        e = ng if ng < np_ else np_
+        tab[gi * width + pi] += <int64_t>(e - j)
+        if e >= w:
+            break
+        if e == ng:
+            if rv != NULL:
+                smf_emit(rv, rl, nrun, <uint16_t>gi, e - gstart)
+                gstart = e
+            gi = _lookup(gk, gv, gm, smf_rgb(g, e))
+            if gi < 0:
+                return -1
+            ng = smf_next_change(g, e + 1, w, 3)
+        if e == np_:
+            pi = _lookup(pk, pv, pm, smf_rgb(p, e))
+            if pi < 0:
+                return -1
+            np_ = smf_next_change(p, e + 1, w, 3)
+        j = e
+    if rv != NULL:
+        smf_emit(rv, rl, nrun, <uint16_t>gi, w - gstart)
+    return 0
+
+
+cdef inline int _pan_cached_row(const uint16_t *rv, const uint16_t *rl, size_t *r, size_t nruns,
+                                const uint8_t *p, size_t w, const uint32_t *pk, const int32_t *pv,
+                                uint32_t pm, int64_t *tab, size_t width, size_t n_gt) noexcept nogil:
+    """One prediction row against cached GT runs: -1 unlisted id, -2 runs do not fit."""
+    cdef size_t j = 0, ge, e, np_, k = r[0]
+    cdef size_t gi
+    cdef int32_t pi = _lookup(pk, pv, pm, smf_rgb(p, 0))
+    if pi < 0:
+        return -1
+    np_ = smf_next_change(p, 1, w, 3)
+    while j < w:
+        if k >= nruns:
+            return -2
+        gi = rv[k]
+        ge = j + rl[k]
+        k += 1
+        if ge > w or gi > n_gt:
+            return -2
+        while j < ge:
+            e = np_ if np_ < ge else ge
+            tab[gi * width + pi] += <int64_t>(e - j)
+            j = e
+            if j == np_ and j < w:
+                pi = _lookup(pk, pv, pm, smf_rgb(p, j))
+                if pi < 0:
+                    return -1
+                np_ = smf_next_change(p, j + 1, w, 3)
+    r[0] = k
+    return 0
+
+
+def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int64_t[:, ::1] table,
+                  const int64_t[::1] gt_ids, const int64_t[::1] pred_ids, bint record=False):
+    """Decode two RGB panoptic PNGs and count their GT x prediction intersection table.
+
+    ``table`` is ``(len(gt_ids) + 1, len(pred_ids) + 1)`` zeros; ids are sorted
+    ascending.  Recording needs ``len(gt_ids) < 65536``.  Returns the status.
+    """
+    cdef png_header gh, ph
+    cdef int status = OK
+    cdef size_t y, w, h, nrun = 0
+    cdef size_t width = table.shape[1]
+    cdef uint8_t *grow_
+    cdef uint8_t *prow
+    cdef uint16_t *rv = NULL
+    cdef uint16_t *rl = NULL
+    cdef uint32_t *gk = NULL
+    cdef uint32_t *pk = NULL
+    cdef int32_t *gv = NULL
+    cdef int32_t *pv = NULL
+    cdef uint32_t gm = 0, pm = 0
+    cdef const uint8_t *gp = _ptr(gt)
+    cdef const uint8_t *pp = _ptr(pred)
+    cdef size_t gn = gt.shape[0], pn = pred.shape[0]
+    if table.shape[0] != gt_ids.shape[0] + 1 or table.shape[1] != pred_ids.shape[0] + 1:
+        raise ValueError("table must be (len(gt_ids) + 1, len(pred_ids) + 1)")
+    if record and gt_ids.shape[0] >= 65536:
+        raise ValueError("cannot record more than 65535 ground-truth segments")
+    s.err[0] = 0
+    with nogil:
+        status = _open(s, 0, gp, gn, &gh, 3)
+        if status == OK:
+            status = _open(s, 1, pp, pn, &ph, 3)
+        if status == OK and (gh.width != ph.width or gh.height != ph.height):
+            status = s.seterr(b"image sizes differ")
+        if status == OK and (gh.bit_depth != 8 or ph.bit_depth != 8):
+            status = s.seterr(b"not 8-bit RGB")
+        if status == OK and (_build(gt_ids, &gk, &gv, &gm) != 0 or _build(pred_ids, &pk, &pv, &pm) != 0):
+            status = s.seterr(b"out of memory")
+        if status == OK:
+            w = gh.width
+            h = gh.height
+            if record:
+                if s.grow_runs(w * h) != 0:
+                    status = s.seterr(b"out of memory")
+                else:
+                    rv = s.runs
+                    rl = s.runs + s.runs_cap
+            for y in range(h):
+                if status != OK:
+                    break
+                grow_ = _unfilter(&gh, s.buf[0], y)
+                prow = _unfilter(&ph, s.buf[1], y)
+                if grow_ == NULL or prow == NULL:
+                    status = s.seterr(b"bad row filter type")
+                    break
+                if _pan_row(grow_, prow, w, gk, gv, gm, pk, pv, pm, &table[0, 0], width,
+                            rv, rl, &nrun) != 0:
+                    status = s.seterr(b"segment id not in segments_info")
+        free(gk)
+        free(gv)
+        free(pk)
+        free(pv)
+    s.width = gh.width if status == OK else 0
+    s.height = gh.height if status == OK else 0
+    s.n_runs = nrun if record and status == OK else 0
+    return status
+
+
+def panoptic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] lengths,
+                    Py_ssize_t width, Py_ssize_t height, const uint8_t[::1] pred,
+                    int64_t[:, ::1] table, const int64_t[::1] pred_ids):
+    """Like :func:`panoptic_pair` with the ground truth given as cached runs of dense indices."""
+    cdef png_header ph
+    cdef int status = OK, ret
+    cdef size_t y, r = 0, nruns = values.shape[0]
+    cdef size_t twidth = table.shape[1], n_gt = table.shape[0] - 1
+    cdef uint8_t *prow
+    cdef uint32_t *pk = NULL
+    cdef int32_t *pv = NULL
+    cdef uint32_t pm = 0
+    cdef const uint8_t *pp = _ptr(pred)
+    cdef size_t pn = pred.shape[0]
+    cdef const uint16_t *rv = &values[0] if nruns else <const uint16_t *>_EMPTY
+    cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
+    if table.shape[1] != pred_ids.shape[0] + 1 or lengths.shape[0] != values.shape[0]:
+        raise ValueError("bad arguments")
+    s.err[0] = 0
+    with nogil:
+        status = _open(s, 1, pp, pn, &ph, 3)
+        if status == OK and (ph.width != <size_t>width or ph.height != <size_t>height):
+            status = s.seterr(b"image sizes differ")
+        if status == OK and ph.bit_depth != 8:
+            status = s.seterr(b"not 8-bit RGB")
+        if status == OK and _build(pred_ids, &pk, &pv, &pm) != 0:
+            status = s.seterr(b"out of memory")
+        if status == OK:
+            for y in range(<size_t>height):
+                prow = _unfilter(&ph, s.buf[1], y)
+                if prow == NULL:
+                    status = s.seterr(b"bad row filter type")
+                    break
+                ret = _pan_cached_row(rv, rl, &r, nruns, prow, ph.width, pk, pv, pm,
+                                      &table[0, 0], twidth, n_gt)
+                if ret == -1:
+                    status = s.seterr(b"segment id not in segments_info")
+                    break
+                if ret == -2:
+                    status = STALE_CACHE
+                    break
+            if status == OK and r != nruns:
+                status = STALE_CACHE
+        free(pk)
+        free(pv)
+    return status
