@@ -1,0 +1,227 @@
+"""Folder evaluation on a thread pool.
+
+This first version decodes each PNG with Pillow (or the package's fast decoder
+when it is built), computes one confusion matrix per image on a worker thread and
+adds the matrices to the evaluator in input order on the calling thread, so the
+result does not depend on ``jobs`` or on scheduling.  ``cache_dir`` is accepted
+for the GT cache that a later version adds and is ignored here.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from .errors import DataFileError, FormatError, InputError
+
+__all__ = [
+    "default_jobs",
+    "read_label_map",
+    "evaluate_semantic_files",
+    "count_gt_pixels",
+]
+
+Pair = tuple  # (image_id, gt_path, pred_path)
+
+
+def default_jobs() -> int:
+    """Default worker count: the CPUs this process may use, at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def read_label_map(path) -> np.ndarray:
+    """Read a single-channel label PNG as a 2-D integer array.
+
+    Palette (``P``) images give their indices, 8-bit greyscale gives uint8 and
+    16-bit greyscale gives uint16/int32.
+
+    Raises
+    ------
+    DataFileError
+        The file is missing or is not a readable image.
+    FormatError
+        The image has colour channels (an RGB visualisation instead of labels).
+    """
+    path = Path(path)
+    try:
+        from .io.png import read_png  # the fast decoder, when present
+    except ImportError:
+        read_png = None
+    if read_png is not None:
+        arr = read_png(path)
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
+                    raise FormatError(
+                        f"{path}: a label map must be single-channel (8/16-bit grey or palette), "
+                        f"got PIL mode {im.mode} of size {im.size[0]}x{im.size[1]}"
+                    )
+                arr = np.asarray(im)
+        except FileNotFoundError:
+            raise DataFileError(f"label file not found: {path}") from None
+        except UnidentifiedImageError:
+            raise DataFileError(f"{path} is not a readable image") from None
+        except OSError as exc:
+            raise DataFileError(f"cannot read {path}: {exc}") from None
+    if arr.ndim != 2:
+        raise FormatError(f"{path}: a label map must be 2-D, got shape {arr.shape}")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def _map_workers(fn, items: Sequence, jobs: Optional[int]) -> Iterable:
+    """``map(fn, items)`` on a thread pool, in order; pending work is cancelled on error."""
+    jobs = default_jobs() if jobs is None else int(jobs)
+    if jobs < 1:
+        raise InputError(f"jobs must be >= 1, got {jobs}")
+    if jobs == 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="segmetrics")
+    try:
+        # submit a bounded window so that memory stays flat on large folders
+        window = 4 * jobs
+        futures = [pool.submit(fn, it) for it in items[:window]]
+        nxt = window
+        i = 0
+        while i < len(futures):
+            result = futures[i].result()
+            futures[i] = None
+            if nxt < len(items):
+                futures.append(pool.submit(fn, items[nxt]))
+                nxt += 1
+            i += 1
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def evaluate_semantic_files(
+    pairs: Sequence[Pair],
+    evaluator,
+    *,
+    jobs: Optional[int] = None,
+    cache_dir=None,
+    progress: Optional[Callable[[int], None]] = None,
+):
+    """Score ``(image_id, gt_path, pred_path)`` pairs into ``evaluator``.
+
+    Parameters
+    ----------
+    pairs : sequence of (str, path, path)
+        One entry per image.
+    evaluator : SemanticEvaluator
+        Updated in place with one confusion matrix per image
+        (``update_confusion``); its ``num_classes``, ``ignore_index``, ``gt_map``
+        and ``pred_map`` define how labels are read.
+    jobs : int, optional
+        Worker threads (default: usable CPUs, at most 8).
+    cache_dir : path-like, optional
+        Reserved for the GT cache; ignored by this version.
+    progress : callable, optional
+        Called with ``1`` after each image.
+
+    Returns
+    -------
+    SemanticEvaluator
+        ``evaluator`` itself.
+
+    Notes
+    -----
+    Per-image matrices are integer counts added in input order, so the
+    result is identical for every ``jobs``.  A GT/prediction size mismatch is an
+    :class:`~segmetrics.errors.InputError` naming both files and both shapes.
+    """
+    from .semantic import confusion_matrix
+
+    pairs = list(pairs)
+    for image_id, _, pred_path in pairs:
+        if pred_path is None:
+            raise InputError(
+                f"image {image_id!r} has no prediction; score missing predictions with "
+                "count_gt_pixels (all-void) instead"
+            )
+
+    def work(item):
+        image_id, gt_path, pred_path = item
+        gt = read_label_map(gt_path)
+        pred = read_label_map(pred_path)
+        if gt.shape != pred.shape:
+            raise InputError(
+                f"image {image_id!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
+                f"but ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]} (width x height)"
+            )
+        try:
+            return confusion_matrix(
+                gt,
+                pred,
+                num_classes=evaluator.num_classes,
+                ignore_index=evaluator.ignore_index,
+                gt_map=evaluator.gt_map,
+                pred_map=evaluator.pred_map,
+            )
+        except InputError as exc:
+            if str(image_id) in str(exc):
+                raise
+            raise type(exc)(f"image {image_id!r} ({gt_path} / {pred_path}): {exc}") from None
+
+    for (image_id, _, _), cm in zip(pairs, _map_workers(work, pairs, jobs)):
+        evaluator.update_confusion(cm, image_id=image_id)
+        if progress is not None:
+            progress(1)
+    return evaluator
+
+
+def count_gt_pixels(
+    pairs: Sequence[Pair],
+    evaluator,
+    *,
+    jobs: Optional[int] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> list[tuple[str, np.ndarray]]:
+    """Per-class GT pixel counts of images scored without prediction (``--allow-missing``).
+
+    The GT goes through the evaluator's map and ignore rule exactly as in a
+    normal evaluation.  Returns ``[(image_id, counts)]`` with ``counts`` an int64
+    vector of length ``num_classes``, in input order.
+
+    Notes
+    -----
+    These pixels are false negatives of their class and false positives of no
+    class: the CLI adds them as a "void" prediction column to the confusion
+    matrix (see ``segmetrics.report.semantic_report``).
+    """
+    from .semantic import confusion_matrix
+
+    pairs = list(pairs)
+
+    def work(item):
+        image_id, gt_path, _ = item
+        gt = read_label_map(gt_path)
+        cm = confusion_matrix(
+            gt,
+            gt,
+            num_classes=evaluator.num_classes,
+            ignore_index=evaluator.ignore_index,
+            gt_map=evaluator.gt_map,
+            pred_map=evaluator.gt_map,
+        )
+        return np.diag(cm).astype(np.int64)
+
+    out = []
+    for (image_id, _, _), counts in zip(pairs, _map_workers(work, pairs, jobs)):
+        out.append((image_id, counts))
+        if progress is not None:
+            progress(1)
+    return out
