@@ -91,3 +91,44 @@ def make_panoptic_json(root: Path, name: str, images, anns, categories):
     data = {"images": images, "annotations": anns, "categories": categories}
     (root / f"{name}.json").write_text(json.dumps(data))
     return root / f"{name}.json"
+
+
+def perturb_panoptic(gt_json: Path, gt_folder: Path, out: Path, name: str = "pred", seed: int = 0) -> Path:
+    """Write a prediction set derived from a COCO-panoptic GT: per image one segment is
+    dropped (set to void) and one relabelled to another category of the same kind;
+    returns the prediction JSON (its PNG folder is ``out/name``)."""
+    rng = np.random.default_rng(seed)
+    data = json.loads(Path(gt_json).read_text())
+    cats = data["categories"]
+    anns = []
+    for ann in data["annotations"]:
+        rgb = read_png(Path(gt_folder) / ann["file_name"]).astype(np.int64)
+        ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+        segs = [dict(s) for s in ann["segments_info"]]
+        if len(segs) >= 3:
+            drop = segs.pop(int(rng.integers(len(segs))))
+            ids[ids == drop["id"]] = 0
+            s = segs[int(rng.integers(len(segs)))]
+            kind = next(c["isthing"] for c in cats if c["id"] == s["category_id"])
+            others = [c["id"] for c in cats if c["isthing"] == kind and c["id"] != s["category_id"]]
+            if others:
+                s["category_id"] = int(rng.choice(others))
+        for s in segs:
+            s.pop("iscrowd", None)
+            s["area"] = int((ids == s["id"]).sum())
+        write_png(out / name / ann["file_name"], id2rgb(ids))
+        anns.append({"image_id": ann["image_id"], "file_name": ann["file_name"], "segments_info": segs})
+    path = out / f"{name}.json"
+    path.write_text(json.dumps({"images": data.get("images", []), "annotations": anns, "categories": cats}))
+    return path
+
+
+def panopticapi_pq(gt_json, pred_json, gt_folder, pred_folder) -> dict:
+    """The peer's numbers (panopticapi), its prints swallowed."""
+    import contextlib
+    import io as _io
+
+    from panopticapi.evaluation import pq_compute
+
+    with contextlib.redirect_stdout(_io.StringIO()):
+        return pq_compute(str(gt_json), str(pred_json), str(gt_folder), str(pred_folder))

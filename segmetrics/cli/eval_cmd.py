@@ -450,10 +450,13 @@ def eval_command(ctx, gt, pred, preset, task, num_classes, ignore_index, reduce_
             raise DataFileError(f"ground-truth path not found: {gt}")
         if not pred.exists():
             raise DataFileError(f"prediction path not found: {pred}")
-        kind = task if task != "auto" else (PRESETS[preset].task if preset else detect_task(gt))
+        detected = detect_task(gt)
+        kind = task if task != "auto" else (PRESETS[preset].task if preset else detected)
         if preset and PRESETS[preset].task != kind:
             raise InputError(f"preset {preset} is for {PRESETS[preset].task} evaluation, not {kind}")
-        if kind == "panoptic" and detect_task(gt) != "panoptic":
+        if preset and kind == "semantic" and detected == "panoptic":
+            raise InputError(f"preset {preset} is for semantic label folders but --gt {gt} is COCO-panoptic data")
+        if kind == "panoptic" and detected != "panoptic":
             raise InputError(f"panoptic evaluation needs a COCO-panoptic JSON as --gt; {gt} is a folder of label images "
                              f"without {_sibling_json(gt).name} next to it")
         if kind == "panoptic":
