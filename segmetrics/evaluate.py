@@ -8,6 +8,7 @@ for the GT cache that a later version adds and is ignored here.
 """
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,34 +51,47 @@ def read_label_map(path) -> np.ndarray:
         The image has colour channels (an RGB visualisation instead of labels).
     """
     path = Path(path)
-    try:
-        from .io.png import read_png  # the fast decoder, when present
-    except ImportError:
-        read_png = None
-    if read_png is not None:
-        arr = read_png(path)
+    fast = _fast_reader()
+    if fast is not None:
+        arr = fast(path)
     else:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:
-                if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
-                    raise FormatError(
-                        f"{path}: a label map must be single-channel (8/16-bit grey or palette), "
-                        f"got PIL mode {im.mode} of size {im.size[0]}x{im.size[1]}"
-                    )
-                arr = np.asarray(im)
-        except FileNotFoundError:
-            raise DataFileError(f"label file not found: {path}") from None
-        except UnidentifiedImageError:
-            raise DataFileError(f"{path} is not a readable image") from None
-        except OSError as exc:
-            raise DataFileError(f"cannot read {path}: {exc}") from None
+        arr = _read_with_pillow(path)
     if arr.ndim != 2:
         raise FormatError(f"{path}: a label map must be 2-D, got shape {arr.shape}")
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     return arr
+
+
+@functools.lru_cache(maxsize=1)
+def _fast_reader():
+    """The package's compiled PNG decoder when it is built, else None."""
+    try:
+        from .io.png import read_png
+    except ImportError:
+        return None
+    return read_png
+
+
+def _read_with_pillow(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
+                raise FormatError(
+                    f"{path}: a label map must be single-channel (8/16-bit grey or palette), "
+                    f"got PIL mode {im.mode} of size {im.size[0]}x{im.size[1]}"
+                )
+            return np.asarray(im)
+    except FileNotFoundError:
+        raise DataFileError(f"label file not found: {path}") from None
+    except UnidentifiedImageError:
+        raise DataFileError(f"{path} is not a readable image") from None
+    except OSError as exc:
+        if isinstance(exc, DataFileError):
+            raise
+        raise DataFileError(f"cannot read {path}: {exc}") from None
 
 
 def _map_workers(fn, items: Sequence, jobs: Optional[int]) -> Iterable:

@@ -315,3 +315,21 @@ def test_reference_model_commands_registered_when_importable(monkeypatch):
         monkeypatch.delitem(sys.modules, "reference_models.cli")
         monkeypatch.delitem(sys.modules, "reference_models")
         importlib.reload(cli_mod)
+
+
+@pytest.mark.parametrize("use_tqdm", [True, False])
+def test_progress_bar_only_on_a_terminal(monkeypatch, use_tqdm):
+    import sys
+
+    from segmetrics.cli import _common
+
+    with _common.progress_bar(10, "x", quiet=False) as tick:
+        assert tick is None  # stderr is not a terminal under pytest
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    if not use_tqdm:
+        monkeypatch.setitem(sys.modules, "tqdm", None)
+    with _common.progress_bar(10, "x", quiet=True) as tick:
+        assert tick is None
+    with _common.progress_bar(3, "x", quiet=False) as tick:
+        for _ in range(3):
+            tick(1)

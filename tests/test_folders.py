@@ -86,3 +86,60 @@ def test_single_files(tmp_path):
     (tmp_path / "x.txt").write_text("")
     with pytest.raises(DataFileError, match="not a PNG"):
         find_label_files(tmp_path / "x.txt")
+
+
+# ---------------------------------------------------------------- folder evaluation (segmetrics.evaluate)
+from PIL import Image  # noqa: E402
+
+from segmetrics.errors import InputError  # noqa: E402
+from segmetrics.evaluate import evaluate_semantic_files, read_label_map  # noqa: E402
+
+from cli_data import make_flat_set, oracle_confusion  # noqa: E402
+
+
+def test_read_label_map_modes_and_errors(tmp_path):
+    lab = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    pal = Image.fromarray(lab, "L").convert("P")  # palette image: indices are the labels
+    pal.putpalette([v for i in range(256) for v in (i, 0, 255 - i)])
+    Image.fromarray(lab, "L").save(tmp_path / "l.png")
+    pal.save(tmp_path / "p.png")
+    np.testing.assert_array_equal(read_label_map(tmp_path / "l.png"), lab)
+    np.testing.assert_array_equal(read_label_map(tmp_path / "p.png"), lab)
+    big = (np.arange(12, dtype=np.uint16) * 5000).reshape(3, 4)
+    Image.fromarray(big).save(tmp_path / "i16.png")
+    np.testing.assert_array_equal(read_label_map(tmp_path / "i16.png"), big)
+    write_png(tmp_path / "rgb.png", np.zeros((3, 4, 3), np.uint8))
+    with pytest.raises(FormatError, match="rgb.png"):
+        read_label_map(tmp_path / "rgb.png")
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    with pytest.raises(DataFileError, match="junk.png"):
+        read_label_map(tmp_path / "junk.png")
+    with pytest.raises(DataFileError, match="absent.png"):
+        read_label_map(tmp_path / "absent.png")
+
+
+@pytest.fixture
+def semantic():
+    return pytest.importorskip("segmetrics.semantic")
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_evaluate_semantic_files_equals_oracle_any_jobs(tmp_path, semantic, jobs):
+    gt, pred, arrays = make_flat_set(tmp_path, n=7, k=5)
+    pairs = pair_label_files(gt, pred).pairs[::-1]  # order does not matter
+    ticks = []
+    ev = evaluate_semantic_files(pairs, semantic.SemanticEvaluator(5), jobs=jobs, progress=ticks.append)
+    np.testing.assert_array_equal(ev.compute().confusion, oracle_confusion(arrays, 5))
+    assert ticks == [1] * 7
+
+
+def test_evaluate_semantic_files_errors(tmp_path, semantic):
+    gt, pred, _ = make_flat_set(tmp_path, n=3, k=3)
+    write_png(pred / "img_002.png", np.zeros((5, 5), np.uint8))
+    pairs = pair_label_files(gt, pred).pairs
+    with pytest.raises(InputError, match=r"img_002.*5x5.*32x24"):
+        evaluate_semantic_files(pairs, semantic.SemanticEvaluator(3), jobs=2)
+    with pytest.raises(InputError, match="has no prediction"):
+        evaluate_semantic_files([("a", pairs[0][1], None)], semantic.SemanticEvaluator(3))
+    with pytest.raises(InputError, match="jobs"):
+        evaluate_semantic_files(pairs, semantic.SemanticEvaluator(3), jobs=0)
