@@ -121,6 +121,20 @@ def _map_workers(fn, items: Sequence, jobs: Optional[int]) -> Iterable:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _image_confusion(evaluator, gt: np.ndarray, pred: np.ndarray, *, pred_map) -> np.ndarray:
+    """One image's confusion matrix under the evaluator's classes, ignore index and GT map."""
+    from .semantic import confusion_matrix
+
+    return confusion_matrix(
+        gt,
+        pred,
+        num_classes=evaluator.num_classes,
+        ignore_index=evaluator.ignore_index,
+        gt_map=evaluator.gt_map,
+        pred_map=pred_map,
+    )
+
+
 def evaluate_semantic_files(
     pairs: Sequence[Pair],
     evaluator,
@@ -157,8 +171,6 @@ def evaluate_semantic_files(
     result is identical for every ``jobs``.  A GT/prediction size mismatch is an
     :class:`~segmetrics.errors.InputError` naming both files and both shapes.
     """
-    from .semantic import confusion_matrix
-
     pairs = list(pairs)
     for image_id, _, pred_path in pairs:
         if pred_path is None:
@@ -177,14 +189,7 @@ def evaluate_semantic_files(
                 f"but ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]} (width x height)"
             )
         try:
-            return confusion_matrix(
-                gt,
-                pred,
-                num_classes=evaluator.num_classes,
-                ignore_index=evaluator.ignore_index,
-                gt_map=evaluator.gt_map,
-                pred_map=evaluator.pred_map,
-            )
+            return _image_confusion(evaluator, gt, pred, pred_map=evaluator.pred_map)
         except InputError as exc:
             if str(image_id) in str(exc):
                 raise
@@ -214,23 +219,14 @@ def count_gt_pixels(
     -----
     These pixels are false negatives of their class and false positives of no
     class: the CLI adds them as a "void" prediction column to the confusion
-    matrix (see ``segmetrics.report.semantic_report``).
+    matrix (see :func:`segmetrics.report.semantic_metrics_from_confusion`).
     """
-    from .semantic import confusion_matrix
-
     pairs = list(pairs)
 
     def work(item):
         image_id, gt_path, _ = item
         gt = read_label_map(gt_path)
-        cm = confusion_matrix(
-            gt,
-            gt,
-            num_classes=evaluator.num_classes,
-            ignore_index=evaluator.ignore_index,
-            gt_map=evaluator.gt_map,
-            pred_map=evaluator.gt_map,
-        )
+        cm = _image_confusion(evaluator, gt, gt, pred_map=evaluator.gt_map)
         return np.diag(cm).astype(np.int64)
 
     out = []
