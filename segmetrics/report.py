@@ -22,7 +22,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import DataFileError, InputError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -53,30 +53,47 @@ _PANOPTIC_PER_CLASS = ("PQ", "SQ", "RQ")
 
 
 # --------------------------------------------------------------------------- data
-def fingerprint_files(root, paths: Iterable) -> str:
+def fingerprint_files(root, paths: Iterable, *, names: Optional[Sequence[str]] = None) -> str:
     """SHA-256 over the sorted relative names and bytes of ``paths``.
 
     Each file contributes ``name (relative to root, '/'-separated) NUL
     size (8 bytes little endian) bytes``, in sorted name order, so the value
     depends only on what was scored, not on where the dataset lives.
 
+    Parameters
+    ----------
+    root : path-like
+        Names are taken relative to it (a file outside it is named by its base name).
+    paths : iterable of path-like
+        The files.
+    names : sequence of str, optional
+        Names to use instead, one per path.
+
     Returns
     -------
     str
         ``"sha256:<64 hex digits>"``.
+
+    Raises
+    ------
+    DataFileError
+        A file is missing or unreadable.
     """
     root = Path(root)
-    items = []
-    for p in paths:
-        p = Path(p)
-        try:
-            name = p.relative_to(root).as_posix()
-        except ValueError:
-            name = p.name
-        items.append((name, p))
+    paths = [Path(p) for p in paths]
+    if names is None:
+        names = []
+        for p in paths:
+            try:
+                names.append(p.relative_to(root).as_posix())
+            except ValueError:
+                names.append(p.name)
     h = hashlib.sha256()
-    for name, p in sorted(items):
-        data = p.read_bytes()
+    for name, p in sorted(zip(names, paths)):
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise DataFileError(f"cannot read {p} to fingerprint the ground truth: {exc.strerror or exc}") from None
         h.update(name.encode("utf-8") + b"\0")
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)

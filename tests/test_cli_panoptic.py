@@ -121,3 +121,17 @@ def test_ade20k_panoptic_layout(tmp_path):
     r = run("eval", "--preset", "ade20k-panoptic", "--gt", gt2, "--gt-folder", tmp_path / "ade20k_panoptic_val",
             "--pred", pred_json, "--json", "-")
     assert any("expects 150 categories" in w for w in json.loads(r.stdout)["warnings"])
+
+
+def test_ade20k_panoptic_preset_checks(tmp_path):
+    from segmetrics.cli.eval_cmd import _preset_checks
+    from segmetrics.presets import PRESETS
+
+    p = PRESETS["ade20k-panoptic"]
+    good = {"categories": [{"id": i} for i in range(150)], "annotations": [{"segments_info": [{"iscrowd": 0}]}]}
+    assert _preset_checks(p, good, tmp_path / "g.json") == []
+    assert _preset_checks(PRESETS["coco-panoptic"], {"categories": [], "annotations": []}, tmp_path) == []
+    shifted = {**good, "categories": [{"id": i + 1} for i in range(150)]}
+    assert "category ids 0..149; g.json has 1..150" in _preset_checks(p, shifted, tmp_path / "g.json")[0]
+    crowd = {**good, "annotations": [{"segments_info": [{"iscrowd": 1}, {"iscrowd": 1}]}]}
+    assert "has 2" in _preset_checks(p, crowd, tmp_path / "g.json")[0]

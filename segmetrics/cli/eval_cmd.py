@@ -299,22 +299,41 @@ def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missi
 
 
 # --------------------------------------------------------------------------- panoptic
-def _panoptic_fingerprint(gt_json: Path, gt_folder: Path) -> str:
+def _read_gt_json(gt_json: Path) -> dict:
     try:
         data = json.loads(gt_json.read_text(encoding="utf-8"))
-        names = sorted({a["file_name"] for a in data.get("annotations", [])})
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise FormatError(f"{gt_json} is not a COCO-panoptic JSON (no annotations with file_name)") from None
-    import hashlib
+    except ValueError as exc:
+        raise FormatError(f"{gt_json} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
+        raise FormatError(f"{gt_json} is not a COCO-panoptic JSON (no 'annotations' list)")
+    return data
 
-    h = hashlib.sha256()
-    for name, p in [(gt_json.name, gt_json)] + [(n, gt_folder / n) for n in names]:
-        if not p.is_file():
-            raise DataFileError(f"ground-truth PNG {p} listed in {gt_json.name} does not exist")
-        blob = p.read_bytes()
-        h.update(name.encode("utf-8") + b"\0" + len(blob).to_bytes(8, "little"))
-        h.update(blob)
-    return "sha256:" + h.hexdigest()
+
+def _panoptic_fingerprint(gt_json: Path, gt_folder: Path, data: dict) -> str:
+    """SHA-256 of the GT JSON and the PNGs it lists (see docs/json_schema.md)."""
+    try:
+        names = sorted({a["file_name"] for a in data["annotations"]})
+    except (KeyError, TypeError):
+        raise FormatError(f"{gt_json}: an annotation has no file_name") from None
+    return R.fingerprint_files(gt_folder.parent, [gt_json] + [gt_folder / n for n in names],
+                               names=[gt_json.name] + names)
+
+
+def _preset_checks(p, data: dict, gt_json: Path) -> list:
+    """Warnings when a panoptic GT JSON does not have the layout its preset describes."""
+    out = []
+    if p is None or p.expected_num_categories is None:
+        return out
+    ids = sorted(c.get("id") for c in data.get("categories", []) if isinstance(c, dict))
+    if len(ids) != p.expected_num_categories:
+        out.append(f"preset {p.name} expects {p.expected_num_categories} categories but {gt_json.name} has {len(ids)}")
+    elif ids != list(range(p.expected_num_categories)):
+        out.append(f"preset {p.name} expects category ids 0..{p.expected_num_categories - 1}; "
+                   f"{gt_json.name} has {ids[0]}..{ids[-1]}")
+    crowd = sum(1 for a in data["annotations"] for s in a.get("segments_info", []) if s.get("iscrowd"))
+    if crowd:
+        out.append(f"preset {p.name} expects no crowd segments but {gt_json.name} has {crowd}")
+    return out
 
 
 def run_panoptic(gt: Path, pred: Path, *, preset, gt_folder, pred_folder, jobs, allow_missing, per_image, quiet):
@@ -324,16 +343,10 @@ def run_panoptic(gt: Path, pred: Path, *, preset, gt_folder, pred_folder, jobs, 
     p = get_preset(preset) if preset else None
     gt_json, gt_png = resolve_panoptic_input(gt, gt_folder, "ground-truth")
     pred_json, pred_png = resolve_panoptic_input(pred, pred_folder, "prediction")
-    warns: list[str] = []
-    if p is not None and p.expected_num_categories is not None:
-        try:
-            n_cat = len(json.loads(gt_json.read_text(encoding="utf-8")).get("categories", []))
-        except ValueError:
-            n_cat = None
-        if n_cat is not None and n_cat != p.expected_num_categories:
-            warns.append(f"preset {p.name} expects {p.expected_num_categories} categories but "
-                         f"{gt_json.name} has {n_cat}")
-    fingerprint = _panoptic_fingerprint(gt_json, gt_png)
+    data = _read_gt_json(gt_json)
+    warns = _preset_checks(p, data, gt_json)
+    fingerprint = _panoptic_fingerprint(gt_json, gt_png, data)
+    del data
     kwargs = {"per_image": per_image}
     if allow_missing:
         kwargs["allow_missing"] = True
