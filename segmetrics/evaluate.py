@@ -23,6 +23,7 @@ __all__ = [
     "read_label_map",
     "evaluate_semantic_files",
     "count_gt_pixels",
+    "evaluate_panoptic_files",
 ]
 
 Pair = tuple  # (image_id, gt_path, pred_path)
@@ -56,6 +57,11 @@ def read_label_map(path) -> np.ndarray:
         arr = fast(path)
     else:
         arr = _read_with_pillow(path)
+    if arr.ndim == 3:
+        raise FormatError(
+            f"{path}: a label map must be single-channel (8/16-bit grey or palette), got "
+            f"{arr.shape[2]} channels of size {arr.shape[1]}x{arr.shape[0]} (a colour visualisation?)"
+        )
     if arr.ndim != 2:
         raise FormatError(f"{path}: a label map must be 2-D, got shape {arr.shape}")
     if arr.dtype == bool:
@@ -235,3 +241,84 @@ def count_gt_pixels(
         if progress is not None:
             progress(1)
     return out
+
+
+def evaluate_panoptic_files(
+    gt_dataset,
+    pred_dataset,
+    evaluator,
+    *,
+    jobs: Optional[int] = None,
+    cache_dir=None,
+    progress: Optional[Callable[[int], None]] = None,
+    allow_missing: bool = False,
+):
+    """Score a COCO-panoptic prediction set into ``evaluator``.
+
+    Parameters
+    ----------
+    gt_dataset, pred_dataset : PanopticDataset
+        As loaded by :func:`segmetrics.io.coco_panoptic.load_panoptic_json`
+        (with their PNG folders).
+    evaluator : PanopticEvaluator
+        Updated in place (``evaluate_image`` on worker threads, ``add`` in GT
+        order on the calling thread).
+    jobs : int, optional
+        Worker threads (default: usable CPUs, at most 8).
+    cache_dir : path-like, optional
+        Reserved for the GT cache; ignored by this version.
+    progress : callable, optional
+        Called with ``1`` after each image.
+    allow_missing : bool
+        Score GT images without prediction instead of raising
+        :class:`~segmetrics.errors.MissingPredictionError`.
+
+    Returns
+    -------
+    PanopticEvaluator
+        ``evaluator`` itself.
+
+    Notes
+    -----
+    A missing prediction is scored as an all-void prediction with no segment:
+    every GT segment of the image is a false negative, nothing is a false
+    positive.  Predictions for images not in the GT are ignored with a
+    warning (kept in the result's ``warnings``).
+    """
+    from .io.coco_panoptic import read_id_png
+    from .panoptic import pair_annotations
+
+    if allow_missing:
+        gt_ann, pred_ann = gt_dataset.annotations, pred_dataset.annotations
+        pairs = [(i, a, pred_ann.get(i)) for i, a in gt_ann.items()]
+        notes = []
+        missing = [i for i, _, p in pairs if p is None]
+        if missing:
+            notes.append(f"{len(missing)} ground-truth images have no prediction; all their segments are "
+                         f"false negatives: image ids {', '.join(map(repr, missing[:5]))}"
+                         f"{' ...' if len(missing) > 5 else ''}")
+        extra = [i for i in pred_ann if i not in gt_ann]
+        if extra:
+            notes.append(f"{len(extra)} predictions are for images not in the ground truth and were ignored: "
+                         f"image ids {', '.join(map(repr, extra[:5]))}{' ...' if len(extra) > 5 else ''}")
+    else:
+        pairs, notes = pair_annotations(gt_dataset, pred_dataset)
+    evaluator.state.warnings.extend(notes)
+
+    def work(item):
+        image_id, g_ann, p_ann = item
+        g_path = gt_dataset.png_path(image_id)
+        g_rgb = read_id_png(g_path)
+        if p_ann is None:
+            p_ids, p_segs, p_name = np.zeros(g_rgb.shape[:2], dtype=np.uint32), [], "<missing prediction>"
+        else:
+            p_path = pred_dataset.png_path(image_id)
+            p_ids, p_segs, p_name = read_id_png(p_path), p_ann["segments_info"], str(p_path)
+        return evaluator.evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs,
+                                        image_id=image_id, gt_name=str(g_path), pred_name=p_name)
+
+    for stats in _map_workers(work, pairs, jobs):
+        evaluator.add(stats)
+        if progress is not None:
+            progress(1)
+    return evaluator

@@ -339,7 +339,10 @@ def label_map_lut(
     Returns
     -------
     numpy.ndarray
-        Length 256, or 65536 when a raw value above 255 is listed.
+        With a mapping: length 256, or 65536 when a raw value above 255 is
+        listed (every entry is a class or the ignore index).  Without one (the
+        identity, possibly shifted): length ``num_classes + reduce_zero_label``,
+        so raw values beyond the classes stay errors in the evaluator.
 
     Notes
     -----
@@ -359,10 +362,13 @@ def label_map_lut(
                 )
         if default != ignore_index and not 0 <= default < num_classes:
             raise InputError(f"label map default class {default} is outside [0, {num_classes})")
-    top = max(mapping) if mapping else 0
-    size = 256 if top + int(reduce_zero_label) < 256 else 65536
-    if top >= 65536:
-        raise InputError(f"label map raw value {top} does not fit a 16-bit label PNG")
+    if mapping is None:
+        size = num_classes + int(reduce_zero_label)
+    else:
+        top = max(mapping) if mapping else 0
+        if top + int(reduce_zero_label) >= 65536:
+            raise InputError(f"label map raw value {top} does not fit a 16-bit label PNG")
+        size = 256 if top + int(reduce_zero_label) < 256 else 65536
     raw = np.arange(size, dtype=np.int64)
     src = raw - 1 if reduce_zero_label else raw
     if mapping is None:

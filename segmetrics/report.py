@@ -31,6 +31,7 @@ __all__ = [
     "fingerprint_files",
     "semantic_metrics_from_confusion",
     "per_image_semantic_rows",
+    "per_image_panoptic_rows",
     "build_report",
     "to_json",
     "format_table",
@@ -181,6 +182,38 @@ def per_image_semantic_rows(per_image: Sequence[Mapping], *, absent_rule: str = 
             "mIoU": float(np.mean(tp[keep] / den[keep])) if keep.any() else float("nan"),
             "classes": int((gt > 0).sum()),
             "missing_prediction": bool(item.get("missing", False)),
+        })
+    return rows
+
+
+def per_image_panoptic_rows(per_image: Sequence[Mapping], *, missing=frozenset()) -> list[dict]:
+    """One CSV row per image from ``[{image_id, tp, fp, fn, iou_sum}]`` per-category arrays.
+
+    Notes
+    -----
+    ``TP, FP, FN`` are segment counts summed over categories; ``PQ, SQ, RQ``
+    are the means over the categories with ``TP + FP + FN > 0`` in the image
+    of ``PQ_c = iou_sum_c / (TP_c + FP_c / 2 + FN_c / 2)``,
+    ``SQ_c = iou_sum_c / TP_c`` (0 without TP) and ``RQ_c = TP_c / (TP_c + FP_c / 2 + FN_c / 2)``
+    (the dataset-level rules applied to one image); NaN when no category is present.
+    """
+    rows = []
+    for item in per_image:
+        tp = np.asarray(item["tp"], dtype=np.float64)
+        fp = np.asarray(item["fp"], dtype=np.float64)
+        fn = np.asarray(item["fn"], dtype=np.float64)
+        iou = np.asarray(item["iou_sum"], dtype=np.float64)
+        keep = (tp + fp + fn) > 0
+        den = tp[keep] + 0.5 * fp[keep] + 0.5 * fn[keep]
+        sq = np.divide(iou[keep], tp[keep], out=np.zeros(int(keep.sum())), where=tp[keep] > 0)
+        nan = float("nan")
+        rows.append({
+            "image_id": item["image_id"],
+            "TP": int(tp.sum()), "FP": int(fp.sum()), "FN": int(fn.sum()),
+            "PQ": float(np.mean(iou[keep] / den)) if keep.any() else nan,
+            "SQ": float(np.mean(sq)) if keep.any() else nan,
+            "RQ": float(np.mean(tp[keep] / den)) if keep.any() else nan,
+            "missing_prediction": item["image_id"] in missing,
         })
     return rows
 

@@ -82,7 +82,7 @@ def test_generated_layouts_equal_python_api(tmp_path):
     for i, (_, p) in enumerate(arrays):
         write_png(pred / f"img_{i:03d}.png", p)
     rep = cli_json("--preset", "ade20k", "--gt", gt, "--pred", pred, tmp_path=tmp_path)
-    assert_semantic_equal(rep, api_semantic(arrays, 150, reduce_zero_label=True))
+    assert_semantic_equal(rep, api_semantic(arrays, 150, reduce_zero_label=True, pred_reduce_zero_label=True))
     # Cityscapes layout
     rng = np.random.default_rng(5)
     pairs = []
@@ -134,7 +134,7 @@ def test_ade20k_sample(shared_data, tmp_path):
         write_png(tmp_path / "pred" / f.name, p)
         pairs.append((g, p))
     rep = cli_json("--preset", "ade20k", "--gt", ann, "--pred", tmp_path / "pred", tmp_path=tmp_path)
-    assert_semantic_equal(rep, api_semantic(pairs, 150, reduce_zero_label=True))
+    assert_semantic_equal(rep, api_semantic(pairs, 150, reduce_zero_label=True, pred_reduce_zero_label=True))
     lut = np.arange(256) - 1
     lut[0] = 255
     cm = oracle_confusion(pairs, 150, gt_lut=lut, pred_lut=lut)

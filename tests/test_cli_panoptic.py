@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from segmetrics.cli import cli
 from segmetrics.demo import make_panoptic_demo
 
-from cli_data import id2rgb, panopticapi_pq, perturb_panoptic, write_png
+from cli_data import id2rgb, panopticapi_pq, perturb_panoptic, read_png, write_png
 
 pytest.importorskip("segmetrics.panoptic")
 pytest.importorskip("panopticapi")
@@ -135,3 +135,54 @@ def test_ade20k_panoptic_preset_checks(tmp_path):
     assert "category ids 0..149; g.json has 1..150" in _preset_checks(p, shifted, tmp_path / "g.json")[0]
     crowd = {**good, "annotations": [{"segments_info": [{"iscrowd": 1}, {"iscrowd": 1}]}]}
     assert "has 2" in _preset_checks(p, crowd, tmp_path / "g.json")[0]
+
+
+def _subset(json_path, keep_ids, out):
+    data = json.loads(json_path.read_text())
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in keep_ids]
+    out.write_text(json.dumps(data))
+    return out
+
+
+def test_allow_missing_equals_panopticapi_with_void_predictions(demo, tmp_path):
+    import csv
+    import io
+
+    pred_json = _subset(demo.pred_json, {1, 2, 4, 5}, tmp_path / "p.json")
+    r = run("eval", "--gt", demo.gt_json, "--pred", pred_json, "--pred-folder", demo.pred_folder)
+    assert r.exit_code == 2 and "2 of 6 ground-truth images have no prediction" in r.stderr
+    assert "--allow-missing" in r.stderr
+    out = tmp_path / "r.json"
+    r = run("eval", "--gt", demo.gt_json, "--pred", pred_json, "--pred-folder", demo.pred_folder,
+            "--allow-missing", "--json", out, "--per-image", tmp_path / "img.csv", "-q")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(out.read_text())
+    assert rep["dataset"]["missing_predictions"] == 2
+    assert any("false negatives" in w for w in rep["warnings"])
+    # oracle: panopticapi with an all-void, segment-free prediction for the missing images
+    void_dir = tmp_path / "void"
+    shutil.copytree(demo.pred_folder, void_dir)
+    data = json.loads(demo.pred_json.read_text())
+    for ann in data["annotations"]:
+        if ann["image_id"] in (3, 6):
+            h, w = read_png(demo.gt_folder / ann["file_name"]).shape[:2]
+            write_png(void_dir / ann["file_name"], np.zeros((h, w, 3), np.uint8))
+            ann["segments_info"] = []
+    void_json = tmp_path / "void.json"
+    void_json.write_text(json.dumps(data))
+    _check_against_panopticapi(rep, panopticapi_pq(demo.gt_json, void_json, demo.gt_folder, void_dir))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "img.csv").read_text())))
+    assert [r["missing_prediction"] for r in rows] == ["False", "False", "True", "False", "False", "True"]
+    assert rows[2]["TP"] == "0" and rows[2]["FP"] == "0" and int(rows[2]["FN"]) > 0
+    # per-image PQ equals panopticapi on that image alone
+    one_gt = _subset(demo.gt_json, {2}, tmp_path / "one_gt.json")
+    one_pred = _subset(demo.pred_json, {2}, tmp_path / "one_pred.json")
+    peer = panopticapi_pq(one_gt, one_pred, demo.gt_folder, demo.pred_folder)
+    assert math.isclose(float(rows[1]["PQ"]), peer["All"]["pq"], abs_tol=1e-6)
+    assert math.isclose(float(rows[1]["RQ"]), peer["All"]["rq"], abs_tol=1e-6)
+
+
+def test_panoptic_markdown(demo):
+    r = run("eval", "--gt", demo.gt_json, "--pred", demo.pred_json, "--markdown", "--per-class", "-q")
+    assert r.exit_code == 0
+    assert "| PQ | SQ | RQ | PQ_th" in r.stdout and "| 3 | car |" in r.stdout

@@ -116,8 +116,8 @@ def test_lut_default_and_reduce_zero_label():
     red = label_map_lut({0: 1, 1: 0}, num_classes=2, ignore_index=255, reduce_zero_label=True)
     assert red[0] == 255 and red[1] == 1 and red[2] == 0 and red[3] == 255
     ident = label_map_lut(None, num_classes=150, ignore_index=255, reduce_zero_label=True)
-    np.testing.assert_array_equal(ident[1:151], np.arange(150))
-    assert ident[0] == 255
+    np.testing.assert_array_equal(ident[1:], np.arange(150))
+    assert ident[0] == 255 and ident.shape == (151,)
     big = label_map_lut({1000: 0}, num_classes=1, ignore_index=255)
     assert big.shape == (65536,) and big[1000] == 0 and big[999] == 255
 

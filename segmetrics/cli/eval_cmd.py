@@ -338,7 +338,9 @@ def _preset_checks(p, data: dict, gt_json: Path) -> list:
 
 def run_panoptic(gt: Path, pred: Path, *, preset, gt_folder, pred_folder, jobs, allow_missing, per_image, quiet):
     """Score a COCO-panoptic prediction set; returns ``(report, per_image_rows or None)``."""
-    from ..panoptic import panoptic_quality
+    from ..evaluate import evaluate_panoptic_files
+    from ..io.coco_panoptic import load_panoptic_json
+    from ..panoptic import PanopticEvaluator
 
     p = get_preset(preset) if preset else None
     gt_json, gt_png = resolve_panoptic_input(gt, gt_folder, "ground-truth")
@@ -347,35 +349,45 @@ def run_panoptic(gt: Path, pred: Path, *, preset, gt_folder, pred_folder, jobs, 
     warns = _preset_checks(p, data, gt_json)
     fingerprint = _panoptic_fingerprint(gt_json, gt_png, data)
     del data
-    kwargs = {"per_image": per_image}
-    if allow_missing:
-        kwargs["allow_missing"] = True
+    gt_ds = load_panoptic_json(gt_json, gt_png, require_categories=True)
+    pred_ds = load_panoptic_json(pred_json, pred_png)
+    evaluator = PanopticEvaluator(gt_ds.categories, per_image=per_image)
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
-        result = panoptic_quality(gt_json, pred_json, gt_png, pred_png, jobs=jobs, **kwargs)
-    warns += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    warns += [w for w in (result.warnings or []) if w not in warns]
+        with progress_bar(len(gt_ds.annotations), "scoring", quiet=quiet) as tick:
+            evaluate_panoptic_files(gt_ds, pred_ds, evaluator, jobs=jobs, progress=tick,
+                                    allow_missing=allow_missing)
+        result = evaluator.compute()
+    # the engine keeps every note in result.warnings and also emits a summary warning
+    warns += [w for w in result.warnings if w not in warns]
+    warns += [str(w.message) for w in caught
+              if issubclass(w.category, UserWarning) and not any(str(w.message) in x or x in str(w.message)
+                                                                 for x in warns)
+              and "see PanopticResult.warnings" not in str(w.message)]
     m = result.metrics
     metrics = {k: m[k] for k in R.PANOPTIC_METRICS + R.SEMANTIC_METRICS if k in m}
     per_class = []
     for row in result.per_class:
         out = {"id": row["category_id"], "name": row.get("name"), "isthing": bool(row.get("isthing"))}
-        for src, dst in (("pq", "PQ"), ("sq", "SQ"), ("rq", "RQ"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN")):
+        for src, dst in (("pq", "PQ"), ("sq", "SQ"), ("rq", "RQ"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN"),
+                         ("iou", "IoU"), ("acc", "Acc")):
             if src in row:
                 out[dst] = row[src]
         per_class.append(out)
+    missing = sum(1 for i in gt_ds.annotations if i not in pred_ds.annotations)
     params = {"preset": p.name if p else None, "gt_folder": str(gt_png), "pred_folder": str(pred_png),
               "allow_missing": allow_missing}
     dataset = {"gt": str(gt_json), "pred": str(pred_json), "images": result.num_images,
+               "missing_predictions": missing,
                "categories": m.get("N"), "things": m.get("N_th"), "stuff": m.get("N_st"),
                "fingerprint": fingerprint}
     report = R.build_report(task="panoptic", params=params, dataset=dataset, metrics=metrics,
                             per_class=per_class, warnings=warns)
     rows = None
     if per_image:
-        rows = []
-        for it in result.per_image or []:
-            rows.append({k: v for k, v in it.items() if np.isscalar(v) or v is None})
+        order = {i: n for n, i in enumerate(gt_ds.annotations)}
+        items = sorted(result.per_image or [], key=lambda it: order.get(it["image_id"], len(order)))
+        rows = R.per_image_panoptic_rows(items, missing={i for i in gt_ds.annotations if i not in pred_ds.annotations})
     return report, rows
 
 
