@@ -128,13 +128,15 @@ def test_ade20k_panoptic_preset_checks(tmp_path):
     from segmetrics.presets import PRESETS
 
     p = PRESETS["ade20k-panoptic"]
-    good = {"categories": [{"id": i} for i in range(150)], "annotations": [{"segments_info": [{"iscrowd": 0}]}]}
-    assert _preset_checks(p, good, tmp_path / "g.json") == []
-    assert _preset_checks(PRESETS["coco-panoptic"], {"categories": [], "annotations": []}, tmp_path) == []
-    shifted = {**good, "categories": [{"id": i + 1} for i in range(150)]}
-    assert "category ids 0..149; g.json has 1..150" in _preset_checks(p, shifted, tmp_path / "g.json")[0]
-    crowd = {**good, "annotations": [{"segments_info": [{"iscrowd": 1}, {"iscrowd": 1}]}]}
-    assert "has 2" in _preset_checks(p, crowd, tmp_path / "g.json")[0]
+    cats = [{"id": i} for i in range(150)]
+    anns = [{"segments_info": [{"iscrowd": 0}]}]
+    g = tmp_path / "g.json"
+    assert _preset_checks(p, cats, anns, g) == []
+    assert _preset_checks(PRESETS["coco-panoptic"], [], [], g) == []
+    shifted = [{"id": i + 1} for i in range(150)]
+    assert "category ids 0..149; g.json has 1..150" in _preset_checks(p, shifted, anns, g)[0]
+    crowd = [{"segments_info": [{"iscrowd": 1}, {"iscrowd": 1}]}]
+    assert "has 2" in _preset_checks(p, cats, crowd, g)[0]
 
 
 def _subset(json_path, keep_ids, out):
@@ -186,3 +188,18 @@ def test_panoptic_markdown(demo):
     r = run("eval", "--gt", demo.gt_json, "--pred", demo.pred_json, "--markdown", "--per-class", "-q")
     assert r.exit_code == 0
     assert "| PQ | SQ | RQ | PQ_th" in r.stdout and "| 3 | car |" in r.stdout
+
+
+def test_panoptic_data_errors_are_one_line(demo, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (tmp_path / "bad.json").write_text("{")
+    r = run("eval", "--gt", tmp_path / "bad.json", "--pred", demo.pred_json)
+    assert r.exit_code == 2 and "bad.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    broken = tmp_path / "panoptic_pred"
+    shutil.copytree(demo.pred_folder, broken)
+    (broken / "pan_0003.png").unlink()
+    shutil.copy(demo.pred_json, tmp_path / "panoptic_pred.json")
+    r = run("eval", "--gt", demo.gt_json, "--pred", tmp_path / "panoptic_pred.json", "-j", 2)
+    assert r.exit_code == 2 and "pan_0003.png" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.output

@@ -299,38 +299,25 @@ def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missi
 
 
 # --------------------------------------------------------------------------- panoptic
-def _read_gt_json(gt_json: Path) -> dict:
-    try:
-        data = json.loads(gt_json.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise FormatError(f"{gt_json} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
-        raise FormatError(f"{gt_json} is not a COCO-panoptic JSON (no 'annotations' list)")
-    return data
-
-
-def _panoptic_fingerprint(gt_json: Path, gt_folder: Path, data: dict) -> str:
+def _panoptic_fingerprint(gt_json: Path, gt_folder: Path, annotations) -> str:
     """SHA-256 of the GT JSON and the PNGs it lists (see docs/json_schema.md)."""
-    try:
-        names = sorted({a["file_name"] for a in data["annotations"]})
-    except (KeyError, TypeError):
-        raise FormatError(f"{gt_json}: an annotation has no file_name") from None
+    names = sorted({a["file_name"] for a in annotations})
     return R.fingerprint_files(gt_folder.parent, [gt_json] + [gt_folder / n for n in names],
                                names=[gt_json.name] + names)
 
 
-def _preset_checks(p, data: dict, gt_json: Path) -> list:
+def _preset_checks(p, categories, annotations, gt_json: Path) -> list:
     """Warnings when a panoptic GT JSON does not have the layout its preset describes."""
     out = []
     if p is None or p.expected_num_categories is None:
         return out
-    ids = sorted(c.get("id") for c in data.get("categories", []) if isinstance(c, dict))
+    ids = sorted(c.get("id") for c in categories if isinstance(c, dict))
     if len(ids) != p.expected_num_categories:
         out.append(f"preset {p.name} expects {p.expected_num_categories} categories but {gt_json.name} has {len(ids)}")
     elif ids != list(range(p.expected_num_categories)):
         out.append(f"preset {p.name} expects category ids 0..{p.expected_num_categories - 1}; "
                    f"{gt_json.name} has {ids[0]}..{ids[-1]}")
-    crowd = sum(1 for a in data["annotations"] for s in a.get("segments_info", []) if s.get("iscrowd"))
+    crowd = sum(1 for a in annotations for s in a.get("segments_info", []) if s.get("iscrowd"))
     if crowd:
         out.append(f"preset {p.name} expects no crowd segments but {gt_json.name} has {crowd}")
     return out
@@ -345,12 +332,11 @@ def run_panoptic(gt: Path, pred: Path, *, preset, gt_folder, pred_folder, jobs, 
     p = get_preset(preset) if preset else None
     gt_json, gt_png = resolve_panoptic_input(gt, gt_folder, "ground-truth")
     pred_json, pred_png = resolve_panoptic_input(pred, pred_folder, "prediction")
-    data = _read_gt_json(gt_json)
-    warns = _preset_checks(p, data, gt_json)
-    fingerprint = _panoptic_fingerprint(gt_json, gt_png, data)
-    del data
     gt_ds = load_panoptic_json(gt_json, gt_png, require_categories=True)
     pred_ds = load_panoptic_json(pred_json, pred_png)
+    anns = list(gt_ds.annotations.values())
+    warns = _preset_checks(p, gt_ds.categories, anns, gt_json)
+    fingerprint = _panoptic_fingerprint(gt_json, gt_png, anns)
     evaluator = PanopticEvaluator(gt_ds.categories, per_image=per_image)
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
