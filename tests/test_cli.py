@@ -247,6 +247,13 @@ def test_presets_on_generated_layouts(tmp_path):
     ade_pred = tmp_path / "ade_pred0"
     for i, (g, _) in enumerate(arrays):
         write_png(ade_pred / f"img_{i:03d}.png", np.where(g == 0, 0, g.astype(np.int64) - 1).astype(np.uint8))
+    write_png(tmp_path / "tiny_gt" / "a.png", np.array([[1, 2], [3, 0]], np.uint8))
+    write_png(tmp_path / "tiny_pred" / "a.png", np.array([[0, 1], [2, 0]], np.uint8))
+    r = run("eval", "--preset", "ade20k", "--gt", tmp_path / "tiny_gt", "--pred", tmp_path / "tiny_pred")
+    assert_user_error(r, "--no-pred-reduce-zero-label")
+    r = run("eval", "--preset", "ade20k", "--gt", tmp_path / "tiny_gt", "--pred", tmp_path / "tiny_pred",
+            "--no-pred-reduce-zero-label", "--json", "-", "-q")
+    assert json.loads(r.stdout)["metrics"]["mIoU"] == 1.0
     r = run("eval", "--preset", "ade20k", "--gt", gt, "--pred", ade_pred, "--no-pred-reduce-zero-label", "--json", "-", "-q")
     assert json.loads(r.stdout)["metrics"]["mIoU"] == 1.0
 

@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from .. import report as R
-from ..errors import DataFileError, FormatError, InputError
+from ..errors import DataFileError, FormatError, InputError, LabelError
 from ..presets import (
     CLASS_NAMES_FORMAT,
     LABEL_MAP_FORMAT,
@@ -266,7 +266,15 @@ def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missi
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         with progress_bar(len(pairing.pairs), "scoring", quiet=quiet) as tick:
-            evaluate_semantic_files(present, evaluator, jobs=jobs, progress=tick)
+            try:
+                evaluate_semantic_files(present, evaluator, jobs=jobs, progress=tick)
+            except LabelError as exc:
+                if cfg.pred_reduce_zero_label and "prediction" in str(exc) and cfg.pred_label_map is None:
+                    raise LabelError(
+                        f"{exc} -- predictions are read like the GT files (1..K, 0 = ignore) because of "
+                        "reduce_zero_label; if they hold class indices 0..K-1, pass --no-pred-reduce-zero-label"
+                    ) from None
+                raise
             void = count_gt_pixels(absent, evaluator, jobs=jobs, progress=tick)
         result = evaluator.compute()
     warns += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
