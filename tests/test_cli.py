@@ -340,3 +340,57 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, use_tqdm):
     with _common.progress_bar(3, "x", quiet=False) as tick:
         for _ in range(3):
             tick(1)
+
+
+def test_remaining_flags_against_oracles(tmp_path):
+    rng = np.random.default_rng(11)
+    # GT uses 9 as its void value; class 3 is predicted but never in the GT
+    g = rng.integers(0, 3, size=(20, 20)).astype(np.uint8)
+    g[:3] = 9
+    p = g.copy()
+    p[rng.random(g.shape) < 0.2] = 3
+    write_png(tmp_path / "gt" / "a.png", g)
+    write_png(tmp_path / "pred" / "a.png", p)
+    base = ["eval", "--gt", tmp_path / "gt", "--pred", tmp_path / "pred", "--num-classes", 4, "--json", "-", "-q"]
+    mm = json.loads(run(*base, "--ignore-index", 9).stdout)
+    d2 = json.loads(run(*base, "--ignore-index", 9, "--absent-rule", "detectron2", "--task", "semantic").stdout)
+    cm = oracle_confusion([(g, p)], 4, ignore=9)
+    tp = np.diag(cm)
+    iou = tp / (cm.sum(0) + cm.sum(1) - tp)
+    assert math.isclose(mm["metrics"]["mIoU"], iou.mean(), rel_tol=1e-12)  # class 3 counts with IoU 0
+    assert math.isclose(d2["metrics"]["mIoU"], iou[:3].mean(), rel_tol=1e-12)  # left out
+    assert mm["per_class"][3]["IoU"] == 0.0 and d2["per_class"][3]["IoU"] is None
+    assert d2["params"]["absent_rule"] == "detectron2"
+    # without --ignore-index the 9s are out of range: an error naming the value
+    assert_user_error(run(*base[:-3]), "9")
+    # --reduce-zero-label without a preset; --pred-label-map FILE for predictions in other ids
+    write_png(tmp_path / "gt1" / "a.png", (g + 1) * (g != 9))
+    (tmp_path / "pmap.txt").write_text("0 0\n1 1\n2 2\n3 3\n")
+    r = run("eval", "--gt", tmp_path / "gt1", "--pred", tmp_path / "pred", "--num-classes", 4, "--reduce-zero-label",
+            "--no-pred-reduce-zero-label", "--pred-label-map", tmp_path / "pmap.txt", "--json", "-", "-q")
+    assert json.loads(r.stdout)["metrics"] == mm["metrics"]
+    # --task panoptic on label folders is refused
+    assert_user_error(run("eval", "--gt", tmp_path / "gt", "--pred", tmp_path / "pred", "--task", "panoptic"),
+                      "needs a COCO-panoptic JSON")
+
+
+def test_everything_ignored_gives_nan_and_fails_gates(tmp_path):
+    write_png(tmp_path / "gt" / "a.png", np.full((4, 4), 255, np.uint8))
+    write_png(tmp_path / "pred" / "a.png", np.zeros((4, 4), np.uint8))
+    args = ["eval", "--gt", tmp_path / "gt", "--pred", tmp_path / "pred", "--num-classes", 2]
+    r = run(*args, "--json", tmp_path / "r.json")
+    assert r.exit_code == 0 and "n/a" in r.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["metrics"]["mIoU"] is None
+    r = run(*args, "--fail-under", "mIoU=1")
+    assert r.exit_code == 3 and "undefined" in r.stderr
+
+
+def test_compare_and_demo_output_switches(flat, tmp_path):
+    gt, pred, _ = flat
+    a = tmp_path / "a.json"
+    run("eval", "--gt", gt, "--pred", pred, "--num-classes", 4, "--json", a, "-q")
+    with_pc = run("compare", a, a).stdout
+    without = run("compare", a, a, "--no-per-class").stdout
+    assert "base IoU" in with_pc and "base IoU" not in without and "mIoU" in without
+    r = run("demo", "--task", "semantic", "--markdown", "-q")
+    assert r.exit_code == 0 and r.stdout.startswith("### segmetrics: semantic") and r.stderr == ""
