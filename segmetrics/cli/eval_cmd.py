@@ -1,7 +1,6 @@
 """``segmetrics eval``: score a folder / COCO-panoptic set of predictions."""
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import warnings as _warnings
