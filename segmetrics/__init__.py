@@ -24,6 +24,14 @@ from .metrics import (
     pixel_accuracy,
 )
 
+from .panoptic import (
+    PanopticEvaluator,
+    PanopticResult,
+    PanopticState,
+    panoptic_quality,
+    panoptic_quality_arrays,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -47,4 +55,9 @@ __all__ = [
     "mean_dice",
     "class_precision",
     "class_recall",
+    "PanopticEvaluator",
+    "PanopticResult",
+    "PanopticState",
+    "panoptic_quality",
+    "panoptic_quality_arrays",
 ]
