@@ -27,7 +27,8 @@ once, when it ends, and a block that breaks it is counted pixel by pixel.
 Bad pixels are only counted here; the caller finds out which values they carry
 on that (rare) error path.
 """
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 
 ctypedef fused gt_t:
     uint8_t
@@ -36,6 +37,12 @@ ctypedef fused gt_t:
     int64_t
 
 ctypedef fused pred_t:
+    uint8_t
+    uint16_t
+    int32_t
+    int64_t
+
+ctypedef fused label_t:
     uint8_t
     uint16_t
     int32_t
@@ -78,6 +85,28 @@ cdef inline void _add(int64_t* cm, int64_t K, gt_t gv, pred_t pv, int64_t n,
         bad_pred[0] += n
 
 
+cdef inline uint64_t _splat(label_t v) noexcept nogil:
+    """``v`` repeated over a 64-bit word (``BLOCK`` words of it hold a block)."""
+    if label_t is uint8_t:
+        return (<uint64_t>v) * 0x0101010101010101ULL
+    elif label_t is uint16_t:
+        return (<uint64_t>v) * 0x0001000100010001ULL
+    elif label_t is int32_t:
+        return (<uint64_t>(<uint32_t>v)) * 0x0000000100000001ULL
+    else:
+        return <uint64_t>v
+
+
+cdef inline uint64_t _block_diff(const label_t* x, uint64_t pattern) noexcept nogil:
+    """Non-zero iff one of the ``BLOCK`` values at ``x`` differs from the splatted value."""
+    cdef uint64_t word, diff = 0
+    cdef Py_ssize_t k
+    for k in range(<Py_ssize_t>(BLOCK * sizeof(label_t) // 8)):
+        memcpy(&word, (<const char*>x) + 8 * k, 8)
+        diff |= word ^ pattern
+    return diff
+
+
 cdef void _direct(int64_t* cm, int64_t K, const gt_t[:, :] gt, const pred_t[:, :] pred,
                   const int32_t* gcodes, uint64_t ng, const int32_t* pcodes, uint64_t npc,
                   bint has_ignore, int64_t ignore,
@@ -88,8 +117,9 @@ cdef void _direct(int64_t* cm, int64_t K, const gt_t[:, :] gt, const pred_t[:, :
     cdef Py_ssize_t i, j, k
     cdef const gt_t* g
     cdef const pred_t* p
-    cdef gt_t cg = gt[0, 0], gd
-    cdef pred_t cp = pred[0, 0], pd
+    cdef gt_t cg = gt[0, 0]
+    cdef pred_t cp = pred[0, 0]
+    cdef uint64_t gpat = _splat(cg), ppat = _splat(cp)
     cdef int64_t run = 0
     for i in range(h):
         g = &gt[i, 0]
@@ -97,23 +127,22 @@ cdef void _direct(int64_t* cm, int64_t K, const gt_t[:, :] gt, const pred_t[:, :
         j = 0
         if gs == 1 and ps == 1:
             while j + BLOCK <= w:
-                # does this block continue the current run of (cg, cp)?
-                gd = ((g[j] ^ cg) | (g[j + 1] ^ cg) | (g[j + 2] ^ cg) | (g[j + 3] ^ cg)
-                      | (g[j + 4] ^ cg) | (g[j + 5] ^ cg) | (g[j + 6] ^ cg) | (g[j + 7] ^ cg))
-                pd = ((p[j] ^ cp) | (p[j + 1] ^ cp) | (p[j + 2] ^ cp) | (p[j + 3] ^ cp)
-                      | (p[j + 4] ^ cp) | (p[j + 5] ^ cp) | (p[j + 6] ^ cp) | (p[j + 7] ^ cp))
-                if (gd | pd) == 0:
+                # does this whole block continue the current run of (cg, cp)?
+                if (_block_diff(g + j, gpat) | _block_diff(p + j, ppat)) == 0:
                     run += BLOCK
                 else:
-                    if run:
-                        _add(cm, K, cg, cp, run, gcodes, ng, pcodes, npc, has_ignore, ignore,
-                             bad_gt, bad_pred)
-                    run = 0
-                    cg = g[j + BLOCK - 1]
-                    cp = p[j + BLOCK - 1]
                     for k in range(j, j + BLOCK):
-                        _add(cm, K, g[k], p[k], 1, gcodes, ng, pcodes, npc, has_ignore, ignore,
-                             bad_gt, bad_pred)
+                        if g[k] == cg and p[k] == cp:
+                            run += 1
+                        else:
+                            if run:
+                                _add(cm, K, cg, cp, run, gcodes, ng, pcodes, npc, has_ignore,
+                                     ignore, bad_gt, bad_pred)
+                            cg = g[k]
+                            cp = p[k]
+                            run = 1
+                    gpat = _splat(cg)
+                    ppat = _splat(cp)
                 j += BLOCK
         while j < w:
             _add(cm, K, g[j * gs], p[j * ps], 1, gcodes, ng, pcodes, npc, has_ignore, ignore,
