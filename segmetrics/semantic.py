@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import metrics as _metrics
 from ._kernels.confusion import accumulate
 from .errors import InputError, LabelError
 from .metrics import (
@@ -709,5 +709,3 @@ def _record(image_id: Any, cm: np.ndarray) -> dict:
     tp = np.diag(cm).copy()
     return {"image_id": image_id, "tp": tp, "fp": cm.sum(axis=0) - tp, "fn": cm.sum(axis=1) - tp}
 
-
-_ = _metrics  # the functional metrics module is re-exported above by name

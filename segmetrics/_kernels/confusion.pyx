@@ -21,8 +21,10 @@ Counts go straight into the caller's int64 ``(K, K)`` matrix: no temporary the
 size of the image and no local table to clear or fold, so the cost does not
 grow with K.  Label maps are made of regions, so the loop keeps the current
 run of one raw ``(gt, pred)`` pair in a register and extends it by whole blocks
-of eight pixels with one comparison each; a run is looked up in the code tables
-once, when it ends, and a block that breaks it is counted pixel by pixel.
+of eight pixels, compared as 64-bit words against the run's value repeated
+(one word per side for uint8); a run is looked up in the code tables once,
+when it ends, and a block that breaks it is walked pixel by pixel.  Strided
+rows (inner stride other than one element) take a plain per-pixel loop.
 
 Bad pixels are only counted here; the caller finds out which values they carry
 on that (rare) error path.
