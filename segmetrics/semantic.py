@@ -90,6 +90,15 @@ _VIEWS = {
     np.dtype(np.uint64): (np.dtype(np.int64), None),
 }
 
+_C_NAMES = {np.dtype(np.uint8): "uint8_t", np.dtype(np.uint16): "uint16_t",
+            np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t"}
+
+
+def _kernel_for(gt_view: np.dtype, pred_view: np.dtype):
+    """The kernel specialisation for two view dtypes (skips the fused-type dispatch, ~3 us a call)."""
+    signatures = getattr(accumulate, "__signatures__", None) or {}
+    return signatures.get(f"{_C_NAMES[gt_view]}|{_C_NAMES[pred_view]}", accumulate)
+
 
 # --------------------------------------------------------------------------- inputs
 def _to_numpy(x: Any, name: str) -> np.ndarray:
@@ -172,16 +181,16 @@ def _codes(num_classes: int, ignore_index: int | None, table: np.ndarray | None,
     return codes
 
 
-def _views(arr: np.ndarray) -> tuple[np.ndarray, int | None]:
-    """The array as 2-D in a kernel dtype (a view), and the table-length cap."""
-    view_dtype, cap = _VIEWS.get(arr.dtype, (None, None))
-    if view_dtype is None:  # other integer dtypes (e.g. longlong aliases): go through int64
+def _views(arr: np.ndarray) -> np.ndarray:
+    """The array as 2-D in a kernel dtype (a view unless it cannot be one)."""
+    view_dtype = _VIEWS.get(arr.dtype, (None, None))[0]
+    if view_dtype is None:  # an integer dtype outside the table: go through int64
         arr = arr.astype(np.int64)
-        view_dtype, cap = np.dtype(np.int64), None
+        view_dtype = np.dtype(np.int64)
     arr2 = arr.reshape(-1, arr.shape[-1]) if arr.ndim != 2 else arr
     if arr2.strides[-1] % arr2.itemsize:  # unaligned inner stride: rare, copy
         arr2 = np.ascontiguousarray(arr2)
-    return arr2.view(view_dtype) if arr2.dtype != view_dtype else arr2, cap
+    return arr2.view(view_dtype) if arr2.dtype != view_dtype else arr2
 
 
 def _raw_ignore(arr_dtype: np.dtype, ignore_index: int | None) -> tuple[bool, int]:
@@ -224,7 +233,9 @@ class _Counter:
             if pcap is not None:
                 pcodes = pcodes[:pcap]
             has_ign, raw_ign = _raw_ignore(gt_dtype, ign)
-            cached = (np.ascontiguousarray(gcodes), np.ascontiguousarray(pcodes), has_ign, raw_ign)
+            kernel = _kernel_for(_VIEWS.get(gt_dtype, (np.dtype(np.int64),))[0],
+                                 _VIEWS.get(pred_dtype, (np.dtype(np.int64),))[0])
+            cached = (kernel, np.ascontiguousarray(gcodes), np.ascontiguousarray(pcodes), has_ign, raw_ign)
             self._tables[key] = cached
         return cached
 
@@ -239,10 +250,10 @@ class _Counter:
 
     def count(self, cm: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> tuple[int, int]:
         """Add one validated pair (any shape) into ``cm`` with the kernel."""
-        gcodes, pcodes, has_ign, raw_ign = self.tables(gt.dtype, pred.dtype)
-        g2, _ = _views(gt if gt.ndim >= 2 else gt.reshape(1, -1))
-        p2, _ = _views(pred if pred.ndim >= 2 else pred.reshape(1, -1))
-        return accumulate(cm, g2, p2, gcodes, pcodes, has_ign, raw_ign)
+        kernel, gcodes, pcodes, has_ign, raw_ign = self.tables(gt.dtype, pred.dtype)
+        g2 = _views(gt if gt.ndim >= 2 else gt.reshape(1, -1))
+        p2 = _views(pred if pred.ndim >= 2 else pred.reshape(1, -1))
+        return kernel(cm, g2, p2, gcodes, pcodes, has_ign, raw_ign)
 
     # ---- error path: only reached when the kernel counted bad pixels
     def _effective(self, raw: np.ndarray, table: np.ndarray | None) -> np.ndarray:
