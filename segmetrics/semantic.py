@@ -256,47 +256,51 @@ class _Counter:
         return kernel(cm, g2, p2, gcodes, pcodes, has_ign, raw_ign)
 
     # ---- error path: only reached when the kernel counted bad pixels
-    def _effective(self, raw: np.ndarray, table: np.ndarray | None) -> np.ndarray:
-        """Effective labels of the unique raw values (int64; -3 where the table is too short)."""
-        raw = raw.astype(np.int64) if raw.dtype != np.uint64 else raw
+    @staticmethod
+    def _effective(raw: list, table: np.ndarray | None) -> list:
+        """Effective labels of unique raw values, as Python ints (None: beyond the table)."""
         if table is None:
-            return raw.astype(np.int64)
-        out = np.full(raw.shape, -3, dtype=np.int64)
-        inside = (raw >= 0) & (raw < table.size)
-        out[inside] = table[raw[inside].astype(np.int64)]
-        return out
+            return list(raw)
+        return [int(table[v]) if 0 <= v < table.size else None for v in raw]
 
     def label_error(self, gt: np.ndarray, pred: np.ndarray, image_id: Any) -> LabelError:
+        """The :class:`LabelError` for a pair the kernel found bad pixels in (slow path)."""
         K, ign = self.num_classes, self.ignore_index
         where = _describe(image_id)
         gvals, ginv, gcounts = np.unique(gt.ravel(), return_inverse=True, return_counts=True)
-        geff = self._effective(gvals, self.gt_map)
-        if self.gt_map is not None and ign is not None:
-            geff[(geff == -3) & (gvals == ign)] = ign  # a raw ignore_index beyond the table
-        gign = (geff == ign) if ign is not None else np.zeros(geff.shape, bool)
-        gbad = ~gign & ((geff < 0) | (geff >= K))
-        if gbad.any():
-            values, counts = gvals[gbad].tolist(), gcounts[gbad].tolist()
-            return LabelError(self._message("ground truth", where, values, counts, geff[gbad], self.gt_map),
+        graw = gvals.tolist()  # Python ints: exact for every dtype, uint64 included
+        geff = self._effective(graw, self.gt_map)
+        # ignored: the mapped label is ignore_index, or a raw ignore_index beyond gt_map
+        gign = [ign is not None and (e == ign or (e is None and v == ign)) for v, e in zip(graw, geff)]
+        gbad = [not i and (e is None or not 0 <= e < K) for i, e in zip(gign, geff)]
+        if any(gbad):
+            values = [v for v, b in zip(graw, gbad) if b]
+            counts = [int(c) for c, b in zip(gcounts, gbad) if b]
+            eff = [e for e, b in zip(geff, gbad) if b]
+            return LabelError(self._message("ground truth", where, values, counts, eff, self.gt_map),
                               values=values, counts=counts, image=image_id)
-        scored = ~gign[ginv.ravel()]
+        scored = ~np.asarray(gign, dtype=bool)[ginv.ravel()]
         pvals, pcounts = np.unique(pred.ravel()[scored], return_counts=True)
-        peff = self._effective(pvals, self.pred_map)
-        pbad = (peff < 0) | (peff >= K)
-        values, counts = pvals[pbad].tolist(), pcounts[pbad].tolist()
-        msg = self._message("prediction", where, values, counts, peff[pbad], self.pred_map)
-        if ign is not None and np.any(peff[pbad] == ign):
+        praw = pvals.tolist()
+        peff = self._effective(praw, self.pred_map)
+        pbad = [e is None or not 0 <= e < K for e in peff]
+        values = [v for v, b in zip(praw, pbad) if b]
+        counts = [int(c) for c, b in zip(pcounts, pbad) if b]
+        eff = [e for e, b in zip(peff, pbad) if b]
+        msg = self._message("prediction", where, values, counts, eff, self.pred_map)
+        if ign is not None and ign in eff:
             msg += f"; a prediction equal to ignore_index={ign} on a scored pixel is not allowed"
         return LabelError(msg, values=values, counts=counts, image=image_id)
 
-    def _message(self, side, where, values, counts, eff, table) -> str:
+    def _message(self, side: str, where: str, values: list, counts: list, eff: list,
+                 table: np.ndarray | None) -> str:
         K = self.num_classes
         shown = ", ".join(f"{v} ({c} px)" for v, c in zip(values[:8], counts[:8]))
         more = f" and {len(values) - 8} more values" if len(values) > 8 else ""
         total = int(sum(counts))
         name = "gt_map" if side == "ground truth" else "pred_map"
-        if table is not None and np.any(eff == -3):
-            short = [v for v, e in zip(values, eff) if e == -3][:8]
+        if table is not None and None in eff:
+            short = [v for v, e in zip(values, eff) if e is None][:8]
             return (f"{side}{where}: labels {short} are beyond {name} (length {table.size}); "
                     f"{total} pixel(s) with invalid labels: {shown}{more}")
         after = f" after {name}" if table is not None else ""

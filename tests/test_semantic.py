@@ -336,3 +336,48 @@ def test_merge_rejects_mismatches():
     b.update(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8))  # both auto id 0
     with pytest.raises(InputError, match="image ids"):
         a.merge(b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases(), st.booleans(), st.integers(1, 5))
+def test_out_of_range_values_are_reported_exactly(case, on_gt, n_bad):
+    """Inject invalid labels at random pixels; the error names each value and its pixel count."""
+    k, g, p, ignore = case
+    side = g if on_gt else p
+    info = np.iinfo(side.dtype)
+    candidates = [v for v in (k, k + 1, 2 * k + 3, -1, -7, info.max) if info.min <= v <= info.max
+                  and v != ignore and not 0 <= v < k]
+    if not candidates:
+        return
+    rng = np.random.default_rng(int(k) * 31 + n_bad)
+    scored = np.ones(g.shape, bool) if ignore is None else g != ignore
+    if not on_gt and not scored.any():
+        return
+    flat = np.flatnonzero(scored if not on_gt else np.ones(g.shape, bool))
+    where = rng.choice(flat, size=min(n_bad, flat.size), replace=False)
+    side = side.copy()
+    for idx in where:  # Python ints: uint64 maxima must not go through float
+        side.flat[idx] = candidates[int(rng.integers(len(candidates)))]
+    g2, p2 = (side, p) if on_gt else (g, side)
+    with pytest.raises(LabelError) as err:
+        confusion_matrix(g2, p2, num_classes=k, ignore_index=ignore)
+    expected = {}
+    for v in side.flat[where].tolist():
+        expected[v] = expected.get(v, 0) + 1
+    assert dict(zip(err.value.values, err.value.counts)) == expected
+    assert ("ground truth" if on_gt else "prediction") in str(err.value)
+    ev = SemanticEvaluator(k, ignore_index=ignore)
+    with pytest.raises(LabelError):
+        ev.update(g2 if g2.ndim == 3 else g2[None], p2 if p2.ndim == 3 else p2[None])
+    assert ev.state.confusion.sum() == 0
+
+
+def test_prediction_equal_to_ignore_index_on_a_scored_pixel_raises():
+    g = np.array([[1, 255]], np.uint8)
+    # on the ignored pixel a 255 prediction is fine (counts nowhere) ...
+    np.testing.assert_array_equal(confusion_matrix(g, np.array([[1, 255]], np.uint8), num_classes=2),
+                                  [[0, 0], [0, 1]])
+    # ... on a scored pixel it is an error, not a silent miss
+    with pytest.raises(LabelError, match="ignore_index=255 on a scored pixel") as err:
+        confusion_matrix(g, np.array([[255, 0]], np.uint8), num_classes=2)
+    assert err.value.values == [255] and err.value.counts == [1]
