@@ -102,3 +102,52 @@ def test_torchmetrics(seed, k, absent):
         macc = tm.MulticlassAccuracy(k, average="macro", ignore_index=255)
         macc.update(tp, tg)
         assert m["mAcc"] == pytest.approx(float(macc.compute()), rel=1e-6)
+
+
+def _shifted(label, dy, dx):
+    """A plausible prediction: the label map moved by (dy, dx) pixels (borders are wrong)."""
+    return np.roll(label, (dy, dx), axis=(0, 1))
+
+
+def test_real_ade20k_samples_match_hotcoco_png_reader(shared_data, tmp_path):
+    """Real ADE20K labels; predictions written as PNGs and read by hotcoco itself."""
+    from PIL import Image
+
+    files = sorted((shared_data / "ade20k_sample" / "sampleData" / "annotations").glob("*.png"))
+    if not files:
+        pytest.skip("no ADE20K sample annotations")
+    ours = SemanticEvaluator(150, reduce_zero_label=True, pred_reduce_zero_label=True)
+    hc = hotcoco_semantic.SemanticEval(150, reduce_zero_label=True)
+    for i, path in enumerate(files):
+        gt = np.asarray(Image.open(path))
+        # predictions in the ADE20K file convention 1..150 (a model's 0..149 plus one)
+        pred = np.clip(_shifted(gt, 3 + i, -5), 1, 150).astype(np.uint8)
+        ours.update(gt, pred, image_id=path.stem)
+        # hotcoco shifts the GT only: its prediction PNG holds the model convention 0..149
+        pred_path = tmp_path / path.name
+        Image.fromarray(pred - 1).save(pred_path)
+        hc.update_png(str(path), str(pred_path))
+    np.testing.assert_array_equal(ours.state.confusion, hc.confusion().astype(np.int64))
+    res = hc.results()
+    for key in ("mIoU", "fwIoU", "mAcc", "aAcc"):
+        assert ours.compute().metrics[key] == pytest.approx(res[key], rel=1e-12)
+
+
+def test_real_camvid_labels_match_hotcoco_and_torchmetrics(shared_data):
+    from PIL import Image
+
+    files = sorted((shared_data / "camvid" / "valannot").glob("*.png"))[:6]
+    if not files:
+        pytest.skip("no CamVid validation labels")
+    gts = np.stack([np.asarray(Image.open(f)) for f in files])  # 11 = Unlabelled (ignore)
+    preds = np.stack([np.where(_shifted(g, 4, 7) == 11, 0, _shifted(g, 4, 7)) for g in gts]).astype(np.uint8)
+    ours = SemanticEvaluator(11, ignore_index=11)
+    ours.update(gts, preds)
+    hc = hotcoco_eval(11, gts, preds, ignore_index=11)
+    np.testing.assert_array_equal(ours.state.confusion, hc.confusion().astype(np.int64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        jac = tm.MulticlassJaccardIndex(11, average="macro", ignore_index=11)
+        jac.update(torch.from_numpy(preds.astype(np.int64)), torch.from_numpy(gts.astype(np.int64)))
+    assert ours.compute().metrics["mIoU"] == pytest.approx(float(jac.compute()), rel=1e-6)
+    assert ours.compute().metrics["mIoU"] == pytest.approx(hc.results()["mIoU"], rel=1e-12)
