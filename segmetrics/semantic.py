@@ -94,7 +94,7 @@ _C_NAMES = {np.dtype(np.uint8): "uint8_t", np.dtype(np.uint16): "uint16_t",
             np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t"}
 
 
-def _kernel_for(gt_view: np.dtype, pred_view: np.dtype):
+def _kernel_for(gt_view: np.dtype, pred_view: np.dtype) -> Any:
     """The kernel specialisation for two view dtypes (skips the fused-type dispatch, ~3 us a call)."""
     signatures = getattr(accumulate, "__signatures__", None) or {}
     return signatures.get(f"{_C_NAMES[gt_view]}|{_C_NAMES[pred_view]}", accumulate)
@@ -107,8 +107,6 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
         x = x.detach()
         if x.device.type != "cpu":
             x = x.cpu()
-        if not x.is_contiguous():
-            x = x.contiguous()
         try:
             x = x.numpy()
         except TypeError as exc:  # a torch dtype numpy has no twin for
@@ -212,14 +210,15 @@ def _describe(image_id: Any) -> str:
 class _Counter:
     """Validated configuration and cached kernel tables (shared by the API entry points)."""
 
-    def __init__(self, num_classes, ignore_index, gt_map, pred_map):
+    def __init__(self, num_classes: int, ignore_index: int | None, gt_map: Any, pred_map: Any) -> None:
         self.num_classes = _check_num_classes(num_classes)
         self.ignore_index = _check_ignore(ignore_index)
         self.gt_map = _check_map(gt_map, self.num_classes, self.ignore_index, "gt_map")
         self.pred_map = _check_map(pred_map, self.num_classes, self.ignore_index, "pred_map")
         self._tables: dict = {}
 
-    def tables(self, gt_dtype: np.dtype, pred_dtype: np.dtype):
+    def tables(self, gt_dtype: np.dtype, pred_dtype: np.dtype) -> tuple:
+        """(kernel, gt codes, pred codes, has_ignore, raw ignore) for a dtype pair, cached."""
         key = (gt_dtype, pred_dtype)
         cached = self._tables.get(key)
         if cached is None:
