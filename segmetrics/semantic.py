@@ -36,40 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from . import metrics as _metrics
 from ._kernels.confusion import accumulate
 from .errors import InputError, LabelError
-from .metrics import (
-    ABSENT_RULES,
-    class_accuracy,
-    class_dice,
-    class_iou,
-    class_precision,
-    class_recall,
-    fw_iou,
-    mean_accuracy,
-    mean_dice,
-    mean_iou,
-    pixel_accuracy,
-    summarize,
-)
+from .metrics import *  # noqa: F403  (the functional metrics, re-exported here)
+from .metrics import ABSENT_RULES, summarize
 
-__all__ = [
-    "confusion_matrix",
-    "SemanticEvaluator",
-    "SemanticState",
-    "SemanticResult",
-    "pixel_accuracy",
-    "class_accuracy",
-    "mean_accuracy",
-    "class_iou",
-    "mean_iou",
-    "fw_iou",
-    "class_dice",
-    "mean_dice",
-    "class_precision",
-    "class_recall",
-    "summarize",
-]
+__all__ = ["confusion_matrix", "SemanticEvaluator", "SemanticState", "SemanticResult", *_metrics.__all__]
 
 _IGNORED = -1
 _BAD = -2
