@@ -381,3 +381,23 @@ def test_prediction_equal_to_ignore_index_on_a_scored_pixel_raises():
     with pytest.raises(LabelError, match="ignore_index=255 on a scored pixel") as err:
         confusion_matrix(g, np.array([[255, 0]], np.uint8), num_classes=2)
     assert err.value.values == [255] and err.value.counts == [1]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int64])
+def test_runs_broken_at_every_position_of_a_block(dtype):
+    """Single odd pixels at each offset of the 8-pixel blocks, on both sides, with ignore in between."""
+    rng = np.random.default_rng(8)
+    g = np.full((16, 67), 3, dtype)
+    p = np.full((16, 67), 3, dtype)
+    for r in range(16):
+        off = r % 8
+        g[r, off::11] = rng.integers(0, 5)
+        p[r, (off + 3) % 8::13] = rng.integers(0, 5)
+        g[r, 40 + off] = 255
+    p[5, 7::8] = 255  # predictions on ignored or scored pixels: only the scored ones are errors
+    scored = g != 255
+    if np.any(p[scored] == 255):
+        with pytest.raises(LabelError):
+            confusion_matrix(g, p, num_classes=5)
+        p[p == 255] = 1
+    np.testing.assert_array_equal(confusion_matrix(g, p, num_classes=5), oracle(g, p, 5))

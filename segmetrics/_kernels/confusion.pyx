@@ -23,7 +23,10 @@ grow with K.  Label maps are made of regions, so the loop keeps the current
 run of one raw ``(gt, pred)`` pair in a register and extends it by whole blocks
 of eight pixels, compared as 64-bit words against the run's value repeated
 (one word per side for uint8); a run is looked up in the code tables once,
-when it ends, and a block that breaks it is walked pixel by pixel.  Strided
+when it ends.  A block that breaks the run is walked pixel by pixel, except for
+uint8 x uint8 maps whose block still ends on the run: there the mismatching
+bytes of the XOR words are visited directly (popcount / count-trailing-zeros),
+so a lone odd pixel costs one lookup instead of ending and restarting a run.  Strided
 rows (inner stride other than one element) take a plain per-pixel loop.
 
 Bad pixels are only counted here; the caller finds out which values they carry
@@ -43,6 +46,13 @@ ctypedef fused pred_t:
     uint16_t
     int32_t
     int64_t
+
+cdef uint16_t _ONE = 1
+cdef bint _LITTLE_ENDIAN = (<uint8_t*>&_ONE)[0] == 1
+
+cdef extern from *:
+    int __builtin_popcountll(unsigned long long) nogil
+    int __builtin_ctzll(unsigned long long) nogil
 
 ctypedef fused label_t:
     uint8_t
@@ -121,7 +131,7 @@ cdef void _direct(int64_t* cm, int64_t K, const gt_t[:, :] gt, const pred_t[:, :
     cdef const pred_t* p
     cdef gt_t cg = gt[0, 0]
     cdef pred_t cp = pred[0, 0]
-    cdef uint64_t gpat = _splat(cg), ppat = _splat(cp)
+    cdef uint64_t gpat = _splat(cg), ppat = _splat(cp), diff
     cdef int64_t run = 0
     for i in range(h):
         g = &gt[i, 0]
@@ -130,8 +140,23 @@ cdef void _direct(int64_t* cm, int64_t K, const gt_t[:, :] gt, const pred_t[:, :
         if gs == 1 and ps == 1:
             while j + BLOCK <= w:
                 # does this whole block continue the current run of (cg, cp)?
-                if (_block_diff(g + j, gpat) | _block_diff(p + j, ppat)) == 0:
+                diff = _block_diff(g + j, gpat) | _block_diff(p + j, ppat)
+                if diff == 0:
                     run += BLOCK
+                elif gt_t is uint8_t and pred_t is uint8_t and _LITTLE_ENDIAN and not (diff >> 56):
+                    # uint8 pairs, last pixel still on the run: one bit per
+                    # mismatching byte (byte i = pixel j + i on a little-endian
+                    # machine); only those pixels are counted one by one
+                    diff |= diff >> 4
+                    diff |= diff >> 2
+                    diff |= diff >> 1
+                    diff &= 0x0101010101010101ULL
+                    run += BLOCK - __builtin_popcountll(diff)
+                    while diff:
+                        k = j + (__builtin_ctzll(diff) >> 3)
+                        _add(cm, K, g[k], p[k], 1, gcodes, ng, pcodes, npc, has_ignore,
+                             ignore, bad_gt, bad_pred)
+                        diff &= diff - 1
                 else:
                     for k in range(j, j + BLOCK):
                         if g[k] == cg and p[k] == cp:
