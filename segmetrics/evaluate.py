@@ -1,21 +1,24 @@
 """Folder evaluation on a thread pool.
 
-This first version decodes each PNG with Pillow (or the package's fast decoder
-when it is built), computes one confusion matrix per image on a worker thread and
-adds the matrices to the evaluator in input order on the calling thread, so the
-result does not depend on ``jobs`` or on scheduling.  ``cache_dir`` is accepted
-for the GT cache that a later version adds and is ignored here.
+:func:`evaluate_semantic_files` and :func:`evaluate_panoptic_files` run on the
+engine of :mod:`segmetrics._pipeline`: one GIL-free kernel call per image pair
+reads, inflates, unfilters and counts both PNG files row by row, on ``jobs``
+threads, with per-thread integer sums, so the result does not depend on ``jobs``
+or on scheduling.  Files the fused kernels do not take go through the reference
+functions of this module (Pillow-compatible decoding and the engines' array
+APIs), which also raise the errors.  ``cache_dir`` turns on the ground-truth
+cache of :mod:`segmetrics.gtcache`.
 """
 from __future__ import annotations
 
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from . import _pipeline
 from .errors import DataFileError, FormatError, InputError
 
 __all__ = [
@@ -100,33 +103,6 @@ def _read_with_pillow(path: Path) -> np.ndarray:
         raise DataFileError(f"cannot read {path}: {exc}") from None
 
 
-def _map_workers(fn, items: Sequence, jobs: Optional[int]) -> Iterable:
-    """``map(fn, items)`` on a thread pool, in order; pending work is cancelled on error."""
-    jobs = default_jobs() if jobs is None else int(jobs)
-    if jobs < 1:
-        raise InputError(f"jobs must be >= 1, got {jobs}")
-    if jobs == 1 or len(items) <= 1:
-        yield from map(fn, items)
-        return
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="segmetrics")
-    try:
-        # submit a bounded window so that memory stays flat on large folders
-        window = 4 * jobs
-        futures = [pool.submit(fn, it) for it in items[:window]]
-        nxt = window
-        i = 0
-        while i < len(futures):
-            result = futures[i].result()
-            futures[i] = None
-            if nxt < len(items):
-                futures.append(pool.submit(fn, items[nxt]))
-                nxt += 1
-            i += 1
-            yield result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _image_confusion(evaluator, gt: np.ndarray, pred: np.ndarray, *, pred_map) -> np.ndarray:
     """One image's confusion matrix under the evaluator's classes, ignore index and GT map."""
     from .semantic import confusion_matrix
@@ -162,7 +138,9 @@ def evaluate_semantic_files(
     jobs : int, optional
         Worker threads (default: usable CPUs, at most 8).
     cache_dir : path-like, optional
-        Reserved for the GT cache; ignored by this version.
+        Folder of the ground-truth cache (:mod:`segmetrics.gtcache`): decoded GT
+        labels are stored there on the first run and read back on later runs
+        against the same GT files and settings.  None (default): no cache.
     progress : callable, optional
         Called with ``1`` after each image.
 
@@ -173,8 +151,9 @@ def evaluate_semantic_files(
 
     Notes
     -----
-    Per-image matrices are integer counts added in input order, so the
-    result is identical for every ``jobs``.  A GT/prediction size mismatch is an
+    Counts are integer sums (one matrix per worker thread, or one per image
+    added in input order when the evaluator keeps per-image records), so the
+    result is identical for every ``jobs``, with or without the cache.  A GT/prediction size mismatch is an
     :class:`~segmetrics.errors.InputError` naming both files and both shapes.
     """
     pairs = list(pairs)
@@ -185,27 +164,27 @@ def evaluate_semantic_files(
                 "count_gt_pixels (all-void) instead"
             )
 
-    def work(item):
-        image_id, gt_path, pred_path = item
-        gt = read_label_map(gt_path)
-        pred = read_label_map(pred_path)
-        if gt.shape != pred.shape:
-            raise InputError(
-                f"image {image_id!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
-                f"but ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]} (width x height)"
-            )
-        try:
-            return _image_confusion(evaluator, gt, pred, pred_map=evaluator.pred_map)
-        except InputError as exc:
-            if str(image_id) in str(exc):
-                raise
-            raise type(exc)(f"image {image_id!r} ({gt_path} / {pred_path}): {exc}") from None
+    return _pipeline.semantic_files(
+        pairs, evaluator, jobs=_pipeline.resolve_jobs(jobs, len(pairs), default_jobs),
+        cache_dir=cache_dir, progress=progress, reference=_semantic_reference)
 
-    for (image_id, _, _), cm in zip(pairs, _map_workers(work, pairs, jobs)):
-        evaluator.update_confusion(cm, image_id=image_id)
-        if progress is not None:
-            progress(1)
-    return evaluator
+
+def _semantic_reference(evaluator, item: Pair) -> np.ndarray:
+    """One image's confusion matrix the slow way (any PNG Pillow reads); raises its error."""
+    image_id, gt_path, pred_path = item
+    gt = read_label_map(gt_path)
+    pred = read_label_map(pred_path)
+    if gt.shape != pred.shape:
+        raise InputError(
+            f"image {image_id!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
+            f"but ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]} (width x height)"
+        )
+    try:
+        return _image_confusion(evaluator, gt, pred, pred_map=evaluator.pred_map)
+    except InputError as exc:
+        if str(image_id) in str(exc):
+            raise
+        raise type(exc)(f"image {image_id!r} ({gt_path} / {pred_path}): {exc}") from None
 
 
 def count_gt_pixels(
@@ -235,11 +214,11 @@ def count_gt_pixels(
         cm = _image_confusion(evaluator, gt, gt, pred_map=evaluator.gt_map)
         return np.diag(cm).astype(np.int64)
 
-    out = []
-    for (image_id, _, _), counts in zip(pairs, _map_workers(work, pairs, jobs)):
-        out.append((image_id, counts))
-        if progress is not None:
-            progress(1)
+    out: list = []
+    _pipeline.run_indexed(
+        len(pairs), lambda _, i: work(pairs[i]), lambda: None,
+        _pipeline.resolve_jobs(jobs, len(pairs), default_jobs),
+        sink=lambda i, counts: out.append((pairs[i][0], counts)), progress=progress)
     return out
 
 
@@ -261,12 +240,14 @@ def evaluate_panoptic_files(
         As loaded by :func:`segmetrics.io.coco_panoptic.load_panoptic_json`
         (with their PNG folders).
     evaluator : PanopticEvaluator
-        Updated in place (``evaluate_image`` on worker threads, ``add`` in GT
-        order on the calling thread).
+        Updated in place (per-image statistics computed on worker threads,
+        ``add``-ed in GT order on the calling thread).
     jobs : int, optional
         Worker threads (default: usable CPUs, at most 8).
     cache_dir : path-like, optional
-        Reserved for the GT cache; ignored by this version.
+        Folder of the ground-truth cache (:mod:`segmetrics.gtcache`): decoded GT
+        labels are stored there on the first run and read back on later runs
+        against the same GT files and settings.  None (default): no cache.
     progress : callable, optional
         Called with ``1`` after each image.
     allow_missing : bool
@@ -305,7 +286,7 @@ def evaluate_panoptic_files(
         pairs, notes = pair_annotations(gt_dataset, pred_dataset)
     evaluator.state.warnings.extend(notes)
 
-    def work(item):
+    def reference(item):
         image_id, g_ann, p_ann = item
         g_path = gt_dataset.png_path(image_id)
         g_rgb = read_id_png(g_path)
@@ -317,8 +298,7 @@ def evaluate_panoptic_files(
         return evaluator.evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs,
                                         image_id=image_id, gt_name=str(g_path), pred_name=p_name)
 
-    for stats in _map_workers(work, pairs, jobs):
-        evaluator.add(stats)
-        if progress is not None:
-            progress(1)
-    return evaluator
+    return _pipeline.panoptic_files(
+        pairs, gt_dataset, pred_dataset, evaluator,
+        jobs=_pipeline.resolve_jobs(jobs, len(pairs), default_jobs), cache_dir=cache_dir,
+        progress=progress, reference=reference)

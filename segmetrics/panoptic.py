@@ -304,6 +304,30 @@ def evaluate_image(
         raise FormatError(
             f"{where}: {side} {name} has segment ids in the PNG that are not in segments_info: {shown}{more}"
         )
+    return table_stats(table, (g_ids, g_cat, g_crowd, g_area, g_order), (p_ids, p_cat), cats,
+                       image_id=image_id, recompute_gt_areas=recompute_gt_areas, where=where,
+                       gt_name=gname, pred_name=pname)
+
+
+def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id: Any,
+                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str) -> ImageStats:
+    """Matching and statistics of one image from its intersection table.
+
+    ``table`` is the ``(n_gt + 1) x (n_pred + 1)`` GT x prediction pixel table in
+    dense indices (0 = void, then ascending segment ids); ``gt`` is
+    ``(ids, category indices, crowd flags, JSON areas, listing order)`` and ``pred``
+    ``(ids, category indices)``, as sorted by ``_segment_arrays``.  Shared by
+    :func:`evaluate_image` and the folder pipeline (:mod:`segmetrics._pipeline`),
+    which counts the table straight from the PNG files.
+
+    Raises
+    ------
+    FormatError
+        A listed segment has no pixel.
+    """
+    g_ids, g_cat, g_crowd, g_area, g_order = gt
+    p_ids, p_cat = pred
+    gname, pname = gt_name, pred_name
     gt_pixels = table[1:, :].sum(axis=1)
     pred_pixels = table[:, 1:].sum(axis=0)
     for side, pix, ids_, name in (("ground-truth", gt_pixels, g_ids, gname), ("prediction", pred_pixels, p_ids, pname)):

@@ -231,7 +231,8 @@ cdef class Scratch:
     Attributes filled by the kernels: ``width``, ``height`` (of the ground truth),
     ``bad_gt``, ``bad_pred`` (pixels with a bad ground-truth / prediction label,
     semantic), ``message`` (why the fast path gave up) and ``n_runs`` (runs recorded
-    by the last call with ``record=True``).
+    by the last call with ``record=True``) and ``counted`` (whether the last call
+    started adding pixels: after status 1 its counts are then incomplete).
     """
     cdef uint8_t *buf[2]
     cdef size_t cap[2]
@@ -239,6 +240,7 @@ cdef class Scratch:
     cdef size_t runs_cap
     cdef public Py_ssize_t width, height, n_runs
     cdef public int64_t bad_gt, bad_pred
+    cdef public bint counted
     cdef char err[200]
 
     def __cinit__(self):
@@ -300,6 +302,23 @@ cdef class Scratch:
         return REFERENCE
 
 
+cdef bint _runs_fit(const uint16_t *rv, const uint16_t *rl, size_t nruns, size_t w, size_t h,
+                    uint32_t max_value) noexcept nogil:
+    """Whether cached runs tile an image of h rows of w pixels exactly (no run crossing a
+    row end, no empty run) with values at most max_value; checked before any counting."""
+    cdef size_t k, y = 0, x = 0
+    for k in range(nruns):
+        if rl[k] == 0 or rv[k] > max_value:
+            return False
+        x += rl[k]
+        if x > w:
+            return False
+        if x == w:
+            x = 0
+            y += 1
+    return x == 0 and y == h
+
+
 cdef inline const uint8_t *_ptr(const uint8_t[::1] data) noexcept nogil:
     return &data[0] if data.shape[0] else _EMPTY
 
@@ -354,6 +373,7 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
         raise ValueError("code tables need 65536 entries and cm must be square")
     bad[0] = bad[1] = 0
     s.err[0] = 0
+    s.counted = False
     s.n_runs = 0
     with nogil:
         status = _open(s, 0, gp, gn, &gh, 1)
@@ -364,6 +384,7 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
         if status == OK:
             w = gh.width
             h = gh.height
+            s.counted = True
             if record:
                 if s.grow_runs(w * h) != 0:
                     status = s.seterr(b"out of memory")
@@ -408,11 +429,16 @@ def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
         raise ValueError("bad arguments")
     bad[0] = bad[1] = 0
     s.err[0] = 0
+    s.counted = False
     with nogil:
-        status = _open(s, 1, pp, pn, &ph, 1)
+        if not _runs_fit(rv, rl, nruns, width, height, <uint32_t>(K + 1)):
+            status = STALE_CACHE
+        else:
+            status = _open(s, 1, pp, pn, &ph, 1)
         if status == OK and (ph.width != <size_t>width or ph.height != <size_t>height):
             status = s.seterr(b"image sizes differ")
         if status == OK:
+            s.counted = True
             for y in range(<size_t>height):
                 prow = _unfilter(&ph, s.buf[1], y)
                 if prow == NULL:
@@ -527,6 +553,7 @@ def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     if record and gt_ids.shape[0] >= 65536:
         raise ValueError("cannot record more than 65535 ground-truth segments")
     s.err[0] = 0
+    s.counted = False
     with nogil:
         status = _open(s, 0, gp, gn, &gh, 3)
         if status == OK:
@@ -540,6 +567,7 @@ def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
         if status == OK:
             w = gh.width
             h = gh.height
+            s.counted = True
             if record:
                 if s.grow_runs(w * h) != 0:
                     status = s.seterr(b"out of memory")
@@ -586,8 +614,12 @@ def panoptic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
     if table.shape[1] != pred_ids.shape[0] + 1 or lengths.shape[0] != values.shape[0]:
         raise ValueError("bad arguments")
     s.err[0] = 0
+    s.counted = False
     with nogil:
-        status = _open(s, 1, pp, pn, &ph, 3)
+        if not _runs_fit(rv, rl, nruns, width, height, <uint32_t>n_gt):
+            status = STALE_CACHE
+        else:
+            status = _open(s, 1, pp, pn, &ph, 3)
         if status == OK and (ph.width != <size_t>width or ph.height != <size_t>height):
             status = s.seterr(b"image sizes differ")
         if status == OK and ph.bit_depth != 8:
@@ -595,6 +627,7 @@ def panoptic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
         if status == OK and _build(pred_ids, &pk, &pv, &pm) != 0:
             status = s.seterr(b"out of memory")
         if status == OK:
+            s.counted = True
             for y in range(<size_t>height):
                 prow = _unfilter(&ph, s.buf[1], y)
                 if prow == NULL:

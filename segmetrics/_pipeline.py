@@ -1,0 +1,325 @@
+"""The folder-evaluation engine behind :mod:`segmetrics.evaluate`.
+
+Work layout
+-----------
+``jobs`` worker threads take image indices from a shared counter.  Each owns a
+:class:`segmetrics._kernels.folder.Scratch` (decode buffers reused from image to
+image) and, for semantic evaluation without per-image records, its own int64
+``(K, K)`` matrix; the matrices are summed once at the end.  Per image the
+Python side reads the two files (``open().read()`` releases the GIL) and makes
+one kernel call that parses, inflates, unfilters and counts without the GIL.
+Integer sums make the result identical for every ``jobs`` and every schedule.
+
+When results must be kept per image (panoptic statistics, semantic
+``per_image``) they are handed to the calling thread and added in input order;
+workers may run at most ``4 * jobs`` images ahead of it, so memory stays flat.
+
+Fallback and errors
+-------------------
+Whatever the fused kernels do not take (interlaced or low-bit-depth PNGs,
+colour label maps, sizes that differ, bad labels, unlisted segment ids, corrupt
+files) goes through the *reference* function given by :mod:`segmetrics.evaluate`
+(Pillow-compatible decoding and the engines' array APIs), which either scores
+the image the slow way or raises the precise error.  The error of the first
+failing image in input order is raised, whatever ``jobs`` is; remaining work is
+cancelled.
+
+Ground-truth cache
+------------------
+With ``cache_dir`` set, decoded ground truth is kept in a
+:class:`segmetrics.gtcache.GTCache` (see there for keys and safety); a warm
+image costs reading the GT file (for its content hash), one small cache file,
+and decoding the prediction.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from ._kernels import folder as _folder
+from .errors import InputError, SegmetricsError
+from .gtcache import GTCache
+
+__all__ = ["resolve_jobs", "run_indexed", "semantic_files", "panoptic_files", "semantic_code_tables"]
+
+_IGNORED = -1
+_BAD = -2
+_TABLE = 65536  # every value an 8- or 16-bit PNG sample can hold
+_STALE = 2
+
+
+def resolve_jobs(jobs: Optional[int], n_items: int, default: Callable[[], int]) -> int:
+    """Validated worker count, never more than the number of items."""
+    n = default() if jobs is None else jobs
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
+    return max(1, min(int(n), n_items))
+
+
+def _read(path) -> bytes | None:
+    """The file's bytes, or None when it cannot be read (the reference path names the error)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+# ----------------------------------------------------------------------------- scheduling
+def run_indexed(n: int, work: Callable[[Any, int], Any], make_state: Callable[[], Any], jobs: int,
+                *, sink: Optional[Callable[[int, Any], None]] = None,
+                progress: Optional[Callable[[int], None]] = None) -> list:
+    """Run ``work(state, i)`` for ``i`` in ``range(n)`` on ``jobs`` threads.
+
+    Each thread gets its own ``state = make_state()``; the states are returned
+    (in thread order) for the caller to reduce.  With ``sink``, ``sink(i, result)``
+    is called on the calling thread in index order (at most ``4 * jobs`` results
+    wait).  ``progress(1)`` is called on the calling thread once per finished item.  On errors the one of
+    the smallest index is raised after every thread has stopped.
+    """
+    if jobs <= 1 or n <= 1:
+        state = make_state()
+        for i in range(n):
+            r = work(state, i)
+            if sink is not None:
+                sink(i, r)
+            if progress is not None:
+                progress(1)
+        return [state]
+
+    counter = itertools.count()
+    lock = threading.Condition()
+    errors: dict[int, BaseException] = {}
+    stop_at = [n]                       # no index at or above this one is started
+    results: dict[int, Any] = {}
+    done = [0] * jobs
+    window = threading.Semaphore(4 * jobs) if sink is not None else None
+    states = [None] * jobs
+
+    def worker(t: int) -> None:
+        state = states[t] = make_state()
+        while True:
+            if window is not None:
+                window.acquire()
+            i = next(counter)
+            if i >= stop_at[0]:
+                if window is not None:
+                    window.release()
+                break
+            try:
+                r = work(state, i)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+                with lock:
+                    errors[i] = exc
+                    stop_at[0] = min(stop_at[0], i)
+                    lock.notify_all()
+                break
+            done[t] += 1
+            if sink is not None:
+                with lock:
+                    results[i] = r
+                    lock.notify_all()
+
+    threads = [threading.Thread(target=worker, args=(t,), name=f"segmetrics-{t}", daemon=True)
+               for t in range(jobs)]
+    for th in threads:
+        th.start()
+    reported = 0
+    try:
+        if sink is not None:
+            for i in range(n):
+                with lock:
+                    while i not in results and not any(j <= i for j in errors):
+                        lock.wait()
+                    if i not in results:
+                        break
+                    r = results.pop(i)
+                window.release()
+                sink(i, r)
+                if progress is not None:
+                    progress(1)
+                    reported += 1
+        for th in threads:
+            while th.is_alive():
+                th.join(0.05)
+                if progress is not None and sink is None:
+                    total = sum(done)
+                    for _ in range(total - reported):
+                        progress(1)
+                    reported = max(reported, total)
+    except BaseException:
+        stop_at[0] = -1
+        if window is not None:
+            for _ in range(jobs):
+                window.release()
+        raise
+    finally:
+        if window is not None:
+            for _ in range(jobs):   # wake threads blocked on a full window
+                window.release()
+        for th in threads:
+            th.join()
+    if errors:
+        raise errors[min(errors)]
+    if progress is not None and sink is None:
+        for _ in range(sum(done) - reported):
+            progress(1)
+    return [s for s in states if s is not None]
+
+
+# ----------------------------------------------------------------------------- semantic
+def semantic_code_tables(evaluator) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluator's label rules as two 65536-entry int32 code tables.
+
+    ``gt[v]`` is the class of raw ground-truth value ``v``, -1 (ignored) or -2
+    (bad); ``pred[v]`` the class of a raw prediction value or -2.  Same rules as
+    :func:`segmetrics.semantic.confusion_matrix`: values beyond a lookup table are
+    bad, except a ground-truth value equal to ``ignore_index``.
+    """
+    k, ign = evaluator.num_classes, evaluator.ignore_index
+    out = []
+    for table, is_gt in ((evaluator.gt_map, True), (evaluator.pred_map, False)):
+        values = np.arange(k, dtype=np.int64) if table is None else np.asarray(table, dtype=np.int64)
+        codes = np.full(_TABLE, _BAD, dtype=np.int32)
+        n = min(values.size, _TABLE)
+        v = values[:n]
+        ok = (v >= 0) & (v < k)
+        codes[:n] = np.where(ok, v, _BAD)
+        if is_gt and ign is not None:
+            codes[:n][v == ign] = _IGNORED
+            if n <= ign < _TABLE:
+                codes[ign] = _IGNORED
+        out.append(codes)
+    return out[0], out[1]
+
+
+class _SemanticState:
+    __slots__ = ("scratch", "cm")
+
+    def __init__(self, k: int, aggregate: bool):
+        self.scratch = _folder.Scratch()
+        self.cm = np.zeros((k, k), dtype=np.int64) if aggregate else None
+
+
+def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=None,
+                   progress: Optional[Callable[[int], None]] = None,
+                   reference: Callable[[Any, tuple], np.ndarray]):
+    """Score ``(image_id, gt_path, pred_path)`` pairs into ``evaluator`` (see
+    :func:`segmetrics.evaluate.evaluate_semantic_files`).
+
+    ``reference(evaluator, pair)`` returns the image's confusion matrix the slow
+    way or raises the image's error; it handles what the fused kernel does not.
+    """
+    k = evaluator.num_classes
+    gcodes, pcodes = semantic_code_tables(evaluator)
+    per_image = bool(getattr(evaluator, "per_image", False))
+    cache = None
+    if cache_dir is not None:
+        params = k.to_bytes(4, "little") + gcodes.tobytes()
+        cache = GTCache(cache_dir, "semantic", params)
+
+    def count(state: _SemanticState, i: int):
+        item = pairs[i]
+        _, gt_path, pred_path = item
+        s = state.scratch
+        cm = state.cm if state.cm is not None else np.zeros((k, k), dtype=np.int64)
+        pred = _read(pred_path)
+        gt = _read(gt_path)
+        status, cold = 1, pred is not None and gt is not None
+        key = None
+        if cache is not None and cold:
+            key = cache.key(gt)
+            entry = cache.get(key)
+            if entry is not None:
+                status = _folder.semantic_cached(s, entry.values, entry.lengths, entry.width,
+                                                 entry.height, pred, cm, pcodes)
+                if status == _STALE:
+                    cache.discard(key)
+                else:
+                    cold = False
+        if cold:
+            status = _folder.semantic_pair(s, gt, pred, cm, gcodes, pcodes, key is not None)
+            if status == 0 and key is not None:
+                cache.put(key, *s.record(), s.width, s.height)
+        if status != 0:
+            counted = s.counted
+            ref = reference(evaluator, item)  # raises the image's error, if any
+            if counted:
+                raise SegmetricsError(
+                    f"image {item[0]!r}: internal error, the fast path stopped ({s.message}) on an "
+                    f"image the reference path scores; please report it")
+            cm += ref
+        return None if state.cm is not None else cm
+
+    def add(i: int, cm: np.ndarray) -> None:
+        evaluator.update_confusion(cm, image_id=pairs[i][0])
+
+    states = run_indexed(len(pairs), count, lambda: _SemanticState(k, not per_image), jobs,
+                         sink=add if per_image else None, progress=progress)
+    if not per_image:
+        total = np.zeros((k, k), dtype=np.int64)
+        for st in states:
+            total += st.cm
+        evaluator.state.confusion += total
+        evaluator.state.num_images += len(pairs)
+    return evaluator
+
+
+# ----------------------------------------------------------------------------- panoptic
+def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, *, jobs: int,
+                   cache_dir=None, progress: Optional[Callable[[int], None]] = None,
+                   reference: Callable[[tuple], Any]):
+    """Score ``(image_id, gt_annotation, pred_annotation or None)`` items into
+    ``evaluator`` (see :func:`segmetrics.evaluate.evaluate_panoptic_files`).
+
+    ``reference(item)`` returns the image's :class:`~segmetrics.panoptic.ImageStats`
+    the slow way or raises the image's error.
+    """
+    from .panoptic import _segment_arrays, table_stats
+
+    cats = evaluator.categories
+    cache = GTCache(cache_dir, "panoptic") if cache_dir is not None else None
+
+    def score(s: _folder.Scratch, i: int):
+        item = image_id, g_ann, p_ann = items[i]
+        if p_ann is None:
+            return reference(item)
+        where = f"image {image_id!r}"
+        g_path, p_path = gt_dataset.png_path(image_id), pred_dataset.png_path(image_id)
+        gt_arr = _segment_arrays(g_ann["segments_info"], cats, "ground-truth", where)
+        p_ids, p_cat = _segment_arrays(p_ann["segments_info"], cats, "prediction", where)[:2]
+        g_ids = gt_arr[0]
+        pred = _read(p_path)
+        gt = _read(g_path)
+        if pred is None or gt is None:
+            return reference(item)  # raises the missing-file error
+        table = np.zeros((g_ids.size + 1, p_ids.size + 1), dtype=np.int64)
+        status, cold = 1, True
+        key = None
+        if cache is not None and g_ids.size < 65536:
+            key = cache.key(gt, g_ids.tobytes())
+            entry = cache.get(key)
+            if entry is not None:
+                status = _folder.panoptic_cached(s, entry.values, entry.lengths, entry.width,
+                                                 entry.height, pred, table, p_ids)
+                if status == _STALE:
+                    cache.discard(key)
+                    table[...] = 0
+                else:
+                    cold = False
+        if cold:
+            status = _folder.panoptic_pair(s, gt, pred, table, g_ids, p_ids, key is not None)
+            if status == 0 and key is not None:
+                cache.put(key, *s.record(), s.width, s.height)
+        if status != 0:
+            return reference(item)
+        return table_stats(table, gt_arr, (p_ids, p_cat), cats, image_id=image_id,
+                           recompute_gt_areas=evaluator.recompute_gt_areas, where=where,
+                           gt_name=str(g_path), pred_name=str(p_path))
+
+    run_indexed(len(items), score, _folder.Scratch, jobs,
+                sink=lambda i, stats: evaluator.add(stats), progress=progress)
+    return evaluator
