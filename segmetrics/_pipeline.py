@@ -243,7 +243,7 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
         if cold:
             status = _folder.semantic_pair(s, gt, pred, cm, gcodes, pcodes, key is not None)
             if status == 0 and key is not None:
-                cache.put(key, *s.record(), s.width, s.height)
+                cache.put(key, s.record(), s.n_runs, s.width, s.height)
         if status != 0:
             counted = s.counted
             ref = reference(evaluator, item)  # raises the image's error, if any
@@ -257,8 +257,12 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
     def add(i: int, cm: np.ndarray) -> None:
         evaluator.update_confusion(cm, image_id=pairs[i][0])
 
-    states = run_indexed(len(pairs), count, lambda: _SemanticState(k, not per_image), jobs,
-                         sink=add if per_image else None, progress=progress)
+    try:
+        states = run_indexed(len(pairs), count, lambda: _SemanticState(k, not per_image), jobs,
+                             sink=add if per_image else None, progress=progress)
+    finally:
+        if cache is not None:
+            cache.close()
     if not per_image:
         total = np.zeros((k, k), dtype=np.int64)
         for st in states:
@@ -313,13 +317,17 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
         if cold:
             status = _folder.panoptic_pair(s, gt, pred, table, g_ids, p_ids, key is not None)
             if status == 0 and key is not None:
-                cache.put(key, *s.record(), s.width, s.height)
+                cache.put(key, s.record(), s.n_runs, s.width, s.height)
         if status != 0:
             return reference(item)
         return table_stats(table, gt_arr, (p_ids, p_cat), cats, image_id=image_id,
                            recompute_gt_areas=evaluator.recompute_gt_areas, where=where,
                            gt_name=str(g_path), pred_name=str(p_path))
 
-    run_indexed(len(items), score, _folder.Scratch, jobs,
-                sink=lambda i, stats: evaluator.add(stats), progress=progress)
+    try:
+        run_indexed(len(items), score, _folder.Scratch, jobs,
+                    sink=lambda i, stats: evaluator.add(stats), progress=progress)
+    finally:
+        if cache is not None:
+            cache.close()
     return evaluator

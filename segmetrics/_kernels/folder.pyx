@@ -30,6 +30,7 @@ image, so the caller must not use them.
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
 import numpy as np
 
@@ -259,15 +260,22 @@ cdef class Scratch:
     def message(self) -> str:
         return (<char *>self.err).decode("ascii", "replace")
 
-    def record(self):
-        """Copies of the runs recorded by the last call: ``(values, lengths)`` uint16 arrays."""
-        n = self.n_runs
-        vals = np.empty(n, dtype=np.uint16)
-        lens = np.empty(n, dtype=np.uint16)
+    def record(self) -> bytes:
+        """The runs recorded by the last call: ``n_runs`` uint16 values, then as many
+        lengths, little-endian (the layout :mod:`segmetrics.gtcache` stores)."""
+        cdef Py_ssize_t n = self.n_runs, i
+        cdef bytes out = PyBytes_FromStringAndSize(NULL, 4 * n)
+        cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(out)
+        cdef uint16_t v
         if n:
-            memcpy(cnp.PyArray_DATA(vals), self.runs, n * sizeof(uint16_t))
-            memcpy(cnp.PyArray_DATA(lens), self.runs + self.runs_cap, n * sizeof(uint16_t))
-        return vals, lens
+            memcpy(dst, self.runs, n * sizeof(uint16_t))
+            memcpy(dst + 2 * n, self.runs + self.runs_cap, n * sizeof(uint16_t))
+            if not SMF_LE:
+                for i in range(2 * n):
+                    memcpy(&v, dst + 2 * i, 2)
+                    dst[2 * i] = <uint8_t>(v & 0xFF)
+                    dst[2 * i + 1] = <uint8_t>(v >> 8)
+        return out
 
     cdef uint8_t *grow(self, int i, size_t n) noexcept nogil:
         cdef uint8_t *p
