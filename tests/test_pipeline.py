@@ -1,0 +1,315 @@
+"""Folder pipeline (segmetrics._pipeline via segmetrics.evaluate): fused kernels, threads, fallback.
+
+Oracles: SemanticEvaluator.update / PanopticEvaluator.update on arrays decoded by
+Pillow, and a plain NumPy confusion matrix.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segmetrics import _pipeline
+from segmetrics.errors import DataFileError, FormatError, InputError, LabelError
+from segmetrics.evaluate import evaluate_panoptic_files, evaluate_semantic_files
+from segmetrics.io.coco_panoptic import dataset_from_dict, id2rgb
+from segmetrics.panoptic import PanopticEvaluator
+from segmetrics.semantic import SemanticEvaluator
+
+K = 7
+
+
+def _blobs(rng, h, w, values, noise=0.02):
+    """Label map of flat rectangles plus salt noise, drawn from ``values``."""
+    lab = np.full((h, w), values[0], dtype=np.int64)
+    for _ in range(rng.integers(1, 6)):
+        y0, x0 = rng.integers(0, h), rng.integers(0, w)
+        lab[y0:y0 + rng.integers(1, h + 1), x0:x0 + rng.integers(1, w + 1)] = rng.choice(values)
+    m = rng.random((h, w)) < noise
+    lab[m] = rng.choice(values, size=int(m.sum()))
+    return lab
+
+
+def _save(path, arr, mode):
+    if mode == "I;16":
+        Image.fromarray(arr.astype(np.uint16)).save(path)
+    elif mode == "P":
+        im = Image.fromarray(arr.astype(np.uint8), "L").convert("P")
+        im.putpalette([c for i in range(256) for c in (i, 255 - i, 0)])
+        im.save(path)
+    elif mode == "P4":  # 4-bit palette: the fused kernels leave it to the reference path
+        im = Image.fromarray(arr.astype(np.uint8), "L").convert("P")
+        im.putpalette([c for i in range(16) for c in (16 * i, 0, 0)])
+        im.save(path, bits=4)
+    else:
+        Image.fromarray(arr.astype(np.uint8), "L").save(path)
+
+
+def _pillow(path):
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def make_semantic(tmp_path, rng, n=9, modes=("L",), ignore=255, pred_values=None):
+    gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
+    gt_dir.mkdir(exist_ok=True)
+    pred_dir.mkdir(exist_ok=True)
+    pairs = []
+    gvals = list(range(K)) + [ignore]
+    pvals = pred_values if pred_values is not None else list(range(K))
+    for i in range(n):
+        h, w = int(rng.integers(1, 40)), int(rng.choice([1, 3, 7, 8, 9, 16, 17, 33, 64]))
+        g = _blobs(rng, h, w, gvals)
+        p = np.where(rng.random((h, w)) < 0.7, np.where(g == ignore, 0, g), _blobs(rng, h, w, pvals))
+        gm, pm = modes[i % len(modes)], modes[(i + 1) % len(modes)]
+        _save(gt_dir / f"{i:03d}.png", g, gm)
+        _save(pred_dir / f"{i:03d}.png", p, pm)
+        pairs.append((f"{i:03d}", gt_dir / f"{i:03d}.png", pred_dir / f"{i:03d}.png"))
+    return pairs
+
+
+def _oracle_semantic(pairs, **kw):
+    ev = SemanticEvaluator(K, **kw)
+    for image_id, g, p in pairs:
+        ev.update(_pillow(g), _pillow(p), image_id=image_id)
+    return ev
+
+
+@pytest.mark.parametrize("modes", [("L",), ("L", "P", "I;16"), ("P4", "L")])
+def test_semantic_equals_engine_any_jobs_and_cache(tmp_path, modes, monkeypatch):
+    import segmetrics.evaluate as E
+
+    calls = []
+    real = E._semantic_reference
+    monkeypatch.setattr(E, "_semantic_reference", lambda ev, item: calls.append(item) or real(ev, item))
+    rng = np.random.default_rng(len(modes))
+    ignore = 15 if "P4" in modes else 255  # a 4-bit palette holds 0..15
+    pairs = make_semantic(tmp_path, rng, modes=modes, ignore=ignore)
+    ref = _oracle_semantic(pairs, ignore_index=ignore).state.confusion
+    cache = tmp_path / "cache"
+    for jobs in (1, 2, 3):
+        for cache_dir in (None, cache, cache):  # no cache, then cold or warm, then warm
+            ev = evaluate_semantic_files(pairs, SemanticEvaluator(K, ignore_index=ignore), jobs=jobs,
+                                         cache_dir=cache_dir)
+            np.testing.assert_array_equal(ev.state.confusion, ref)
+            assert ev.state.num_images == len(pairs)
+    # 8/16-bit grey and 8-bit palette files never leave the fused kernels; 4-bit ones do
+    assert bool(calls) == ("P4" in modes)
+
+
+def test_semantic_label_rules_match_engine(tmp_path):
+    """reduce_zero_label, gt_map / pred_map, ignore values beyond the maps, per-image records."""
+    rng = np.random.default_rng(5)
+    pairs = make_semantic(tmp_path, rng, n=8, modes=("L", "I;16"), ignore=255, pred_values=list(range(1, K + 1)))
+    gt_map = np.array([3, 1, 255, 0, 2, 6, 5, 4], dtype=np.int64)  # 8 raw labels, one mapped to ignore
+    pred_map = np.array([0, 6, 5, 4, 3, 2, 1, 0], dtype=np.int64)
+    configs = [dict(reduce_zero_label=True, pred_reduce_zero_label=True),
+               dict(gt_map=gt_map, pred_map=pred_map, per_image=True),
+               dict(ignore_index=None, gt_map=np.r_[[3, 1, 0, 0, 2, 6, 5, 4], np.zeros(247, np.int64), 1],
+                    pred_map=pred_map)]
+    for kw in configs:
+        ref = _oracle_semantic(pairs, **kw)
+        for jobs, cache_dir in ((1, None), (2, tmp_path / "c"), (2, tmp_path / "c")):
+            ev = evaluate_semantic_files(pairs, SemanticEvaluator(K, **kw), jobs=jobs, cache_dir=cache_dir)
+            np.testing.assert_array_equal(ev.state.confusion, ref.state.confusion)
+            if kw.get("per_image"):
+                got = ev.compute().per_image
+                want = ref.compute().per_image
+                assert [r["image_id"] for r in got] == [r["image_id"] for r in want]
+                for a, b in zip(got, want):
+                    for key in ("tp", "fp", "fn"):
+                        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_semantic_bad_label_error_names_image_and_values(tmp_path):
+    rng = np.random.default_rng(1)
+    pairs = make_semantic(tmp_path, rng, n=6)
+    bad = _pillow(pairs[4][2]).copy()
+    bad.flat[[0, -1]] = 200  # two pixels of an impossible class (GT there may be ignored)
+    g = _pillow(pairs[4][1]).copy()
+    g.flat[[0, -1]] = 1
+    _save(pairs[4][1], g, "L")
+    _save(pairs[4][2], bad, "L")
+    for jobs in (1, 2):
+        for cache_dir in (None, tmp_path / "c"):
+            with pytest.raises(LabelError, match=r"004.*200 \(2 px\)"):
+                evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=jobs, cache_dir=cache_dir)
+
+
+def test_semantic_first_error_in_input_order_whatever_jobs(tmp_path):
+    rng = np.random.default_rng(2)
+    pairs = make_semantic(tmp_path, rng, n=12)
+    pairs[3] = (pairs[3][0], pairs[3][1], tmp_path / "absent.png")
+    (tmp_path / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    pairs[7] = (pairs[7][0], pairs[7][1], tmp_path / "junk.png")
+    for jobs in (1, 2, 4):
+        with pytest.raises(DataFileError, match="absent.png"):
+            evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=jobs)
+    with pytest.raises(FormatError, match="junk.png"):
+        evaluate_semantic_files(pairs[4:], SemanticEvaluator(K), jobs=2)
+
+
+def test_semantic_size_mismatch_and_colour_maps(tmp_path):
+    rng = np.random.default_rng(3)
+    pairs = make_semantic(tmp_path, rng, n=3)
+    _save(pairs[1][2], np.zeros((2, 3)), "L")
+    with pytest.raises(InputError, match=r"001.*3x2"):
+        evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=2)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(pairs[1][2])
+    with pytest.raises(FormatError, match="channel"):
+        evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=1)
+
+
+def test_semantic_failed_run_leaves_evaluator_unchanged(tmp_path):
+    rng = np.random.default_rng(4)
+    pairs = make_semantic(tmp_path, rng, n=5)
+    ev = evaluate_semantic_files(pairs[:2], SemanticEvaluator(K), jobs=2)
+    before = ev.state.confusion.copy()
+    bad = pairs[:4] + [(pairs[4][0], pairs[4][1], tmp_path / "nope.png")]
+    with pytest.raises(DataFileError):
+        evaluate_semantic_files(bad, ev, jobs=2)
+    np.testing.assert_array_equal(ev.state.confusion, before)
+    assert ev.state.num_images == 2
+
+
+def test_code_tables_follow_engine_rules():
+    ev = SemanticEvaluator(4, ignore_index=300, gt_map=[0, 300, 3, 9 % 4], pred_map=[1, 2])
+    g, p = _pipeline.semantic_code_tables(ev)
+    assert g[:4].tolist() == [0, -1, 3, 1] and g[300] == -1 and g[4] == -2 and g[299] == -2
+    assert p[:3].tolist() == [1, 2, -2] and p[300] == -2
+    ev = SemanticEvaluator(3, ignore_index=None)
+    g, p = _pipeline.semantic_code_tables(ev)
+    assert g[:4].tolist() == [0, 1, 2, -2] and (g == -1).sum() == 0
+
+
+# ----------------------------------------------------------------------------- scheduling
+@pytest.mark.parametrize("jobs", [1, 2, 5])
+def test_run_indexed_order_window_and_errors(jobs):
+    seen, outstanding, peak = [], [0], [0]
+    lock = threading.Lock()
+
+    def work(state, i):
+        with lock:
+            outstanding[0] += 1
+            peak[0] = max(peak[0], outstanding[0])
+        state.append(i)
+        return i * i
+
+    def sink(i, r):
+        with lock:
+            outstanding[0] -= 1
+        seen.append((i, r))
+
+    ticks = []
+    states = _pipeline.run_indexed(50, work, list, jobs, sink=sink, progress=ticks.append)
+    assert seen == [(i, i * i) for i in range(50)] and ticks == [1] * 50
+    assert sorted(sum(states, [])) == list(range(50))
+    assert peak[0] <= 4 * jobs + 1
+
+    def failing(state, i):
+        if i in (13, 31):
+            raise ValueError(f"boom {i}")
+        return i
+
+    for sink_ in (None, lambda i, r: None):
+        with pytest.raises(ValueError, match="boom 13"):
+            _pipeline.run_indexed(50, failing, list, jobs, sink=sink_)
+
+
+# ----------------------------------------------------------------------------- panoptic
+CATS = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 1},
+        {"id": 7, "name": "s", "isthing": 0}, {"id": 9, "name": "t", "isthing": 0}]
+
+
+def _panoptic_image(rng, h, w, crowd=True):
+    n = int(rng.integers(1, 9))
+    ids = rng.choice(np.arange(1, 2**24 - 1), size=n, replace=False)
+    lab = _blobs(rng, h, w, [0] + ids.tolist(), noise=0.01)
+    present = [int(i) for i in ids if (lab == i).any()]
+    segs = [{"id": i, "category_id": int(rng.choice([c["id"] for c in CATS])),
+             "iscrowd": int(crowd and rng.random() < 0.15), "area": int((lab == i).sum())}
+            for i in present]
+    return lab, segs
+
+
+def make_panoptic(tmp_path, rng, n=8):
+    gdir, pdir = tmp_path / "gt", tmp_path / "pred"
+    gdir.mkdir()
+    pdir.mkdir()
+    g_anns, p_anns, arrays = [], [], []
+    for i in range(n):
+        h, w = int(rng.integers(1, 30)), int(rng.choice([1, 2, 3, 5, 8, 13, 40]))
+        g, gs = _panoptic_image(rng, h, w)
+        if rng.random() < 0.5:
+            p = np.where(rng.random((h, w)) < 0.8, g, 0)
+            ps = [dict(s, iscrowd=0) for s in gs if (p == s["id"]).any()]
+        else:
+            p, ps = _panoptic_image(rng, h, w, crowd=False)
+        name = f"{i:03d}.png"
+        Image.fromarray(id2rgb(g)).save(gdir / name)
+        Image.fromarray(id2rgb(p)).save(pdir / name)
+        g_anns.append({"image_id": i, "file_name": name, "segments_info": gs})
+        p_anns.append({"image_id": i, "file_name": name, "segments_info": ps})
+    gt = dataset_from_dict({"annotations": g_anns, "categories": CATS}, folder=gdir)
+    pred = dataset_from_dict({"annotations": p_anns}, folder=pdir, require_categories=False)
+    return gt, pred
+
+
+def _same_result(a, b):
+    assert a.metrics.keys() == b.metrics.keys()
+    for k in a.metrics:
+        x, y = a.metrics[k], b.metrics[k]
+        assert (math.isnan(x) and math.isnan(y)) or x == y, k
+    for ra, rb in zip(a.per_class, b.per_class):
+        for k in ra:
+            x, y = ra[k], rb[k]
+            assert (isinstance(x, float) and math.isnan(x) and math.isnan(y)) or x == y, (k, x, y)
+    assert a.warnings == b.warnings and a.num_images == b.num_images
+
+
+def _oracle_panoptic(gt, pred, **kw):
+    ev = PanopticEvaluator(gt.categories, **kw)
+    for image_id, ann in gt.annotations.items():
+        ev.update(_pillow(gt.png_path(image_id)), ann["segments_info"],
+                  _pillow(pred.png_path(image_id)), pred.annotations[image_id]["segments_info"],
+                  image_id=image_id)
+    return ev
+
+
+@pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_panoptic_equals_engine_any_jobs_and_cache(tmp_path, seed, monkeypatch):
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(seed))
+    want = _oracle_panoptic(gt, pred, per_image=True).compute()
+    calls = []
+    real = PanopticEvaluator.evaluate_image
+    monkeypatch.setattr(PanopticEvaluator, "evaluate_image",
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    for jobs in (1, 2, 3):
+        for cache_dir in (None, tmp_path / "c", tmp_path / "c"):
+            ev = evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories, per_image=True),
+                                         jobs=jobs, cache_dir=cache_dir)
+            got = ev.compute()
+            _same_result(got, want)
+            assert [r["image_id"] for r in got.per_image] == [r["image_id"] for r in want.per_image]
+    assert calls == []  # every image went through the fused kernels
+
+
+def test_panoptic_unlisted_id_error_like_engine(tmp_path):
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(3), n=4)
+    pred.annotations[2]["segments_info"] = pred.annotations[2]["segments_info"][1:] or []
+    lab = _pillow(pred.png_path(2))
+    if not lab.any():  # make sure the image has a segment to drop
+        lab = lab.copy()
+        lab[0, 0] = (5, 0, 0)
+        Image.fromarray(lab).save(pred.png_path(2))
+    with pytest.raises(FormatError) as want:
+        _oracle_panoptic(gt, pred)
+    for jobs, cache_dir in ((1, None), (2, tmp_path / "c")):
+        with pytest.raises(FormatError) as got:
+            evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs, cache_dir=cache_dir)
+        tail = str(want.value).split(" has ", 1)[1]
+        assert str(got.value) == f"image 2: prediction {pred.png_path(2)} has {tail}"
