@@ -59,69 +59,6 @@ cdef extern from *:
         return (uint8_t)((bc & not_a) | (a & ~not_a));
     }
 
-    #if defined(__SSE2__)
-    #include <emmintrin.h>
-    #define SM_HAVE_SIMD 1
-    /* 3-byte pixels are moved byte by byte: a 4-byte load of bytes just written by
-       narrower stores stalls (no store-to-load forwarding). */
-    static inline uint32_t sm_load_3(const uint8_t *p) {
-        return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
-    }
-    static inline void sm_store_3(uint8_t *p, uint32_t v) {
-        p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16);
-    }
-    static inline uint32_t sm_load_4(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-    static inline void sm_store_4(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-
-    /* Bytewise addition of packed pixels (no carry between bytes). */
-    static inline uint32_t sm_add_bytes(uint32_t a, uint32_t x) {
-        return ((a & 0x7f7f7f7fu) + (x & 0x7f7f7f7fu)) ^ ((a ^ x) & 0x80808080u);
-    }
-
-    /* Paeth over a whole row, one pixel (3 or 4 bytes) per step.  When the pixel above
-       equals the one above-left (b == c, most of a label map) the predictor is the left
-       pixel and a bytewise add suffices; otherwise the predictor is computed in 16-bit
-       SSE2 lanes. */
-    #define SM_PAETH_SIMD(BPP)                                                     \
-    static void sm_paeth_simd_##BPP(const uint8_t *in, const uint8_t *prev,       \
-                                    uint8_t *out, size_t n) {                      \
-        const __m128i zero = _mm_setzero_si128();                                  \
-        const __m128i low8 = _mm_set1_epi16(0xff);                                 \
-        __m128i a, b, c, x, p, q, r, pa, pb, pc, not_a, take_c, bc;                \
-        uint32_t ap = 0, bp, cp = 0, xp;                                           \
-        size_t i;                                                                  \
-        for (i = 0; i + BPP <= n; i += BPP) {                                      \
-            bp = sm_load_##BPP(prev + i);                                          \
-            xp = sm_load_##BPP(in + i);                                            \
-            if (bp == cp) {                                                        \
-                ap = sm_add_bytes(ap, xp);                                         \
-            } else {                                                               \
-                a = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)ap), zero);           \
-                b = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)bp), zero);           \
-                c = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)cp), zero);           \
-                x = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)xp), zero);           \
-                p = _mm_sub_epi16(b, c);                                           \
-                q = _mm_sub_epi16(a, c);                                           \
-                r = _mm_add_epi16(p, q);                                           \
-                pa = _mm_max_epi16(p, _mm_sub_epi16(zero, p));                     \
-                pb = _mm_max_epi16(q, _mm_sub_epi16(zero, q));                     \
-                pc = _mm_max_epi16(r, _mm_sub_epi16(zero, r));                     \
-                not_a = _mm_or_si128(_mm_cmpgt_epi16(pa, pb), _mm_cmpgt_epi16(pa, pc));\
-                take_c = _mm_cmpgt_epi16(pb, pc);                                  \
-                bc = _mm_or_si128(_mm_and_si128(take_c, c), _mm_andnot_si128(take_c, b));\
-                a = _mm_or_si128(_mm_and_si128(not_a, bc), _mm_andnot_si128(not_a, a));\
-                a = _mm_and_si128(_mm_add_epi16(a, x), low8);                      \
-                ap = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(a, a));          \
-            }                                                                      \
-            sm_store_##BPP(out + i, ap);                                           \
-            cp = bp;                                                               \
-        }                                                                          \
-    }
-    SM_PAETH_SIMD(3)
-    SM_PAETH_SIMD(4)
-    #else
-    #define SM_HAVE_SIMD 0
-    #endif
 
     /* Undo one row's filter.  `in` is the filtered row (without its type byte),
        `prev` the previous unfiltered row or NULL for the first row, `out` the
@@ -135,9 +72,7 @@ cdef extern from *:
             if (out != in) memcpy(out, in, n);                                     \
             break;                                                                 \
         case 1:                                                                    \
-            if (BPP == 1) { sm_sub_row_1(in, out, n); break; }                     \
-            for (i = 0; i < BPP && i < n; i++) out[i] = in[i];                     \
-            for (i = BPP; i < n; i++) out[i] = (uint8_t)(in[i] + out[i - BPP]);    \
+            sm_sub_row_flat(in, out, n, BPP);                                      \
             break;                                                                 \
         case 2:                                                                    \
             if (prev == NULL) { if (out != in) memcpy(out, in, n); break; }        \
@@ -156,31 +91,16 @@ cdef extern from *:
                 out[i] = (uint8_t)(in[i] + ((out[i - BPP] + prev[i]) >> 1));       \
             break;                                                                 \
         case 4:                                                                    \
-            if (prev == NULL) {                                                    \
-                for (i = 0; i < BPP && i < n; i++) out[i] = in[i];                 \
-                for (i = BPP; i < n; i++) out[i] = (uint8_t)(in[i] + out[i - BPP]);\
-                break;                                                             \
-            }                                                                      \
-            if (BPP == 1) { sm_paeth_row_1(in, prev, out, n); break; }             \
-            if (SM_HAVE_SIMD && (BPP == 3 || BPP == 4)) {                          \
-                sm_paeth_row(BPP, in, prev, out, n);                               \
-                break;                                                             \
-            }                                                                      \
-            for (i = 0; i < BPP && i < n; i++) out[i] = (uint8_t)(in[i] + prev[i]);\
-            for (i = BPP; i < n; i++)                                              \
-                out[i] = (uint8_t)(in[i] + sm_paeth(out[i - BPP], prev[i],         \
-                                                   prev[i - BPP]));                \
+            if (prev == NULL) sm_sub_row_flat(in, out, n, BPP);                    \
+            else sm_paeth_row_flat(in, prev, out, n, BPP);                         \
             break;                                                                 \
         }                                                                          \
     }
-    static inline void sm_paeth_row(int bpp, const uint8_t *in, const uint8_t *prev,
-                                    uint8_t *out, size_t n) {
-    #if SM_HAVE_SIMD
-        if (bpp == 3) sm_paeth_simd_3(in, prev, out, n);
-        else sm_paeth_simd_4(in, prev, out, n);
+    #if defined(__GNUC__)
+    #define SM_INLINE inline __attribute__((always_inline))
+    #else
+    #define SM_INLINE inline
     #endif
-    }
-
     #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     #define SM_WORDS 1
     #else
@@ -188,74 +108,90 @@ cdef extern from *:
     #endif
 
     /* Label maps are mostly flat: where the filtered byte is 0 and (Paeth) the bytes
-       above and above-left are equal, the output repeats the left byte.  Such
-       stretches are found 8 bytes at a time (the first byte that breaks one by its
-       trailing zero count); returns the index of the first byte that needs the full
-       rule, having stored `a` up to it. */
-    static inline size_t sm_flat_1(const uint8_t *in, const uint8_t *prev, uint8_t *out,
-                                   size_t i, size_t n, uint8_t a) {
+       above and above-left are equal, the predictor is the left byte and the output
+       repeats the pixel to the left.  Such stretches are found 8 bytes at a time (the
+       first byte that breaks one by its trailing zero count) and filled with the left
+       pixel repeated; returns the index of the first byte that needs the full rule.
+       `prev` is NULL for the Sub filter (only the filtered bytes matter). */
+    static SM_INLINE size_t sm_flat(const uint8_t *in, const uint8_t *prev, uint8_t *out,
+                                 size_t i, size_t n, const size_t bpp) {
     #if SM_WORDS
-        uint64_t x, p0, p1, z, splat = (uint64_t)a * 0x0101010101010101ull;
-        while (i + 8 <= n) {
-            memcpy(&x, in + i, 8);
-            z = x;
-            if (prev != NULL) {
-                memcpy(&p0, prev + i, 8);
-                memcpy(&p1, prev + i - 1, 8);
-                z |= p0 ^ p1;
-            }
+        uint64_t x, p0, p1, z, w, keep, old;
+        uint32_t v;
+        if (i < bpp || i + 8 > n) return i;
+    #define SM_FLAT_BLOCK()                                                            \
+        memcpy(&x, in + i, 8);                                                         \
+        z = x;                                                                         \
+        if (prev != NULL) {                                                            \
+            memcpy(&p0, prev + i, 8);                                                  \
+            memcpy(&p1, prev + i - bpp, 8);                                            \
+            z |= p0 ^ p1;                                                              \
+        }
+        SM_FLAT_BLOCK()
+        if (z & 0xFF) return i;
+        /* the left pixel repeated from byte i on, kept in a register from block to block */
+        if (bpp == 1) {
+            w = (uint64_t)out[i - 1] * 0x0101010101010101ull;
+        } else if (bpp == 2) {
+            v = (uint32_t)out[i - 2] | ((uint32_t)out[i - 1] << 8);
+            w = (uint64_t)v * 0x0001000100010001ull;
+        } else if (bpp == 3) {  /* byte loads: a 3-byte memcpy goes through the stack */
+            v = (uint32_t)out[i - 3] | ((uint32_t)out[i - 2] << 8) | ((uint32_t)out[i - 1] << 16);
+            w = (uint64_t)v | ((uint64_t)v << 24) | ((uint64_t)v << 48);
+        } else {
+            memcpy(&v, out + i - 4, 4);
+            w = (uint64_t)v | ((uint64_t)v << 32);
+        }
+        for (;;) {
             if (z) {
-                /* bytes before the first nonzero one of z are flat: store them with
-                   one masked 8-byte write (the others keep their content, which is
-                   the unread input when unfiltering in place) */
+                /* store only the flat bytes before the first nonzero one of z: the others
+                   keep their content (the unread input when unfiltering in place) */
                 size_t k = (size_t)__builtin_ctzll(z) >> 3;
-                uint64_t keep = ~0ull << (8 * k), old;
+                keep = ~0ull << (8 * k);
                 memcpy(&old, out + i, 8);
-                old = (old & keep) | (splat & ~keep);
+                old = (old & keep) | (w & ~keep);
                 memcpy(out + i, &old, 8);
                 return i + k;
             }
-            memcpy(out + i, &splat, 8);
+            memcpy(out + i, &w, 8);
             i += 8;
+            if (i + 8 > n) return i;
+            if (bpp == 3) w = (w >> 16) | (w << 32);  /* 8 bytes on: the phase moves by 2 */
+            SM_FLAT_BLOCK()
         }
+    #undef SM_FLAT_BLOCK
     #endif
         return i;
     }
 
-    /* One byte per pixel: the left neighbour stays in a register and the common
-       label-map case b == c (same value above and above-left, so the predictor is the
-       left value) skips the full predictor. */
-    static void sm_paeth_row_1(const uint8_t *in, const uint8_t *prev, uint8_t *out,
-                               size_t n) {
-        size_t i = 1;
+    /* Paeth with the flat-stretch skip; elsewhere byte by byte, with the common
+       label-map case b == c (same value above and above-left: the predictor is the left
+       byte) skipping the full predictor. */
+    static SM_INLINE void sm_paeth_row_flat(const uint8_t *in, const uint8_t *prev, uint8_t *out,
+                                         size_t n, const size_t bpp) {
+        size_t i;
         uint8_t a, b, c;
-        if (n == 0) return;
-        a = (uint8_t)(in[0] + prev[0]);
-        out[0] = a;
+        for (i = 0; i < bpp && i < n; i++) out[i] = (uint8_t)(in[i] + prev[i]);
         while (i < n) {
-            i = sm_flat_1(in, prev, out, i, n, a);
+            i = sm_flat(in, prev, out, i, n, bpp);
             if (i >= n) break;
+            a = out[i - bpp];
             b = prev[i];
-            c = prev[i - 1];
-            if (b == c) a = (uint8_t)(in[i] + a);
-            else a = (uint8_t)(in[i] + sm_paeth(a, b, c));
-            out[i] = a;
+            c = prev[i - bpp];
+            out[i] = (uint8_t)(in[i] + (b == c ? a : sm_paeth(a, b, c)));
             i++;
         }
     }
 
-    /* Sub filter, one byte per pixel: out[i] = in[i] + out[i - 1], flat where in[i] = 0. */
-    static void sm_sub_row_1(const uint8_t *in, uint8_t *out, size_t n) {
-        size_t i = 1;
-        uint8_t a;
-        if (n == 0) return;
-        a = in[0];
-        out[0] = a;
+    /* Sub (and the first row of Paeth): out[i] = in[i] + out[i - bpp]. */
+    static SM_INLINE void sm_sub_row_flat(const uint8_t *in, uint8_t *out, size_t n,
+                                       const size_t bpp) {
+        size_t i;
+        for (i = 0; i < bpp && i < n; i++) out[i] = in[i];
         while (i < n) {
-            i = sm_flat_1(in, NULL, out, i, n, a);
+            i = sm_flat(in, NULL, out, i, n, bpp);
             if (i >= n) break;
-            a = (uint8_t)(in[i] + a);
-            out[i] = a;
+            out[i] = (uint8_t)(in[i] + out[i - bpp]);
             i++;
         }
     }
