@@ -1,7 +1,7 @@
 """segmetrics: fast, exact semantic and panoptic segmentation metrics."""
 from __future__ import annotations
 
-from . import errors, metrics
+from . import errors, metrics, semantic
 from .errors import (
     DataFileError,
     FormatError,
@@ -31,6 +31,7 @@ from .panoptic import (
     panoptic_quality,
     panoptic_quality_arrays,
 )
+from .semantic import SemanticEvaluator, SemanticResult, SemanticState, confusion_matrix
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,11 @@ __all__ = [
     "__version__",
     "errors",
     "metrics",
+    "semantic",
+    "confusion_matrix",
+    "SemanticEvaluator",
+    "SemanticState",
+    "SemanticResult",
     "SegmetricsError",
     "InputError",
     "LabelError",

@@ -203,3 +203,15 @@ def test_panoptic_data_errors_are_one_line(demo, tmp_path):
     r = run("eval", "--gt", demo.gt_json, "--pred", tmp_path / "panoptic_pred.json", "-j", 2)
     assert r.exit_code == 2 and "pan_0003.png" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.output
+
+
+def test_compare_panoptic_reports(demo, tmp_path):
+    a, b = tmp_path / "perfect.json", tmp_path / "model.json"
+    assert run("eval", "--gt", demo.gt_json, "--pred", demo.gt_json, "--json", a, "-q").exit_code == 0
+    assert run("eval", "--gt", demo.gt_json, "--pred", demo.pred_json, "--json", b, "-q").exit_code == 0
+    base, new = json.loads(a.read_text()), json.loads(b.read_text())
+    assert base["metrics"]["PQ"] == 1.0 and base["dataset"]["fingerprint"] == new["dataset"]["fingerprint"]
+    r = run("compare", a, b, "--max-drop", f"PQ={100 * (1 - new['metrics']['PQ']) + 0.01:.4f}")
+    assert r.exit_code == 0 and "base PQ" in r.stdout
+    r = run("compare", a, b, "--max-drop", "PQ=1")
+    assert r.exit_code == 3 and "PQ dropped" in r.stderr
