@@ -90,3 +90,15 @@ def test_bench_folders_quick_run_agrees_across_tools(tmp_path):
         if importlib.util.find_spec(tool) is None:
             continue
         assert any(line.startswith(f"| {tool}") and "not installed" not in line for line in text.splitlines())
+
+
+def test_make_results_orders_known_sections_and_lists_others(tmp_path):
+    mr = _load("make_results")
+    (tmp_path / "png.md").write_text("## PNG\n\nx\n")
+    (tmp_path / "folders.md").write_text("## Folders\n\ny\n")
+    (tmp_path / "zeta.md").write_text("## Zeta\n")
+    text = mr.assemble(tmp_path)
+    assert text.startswith("# Benchmark results")
+    assert text.index("## Folders") < text.index("## PNG") < text.index("## Zeta")
+    assert "`python benchmarks/bench_folders.py`" in text and "bench_panoptic" not in text
+    assert "| [zeta.md](results/zeta.md) |" in text
