@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import gc
 import hashlib
 import json
 import os
@@ -386,6 +387,7 @@ def child_main(spec_json: str) -> int:
             t0 = time.perf_counter()
             result = run()
             record["times"].append(time.perf_counter() - t0)
+            gc.collect()  # reaps worker processes of a pool left open (panopticapi) so their CPU counts
             record["cpu"].append(_rusage_cpu(resource.RUSAGE_SELF) + _rusage_cpu(resource.RUSAGE_CHILDREN) - c0)
         record["result"] = result
         record["rss_peak_kb"] = _peak_rss_kb()
@@ -762,8 +764,8 @@ def main(argv=None) -> int:
         f"page cache warm",
         f"- method: each row is a fresh Python process; `best s` is the best of {repeat} timed runs "
         "(paths in, final numbers out: listing, JSON loading, decoding, counting, metrics); "
-        "`setup s` (imports) is not in it. `CPU s` is user + system time of the process and its "
-        "children for the best run's budget (min over runs). `peak RSS` is the process's peak resident memory "
+        "`setup s` (imports) is not in it. `CPU s` is the least user + system CPU time of one run "
+        "(the process's threads and its worker processes). `peak RSS` is the process's peak resident memory "
         "(`VmHWM`; `ru_maxrss` of a subprocess starts at its parent's peak on Linux), imports included; `RSS growth` is the peak minus the peak after the imports. "
         "`x hotcoco` is hotcoco's best time with the same thread count (1 for single-threaded tools) "
         "divided by the row's; above 1 is faster than hotcoco.",

@@ -192,6 +192,26 @@ def _encode(labels: np.ndarray, segs, cats, rng, crowd_allowed: bool = True):
     return rgb, info
 
 
+def _moved_blob(rng, b: dict) -> dict:
+    """A copy of blob ``b`` slightly moved, rescaled and re-phased, without void ring."""
+    nb = dict(b)
+    nb["cy"] += float(rng.normal(0, 0.06 * b["ry"] + 1))
+    nb["cx"] += float(rng.normal(0, 0.06 * b["rx"] + 1))
+    nb["ry"] *= float(rng.uniform(0.85, 1.15))
+    nb["rx"] *= float(rng.uniform(0.85, 1.15))
+    nb["phase"] += float(rng.normal(0, 0.3))
+    nb["void_ring"] = False
+    return nb
+
+
+def _spurious_blob(rng, h: int, w: int, cat_lo: int, cat_hi: int) -> dict:
+    """A small round blob at a random place, category drawn from ``[cat_lo, cat_hi)``."""
+    r = float(rng.uniform(0.02, 0.08) * min(h, w))
+    return {"cy": float(rng.uniform(0, h)), "cx": float(rng.uniform(0, w)), "ry": r, "rx": r,
+            "k": 3, "a": 0.1, "phase": 0.0, "cat": int(rng.integers(cat_lo, cat_hi)),
+            "crowd": False, "void_ring": False}
+
+
 def _perturb(rng, scene: dict, h: int, w: int) -> dict:
     """A plausible model output: moved / rescaled / relabelled / dropped / merged / extra blobs."""
     blobs = []
@@ -199,22 +219,13 @@ def _perturb(rng, scene: dict, h: int, w: int) -> dict:
         r = rng.random()
         if r < 0.08:
             continue  # missed object
-        nb = dict(b)
+        nb = _moved_blob(rng, b)
         nb["crowd"] = False
-        nb["cy"] += float(rng.normal(0, 0.06 * b["ry"] + 1))
-        nb["cx"] += float(rng.normal(0, 0.06 * b["rx"] + 1))
-        nb["ry"] *= float(rng.uniform(0.85, 1.15))
-        nb["rx"] *= float(rng.uniform(0.85, 1.15))
-        nb["phase"] += float(rng.normal(0, 0.3))
-        nb["void_ring"] = False
         if r < 0.16:
             nb["cat"] = int(rng.integers(0, N_THING))  # wrong class
         blobs.append(nb)
     for _ in range(int(rng.integers(0, 4))):  # false positives
-        r = float(rng.uniform(0.02, 0.08) * min(h, w))
-        blobs.append({"cy": float(rng.uniform(0, h)), "cx": float(rng.uniform(0, w)), "ry": r, "rx": r,
-                      "k": 3, "a": 0.1, "phase": 0.0, "cat": int(rng.integers(0, N_THING)),
-                      "crowd": False, "void_ring": False})
+        blobs.append(_spurious_blob(rng, h, w, 0, N_THING))
     stuff = dict(scene["stuff"])
     cats = stuff["cats"].copy()
     flip = rng.random(cats.size) < 0.1
@@ -303,21 +314,12 @@ def _ade_perturb(rng, scene: dict, h: int, w: int) -> dict:
         r = rng.random()
         if r < 0.1:
             continue  # missed object
-        nb = dict(b)
-        nb["cy"] += float(rng.normal(0, 0.06 * b["ry"] + 1))
-        nb["cx"] += float(rng.normal(0, 0.06 * b["rx"] + 1))
-        nb["ry"] *= float(rng.uniform(0.85, 1.15))
-        nb["rx"] *= float(rng.uniform(0.85, 1.15))
-        nb["phase"] += float(rng.normal(0, 0.3))
-        nb["void_ring"] = False
+        nb = _moved_blob(rng, b)
         if r < 0.25:
             nb["cat"] = int(rng.integers(1, ADE_CLASSES + 1))  # wrong class
         blobs.append(nb)
     for _ in range(int(rng.integers(0, 3))):  # spurious objects
-        r = float(rng.uniform(0.02, 0.08) * min(h, w))
-        blobs.append({"cy": float(rng.uniform(0, h)), "cx": float(rng.uniform(0, w)), "ry": r, "rx": r,
-                      "k": 3, "a": 0.1, "phase": 0.0, "cat": int(rng.integers(1, ADE_CLASSES + 1)),
-                      "crowd": False, "void_ring": False})
+        blobs.append(_spurious_blob(rng, h, w, 1, ADE_CLASSES + 1))
     stuff = dict(scene["stuff"])
     cats = stuff["cats"].copy()
     other = cats == 0
