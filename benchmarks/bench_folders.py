@@ -410,8 +410,11 @@ def _run_child(spec: dict, env_extra: dict, timeout: float) -> dict:
         spec = dict(spec, result=str(Path(tmp) / "result.json"))
         env = dict(CHILD_ENV, **env_extra)
         env.pop("PYTHONSTARTUP", None)
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                              env=env, capture_output=True, text=True, timeout=timeout)
+        try:
+            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                                  env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout:g} s (--timeout)"}
         try:
             return json.loads(Path(spec["result"]).read_text())
         except (OSError, ValueError):
