@@ -166,7 +166,8 @@ def _panapi_metrics(r: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# the tools: tool(spec) imports and prepares (timed as "setup"), returns run() (the timed region)
+# the tools: tool(spec) imports and prepares (timed as "setup") and returns run() (the timed region)
+# or (run, check) where check() adds untimed verification data to the result
 # ----------------------------------------------------------------------------------------------
 
 def tool_seg_semantic(spec):
@@ -261,15 +262,19 @@ def tool_decode(spec):
         read = _pillow_read
     jobs = spec["jobs"]
 
-    def run():
+    def files():
         if spec["task"] == "semantic":
-            files = [f for _, g, p in _pairs(spec) for f in (g, p)]
-        else:
-            files = sorted(Path(spec["gt_folder"]).glob("*.png")) + sorted(Path(spec["pred_folder"]).glob("*.png"))
-        total = sum(int(a.sum(dtype="uint64")) for a in _thread_map(read, files, jobs))
-        return {"checksum": total}
+            return [f for _, g, p in _pairs(spec) for f in (g, p)]
+        return sorted(Path(spec["gt_folder"]).glob("*.png")) + sorted(Path(spec["pred_folder"]).glob("*.png"))
 
-    return run
+    def run():
+        _thread_map(lambda f: read(f).shape, files(), jobs)
+        return {}
+
+    def check():  # untimed: the pixels' checksum, compared across decoders
+        return {"checksum": sum(int(read(f).sum(dtype="uint64")) for f in files())}
+
+    return run, check
 
 
 def tool_seg_panoptic(spec):
@@ -373,6 +378,9 @@ def child_main(spec_json: str) -> int:
         t0 = time.perf_counter()
         try:
             run = TOOLS[spec["tool"]](spec)
+            check = None
+            if isinstance(run, tuple):
+                run, check = run
         except ImportError as exc:
             if spec["tool"].startswith("seg_") or spec.get("decoder") == "segmetrics":
                 raise
@@ -389,6 +397,8 @@ def child_main(spec_json: str) -> int:
             record["times"].append(time.perf_counter() - t0)
             gc.collect()  # reaps worker processes of a pool left open (panopticapi) so their CPU counts
             record["cpu"].append(_rusage_cpu(resource.RUSAGE_SELF) + _rusage_cpu(resource.RUSAGE_CHILDREN) - c0)
+        if check is not None:
+            result = dict(result, **check())
         record["result"] = result
         record["rss_peak_kb"] = _peak_rss_kb()
         record["rss_children_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -767,7 +777,8 @@ def main(argv=None) -> int:
         f"page cache warm",
         f"- method: each row is a fresh Python process; `best s` is the best of {repeat} timed runs "
         "(paths in, final numbers out: listing, JSON loading, decoding, counting, metrics); "
-        "`setup s` (imports) is not in it. `CPU s` is the least user + system CPU time of one run "
+        "`setup s` (imports) is not in it. `Mpx/s` counts label-map pixels (one GT and one prediction "
+        "pixel each); decode floors decode both files of every pair. `CPU s` is the least user + system CPU time of one run "
         "(the process's threads and its worker processes). `peak RSS` is the process's peak resident memory "
         "(`VmHWM`; `ru_maxrss` of a subprocess starts at its parent's peak on Linux), imports included; `RSS growth` is the peak minus the peak after the imports. "
         "`x hotcoco` is hotcoco's best time with the same thread count (1 for single-threaded tools) "
