@@ -712,6 +712,7 @@ def main(argv=None) -> int:
                 files = gts + sorted((d / "pred").glob("*.png"))
                 keys = PAN_KEYS
             nbytes = _warm_page_cache(files)
+            gt_bytes = sum(p.stat().st_size for p in gts)
             mpx = sum(_png_pixels(p) for p in gts) / 1e6
             if args.quick:
                 rows = [r for r in rows if not r.get("full_only")]
@@ -733,7 +734,7 @@ def main(argv=None) -> int:
                     else:
                         size = sum(p.stat().st_size for p in filled.rglob("*") if p.is_file())
                         cache_note = (f"GT cache after the first run: {n_cached} files, {size / 2**20:.1f} MB "
-                                      f"({size / nbytes * 2:.2f}x the GT PNGs).")
+                                      f"({size / gt_bytes:.2f}x the GT PNG files, {gt_bytes / 2**20:.1f} MB).")
                 status = ("skipped: " + rec["skipped"]) if rec.get("skipped") else \
                     ("ERROR: " + rec["error"]) if rec.get("error") else f"{row['best']:.3f} s"
                 print(f"[{task}] {row['label']} jobs={row.get('jobs')} {_cache_label(row)}: {status}",
