@@ -774,6 +774,13 @@ def main(argv=None) -> int:
         f"{load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f} (1 / 5 / 15 min), after "
         f"{load_after[0]:.2f}",
         f"- Python {platform.python_version()}; {versions}",
+    ]
+    if max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1):
+        lines.append(
+            f"- **measured on a shared, busy machine** (load average {load_before[0]:.1f} on {os.cpu_count()} "
+            "CPUs): other jobs took CPU time during the run, so absolute times are inflated and a second "
+            "thread helps little; compare tools within this run, and re-run on a quiet machine for figures to quote")
+    lines += [
         f"- data: `benchmarks/datasets.py` (seed {args.seed}), generated or reused in {t_gen:.1f} s; "
         f"page cache warm",
         f"- method: each row is a fresh Python process; `best s` is the best of {repeat} timed runs "
