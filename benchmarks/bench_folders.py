@@ -25,7 +25,7 @@ Every tool's headline numbers are compared (to 1e-9) and every segmetrics
 variant is checked bit-identical (the whole result dict and confusion matrix)
 to the in-memory engine fed with Pillow-decoded arrays.  The markdown section
 goes to ``benchmarks/results/folders.md`` (``--quick``: ``benchmarks/_work/``)
-and to stdout.  The exit status is 1 when the tools disagree, else 0.
+and to stdout.  The exit status is 1 when a tool fails or the tools disagree, else 0.
 """
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import struct
 import subprocess
 import sys
@@ -718,7 +717,7 @@ def main(argv=None) -> int:
                 rows = [r for r in rows if not r.get("full_only")]
             cache_note = None
             for row in rows:
-                spec = {k: v for k, v in row.items() if k not in ("env", "label", "group", "primes", "full_only")}
+                spec = {k: v for k, v in row.items() if k not in ("env", "label", "group", "full_only")}
                 spec["repeat"] = repeat
                 if row.get("cache") == "fill":
                     Path(row["cache_dir"]).mkdir(parents=True, exist_ok=True)
