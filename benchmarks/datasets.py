@@ -14,20 +14,60 @@ panopticapi's ``IdGenerator`` makes them, so the PNG files compress like real
 ones (tens of kB).  The prediction moves, rescales, relabels, drops, merges and
 adds blobs, and perturbs the stuff borders.
 
-Run ``python benchmarks/datasets.py OUT_DIR --images 500 --seed 0``.
+``make_ade20k_like(out_dir, n_images=500, seed=0)`` writes an ADE20K-like
+semantic set (SceneParsing ``ADEChallengeData2016`` conventions)::
+
+    out_dir/gt/ADE_val_<n>.png     8-bit grey, 0 = other (ignored), 1..150 = class
+    out_dir/pred/ADE_val_<n>.png   8-bit grey, 0..149 = class - 1 (what a model emits)
+
+The prediction follows the mmsegmentation convention: a model trained with
+``reduce_zero_label`` outputs ``0..149``, and the ground truth is reduced at
+evaluation time (0 -> ignore 255, k -> k - 1).  Every tool is set up to score
+exactly that: segmetrics ``SemanticEvaluator(150, reduce_zero_label=True)``
+(``pred_reduce_zero_label`` left False), hotcoco
+``SemanticEval(150, reduce_zero_label=True)``, and for numpy / torchmetrics the
+ground truth is reduced by hand with ignore index 255.
+
+Images have one side of 512 pixels and the other between 512 and 683, as most
+ADE20K validation images.  A few large "stuff" regions (noisy Voronoi cells)
+tile the image and a handful of object blobs with wavy borders sit on top;
+classes are drawn with ADE20K-like skewed frequencies (wall, building, sky,
+floor, tree first); about a tenth of the pixels are "other" (whole regions and
+thin unlabelled rings around some objects).  Regions have smooth borders, so
+Pillow's default encoder gives files of a few kB for 0.3 Mpx, like the real
+annotation PNGs (3.5-4 kB for the samples in ``ade20k_sample``).  The
+prediction jitters the borders, moves and rescales objects, swaps some classes,
+misses some objects, adds a few, and labels the "other" regions with a class of
+the image.
+
+Both generators are deterministic: the same parameters give byte-identical
+files.  ``coco_panoptic_dir`` and ``ade20k_like_dir`` return a cached copy
+under ``benchmarks/data/`` (git-ignored), keyed by the parameters, generating
+it on first use.
+
+Run ``python benchmarks/datasets.py OUT_DIR --images 500 --seed 0 [--kind ade20k]``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
+
+if __name__ == "__main__":  # one BLAS thread: the many small products are 3-4x cheaper so
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["make_coco_panoptic", "panoptic_categories", "make_image_pair"]
+__all__ = [
+    "make_coco_panoptic", "panoptic_categories", "make_image_pair",
+    "make_ade20k_like", "make_ade20k_pair", "coco_panoptic_dir", "ade20k_like_dir", "DATA_ROOT",
+]
 
 N_THING, N_STUFF = 80, 53
+ADE_CLASSES = 150
+DATA_ROOT = Path(__file__).resolve().parent / "data"
 
 
 def panoptic_categories(seed: int = 1234) -> list[dict]:
@@ -152,6 +192,26 @@ def _encode(labels: np.ndarray, segs, cats, rng, crowd_allowed: bool = True):
     return rgb, info
 
 
+def _moved_blob(rng, b: dict) -> dict:
+    """A copy of blob ``b`` slightly moved, rescaled and re-phased, without void ring."""
+    nb = dict(b)
+    nb["cy"] += float(rng.normal(0, 0.06 * b["ry"] + 1))
+    nb["cx"] += float(rng.normal(0, 0.06 * b["rx"] + 1))
+    nb["ry"] *= float(rng.uniform(0.85, 1.15))
+    nb["rx"] *= float(rng.uniform(0.85, 1.15))
+    nb["phase"] += float(rng.normal(0, 0.3))
+    nb["void_ring"] = False
+    return nb
+
+
+def _spurious_blob(rng, h: int, w: int, cat_lo: int, cat_hi: int) -> dict:
+    """A small round blob at a random place, category drawn from ``[cat_lo, cat_hi)``."""
+    r = float(rng.uniform(0.02, 0.08) * min(h, w))
+    return {"cy": float(rng.uniform(0, h)), "cx": float(rng.uniform(0, w)), "ry": r, "rx": r,
+            "k": 3, "a": 0.1, "phase": 0.0, "cat": int(rng.integers(cat_lo, cat_hi)),
+            "crowd": False, "void_ring": False}
+
+
 def _perturb(rng, scene: dict, h: int, w: int) -> dict:
     """A plausible model output: moved / rescaled / relabelled / dropped / merged / extra blobs."""
     blobs = []
@@ -159,22 +219,13 @@ def _perturb(rng, scene: dict, h: int, w: int) -> dict:
         r = rng.random()
         if r < 0.08:
             continue  # missed object
-        nb = dict(b)
+        nb = _moved_blob(rng, b)
         nb["crowd"] = False
-        nb["cy"] += float(rng.normal(0, 0.06 * b["ry"] + 1))
-        nb["cx"] += float(rng.normal(0, 0.06 * b["rx"] + 1))
-        nb["ry"] *= float(rng.uniform(0.85, 1.15))
-        nb["rx"] *= float(rng.uniform(0.85, 1.15))
-        nb["phase"] += float(rng.normal(0, 0.3))
-        nb["void_ring"] = False
         if r < 0.16:
             nb["cat"] = int(rng.integers(0, N_THING))  # wrong class
         blobs.append(nb)
     for _ in range(int(rng.integers(0, 4))):  # false positives
-        r = float(rng.uniform(0.02, 0.08) * min(h, w))
-        blobs.append({"cy": float(rng.uniform(0, h)), "cx": float(rng.uniform(0, w)), "ry": r, "rx": r,
-                      "k": 3, "a": 0.1, "phase": 0.0, "cat": int(rng.integers(0, N_THING)),
-                      "crowd": False, "void_ring": False})
+        blobs.append(_spurious_blob(rng, h, w, 0, N_THING))
     stuff = dict(scene["stuff"])
     cats = stuff["cats"].copy()
     flip = rng.random(cats.size) < 0.1
@@ -224,13 +275,143 @@ def make_coco_panoptic(out_dir, n_images: int = 500, seed: int = 0, *, width: in
     return gt_json, pred_json
 
 
+def _ade_class_weights() -> np.ndarray:
+    """Skewed class frequencies (index 0 = class 1): a few very common classes, a long tail."""
+    rank = np.arange(1, ADE_CLASSES + 1, dtype=np.float64)
+    w = rank ** -1.1
+    return w / w.sum()
+
+
+def _ade_scene(rng, h: int, w: int) -> dict:
+    """Stuff cells and object blobs of an ADE20K-like image; ``cat`` is the class 1..150 or 0 (other)."""
+    p = _ade_class_weights()
+    n_stuff = int(rng.integers(3, 7))
+    stuff_cats = rng.choice(np.arange(1, ADE_CLASSES + 1), n_stuff, p=p)
+    stuff_cats[rng.random(n_stuff) < 0.12] = 0  # whole regions left unlabelled
+    stuff = {
+        "seeds": np.column_stack([rng.uniform(0, h, n_stuff), rng.uniform(0, w, n_stuff)]),
+        "cats": stuff_cats,
+        "noise_seed": int(rng.integers(2**31)),
+    }
+    blobs = []
+    for _ in range(int(rng.integers(2, 10))):
+        r = float(rng.uniform(0.04, 0.22) * min(h, w))
+        blobs.append({
+            "cy": float(rng.uniform(0, h)), "cx": float(rng.uniform(0, w)),
+            "ry": r * float(rng.uniform(0.5, 1.6)), "rx": r * float(rng.uniform(0.5, 1.6)),
+            "k": int(rng.integers(2, 6)), "a": float(rng.uniform(0.05, 0.3)), "phase": float(rng.uniform(0, 6.3)),
+            "cat": int(rng.choice(np.arange(1, ADE_CLASSES + 1), p=p)), "crowd": False,
+            "void_ring": bool(rng.random() < 0.25),
+        })
+    return {"stuff": stuff, "blobs": blobs}
+
+
+def _ade_perturb(rng, scene: dict, h: int, w: int) -> dict:
+    """A plausible model output for an ADE20K-like scene (classes still 1..150, no "other")."""
+    present = sorted({int(c) for c in scene["stuff"]["cats"] if c} | {b["cat"] for b in scene["blobs"]}) or [1]
+    blobs = []
+    for b in scene["blobs"]:
+        r = rng.random()
+        if r < 0.1:
+            continue  # missed object
+        nb = _moved_blob(rng, b)
+        if r < 0.25:
+            nb["cat"] = int(rng.integers(1, ADE_CLASSES + 1))  # wrong class
+        blobs.append(nb)
+    for _ in range(int(rng.integers(0, 3))):  # spurious objects
+        blobs.append(_spurious_blob(rng, h, w, 1, ADE_CLASSES + 1))
+    stuff = dict(scene["stuff"])
+    cats = stuff["cats"].copy()
+    other = cats == 0
+    cats[other] = rng.choice(present, int(other.sum()))
+    flip = rng.random(cats.size) < 0.1
+    cats[flip] = rng.integers(1, ADE_CLASSES + 1, int(flip.sum()))
+    stuff["cats"] = cats
+    return {"stuff": stuff, "blobs": blobs}
+
+
+def _ade_labels(scene: dict, h: int, w: int, **render_kw) -> np.ndarray:
+    """Render a scene to an ``(h, w)`` uint8 map of classes (0 for void and "other")."""
+    idx, segs = _render(scene, h, w, **render_kw)
+    lut = np.array([0] + [c for c, _ in segs], np.uint8)  # index -1 (void) -> 0
+    return lut[idx + 1]
+
+
+def make_ade20k_pair(rng) -> tuple[np.ndarray, np.ndarray]:
+    """One ADE20K-like pair: ``(gt, pred)`` uint8 maps, GT in 0..150 (0 = other), prediction in 0..149."""
+    short, long_ = 512, int(rng.integers(512, 684))
+    h, w = (short, long_) if rng.random() < 0.6 else (long_, short)
+    scene = _ade_scene(rng, h, w)
+    gt = _ade_labels(scene, h, w)
+    pred_scene = _ade_perturb(rng, scene, h, w)
+    pred = _ade_labels(pred_scene, h, w, stuff_jitter=25.0, jitter_seed=int(rng.integers(2**31)))
+    # the prediction never says "other": void rings of the GT do not exist in it, so 0 cannot occur
+    return gt, (pred.astype(np.int16) - 1).clip(0, ADE_CLASSES - 1).astype(np.uint8)
+
+
+def _params_match(out: Path, params: dict) -> bool:
+    try:
+        return json.loads((out / "params.json").read_text()) == params
+    except (OSError, ValueError):
+        return False
+
+
+def make_ade20k_like(out_dir, n_images: int = 500, seed: int = 0) -> tuple[Path, Path]:
+    """Write a deterministic ADE20K-like semantic GT and prediction; returns (gt_dir, pred_dir).
+
+    GT files hold 0..150 (0 = other), predictions 0..149 (class - 1), same file
+    names.  The same ``(n_images, seed)`` always give byte-identical files.  A
+    folder already holding a complete set for the same parameters (its
+    ``params.json``, written last) is reused as is.
+    """
+    out = Path(out_dir)
+    params = {"kind": "ade20k_like", "n_images": int(n_images), "seed": int(seed), "version": 1}
+    gt_dir, pred_dir = out / "gt", out / "pred"
+    if _params_match(out, params):
+        return gt_dir, pred_dir
+    (out / "params.json").unlink(missing_ok=True)
+    for d in (gt_dir, pred_dir):
+        d.mkdir(parents=True, exist_ok=True)
+        for stale in d.glob("ADE_val_*.png"):  # left by a set of other parameters
+            stale.unlink()
+    rng = np.random.default_rng([seed, 150])
+    for i in range(n_images):
+        name = f"ADE_val_{i + 1:08d}.png"
+        gt, pred = make_ade20k_pair(rng)
+        Image.fromarray(gt).save(gt_dir / name)
+        Image.fromarray(pred).save(pred_dir / name)
+    (out / "params.json").write_text(json.dumps(params))
+    return gt_dir, pred_dir
+
+
+def coco_panoptic_dir(n_images: int = 500, seed: int = 0, root=None) -> Path:
+    """Folder of the cached :func:`make_coco_panoptic` set for these parameters (made on first use)."""
+    out = Path(root or DATA_ROOT) / f"coco_panoptic_{n_images}_s{seed}"
+    params = {"kind": "coco_panoptic", "n_images": int(n_images), "seed": int(seed), "version": 1}
+    if not _params_match(out, params):
+        make_coco_panoptic(out, n_images=n_images, seed=seed)
+        (out / "params.json").write_text(json.dumps(params))
+    return out
+
+
+def ade20k_like_dir(n_images: int = 500, seed: int = 0, root=None) -> Path:
+    """Folder of the cached :func:`make_ade20k_like` set for these parameters (made on first use)."""
+    out = Path(root or DATA_ROOT) / f"ade20k_like_{n_images}_s{seed}"
+    make_ade20k_like(out, n_images=n_images, seed=seed)
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out_dir")
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kind", choices=["coco_panoptic", "ade20k"], default="coco_panoptic")
     args = ap.parse_args(argv)
-    gt, pred = make_coco_panoptic(args.out_dir, args.images, args.seed)
+    if args.kind == "ade20k":
+        gt, pred = make_ade20k_like(args.out_dir, args.images, args.seed)
+    else:
+        gt, pred = make_coco_panoptic(args.out_dir, args.images, args.seed)
     print(f"wrote {gt} and {pred}")
 
 
