@@ -170,6 +170,29 @@ def run_indexed(n: int, work: Callable[[Any, int], Any], make_state: Callable[[]
     return [s for s in states if s is not None]
 
 
+def _count_pair(cache: Optional[GTCache], key_parts: Optional[tuple], s: _folder.Scratch,
+                cached: Callable, cold: Callable[[bool], int]) -> int:
+    """Count one pair: from the cached GT when the cache holds it, else from both files
+    (recording the GT runs for the cache).  Returns the kernel status.
+
+    A stale entry (runs that do not tile the image) is detected before anything is
+    counted, dropped and recomputed.
+    """
+    key = None
+    if cache is not None and key_parts is not None:
+        key = cache.key(*key_parts)
+        entry = cache.get(key)
+        if entry is not None:
+            status = cached(entry)
+            if status != _STALE:
+                return status
+            cache.discard(key)
+    status = cold(key is not None)
+    if status == 0 and key is not None:
+        cache.put(key, s.record(), s.n_runs, s.width, s.height)
+    return status
+
+
 # ----------------------------------------------------------------------------- semantic
 def semantic_code_tables(evaluator) -> tuple[np.ndarray, np.ndarray]:
     """The evaluator's label rules as two 65536-entry int32 code tables.
@@ -228,24 +251,15 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
         cm = state.cm if state.cm is not None else np.zeros((k, k), dtype=np.int64)
         pred = _read(pred_path)
         gt = _read(gt_path)
-        status, cold = 1, pred is not None and gt is not None
-        key = None
-        if cache is not None and cold:
-            key = cache.key(gt)
-            entry = cache.get(key)
-            if entry is not None:
-                status = _folder.semantic_cached(s, entry.values, entry.lengths, entry.width,
-                                                 entry.height, pred, cm, pcodes)
-                if status == _STALE:
-                    cache.discard(key)
-                else:
-                    cold = False
-        if cold:
-            status = _folder.semantic_pair(s, gt, pred, cm, gcodes, pcodes, key is not None)
-            if status == 0 and key is not None:
-                cache.put(key, s.record(), s.n_runs, s.width, s.height)
-        if status != 0:
+        if pred is None or gt is None:
+            status, counted = 1, False
+        else:
+            status = _count_pair(
+                cache, (gt,), s,
+                lambda e: _folder.semantic_cached(s, e.values, e.lengths, e.width, e.height, pred, cm, pcodes),
+                lambda record: _folder.semantic_pair(s, gt, pred, cm, gcodes, pcodes, record))
             counted = s.counted
+        if status != 0:
             ref = reference(evaluator, item)  # raises the image's error, if any
             if counted:
                 raise SegmetricsError(
@@ -301,23 +315,10 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
         if pred is None or gt is None:
             return reference(item)  # raises the missing-file error
         table = np.zeros((g_ids.size + 1, p_ids.size + 1), dtype=np.int64)
-        status, cold = 1, True
-        key = None
-        if cache is not None and g_ids.size < 65536:
-            key = cache.key(gt, g_ids.tobytes())
-            entry = cache.get(key)
-            if entry is not None:
-                status = _folder.panoptic_cached(s, entry.values, entry.lengths, entry.width,
-                                                 entry.height, pred, table, p_ids)
-                if status == _STALE:
-                    cache.discard(key)
-                    table[...] = 0
-                else:
-                    cold = False
-        if cold:
-            status = _folder.panoptic_pair(s, gt, pred, table, g_ids, p_ids, key is not None)
-            if status == 0 and key is not None:
-                cache.put(key, s.record(), s.n_runs, s.width, s.height)
+        status = _count_pair(
+            cache, (gt, g_ids.tobytes()) if g_ids.size < 65536 else None, s,
+            lambda e: _folder.panoptic_cached(s, e.values, e.lengths, e.width, e.height, pred, table, p_ids),
+            lambda record: _folder.panoptic_pair(s, gt, pred, table, g_ids, p_ids, record))
         if status != 0:
             return reference(item)
         return table_stats(table, gt_arr, (p_ids, p_cat), cats, image_id=image_id,

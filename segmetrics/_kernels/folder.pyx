@@ -373,6 +373,53 @@ cdef int _open(Scratch s, int i, const uint8_t *data, size_t size, png_header *h
     return OK
 
 
+cdef int _open_pair(Scratch s, const uint8_t *gp, size_t gn, const uint8_t *pp, size_t pn,
+                    png_header *gh, png_header *ph, int channels) noexcept nogil:
+    """Parse and inflate both files of a pair (GT into buffer 0, prediction into 1)."""
+    cdef int status = _open(s, 0, gp, gn, gh, channels)
+    if status == OK:
+        status = _open(s, 1, pp, pn, ph, channels)
+    if status == OK and (gh.width != ph.width or gh.height != ph.height):
+        status = s.seterr(b"image sizes differ")
+    return status
+
+
+cdef int _start(Scratch s, bint record, size_t n_pixels, uint16_t **rv, uint16_t **rl) noexcept nogil:
+    """Mark the counts as started; point rv / rl at room for one run per pixel when
+    recording (they stay NULL otherwise)."""
+    s.counted = True
+    if not record:
+        return OK
+    if s.grow_runs(n_pixels) != 0:
+        return s.seterr(b"out of memory")
+    rv[0] = s.runs
+    rl[0] = s.runs + s.runs_cap
+    return OK
+
+
+cdef int _open_cached(Scratch s, const uint16_t *rv, const uint16_t *rl, size_t nruns,
+                      Py_ssize_t width, Py_ssize_t height, uint32_t max_value,
+                      const uint8_t *pp, size_t pn, png_header *ph, int channels) noexcept nogil:
+    """Check cached runs against their image size, then open the prediction."""
+    cdef int status
+    if width <= 0 or height <= 0 or not _runs_fit(rv, rl, nruns, width, height, max_value):
+        return STALE_CACHE
+    status = _open(s, 1, pp, pn, ph, channels)
+    if status == OK and (ph.width != <size_t>width or ph.height != <size_t>height):
+        status = s.seterr(b"image sizes differ")
+    return status
+
+
+cdef inline int _rows(Scratch s, const png_header *gh, const png_header *ph, size_t y,
+                      uint8_t **g, uint8_t **p) noexcept nogil:
+    """Unfilter row y of both files in place (rows above already done)."""
+    g[0] = _unfilter(gh, s.buf[0], y)
+    p[0] = _unfilter(ph, s.buf[1], y)
+    if g[0] == NULL or p[0] == NULL:
+        return s.seterr(b"bad row filter type")
+    return OK
+
+
 cdef inline uint8_t *_unfilter(const png_header *hdr, uint8_t *raw, size_t y) noexcept nogil:
     """Unfilter row y in place (rows above already done); NULL on a bad filter type."""
     cdef size_t stride = hdr.row_bytes + 1
@@ -393,7 +440,7 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     """
     cdef png_header gh, ph
     cdef int status = OK
-    cdef size_t y, w, h, nrun = 0
+    cdef size_t y, w = 0, nrun = 0
     cdef int64_t bad[2]
     cdef int64_t K = cm.shape[0]
     cdef uint8_t *grow_
@@ -410,31 +457,17 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     s.counted = False
     s.n_runs = 0
     with nogil:
-        status = _open(s, 0, gp, gn, &gh, 1)
-        if status == OK:
-            status = _open(s, 1, pp, pn, &ph, 1)
-        if status == OK and (gh.width != ph.width or gh.height != ph.height):
-            status = s.seterr(b"image sizes differ")
+        status = _open_pair(s, gp, gn, pp, pn, &gh, &ph, 1)
         if status == OK:
             w = gh.width
-            h = gh.height
-            s.counted = True
-            if record:
-                if s.grow_runs(w * h) != 0:
-                    status = s.seterr(b"out of memory")
-                else:
-                    rv = s.runs
-                    rl = s.runs + s.runs_cap
-            for y in range(h):
-                if status != OK:
-                    break
-                grow_ = _unfilter(&gh, s.buf[0], y)
-                prow = _unfilter(&ph, s.buf[1], y)
-                if grow_ == NULL or prow == NULL:
-                    status = s.seterr(b"bad row filter type")
-                    break
+            status = _start(s, record, w * gh.height, &rv, &rl)
+        y = 0
+        while status == OK and y < gh.height:
+            status = _rows(s, &gh, &ph, y, &grow_, &prow)
+            if status == OK:
                 smf_sem_row(gh.out_itemsize, ph.out_itemsize, grow_, prow, w, &gt_codes[0],
                             &pred_codes[0], &cm[0, 0], K, bad, rv, rl, &nrun)
+            y += 1
             if status == OK and (bad[0] or bad[1]):
                 status = s.seterr(b"bad labels")
     s.width = gh.width if status == OK else 0
@@ -465,12 +498,7 @@ def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
     s.err[0] = 0
     s.counted = False
     with nogil:
-        if not _runs_fit(rv, rl, nruns, width, height, <uint32_t>(K + 1)):
-            status = STALE_CACHE
-        else:
-            status = _open(s, 1, pp, pn, &ph, 1)
-        if status == OK and (ph.width != <size_t>width or ph.height != <size_t>height):
-            status = s.seterr(b"image sizes differ")
+        status = _open_cached(s, rv, rl, nruns, width, height, <uint32_t>(K + 1), pp, pn, &ph, 1)
         if status == OK:
             s.counted = True
             for y in range(<size_t>height):
@@ -568,7 +596,7 @@ def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     """
     cdef png_header gh, ph
     cdef int status = OK
-    cdef size_t y, w, h, nrun = 0
+    cdef size_t y, w = 0, nrun = 0
     cdef size_t width = table.shape[1]
     cdef uint8_t *grow_
     cdef uint8_t *prow
@@ -589,36 +617,19 @@ def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     s.err[0] = 0
     s.counted = False
     with nogil:
-        status = _open(s, 0, gp, gn, &gh, 3)
-        if status == OK:
-            status = _open(s, 1, pp, pn, &ph, 3)
-        if status == OK and (gh.width != ph.width or gh.height != ph.height):
-            status = s.seterr(b"image sizes differ")
-        if status == OK and (gh.bit_depth != 8 or ph.bit_depth != 8):
-            status = s.seterr(b"not 8-bit RGB")
+        status = _open_pair(s, gp, gn, pp, pn, &gh, &ph, 3)  # 3 channels: 8-bit RGB only
         if status == OK and (_build(gt_ids, &gk, &gv, &gm) != 0 or _build(pred_ids, &pk, &pv, &pm) != 0):
             status = s.seterr(b"out of memory")
         if status == OK:
             w = gh.width
-            h = gh.height
-            s.counted = True
-            if record:
-                if s.grow_runs(w * h) != 0:
-                    status = s.seterr(b"out of memory")
-                else:
-                    rv = s.runs
-                    rl = s.runs + s.runs_cap
-            for y in range(h):
-                if status != OK:
-                    break
-                grow_ = _unfilter(&gh, s.buf[0], y)
-                prow = _unfilter(&ph, s.buf[1], y)
-                if grow_ == NULL or prow == NULL:
-                    status = s.seterr(b"bad row filter type")
-                    break
-                if _pan_row(grow_, prow, w, gk, gv, gm, pk, pv, pm, &table[0, 0], width,
-                            rv, rl, &nrun) != 0:
-                    status = s.seterr(b"segment id not in segments_info")
+            status = _start(s, record, w * gh.height, &rv, &rl)
+        y = 0
+        while status == OK and y < gh.height:
+            status = _rows(s, &gh, &ph, y, &grow_, &prow)
+            if status == OK and _pan_row(grow_, prow, w, gk, gv, gm, pk, pv, pm, &table[0, 0],
+                                         width, rv, rl, &nrun) != 0:
+                status = s.seterr(b"segment id not in segments_info")
+            y += 1
         free(gk)
         free(gv)
         free(pk)
@@ -650,14 +661,7 @@ def panoptic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
     s.err[0] = 0
     s.counted = False
     with nogil:
-        if not _runs_fit(rv, rl, nruns, width, height, <uint32_t>n_gt):
-            status = STALE_CACHE
-        else:
-            status = _open(s, 1, pp, pn, &ph, 3)
-        if status == OK and (ph.width != <size_t>width or ph.height != <size_t>height):
-            status = s.seterr(b"image sizes differ")
-        if status == OK and ph.bit_depth != 8:
-            status = s.seterr(b"not 8-bit RGB")
+        status = _open_cached(s, rv, rl, nruns, width, height, <uint32_t>n_gt, pp, pn, &ph, 3)
         if status == OK and _build(pred_ids, &pk, &pv, &pm) != 0:
             status = s.seterr(b"out of memory")
         if status == OK:
