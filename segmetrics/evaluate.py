@@ -132,9 +132,10 @@ def evaluate_semantic_files(
     pairs : sequence of (str, path, path)
         One entry per image.
     evaluator : SemanticEvaluator
-        Updated in place with one confusion matrix per image
-        (``update_confusion``); its ``num_classes``, ``ignore_index``, ``gt_map``
-        and ``pred_map`` define how labels are read.
+        Updated in place: the summed confusion matrix is added to its state once
+        at the end (one ``update_confusion`` per image when it keeps per-image
+        records); its ``num_classes``, ``ignore_index``, ``gt_map`` and
+        ``pred_map`` define how labels are read.
     jobs : int, optional
         Worker threads (default: usable CPUs, at most 8).
     cache_dir : path-like, optional
@@ -153,8 +154,14 @@ def evaluate_semantic_files(
     -----
     Counts are integer sums (one matrix per worker thread, or one per image
     added in input order when the evaluator keeps per-image records), so the
-    result is identical for every ``jobs``, with or without the cache.  A GT/prediction size mismatch is an
-    :class:`~segmetrics.errors.InputError` naming both files and both shapes.
+    result is identical for every ``jobs``, with or without the cache.  Pixels
+    follow :func:`segmetrics.semantic.confusion_matrix`'s rules: a ground truth
+    equal to ``ignore_index`` (after ``gt_map``) counts nowhere; any other label
+    outside ``[0, K)`` is a :class:`~segmetrics.errors.LabelError` naming the image,
+    the files, the values and their pixel counts.  A GT/prediction size mismatch
+    is an :class:`~segmetrics.errors.InputError` naming both files and both
+    shapes.  On any error the evaluator is left unchanged (unless it keeps
+    per-image records: then it holds the images before the failing one).
     """
     pairs = list(pairs)
     for image_id, _, pred_path in pairs:
