@@ -313,3 +313,47 @@ def test_panoptic_unlisted_id_error_like_engine(tmp_path):
             evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs, cache_dir=cache_dir)
         tail = str(want.value).split(" has ", 1)[1]
         assert str(got.value) == f"image 2: prediction {pred.png_path(2)} has {tail}"
+
+
+# ----------------------------------------------------------------------------- real data
+def test_real_label_maps_match_engine(shared_data, tmp_path):
+    """ADE20K (reduce_zero_label) and CamVid labels scored against a shifted copy of themselves."""
+    cases = [(sorted((shared_data / "ade20k_sample/sampleData/annotations").glob("*.png")),
+              dict(reduce_zero_label=True), 150),
+             (sorted((shared_data / "camvid/valannot").glob("*.png"))[:6], dict(ignore_index=11), 11)]
+    for files, kw, k in cases:
+        pairs = []
+        for f in files:
+            lab = _pillow(f)
+            pred = np.clip(np.roll(lab.astype(np.int64), 3, axis=1) - (1 if kw.get("reduce_zero_label") else 0), 0, k - 1)
+            out = tmp_path / f"{k}_{f.name}"
+            Image.fromarray(pred.astype(np.uint8)).save(out)
+            pairs.append((f.stem, f, out))
+        want = SemanticEvaluator(k, **kw)
+        for image_id, g, p in pairs:
+            want.update(_pillow(g), _pillow(p), image_id=image_id)
+        for jobs, cache_dir in ((1, None), (2, tmp_path / "c"), (2, tmp_path / "c")):
+            got = evaluate_semantic_files(pairs, SemanticEvaluator(k, **kw), jobs=jobs, cache_dir=cache_dir)
+            np.testing.assert_array_equal(got.state.confusion, want.state.confusion)
+
+
+@pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
+def test_real_coco_panoptic_matches_engine(shared_data, tmp_path):
+    from segmetrics.io.coco_panoptic import load_panoptic_json
+
+    gt = load_panoptic_json(shared_data / "coco_panoptic_sample/sample_data/panoptic_examples.json")
+    # prediction: the GT with every segment shifted right by 4 pixels (same ids, no crowd)
+    (tmp_path / "pred").mkdir()
+    anns = []
+    for image_id, ann in gt.annotations.items():
+        rgb = np.roll(_pillow(gt.png_path(image_id)), 4, axis=1)
+        Image.fromarray(rgb).save(tmp_path / "pred" / ann["file_name"])
+        c = rgb.astype(np.int64)
+        ids = set(np.unique(c[..., 0] + 256 * c[..., 1] + 65536 * c[..., 2]).tolist())
+        anns.append({"image_id": image_id, "file_name": ann["file_name"],
+                     "segments_info": [dict(s, iscrowd=0) for s in ann["segments_info"] if s["id"] in ids]})
+    pred = dataset_from_dict({"annotations": anns}, folder=tmp_path / "pred", require_categories=False)
+    want = _oracle_panoptic(gt, pred).compute()
+    for jobs, cache_dir in ((1, None), (2, tmp_path / "c"), (2, tmp_path / "c")):
+        _same_result(evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs,
+                                             cache_dir=cache_dir).compute(), want)
