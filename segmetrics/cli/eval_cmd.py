@@ -240,7 +240,8 @@ def _semantic_per_class(names, pc: dict) -> list[dict]:
     return rows
 
 
-def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missing, per_image, quiet):
+def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missing, per_image, quiet,
+                 cache_dir=None):
     """Pair, score and build the report; returns ``(report, per_image_rows or None)``."""
     from ..evaluate import count_gt_pixels, evaluate_semantic_files
     from ..io.folders import pair_label_files
@@ -266,7 +267,7 @@ def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missi
         _warnings.simplefilter("always")
         with progress_bar(len(pairing.pairs), "scoring", quiet=quiet) as tick:
             try:
-                evaluate_semantic_files(present, evaluator, jobs=jobs, progress=tick)
+                evaluate_semantic_files(present, evaluator, jobs=jobs, progress=tick, cache_dir=cache_dir)
             except LabelError as exc:
                 if cfg.pred_reduce_zero_label and "prediction" in str(exc) and cfg.pred_label_map is None:
                     raise LabelError(
@@ -330,7 +331,8 @@ def _preset_checks(p, categories, annotations, gt_json: Path) -> list:
     return out
 
 
-def run_panoptic(gt: Path, pred: Path, *, preset, gt_folder, pred_folder, jobs, allow_missing, per_image, quiet):
+def run_panoptic(gt: Path, pred: Path, *, preset, gt_folder, pred_folder, jobs, allow_missing, per_image, quiet,
+                 cache_dir=None):
     """Score a COCO-panoptic prediction set; returns ``(report, per_image_rows or None)``."""
     from ..evaluate import evaluate_panoptic_files
     from ..io.coco_panoptic import load_panoptic_json
@@ -349,7 +351,7 @@ def run_panoptic(gt: Path, pred: Path, *, preset, gt_folder, pred_folder, jobs, 
         _warnings.simplefilter("always")
         with progress_bar(len(gt_ds.annotations), "scoring", quiet=quiet) as tick:
             evaluate_panoptic_files(gt_ds, pred_ds, evaluator, jobs=jobs, progress=tick,
-                                    allow_missing=allow_missing)
+                                    allow_missing=allow_missing, cache_dir=cache_dir)
         result = evaluator.compute()
     # the engine keeps every note in result.warnings and also emits a summary warning
     warns += [w for w in result.warnings if w not in warns]
@@ -436,6 +438,11 @@ def _parse_gate(spec: Optional[str], flag: str) -> Optional[dict]:
 @click.option("--markdown", is_flag=True, help="Print Markdown (for PR comments) instead of the plain table.")
 @click.option("--fail-under", metavar="METRIC=PCT,...", help="Exit 3 when a metric is below a percentage, e.g. mIoU=45.0,PQ=40.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker threads (default: usable CPUs, at most 8).")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Ground-truth cache folder (default: $XDG_CACHE_HOME/segmetrics or ~/.cache/segmetrics). "
+                   "Decoded GT is kept there, keyed by the GT files' content and the label settings, so later "
+                   "runs against the same GT skip decoding it.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the ground-truth cache.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, warnings or notes on stderr.")
 @click.option("--allow-missing", is_flag=True, help="Score GT images without prediction as all-void instead of failing.")
 @click.option("--demo", is_flag=True, help="Generate a small demo dataset and evaluate it (no --gt/--pred).")
@@ -444,7 +451,8 @@ def _parse_gate(spec: Optional[str], flag: str) -> Optional[dict]:
 @click.pass_context
 def eval_command(ctx, gt, pred, preset, task, num_classes, ignore_index, reduce_zero_label, pred_reduce_zero_label,
                  label_map, pred_label_map, class_names, absent_rule, gt_folder, pred_folder, per_class, json_path,
-                 per_image_path, markdown, fail_under, jobs, quiet, allow_missing, demo, demo_dir, demo_task):
+                 per_image_path, markdown, fail_under, jobs, cache_dir, no_cache, quiet, allow_missing, demo, demo_dir,
+                 demo_task):
     """Score predictions against ground truth and print the metrics.
 
     Semantic: aAcc mAcc mIoU fwIoU mDice.  Panoptic: PQ SQ RQ (all, things,
@@ -463,6 +471,14 @@ def eval_command(ctx, gt, pred, preset, task, num_classes, ignore_index, reduce_
         return
     if gt is None or pred is None:
         raise click.UsageError("both --gt and --pred are required (or try --demo)")
+    if no_cache and cache_dir is not None:
+        raise click.UsageError("--cache-dir and --no-cache contradict each other")
+    if no_cache:
+        cache_dir = None
+    elif cache_dir is None:
+        from ..gtcache import default_cache_dir
+
+        cache_dir = default_cache_dir()
     with user_errors():
         if not gt.exists():
             raise DataFileError(f"ground-truth path not found: {gt}")
@@ -484,7 +500,8 @@ def eval_command(ctx, gt, pred, preset, task, num_classes, ignore_index, reduce_
             if bad:
                 raise click.UsageError(f"{', '.join(bad)} apply to semantic evaluation; panoptic categories come from the GT JSON")
             report, rows = run_panoptic(gt, pred, preset=preset, gt_folder=gt_folder, pred_folder=pred_folder,
-                                        jobs=jobs, allow_missing=allow_missing, per_image=bool(per_image_path), quiet=quiet)
+                                        jobs=jobs, allow_missing=allow_missing, per_image=bool(per_image_path), quiet=quiet,
+                                        cache_dir=cache_dir)
         else:
             if kind == "semantic" and gt.is_file() and gt.suffix.lower() == ".json":
                 raise InputError(f"{gt} is a JSON file; semantic evaluation needs a folder of label PNGs")
@@ -493,7 +510,7 @@ def eval_command(ctx, gt, pred, preset, task, num_classes, ignore_index, reduce_
                                   pred_reduce_zero_label=pred_reduce_zero_label, label_map_file=label_map,
                                   pred_label_map_file=pred_label_map, absent_rule=absent_rule)
             report, rows = run_semantic(cfg, gt, pred, jobs=jobs, allow_missing=allow_missing,
-                                        per_image=bool(per_image_path), quiet=quiet)
+                                        per_image=bool(per_image_path), quiet=quiet, cache_dir=cache_dir)
     _emit(report, rows, **out)
 
 
