@@ -52,6 +52,8 @@ def _run(fn):
 @click.option("--output-stride", type=click.Choice(["8", "16"]), default="16", show_default=True)
 @click.option("--multi-grid", default="1,2,4", show_default=True, help="Unit rates of the last stage's blocks.")
 @click.option("--aux/--no-aux", default=False, show_default=True, help="Auxiliary FCN head (weight --aux-weight).")
+@click.option("--width", type=int, default=64, show_default=True, help="Backbone width (64 = standard ResNet).")
+@click.option("--aspp-channels", type=int, default=256, show_default=True)
 @click.option("--aux-weight", type=float, default=0.4, show_default=True)
 @click.option("--loss", type=click.Choice(LOSS_NAMES), default="ce", show_default=True)
 @click.option("--crop-size", default="320", show_default=True, help="N or H,W.")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -54,6 +53,8 @@ class TrainConfig:
     output_stride: int = 16
     multi_grid: tuple[int, ...] = (1, 2, 4)
     aux: bool = False
+    width: int = 64
+    aspp_channels: int = 256
     aux_weight: float = 0.4
     loss: str = "ce"
     crop_size: tuple[int, int] = (320, 320)
@@ -214,7 +215,8 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.amp = bool(config.amp and self.device.type == "cuda")
         self.model = DeepLabV3(self.num_classes, backbone=config.backbone, output_stride=config.output_stride,
-                               multi_grid=config.multi_grid, aux=config.aux).to(self.device)
+                               multi_grid=config.multi_grid, aux=config.aux, width=config.width,
+                               aspp_channels=config.aspp_channels).to(self.device)
         self.criterion = build_loss(config.loss, ignore_index=self.train_set.ignore_index,
                                     num_classes=self.num_classes).to(self.device)
         decay, no_decay = [], []
@@ -393,21 +395,10 @@ def model_from_checkpoint(state: dict) -> DeepLabV3:
     """Rebuild the network described by a checkpoint and load its weights (eval mode)."""
     cfg = state["config"]
     model = DeepLabV3(state["meta"]["num_classes"], backbone=cfg["backbone"], output_stride=cfg["output_stride"],
-                      multi_grid=tuple(cfg["multi_grid"]), aux=cfg["aux"])
+                      multi_grid=tuple(cfg["multi_grid"]), aux=cfg["aux"], width=cfg.get("width", 64),
+                      aspp_channels=cfg.get("aspp_channels", 256))
     model.load_state_dict(state["model"])
     return model.eval()
-
-
-def config_from_kwargs(**kwargs) -> TrainConfig:
-    known = TrainConfig.__dataclass_fields__
-    unknown = set(kwargs) - set(known)
-    if unknown:
-        raise InputError(f"unknown training options: {sorted(unknown)}")
-    return TrainConfig(**kwargs)
-
-
-def _math_ok(x: float) -> bool:
-    return math.isfinite(x)
 
 
 def parse_pair(value: str | Sequence[int] | int, name: str) -> tuple[int, int]:

@@ -48,6 +48,8 @@ class DeepLabV3(nn.Module):
         Channels of the ASPP branches (256 in the paper).
     dropout : float
         Dropout before the classifier.
+    width : int
+        Backbone width (64 = the standard ResNet; smaller for tiny test models).
 
     Notes
     -----
@@ -59,7 +61,7 @@ class DeepLabV3(nn.Module):
 
     def __init__(self, num_classes: int, *, backbone: str = "resnet50", output_stride: int = 16,
                  multi_grid: Sequence[int] = (1, 2, 4), aux: bool = False, aspp_channels: int = 256,
-                 dropout: float = 0.1, in_channels: int = 3) -> None:
+                 dropout: float = 0.1, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
         if int(num_classes) < 1:
             raise InputError(f"num_classes must be >= 1, got {num_classes!r}")
@@ -67,11 +69,13 @@ class DeepLabV3(nn.Module):
         self.backbone_name = backbone
         self.output_stride = output_stride
         self.backbone = build_resnet(backbone, output_stride=output_stride, multi_grid=multi_grid,
-                                     in_channels=in_channels)
+                                     in_channels=in_channels, width=width)
+        self.width = int(width)
+        self.aspp_channels = int(aspp_channels)
         c3, c4 = self.backbone.channels[2], self.backbone.channels[3]
         self.aspp = ASPP(c4, aspp_rates(output_stride), aspp_channels, dropout)
         self.classifier = nn.Conv2d(aspp_channels, self.num_classes, 1)
-        self.aux_head = FCNHead(c3, self.num_classes) if aux else None
+        self.aux_head = FCNHead(c3, self.num_classes, channels=aspp_channels) if aux else None
         for m in [self.aspp, self.classifier] + ([self.aux_head] if aux else []):
             for sub in m.modules():
                 if isinstance(sub, nn.Conv2d):

@@ -126,6 +126,10 @@ class ResNet(nn.Module):
         Unit rates multiplying the dilation of the ``layer4`` blocks.
     in_channels : int
         Input channels (3 for RGB).
+    width : int
+        Channels of the stem and of the first stage (64 in ResNet); stage ``i``
+        has ``width * 2**i`` (times 4 for bottleneck outputs).  Small widths give
+        tiny models for tests and demos.
 
     Notes
     -----
@@ -136,8 +140,10 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, block: type[nn.Module], layers: Sequence[int], *, output_stride: int = 16,
-                 multi_grid: Sequence[int] = (1, 2, 4), in_channels: int = 3) -> None:
+                 multi_grid: Sequence[int] = (1, 2, 4), in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
+        if int(width) < 1:
+            raise InputError(f"width must be >= 1, got {width!r}")
         if len(layers) != 4 or any(int(n) < 1 for n in layers):
             raise InputError(f"layers must be 4 positive block counts, got {tuple(layers)}")
         if not multi_grid or any(int(g) < 1 for g in multi_grid):
@@ -145,19 +151,18 @@ class ResNet(nn.Module):
         strides, dilations = stage_dilations(output_stride)
         self.output_stride = output_stride
         self.multi_grid = tuple(int(g) for g in multi_grid)
-        self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self._cin = 64
-        widths = (64, 128, 256, 512)
+        self._cin = width
+        widths = (width, 2 * width, 4 * width, 8 * width)
         stages = []
         for i in range(4):
             grid = self.multi_grid if i == 3 else (1,)
             stages.append(self._make_stage(block, widths[i], int(layers[i]), strides[i], dilations[i], grid))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.channels = (64 * block.expansion, 128 * block.expansion,
-                         256 * block.expansion, 512 * block.expansion)
+        self.channels = tuple(w * block.expansion for w in widths)
         self.layer4_dilations = tuple(b.conv2.dilation[0] if isinstance(b, Bottleneck) else b.conv1.dilation[0]
                                       for b in self.layer4)
         self._init_weights()
@@ -197,9 +202,10 @@ class ResNet(nn.Module):
 
 
 def build_resnet(name: str, *, output_stride: int = 16, multi_grid: Sequence[int] = (1, 2, 4),
-                 in_channels: int = 3) -> ResNet:
+                 in_channels: int = 3, width: int = 64) -> ResNet:
     """Build ``resnet18``, ``resnet34``, ``resnet50`` or ``resnet101`` (randomly initialised)."""
     if name not in BACKBONES:
         raise InputError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     block, layers = BACKBONES[name]
-    return ResNet(block, layers, output_stride=output_stride, multi_grid=multi_grid, in_channels=in_channels)
+    return ResNet(block, layers, output_stride=output_stride, multi_grid=multi_grid, in_channels=in_channels,
+                  width=width)
