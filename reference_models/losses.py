@@ -423,8 +423,9 @@ def build_loss(name: str, *, ignore_index: int = 255, num_classes: int | None = 
     if name not in LOSSES:
         raise InputError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
     for key in ("weight", "alpha"):
-        if num_classes is not None and kwargs.get(key) is not None and len(kwargs[key]) != num_classes:
-            raise InputError(f"{key} has {len(kwargs[key])} entries but the dataset has {num_classes} classes")
+        value = kwargs.get(key)
+        if num_classes is not None and hasattr(value, "__len__") and len(value) != num_classes:
+            raise InputError(f"{key} has {len(value)} entries but the dataset has {num_classes} classes")
     try:
         return LOSSES[name](ignore_index=ignore_index, **kwargs)
     except TypeError as exc:
