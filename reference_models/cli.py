@@ -41,6 +41,15 @@ def _run(fn):
         raise _Exit(str(exc)) from None
 
 
+def _int_list(text, name):
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise _Exit(f"{name} must be comma-separated integers, got {text!r}") from None
+
+
 @click.command("train")
 @click.option("--dataset", type=click.Choice(DATASET_NAMES), default="camvid", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Dataset root folder.")
@@ -81,7 +90,7 @@ def train(**kw) -> None:
     def go():
         resume = kw.pop("resume")
         kw["output_stride"] = int(kw["output_stride"])
-        kw["multi_grid"] = tuple(int(v) for v in kw["multi_grid"].split(","))
+        kw["multi_grid"] = tuple(_int_list(kw["multi_grid"], "--multi-grid"))
         kw["crop_size"] = trainer.parse_pair(kw["crop_size"], "--crop-size")
         lo_hi = [float(v) for v in kw["scale_range"].split(",")]
         if len(lo_hi) != 2:
@@ -117,6 +126,8 @@ def train(**kw) -> None:
 @click.option("--flip/--no-flip", default=False, show_default=True, help="Add horizontally flipped inputs (TTA).")
 @click.option("--min-area", type=int, default=0, show_default=True,
               help="coco-panoptic: drop thing instances smaller than this (pixels become void).")
+@click.option("--things", default=None,
+              help="coco-panoptic: comma-separated training ids of thing classes (default from the checkpoint).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", type=int, default=None)
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -130,6 +141,7 @@ def predict(**kw) -> None:
             mode=kw["mode"], window=trainer.parse_pair(kw["window"], "--window"),
             stride=trainer.parse_pair(kw["win_stride"], "--stride"),
             scales=predictor.parse_scales(kw["scales"]), flip=kw["flip"], min_area=kw["min_area"],
+            things=_int_list(kw["things"], "--things"),
             device=kw["device"], threads=kw["threads"], progress=kw["progress"])
         click.echo(f"wrote {n} predictions to {kw['out_dir']}")
 

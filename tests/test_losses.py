@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # tiny tensors: extra OpenMP threads only spin on a shared CPU
 
 from reference_models import losses as L  # noqa: E402
 from segmetrics.errors import InputError  # noqa: E402
