@@ -78,9 +78,12 @@ def read_label(path: Path) -> np.ndarray:
         raise DataFileError(f"cannot read label {path}: {exc}") from exc
 
 
-def _lut(mapping: dict[int, int] | None = None, *, default: int = IGNORE, identity_below: int = 0) -> np.ndarray:
-    lut = np.full(256, default, dtype=np.uint8)
-    lut[:identity_below] = np.arange(identity_below, dtype=np.uint8)
+def _lut(mapping: dict[int, int] | None = None, *, ignore: Sequence[int] = (), identity_below: int = 0) -> np.ndarray:
+    """256-entry raw -> training-id table; ``-1`` marks raw values the layout does not define."""
+    lut = np.full(256, -1, dtype=np.int16)
+    lut[:identity_below] = np.arange(identity_below)
+    for k in ignore:
+        lut[k] = IGNORE
     for k, v in (mapping or {}).items():
         lut[k] = v
     return lut
@@ -95,8 +98,9 @@ class SegmentationDataset:
     items : list of (image_id, image_path, label_path or None)
     num_classes : int
     class_names : tuple of str
-    label_lut : (256,) uint8 array or None
-        ``train_id = label_lut[raw]``; None means raw values are training ids.
+    label_lut : (256,) int16 array or None
+        ``train_id = label_lut[raw]``; ``-1`` marks raw values the layout does not
+        define; None means raw values are training ids.
     name : str
     ignore_index : int
         Training id of pixels that are not scored (255).
@@ -105,9 +109,10 @@ class SegmentationDataset:
 
     Notes
     -----
-    :meth:`load` raises :class:`~segmetrics.errors.LabelError` naming the file and
-    the offending values when a mapped label lies outside ``[0, K)`` and is not
-    ``ignore_index`` (a raw value above 255 or a table entry that is wrong).
+    :meth:`load` raises :class:`~segmetrics.errors.LabelError` naming the file, the
+    offending raw values and their pixel counts when a raw value is not defined by
+    the layout (table entry ``-1``, or above 255) or a mapped label lies outside
+    ``[0, K)`` and is not ``ignore_index``; labels are never dropped silently.
     """
 
     items: list[tuple[str, Path, Path | None]]
@@ -136,6 +141,13 @@ class SegmentationDataset:
                 raise LabelError(f"{source}: label values {bad[:5].tolist()} do not fit the 8-bit table "
                                  f"of dataset {self.name!r}", values=bad[:5].tolist(), image=source)
             lab = self.label_lut[raw]
+            undefined = lab < 0
+            if undefined.any():
+                vals, counts = np.unique(raw[undefined], return_counts=True)
+                raise LabelError(f"{source}: {int(undefined.sum())} pixels carry raw label values "
+                                 f"{vals[:5].tolist()} that dataset {self.name!r} does not define "
+                                 f"(pixel counts {counts[:5].tolist()})",
+                                 values=vals[:5].tolist(), counts=counts[:5].tolist(), image=source)
         else:
             lab = raw.astype(np.uint8) if raw.max(initial=0) <= 255 and raw.min(initial=0) >= 0 else raw
         bad_mask = (lab >= self.num_classes) & (lab != self.ignore_index)
@@ -202,7 +214,8 @@ def camvid(root: str | Path, split: str = "train") -> SegmentationDataset:
     for s in splits:
         ann = root / f"{s}annot"
         items += _pair_by_stem(root / s, ann if ann.is_dir() else None)
-    return SegmentationDataset(items, 11, CAMVID_CLASSES, _lut(identity_below=11), name="camvid")
+    return SegmentationDataset(items, 11, CAMVID_CLASSES, _lut(identity_below=11, ignore=(11, IGNORE)),
+                               name="camvid")
 
 
 def ade20k(root: str | Path, split: str = "training", *, class_names: Sequence[str] | None = None) -> SegmentationDataset:
@@ -216,8 +229,7 @@ def ade20k(root: str | Path, split: str = "training", *, class_names: Sequence[s
     split = {"train": "training", "val": "validation"}.get(split, split)
     ann = root / "annotations" / split
     items = _pair_by_stem(root / "images" / split, ann if ann.is_dir() else None)
-    lut = np.full(256, IGNORE, dtype=np.uint8)
-    lut[1:151] = np.arange(150, dtype=np.uint8)
+    lut = _lut({k: k - 1 for k in range(1, 151)}, ignore=(0,))
     names = tuple(class_names) if class_names else tuple(f"class_{i}" for i in range(1, 151))
     return SegmentationDataset(items, 150, names, lut, name="ade20k", pred_offset=1)
 
@@ -225,27 +237,27 @@ def ade20k(root: str | Path, split: str = "training", *, class_names: Sequence[s
 def cityscapes(root: str | Path, split: str = "train") -> SegmentationDataset:
     """Cityscapes: ``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` + ``gtFine/.../*_gtFine_labelIds.png``.
 
-    labelIds are mapped to the 19 trainIds; every other id becomes ignore.  Predictions
+    labelIds 0..33 are mapped to the 19 trainIds, the other ids among 0..33 become
+    ignore; values above 33 are an error.  Predictions
     are written as trainIds.
     """
     root = Path(root)
     gt = root / "gtFine" / split
     items = _pair_by_stem(root / "leftImg8bit" / split, gt if gt.is_dir() else None,
                           image_suffix="_leftImg8bit", label_suffix="_gtFine_labelIds", recursive=True)
-    return SegmentationDataset(items, 19, CITYSCAPES_CLASSES, _lut(CITYSCAPES_TRAIN_IDS), name="cityscapes")
+    return SegmentationDataset(items, 19, CITYSCAPES_CLASSES, _lut(CITYSCAPES_TRAIN_IDS, ignore=range(34)),
+                              name="cityscapes")
 
 
 def folder(images: str | Path, labels: str | Path | None, num_classes: int, *,
            ignore_index: int = IGNORE, class_names: Sequence[str] | None = None) -> SegmentationDataset:
     """Generic ``images/`` + ``labels/`` folders paired by file stem; label values are training ids.
 
-    A raw ``ignore_index`` other than 255 is mapped to 255.
+    Raw ``ignore_index`` and 255 mean ignore; any other value outside ``[0, K)`` is an error.
     """
     if not 1 <= num_classes <= 255:
         raise InputError(f"num_classes must be in 1..255 for 8-bit label maps, got {num_classes}")
-    lut = _lut(identity_below=num_classes)
-    if 0 <= ignore_index < 256:
-        lut[ignore_index] = IGNORE
+    lut = _lut(identity_below=num_classes, ignore={IGNORE, ignore_index} & set(range(256)))
     items = _pair_by_stem(Path(images), Path(labels) if labels is not None else None)
     names = tuple(class_names) if class_names else tuple(f"class_{i}" for i in range(num_classes))
     return SegmentationDataset(items, num_classes, names, lut, name="folder")
