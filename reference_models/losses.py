@@ -77,6 +77,16 @@ def _compute_dtype(logits: torch.Tensor) -> torch.dtype:
     return torch.float64 if logits.dtype == torch.float64 else torch.float32
 
 
+def _true_class_logp(logits: torch.Tensor, target: torch.Tensor, ignore_index: int):
+    """``(log p_{i y_i} of shape (N, H, W), valid mask, target with ignored -> 0)``; None without valid pixels."""
+    _check(logits, target)
+    valid, tgt = _valid(target, ignore_index, logits.shape[1])
+    if not bool(valid.any()):
+        return None
+    x = logits.to(_compute_dtype(logits))
+    return F.log_softmax(x, dim=1).gather(1, tgt[:, None])[:, 0], valid, tgt
+
+
 class _Base(nn.Module):
     def __init__(self, ignore_index: int = 255) -> None:
         super().__init__()
@@ -142,15 +152,13 @@ class OhemCrossEntropyLoss(_Base):
         self.register_buffer("weight", None if w is None else w.float())
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check(logits, target)
-        valid, tgt = _valid(target, self.ignore_index, logits.shape[1])
-        if not bool(valid.any()):
+        found = _true_class_logp(logits, target, self.ignore_index)
+        if found is None:
             return _zero(logits)
-        x = logits.to(_compute_dtype(logits))
-        logp = F.log_softmax(x, dim=1).gather(1, tgt[:, None])[:, 0]
+        logp, valid, tgt = found
         nll = -logp
         if self.weight is not None:
-            nll = nll * self.weight.to(x.dtype)[tgt]
+            nll = nll * self.weight.to(logp.dtype)[tgt]
         with torch.no_grad():
             p = logp.exp()[valid]
             k = min(self.min_kept, p.numel())
@@ -179,15 +187,14 @@ class FocalLoss(_Base):
         self.register_buffer("alpha", None if a is None else a.float())
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check(logits, target)
-        valid, tgt = _valid(target, self.ignore_index, logits.shape[1])
-        if not bool(valid.any()):
+        found = _true_class_logp(logits, target, self.ignore_index)
+        if found is None:
             return _zero(logits)
-        x = logits.to(_compute_dtype(logits))
-        logp = F.log_softmax(x, dim=1).gather(1, tgt[:, None])[:, 0][valid]
+        logp, valid, tgt = found
+        logp = logp[valid]
         loss = -((1.0 - logp.exp()).clamp(min=0) ** self.gamma) * logp
         if self.alpha is not None:
-            loss = loss * self.alpha.to(x.dtype)[tgt[valid]]
+            loss = loss * self.alpha.to(logp.dtype)[tgt[valid]]
         return loss.mean()
 
 

@@ -299,12 +299,25 @@ class Trainer:
         return path
 
     def resume(self, path: str | Path) -> None:
-        """Restore model, optimizer, scaler, iteration counter and RNG state from a checkpoint."""
+        """Restore model, optimizer, scaler, iteration counter and RNG state from a checkpoint.
+
+        The schedule of the current configuration applies from the restored
+        iteration on: resuming with a different ``iterations`` continues the poly
+        decay towards the new end (the learning rate steps once, at the resume point).
+        """
         state = load_checkpoint(path)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise InputError(f"checkpoint {path} does not fit this configuration (backbone "
+                             f"{state.get('config', {}).get('backbone')!r}, {state.get('meta', {}).get('num_classes')} "
+                             f"classes; here {self.cfg.backbone!r}, {self.num_classes} classes): {exc}") from exc
         self.scaler.load_state_dict(state["scaler"])
         self.iteration = int(state["iteration"])
+        if self.iteration > self.cfg.iterations:
+            raise InputError(f"checkpoint {path} is at iteration {self.iteration}, beyond iterations="
+                             f"{self.cfg.iterations}")
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
         self._perm = np.asarray(state["rng"]["perm"], dtype=np.int64)

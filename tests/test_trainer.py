@@ -367,3 +367,15 @@ def test_cli_module_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_resume_rejects_a_mismatched_checkpoint(tmp_path):
+    t = Trainer(_tiny_cfg(tmp_path / "a"), train_set=_small_shapes())
+    ckpt = t.save_checkpoint()
+    other = Trainer(_tiny_cfg(tmp_path / "b", width=8), train_set=_small_shapes())
+    with pytest.raises(InputError, match="does not fit this configuration"):
+        other.resume(ckpt)
+    t.iteration = 9
+    ckpt = t.save_checkpoint()
+    with pytest.raises(InputError, match="beyond iterations=4"):
+        Trainer(_tiny_cfg(tmp_path / "c"), train_set=_small_shapes()).resume(ckpt)
