@@ -74,6 +74,8 @@ def _int_list(text, name):
 @click.option("--weight-decay", type=float, default=1e-4, show_default=True)
 @click.option("--poly-power", type=float, default=0.9, show_default=True)
 @click.option("--warmup-iters", type=int, default=0, show_default=True)
+@click.option("--stop-after", type=int, default=None,
+              help="Stop (and checkpoint) at this iteration; --resume continues the same schedule.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-interval", type=int, default=250, show_default=True)
 @click.option("--checkpoint-interval", type=int, default=100, show_default=True)

@@ -67,6 +67,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     poly_power: float = 0.9
     warmup_iters: int = 0
+    stop_after: int | None = None
     seed: int = 0
     val_interval: int = 250
     checkpoint_interval: int = 100
@@ -361,7 +362,11 @@ class Trainer:
         return entry
 
     def fit(self) -> list[dict]:
-        """Run the remaining iterations; returns the validation history."""
+        """Run the remaining iterations; returns the validation history.
+
+        With ``stop_after`` the loop stops once that iteration is reached, saves
+        ``last.pt`` and skips the final validation (resume continues the same schedule).
+        """
         cfg = self.cfg
         log.info("config %s", json.dumps(asdict(cfg)))
         log.info("train %d images, val %d images, device %s, amp %s, threads %d", len(self.train_set),
@@ -370,7 +375,8 @@ class Trainer:
         t0 = time.perf_counter()
         start_it = self.iteration
         running = None
-        while self.iteration < cfg.iterations:
+        end = cfg.iterations if cfg.stop_after is None else min(cfg.iterations, cfg.stop_after)
+        while self.iteration < end:
             loss = self.train_step()
             running = loss if running is None else 0.9 * running + 0.1 * loss
             if bar is not None:
@@ -386,6 +392,11 @@ class Trainer:
                 self.validate()
         if bar is not None:
             bar.close()
+        if self.iteration < cfg.iterations:
+            self.save_checkpoint()
+            log.info("stopped at iteration %d of %d (stop_after) after %.0fs; resume from %s", self.iteration,
+                     cfg.iterations, time.perf_counter() - t0, self.out_dir / "last.pt")
+            return self.history
         log.info("training done: %d iterations in %.0fs", self.iteration - start_it, time.perf_counter() - t0)
         self.validate()
         self.save_checkpoint()

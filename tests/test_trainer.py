@@ -379,3 +379,15 @@ def test_resume_rejects_a_mismatched_checkpoint(tmp_path):
     ckpt = t.save_checkpoint()
     with pytest.raises(InputError, match="beyond iterations=4"):
         Trainer(_tiny_cfg(tmp_path / "c"), train_set=_small_shapes()).resume(ckpt)
+
+
+def test_stop_after_then_resume_equals_one_run(tmp_path):
+    one = Trainer(_tiny_cfg(tmp_path / "one"), train_set=_small_shapes())
+    one.fit()
+    part = Trainer(_tiny_cfg(tmp_path / "two", stop_after=3), train_set=_small_shapes())
+    assert part.fit() == [] and part.iteration == 3
+    rest = Trainer(_tiny_cfg(tmp_path / "two"), train_set=_small_shapes())
+    rest.resume(tmp_path / "two" / "run" / "last.pt")
+    rest.fit()
+    for (name, a), b in zip(one.model.state_dict().items(), rest.model.state_dict().values()):
+        assert torch.equal(a, b), name
