@@ -10,7 +10,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 HERE = Path(__file__).parent
-EXTRA_LIBRARIES: dict[str, list[str]] = {}
+EXTRA_LIBRARIES: dict[str, list[str]] = {"png": ["z"]}
 
 extensions = []
 for pyx in sorted((HERE / "segmetrics" / "_kernels").glob("*.pyx")):

@@ -1,7 +1,7 @@
 """segmetrics: fast, exact semantic and panoptic segmentation metrics."""
 from __future__ import annotations
 
-from . import errors, metrics
+from . import errors, metrics, semantic
 from .errors import (
     DataFileError,
     FormatError,
@@ -24,12 +24,26 @@ from .metrics import (
     pixel_accuracy,
 )
 
+from .panoptic import (
+    PanopticEvaluator,
+    PanopticResult,
+    PanopticState,
+    panoptic_quality,
+    panoptic_quality_arrays,
+)
+from .semantic import SemanticEvaluator, SemanticResult, SemanticState, confusion_matrix
+
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
     "errors",
     "metrics",
+    "semantic",
+    "confusion_matrix",
+    "SemanticEvaluator",
+    "SemanticState",
+    "SemanticResult",
     "SegmetricsError",
     "InputError",
     "LabelError",
@@ -47,4 +61,9 @@ __all__ = [
     "mean_dice",
     "class_precision",
     "class_recall",
+    "PanopticEvaluator",
+    "PanopticResult",
+    "PanopticState",
+    "panoptic_quality",
+    "panoptic_quality_arrays",
 ]

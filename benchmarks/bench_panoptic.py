@@ -1,0 +1,183 @@
+"""End-to-end panoptic quality timing: segmetrics vs panopticapi(-lite) vs hotcoco, one run.
+
+Usage::
+
+    python benchmarks/bench_panoptic.py [--images 500] [--seed 0] [--jobs 2] [--data DIR] [--out FILE]
+
+Generates (once, cached under ``benchmarks/data/``) the synthetic COCO-like set
+of :func:`benchmarks.datasets.make_coco_panoptic`, times each tool on the same
+files in the same process run, checks that the PQ numbers agree, and writes a
+markdown section to ``benchmarks/results/panoptic.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+
+from datasets import make_coco_panoptic  # noqa: E402
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _run_child(code: str) -> tuple[float, float, float]:
+    """Run ``code`` (which sets ``pq``) in a child Python; returns (wall s, CPU s, pq)."""
+    import resource
+    import subprocess
+
+    wrapper = (
+        "import contextlib, io, json, sys, time\n"
+        f"sys.path.insert(0, {str(HERE.parent)!r})\n"
+        "t0 = time.perf_counter()\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        + "".join("    " + line + "\n" for line in code.splitlines())
+        + "print(json.dumps({'pq': pq, 'wall': time.perf_counter() - t0}))\n"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([sys.executable, "-c", wrapper], check=True, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return res["wall"], cpu, res["pq"]
+
+
+def _cpu_timed(fn):
+    """CPU seconds of this process spent in ``fn()`` (single-threaded work), and its result."""
+    t0 = time.process_time()
+    out = fn()
+    return time.process_time() - t0, out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="panoptic quality benchmark")
+    ap.add_argument("--images", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "panoptic.md")
+    args = ap.parse_args(argv)
+
+    import segmetrics
+    from segmetrics.io.coco_panoptic import load_panoptic_json, read_id_png
+
+    data = args.data or HERE / "data" / f"coco_panoptic_{args.images}_s{args.seed}"
+    gt_json, pred_json = data / "gt.json", data / "pred.json"
+    if not (gt_json.exists() and pred_json.exists()):
+        make_coco_panoptic(data, n_images=args.images, seed=args.seed)
+    # warm the page cache so that every tool reads from memory
+    for p in sorted((data / "gt").glob("*.png")) + sorted((data / "pred").glob("*.png")):
+        p.read_bytes()
+
+    # every tool runs in its own child process; wall time and CPU time (user + system of the
+    # child and its workers) are both recorded: on a shared machine CPU time is the steadier one
+    g, p, j = str(gt_json), str(pred_json), args.jobs
+    spng = (
+        "import pyspng, segmetrics.panoptic as sp\n"
+        "def _spng(path):\n"
+        "    with open(path, 'rb') as f:\n"
+        "        return pyspng.load(f.read())\n"
+        "sp.read_id_png = _spng\n"
+    )
+    tools = [
+        (f"segmetrics panoptic_quality (jobs={j})",
+         f"import segmetrics; r = segmetrics.panoptic_quality({g!r}, {p!r}, jobs={j}); pq = r.metrics['PQ']"),
+        ("segmetrics panoptic_quality (jobs=1)",
+         f"import segmetrics; r = segmetrics.panoptic_quality({g!r}, {p!r}, jobs=1); pq = r.metrics['PQ']"),
+        (f"segmetrics with pyspng decoding (jobs={j}; preview of the fast-decoder issue)",
+         spng + f"import segmetrics; r = segmetrics.panoptic_quality({g!r}, {p!r}, jobs={j}); pq = r.metrics['PQ']"),
+        (f"panopticapi pq_compute ({os.cpu_count()} processes)",
+         f"from panopticapi.evaluation import pq_compute; pq = float(pq_compute({g!r}, {p!r})['All']['pq'])"),
+        ("hotcoco pq_compute",
+         f"from hotcoco.panoptic import pq_compute; pq = float(pq_compute({g!r}, {p!r})['All']['pq'])"),
+    ]
+    rows = []
+    for name, code in tools:
+        wall, cpu, pq = _run_child(code)
+        rows.append((name, wall, cpu, pq))
+    t_ours, c_ours = rows[0][1], rows[0][2]
+    t_papi, c_papi = rows[3][1], rows[3][2]
+
+    # where segmetrics spends its time (one thread): PNG decoding vs the compiled pass
+    gt_ds = load_panoptic_json(gt_json, require_categories=True)
+    pr_ds = load_panoptic_json(pred_json)
+    ids = list(gt_ds.annotations)
+    t_dec, decoded = _cpu_timed(lambda: [(read_id_png(gt_ds.png_path(i)), read_id_png(pr_ds.png_path(i))) for i in ids])
+    ev = segmetrics.PanopticEvaluator(gt_ds.categories)
+
+    def kernel_only():
+        for i, (g, p) in zip(ids, decoded):
+            ev.add(ev.evaluate_image(g, gt_ds.annotations[i]["segments_info"], p,
+                                     pr_ds.annotations[i]["segments_info"], image_id=i))
+        return ev.compute()
+
+    t_kernel, _ = _cpu_timed(kernel_only)
+
+    agree = max(abs(r[3] - rows[0][3]) for r in rows)
+    n = len(ids)
+    lines = [
+        "## Panoptic quality, end to end (JSON + PNG folders -> PQ)",
+        "",
+        f"- command: `python benchmarks/bench_panoptic.py --images {args.images} --seed {args.seed} --jobs {args.jobs}`",
+        f"- machine: `nproc` = {os.cpu_count()}, CPU: {_cpu_model()}; shared with other jobs while measured, "
+        "so compare the ratios (all measured in this one run), not the absolute times",
+        f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- data: `make_coco_panoptic(n_images={args.images}, seed={args.seed})`, 640 x 360-480, "
+        f"{np.mean([len(a['segments_info']) for a in gt_ds.annotations.values()]):.1f} GT segments per image, "
+        "RGB PNGs of about 10 kB (page cache warm)",
+        f"- all tools agree on PQ to {agree:.1e} (PQ = {rows[0][3]:.6f})",
+        "",
+        "| tool | wall s | CPU s | wall ms / image | CPU ms / image | wall: x segmetrics | CPU: x segmetrics |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, t, c, _ in rows:
+        lines.append(f"| {name} | {t:.2f} | {c:.2f} | {1000 * t / n:.2f} | {1000 * c / n:.2f} | "
+                     f"{t / t_ours:.1f} | {c / c_ours:.1f} |")
+    lines += [
+        "",
+        "segmetrics breakdown, one thread, CPU time:",
+        f"PNG decoding with Pillow (GT + prediction) {t_dec:.2f} s ({1000 * t_dec / n:.2f} ms / image); "
+        f"compiled pass + matching + state {t_kernel:.2f} s ({1000 * t_kernel / n:.2f} ms / image). "
+        "Decoding dominates: the fast PNG decoder of a later issue plugs in behind `read_id_png`.",
+        "",
+        f"Goal of issue 3 (>= 10x panopticapi on 2 cores, end to end): "
+        f"{'met' if t_papi / t_ours >= 10 else 'not met with Pillow decoding'} "
+        f"({t_papi / t_ours:.1f}x in wall time, {c_papi / c_ours:.1f}x in CPU time here). "
+        f"Wall times start before each tool's import; CPU times also include the child interpreter's "
+        f"start-up (about 0.3 s per tool). "
+        f"Pillow decoding alone costs {1000 * t_dec / n:.1f} ms of CPU per image, so no Pillow-based "
+        f"pipeline can be 10x faster than panopticapi ({1000 * c_papi / n:.1f} ms of CPU per image, "
+        f"with the same decoding); segmetrics' own per-image work is {1000 * t_kernel / n:.2f} ms.",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+    if agree > 1e-9:
+        print("ERROR: the tools disagree", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

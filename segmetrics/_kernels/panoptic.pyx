@@ -1,0 +1,256 @@
+# cython: language_level=3
+"""Per-image panoptic kernel: one pass over the pixels, then matching on a small table.
+
+The pixel pass maps every GT and predicted segment id to a dense index (0 is
+void, ``1..n`` are the listed segments in ascending id order) through a small
+open-addressing hash table built from the ``segments_info`` ids, and counts the
+``(n_gt + 1) x (n_pred + 1)`` intersection table.  Matching then works on that
+table only.  Both functions release the GIL.
+"""
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+cdef enum:
+    EMPTY_SLOT = 0xFFFFFFFF
+
+
+cdef inline uint32_t _hash(uint32_t key, uint32_t mask) noexcept nogil:
+    return (key * <uint32_t>2654435761u) >> 7 & mask
+
+
+cdef inline uint32_t _pixel_id(const uint8_t* base, Py_ssize_t i, bint rgb) noexcept nogil:
+    if rgb:
+        return (<uint32_t>base[3 * i]) | (<uint32_t>base[3 * i + 1] << 8) | (<uint32_t>base[3 * i + 2] << 16)
+    return (<const uint32_t*>base)[i]
+
+
+cdef inline uint32_t _pixel_id_fast(const uint8_t* base, Py_ssize_t i, bint rgb) noexcept nogil:
+    """Like _pixel_id, but RGB is one unaligned 4-byte load (needs a byte after the pixel;
+    little-endian only: the Python wrapper converts RGB to ids on big-endian machines)."""
+    cdef uint32_t v
+    if rgb:
+        memcpy(&v, base + 3 * i, 4)
+        return v & 0xFFFFFF
+    return (<const uint32_t*>base)[i]
+
+
+cdef inline int32_t _lookup(const uint32_t* keys, const int32_t* vals, uint32_t mask,
+                            uint32_t key) noexcept nogil:
+    cdef uint32_t slot
+    if key == 0:
+        return 0
+    slot = _hash(key, mask)
+    while keys[slot] != EMPTY_SLOT:
+        if keys[slot] == key:
+            return vals[slot]
+        slot = (slot + 1) & mask
+    return -1
+
+
+cdef int _build(const int64_t[::1] ids, uint32_t** keys_out, int32_t** vals_out,
+                uint32_t* mask_out) noexcept nogil:
+    """Hash table id -> dense index (1-based); returns -1 on allocation failure."""
+    cdef Py_ssize_t n = ids.shape[0], i
+    cdef uint32_t size = 16, slot, key
+    while size < 4 * <uint32_t>(n + 1):
+        size <<= 1
+    cdef uint32_t* keys = <uint32_t*>malloc(size * sizeof(uint32_t))
+    cdef int32_t* vals = <int32_t*>malloc(size * sizeof(int32_t))
+    if keys == NULL or vals == NULL:
+        free(keys)
+        free(vals)
+        return -1
+    for i in range(size):
+        keys[i] = EMPTY_SLOT
+    for i in range(n):
+        key = <uint32_t>ids[i]
+        slot = _hash(key, size - 1)
+        while keys[slot] != EMPTY_SLOT:
+            slot = (slot + 1) & (size - 1)
+        keys[slot] = key
+        vals[slot] = <int32_t>(i + 1)
+    keys_out[0] = keys
+    vals_out[0] = vals
+    mask_out[0] = size - 1
+    return 0
+
+
+cdef inline int _count(const uint8_t* gbase, bint gt_rgb, const uint8_t* pbase, bint pred_rgb,
+                       Py_ssize_t n_pixels, int64_t* tab, Py_ssize_t width,
+                       const uint32_t* gkeys, const int32_t* gvals, uint32_t gmask,
+                       const uint32_t* pkeys, const int32_t* pvals, uint32_t pmask,
+                       int64_t* bad_gt, int64_t* bad_pred) noexcept nogil:
+    """Run-length counting loop (inlined with constant flags, so each input kind gets its own loop)."""
+    cdef Py_ssize_t i, cell = 0
+    cdef int64_t run = 0
+    cdef uint32_t g, p, cur_g, cur_p
+    cdef int32_t gi, pi
+    if n_pixels == 0:
+        return 0
+    cur_g = _pixel_id(gbase, 0, gt_rgb)
+    cur_p = _pixel_id(pbase, 0, pred_rgb)
+    gi = _lookup(gkeys, gvals, gmask, cur_g)
+    if gi < 0:
+        bad_gt[0] = cur_g
+        return -1
+    pi = _lookup(pkeys, pvals, pmask, cur_p)
+    if pi < 0:
+        bad_pred[0] = cur_p
+        return -1
+    cell = gi * width + pi
+    for i in range(n_pixels):
+        if i < n_pixels - 1:
+            g = _pixel_id_fast(gbase, i, gt_rgb)
+            p = _pixel_id_fast(pbase, i, pred_rgb)
+        else:
+            g = _pixel_id(gbase, i, gt_rgb)
+            p = _pixel_id(pbase, i, pred_rgb)
+        if g == cur_g and p == cur_p:
+            run += 1
+            continue
+        tab[cell] += run
+        run = 1
+        if g != cur_g:
+            cur_g = g
+            gi = _lookup(gkeys, gvals, gmask, g)
+            if gi < 0:
+                bad_gt[0] = g
+                return -1
+        if p != cur_p:
+            cur_p = p
+            pi = _lookup(pkeys, pvals, pmask, p)
+            if pi < 0:
+                bad_pred[0] = p
+                return -1
+        cell = gi * width + pi
+    tab[cell] += run
+    return 0
+
+
+def intersection_table(const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pred, bint pred_rgb,
+                       Py_ssize_t n_pixels, const int64_t[::1] gt_ids, const int64_t[::1] pred_ids):
+    """Count the GT x prediction intersection table of one image.
+
+    Parameters
+    ----------
+    gt, pred : uint8 memoryviews
+        The raw bytes of the id maps: ``3 * n_pixels`` bytes of RGB when the
+        ``*_rgb`` flag is set (id = R + 256 G + 256^2 B), else ``n_pixels``
+        native uint32 ids.
+    gt_ids, pred_ids : int64 arrays
+        The listed segment ids, unique, sorted ascending, all in ``[1, 2^32 - 2]``.
+
+    Returns
+    -------
+    table : int64 ndarray, shape (len(gt_ids) + 1, len(pred_ids) + 1)
+        ``table[i, j]`` = pixels of GT dense index ``i`` and prediction dense
+        index ``j``; index 0 is void (id 0).
+    bad_gt, bad_pred : int
+        The first pixel id found in the map but not in the list (-1 when none).
+    """
+    cdef Py_ssize_t ng = gt_ids.shape[0], npr = pred_ids.shape[0]
+    cdef Py_ssize_t width = npr + 1
+    if n_pixels < 0 or gt.shape[0] != n_pixels * (3 if gt_rgb else 4) or \
+            pred.shape[0] != n_pixels * (3 if pred_rgb else 4):
+        raise ValueError(f"id map buffers of {gt.shape[0]} and {pred.shape[0]} bytes do not hold "
+                         f"{n_pixels} pixels each")
+    table_arr = np.zeros((ng + 1, npr + 1), dtype=np.int64)
+    cdef int64_t[:, ::1] table = table_arr
+    cdef int64_t* tab = &table[0, 0]
+    cdef uint32_t *gkeys = NULL
+    cdef uint32_t *pkeys = NULL
+    cdef int32_t *gvals = NULL
+    cdef int32_t *pvals = NULL
+    cdef uint32_t gmask = 0, pmask = 0
+    cdef int64_t bad_gt = -1, bad_pred = -1
+    cdef int status = 0
+    cdef const uint8_t* gbase = &gt[0] if gt.shape[0] > 0 else NULL
+    cdef const uint8_t* pbase = &pred[0] if pred.shape[0] > 0 else NULL
+    with nogil:
+        if _build(gt_ids, &gkeys, &gvals, &gmask) != 0 or _build(pred_ids, &pkeys, &pvals, &pmask) != 0:
+            status = -1
+        else:
+            if gt_rgb and pred_rgb:
+                _count(gbase, True, pbase, True, n_pixels, tab, width, gkeys, gvals, gmask,
+                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
+            elif gt_rgb:
+                _count(gbase, True, pbase, False, n_pixels, tab, width, gkeys, gvals, gmask,
+                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
+            elif pred_rgb:
+                _count(gbase, False, pbase, True, n_pixels, tab, width, gkeys, gvals, gmask,
+                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
+            else:
+                _count(gbase, False, pbase, False, n_pixels, tab, width, gkeys, gvals, gmask,
+                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
+        free(gkeys)
+        free(gvals)
+        free(pkeys)
+        free(pvals)
+    if status != 0:
+        raise MemoryError("cannot allocate the segment id hash tables")
+    return table_arr, bad_gt, bad_pred
+
+
+def match_segments(const int64_t[:, ::1] table, const double[::1] gt_area,
+                   const int64_t[::1] gt_cat, const uint8_t[::1] gt_crowd,
+                   const int64_t[::1] crowd_of_cat, const int64_t[::1] pred_cat,
+                   int64_t[::1] tp, int64_t[::1] fp, int64_t[::1] fn,
+                   int64_t[::1] match_cat, double[::1] match_iou,
+                   uint8_t[::1] gt_matched, uint8_t[::1] pred_matched):
+    """panopticapi's matching on one image's intersection table (GIL released).
+
+    ``gt_cat`` / ``pred_cat`` hold dense category indices, ``crowd_of_cat[c]``
+    the dense GT index (1-based) of the crowd segment that counts for category
+    ``c`` (0 when none).  ``tp``, ``fp``, ``fn`` (length K) are incremented in
+    place; each match writes its category and IoU to ``match_cat`` /
+    ``match_iou`` (capacity ``n_gt * n_pred``) in ascending (GT id, pred id)
+    order.  Returns the number of matches.
+    """
+    cdef Py_ssize_t ng = table.shape[0] - 1, npr = table.shape[1] - 1
+    cdef Py_ssize_t g, p, c, m = 0
+    cdef int64_t inter, pred_area, ignored
+    cdef double union_, iou
+    with nogil:
+        for g in range(1, ng + 1):
+            if gt_crowd[g - 1]:
+                continue
+            for p in range(1, npr + 1):
+                inter = table[g, p]
+                if inter == 0 or gt_cat[g - 1] != pred_cat[p - 1]:
+                    continue
+                pred_area = 0
+                for c in range(ng + 1):
+                    pred_area += table[c, p]
+                union_ = (<double>pred_area + gt_area[g - 1]) - <double>inter - <double>table[0, p]
+                iou = <double>inter / union_
+                if iou > 0.5:
+                    tp[gt_cat[g - 1]] += 1
+                    match_cat[m] = gt_cat[g - 1]
+                    match_iou[m] = iou
+                    m += 1
+                    gt_matched[g - 1] = 1
+                    pred_matched[p - 1] = 1
+        for g in range(ng):
+            if not gt_matched[g] and not gt_crowd[g]:
+                fn[gt_cat[g]] += 1
+        for p in range(1, npr + 1):
+            if pred_matched[p - 1]:
+                continue
+            pred_area = 0
+            for c in range(ng + 1):
+                pred_area += table[c, p]
+            ignored = table[0, p]
+            c = crowd_of_cat[pred_cat[p - 1]]
+            if c > 0:
+                ignored += table[c, p]
+            if pred_area > 0 and <double>ignored / <double>pred_area > 0.5:
+                continue
+            fp[pred_cat[p - 1]] += 1
+    return m

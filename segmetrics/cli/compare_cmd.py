@@ -1,0 +1,73 @@
+"""``segmetrics compare``: deltas between two JSON reports, with a CI gate."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .. import report as R
+from ..errors import FormatError, InputError
+from ._common import EXIT_CODES_HELP, GateFailed, UserError, user_errors, warn
+
+__all__ = ["compare_command", "load_report"]
+
+EPILOG = f"""\b
+Examples:
+  segmetrics compare main.json pr.json
+  segmetrics compare main.json pr.json --max-drop mIoU=0.5,mAcc=1
+  segmetrics compare old.json new.json --allow-different-data --top 10
+
+\b
+Deltas are NEW - BASE in percentage points.  --max-drop METRIC=POINTS fails
+(exit 3) when a metric falls by more than POINTS.  Reports whose GT
+fingerprints differ scored different data and are refused (exit 2) unless
+--allow-different-data is given.
+
+{EXIT_CODES_HELP}
+"""
+
+
+def load_report(path: Path) -> dict:
+    """Read a ``segmetrics eval --json`` report; ``FormatError`` when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not {"task", "metrics", "dataset"} <= set(data):
+        raise FormatError(f"{path} is not a segmetrics report (needs task, metrics and dataset)")
+    data.setdefault("per_class", [])
+    return data
+
+
+@click.command("compare", epilog=EPILOG, short_help="Compare two JSON reports (per-metric and per-class deltas).")
+@click.argument("base", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--max-drop", metavar="METRIC=POINTS,...", help="Exit 3 when a metric drops by more than POINTS (percentage points).")
+@click.option("--allow-different-data", is_flag=True, help="Compare reports whose GT fingerprints differ.")
+@click.option("--per-class/--no-per-class", default=True, show_default=True, help="Print per-class deltas (IoU or PQ).")
+@click.option("--top", type=click.IntRange(min=1), help="Only the N per-class rows that dropped most.")
+@click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
+def compare_command(base: Path, new: Path, max_drop: Optional[str], allow_different_data: bool,
+                    per_class: bool, top: Optional[int], quiet: bool) -> None:
+    """Print how NEW differs from BASE, metric by metric and class by class."""
+    limits = None
+    if max_drop:
+        try:
+            limits = R.parse_metric_spec(max_drop)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-drop") from None
+    with user_errors():
+        a, b = load_report(base), load_report(new)
+        cmp = R.compare_reports(a, b)
+        if not cmp["same_data"]:
+            msg = (f"{base.name} and {new.name} scored different ground truth (fingerprints "
+                   f"{str(a['dataset'].get('fingerprint'))[:19]} vs {str(b['dataset'].get('fingerprint'))[:19]})")
+            if not allow_different_data:
+                raise UserError(msg + "; pass --allow-different-data to compare anyway")
+            warn(msg, quiet)
+        click.echo(R.format_comparison(cmp, per_class=per_class, top=top), nl=False)
+        reasons = R.check_max_drop(cmp, limits) if limits else []
+    if reasons:
+        raise GateFailed("; ".join(reasons) + " (--max-drop)")

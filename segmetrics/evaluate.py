@@ -1,0 +1,324 @@
+"""Folder evaluation on a thread pool.
+
+This first version decodes each PNG with Pillow (or the package's fast decoder
+when it is built), computes one confusion matrix per image on a worker thread and
+adds the matrices to the evaluator in input order on the calling thread, so the
+result does not depend on ``jobs`` or on scheduling.  ``cache_dir`` is accepted
+for the GT cache that a later version adds and is ignored here.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from .errors import DataFileError, FormatError, InputError
+
+__all__ = [
+    "default_jobs",
+    "read_label_map",
+    "evaluate_semantic_files",
+    "count_gt_pixels",
+    "evaluate_panoptic_files",
+]
+
+Pair = tuple  # (image_id, gt_path, pred_path)
+
+
+def default_jobs() -> int:
+    """Default worker count: the CPUs this process may use, at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def read_label_map(path) -> np.ndarray:
+    """Read a single-channel label PNG as a 2-D integer array.
+
+    Palette (``P``) images give their indices, 8-bit greyscale gives uint8 and
+    16-bit greyscale gives uint16/int32.
+
+    Raises
+    ------
+    DataFileError
+        The file is missing or is not a readable image.
+    FormatError
+        The image has colour channels (an RGB visualisation instead of labels).
+    """
+    path = Path(path)
+    fast = _fast_reader()
+    if fast is not None:
+        arr = fast(path)
+    else:
+        arr = _read_with_pillow(path)
+    if arr.ndim == 3:
+        raise FormatError(
+            f"{path}: a label map must be single-channel (8/16-bit grey or palette), got "
+            f"{arr.shape[2]} channels of size {arr.shape[1]}x{arr.shape[0]} (a colour visualisation?)"
+        )
+    if arr.ndim != 2:
+        raise FormatError(f"{path}: a label map must be 2-D, got shape {arr.shape}")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+@functools.lru_cache(maxsize=1)
+def _fast_reader():
+    """The package's compiled PNG decoder when it is built, else None."""
+    try:
+        from .io.png import read_png
+    except ImportError:
+        return None
+    return read_png
+
+
+def _read_with_pillow(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
+                raise FormatError(
+                    f"{path}: a label map must be single-channel (8/16-bit grey or palette), "
+                    f"got PIL mode {im.mode} of size {im.size[0]}x{im.size[1]}"
+                )
+            return np.asarray(im)
+    except FileNotFoundError:
+        raise DataFileError(f"label file not found: {path}") from None
+    except UnidentifiedImageError:
+        raise DataFileError(f"{path} is not a readable image") from None
+    except OSError as exc:
+        if isinstance(exc, DataFileError):
+            raise
+        raise DataFileError(f"cannot read {path}: {exc}") from None
+
+
+def _map_workers(fn, items: Sequence, jobs: Optional[int]) -> Iterable:
+    """``map(fn, items)`` on a thread pool, in order; pending work is cancelled on error."""
+    jobs = default_jobs() if jobs is None else int(jobs)
+    if jobs < 1:
+        raise InputError(f"jobs must be >= 1, got {jobs}")
+    if jobs == 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="segmetrics")
+    try:
+        # submit a bounded window so that memory stays flat on large folders
+        window = 4 * jobs
+        futures = [pool.submit(fn, it) for it in items[:window]]
+        nxt = window
+        i = 0
+        while i < len(futures):
+            result = futures[i].result()
+            futures[i] = None
+            if nxt < len(items):
+                futures.append(pool.submit(fn, items[nxt]))
+                nxt += 1
+            i += 1
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _image_confusion(evaluator, gt: np.ndarray, pred: np.ndarray, *, pred_map) -> np.ndarray:
+    """One image's confusion matrix under the evaluator's classes, ignore index and GT map."""
+    from .semantic import confusion_matrix
+
+    return confusion_matrix(
+        gt,
+        pred,
+        num_classes=evaluator.num_classes,
+        ignore_index=evaluator.ignore_index,
+        gt_map=evaluator.gt_map,
+        pred_map=pred_map,
+    )
+
+
+def evaluate_semantic_files(
+    pairs: Sequence[Pair],
+    evaluator,
+    *,
+    jobs: Optional[int] = None,
+    cache_dir=None,
+    progress: Optional[Callable[[int], None]] = None,
+):
+    """Score ``(image_id, gt_path, pred_path)`` pairs into ``evaluator``.
+
+    Parameters
+    ----------
+    pairs : sequence of (str, path, path)
+        One entry per image.
+    evaluator : SemanticEvaluator
+        Updated in place with one confusion matrix per image
+        (``update_confusion``); its ``num_classes``, ``ignore_index``, ``gt_map``
+        and ``pred_map`` define how labels are read.
+    jobs : int, optional
+        Worker threads (default: usable CPUs, at most 8).
+    cache_dir : path-like, optional
+        Reserved for the GT cache; ignored by this version.
+    progress : callable, optional
+        Called with ``1`` after each image.
+
+    Returns
+    -------
+    SemanticEvaluator
+        ``evaluator`` itself.
+
+    Notes
+    -----
+    Per-image matrices are integer counts added in input order, so the
+    result is identical for every ``jobs``.  A GT/prediction size mismatch is an
+    :class:`~segmetrics.errors.InputError` naming both files and both shapes.
+    """
+    pairs = list(pairs)
+    for image_id, _, pred_path in pairs:
+        if pred_path is None:
+            raise InputError(
+                f"image {image_id!r} has no prediction; score missing predictions with "
+                "count_gt_pixels (all-void) instead"
+            )
+
+    def work(item):
+        image_id, gt_path, pred_path = item
+        gt = read_label_map(gt_path)
+        pred = read_label_map(pred_path)
+        if gt.shape != pred.shape:
+            raise InputError(
+                f"image {image_id!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
+                f"but ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]} (width x height)"
+            )
+        try:
+            return _image_confusion(evaluator, gt, pred, pred_map=evaluator.pred_map)
+        except InputError as exc:
+            if str(image_id) in str(exc):
+                raise
+            raise type(exc)(f"image {image_id!r} ({gt_path} / {pred_path}): {exc}") from None
+
+    for (image_id, _, _), cm in zip(pairs, _map_workers(work, pairs, jobs)):
+        evaluator.update_confusion(cm, image_id=image_id)
+        if progress is not None:
+            progress(1)
+    return evaluator
+
+
+def count_gt_pixels(
+    pairs: Sequence[Pair],
+    evaluator,
+    *,
+    jobs: Optional[int] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> list[tuple[str, np.ndarray]]:
+    """Per-class GT pixel counts of images scored without prediction (``--allow-missing``).
+
+    The GT goes through the evaluator's map and ignore rule exactly as in a
+    normal evaluation.  Returns ``[(image_id, counts)]`` with ``counts`` an int64
+    vector of length ``num_classes``, in input order.
+
+    Notes
+    -----
+    These pixels are false negatives of their class and false positives of no
+    class: the CLI adds them as a "void" prediction column to the confusion
+    matrix (see :func:`segmetrics.report.semantic_metrics_from_confusion`).
+    """
+    pairs = list(pairs)
+
+    def work(item):
+        image_id, gt_path, _ = item
+        gt = read_label_map(gt_path)
+        cm = _image_confusion(evaluator, gt, gt, pred_map=evaluator.gt_map)
+        return np.diag(cm).astype(np.int64)
+
+    out = []
+    for (image_id, _, _), counts in zip(pairs, _map_workers(work, pairs, jobs)):
+        out.append((image_id, counts))
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def evaluate_panoptic_files(
+    gt_dataset,
+    pred_dataset,
+    evaluator,
+    *,
+    jobs: Optional[int] = None,
+    cache_dir=None,
+    progress: Optional[Callable[[int], None]] = None,
+    allow_missing: bool = False,
+):
+    """Score a COCO-panoptic prediction set into ``evaluator``.
+
+    Parameters
+    ----------
+    gt_dataset, pred_dataset : PanopticDataset
+        As loaded by :func:`segmetrics.io.coco_panoptic.load_panoptic_json`
+        (with their PNG folders).
+    evaluator : PanopticEvaluator
+        Updated in place (``evaluate_image`` on worker threads, ``add`` in GT
+        order on the calling thread).
+    jobs : int, optional
+        Worker threads (default: usable CPUs, at most 8).
+    cache_dir : path-like, optional
+        Reserved for the GT cache; ignored by this version.
+    progress : callable, optional
+        Called with ``1`` after each image.
+    allow_missing : bool
+        Score GT images without prediction instead of raising
+        :class:`~segmetrics.errors.MissingPredictionError`.
+
+    Returns
+    -------
+    PanopticEvaluator
+        ``evaluator`` itself.
+
+    Notes
+    -----
+    A missing prediction is scored as an all-void prediction with no segment:
+    every GT segment of the image is a false negative, nothing is a false
+    positive.  Predictions for images not in the GT are ignored with a
+    warning (kept in the result's ``warnings``).
+    """
+    from .io.coco_panoptic import read_id_png
+    from .panoptic import pair_annotations
+
+    if allow_missing:
+        gt_ann, pred_ann = gt_dataset.annotations, pred_dataset.annotations
+        pairs = [(i, a, pred_ann.get(i)) for i, a in gt_ann.items()]
+        notes = []
+        missing = [i for i, _, p in pairs if p is None]
+        if missing:
+            notes.append(f"{len(missing)} ground-truth images have no prediction; all their segments are "
+                         f"false negatives: image ids {', '.join(map(repr, missing[:5]))}"
+                         f"{' ...' if len(missing) > 5 else ''}")
+        extra = [i for i in pred_ann if i not in gt_ann]
+        if extra:
+            notes.append(f"{len(extra)} predictions are for images not in the ground truth and were ignored: "
+                         f"image ids {', '.join(map(repr, extra[:5]))}{' ...' if len(extra) > 5 else ''}")
+    else:
+        pairs, notes = pair_annotations(gt_dataset, pred_dataset)
+    evaluator.state.warnings.extend(notes)
+
+    def work(item):
+        image_id, g_ann, p_ann = item
+        g_path = gt_dataset.png_path(image_id)
+        g_rgb = read_id_png(g_path)
+        if p_ann is None:
+            p_ids, p_segs, p_name = np.zeros(g_rgb.shape[:2], dtype=np.uint32), [], "<missing prediction>"
+        else:
+            p_path = pred_dataset.png_path(image_id)
+            p_ids, p_segs, p_name = read_id_png(p_path), p_ann["segments_info"], str(p_path)
+        return evaluator.evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs,
+                                        image_id=image_id, gt_name=str(g_path), pred_name=p_name)
+
+    for stats in _map_workers(work, pairs, jobs):
+        evaluator.add(stats)
+        if progress is not None:
+            progress(1)
+    return evaluator

@@ -1,0 +1,284 @@
+"""COCO panoptic format: JSON loading and validation, RGB <-> id conversion, PNG reading.
+
+A COCO panoptic dataset is a JSON file (``annotations[]`` with ``image_id``,
+``file_name`` and ``segments_info[]`` of ``{id, category_id, iscrowd, area}``;
+``categories[]`` with ``id``, ``name``, ``isthing``) plus a folder of RGB PNG
+files whose pixel colour encodes the segment id, ``id = R + 256 G + 256^2 B``;
+id 0 is void.  The folder defaults to the JSON path without its ``.json``
+suffix, as panopticapi assumes.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataFileError, FormatError, InputError
+
+__all__ = [
+    "PanopticDataset",
+    "load_panoptic_json",
+    "default_folder",
+    "rgb2id",
+    "id2rgb",
+    "read_id_png",
+    "MAX_RGB_ID",
+]
+
+#: The largest id an RGB PNG can encode (2^24 - 1).
+MAX_RGB_ID = 256**3 - 1
+
+
+def rgb2id(rgb) -> np.ndarray:
+    """Segment ids of an ``(H, W, 3)`` RGB array: ``R + 256 G + 256^2 B`` as uint32."""
+    arr = np.asarray(rgb)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise InputError(f"rgb2id needs an (H, W, 3) array, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if arr.dtype.kind not in "iu" or arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise InputError(f"rgb2id needs uint8 colour values (0..255), got dtype {arr.dtype}")
+        arr = arr.astype(np.uint8)
+    a = arr.astype(np.uint32)
+    return a[..., 0] | (a[..., 1] << 8) | (a[..., 2] << 16)
+
+
+def id2rgb(ids) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB encoding of an id map (ids must lie in ``[0, 2^24 - 1]``)."""
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "iu":
+        raise InputError(f"id2rgb needs an integer id map, got dtype {arr.dtype}")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > MAX_RGB_ID):
+        raise InputError(
+            f"id2rgb: ids must lie in [0, {MAX_RGB_ID}], got range [{int(arr.min())}, {int(arr.max())}]"
+        )
+    a = arr.astype(np.uint32)
+    return np.stack([a & 255, (a >> 8) & 255, (a >> 16) & 255], axis=-1).astype(np.uint8)
+
+
+def read_id_png(path) -> np.ndarray:
+    """Decode a COCO panoptic PNG into an ``(H, W, 3)`` uint8 RGB array.
+
+    The one place segmetrics decodes panoptic PNGs (a faster decoder can be
+    plugged in here).  Use :func:`rgb2id` for ids, or pass the RGB array to the
+    panoptic kernel directly, which fuses the conversion into its pixel pass.
+
+    Raises
+    ------
+    DataFileError
+        The file is missing, unreadable, not an image, or truncated.
+    FormatError
+        The image is not 8-bit RGB (palette, grey, RGBA, 16-bit ...).
+    """
+    from PIL import Image
+
+    path = os.fspath(path)
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            if mode != "RGB":
+                raise FormatError(
+                    f"{path}: panoptic PNGs must be 8-bit RGB (id = R + 256 G + 256^2 B), "
+                    f"got image mode {mode!r} of size {im.size[0]}x{im.size[1]}"
+                )
+            im.load()
+            arr = np.asarray(im)
+    except FormatError:
+        raise
+    except FileNotFoundError as exc:
+        raise DataFileError(f"{path}: PNG file not found") from exc
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL reports truncation and bad data as OSError
+        raise DataFileError(f"{path}: cannot decode PNG ({exc})") from exc
+    return np.ascontiguousarray(arr)
+
+
+def default_folder(json_path) -> Path:
+    """The PNG folder panopticapi assumes for a JSON file: its path without ``.json``."""
+    p = Path(json_path)
+    return p.with_suffix("") if p.suffix == ".json" else Path(str(p).replace(".json", ""))
+
+
+@dataclass
+class PanopticDataset:
+    """A validated COCO panoptic JSON.
+
+    Attributes
+    ----------
+    path : Path or None
+        The JSON file.
+    folder : Path or None
+        The folder holding the PNG files.
+    annotations : dict
+        ``image_id -> annotation`` (``file_name``, ``segments_info``), in file order.
+    images : dict
+        ``image_id -> image record`` (may be empty: prediction files often have none).
+    categories : list of dict
+        ``{id, name, isthing, ...}`` in file order (may be empty for predictions).
+    """
+
+    path: Path | None
+    folder: Path | None
+    annotations: dict[Any, dict] = field(default_factory=dict)
+    images: dict[Any, dict] = field(default_factory=dict)
+    categories: list[dict] = field(default_factory=list)
+
+    def png_path(self, image_id) -> Path:
+        """Path of the PNG of ``image_id``."""
+        ann = self.annotations[image_id]
+        folder = self.folder if self.folder is not None else Path(".")
+        return folder / ann["file_name"]
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _check_categories(cats, where: str, require_isthing: bool) -> list[dict]:
+    if not isinstance(cats, list):
+        raise FormatError(f"{where}: 'categories' must be a list, got {type(cats).__name__}")
+    seen = set()
+    for i, c in enumerate(cats):
+        if not isinstance(c, dict) or not _is_int(c.get("id")):
+            raise FormatError(f"{where}: categories[{i}] needs an integer 'id', got {c!r:.80}")
+        if c["id"] in seen:
+            raise FormatError(f"{where}: category id {c['id']} appears more than once in 'categories'")
+        seen.add(c["id"])
+        if require_isthing and c.get("isthing") not in (0, 1, True, False):
+            raise FormatError(
+                f"{where}: category {c['id']} ({c.get('name', '?')}) needs 'isthing' 0 or 1, "
+                f"got {c.get('isthing')!r}"
+            )
+    return cats
+
+
+def load_panoptic_json(path, folder=None, *, require_categories: bool = False) -> PanopticDataset:
+    """Load and validate a COCO panoptic JSON file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The JSON file.
+    folder : str or PathLike, optional
+        The PNG folder; default: ``path`` without ``.json`` (panopticapi's rule).
+    require_categories : bool
+        Require a ``categories`` list with ``isthing`` (ground truth does).
+
+    Returns
+    -------
+    PanopticDataset
+
+    Notes
+    -----
+    Checked here: the top level is an object with an ``annotations`` list;
+    every annotation has ``image_id``, a string ``file_name`` and a
+    ``segments_info`` list; image ids are unique; every segment has an integer
+    ``id`` in ``[1, 2^24 - 1]`` (0 is void) unique within its image and an
+    integer ``category_id``; ``iscrowd`` is 0 or 1 when present.  Category
+    membership and PNG contents are checked during evaluation.
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+    except FileNotFoundError as exc:
+        raise DataFileError(f"{where}: JSON file not found") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{where}: not valid JSON ({exc})") from exc
+    except OSError as exc:
+        raise DataFileError(f"{where}: cannot read ({exc})") from exc
+    return dataset_from_dict(data, path=path, folder=folder, require_categories=require_categories)
+
+
+def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool = False) -> PanopticDataset:
+    """Validate an already parsed COCO panoptic dict (see :func:`load_panoptic_json`)."""
+    where = str(path) if path is not None else "<panoptic json>"
+    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
+        raise FormatError(
+            f"{where}: not a COCO panoptic file (expected an object with an 'annotations' list"
+            + (f"; found keys {sorted(data)[:8]}" if isinstance(data, dict) else f"; found a {type(data).__name__}")
+            + ")"
+        )
+    cats = data.get("categories")
+    if cats is None:
+        if require_categories:
+            raise FormatError(f"{where}: the ground-truth file needs a 'categories' list")
+        cats = []
+    cats = _check_categories(cats, where, require_isthing=require_categories)
+
+    images: dict = {}
+    for i, im in enumerate(data.get("images") or []):
+        if not isinstance(im, dict) or "id" not in im:
+            raise FormatError(f"{where}: images[{i}] has no 'id'")
+        if im["id"] in images:
+            raise FormatError(f"{where}: duplicate image id {im['id']!r} in 'images'")
+        images[im["id"]] = im
+
+    anns: dict = {}
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise FormatError(f"{where}: annotations[{i}] has no 'image_id' (not COCO panoptic?)")
+        image_id = ann["image_id"]
+        if not isinstance(ann.get("file_name"), str):
+            raise FormatError(f"{where}: annotation of image {image_id!r} has no 'file_name' string")
+        segs = ann.get("segments_info")
+        if not isinstance(segs, list):
+            raise FormatError(f"{where}: annotation of image {image_id!r} has no 'segments_info' list")
+        if image_id in anns:
+            raise FormatError(f"{where}: duplicate image id {image_id!r} in 'annotations'")
+        check_segments(segs, f"{where}: image {image_id!r}", max_id=MAX_RGB_ID)
+        anns[image_id] = ann
+    if folder is None and path is not None:
+        folder = default_folder(path)
+    return PanopticDataset(
+        path=Path(path) if path is not None else None,
+        folder=Path(folder) if folder is not None else None,
+        annotations=anns,
+        images=images,
+        categories=cats,
+    )
+
+
+def check_segments(segs, where: str, *, max_id: int = 2**32 - 2) -> tuple[list, list, list, list]:
+    """Validate a ``segments_info`` list and return its columns.
+
+    Checks that ids are integers in ``[1, max_id]`` and unique, ``category_id``
+    is an integer, ``iscrowd`` is 0 or 1 and ``area`` (optional) a non-negative
+    number.  Returns ``(ids, category_ids, iscrowd, areas)`` as lists, in
+    listing order (``iscrowd`` defaults to 0, a missing area is ``None``).
+    """
+    ids: list = []
+    cats: list = []
+    crowd: list = []
+    areas: list = []
+    for j, s in enumerate(segs):
+        if not isinstance(s, dict):
+            raise FormatError(f"{where}: segments_info[{j}] is not an object")
+        sid = s.get("id")
+        if not _is_int(sid):
+            raise FormatError(f"{where}: segments_info[{j}] needs an integer 'id', got {sid!r}")
+        if sid == 0:
+            raise FormatError(f"{where}: segment id 0 is reserved for void and cannot be listed")
+        if sid < 0 or sid > max_id:
+            raise FormatError(f"{where}: segment id {sid} is outside [1, {max_id}]")
+        cid = s.get("category_id")
+        if not _is_int(cid):
+            raise FormatError(f"{where}: segment {sid} needs an integer 'category_id', got {cid!r}")
+        iscrowd = s.get("iscrowd", 0)
+        if iscrowd not in (0, 1, True, False):
+            raise FormatError(f"{where}: segment {sid} has iscrowd={iscrowd!r} (expected 0 or 1)")
+        area = s.get("area")
+        if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float, np.number)) or area < 0):
+            raise FormatError(f"{where}: segment {sid} has an invalid area {area!r}")
+        ids.append(int(sid))
+        cats.append(int(cid))
+        crowd.append(1 if iscrowd else 0)
+        areas.append(area)
+    if len(set(ids)) != len(ids):
+        seen: set = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))
+        raise FormatError(f"{where}: duplicate segment id {dup} in segments_info")
+    return ids, cats, crowd, areas

@@ -1,0 +1,134 @@
+"""Report building, rendering, fingerprints and gates (segmetrics.report)."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from segmetrics import report as R
+from segmetrics.errors import InputError
+
+
+def _report(task="semantic", metrics=None, per_class=None, fingerprint="sha256:ab"):
+    metrics = metrics or {"aAcc": 0.9, "mAcc": 0.8, "mIoU": 0.5, "fwIoU": 0.7, "mDice": float("nan")}
+    per_class = per_class if per_class is not None else [
+        {"id": 0, "name": "sky", "IoU": 0.5, "Acc": 1.0, "gt_pixels": np.int64(10), "pred_pixels": 12},
+        {"id": 1, "name": "road", "IoU": float("nan"), "Acc": float("nan"), "gt_pixels": 0, "pred_pixels": 0},
+    ]
+    return R.build_report(task=task, params={"preset": None}, dataset={"images": 2, "fingerprint": fingerprint},
+                          metrics=metrics, per_class=per_class, warnings=["w1"])
+
+
+def test_fingerprint_depends_on_names_and_bytes_not_location(tmp_path):
+    a = tmp_path / "a"
+    (a / "sub").mkdir(parents=True)
+    (a / "x.png").write_bytes(b"abc")
+    (a / "sub" / "y.png").write_bytes(b"de")
+    files = [a / "x.png", a / "sub" / "y.png"]
+    fp = R.fingerprint_files(a, files)
+    assert fp.startswith("sha256:") and len(fp) == 7 + 64
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    assert R.fingerprint_files(b, [b / "sub" / "y.png", b / "x.png"]) == fp  # order and place do not matter
+    (b / "x.png").write_bytes(b"abd")
+    assert R.fingerprint_files(b, [b / "x.png", b / "sub" / "y.png"]) != fp
+    (b / "x.png").write_bytes(b"abc")
+    (b / "x.png").rename(b / "z.png")
+    assert R.fingerprint_files(b, [b / "z.png", b / "sub" / "y.png"]) != fp
+
+
+def test_void_column_by_hand():
+    cm = np.array([[5, 1], [0, 4]])
+    out = R.semantic_metrics_from_confusion(cm, void=np.array([2, 0]))
+    # class 0: TP 5, FN 1 + 2 (void), FP 0 -> 5/8; class 1: TP 4, FP 1 -> 4/5
+    np.testing.assert_allclose(out["IoU"], [5 / 8, 4 / 5])
+    assert math.isclose(out["mIoU"], (5 / 8 + 4 / 5) / 2)
+    assert math.isclose(out["aAcc"], 9 / 12)
+    np.testing.assert_allclose(out["Acc"], [5 / 8, 1.0])
+    assert math.isclose(out["mDice"], (10 / 13 + 8 / 9) / 2)
+    np.testing.assert_array_equal(out["gt_pixels"], [8, 4])
+    np.testing.assert_array_equal(out["pred_pixels"], [5, 5])
+    # fwIoU weights by GT pixels including the void ones
+    assert math.isclose(out["fwIoU"], 8 / 12 * 5 / 8 + 4 / 12 * 4 / 5)
+    # without void it is the plain summary
+    plain = R.semantic_metrics_from_confusion(cm)
+    assert math.isclose(plain["mIoU"], (5 / 6 + 4 / 5) / 2)
+
+
+def test_per_image_rows_by_hand():
+    rows = R.per_image_semantic_rows([
+        {"image_id": "a", "tp": [3, 0, 0], "fp": [0, 1, 0], "fn": [1, 0, 0]},
+        {"image_id": "b", "tp": [0, 0, 0], "fp": [0, 0, 0], "fn": [0, 0, 0]},
+    ])
+    assert rows[0]["pixels"] == 4 and math.isclose(rows[0]["aAcc"], 0.75)
+    assert math.isclose(rows[0]["mIoU"], (3 / 4 + 0) / 2)  # class 1 predicted, absent: IoU 0 counts
+    d2 = R.per_image_semantic_rows([{"image_id": "a", "tp": [3, 0], "fp": [0, 1], "fn": [1, 0]}],
+                                   absent_rule="detectron2")
+    assert math.isclose(d2[0]["mIoU"], 0.75)
+    assert math.isnan(rows[1]["aAcc"]) and math.isnan(rows[1]["mIoU"])
+
+
+def test_json_schema_and_nan():
+    rep = _report()
+    assert list(rep) == ["schema_version", "segmetrics_version", "task", "params", "dataset",
+                         "metrics", "per_class", "warnings"]
+    data = json.loads(R.to_json(rep))
+    assert data["metrics"]["mDice"] is None and data["per_class"][1]["IoU"] is None
+    assert data["per_class"][0]["gt_pixels"] == 10 and isinstance(data["per_class"][0]["gt_pixels"], int)
+    with pytest.raises(InputError):
+        R.build_report(task="instance", params={}, dataset={}, metrics={}, per_class=[])
+
+
+def test_table_markdown_csv():
+    rep = _report()
+    table = R.format_table(rep, per_class=True)
+    assert "mIoU" in table and "50.00" in table and "n/a" in table and "sky" in table
+    assert "sky" not in R.format_table(rep)
+    md = R.format_markdown(rep, per_class=True)
+    assert "| aAcc | mAcc | mIoU | fwIoU | mDice |" in md and "<details>" in md and "- w1" in md
+    csv_text = R.format_csv([{"image_id": "a", "mIoU": 0.5}, {"image_id": "b", "mIoU": float("nan"), "x": 1}])
+    assert csv_text.splitlines() == ["image_id,mIoU,x", "a,0.500000,", "b,,1"]
+    pan = _report("panoptic", metrics={"PQ": 0.4, "SQ": 0.8, "RQ": 0.5, "mIoU": 0.3},
+                  per_class=[{"id": 7, "name": "car", "isthing": True, "PQ": 0.4, "SQ": 0.8, "RQ": 0.5}])
+    t = R.format_table(pan, per_class=True)
+    assert t.index("PQ") < t.index("mIoU") and "thing" in t
+
+
+def test_parse_metric_spec():
+    assert R.parse_metric_spec("mIoU=45.0, PQ=40") == {"mIoU": 45.0, "PQ": 40.0}
+    for bad, match in (("mIoU", "METRIC=PERCENT"), ("mIoU=abc", "not a number"), ("mIoU=1,mIoU=2", "twice"),
+                       ("", "no METRIC"), ("mIoU=inf", "finite")):
+        with pytest.raises(InputError, match=match):
+            R.parse_metric_spec(bad)
+    with pytest.raises(InputError, match="unknown metric 'miou'"):
+        R.parse_metric_spec("miou=3", allowed=R.SEMANTIC_METRICS)
+
+
+def test_fail_under_boundaries():
+    rep = _report()
+    assert R.check_fail_under(rep, {"mIoU": 50.0}) == []  # equal passes
+    assert R.check_fail_under(rep, {"mIoU": 50.01}) == ["mIoU 50.00 < 50.01"]
+    assert "undefined" in R.check_fail_under(rep, {"mDice": 1})[0]
+    with pytest.raises(InputError, match="not in this semantic report"):
+        R.check_fail_under(rep, {"PQ": 1})
+
+
+def test_compare_and_max_drop():
+    base = _report()
+    new = _report(metrics={"aAcc": 0.9, "mAcc": 0.8, "mIoU": 0.494, "fwIoU": 0.7, "mDice": 0.1},
+                  per_class=[{"id": 0, "name": "sky", "IoU": 0.6}, {"id": 1, "name": "road", "IoU": 0.2}])
+    cmp = R.compare_reports(base, new)
+    d = {r["name"]: r["delta"] for r in cmp["metrics"]}
+    assert math.isclose(d["mIoU"], -0.006) and d["mDice"] is None and cmp["same_data"]
+    assert math.isclose(cmp["per_class"][0]["delta"], 0.1)
+    assert R.check_max_drop(cmp, {"mIoU": 0.6}) == []
+    assert R.check_max_drop(cmp, {"mIoU": 0.5})[0].startswith("mIoU dropped 0.60 points (50.00 -> 49.40)")
+    assert "undefined" in R.check_max_drop(cmp, {"mDice": 1})[0]
+    text = R.format_comparison(cmp)
+    assert "-0.60" in text and "+10.00" in text
+    assert not R.compare_reports(base, _report(fingerprint="sha256:cd"))["same_data"]
+    with pytest.raises(InputError, match="cannot compare"):
+        R.compare_reports(base, _report("panoptic", metrics={"PQ": 0.1}, per_class=[]))
