@@ -291,31 +291,41 @@ def test_tiny_model_overfits_shapes_and_predict_roundtrips(trained):
 
 
 def test_predict_label_offset_and_segmetrics_eval(trained):
-    out = trained / "pred_offset"
-    res = CliRunner().invoke(cli.predict, ["--checkpoint", str(trained / "run" / "last.pt"),
-                                           "--images", str(trained / "data" / "images"),
-                                           "--out", str(out), "--label-offset", "1", "--no-progress"])
-    assert res.exit_code == 0, res.output
-    base = _read_labels(trained / "pred") if (trained / "pred").is_dir() else None
-    shifted = _read_labels(out)
-    assert all(v.min() >= 1 and v.max() <= K for v in shifted.values())
-    if base is not None:
-        for k in base:
-            np.testing.assert_array_equal(shifted[k], base[k] + 1)
-    eval_cmd = _segmetrics_eval()
-    if eval_cmd is None:
-        pytest.skip("segmetrics eval is not registered in this checkout yet")
-    res = CliRunner().invoke(eval_cmd, ["--gt", str(trained / "data" / "labels"), "--pred", str(trained / "pred"),
-                                        "--num-classes", str(K), "--format", "json"])
-    assert res.exit_code == 0, res.output
+    """predict -> `segmetrics eval` gives the NumPy oracle's numbers, with and without the 1..K offset."""
+    group = _segmetrics_cli()
+    if group is None or "eval" not in group.commands:
+        pytest.skip("segmetrics eval is not available in this checkout")
+    ckpt = str(trained / "run" / "last.pt")
+    images = str(trained / "data" / "images")
+    runner = CliRunner()
+    for offset in (0, 1):
+        out = trained / f"pred_eval_{offset}"
+        res = runner.invoke(group, ["predict", "--checkpoint", ckpt, "--images", images, "--out", str(out),
+                                    "--label-offset", str(offset), "--no-progress", "--threads", "1"])
+        assert res.exit_code == 0, res.output
+        preds = _read_labels(out)
+        assert all(v.min() >= offset and v.max() < K + offset for v in preds.values())
+        gts = _read_labels(trained / "data" / "labels")
+        oracle, _ = _np_miou([(gts[k], preds[k].astype(np.int64) - offset) for k in gts], K)
+        args = ["eval", "--gt", str(trained / "data" / "labels"), "--pred", str(out), "--num-classes", str(K),
+                "--json", "-", "-q", "-j", "1"]
+        if offset:
+            # the labels are 0-based with 255 = ignore; map the predictions' 1..K back through a label map
+            lmap = trained / "pred_map.txt"
+            lmap.write_text("".join(f"{k + 1} {k}\n" for k in range(K)))
+            args += ["--pred-label-map", str(lmap)]
+        res = runner.invoke(group, args)
+        assert res.exit_code == 0, res.output
+        report = json.loads(res.output[res.output.index("{"):])
+        assert report["metrics"]["mIoU"] == pytest.approx(oracle, rel=1e-12)
 
 
-def _segmetrics_eval():
+def _segmetrics_cli():
     try:
         from segmetrics.cli import cli as group
     except ImportError:
         return None
-    return group.commands.get("eval")
+    return group
 
 
 def test_panoptic_prediction_roundtrip_with_panopticapi(trained, tmp_path):
@@ -353,6 +363,14 @@ def test_panoptic_prediction_roundtrip_with_panopticapi(trained, tmp_path):
     res = pq_compute(str(gt_json), str(out / "panoptic_pred.json"), str(gt_dir), str(out / "panoptic_pred"))
     assert res["All"]["pq"] > 0.8
     assert res["Things"]["n"] == 3
+    group = _segmetrics_cli()
+    if group is not None and "eval" in group.commands:
+        ev = CliRunner().invoke(group, ["eval", "--gt", str(gt_json), "--pred", str(out / "panoptic_pred.json"),
+                                        "--gt-folder", str(gt_dir), "--json", "-", "-q", "-j", "1"])
+        assert ev.exit_code == 0, ev.output
+        report = json.loads(ev.output[ev.output.index("{"):])
+        assert report["metrics"]["PQ"] == pytest.approx(res["All"]["pq"], rel=1e-9)
+        assert report["metrics"]["PQ_th"] == pytest.approx(res["Things"]["pq"], rel=1e-9)
 
 
 def test_generated_shapes_are_deterministic():
