@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from segmetrics.errors import DataFileError, FormatError, InputError, LabelError
+from segmetrics.io.coco_panoptic import rgb2id
 
 __all__ = [
     "IGNORE",
@@ -297,8 +298,7 @@ class CocoPanopticSemantic(SegmentationDataset):
     def load(self, index: int):
         image_id, img_path, lab_path = self.items[index]
         image = read_rgb(img_path)
-        rgb = read_rgb(lab_path).astype(np.int64)
-        ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+        ids = rgb2id(read_rgb(lab_path))
         label = np.full(ids.shape, IGNORE, dtype=np.uint8)
         for seg in self.segments[image_id]:
             cat = seg["category_id"]

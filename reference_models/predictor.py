@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from segmetrics.errors import DataFileError, InputError
+from segmetrics.io.coco_panoptic import id2rgb
 
 from .datasets import IMAGE_SUFFIXES, read_rgb
 from .trainer import load_checkpoint, model_from_checkpoint, resolve_device
@@ -205,15 +206,6 @@ def _bbox(mask: np.ndarray) -> list[int]:
     ys = np.flatnonzero(mask.any(1))
     xs = np.flatnonzero(mask.any(0))
     return [int(xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)]
-
-
-def id2rgb(ids: np.ndarray) -> np.ndarray:
-    """Panoptic id map -> RGB uint8 with id = R + 256 G + 256^2 B."""
-    out = np.empty(ids.shape + (3,), dtype=np.uint8)
-    out[..., 0] = ids % 256
-    out[..., 1] = (ids // 256) % 256
-    out[..., 2] = (ids // 65536) % 256
-    return out
 
 
 # ---------------------------------------------------------------- folders

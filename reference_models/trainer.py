@@ -8,9 +8,11 @@ one device type (CPU kernels are deterministic for this model; cuDNN may not be)
 
 Validation runs the whole image (no crop) through the model in eval mode and
 feeds ``argmax`` predictions to :class:`segmetrics.SemanticEvaluator`.  When
-``segmetrics.semantic`` cannot be imported (it lives in another module of the
-project), a small ``np.bincount`` confusion matrix + :func:`segmetrics.metrics.summarize`
-gives the same four numbers under the same rules; :func:`make_evaluator` says which one ran.
+``segmetrics.semantic`` cannot be imported (a source checkout whose compiled kernels
+are not built), a small ``np.bincount`` confusion matrix reduced by
+:func:`segmetrics.metrics.summarize` gives the same numbers under the same rules
+(``tests/test_trainer.py`` checks both against a NumPy oracle); :func:`make_evaluator`
+chooses.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +79,6 @@ class TrainConfig:
     amp: bool = True
     threads: int | None = None
     progress: bool = True
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.batch_size < 2:
