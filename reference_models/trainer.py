@@ -308,6 +308,9 @@ class Trainer:
         decay towards the new end (the learning rate steps once, at the resume point).
         """
         state = load_checkpoint(path)
+        if int(state["iteration"]) > self.cfg.iterations:
+            raise InputError(f"checkpoint {path} is at iteration {int(state['iteration'])}, beyond iterations="
+                             f"{self.cfg.iterations}")
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -317,9 +320,6 @@ class Trainer:
                              f"classes; here {self.cfg.backbone!r}, {self.num_classes} classes): {exc}") from exc
         self.scaler.load_state_dict(state["scaler"])
         self.iteration = int(state["iteration"])
-        if self.iteration > self.cfg.iterations:
-            raise InputError(f"checkpoint {path} is at iteration {self.iteration}, beyond iterations="
-                             f"{self.cfg.iterations}")
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
         self._perm = np.asarray(state["rng"]["perm"], dtype=np.int64)
