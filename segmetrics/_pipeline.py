@@ -307,8 +307,10 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
             return reference(item)
         where = f"image {image_id!r}"
         g_path, p_path = gt_dataset.png_path(image_id), pred_dataset.png_path(image_id)
-        gt_arr = _segment_arrays(g_ann["segments_info"], cats, "ground-truth", where)
-        p_ids, p_cat = _segment_arrays(p_ann["segments_info"], cats, "prediction", where)[:2]
+        gt_arr = _segment_arrays(g_ann["segments_info"], cats, "ground-truth", where,
+                                 gt_dataset.columns.get(image_id))
+        p_ids, p_cat = _segment_arrays(p_ann["segments_info"], cats, "prediction", where,
+                                       pred_dataset.columns.get(image_id))[:2]
         g_ids = gt_arr[0]
         pred = _read(p_path)
         gt = _read(g_path)
