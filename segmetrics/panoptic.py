@@ -355,6 +355,8 @@ def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, 
     gt_pixels = table[1:, :].sum(axis=1)
     pred_pixels = table[:, 1:].sum(axis=0)
     for side, pix, ids_, name in (("ground-truth", gt_pixels, g_ids, gname), ("prediction", pred_pixels, p_ids, pname)):
+        if pix.all():
+            continue
         empty = np.flatnonzero(pix == 0)
         if empty.size:
             raise FormatError(
@@ -366,8 +368,12 @@ def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, 
     if recompute_gt_areas:
         area = gt_pixels.astype(np.float64)
     else:
-        area = np.where(has_area, g_area, gt_pixels.astype(np.float64))
-        stale = np.flatnonzero(has_area & (g_area != gt_pixels))
+        if has_area.all():  # the usual case: every GT segment has its JSON area
+            area = g_area
+            stale = np.flatnonzero(g_area != gt_pixels)
+        else:
+            area = np.where(has_area, g_area, gt_pixels.astype(np.float64))
+            stale = np.flatnonzero(has_area & (g_area != gt_pixels))
         for j in stale[:5].tolist():
             notes.append(
                 f"{where}: ground-truth segment {int(g_ids[j])} has area {g_area[j]:g} in the JSON but "
@@ -395,14 +401,16 @@ def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, 
     )
     # sparse category confusion: GT void rows dropped, prediction void -> column K
     rows = g_cat
-    cols = np.concatenate([[k], p_cat])
+    cols = np.empty(p_cat.size + 1, dtype=np.int64)
+    cols[0] = k
+    cols[1:] = p_cat
     sub = table[1:, :]
     nz = np.nonzero(sub)
     flat = rows[nz[0]] * (k + 1) + cols[nz[1]]
     return ImageStats(
         image_id=image_id, tp=tp, fp=fp, fn=fn,
         match_cat=match_cat[:m].copy(), match_iou=match_iou[:m].copy(),
-        confusion_index=flat.astype(np.int64), confusion_count=sub[nz],
+        confusion_index=flat.astype(np.int64, copy=False), confusion_count=sub[nz],
         warnings=notes,
     )
 
