@@ -127,7 +127,7 @@ class CategoryIndex:
             return None
         pos = np.searchsorted(sorted_ids, category_ids)
         np.minimum(pos, sorted_ids.size - 1, out=pos)
-        if not np.array_equal(sorted_ids[pos], category_ids):
+        if not (sorted_ids[pos] == category_ids).all():
             return None
         return self._sorted_dense[pos]
 
