@@ -240,7 +240,9 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
             raise FormatError(f"{where}: annotation of image {image_id!r} has no 'segments_info' list")
         if image_id in anns:
             raise FormatError(f"{where}: duplicate image id {image_id!r} in 'annotations'")
-        cols = segment_columns(segs, *check_segments(segs, f"{where}: image {image_id!r}", max_id=MAX_RGB_ID))
+        cols = _fast_columns(segs)
+        if cols is None:  # the detailed checks: they name the offending segment, or accept the list
+            cols = segment_columns(segs, *check_segments(segs, f"{where}: image {image_id!r}", max_id=MAX_RGB_ID))
         if cols is not None:
             columns[image_id] = cols
         anns[image_id] = ann
@@ -325,6 +327,15 @@ class SegmentColumns(NamedTuple):
     iscrowd: np.ndarray
     area: np.ndarray
     order: np.ndarray
+
+
+def _fast_columns(segments: list) -> SegmentColumns | None:
+    """:class:`SegmentColumns` of a ``segments_info`` list of plain JSON values with unique ids
+    (checked in one compiled pass); None when the detailed checks must look at it."""
+    from .._kernels.panoptic import segment_columns as _columns
+
+    arrays = _columns(segments, MAX_RGB_ID)
+    return None if arrays is None else SegmentColumns(segments, *arrays)
 
 
 def segment_columns(segments, ids: list, category_ids: list, crowd: list, areas: list) -> SegmentColumns | None:
