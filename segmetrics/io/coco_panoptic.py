@@ -187,7 +187,9 @@ def load_panoptic_json(path, folder=None, *, require_categories: bool = False) -
     ``segments_info`` list; image ids are unique; every segment has an integer
     ``id`` in ``[1, 2^24 - 1]`` (0 is void) unique within its image and an
     integer ``category_id``; ``iscrowd`` is 0 or 1 when present.  Category
-    membership and PNG contents are checked during evaluation.
+    membership and PNG contents are checked during evaluation.  Each image's
+    segments are kept as sorted array columns (``PanopticDataset.columns``) so
+    the folder pipeline does not check them again per image.
     """
     path = Path(path)
     where = str(path)
