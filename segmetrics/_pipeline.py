@@ -34,6 +34,7 @@ and decoding the prediction.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from typing import Any, Callable, Optional, Sequence
 
@@ -287,6 +288,25 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
 
 
 # ----------------------------------------------------------------------------- panoptic
+def _folder_str(dataset) -> Optional[str]:
+    """The dataset's PNG folder as a string, or None when :func:`_png_path` must ask the dataset."""
+    folder = getattr(dataset, "folder", None)
+    if folder is None:
+        return None
+    text = str(folder)
+    if text in ("", ".") or text.endswith((os.sep, ":")) or (os.altsep and text.endswith(os.altsep)):
+        return None  # "." and roots or drives join differently in pathlib
+    return text
+
+
+def _png_path(dataset, folder: Optional[str], image_id) -> str:
+    """``str(dataset.png_path(image_id))`` without building a Path when the file name is a plain name."""
+    name = dataset.annotations[image_id]["file_name"]
+    if folder is None or not name or name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name):
+        return str(dataset.png_path(image_id))
+    return folder + os.sep + name
+
+
 def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, *, jobs: int,
                    cache_dir=None, progress: Optional[Callable[[int], None]] = None,
                    reference: Callable[[tuple], Any]):
@@ -300,15 +320,18 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
 
     cats = evaluator.categories
     cache = GTCache(cache_dir, "panoptic") if cache_dir is not None else None
+    g_folder, p_folder = _folder_str(gt_dataset), _folder_str(pred_dataset)
 
     def score(s: _folder.Scratch, i: int):
         item = image_id, g_ann, p_ann = items[i]
         if p_ann is None:
             return reference(item)
         where = f"image {image_id!r}"
-        g_path, p_path = gt_dataset.png_path(image_id), pred_dataset.png_path(image_id)
-        gt_arr = _segment_arrays(g_ann["segments_info"], cats, "ground-truth", where)
-        p_ids, p_cat = _segment_arrays(p_ann["segments_info"], cats, "prediction", where)[:2]
+        g_path, p_path = _png_path(gt_dataset, g_folder, image_id), _png_path(pred_dataset, p_folder, image_id)
+        gt_arr = _segment_arrays(g_ann["segments_info"], cats, "ground-truth", where,
+                                 gt_dataset.columns.get(image_id))
+        p_ids, p_cat = _segment_arrays(p_ann["segments_info"], cats, "prediction", where,
+                                       pred_dataset.columns.get(image_id))[:2]
         g_ids = gt_arr[0]
         pred = _read(p_path)
         gt = _read(g_path)
@@ -323,7 +346,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
             return reference(item)
         return table_stats(table, gt_arr, (p_ids, p_cat), cats, image_id=image_id,
                            recompute_gt_areas=evaluator.recompute_gt_areas, where=where,
-                           gt_name=str(g_path), pred_name=str(p_path))
+                           gt_name=g_path, pred_name=p_path)
 
     try:
         run_indexed(len(items), score, _folder.Scratch, jobs,

@@ -55,11 +55,8 @@ order.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import warnings as _warnings
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -73,7 +70,7 @@ from .io.coco_panoptic import (
     check_segments,
     dataset_from_dict,
     load_panoptic_json,
-    read_id_png,
+    segment_columns,
 )
 
 __all__ = [
@@ -116,6 +113,23 @@ class CategoryIndex:
             if c.get("isthing") not in (0, 1, True, False):
                 raise InputError(f"category {c['id']} needs 'isthing' 0 or 1, got {c.get('isthing')!r}")
         self.isthing = np.array([bool(c["isthing"]) for c in cats], dtype=bool)
+        order = np.argsort(np.array(self.ids, dtype=object), kind="stable").astype(np.intp)
+        try:
+            self._sorted_ids: np.ndarray | None = np.array([self.ids[i] for i in order], dtype=np.int64)
+        except OverflowError:  # a category id beyond int64: dense_of works from the dict only
+            self._sorted_ids = None
+        self._sorted_dense = order.astype(np.int64)
+
+    def dense_of(self, category_ids: np.ndarray) -> np.ndarray | None:
+        """Dense indices of an int64 array of category ids; None if one is not a category."""
+        sorted_ids = self._sorted_ids
+        if sorted_ids is None:
+            return None
+        pos = np.searchsorted(sorted_ids, category_ids)
+        np.minimum(pos, sorted_ids.size - 1, out=pos)
+        if not (sorted_ids[pos] == category_ids).all():
+            return None
+        return self._sorted_dense[pos]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -204,11 +218,21 @@ def _as_id_map(ids, what: str, where: str) -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(arr), False
 
 
-def _segment_arrays(segments, cats: CategoryIndex, what: str, where: str):
-    """Sorted ids, category indices, crowd flags, JSON areas (NaN if absent) of a segments list."""
+def _segment_arrays(segments, cats: CategoryIndex, what: str, where: str, columns=None):
+    """Sorted ids, category indices, crowd flags, JSON areas (NaN if absent) and listing
+    order of a segments list.
+
+    ``columns`` (a :class:`~segmetrics.io.coco_panoptic.SegmentColumns` made at load
+    time) skips re-checking the dicts when it was built from this very list.
+    """
+    if columns is not None and columns.segments is segments and len(segments) == columns.ids.size:
+        cat = cats.dense_of(columns.category_ids)
+        if cat is not None:
+            return columns.ids, cat, columns.iscrowd, columns.area, columns.order
     if not isinstance(segments, (list, tuple)):
         raise InputError(f"{where}: {what} segments must be a list of dicts, got {type(segments).__name__}")
-    id_list, cat_ids, crowd_list, area_list = check_segments(segments, f"{where}: {what}", max_id=_MAX_ID)
+    checked = check_segments(segments, f"{where}: {what}", max_id=_MAX_ID)
+    id_list, cat_ids = checked[0], checked[1]
     index = cats.index
     try:
         cat_list = [index[c] for c in cat_ids]
@@ -218,11 +242,11 @@ def _segment_arrays(segments, cats: CategoryIndex, what: str, where: str):
             f"{where}: {what} segment {id_list[j]} has unknown category_id {cat_ids[j]} "
             f"(not in the ground-truth categories)"
         ) from None
-    ids = np.array(id_list, dtype=np.int64)
-    order = np.argsort(ids, kind="stable")
-    area = np.array([np.nan if a is None else float(a) for a in area_list], dtype=np.float64)
-    return (ids[order], np.array(cat_list, dtype=np.int64)[order],
-            np.array(crowd_list, dtype=np.uint8)[order], area[order], order)
+    cols = segment_columns(segments, id_list, cat_list, checked[2], checked[3])
+    if cols is None:  # only an area beyond float64 can overflow here
+        j = next(j for j, a in enumerate(checked[3]) if a is not None and abs(a) > 2**1023)
+        raise FormatError(f"{where}: {what} segment {id_list[j]} has an invalid area {checked[3][j]!r}")
+    return cols.ids, cols.category_ids, cols.iscrowd, cols.area, cols.order
 
 
 def _unknown_ids(ids_map: np.ndarray, rgb: bool, listed: np.ndarray) -> list[tuple[int, int]]:
@@ -331,6 +355,8 @@ def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, 
     gt_pixels = table[1:, :].sum(axis=1)
     pred_pixels = table[:, 1:].sum(axis=0)
     for side, pix, ids_, name in (("ground-truth", gt_pixels, g_ids, gname), ("prediction", pred_pixels, p_ids, pname)):
+        if pix.all():
+            continue
         empty = np.flatnonzero(pix == 0)
         if empty.size:
             raise FormatError(
@@ -342,8 +368,12 @@ def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, 
     if recompute_gt_areas:
         area = gt_pixels.astype(np.float64)
     else:
-        area = np.where(has_area, g_area, gt_pixels.astype(np.float64))
-        stale = np.flatnonzero(has_area & (g_area != gt_pixels))
+        if has_area.all():  # the usual case: every GT segment has its JSON area
+            area = g_area
+            stale = np.flatnonzero(g_area != gt_pixels)
+        else:
+            area = np.where(has_area, g_area, gt_pixels.astype(np.float64))
+            stale = np.flatnonzero(has_area & (g_area != gt_pixels))
         for j in stale[:5].tolist():
             notes.append(
                 f"{where}: ground-truth segment {int(g_ids[j])} has area {g_area[j]:g} in the JSON but "
@@ -355,10 +385,9 @@ def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, 
     # the crowd segment that counts per category: the last one in segments_info order
     k = len(cats)
     crowd_of_cat = np.zeros(k, dtype=np.int64)
-    dense_of_listed = np.empty_like(g_order)
-    dense_of_listed[g_order] = np.arange(g_order.size)
-    for j in dense_of_listed.tolist():  # dense indices in listing order
-        if g_crowd[j]:
+    crowd = np.flatnonzero(g_crowd)  # dense indices of the crowd segments
+    if crowd.size:
+        for j in crowd[np.argsort(g_order[crowd], kind="stable")].tolist():  # in listing order
             crowd_of_cat[g_cat[j]] = j + 1
     tp = np.zeros(k, dtype=np.int64)
     fp = np.zeros(k, dtype=np.int64)
@@ -372,14 +401,16 @@ def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, 
     )
     # sparse category confusion: GT void rows dropped, prediction void -> column K
     rows = g_cat
-    cols = np.concatenate([[k], p_cat])
+    cols = np.empty(p_cat.size + 1, dtype=np.int64)
+    cols[0] = k
+    cols[1:] = p_cat
     sub = table[1:, :]
     nz = np.nonzero(sub)
     flat = rows[nz[0]] * (k + 1) + cols[nz[1]]
     return ImageStats(
         image_id=image_id, tp=tp, fp=fp, fn=fn,
         match_cat=match_cat[:m].copy(), match_iou=match_iou[:m].copy(),
-        confusion_index=flat.astype(np.int64), confusion_count=sub[nz],
+        confusion_index=flat.astype(np.int64, copy=False), confusion_count=sub[nz],
         warnings=notes,
     )
 
@@ -666,7 +697,7 @@ def panoptic_quality_arrays(gt_ids, gt_segments, pred_ids, pred_segments, *, cat
 def _load(x, folder, *, gt: bool) -> PanopticDataset:
     if isinstance(x, PanopticDataset):
         if folder is not None:
-            x = PanopticDataset(x.path, folder, x.annotations, x.images, x.categories)
+            x = PanopticDataset(x.path, folder, x.annotations, x.images, x.categories, x.columns)
         return x
     if isinstance(x, dict):
         if folder is None:
@@ -711,7 +742,7 @@ def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jo
     gt_folder, pred_folder : str or PathLike, optional
         PNG folders; default: the JSON path without ``.json`` (panopticapi's rule).
     jobs : int, optional
-        Worker threads (default: the number of CPUs).  The results do not depend on it.
+        Worker threads (default: usable CPUs, at most 8).  The results do not depend on it.
     **evaluator_kwargs
         Passed to :class:`PanopticEvaluator` (``per_image``, ``with_semantic``,
         ``recompute_gt_areas``).
@@ -724,7 +755,10 @@ def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jo
     -----
     Same rules as :class:`PanopticEvaluator`.  Every GT image needs a
     prediction (:class:`~segmetrics.errors.MissingPredictionError`);
-    predictions for unknown images are ignored with a warning.
+    predictions for unknown images are ignored with a warning.  The images are
+    scored by :func:`segmetrics.evaluate.evaluate_panoptic_files` (fused PNG
+    decoding and counting on a thread pool, Pillow only for the files the fused
+    kernel does not take), with the same numbers as :func:`evaluate_image`.
     """
     gt = _load(gt_json, gt_folder, gt=True)
     pred = _load(pred_json, pred_folder, gt=False)
@@ -733,46 +767,10 @@ def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jo
             how = "" if given is not None else " (default: the JSON path without .json; pass it explicitly)"
             raise DataFileError(f"{side} PNG folder {ds.folder} does not exist{how}")
     ev = PanopticEvaluator(gt.categories, **evaluator_kwargs)
-    pairs, notes = pair_annotations(gt, pred)
+    _, notes = pair_annotations(gt, pred)  # raises MissingPredictionError before any work
     for msg in notes:
         _warnings.warn(msg, SegmetricsWarning, stacklevel=2)
-    ev.state.warnings.extend(notes)
+    from .evaluate import evaluate_panoptic_files  # the folder pipeline (imports this module)
 
-    def work(item):
-        image_id, g_ann, p_ann = item
-        g_path, p_path = gt.png_path(image_id), pred.png_path(image_id)
-        g_rgb = read_id_png(g_path)
-        p_rgb = read_id_png(p_path)
-        return ev.evaluate_image(g_rgb, g_ann["segments_info"], p_rgb, p_ann["segments_info"],
-                                 image_id=image_id, gt_name=str(g_path), pred_name=str(p_path))
-
-    n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    if n_jobs < 1:
-        raise InputError(f"jobs must be >= 1, got {jobs}")
-    if n_jobs == 1 or len(pairs) <= 1:
-        for item in pairs:
-            ev.add(work(item))
-    else:
-        _run_in_order(work, pairs, n_jobs, ev.add)
+    evaluate_panoptic_files(gt, pred, ev, jobs=jobs)
     return ev.compute()
-
-
-def _run_in_order(work, items: Sequence, n_jobs: int, sink) -> None:
-    """Run ``work`` on a thread pool with a bounded window; feed results to ``sink`` in item order.
-
-    On the first error the pending items are cancelled and the error is raised
-    (no waiting for the rest of the dataset).
-    """
-    pool = ThreadPoolExecutor(max_workers=n_jobs)
-    pending: deque = deque()
-    window = 4 * n_jobs
-    it = iter(items)
-    try:
-        for item in it:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= window:
-                sink(pending.popleft().result())
-        while pending:
-            sink(pending.popleft().result())
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)

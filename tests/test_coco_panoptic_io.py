@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from segmetrics.errors import DataFileError, FormatError, InputError, MissingPredictionError, SegmetricsWarning
@@ -204,3 +206,43 @@ def test_array_api_input_errors():
     with pytest.raises(FormatError, match="reserved for void"):
         ev.update(g, segs, g, [{"id": 0, "category_id": 1}])
     assert ev.state.num_images == 0
+
+
+_SEG_VALUES = {
+    "id": [1, 2, 3, 7, 2**24 - 1, 0, -4, 2**24, True, 2.0, "5", None, np.int64(3)],
+    "category_id": [1, 2, -3, 2**62, 2**70, 1.0, None, True, np.int32(2)],
+    "iscrowd": [0, 1, True, False, 1.0, 2, -1, "1", None, [1], np.uint8(1)],
+    "area": [0, 5, 2.5, 2**53 + 1, 10**400, -1, float("nan"), float("inf"), True, "3", None, np.float32(4)],
+}
+
+
+def _plain(seg: dict) -> bool:
+    """Values the compiled pass must take: JSON ints (no bools) for ids, 0/1 ints or bools for
+    iscrowd, a non-negative int or float area that fits a float64 (NaN excluded)."""
+    area, crowd = seg.get("area"), seg.get("iscrowd", 0)
+    return (type(seg.get("id")) is int and type(seg.get("category_id")) is int
+            and abs(seg["category_id"]) < 2**63
+            and (type(crowd) is bool or type(crowd) is int and crowd in (0, 1))
+            and (area is None or type(area) in (int, float) and 0 <= area < 2**1023))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in _SEG_VALUES.items()}),
+                max_size=6))
+def test_load_time_columns_equal_the_checked_segments(segs):
+    """The compiled one-pass columns agree with the detailed checks, or defer to them."""
+    from segmetrics.io.coco_panoptic import MAX_RGB_ID, _fast_columns, check_segments, segment_columns
+
+    fast = _fast_columns(segs)
+    try:
+        slow = segment_columns(segs, *check_segments(segs, "w", max_id=MAX_RGB_ID))
+    except FormatError:
+        assert fast is None  # the detailed checks name the error
+        return
+    if fast is None:
+        assert slow is None or not all(_plain(s) for s in segs)  # only unusual values go the slow way
+        return
+    assert slow is not None and fast.segments is segs is slow.segments
+    for a, b in zip(fast[1:], slow[1:]):
+        assert a.dtype == b.dtype and a.flags.c_contiguous
+        np.testing.assert_array_equal(a, b)

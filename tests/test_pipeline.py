@@ -16,7 +16,7 @@ from segmetrics import _pipeline
 from segmetrics.errors import DataFileError, FormatError, InputError, LabelError
 from segmetrics.evaluate import evaluate_panoptic_files, evaluate_semantic_files
 from segmetrics.io.coco_panoptic import dataset_from_dict, id2rgb
-from segmetrics.panoptic import PanopticEvaluator
+from segmetrics.panoptic import PanopticEvaluator, panoptic_quality
 from segmetrics.semantic import SemanticEvaluator
 
 K = 7
@@ -313,6 +313,36 @@ def test_panoptic_unlisted_id_error_like_engine(tmp_path):
             evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs, cache_dir=cache_dir)
         tail = str(want.value).split(" has ", 1)[1]
         assert str(got.value) == f"image 2: prediction {pred.png_path(2)} has {tail}"
+
+
+@pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
+def test_panoptic_quality_runs_on_the_pipeline(tmp_path, monkeypatch):
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(4))
+    want = _oracle_panoptic(gt, pred).compute()
+    calls = []
+    real = PanopticEvaluator.evaluate_image
+    monkeypatch.setattr(PanopticEvaluator, "evaluate_image",
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    for jobs in (1, 2):
+        _same_result(panoptic_quality(gt, pred, jobs=jobs), want)
+    assert calls == []  # the fused kernels, not the Pillow path
+
+
+@pytest.mark.parametrize("edit", ["append", "unknown category"])
+def test_panoptic_segments_edited_after_loading(tmp_path, edit):
+    """Columns made at load time are not used for a segments_info list edited afterwards."""
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(5), n=4)
+    image_id = next(i for i, a in pred.annotations.items() if a["segments_info"])
+    segs = pred.annotations[image_id]["segments_info"]
+    if edit == "append":  # same list object, one segment more
+        segs.append({"id": 2**24 - 1, "category_id": CATS[0]["id"]})
+        match = rf"image {image_id}: prediction .* lists segment ids \[{2**24 - 1}\] in segments_info"
+    else:  # a new list with an unknown category
+        pred.annotations[image_id]["segments_info"] = [dict(segs[0], category_id=12345)] + segs[1:]
+        match = rf"image {image_id}: prediction segment {segs[0]['id']} has unknown category_id 12345"
+    for jobs in (1, 2):
+        with pytest.raises(FormatError, match=match):
+            evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs)
 
 
 # ----------------------------------------------------------------------------- real data

@@ -28,3 +28,7 @@ def match_segments(
     gt_matched: npt.NDArray[np.uint8],
     pred_matched: npt.NDArray[np.uint8],
 ) -> int: ...
+def segment_columns(
+    segs: list, max_id: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.float64],
+           npt.NDArray[np.intp]] | None: ...

@@ -9,6 +9,7 @@ table only.  Both functions release the GIL.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport free, malloc
+from libc.math cimport NAN
 from libc.string cimport memcpy
 
 import numpy as np
@@ -233,3 +234,94 @@ def match_segments(const int64_t[:, ::1] table, const double[::1] gt_area,
                 continue
             fp[pred_cat[p - 1]] += 1
     return m
+
+
+
+def segment_columns(list segs, int64_t max_id):
+    """Columns of a ``segments_info`` list of plain JSON values, sorted by segment id.
+
+    Returns ``(ids, category_ids, iscrowd, areas, order)`` (int64, int64, uint8,
+    float64 with NaN for a missing area, intp listing positions) sorted by id, or
+    None as soon as a value is not of the common kind: a segment that is not a
+    ``dict``, an ``id`` or ``category_id`` that is not an ``int`` (or does not fit
+    int64), an id outside ``[1, max_id]`` or listed twice, an ``iscrowd`` other
+    than the ints 0 / 1 or the bools, an ``area`` that is not a non-negative
+    ``int`` / ``float``.  The caller then runs the detailed Python checks, which
+    either accept the list or name the offending segment.
+    """
+    cdef Py_ssize_t n = len(segs), j, k
+    listed = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] vl = listed
+    cdef int64_t* cat_tmp = <int64_t*>malloc(max(n, 1) * sizeof(int64_t))
+    cdef uint8_t* crowd_tmp = <uint8_t*>malloc(max(n, 1) * sizeof(uint8_t))
+    cdef double* area_tmp = <double*>malloc(max(n, 1) * sizeof(double))
+    cdef int64_t sid
+    cdef double a_val
+    if cat_tmp == NULL or crowd_tmp == NULL or area_tmp == NULL:
+        free(cat_tmp); free(crowd_tmp); free(area_tmp)
+        raise MemoryError()
+    try:
+        for j in range(n):
+            s = segs[j]
+            if type(s) is not dict:
+                return None
+            x = (<dict>s).get("id")
+            if type(x) is not int:
+                return None
+            try:
+                sid = x
+                x = (<dict>s).get("category_id")
+                if type(x) is not int:
+                    return None
+                cat_tmp[j] = x
+            except OverflowError:
+                return None
+            if sid < 1 or sid > max_id:
+                return None
+            vl[j] = sid
+            x = (<dict>s).get("iscrowd", 0)
+            if x is True or x is False or (type(x) is int and (x == 0 or x == 1)):
+                crowd_tmp[j] = 1 if x else 0
+            else:
+                return None
+            x = (<dict>s).get("area")
+            if x is None:
+                area_tmp[j] = NAN
+            elif type(x) is int or type(x) is float:
+                try:
+                    a_val = x  # as float(x) rounds an int
+                except OverflowError:
+                    return None
+                if not a_val >= 0:
+                    return None
+                area_tmp[j] = a_val
+            else:
+                return None
+        order = np.argsort(listed, kind="stable")
+        ids = np.empty(n, dtype=np.int64)
+        cats = np.empty(n, dtype=np.int64)
+        crowd = np.empty(n, dtype=np.uint8)
+        areas = np.empty(n, dtype=np.float64)
+        if not _gather(order, vl, cat_tmp, crowd_tmp, area_tmp, ids, cats, crowd, areas):
+            return None  # an id listed twice
+        return ids, cats, crowd, areas, order
+    finally:
+        free(cat_tmp)
+        free(crowd_tmp)
+        free(area_tmp)
+
+
+cdef bint _gather(const Py_ssize_t[::1] order, const int64_t[::1] listed, const int64_t* cat_tmp,
+                  const uint8_t* crowd_tmp, const double* area_tmp, int64_t[::1] ids, int64_t[::1] cats,
+                  uint8_t[::1] crowd, double[::1] areas):
+    """Rows of the listing in ``order``; False when two ids are equal."""
+    cdef Py_ssize_t k, j
+    for k in range(order.shape[0]):
+        j = order[k]
+        ids[k] = listed[j]
+        if k and ids[k] == ids[k - 1]:
+            return False
+        cats[k] = cat_tmp[j]
+        crowd[k] = crowd_tmp[j]
+        areas[k] = area_tmp[j]
+    return True

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,6 +27,8 @@ __all__ = [
     "id2rgb",
     "read_id_png",
     "MAX_RGB_ID",
+    "SegmentColumns",
+    "segment_columns",
 ]
 
 #: The largest id an RGB PNG can encode (2^24 - 1).
@@ -117,6 +119,13 @@ class PanopticDataset:
         ``image_id -> image record`` (may be empty: prediction files often have none).
     categories : list of dict
         ``{id, name, isthing, ...}`` in file order (may be empty for predictions).
+    columns : dict
+        ``image_id -> SegmentColumns``: each annotation's ``segments_info`` as
+        validated at load time, in array form (what the folder pipeline scores
+        from).  An entry is used only while the annotation still holds the very
+        ``segments_info`` list it was built from, with the same length; segment
+        dicts must not be edited in place after loading (load or build a new
+        dataset instead).
     """
 
     path: Path | None
@@ -124,6 +133,7 @@ class PanopticDataset:
     annotations: dict[Any, dict] = field(default_factory=dict)
     images: dict[Any, dict] = field(default_factory=dict)
     categories: list[dict] = field(default_factory=list)
+    columns: dict[Any, "SegmentColumns"] = field(default_factory=dict, repr=False, compare=False)
 
     def png_path(self, image_id) -> Path:
         """Path of the PNG of ``image_id``."""
@@ -177,7 +187,9 @@ def load_panoptic_json(path, folder=None, *, require_categories: bool = False) -
     ``segments_info`` list; image ids are unique; every segment has an integer
     ``id`` in ``[1, 2^24 - 1]`` (0 is void) unique within its image and an
     integer ``category_id``; ``iscrowd`` is 0 or 1 when present.  Category
-    membership and PNG contents are checked during evaluation.
+    membership and PNG contents are checked during evaluation.  Each image's
+    segments are kept as sorted array columns (``PanopticDataset.columns``) so
+    the folder pipeline does not check them again per image.
     """
     path = Path(path)
     where = str(path)
@@ -218,6 +230,7 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
         images[im["id"]] = im
 
     anns: dict = {}
+    columns: dict = {}
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise FormatError(f"{where}: annotations[{i}] has no 'image_id' (not COCO panoptic?)")
@@ -229,7 +242,11 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
             raise FormatError(f"{where}: annotation of image {image_id!r} has no 'segments_info' list")
         if image_id in anns:
             raise FormatError(f"{where}: duplicate image id {image_id!r} in 'annotations'")
-        check_segments(segs, f"{where}: image {image_id!r}", max_id=MAX_RGB_ID)
+        cols = _fast_columns(segs)
+        if cols is None:  # the detailed checks: they name the offending segment, or accept the list
+            cols = segment_columns(segs, *check_segments(segs, f"{where}: image {image_id!r}", max_id=MAX_RGB_ID))
+        if cols is not None:
+            columns[image_id] = cols
         anns[image_id] = ann
     if folder is None and path is not None:
         folder = default_folder(path)
@@ -239,6 +256,7 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
         annotations=anns,
         images=images,
         categories=cats,
+        columns=columns,
     )
 
 
@@ -255,23 +273,26 @@ def check_segments(segs, where: str, *, max_id: int = 2**32 - 2) -> tuple[list, 
     crowd: list = []
     areas: list = []
     for j, s in enumerate(segs):
-        if not isinstance(s, dict):
+        if type(s) is not dict and not isinstance(s, dict):
             raise FormatError(f"{where}: segments_info[{j}] is not an object")
         sid = s.get("id")
-        if not _is_int(sid):
+        # ``type(x) is int`` is the common case (plain JSON ints, bools excluded); _is_int the general one
+        if type(sid) is not int and not _is_int(sid):
             raise FormatError(f"{where}: segments_info[{j}] needs an integer 'id', got {sid!r}")
         if sid == 0:
             raise FormatError(f"{where}: segment id 0 is reserved for void and cannot be listed")
         if sid < 0 or sid > max_id:
             raise FormatError(f"{where}: segment id {sid} is outside [1, {max_id}]")
         cid = s.get("category_id")
-        if not _is_int(cid):
+        if type(cid) is not int and not _is_int(cid):
             raise FormatError(f"{where}: segment {sid} needs an integer 'category_id', got {cid!r}")
         iscrowd = s.get("iscrowd", 0)
         if iscrowd not in (0, 1, True, False):
             raise FormatError(f"{where}: segment {sid} has iscrowd={iscrowd!r} (expected 0 or 1)")
         area = s.get("area")
-        if area is not None and (isinstance(area, bool) or not isinstance(area, (int, float, np.number)) or area < 0):
+        if area is not None and not ((type(area) is int or type(area) is float) and area >= 0) and (
+            isinstance(area, bool) or not isinstance(area, (int, float, np.number)) or area < 0
+        ):
             raise FormatError(f"{where}: segment {sid} has an invalid area {area!r}")
         ids.append(int(sid))
         cats.append(int(cid))
@@ -282,3 +303,55 @@ def check_segments(segs, where: str, *, max_id: int = 2**32 - 2) -> tuple[list, 
         dup = next(i for i in ids if i in seen or seen.add(i))
         raise FormatError(f"{where}: duplicate segment id {dup} in segments_info")
     return ids, cats, crowd, areas
+
+
+class SegmentColumns(NamedTuple):
+    """A validated ``segments_info`` list as arrays sorted by segment id.
+
+    Attributes
+    ----------
+    segments : list
+        The ``segments_info`` list the columns were built from.
+    ids : ndarray of int64
+        Segment ids, ascending.
+    category_ids : ndarray of int64
+        COCO ``category_id`` of each segment (same order).
+    iscrowd : ndarray of uint8
+    area : ndarray of float64
+        JSON ``area``; NaN where absent.
+    order : ndarray of intp
+        Listing position of each sorted segment (``ids = listed_ids[order]``).
+    """
+
+    segments: list
+    ids: np.ndarray
+    category_ids: np.ndarray
+    iscrowd: np.ndarray
+    area: np.ndarray
+    order: np.ndarray
+
+
+def _fast_columns(segments: list) -> SegmentColumns | None:
+    """:class:`SegmentColumns` of a ``segments_info`` list of plain JSON values with unique ids
+    (checked in one compiled pass); None when the detailed checks must look at it."""
+    from .._kernels.panoptic import segment_columns as _columns
+
+    arrays = _columns(segments, MAX_RGB_ID)
+    return None if arrays is None else SegmentColumns(segments, *arrays)
+
+
+def segment_columns(segments, ids: list, category_ids: list, crowd: list, areas: list) -> SegmentColumns | None:
+    """Sorted array columns of a checked ``segments_info`` (the lists :func:`check_segments` returns).
+
+    Returns None when a value does not fit the arrays (a ``category_id`` beyond
+    int64, an area beyond float64); callers then work from the dicts.
+    """
+    try:
+        id_arr = np.array(ids, dtype=np.int64)
+        cat_arr = np.array(category_ids, dtype=np.int64)
+        area = np.array([np.nan if a is None else float(a) for a in areas], dtype=np.float64)
+    except OverflowError:
+        return None
+    order = np.argsort(id_arr, kind="stable")
+    return SegmentColumns(segments, id_arr[order], cat_arr[order], np.array(crowd, dtype=np.uint8)[order],
+                          area[order], order)
