@@ -11,7 +11,6 @@ cache of :mod:`segmetrics.gtcache`.
 """
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -19,7 +18,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from . import _pipeline
-from .errors import DataFileError, FormatError, InputError
+from .errors import FormatError, InputError
 
 __all__ = [
     "default_jobs",
@@ -50,16 +49,15 @@ def read_label_map(path) -> np.ndarray:
     Raises
     ------
     DataFileError
-        The file is missing or is not a readable image.
+        The file is missing or cannot be read.
     FormatError
-        The image has colour channels (an RGB visualisation instead of labels).
+        The file is not a valid PNG, or the image has colour channels (an RGB
+        visualisation instead of labels).
     """
+    from .io.png import read_png
+
     path = Path(path)
-    fast = _fast_reader()
-    if fast is not None:
-        arr = fast(path)
-    else:
-        arr = _read_with_pillow(path)
+    arr = read_png(path)
     if arr.ndim == 3:
         raise FormatError(
             f"{path}: a label map must be single-channel (8/16-bit grey or palette), got "
@@ -70,37 +68,6 @@ def read_label_map(path) -> np.ndarray:
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     return arr
-
-
-@functools.lru_cache(maxsize=1)
-def _fast_reader():
-    """The package's compiled PNG decoder when it is built, else None."""
-    try:
-        from .io.png import read_png
-    except ImportError:
-        return None
-    return read_png
-
-
-def _read_with_pillow(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
-                raise FormatError(
-                    f"{path}: a label map must be single-channel (8/16-bit grey or palette), "
-                    f"got PIL mode {im.mode} of size {im.size[0]}x{im.size[1]}"
-                )
-            return np.asarray(im)
-    except FileNotFoundError:
-        raise DataFileError(f"label file not found: {path}") from None
-    except UnidentifiedImageError:
-        raise DataFileError(f"{path} is not a readable image") from None
-    except OSError as exc:
-        if isinstance(exc, DataFileError):
-            raise
-        raise DataFileError(f"cannot read {path}: {exc}") from None
 
 
 def _image_confusion(evaluator, gt: np.ndarray, pred: np.ndarray, *, pred_map) -> np.ndarray:
