@@ -44,6 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine_info import cpu_model
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # the tools run with the caller's environment; the generators in this process with one BLAS
@@ -464,16 +466,6 @@ def _git_describe() -> str:
         return "unknown"
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _rows_semantic(ade_dir: Path, cache_root: Path) -> list[dict]:
     base = {"task": "semantic", "gt_dir": str(ade_dir / "gt"), "pred_dir": str(ade_dir / "pred")}
     cache = str(cache_root / "semantic")
@@ -769,7 +761,7 @@ def main(argv=None) -> int:
         f"- command: `{cmd}`",
         f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')}; segmetrics at git {_git_describe()} "
         f"(PNG inflate backend: {backend})",
-        f"- machine: `nproc` = {os.cpu_count()}, CPU: {_cpu_model()}; load average before the run "
+        f"- machine: `nproc` = {os.cpu_count()}, CPU: {cpu_model()}; load average before the run "
         f"{load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f} (1 / 5 / 15 min), after "
         f"{load_after[0]:.2f}",
         f"- Python {platform.python_version()}; {versions}",

@@ -12,12 +12,9 @@ markdown section to ``benchmarks/results/panoptic.md``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
-import io
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,16 +26,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 
 from datasets import make_coco_panoptic  # noqa: E402
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from machine_info import cpu_model  # noqa: E402
 
 
 def _run_child(code: str) -> tuple[float, float, float]:
@@ -130,7 +118,7 @@ def main(argv=None) -> int:
         "## Panoptic quality, end to end (JSON + PNG folders -> PQ)",
         "",
         f"- command: `python benchmarks/bench_panoptic.py --images {args.images} --seed {args.seed} --jobs {args.jobs}`",
-        f"- machine: `nproc` = {os.cpu_count()}, CPU: {_cpu_model()}; shared with other jobs while measured, "
+        f"- machine: `nproc` = {os.cpu_count()}, CPU: {cpu_model()}; shared with other jobs while measured, "
         "so compare the ratios (all measured in this one run), not the absolute times",
         f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- data: `make_coco_panoptic(n_images={args.images}, seed={args.seed})`, 640 x 360-480, "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import struct
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from machine_info import cpu_model
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -175,9 +175,7 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(2026)
     lines = []
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor()) \
-        if os.path.exists("/proc/cpuinfo") else platform.processor()
+    cpu = cpu_model()
     lines += ["## PNG decoding (`benchmarks/bench_png.py`)", "",
               f"Command: `python benchmarks/bench_png.py --images {args.images} "
               f"--repeat {args.repeat}`  ",

@@ -28,6 +28,7 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON
     os.environ[var] = "1"
 
 import numpy as np  # noqa: E402
+from machine_info import cpu_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -186,15 +187,7 @@ def measure(gts, preds, repeats):
 
 
 def machine() -> str:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} logical CPUs (`nproc`), {model}, {platform.system()} {platform.machine()}"
+    return f"{os.cpu_count()} logical CPUs (`nproc`), {cpu_model()}, {platform.system()} {platform.machine()}"
 
 
 def main() -> None:
