@@ -50,6 +50,7 @@ _IGNORED = -1
 _BAD = -2
 _TABLE = 65536  # every value an 8- or 16-bit PNG sample can hold
 _STALE = 2
+_NEEDS_PYTHON = 3
 
 
 def resolve_jobs(jobs: Optional[int], n_items: int, default: Callable[[], int]) -> int:
@@ -307,6 +308,74 @@ def _png_path(dataset, folder: Optional[str], image_id) -> str:
     return folder + os.sep + name
 
 
+def _panoptic_batch(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator):
+    """The segment columns of every image the fused statistics can take, flattened
+    into a :class:`~segmetrics._kernels.folder.PanopticBatch`, and a per-image flag.
+
+    An image is taken when both of its segment lists have the columns made at load
+    time and every category is known; the others (a missing prediction, lists
+    changed after loading, unknown categories) go through the per-image path,
+    which scores them or names the error.
+    """
+    cats = evaluator.categories
+    n = len(items)
+    fast = np.zeros(n, dtype=bool)
+    g_cols: list = []
+    p_cols: list = []
+    taken: list[int] = []
+    g_columns, p_columns = gt_dataset.columns, pred_dataset.columns
+    for i, (image_id, g_ann, p_ann) in enumerate(items):
+        if p_ann is None:
+            continue
+        gc, pc = g_columns.get(image_id), p_columns.get(image_id)
+        if (gc is None or pc is None or gc.segments is not g_ann.get("segments_info")
+                or pc.segments is not p_ann.get("segments_info") or len(gc.segments) != gc.ids.size
+                or len(pc.segments) != pc.ids.size):
+            continue
+        taken.append(i)
+        g_cols.append(gc)
+        p_cols.append(pc)
+
+    def cat(arrays, dtype):
+        return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
+
+    g_len = np.array([c.ids.size for c in g_cols], dtype=np.int64)
+    p_len = np.array([c.ids.size for c in p_cols], dtype=np.int64)
+    g_cat = cats.dense_of(cat([c.category_ids for c in g_cols], np.int64))
+    p_cat = cats.dense_of(cat([c.category_ids for c in p_cols], np.int64))
+    if g_cat is None or p_cat is None:  # an unknown category somewhere: keep the images without one
+        g_dense = [cats.dense_of(c.category_ids) for c in g_cols]
+        p_dense = [cats.dense_of(c.category_ids) for c in p_cols]
+        keep = [j for j in range(len(taken)) if g_dense[j] is not None and p_dense[j] is not None]
+        taken = [taken[j] for j in keep]
+        g_cols, p_cols = [g_cols[j] for j in keep], [p_cols[j] for j in keep]
+        g_len, p_len = g_len[keep], p_len[keep]
+        g_cat, p_cat = cat([g_dense[j] for j in keep], np.int64), cat([p_dense[j] for j in keep], np.int64)
+    fast[taken] = True
+    g_off = np.zeros(n + 1, dtype=np.int64)
+    p_off = np.zeros(n + 1, dtype=np.int64)
+    g_off[np.asarray(taken, dtype=np.intp) + 1] = g_len
+    p_off[np.asarray(taken, dtype=np.intp) + 1] = p_len
+    batch = _folder.PanopticBatch(
+        len(cats), np.cumsum(g_off), cat([c.ids for c in g_cols], np.int64), g_cat,
+        cat([c.iscrowd for c in g_cols], np.uint8), cat([c.area for c in g_cols], np.float64),
+        cat([c.order for c in g_cols], np.int64), np.cumsum(p_off), cat([c.ids for c in p_cols], np.int64),
+        p_cat, bool(evaluator.recompute_gt_areas))
+    return batch, fast
+
+
+class _PanopticThread:
+    """What one worker thread owns: decode buffers, the fused sums, and the statistics
+    of the images that went the per-image way (with their index)."""
+
+    __slots__ = ("scratch", "acc", "stats")
+
+    def __init__(self, k: int):
+        self.scratch = _folder.Scratch()
+        self.acc = _folder.PanopticAccumulator(k)
+        self.stats: list[tuple[int, Any]] = []
+
+
 def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, *, jobs: int,
                    cache_dir=None, progress: Optional[Callable[[int], None]] = None,
                    reference: Callable[[tuple], Any]):
@@ -315,14 +384,30 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
 
     ``reference(item)`` returns the image's :class:`~segmetrics.panoptic.ImageStats`
     the slow way or raises the image's error.
+
+    Without per-image records, the usual image is one nogil call that decodes,
+    counts, matches and adds its statistics to the thread's
+    :class:`~segmetrics._kernels.folder.PanopticAccumulator`; the accumulators are
+    summed at the end (integers, and every match IoU for the correctly rounded sums
+    of :class:`~segmetrics.panoptic.PanopticState`, so the result does not depend
+    on the schedule).  Images that need warnings or errors, and every image when
+    ``evaluator.per_image`` is set, get :class:`~segmetrics.panoptic.ImageStats`
+    from the per-image path; those are added in input order.
     """
     from .panoptic import _segment_arrays, table_stats
 
     cats = evaluator.categories
+    k = len(cats)
     cache = GTCache(cache_dir, "panoptic") if cache_dir is not None else None
     g_folder, p_folder = _folder_str(gt_dataset), _folder_str(pred_dataset)
+    per_image = evaluator.state.per_image is not None
+    if per_image:
+        batch, fast = None, np.zeros(len(items), dtype=bool)
+    else:
+        batch, fast = _panoptic_batch(items, gt_dataset, pred_dataset, evaluator)
 
-    def score(s: _folder.Scratch, i: int):
+    def image_stats(s: _folder.Scratch, i: int):
+        """The image's ImageStats the per-image way (table in Python, or the reference)."""
         item = image_id, g_ann, p_ann = items[i]
         if p_ann is None:
             return reference(item)
@@ -348,10 +433,58 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
                            recompute_gt_areas=evaluator.recompute_gt_areas, where=where,
                            gt_name=g_path, pred_name=p_path)
 
+    def fused(t: _PanopticThread, i: int) -> bool:
+        """Image i into the thread's accumulator; False when the per-image path must take it."""
+        image_id = items[i][0]
+        pred = _read(_png_path(pred_dataset, p_folder, image_id))
+        gt = _read(_png_path(gt_dataset, g_folder, image_id))
+        if pred is None or gt is None:
+            return False
+        s, acc = t.scratch, t.acc
+        key = None
+        if cache is not None:
+            g_ids = batch.gt_ids(i)
+            if g_ids.size < 65536:
+                key = cache.key(gt, g_ids.tobytes())
+                entry = cache.get(key)
+                if entry is not None:
+                    status = batch.score_cached(s, acc, i, entry.values, entry.lengths, entry.width,
+                                                entry.height, pred)
+                    if status != _STALE:
+                        return status == 0
+                    cache.discard(key)
+        status = batch.score_pair(s, acc, i, gt, pred, key is not None)
+        if key is not None and status in (0, _NEEDS_PYTHON):
+            cache.put(key, s.record(), s.n_runs, s.width, s.height)
+        return status == 0
+
+    def work(t: _PanopticThread, i: int) -> None:
+        if fast[i] and fused(t, i):
+            return None
+        stats = image_stats(t.scratch, i)
+        if not per_image:
+            t.stats.append((i, stats))
+        return stats
+
     try:
-        run_indexed(len(items), score, _folder.Scratch, jobs,
-                    sink=lambda i, stats: evaluator.add(stats), progress=progress)
+        threads = run_indexed(len(items), work, lambda: _PanopticThread(k), jobs,
+                              sink=(lambda i, stats: evaluator.add(stats)) if per_image else None,
+                              progress=progress)
     finally:
         if cache is not None:
             cache.close()
+    if not per_image:
+        st = evaluator.state
+        for t in threads:
+            tp, fp, fn, confusion, match_cat, match_iou = t.acc.result()
+            st.tp += tp
+            st.fp += fp
+            st.fn += fn
+            st.confusion += confusion
+            if match_cat.size:
+                st.match_cat.append(match_cat)
+                st.match_iou.append(match_iou)
+            st.num_images += t.acc.num_images
+        for _, stats in sorted((x for t in threads for x in t.stats), key=lambda x: x[0]):
+            evaluator.add(stats)
     return evaluator

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from segmetrics import _pipeline
+from segmetrics import panoptic as panoptic_module
 from segmetrics.errors import DataFileError, FormatError, InputError, LabelError
 from segmetrics.evaluate import evaluate_panoptic_files, evaluate_semantic_files
 from segmetrics.io.coco_panoptic import dataset_from_dict, id2rgb
@@ -281,21 +283,66 @@ def _oracle_panoptic(gt, pred, **kw):
 
 @pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
 @pytest.mark.parametrize("seed", [0, 1])
-def test_panoptic_equals_engine_any_jobs_and_cache(tmp_path, seed, monkeypatch):
+@pytest.mark.parametrize("per_image", [True, False])
+def test_panoptic_equals_engine_any_jobs_and_cache(tmp_path, seed, per_image, monkeypatch):
     gt, pred = make_panoptic(tmp_path, np.random.default_rng(seed))
-    want = _oracle_panoptic(gt, pred, per_image=True).compute()
-    calls = []
+    oracle = _oracle_panoptic(gt, pred, per_image=per_image)
+    want = oracle.compute()
+    assert any(r["tp"] for r in want.per_class) and any(r["fp"] for r in want.per_class)
+    calls, stats_calls = [], []
     real = PanopticEvaluator.evaluate_image
     monkeypatch.setattr(PanopticEvaluator, "evaluate_image",
                         lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    real_stats = panoptic_module.table_stats
+    monkeypatch.setattr(panoptic_module, "table_stats",
+                        lambda *a, **k: stats_calls.append(1) or real_stats(*a, **k))
     for jobs in (1, 2, 3):
         for cache_dir in (None, tmp_path / "c", tmp_path / "c"):
-            ev = evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories, per_image=True),
+            ev = evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories, per_image=per_image),
                                          jobs=jobs, cache_dir=cache_dir)
             got = ev.compute()
             _same_result(got, want)
-            assert [r["image_id"] for r in got.per_image] == [r["image_id"] for r in want.per_image]
+            assert np.array_equal(ev.state.confusion, oracle.state.confusion)
+            if per_image:
+                assert [r["image_id"] for r in got.per_image] == [r["image_id"] for r in want.per_image]
     assert calls == []  # every image went through the fused kernels
+    # without per-image records the statistics too are computed in the kernel
+    assert (stats_calls == []) != per_image
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_panoptic_fused_and_per_image_paths_mixed(tmp_path, recompute):
+    """Stale JSON areas and missing predictions go the per-image way, the rest the fused
+    way: the sums, the warnings and their order equal the engine's, whatever jobs is."""
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(7), n=10)
+    stale = [i for i, a in gt.annotations.items() if a["segments_info"]][1::3]
+    for i in stale:
+        segs = gt.annotations[i]["segments_info"]
+        segs[0]["area"] += 1  # same list object: the columns made at load time stay in use
+        gt.columns[i].area[np.flatnonzero(gt.columns[i].ids == segs[0]["id"])] += 1
+    assert len(stale) >= 2
+    missing = list(gt.annotations)[4]
+    del pred.annotations[missing]
+    ev_want = PanopticEvaluator(gt.categories, recompute_gt_areas=recompute)
+    ev_want.state.warnings.append(
+        f"1 ground-truth images have no prediction; all their segments are false negatives: image ids {missing!r}")
+    for image_id, ann in gt.annotations.items():
+        g = _pillow(gt.png_path(image_id))
+        p_ann = pred.annotations.get(image_id)
+        p = _pillow(pred.png_path(image_id)) if p_ann else np.zeros(g.shape[:2], np.uint32)
+        ev_want.update(g, ann["segments_info"], p, p_ann["segments_info"] if p_ann else [], image_id=image_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = ev_want.compute()
+    assert (want.warnings != [want.warnings[0]]) != recompute  # stale areas warn unless recomputed
+    for jobs in (1, 2, 3):
+        for cache_dir in (None, tmp_path / "c", tmp_path / "c"):
+            ev = evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories, recompute_gt_areas=recompute),
+                                         jobs=jobs, cache_dir=cache_dir, allow_missing=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _same_result(ev.compute(), want)
+            assert np.array_equal(ev.state.confusion, ev_want.state.confusion)
 
 
 def test_panoptic_unlisted_id_error_like_engine(tmp_path):

@@ -28,9 +28,9 @@ cache entry: recompute it).  After status 1 the counts may hold part of the
 image, so the caller must not use them.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
-from libc.stdlib cimport free, realloc
-from libc.string cimport memcpy
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 
 import numpy as np
 
@@ -587,17 +587,14 @@ cdef inline int _pan_cached_row(const uint16_t *rv, const uint16_t *rl, size_t *
     return 0
 
 
-def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int64_t[:, ::1] table,
-                  const int64_t[::1] gt_ids, const int64_t[::1] pred_ids, bint record=False):
-    """Decode two RGB panoptic PNGs and count their GT x prediction intersection table.
-
-    ``table`` is ``(len(gt_ids) + 1, len(pred_ids) + 1)`` zeros; ids are sorted
-    ascending.  Recording needs ``len(gt_ids) < 65536``.  Returns the status.
-    """
+cdef int _pan_cold(Scratch s, const uint8_t *gp, size_t gn, const uint8_t *pp, size_t pn,
+                   int64_t *tab, size_t twidth, const int64_t *gids, Py_ssize_t ng,
+                   const int64_t *pids, Py_ssize_t npr, bint record) noexcept nogil:
+    """Both PNGs into the (ng + 1) x twidth table (zeroed by the caller); sets s.width,
+    s.height and s.n_runs.  Returns the status."""
     cdef png_header gh, ph
     cdef int status = OK
     cdef size_t y, w = 0, nrun = 0
-    cdef size_t width = table.shape[1]
     cdef uint8_t *grow_
     cdef uint8_t *prow
     cdef uint16_t *rv = NULL
@@ -607,36 +604,86 @@ def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     cdef int32_t *gv = NULL
     cdef int32_t *pv = NULL
     cdef uint32_t gm = 0, pm = 0
-    cdef const uint8_t *gp = _ptr(gt)
-    cdef const uint8_t *pp = _ptr(pred)
-    cdef size_t gn = gt.shape[0], pn = pred.shape[0]
-    if table.shape[0] != gt_ids.shape[0] + 1 or table.shape[1] != pred_ids.shape[0] + 1:
-        raise ValueError("table must be (len(gt_ids) + 1, len(pred_ids) + 1)")
-    if record and gt_ids.shape[0] >= 65536:
-        raise ValueError("cannot record more than 65535 ground-truth segments")
     s.err[0] = 0
     s.counted = False
-    with nogil:
-        status = _open_pair(s, gp, gn, pp, pn, &gh, &ph, 3)  # 3 channels: 8-bit RGB only
-        if status == OK and (_build(gt_ids, &gk, &gv, &gm) != 0 or _build(pred_ids, &pk, &pv, &pm) != 0):
-            status = s.seterr(b"out of memory")
-        if status == OK:
-            w = gh.width
-            status = _start(s, record, w * gh.height, &rv, &rl)
-        y = 0
-        while status == OK and y < gh.height:
-            status = _rows(s, &gh, &ph, y, &grow_, &prow)
-            if status == OK and _pan_row(grow_, prow, w, gk, gv, gm, pk, pv, pm, &table[0, 0],
-                                         width, rv, rl, &nrun) != 0:
-                status = s.seterr(b"segment id not in segments_info")
-            y += 1
-        free(gk)
-        free(gv)
-        free(pk)
-        free(pv)
+    status = _open_pair(s, gp, gn, pp, pn, &gh, &ph, 3)  # 3 channels: 8-bit RGB only
+    if status == OK and (_build(gids, ng, &gk, &gv, &gm) != 0 or _build(pids, npr, &pk, &pv, &pm) != 0):
+        status = s.seterr(b"out of memory")
+    if status == OK:
+        w = gh.width
+        status = _start(s, record, w * gh.height, &rv, &rl)
+    y = 0
+    while status == OK and y < gh.height:
+        status = _rows(s, &gh, &ph, y, &grow_, &prow)
+        if status == OK and _pan_row(grow_, prow, w, gk, gv, gm, pk, pv, pm, tab,
+                                     twidth, rv, rl, &nrun) != 0:
+            status = s.seterr(b"segment id not in segments_info")
+        y += 1
+    free(gk)
+    free(gv)
+    free(pk)
+    free(pv)
     s.width = gh.width if status == OK else 0
     s.height = gh.height if status == OK else 0
     s.n_runs = nrun if record and status == OK else 0
+    return status
+
+
+cdef int _pan_warm(Scratch s, const uint16_t *rv, const uint16_t *rl, size_t nruns,
+                   Py_ssize_t width, Py_ssize_t height, const uint8_t *pp, size_t pn,
+                   int64_t *tab, size_t twidth, size_t n_gt, const int64_t *pids,
+                   Py_ssize_t npr) noexcept nogil:
+    """The prediction PNG against cached GT runs into the (n_gt + 1) x twidth table."""
+    cdef png_header ph
+    cdef int status = OK, ret
+    cdef size_t y, r = 0
+    cdef uint8_t *prow
+    cdef uint32_t *pk = NULL
+    cdef int32_t *pv = NULL
+    cdef uint32_t pm = 0
+    s.err[0] = 0
+    s.counted = False
+    status = _open_cached(s, rv, rl, nruns, width, height, <uint32_t>n_gt, pp, pn, &ph, 3)
+    if status == OK and _build(pids, npr, &pk, &pv, &pm) != 0:
+        status = s.seterr(b"out of memory")
+    if status == OK:
+        s.counted = True
+        for y in range(<size_t>height):
+            prow = _unfilter(&ph, s.buf[1], y)
+            if prow == NULL:
+                status = s.seterr(b"bad row filter type")
+                break
+            ret = _pan_cached_row(rv, rl, &r, nruns, prow, ph.width, pk, pv, pm, tab, twidth, n_gt)
+            if ret == -1:
+                status = s.seterr(b"segment id not in segments_info")
+                break
+            if ret == -2:
+                status = STALE_CACHE
+                break
+        if status == OK and r != nruns:
+            status = STALE_CACHE
+    free(pk)
+    free(pv)
+    return status
+
+
+def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int64_t[:, ::1] table,
+                  const int64_t[::1] gt_ids, const int64_t[::1] pred_ids, bint record=False):
+    """Decode two RGB panoptic PNGs and count their GT x prediction intersection table.
+
+    ``table`` is ``(len(gt_ids) + 1, len(pred_ids) + 1)`` zeros; ids are sorted
+    ascending.  Recording needs ``len(gt_ids) < 65536``.  Returns the status.
+    """
+    cdef int status
+    cdef Py_ssize_t ng = gt_ids.shape[0], npr = pred_ids.shape[0]
+    if table.shape[0] != ng + 1 or table.shape[1] != npr + 1:
+        raise ValueError("table must be (len(gt_ids) + 1, len(pred_ids) + 1)")
+    if record and ng >= 65536:
+        raise ValueError("cannot record more than 65535 ground-truth segments")
+    with nogil:
+        status = _pan_cold(s, _ptr(gt), gt.shape[0], _ptr(pred), pred.shape[0], &table[0, 0],
+                           table.shape[1], &gt_ids[0] if ng else NULL, ng,
+                           &pred_ids[0] if npr else NULL, npr, record)
     return status
 
 
@@ -644,43 +691,354 @@ def panoptic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
                     Py_ssize_t width, Py_ssize_t height, const uint8_t[::1] pred,
                     int64_t[:, ::1] table, const int64_t[::1] pred_ids):
     """Like :func:`panoptic_pair` with the ground truth given as cached runs of dense indices."""
-    cdef png_header ph
-    cdef int status = OK, ret
-    cdef size_t y, r = 0, nruns = values.shape[0]
-    cdef size_t twidth = table.shape[1], n_gt = table.shape[0] - 1
-    cdef uint8_t *prow
-    cdef uint32_t *pk = NULL
-    cdef int32_t *pv = NULL
-    cdef uint32_t pm = 0
-    cdef const uint8_t *pp = _ptr(pred)
-    cdef size_t pn = pred.shape[0]
+    cdef int status
+    cdef size_t nruns = values.shape[0]
+    cdef Py_ssize_t npr = pred_ids.shape[0]
     cdef const uint16_t *rv = &values[0] if nruns else <const uint16_t *>_EMPTY
     cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
-    if table.shape[1] != pred_ids.shape[0] + 1 or lengths.shape[0] != values.shape[0]:
+    if table.shape[1] != npr + 1 or lengths.shape[0] != values.shape[0]:
         raise ValueError("bad arguments")
-    s.err[0] = 0
-    s.counted = False
     with nogil:
-        status = _open_cached(s, rv, rl, nruns, width, height, <uint32_t>n_gt, pp, pn, &ph, 3)
-        if status == OK and _build(pred_ids, &pk, &pv, &pm) != 0:
-            status = s.seterr(b"out of memory")
-        if status == OK:
-            s.counted = True
-            for y in range(<size_t>height):
-                prow = _unfilter(&ph, s.buf[1], y)
-                if prow == NULL:
-                    status = s.seterr(b"bad row filter type")
-                    break
-                ret = _pan_cached_row(rv, rl, &r, nruns, prow, ph.width, pk, pv, pm,
-                                      &table[0, 0], twidth, n_gt)
-                if ret == -1:
-                    status = s.seterr(b"segment id not in segments_info")
-                    break
-                if ret == -2:
-                    status = STALE_CACHE
-                    break
-            if status == OK and r != nruns:
-                status = STALE_CACHE
-        free(pk)
-        free(pv)
+        status = _pan_warm(s, rv, rl, nruns, width, height, _ptr(pred), pred.shape[0], &table[0, 0],
+                           table.shape[1], table.shape[0] - 1, &pred_ids[0] if npr else NULL, npr)
     return status
+
+
+# ----------------------------------------------------------------------------- panoptic, fused stats
+cdef enum:
+    NEEDS_PYTHON = 3    # counted, but the image needs the Python statistics (warnings or errors)
+
+
+cdef class PanopticAccumulator:
+    """Per-thread sums of the fused panoptic path: per-class TP / FP / FN, the
+    (K+1) x (K+1) category confusion matrix and every match's (category, IoU), plus
+    the scratch the per-image statistics need.  Never share one between threads."""
+    cdef int64_t *tp
+    cdef int64_t *fp
+    cdef int64_t *fn
+    cdef int64_t *confusion
+    cdef int64_t *crowd_of_cat
+    cdef int64_t *match_cat
+    cdef double *match_iou
+    cdef size_t n_match, match_cap
+    cdef int64_t *table
+    cdef size_t table_cap
+    cdef int64_t *pix        # GT row sums then prediction column sums
+    cdef double *area
+    cdef uint8_t *matched    # GT flags then prediction flags
+    cdef size_t seg_cap
+    cdef readonly Py_ssize_t k, num_images
+
+    def __cinit__(self, Py_ssize_t k):
+        if k < 1:
+            raise ValueError("k must be positive")
+        self.k = k
+        self.tp = <int64_t *>calloc(k, sizeof(int64_t))
+        self.fp = <int64_t *>calloc(k, sizeof(int64_t))
+        self.fn = <int64_t *>calloc(k, sizeof(int64_t))
+        self.crowd_of_cat = <int64_t *>calloc(k, sizeof(int64_t))
+        self.confusion = <int64_t *>calloc((k + 1) * (k + 1), sizeof(int64_t))
+        if (self.tp == NULL or self.fp == NULL or self.fn == NULL or self.crowd_of_cat == NULL
+                or self.confusion == NULL):
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.tp)
+        free(self.fp)
+        free(self.fn)
+        free(self.crowd_of_cat)
+        free(self.confusion)
+        free(self.match_cat)
+        free(self.match_iou)
+        free(self.table)
+        free(self.pix)
+        free(self.area)
+        free(self.matched)
+
+    def result(self):
+        """``(tp, fp, fn, confusion, match_cat, match_iou)`` as new NumPy arrays."""
+        k = self.k
+        out = [np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64),
+               np.empty((k + 1, k + 1), np.int64), np.empty(self.n_match, np.int64),
+               np.empty(self.n_match, np.float64)]
+        cdef int64_t[::1] a
+        cdef int64_t[:, ::1] c
+        cdef double[::1] d
+        a = out[0]
+        memcpy(&a[0], self.tp, k * sizeof(int64_t))
+        a = out[1]
+        memcpy(&a[0], self.fp, k * sizeof(int64_t))
+        a = out[2]
+        memcpy(&a[0], self.fn, k * sizeof(int64_t))
+        c = out[3]
+        memcpy(&c[0, 0], self.confusion, (k + 1) * (k + 1) * sizeof(int64_t))
+        if self.n_match:
+            a = out[4]
+            memcpy(&a[0], self.match_cat, self.n_match * sizeof(int64_t))
+            d = out[5]
+            memcpy(&d[0], self.match_iou, self.n_match * sizeof(double))
+        return tuple(out)
+
+    cdef int64_t *zeroed_table(self, size_t n) noexcept nogil:
+        cdef int64_t *p
+        if self.table_cap < n:
+            free(self.table)
+            self.table = NULL
+            self.table_cap = 0
+            p = <int64_t *>malloc(n * sizeof(int64_t))
+            if p == NULL:
+                return NULL
+            self.table = p
+            self.table_cap = n
+        memset(self.table, 0, n * sizeof(int64_t))
+        return self.table
+
+    cdef int reserve(self, size_t n_seg, size_t n_match) noexcept nogil:
+        """Room for n_seg segments per side and n_match more matches; -1 if out of memory."""
+        cdef void *p
+        if self.seg_cap < n_seg:
+            free(self.pix)
+            free(self.area)
+            free(self.matched)
+            self.pix = <int64_t *>malloc(2 * n_seg * sizeof(int64_t))
+            self.area = <double *>malloc(n_seg * sizeof(double))
+            self.matched = <uint8_t *>malloc(2 * n_seg)
+            if self.pix == NULL or self.area == NULL or self.matched == NULL:
+                self.seg_cap = 0
+                return -1
+            self.seg_cap = n_seg
+        if self.match_cap < self.n_match + n_match:
+            n_match = 2 * (self.n_match + n_match) + 64
+            p = realloc(self.match_cat, n_match * sizeof(int64_t))
+            if p == NULL:
+                return -1
+            self.match_cat = <int64_t *>p
+            p = realloc(self.match_iou, n_match * sizeof(double))
+            if p == NULL:
+                return -1
+            self.match_iou = <double *>p
+            self.match_cap = n_match
+        return 0
+
+
+cdef int _pan_stats(PanopticAccumulator acc, const int64_t *tab, size_t ng, size_t npr,
+                    const int64_t *gcat, const uint8_t *gcrowd, const double *garea,
+                    const int64_t *gorder, const int64_t *pcat, bint recompute) noexcept nogil:
+    """panopticapi's matching on one image's table, added to acc (all or nothing).
+
+    Returns OK, NEEDS_PYTHON when a listed segment has no pixel or a JSON area
+    differs from the PNG (the Python statistics name them), or REFERENCE when out
+    of memory.  Same arithmetic as ``segmetrics.panoptic.table_stats``.
+    """
+    cdef size_t W = npr + 1, K = <size_t>acc.k, g, p, c, n_inner = 0, n_seg
+    cdef int64_t v, inter, pred_area, ignored, cur
+    cdef int64_t *gpix
+    cdef int64_t *ppix
+    cdef uint8_t *gm
+    cdef uint8_t *pm
+    cdef double union_, iou, a
+    n_seg = ng if ng > npr + 1 else npr + 1
+    if acc.reserve(n_seg if n_seg else 1, 0) != 0:
+        return REFERENCE
+    gpix = acc.pix
+    ppix = acc.pix + acc.seg_cap
+    gm = acc.matched
+    pm = acc.matched + acc.seg_cap
+    for p in range(W):
+        ppix[p] = 0
+    for g in range(ng + 1):
+        cur = 0
+        for p in range(W):
+            v = tab[g * W + p]
+            cur += v
+            ppix[p] += v
+            if v and g and p:
+                n_inner += 1
+        if g:
+            if cur == 0:
+                return NEEDS_PYTHON
+            gpix[g - 1] = cur
+    for p in range(1, W):
+        if ppix[p] == 0:
+            return NEEDS_PYTHON
+    for g in range(ng):
+        a = garea[g]
+        if recompute or a != a:     # no JSON area (NaN): the PNG count
+            acc.area[g] = <double>gpix[g]
+        elif a != <double>gpix[g]:
+            return NEEDS_PYTHON      # stale JSON area: the Python path warns
+        else:
+            acc.area[g] = a
+        gm[g] = 0
+    for p in range(npr):
+        pm[p] = 0
+    if acc.reserve(n_seg if n_seg else 1, n_inner) != 0:
+        return REFERENCE
+    # the crowd segment that counts per category: the last listed one
+    for g in range(ng):
+        if gcrowd[g]:
+            c = gcat[g]
+            cur = acc.crowd_of_cat[c]
+            if cur == 0 or gorder[g] > gorder[cur - 1]:
+                acc.crowd_of_cat[c] = <int64_t>(g + 1)
+    for g in range(1, ng + 1):
+        if gcrowd[g - 1]:
+            continue
+        for p in range(1, W):
+            inter = tab[g * W + p]
+            if inter == 0 or gcat[g - 1] != pcat[p - 1]:
+                continue
+            pred_area = ppix[p]
+            union_ = (<double>pred_area + acc.area[g - 1]) - <double>inter - <double>tab[p]
+            iou = <double>inter / union_
+            if iou > 0.5:
+                acc.tp[gcat[g - 1]] += 1
+                acc.match_cat[acc.n_match] = gcat[g - 1]
+                acc.match_iou[acc.n_match] = iou
+                acc.n_match += 1
+                gm[g - 1] = 1
+                pm[p - 1] = 1
+    for g in range(ng):
+        if not gm[g] and not gcrowd[g]:
+            acc.fn[gcat[g]] += 1
+    for p in range(1, W):
+        if pm[p - 1]:
+            continue
+        pred_area = ppix[p]
+        ignored = tab[p]
+        cur = acc.crowd_of_cat[pcat[p - 1]]
+        if cur > 0:
+            ignored += tab[cur * W + p]
+        if pred_area > 0 and <double>ignored / <double>pred_area > 0.5:
+            continue
+        acc.fp[pcat[p - 1]] += 1
+    for g in range(ng):
+        if gcrowd[g]:
+            acc.crowd_of_cat[gcat[g]] = 0
+    # category confusion: GT void rows dropped, predicted void -> column K
+    for g in range(1, ng + 1):
+        c = <size_t>gcat[g - 1] * (K + 1)
+        v = tab[g * W]
+        if v:
+            acc.confusion[c + K] += v
+        for p in range(1, W):
+            v = tab[g * W + p]
+            if v:
+                acc.confusion[c + <size_t>pcat[p - 1]] += v
+    acc.num_images += 1
+    return OK
+
+
+cdef class PanopticBatch:
+    """The segment columns of every image of a folder run, flattened: image i owns rows
+    ``g_off[i]:g_off[i + 1]`` of the GT columns and ``p_off[i]:p_off[i + 1]`` of the
+    prediction columns (ids ascending, dense category indices).  :meth:`score_pair`
+    and :meth:`score_cached` count one image and add its statistics to an
+    accumulator in one nogil call."""
+    cdef const int64_t[::1] g_off, g_ids, g_cat, g_order, p_off, p_ids, p_cat
+    cdef const uint8_t[::1] g_crowd
+    cdef const double[::1] g_area
+    cdef readonly bint recompute_gt_areas
+    cdef readonly Py_ssize_t k
+
+    def __init__(self, Py_ssize_t k, g_off, g_ids, g_cat, g_crowd, g_area, g_order,
+                 p_off, p_ids, p_cat, bint recompute_gt_areas):
+        cdef Py_ssize_t n, i
+        self.k = k
+        self.g_off, self.g_ids, self.g_cat, self.g_crowd = g_off, g_ids, g_cat, g_crowd
+        self.g_area, self.g_order = g_area, g_order
+        self.p_off, self.p_ids, self.p_cat = p_off, p_ids, p_cat
+        self.recompute_gt_areas = recompute_gt_areas
+        n = self.g_off.shape[0] - 1
+        if n < 0 or self.p_off.shape[0] != n + 1:
+            raise ValueError("offsets must have one entry per image plus one")
+        if (self.g_off[0] != 0 or self.p_off[0] != 0 or self.g_off[n] != self.g_ids.shape[0]
+                or self.p_off[n] != self.p_ids.shape[0]):
+            raise ValueError("offsets do not span the columns")
+        for i in range(n):
+            if self.g_off[i + 1] < self.g_off[i] or self.p_off[i + 1] < self.p_off[i]:
+                raise ValueError("offsets must not decrease")
+        if not (self.g_cat.shape[0] == self.g_crowd.shape[0] == self.g_area.shape[0]
+                == self.g_order.shape[0] == self.g_ids.shape[0]) or self.p_cat.shape[0] != self.p_ids.shape[0]:
+            raise ValueError("columns of different lengths")
+        for i in range(self.g_cat.shape[0]):
+            if not 0 <= self.g_cat[i] < k:
+                raise ValueError("category index out of range")
+        for i in range(self.p_cat.shape[0]):
+            if not 0 <= self.p_cat[i] < k:
+                raise ValueError("category index out of range")
+
+    def gt_ids(self, Py_ssize_t i):
+        """Image i's GT ids (a NumPy view; the cache key uses them)."""
+        return np.asarray(self.g_ids[self.g_off[i]:self.g_off[i + 1]])
+
+    cdef int _check(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i) except -1:
+        if acc.k != self.k:
+            raise ValueError("accumulator of another category count")
+        if not 0 <= i < self.g_off.shape[0] - 1:
+            raise IndexError(i)
+        return 0
+
+    def score_pair(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i, bytes gt, bytes pred,
+                   bint record=False):
+        """Image i from its two PNG files' bytes.  Returns the status: ``0`` counted and
+        added; ``1`` the reference path must take the pair; ``3`` the table was counted
+        but the Python statistics must take the image (nothing was added)."""
+        cdef int status
+        cdef int64_t g0, p0
+        cdef size_t ng, npr
+        cdef int64_t *tab
+        cdef const uint8_t *gp = <const uint8_t *>PyBytes_AS_STRING(gt)
+        cdef const uint8_t *pp = <const uint8_t *>PyBytes_AS_STRING(pred)
+        cdef size_t gn = PyBytes_GET_SIZE(gt), pn = PyBytes_GET_SIZE(pred)
+        self._check(s, acc, i)
+        g0, p0 = self.g_off[i], self.p_off[i]
+        ng = <size_t>(self.g_off[i + 1] - g0)
+        npr = <size_t>(self.p_off[i + 1] - p0)
+        if record and ng >= 65536:
+            raise ValueError("cannot record more than 65535 ground-truth segments")
+        with nogil:
+            tab = acc.zeroed_table((ng + 1) * (npr + 1))
+            if tab == NULL:
+                status = s.seterr(b"out of memory")
+            else:
+                status = _pan_cold(s, gp, gn, pp, pn, tab, npr + 1, &self.g_ids[g0], ng,
+                                   &self.p_ids[p0], npr, record)
+            if status == OK:
+                status = self._stats(acc, tab, g0, ng, p0, npr)
+        return status
+
+    def score_cached(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i,
+                     const uint16_t[::1] values, const uint16_t[::1] lengths,
+                     Py_ssize_t width, Py_ssize_t height, bytes pred):
+        """Image i from cached GT runs and the prediction PNG's bytes; the status as
+        :meth:`score_pair`, or ``2`` when the cached runs do not fit (recompute them)."""
+        cdef int status
+        cdef int64_t g0, p0
+        cdef size_t ng, npr, nruns = values.shape[0]
+        cdef int64_t *tab
+        cdef const uint8_t *pp = <const uint8_t *>PyBytes_AS_STRING(pred)
+        cdef size_t pn = PyBytes_GET_SIZE(pred)
+        cdef const uint16_t *rv = &values[0] if nruns else <const uint16_t *>_EMPTY
+        cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
+        self._check(s, acc, i)
+        if lengths.shape[0] != values.shape[0]:
+            raise ValueError("values and lengths differ in length")
+        g0, p0 = self.g_off[i], self.p_off[i]
+        ng = <size_t>(self.g_off[i + 1] - g0)
+        npr = <size_t>(self.p_off[i + 1] - p0)
+        with nogil:
+            tab = acc.zeroed_table((ng + 1) * (npr + 1))
+            if tab == NULL:
+                status = s.seterr(b"out of memory")
+            else:
+                status = _pan_warm(s, rv, rl, nruns, width, height, pp, pn, tab, npr + 1, ng,
+                                   &self.p_ids[p0], npr)
+            if status == OK:
+                status = self._stats(acc, tab, g0, ng, p0, npr)
+        return status
+
+    cdef int _stats(self, PanopticAccumulator acc, const int64_t *tab, int64_t g0, size_t ng,
+                    int64_t p0, size_t npr) noexcept nogil:
+        return _pan_stats(acc, tab, ng, npr, &self.g_cat[g0], &self.g_crowd[g0], &self.g_area[g0],
+                          &self.g_order[g0], &self.p_cat[p0], self.recompute_gt_areas)

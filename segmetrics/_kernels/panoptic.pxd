@@ -26,5 +26,5 @@ cdef inline int32_t _lookup(const uint32_t* keys, const int32_t* vals, uint32_t 
 
 # Hash table id -> dense index (1-based) of the ascending ids; -1 on allocation failure.
 # The caller frees *keys_out and *vals_out.
-cdef int _build(const int64_t[::1] ids, uint32_t** keys_out, int32_t** vals_out,
+cdef int _build(const int64_t* ids, Py_ssize_t n, uint32_t** keys_out, int32_t** vals_out,
                 uint32_t* mask_out) noexcept nogil

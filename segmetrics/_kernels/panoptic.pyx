@@ -34,10 +34,10 @@ cdef inline uint32_t _pixel_id_fast(const uint8_t* base, Py_ssize_t i, bint rgb)
     return (<const uint32_t*>base)[i]
 
 
-cdef int _build(const int64_t[::1] ids, uint32_t** keys_out, int32_t** vals_out,
+cdef int _build(const int64_t* ids, Py_ssize_t n, uint32_t** keys_out, int32_t** vals_out,
                 uint32_t* mask_out) noexcept nogil:
-    """Hash table id -> dense index (1-based); returns -1 on allocation failure."""
-    cdef Py_ssize_t n = ids.shape[0], i
+    """Hash table id -> dense index (1-based) of the n ascending ids; -1 on allocation failure."""
+    cdef Py_ssize_t i
     cdef uint32_t size = 16, slot, key
     while size < 4 * <uint32_t>(n + 1):
         size <<= 1
@@ -154,7 +154,8 @@ def intersection_table(const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pr
     cdef const uint8_t* gbase = &gt[0] if gt.shape[0] > 0 else NULL
     cdef const uint8_t* pbase = &pred[0] if pred.shape[0] > 0 else NULL
     with nogil:
-        if _build(gt_ids, &gkeys, &gvals, &gmask) != 0 or _build(pred_ids, &pkeys, &pvals, &pmask) != 0:
+        if (_build(&gt_ids[0] if ng else NULL, ng, &gkeys, &gvals, &gmask) != 0
+                or _build(&pred_ids[0] if npr else NULL, npr, &pkeys, &pvals, &pmask) != 0):
             status = -1
         else:
             if gt_rgb and pred_rgb:

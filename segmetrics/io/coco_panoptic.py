@@ -164,6 +164,27 @@ def _check_categories(cats, where: str, require_isthing: bool) -> list[dict]:
     return cats
 
 
+try:  # about 2.5x faster than the json module on COCO panoptic files (benchmarks/RESULTS.md)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a core dependency; json gives the same values
+    _orjson = None
+
+
+def _parse_json(raw: bytes):
+    """``json.loads(raw)``, through orjson when it is installed.
+
+    Anything orjson refuses (NaN / Infinity literals, integers beyond 64 bits,
+    invalid UTF-8, syntax errors) is handed to the json module, so the values
+    accepted and the error messages are json's.
+    """
+    if _orjson is not None:
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
 def load_panoptic_json(path, folder=None, *, require_categories: bool = False) -> PanopticDataset:
     """Load and validate a COCO panoptic JSON file.
 
@@ -195,7 +216,7 @@ def load_panoptic_json(path, folder=None, *, require_categories: bool = False) -
     where = str(path)
     try:
         with open(path, "rb") as f:
-            data = json.load(f)
+            data = _parse_json(f.read())
     except FileNotFoundError as exc:
         raise DataFileError(f"{where}: JSON file not found") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
