@@ -10,9 +10,11 @@ Python side reads the two files (``open().read()`` releases the GIL) and makes
 one kernel call that parses, inflates, unfilters and counts without the GIL.
 Integer sums make the result identical for every ``jobs`` and every schedule.
 
-When results must be kept per image (panoptic statistics, semantic
-``per_image``) they are handed to the calling thread and added in input order;
-workers may run at most ``4 * jobs`` images ahead of it, so memory stays flat.
+Panoptic images are scored the same way: one nogil call decodes, counts,
+matches and adds the image's statistics to the thread's accumulator.  When
+semantic results must be kept per image they are handed to the calling thread
+and added in input order; workers may run at most ``4 * jobs`` images ahead of
+it, so memory stays flat.
 
 Fallback and errors
 -------------------
@@ -370,10 +372,29 @@ class _PanopticThread:
 
     __slots__ = ("scratch", "acc", "stats")
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, per_image: bool):
         self.scratch = _folder.Scratch()
-        self.acc = _folder.PanopticAccumulator(k)
+        self.acc = _folder.PanopticAccumulator(k, per_image)
         self.stats: list[tuple[int, Any]] = []
+
+
+def _fused_image_records(acc, k: int, image_ids: list) -> list[tuple[int, dict]]:
+    """``(index, per-image dict)`` of every image an accumulator took (see
+    :meth:`segmetrics.panoptic.PanopticState.add` for the dict)."""
+    from .panoptic import _fsum_by_category
+
+    _, _, _, _, match_cat, match_iou = acc.result()
+    images, log = acc.image_records()
+    out = []
+    log0 = m0 = 0
+    for index, log1, m1 in images.tolist():
+        counts = np.bincount(log[log0:log1], minlength=3 * k).reshape(k, 3)
+        out.append((index, {
+            "image_id": image_ids[index], "tp": counts[:, 0].copy(), "fp": counts[:, 1].copy(),
+            "fn": counts[:, 2].copy(), "iou_sum": _fsum_by_category(match_cat[m0:m1], match_iou[m0:m1], k),
+        }))
+        log0, m0 = log1, m1
+    return out
 
 
 def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, *, jobs: int,
@@ -385,14 +406,15 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
     ``reference(item)`` returns the image's :class:`~segmetrics.panoptic.ImageStats`
     the slow way or raises the image's error.
 
-    Without per-image records, the usual image is one nogil call that decodes,
-    counts, matches and adds its statistics to the thread's
-    :class:`~segmetrics._kernels.folder.PanopticAccumulator`; the accumulators are
-    summed at the end (integers, and every match IoU for the correctly rounded sums
-    of :class:`~segmetrics.panoptic.PanopticState`, so the result does not depend
-    on the schedule).  Images that need warnings or errors, and every image when
-    ``evaluator.per_image`` is set, get :class:`~segmetrics.panoptic.ImageStats`
-    from the per-image path; those are added in input order.
+    The usual image is one nogil call that decodes, counts, matches and adds its
+    statistics to the thread's :class:`~segmetrics._kernels.folder.PanopticAccumulator`
+    (with ``evaluator.per_image``, also a log of the image's counts); the
+    accumulators are summed at the end (integers, and every match IoU for the
+    correctly rounded sums of :class:`~segmetrics.panoptic.PanopticState`, so the
+    result does not depend on the schedule).  Images that need warnings or errors
+    (stale JSON areas, missing predictions, anything the fused kernels do not
+    take) get :class:`~segmetrics.panoptic.ImageStats` from the per-image path;
+    those and the per-image records are added in input order at the end.
     """
     from .panoptic import _segment_arrays, table_stats
 
@@ -401,10 +423,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
     cache = GTCache(cache_dir, "panoptic") if cache_dir is not None else None
     g_folder, p_folder = _folder_str(gt_dataset), _folder_str(pred_dataset)
     per_image = evaluator.state.per_image is not None
-    if per_image:
-        batch, fast = None, np.zeros(len(items), dtype=bool)
-    else:
-        batch, fast = _panoptic_batch(items, gt_dataset, pred_dataset, evaluator)
+    batch, fast = _panoptic_batch(items, gt_dataset, pred_dataset, evaluator)
 
     def image_stats(s: _folder.Scratch, i: int):
         """The image's ImageStats the per-image way (table in Python, or the reference)."""
@@ -459,32 +478,34 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
         return status == 0
 
     def work(t: _PanopticThread, i: int) -> None:
-        if fast[i] and fused(t, i):
-            return None
-        stats = image_stats(t.scratch, i)
-        if not per_image:
-            t.stats.append((i, stats))
-        return stats
+        if not (fast[i] and fused(t, i)):
+            t.stats.append((i, image_stats(t.scratch, i)))
 
     try:
-        threads = run_indexed(len(items), work, lambda: _PanopticThread(k), jobs,
-                              sink=(lambda i, stats: evaluator.add(stats)) if per_image else None,
+        threads = run_indexed(len(items), work, lambda: _PanopticThread(k, per_image), jobs,
                               progress=progress)
     finally:
         if cache is not None:
             cache.close()
-    if not per_image:
-        st = evaluator.state
-        for t in threads:
-            tp, fp, fn, confusion, match_cat, match_iou = t.acc.result()
-            st.tp += tp
-            st.fp += fp
-            st.fn += fn
-            st.confusion += confusion
-            if match_cat.size:
-                st.match_cat.append(match_cat)
-                st.match_iou.append(match_iou)
-            st.num_images += t.acc.num_images
-        for _, stats in sorted((x for t in threads for x in t.stats), key=lambda x: x[0]):
-            evaluator.add(stats)
+    st = evaluator.state
+    for t in threads:
+        tp, fp, fn, confusion, match_cat, match_iou = t.acc.result()
+        st.tp += tp
+        st.fp += fp
+        st.fn += fn
+        st.confusion += confusion
+        if match_cat.size:
+            st.match_cat.append(match_cat)
+            st.match_iou.append(match_iou)
+        st.num_images += t.acc.num_images
+    # the per-image path's images (their warnings) and the per-image records, in input order
+    later: list[tuple[int, bool, Any]] = [(i, True, stats) for t in threads for i, stats in t.stats]
+    if per_image:
+        ids = [item[0] for item in items]
+        later += [(i, False, rec) for t in threads for i, rec in _fused_image_records(t.acc, k, ids)]
+    for _, is_stats, x in sorted(later, key=lambda e: e[0]):
+        if is_stats:
+            evaluator.add(x)
+        else:
+            st.per_image.append(x)
     return evaluator

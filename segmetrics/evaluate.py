@@ -214,8 +214,9 @@ def evaluate_panoptic_files(
         As loaded by :func:`segmetrics.io.coco_panoptic.load_panoptic_json`
         (with their PNG folders).
     evaluator : PanopticEvaluator
-        Updated in place (per-image statistics computed on worker threads,
-        ``add``-ed in GT order on the calling thread).
+        Updated in place once every image is scored (statistics summed on the
+        worker threads, per-image records in GT order); a run that raises
+        leaves it unchanged.
     jobs : int, optional
         Worker threads (default: usable CPUs, at most 8).
     cache_dir : path-like, optional
@@ -258,6 +259,7 @@ def evaluate_panoptic_files(
                          f"image ids {', '.join(map(repr, extra[:5]))}{' ...' if len(extra) > 5 else ''}")
     else:
         pairs, notes = pair_annotations(gt_dataset, pred_dataset)
+    n_warnings = len(evaluator.state.warnings)
     evaluator.state.warnings.extend(notes)
 
     def reference(item):
@@ -272,7 +274,11 @@ def evaluate_panoptic_files(
         return evaluator.evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs,
                                         image_id=image_id, gt_name=str(g_path), pred_name=p_name)
 
-    return _pipeline.panoptic_files(
-        pairs, gt_dataset, pred_dataset, evaluator,
-        jobs=_pipeline.resolve_jobs(jobs, len(pairs), default_jobs), cache_dir=cache_dir,
-        progress=progress, reference=reference)
+    try:
+        return _pipeline.panoptic_files(
+            pairs, gt_dataset, pred_dataset, evaluator,
+            jobs=_pipeline.resolve_jobs(jobs, len(pairs), default_jobs), cache_dir=cache_dir,
+            progress=progress, reference=reference)
+    except BaseException:
+        del evaluator.state.warnings[n_warnings:]  # a failed run leaves the evaluator as it was
+        raise

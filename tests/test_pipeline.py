@@ -15,7 +15,7 @@ from PIL import Image
 
 from segmetrics import _pipeline
 from segmetrics import panoptic as panoptic_module
-from segmetrics.errors import DataFileError, FormatError, InputError, LabelError
+from segmetrics.errors import DataFileError, FormatError, InputError, LabelError, SegmetricsError
 from segmetrics.evaluate import evaluate_panoptic_files, evaluate_semantic_files
 from segmetrics.io.coco_panoptic import dataset_from_dict, id2rgb
 from segmetrics.panoptic import PanopticEvaluator, panoptic_quality
@@ -272,6 +272,14 @@ def _same_result(a, b):
     assert a.warnings == b.warnings and a.num_images == b.num_images
 
 
+def _same_per_image(got, want):
+    assert [r["image_id"] for r in got] == [r["image_id"] for r in want]
+    for a, b in zip(got, want):
+        assert a.keys() == b.keys()
+        for key in ("tp", "fp", "fn", "iou_sum"):
+            assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), (a["image_id"], key)
+
+
 def _oracle_panoptic(gt, pred, **kw):
     ev = PanopticEvaluator(gt.categories, **kw)
     for image_id, ann in gt.annotations.items():
@@ -304,14 +312,13 @@ def test_panoptic_equals_engine_any_jobs_and_cache(tmp_path, seed, per_image, mo
             _same_result(got, want)
             assert np.array_equal(ev.state.confusion, oracle.state.confusion)
             if per_image:
-                assert [r["image_id"] for r in got.per_image] == [r["image_id"] for r in want.per_image]
+                _same_per_image(got.per_image, want.per_image)
     assert calls == []  # every image went through the fused kernels
-    # without per-image records the statistics too are computed in the kernel
-    assert (stats_calls == []) != per_image
+    assert stats_calls == []  # and so did the matching and the per-image records
 
 
-@pytest.mark.parametrize("recompute", [False, True])
-def test_panoptic_fused_and_per_image_paths_mixed(tmp_path, recompute):
+@pytest.mark.parametrize("recompute, per_image", [(False, False), (True, False), (False, True)])
+def test_panoptic_fused_and_per_image_paths_mixed(tmp_path, recompute, per_image):
     """Stale JSON areas and missing predictions go the per-image way, the rest the fused
     way: the sums, the warnings and their order equal the engine's, whatever jobs is."""
     gt, pred = make_panoptic(tmp_path, np.random.default_rng(7), n=10)
@@ -323,7 +330,7 @@ def test_panoptic_fused_and_per_image_paths_mixed(tmp_path, recompute):
     assert len(stale) >= 2
     missing = list(gt.annotations)[4]
     del pred.annotations[missing]
-    ev_want = PanopticEvaluator(gt.categories, recompute_gt_areas=recompute)
+    ev_want = PanopticEvaluator(gt.categories, recompute_gt_areas=recompute, per_image=per_image)
     ev_want.state.warnings.append(
         f"1 ground-truth images have no prediction; all their segments are false negatives: image ids {missing!r}")
     for image_id, ann in gt.annotations.items():
@@ -337,11 +344,15 @@ def test_panoptic_fused_and_per_image_paths_mixed(tmp_path, recompute):
     assert (want.warnings != [want.warnings[0]]) != recompute  # stale areas warn unless recomputed
     for jobs in (1, 2, 3):
         for cache_dir in (None, tmp_path / "c", tmp_path / "c"):
-            ev = evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories, recompute_gt_areas=recompute),
-                                         jobs=jobs, cache_dir=cache_dir, allow_missing=True)
+            ev = evaluate_panoptic_files(
+                gt, pred, PanopticEvaluator(gt.categories, recompute_gt_areas=recompute, per_image=per_image),
+                jobs=jobs, cache_dir=cache_dir, allow_missing=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                _same_result(ev.compute(), want)
+                got = ev.compute()
+            _same_result(got, want)
+            if per_image:
+                _same_per_image(got.per_image, want.per_image)
             assert np.array_equal(ev.state.confusion, ev_want.state.confusion)
 
 
@@ -434,3 +445,40 @@ def test_real_coco_panoptic_matches_engine(shared_data, tmp_path):
     for jobs, cache_dir in ((1, None), (2, tmp_path / "c"), (2, tmp_path / "c")):
         _same_result(evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs,
                                              cache_dir=cache_dir).compute(), want)
+
+
+def test_panoptic_batch_rejects_inconsistent_columns():
+    from segmetrics._kernels import folder
+
+    z = lambda dt=np.int64: np.zeros(0, dt)  # noqa: E731
+    ok = dict(g_off=np.array([0, 1]), g_ids=np.array([5]), g_cat=np.array([0]), g_crowd=np.zeros(1, np.uint8),
+              g_area=np.ones(1), g_order=np.zeros(1, np.int64), p_off=np.array([0, 0]), p_ids=z(), p_cat=z())
+    folder.PanopticBatch(2, **ok, recompute_gt_areas=False)
+    for change, msg in ((dict(g_off=np.array([0, 2])), "span"), (dict(p_off=np.array([0])), "one entry"),
+                        (dict(g_cat=np.array([2])), "out of range"), (dict(g_area=np.ones(2)), "lengths")):
+        with pytest.raises(ValueError, match=msg):
+            folder.PanopticBatch(2, **{**ok, **change}, recompute_gt_areas=False)
+    acc = folder.PanopticAccumulator(3)
+    batch = folder.PanopticBatch(2, **ok, recompute_gt_areas=False)
+    with pytest.raises(ValueError, match="another category count"):
+        batch.score_pair(folder.Scratch(), acc, 0, b"", b"")
+    with pytest.raises(IndexError):
+        batch.score_pair(folder.Scratch(), folder.PanopticAccumulator(2), 1, b"", b"")
+    # bytes that are not PNG: the reference path must take the pair, nothing is added
+    acc = folder.PanopticAccumulator(2, True)
+    assert batch.score_pair(folder.Scratch(), acc, 0, b"not a png", b"") == 1
+    assert acc.num_images == 0 and acc.result()[0].tolist() == [0, 0]
+
+
+def test_panoptic_failed_run_leaves_evaluator_unchanged(tmp_path):
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(8), n=6)
+    bad = list(gt.annotations)[4]
+    pred.png_path(bad).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    extra = dict(next(iter(pred.annotations.values())), image_id="extra")
+    pred.annotations["extra"] = extra  # a prediction for an unknown image: a pairing note
+    for jobs in (1, 2):
+        ev = PanopticEvaluator(gt.categories, per_image=True)
+        with pytest.raises(SegmetricsError):
+            evaluate_panoptic_files(gt, pred, ev, jobs=jobs)
+        assert ev.state.num_images == 0 and ev.state.warnings == [] and ev.state.per_image == []
+        assert not ev.state.tp.any() and not ev.state.confusion.any() and ev.state.match_cat == []

@@ -53,3 +53,53 @@ def panoptic_cached(
     table: npt.NDArray[np.int64],
     pred_ids: npt.NDArray[np.int64],
 ) -> int: ...
+
+class PanopticAccumulator:
+    k: int
+    num_images: int
+    per_image: bool
+    def __init__(self, k: int, per_image: bool = False) -> None: ...
+    def result(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+    ]: ...
+    def image_records(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+
+class PanopticBatch:
+    k: int
+    recompute_gt_areas: bool
+    def __init__(
+        self,
+        k: int,
+        g_off: npt.NDArray[np.int64],
+        g_ids: npt.NDArray[np.int64],
+        g_cat: npt.NDArray[np.int64],
+        g_crowd: npt.NDArray[np.uint8],
+        g_area: npt.NDArray[np.float64],
+        g_order: npt.NDArray[np.int64],
+        p_off: npt.NDArray[np.int64],
+        p_ids: npt.NDArray[np.int64],
+        p_cat: npt.NDArray[np.int64],
+        recompute_gt_areas: bool,
+    ) -> None: ...
+    def gt_ids(self, i: int) -> npt.NDArray[np.int64]: ...
+    def score_pair(
+        self, s: Scratch, acc: PanopticAccumulator, i: int, gt: bytes, pred: bytes, record: bool = False
+    ) -> int: ...
+    def score_cached(
+        self,
+        s: Scratch,
+        acc: PanopticAccumulator,
+        i: int,
+        values: npt.NDArray[np.uint16],
+        lengths: npt.NDArray[np.uint16],
+        width: int,
+        height: int,
+        pred: bytes,
+    ) -> int: ...

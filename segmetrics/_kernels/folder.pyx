@@ -727,12 +727,18 @@ cdef class PanopticAccumulator:
     cdef double *area
     cdef uint8_t *matched    # GT flags then prediction flags
     cdef size_t seg_cap
+    cdef int64_t *log        # per-image records: category * 3 + (0 TP, 1 FP, 2 FN) per count
+    cdef size_t n_log, log_cap
+    cdef int64_t *images     # per image: index, end of its log, end of its matches
+    cdef size_t images_cap
+    cdef readonly bint per_image
     cdef readonly Py_ssize_t k, num_images
 
-    def __cinit__(self, Py_ssize_t k):
+    def __cinit__(self, Py_ssize_t k, bint per_image=False):
         if k < 1:
             raise ValueError("k must be positive")
         self.k = k
+        self.per_image = per_image
         self.tp = <int64_t *>calloc(k, sizeof(int64_t))
         self.fp = <int64_t *>calloc(k, sizeof(int64_t))
         self.fn = <int64_t *>calloc(k, sizeof(int64_t))
@@ -754,6 +760,24 @@ cdef class PanopticAccumulator:
         free(self.pix)
         free(self.area)
         free(self.matched)
+        free(self.log)
+        free(self.images)
+
+    def image_records(self):
+        """With ``per_image``: ``(images, log)``, where row ``j`` of the ``(num_images, 3)``
+        int64 ``images`` holds the image index given to the scorer and the ends of the
+        image's entries in ``log`` and in the match arrays of :meth:`result` (each image
+        starts where the previous one ends); ``log`` holds ``category * 3 + kind`` (kind
+        0 TP, 1 FP, 2 FN) once per count."""
+        images = np.empty((self.num_images if self.per_image else 0, 3), np.int64)
+        log = np.empty(self.n_log, np.int64)
+        cdef int64_t[:, ::1] a = images
+        cdef int64_t[::1] b = log
+        if images.shape[0]:
+            memcpy(&a[0, 0], self.images, 3 * images.shape[0] * sizeof(int64_t))
+        if self.n_log:
+            memcpy(&b[0], self.log, self.n_log * sizeof(int64_t))
+        return images, log
 
     def result(self):
         """``(tp, fp, fn, confusion, match_cat, match_iou)`` as new NumPy arrays."""
@@ -820,8 +844,33 @@ cdef class PanopticAccumulator:
             self.match_cap = n_match
         return 0
 
+    cdef int reserve_log(self, size_t n) noexcept nogil:
+        """Room for n more log entries and one more image row; -1 if out of memory."""
+        cdef void *p
+        cdef size_t want
+        if self.log_cap < self.n_log + n:
+            want = 2 * (self.n_log + n) + 64
+            p = realloc(self.log, want * sizeof(int64_t))
+            if p == NULL:
+                return -1
+            self.log = <int64_t *>p
+            self.log_cap = want
+        if self.images_cap < <size_t>self.num_images + 1:
+            want = 2 * <size_t>self.num_images + 64
+            p = realloc(self.images, 3 * want * sizeof(int64_t))
+            if p == NULL:
+                return -1
+            self.images = <int64_t *>p
+            self.images_cap = want
+        return 0
 
-cdef int _pan_stats(PanopticAccumulator acc, const int64_t *tab, size_t ng, size_t npr,
+    cdef inline void note(self, int64_t cat, int kind) noexcept nogil:
+        if self.per_image:
+            self.log[self.n_log] = 3 * cat + kind
+            self.n_log += 1
+
+
+cdef int _pan_stats(PanopticAccumulator acc, Py_ssize_t index, const int64_t *tab, size_t ng, size_t npr,
                     const int64_t *gcat, const uint8_t *gcrowd, const double *garea,
                     const int64_t *gorder, const int64_t *pcat, bint recompute) noexcept nogil:
     """panopticapi's matching on one image's table, added to acc (all or nothing).
@@ -874,6 +923,8 @@ cdef int _pan_stats(PanopticAccumulator acc, const int64_t *tab, size_t ng, size
         pm[p] = 0
     if acc.reserve(n_seg if n_seg else 1, n_inner) != 0:
         return REFERENCE
+    if acc.per_image and acc.reserve_log(ng + npr + n_inner) != 0:
+        return REFERENCE
     # the crowd segment that counts per category: the last listed one
     for g in range(ng):
         if gcrowd[g]:
@@ -893,6 +944,7 @@ cdef int _pan_stats(PanopticAccumulator acc, const int64_t *tab, size_t ng, size
             iou = <double>inter / union_
             if iou > 0.5:
                 acc.tp[gcat[g - 1]] += 1
+                acc.note(gcat[g - 1], 0)
                 acc.match_cat[acc.n_match] = gcat[g - 1]
                 acc.match_iou[acc.n_match] = iou
                 acc.n_match += 1
@@ -901,6 +953,7 @@ cdef int _pan_stats(PanopticAccumulator acc, const int64_t *tab, size_t ng, size
     for g in range(ng):
         if not gm[g] and not gcrowd[g]:
             acc.fn[gcat[g]] += 1
+            acc.note(gcat[g], 2)
     for p in range(1, W):
         if pm[p - 1]:
             continue
@@ -912,6 +965,7 @@ cdef int _pan_stats(PanopticAccumulator acc, const int64_t *tab, size_t ng, size
         if pred_area > 0 and <double>ignored / <double>pred_area > 0.5:
             continue
         acc.fp[pcat[p - 1]] += 1
+        acc.note(pcat[p - 1], 1)
     for g in range(ng):
         if gcrowd[g]:
             acc.crowd_of_cat[gcat[g]] = 0
@@ -925,6 +979,10 @@ cdef int _pan_stats(PanopticAccumulator acc, const int64_t *tab, size_t ng, size
             v = tab[g * W + p]
             if v:
                 acc.confusion[c + <size_t>pcat[p - 1]] += v
+    if acc.per_image:
+        acc.images[3 * acc.num_images] = index
+        acc.images[3 * acc.num_images + 1] = <int64_t>acc.n_log
+        acc.images[3 * acc.num_images + 2] = <int64_t>acc.n_match
     acc.num_images += 1
     return OK
 
@@ -1005,7 +1063,7 @@ cdef class PanopticBatch:
                 status = _pan_cold(s, gp, gn, pp, pn, tab, npr + 1, &self.g_ids[g0], ng,
                                    &self.p_ids[p0], npr, record)
             if status == OK:
-                status = self._stats(acc, tab, g0, ng, p0, npr)
+                status = self._stats(acc, i, tab, g0, ng, p0, npr)
         return status
 
     def score_cached(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i,
@@ -1035,10 +1093,10 @@ cdef class PanopticBatch:
                 status = _pan_warm(s, rv, rl, nruns, width, height, pp, pn, tab, npr + 1, ng,
                                    &self.p_ids[p0], npr)
             if status == OK:
-                status = self._stats(acc, tab, g0, ng, p0, npr)
+                status = self._stats(acc, i, tab, g0, ng, p0, npr)
         return status
 
-    cdef int _stats(self, PanopticAccumulator acc, const int64_t *tab, int64_t g0, size_t ng,
+    cdef int _stats(self, PanopticAccumulator acc, Py_ssize_t i, const int64_t *tab, int64_t g0, size_t ng,
                     int64_t p0, size_t npr) noexcept nogil:
-        return _pan_stats(acc, tab, ng, npr, &self.g_cat[g0], &self.g_crowd[g0], &self.g_area[g0],
+        return _pan_stats(acc, i, tab, ng, npr, &self.g_cat[g0], &self.g_crowd[g0], &self.g_area[g0],
                           &self.g_order[g0], &self.p_cat[p0], self.recompute_gt_areas)
