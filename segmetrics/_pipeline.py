@@ -311,59 +311,70 @@ def _png_path(dataset, folder: Optional[str], image_id) -> str:
 
 
 def _panoptic_batch(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator):
-    """The segment columns of every image the fused statistics can take, flattened
-    into a :class:`~segmetrics._kernels.folder.PanopticBatch`, and a per-image flag.
+    """The segment columns of every image, as a
+    :class:`~segmetrics._kernels.folder.PanopticBatch`, and which images the fused
+    statistics take.
 
-    An image is taken when both of its segment lists have the columns made at load
-    time and every category is known; the others (a missing prediction, lists
-    changed after loading, unknown categories) go through the per-image path,
-    which scores them or names the error.
+    An image is taken when both of its segment lists still have the columns made
+    at load time and every category is known; the others (a missing prediction,
+    lists changed after loading, unknown categories) go through the per-image path,
+    which scores them or names the error.  Datasets loaded from files share their
+    flat column arrays with the batch; other column mappings are concatenated.
     """
+    from .io.coco_panoptic import FlatColumns
+
     cats = evaluator.categories
     n = len(items)
-    fast = np.zeros(n, dtype=bool)
-    g_cols: list = []
-    p_cols: list = []
-    taken: list[int] = []
-    g_columns, p_columns = gt_dataset.columns, pred_dataset.columns
-    for i, (image_id, g_ann, p_ann) in enumerate(items):
-        if p_ann is None:
+    image_ids = [item[0] for item in items]
+    sides = []
+    for dataset, which in ((gt_dataset, 1), (pred_dataset, 2)):
+        anns = [item[which] for item in items]
+        cols = dataset.columns
+        if isinstance(cols, FlatColumns):
+            start, end, ok = cols.ranges(image_ids, anns)
+            flat = (cols.ids, cols.category_ids, cols.iscrowd, cols.area, cols.order)
+        else:
+            start, end, ok, flat = _concatenated_columns(cols, image_ids, anns)
+        dense = cats.dense_or_minus1(flat[1])
+        unknown = np.concatenate([[0], np.cumsum(dense < 0)])
+        ok &= unknown[end] == unknown[start]
+        sides.append((start, end, ok, flat, dense))
+    (g_start, g_end, g_ok, g_flat, g_dense), (p_start, p_end, p_ok, p_flat, p_dense) = sides
+    fast = g_ok & p_ok
+    for start, end in ((g_start, g_end), (p_start, p_end)):
+        start[~fast] = 0
+        end[~fast] = 0
+    batch = _folder.PanopticBatch(
+        len(cats), g_start, g_end, g_flat[0], g_dense, g_flat[2], g_flat[3], g_flat[4].astype(np.int64, copy=False),
+        p_start, p_end, p_flat[0], p_dense, bool(evaluator.recompute_gt_areas))
+    assert fast.size == n
+    return batch, fast
+
+
+def _concatenated_columns(columns, image_ids: list, anns: list):
+    """:meth:`FlatColumns.ranges` and the flat arrays for any ``image_id ->
+    SegmentColumns`` mapping (datasets built by hand)."""
+    n = len(image_ids)
+    start = np.zeros(n, dtype=np.int64)
+    end = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    parts: list = []
+    row = 0
+    for i, (image_id, ann) in enumerate(zip(image_ids, anns)):
+        c = columns.get(image_id) if ann is not None else None
+        if c is None or c.segments is not ann.get("segments_info") or len(c.segments) != c.ids.size:
             continue
-        gc, pc = g_columns.get(image_id), p_columns.get(image_id)
-        if (gc is None or pc is None or gc.segments is not g_ann.get("segments_info")
-                or pc.segments is not p_ann.get("segments_info") or len(gc.segments) != gc.ids.size
-                or len(pc.segments) != pc.ids.size):
-            continue
-        taken.append(i)
-        g_cols.append(gc)
-        p_cols.append(pc)
+        parts.append(c)
+        start[i], end[i], ok[i] = row, row + c.ids.size, True
+        row += c.ids.size
 
     def cat(arrays, dtype):
         return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
 
-    g_len = np.array([c.ids.size for c in g_cols], dtype=np.int64)
-    p_len = np.array([c.ids.size for c in p_cols], dtype=np.int64)
-    g_cat = cats.dense_of(cat([c.category_ids for c in g_cols], np.int64))
-    p_cat = cats.dense_of(cat([c.category_ids for c in p_cols], np.int64))
-    if g_cat is None or p_cat is None:  # an unknown category somewhere: keep the images without one
-        g_dense = [cats.dense_of(c.category_ids) for c in g_cols]
-        p_dense = [cats.dense_of(c.category_ids) for c in p_cols]
-        keep = [j for j in range(len(taken)) if g_dense[j] is not None and p_dense[j] is not None]
-        taken = [taken[j] for j in keep]
-        g_cols, p_cols = [g_cols[j] for j in keep], [p_cols[j] for j in keep]
-        g_len, p_len = g_len[keep], p_len[keep]
-        g_cat, p_cat = cat([g_dense[j] for j in keep], np.int64), cat([p_dense[j] for j in keep], np.int64)
-    fast[taken] = True
-    g_off = np.zeros(n + 1, dtype=np.int64)
-    p_off = np.zeros(n + 1, dtype=np.int64)
-    g_off[np.asarray(taken, dtype=np.intp) + 1] = g_len
-    p_off[np.asarray(taken, dtype=np.intp) + 1] = p_len
-    batch = _folder.PanopticBatch(
-        len(cats), np.cumsum(g_off), cat([c.ids for c in g_cols], np.int64), g_cat,
-        cat([c.iscrowd for c in g_cols], np.uint8), cat([c.area for c in g_cols], np.float64),
-        cat([c.order for c in g_cols], np.int64), np.cumsum(p_off), cat([c.ids for c in p_cols], np.int64),
-        p_cat, bool(evaluator.recompute_gt_areas))
-    return batch, fast
+    flat = (cat([c.ids for c in parts], np.int64), cat([c.category_ids for c in parts], np.int64),
+            cat([c.iscrowd for c in parts], np.uint8), cat([c.area for c in parts], np.float64),
+            cat([c.order for c in parts], np.int64))
+    return start, end, ok, flat
 
 
 class _PanopticThread:

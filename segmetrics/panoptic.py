@@ -131,6 +131,15 @@ class CategoryIndex:
             return None
         return self._sorted_dense[pos]
 
+    def dense_or_minus1(self, category_ids: np.ndarray) -> np.ndarray:
+        """Dense indices of an int64 array of category ids, -1 where an id is not a category."""
+        sorted_ids = self._sorted_ids
+        if sorted_ids is None or category_ids.size == 0:
+            return np.full(category_ids.shape, -1, dtype=np.int64)
+        pos = np.searchsorted(sorted_ids, category_ids)
+        np.minimum(pos, sorted_ids.size - 1, out=pos)
+        return np.where(sorted_ids[pos] == category_ids, self._sorted_dense[pos], -1)
+
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -246,3 +246,25 @@ def test_load_time_columns_equal_the_checked_segments(segs):
     for a, b in zip(fast[1:], slow[1:]):
         assert a.dtype == b.dtype and a.flags.c_contiguous
         np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(
+    st.lists(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in _SEG_VALUES.items()}), max_size=5),
+    st.none()), max_size=6))
+def test_columns_of_many_lists_equal_each_list_alone(seg_lists):
+    """One pass over a whole file's lists gives each list's own columns (or defers the same way)."""
+    from segmetrics._kernels.panoptic import segment_columns_all
+    from segmetrics.io.coco_panoptic import MAX_RGB_ID, _fast_columns
+
+    offsets, *cols, ok = segment_columns_all(seg_lists, MAX_RGB_ID)
+    assert offsets[0] == 0 and offsets[-1] == cols[0].size and (np.diff(offsets) >= 0).all()
+    for j, segs in enumerate(seg_lists):
+        alone = _fast_columns(segs) if isinstance(segs, list) else None
+        assert bool(ok[j]) == (alone is not None)
+        a, b = offsets[j], offsets[j + 1]
+        if alone is None:
+            assert a == b
+            continue
+        for got, want in zip(cols, alone[1:]):
+            np.testing.assert_array_equal(got[a:b], want)

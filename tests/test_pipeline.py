@@ -451,11 +451,15 @@ def test_panoptic_batch_rejects_inconsistent_columns():
     from segmetrics._kernels import folder
 
     z = lambda dt=np.int64: np.zeros(0, dt)  # noqa: E731
-    ok = dict(g_off=np.array([0, 1]), g_ids=np.array([5]), g_cat=np.array([0]), g_crowd=np.zeros(1, np.uint8),
-              g_area=np.ones(1), g_order=np.zeros(1, np.int64), p_off=np.array([0, 0]), p_ids=z(), p_cat=z())
+    ok = dict(g_start=np.array([0]), g_end=np.array([1]), g_ids=np.array([5]), g_cat=np.array([0]),
+              g_crowd=np.zeros(1, np.uint8), g_area=np.ones(1), g_order=np.zeros(1, np.int64),
+              p_start=np.array([0]), p_end=np.array([0]), p_ids=z(), p_cat=z())
     folder.PanopticBatch(2, **ok, recompute_gt_areas=False)
-    for change, msg in ((dict(g_off=np.array([0, 2])), "span"), (dict(p_off=np.array([0])), "one entry"),
-                        (dict(g_cat=np.array([2])), "out of range"), (dict(g_area=np.ones(2)), "lengths")):
+    # rows outside an image's range are not looked at
+    folder.PanopticBatch(2, **{**ok, "g_end": np.array([0]), "g_cat": np.array([-1])}, recompute_gt_areas=False)
+    for change, msg in ((dict(g_end=np.array([2])), "outside"), (dict(p_start=np.array([1])), "outside"),
+                        (dict(p_end=np.array([0, 0])), "one entry"), (dict(g_cat=np.array([2])), "out of range"),
+                        (dict(g_area=np.ones(2)), "lengths")):
         with pytest.raises(ValueError, match=msg):
             folder.PanopticBatch(2, **{**ok, **change}, recompute_gt_areas=False)
     acc = folder.PanopticAccumulator(3)
@@ -482,3 +486,24 @@ def test_panoptic_failed_run_leaves_evaluator_unchanged(tmp_path):
             evaluate_panoptic_files(gt, pred, ev, jobs=jobs)
         assert ev.state.num_images == 0 and ev.state.warnings == [] and ev.state.per_image == []
         assert not ev.state.tp.any() and not ev.state.confusion.any() and ev.state.match_cat == []
+
+
+@pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
+def test_panoptic_hand_built_datasets_take_the_fused_path(tmp_path, monkeypatch):
+    """Datasets whose columns are a plain dict (built by hand, not loaded) are
+    concatenated for the kernel; one without columns goes the per-image way."""
+    import dataclasses
+
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(9), n=6)
+    want = _oracle_panoptic(gt, pred).compute()
+    stats_calls = []
+    real_stats = panoptic_module.table_stats
+    monkeypatch.setattr(panoptic_module, "table_stats",
+                        lambda *a, **k: stats_calls.append(1) or real_stats(*a, **k))
+    gt_dict = dataclasses.replace(gt, columns=dict(gt.columns))
+    pred_dict = dataclasses.replace(pred, columns={i: c for i, c in pred.columns.items() if i != 3})
+    assert len(gt_dict.columns) == 6 and len(pred_dict.columns) == 5
+    for jobs in (1, 2):
+        _same_result(evaluate_panoptic_files(gt_dict, pred_dict, PanopticEvaluator(gt.categories),
+                                             jobs=jobs).compute(), want)
+    assert len(stats_calls) == 2  # image 3 only, once per run

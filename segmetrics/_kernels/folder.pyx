@@ -988,52 +988,51 @@ cdef int _pan_stats(PanopticAccumulator acc, Py_ssize_t index, const int64_t *ta
 
 
 cdef class PanopticBatch:
-    """The segment columns of every image of a folder run, flattened: image i owns rows
-    ``g_off[i]:g_off[i + 1]`` of the GT columns and ``p_off[i]:p_off[i + 1]`` of the
-    prediction columns (ids ascending, dense category indices).  :meth:`score_pair`
-    and :meth:`score_cached` count one image and add its statistics to an
-    accumulator in one nogil call."""
-    cdef const int64_t[::1] g_off, g_ids, g_cat, g_order, p_off, p_ids, p_cat
+    """The segment columns of every image of a folder run: image i owns rows
+    ``g_start[i]:g_end[i]`` of the GT columns and ``p_start[i]:p_end[i]`` of the
+    prediction columns (ids ascending, dense category indices; typically the flat
+    arrays of :class:`segmetrics.io.coco_panoptic.FlatColumns`, unused rows may
+    hold anything).  :meth:`score_pair` and :meth:`score_cached` count one image
+    and add its statistics to an accumulator in one nogil call."""
+    cdef const int64_t[::1] g_start, g_end, g_ids, g_cat, g_order, p_start, p_end, p_ids, p_cat
     cdef const uint8_t[::1] g_crowd
     cdef const double[::1] g_area
     cdef readonly bint recompute_gt_areas
     cdef readonly Py_ssize_t k
 
-    def __init__(self, Py_ssize_t k, g_off, g_ids, g_cat, g_crowd, g_area, g_order,
-                 p_off, p_ids, p_cat, bint recompute_gt_areas):
-        cdef Py_ssize_t n, i
+    def __init__(self, Py_ssize_t k, g_start, g_end, g_ids, g_cat, g_crowd, g_area, g_order,
+                 p_start, p_end, p_ids, p_cat, bint recompute_gt_areas):
+        cdef Py_ssize_t n, i, j
         self.k = k
-        self.g_off, self.g_ids, self.g_cat, self.g_crowd = g_off, g_ids, g_cat, g_crowd
-        self.g_area, self.g_order = g_area, g_order
-        self.p_off, self.p_ids, self.p_cat = p_off, p_ids, p_cat
+        self.g_start, self.g_end, self.g_ids, self.g_cat = g_start, g_end, g_ids, g_cat
+        self.g_crowd, self.g_area, self.g_order = g_crowd, g_area, g_order
+        self.p_start, self.p_end, self.p_ids, self.p_cat = p_start, p_end, p_ids, p_cat
         self.recompute_gt_areas = recompute_gt_areas
-        n = self.g_off.shape[0] - 1
-        if n < 0 or self.p_off.shape[0] != n + 1:
-            raise ValueError("offsets must have one entry per image plus one")
-        if (self.g_off[0] != 0 or self.p_off[0] != 0 or self.g_off[n] != self.g_ids.shape[0]
-                or self.p_off[n] != self.p_ids.shape[0]):
-            raise ValueError("offsets do not span the columns")
-        for i in range(n):
-            if self.g_off[i + 1] < self.g_off[i] or self.p_off[i + 1] < self.p_off[i]:
-                raise ValueError("offsets must not decrease")
+        n = self.g_start.shape[0]
+        if self.g_end.shape[0] != n or self.p_start.shape[0] != n or self.p_end.shape[0] != n:
+            raise ValueError("start and end arrays must have one entry per image")
         if not (self.g_cat.shape[0] == self.g_crowd.shape[0] == self.g_area.shape[0]
                 == self.g_order.shape[0] == self.g_ids.shape[0]) or self.p_cat.shape[0] != self.p_ids.shape[0]:
             raise ValueError("columns of different lengths")
-        for i in range(self.g_cat.shape[0]):
-            if not 0 <= self.g_cat[i] < k:
-                raise ValueError("category index out of range")
-        for i in range(self.p_cat.shape[0]):
-            if not 0 <= self.p_cat[i] < k:
-                raise ValueError("category index out of range")
+        for i in range(n):
+            if not (0 <= self.g_start[i] <= self.g_end[i] <= self.g_ids.shape[0]
+                    and 0 <= self.p_start[i] <= self.p_end[i] <= self.p_ids.shape[0]):
+                raise ValueError("image rows outside the columns")
+            for j in range(self.g_start[i], self.g_end[i]):
+                if not 0 <= self.g_cat[j] < k:
+                    raise ValueError("category index out of range")
+            for j in range(self.p_start[i], self.p_end[i]):
+                if not 0 <= self.p_cat[j] < k:
+                    raise ValueError("category index out of range")
 
     def gt_ids(self, Py_ssize_t i):
         """Image i's GT ids (a NumPy view; the cache key uses them)."""
-        return np.asarray(self.g_ids[self.g_off[i]:self.g_off[i + 1]])
+        return np.asarray(self.g_ids[self.g_start[i]:self.g_end[i]])
 
     cdef int _check(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i) except -1:
         if acc.k != self.k:
             raise ValueError("accumulator of another category count")
-        if not 0 <= i < self.g_off.shape[0] - 1:
+        if not 0 <= i < self.g_start.shape[0]:
             raise IndexError(i)
         return 0
 
@@ -1050,9 +1049,9 @@ cdef class PanopticBatch:
         cdef const uint8_t *pp = <const uint8_t *>PyBytes_AS_STRING(pred)
         cdef size_t gn = PyBytes_GET_SIZE(gt), pn = PyBytes_GET_SIZE(pred)
         self._check(s, acc, i)
-        g0, p0 = self.g_off[i], self.p_off[i]
-        ng = <size_t>(self.g_off[i + 1] - g0)
-        npr = <size_t>(self.p_off[i + 1] - p0)
+        g0, p0 = self.g_start[i], self.p_start[i]
+        ng = <size_t>(self.g_end[i] - g0)
+        npr = <size_t>(self.p_end[i] - p0)
         if record and ng >= 65536:
             raise ValueError("cannot record more than 65535 ground-truth segments")
         with nogil:
@@ -1082,9 +1081,9 @@ cdef class PanopticBatch:
         self._check(s, acc, i)
         if lengths.shape[0] != values.shape[0]:
             raise ValueError("values and lengths differ in length")
-        g0, p0 = self.g_off[i], self.p_off[i]
-        ng = <size_t>(self.g_off[i + 1] - g0)
-        npr = <size_t>(self.p_off[i + 1] - p0)
+        g0, p0 = self.g_start[i], self.p_start[i]
+        ng = <size_t>(self.g_end[i] - g0)
+        npr = <size_t>(self.p_end[i] - p0)
         with nogil:
             tab = acc.zeroed_table((ng + 1) * (npr + 1))
             if tab == NULL:

@@ -8,7 +8,7 @@ open-addressing hash table built from the ``segments_info`` ids, and counts the
 table only.  Both functions release the GIL.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, qsort
 from libc.math cimport NAN
 from libc.string cimport memcpy
 
@@ -238,91 +238,144 @@ def match_segments(const int64_t[:, ::1] table, const double[::1] gt_area,
 
 
 
-def segment_columns(list segs, int64_t max_id):
-    """Columns of a ``segments_info`` list of plain JSON values, sorted by segment id.
+cdef struct _IdPos:
+    int64_t id
+    Py_ssize_t pos
 
-    Returns ``(ids, category_ids, iscrowd, areas, order)`` (int64, int64, uint8,
-    float64 with NaN for a missing area, intp listing positions) sorted by id, or
-    None as soon as a value is not of the common kind: a segment that is not a
-    ``dict``, an ``id`` or ``category_id`` that is not an ``int`` (or does not fit
-    int64), an id outside ``[1, max_id]`` or listed twice, an ``iscrowd`` other
-    than the ints 0 / 1 or the bools, an ``area`` that is not a non-negative
-    ``int`` / ``float``.  The caller then runs the detailed Python checks, which
-    either accept the list or name the offending segment.
-    """
-    cdef Py_ssize_t n = len(segs), j, k
-    listed = np.empty(n, dtype=np.int64)
-    cdef int64_t[::1] vl = listed
-    cdef int64_t* cat_tmp = <int64_t*>malloc(max(n, 1) * sizeof(int64_t))
-    cdef uint8_t* crowd_tmp = <uint8_t*>malloc(max(n, 1) * sizeof(uint8_t))
-    cdef double* area_tmp = <double*>malloc(max(n, 1) * sizeof(double))
-    cdef int64_t sid
+
+cdef int _cmp_idpos(const void *a, const void *b) noexcept nogil:
+    cdef const _IdPos *x = <const _IdPos *>a
+    cdef const _IdPos *y = <const _IdPos *>b
+    if x.id != y.id:
+        return -1 if x.id < y.id else 1
+    return -1 if x.pos < y.pos else (1 if x.pos > y.pos else 0)
+
+
+cdef bint _read_segment(object s, int64_t max_id, int64_t *sid, int64_t *cat, uint8_t *crowd,
+                        double *area):
+    """One segment dict of plain JSON values into C values; False when it is not of the
+    common kind (see :func:`segment_columns_all`)."""
     cdef double a_val
-    if cat_tmp == NULL or crowd_tmp == NULL or area_tmp == NULL:
-        free(cat_tmp); free(crowd_tmp); free(area_tmp)
+    if type(s) is not dict:
+        return False
+    x = (<dict>s).get("id")
+    if type(x) is not int:
+        return False
+    try:
+        sid[0] = x
+        x = (<dict>s).get("category_id")
+        if type(x) is not int:
+            return False
+        cat[0] = x
+    except OverflowError:
+        return False
+    if sid[0] < 1 or sid[0] > max_id:
+        return False
+    x = (<dict>s).get("iscrowd", 0)
+    if x is True or x is False or (type(x) is int and (x == 0 or x == 1)):
+        crowd[0] = 1 if x else 0
+    else:
+        return False
+    x = (<dict>s).get("area")
+    if x is None:
+        area[0] = NAN
+    elif type(x) is int or type(x) is float:
+        try:
+            a_val = x  # as float(x) rounds an int
+        except OverflowError:
+            return False
+        if not a_val >= 0:
+            return False
+        area[0] = a_val
+    else:
+        return False
+    return True
+
+
+def segment_columns_all(list seg_lists, int64_t max_id):
+    """Columns of many ``segments_info`` lists of plain JSON values in one pass.
+
+    Returns ``(offsets, ids, category_ids, iscrowd, areas, order, ok)``: list ``j``
+    owns rows ``offsets[j]:offsets[j + 1]`` of the int64 ``ids`` (ascending within
+    the list), int64 ``category_ids``, uint8 ``iscrowd``, float64 ``areas`` (NaN
+    for a missing area) and int64 ``order`` (listing positions, so that
+    ``ids = listed_ids[order]``).  ``ok[j]`` is 0, and list ``j`` owns no row, as
+    soon as one of its values is not of the common kind: a list that is not a
+    ``list``, a segment that is not a ``dict``, an ``id`` or ``category_id`` that
+    is not an ``int`` (or does not fit int64), an id outside ``[1, max_id]`` or
+    listed twice, an ``iscrowd`` other than the ints 0 / 1 or the bools, an
+    ``area`` that is not a non-negative ``int`` / ``float``.  The caller then runs
+    the detailed Python checks, which either accept the list or name the
+    offending segment.
+    """
+    cdef Py_ssize_t n = len(seg_lists), total = 0, j, k, m, start, cur = 0
+    cdef list segs
+    for j in range(n):
+        x = seg_lists[j]
+        if type(x) is list:
+            total += len(<list>x)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    ok = np.zeros(n, dtype=np.uint8)
+    ids = np.empty(total, dtype=np.int64)
+    cats = np.empty(total, dtype=np.int64)
+    crowd = np.empty(total, dtype=np.uint8)
+    areas = np.empty(total, dtype=np.float64)
+    order = np.empty(total, dtype=np.int64)
+    cdef int64_t[::1] v_off = offsets, v_ids = ids, v_cats = cats, v_order = order
+    cdef uint8_t[::1] v_ok = ok, v_crowd = crowd
+    cdef double[::1] v_area = areas
+    cdef _IdPos *key = <_IdPos *>malloc(max(total, 1) * sizeof(_IdPos))
+    cdef int64_t *cat_tmp = <int64_t *>malloc(max(total, 1) * sizeof(int64_t))
+    cdef uint8_t *crowd_tmp = <uint8_t *>malloc(max(total, 1) * sizeof(uint8_t))
+    cdef double *area_tmp = <double *>malloc(max(total, 1) * sizeof(double))
+    cdef bint good
+    if key == NULL or cat_tmp == NULL or crowd_tmp == NULL or area_tmp == NULL:
+        free(key); free(cat_tmp); free(crowd_tmp); free(area_tmp)
         raise MemoryError()
     try:
         for j in range(n):
-            s = segs[j]
-            if type(s) is not dict:
-                return None
-            x = (<dict>s).get("id")
-            if type(x) is not int:
-                return None
-            try:
-                sid = x
-                x = (<dict>s).get("category_id")
-                if type(x) is not int:
-                    return None
-                cat_tmp[j] = x
-            except OverflowError:
-                return None
-            if sid < 1 or sid > max_id:
-                return None
-            vl[j] = sid
-            x = (<dict>s).get("iscrowd", 0)
-            if x is True or x is False or (type(x) is int and (x == 0 or x == 1)):
-                crowd_tmp[j] = 1 if x else 0
-            else:
-                return None
-            x = (<dict>s).get("area")
-            if x is None:
-                area_tmp[j] = NAN
-            elif type(x) is int or type(x) is float:
-                try:
-                    a_val = x  # as float(x) rounds an int
-                except OverflowError:
-                    return None
-                if not a_val >= 0:
-                    return None
-                area_tmp[j] = a_val
-            else:
-                return None
-        order = np.argsort(listed, kind="stable")
-        ids = np.empty(n, dtype=np.int64)
-        cats = np.empty(n, dtype=np.int64)
-        crowd = np.empty(n, dtype=np.uint8)
-        areas = np.empty(n, dtype=np.float64)
-        if not _gather(order, vl, cat_tmp, crowd_tmp, area_tmp, ids, cats, crowd, areas):
-            return None  # an id listed twice
-        return ids, cats, crowd, areas, order
+            x = seg_lists[j]
+            start = cur
+            good = type(x) is list
+            if good:
+                segs = <list>x
+                m = len(segs)
+                for k in range(m):
+                    if not _read_segment(segs[k], max_id, &key[start + k].id, &cat_tmp[start + k],
+                                         &crowd_tmp[start + k], &area_tmp[start + k]):
+                        good = False
+                        break
+                    key[start + k].pos = k
+            if good:
+                if m > 1:
+                    qsort(&key[start], m, sizeof(_IdPos), _cmp_idpos)
+                for k in range(m):
+                    if k and key[start + k].id == key[start + k - 1].id:
+                        good = False  # an id listed twice
+                        break
+                    v_ids[start + k] = key[start + k].id
+                    v_order[start + k] = key[start + k].pos
+                    v_cats[start + k] = cat_tmp[start + key[start + k].pos]
+                    v_crowd[start + k] = crowd_tmp[start + key[start + k].pos]
+                    v_area[start + k] = area_tmp[start + key[start + k].pos]
+            if good:
+                cur = start + m
+                v_ok[j] = 1
+            v_off[j + 1] = cur
     finally:
+        free(key)
         free(cat_tmp)
         free(crowd_tmp)
         free(area_tmp)
+    if cur < total:
+        ids, cats, crowd, areas, order = ids[:cur], cats[:cur], crowd[:cur], areas[:cur], order[:cur]
+    return offsets, ids, cats, crowd, areas, order, ok
 
 
-cdef bint _gather(const Py_ssize_t[::1] order, const int64_t[::1] listed, const int64_t* cat_tmp,
-                  const uint8_t* crowd_tmp, const double* area_tmp, int64_t[::1] ids, int64_t[::1] cats,
-                  uint8_t[::1] crowd, double[::1] areas):
-    """Rows of the listing in ``order``; False when two ids are equal."""
-    cdef Py_ssize_t k, j
-    for k in range(order.shape[0]):
-        j = order[k]
-        ids[k] = listed[j]
-        if k and ids[k] == ids[k - 1]:
-            return False
-        cats[k] = cat_tmp[j]
-        crowd[k] = crowd_tmp[j]
-        areas[k] = area_tmp[j]
-    return True
+def segment_columns(list segs, int64_t max_id):
+    """Columns of one ``segments_info`` list (see :func:`segment_columns_all`):
+    ``(ids, category_ids, iscrowd, areas, order)`` or None."""
+    cols = segment_columns_all([segs], max_id)
+    if not cols[6][0]:
+        return None
+    return cols[1], cols[2], cols[3], cols[4], cols[5]

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "read_id_png",
     "MAX_RGB_ID",
     "SegmentColumns",
+    "FlatColumns",
     "segment_columns",
 ]
 
@@ -119,8 +121,9 @@ class PanopticDataset:
         ``image_id -> image record`` (may be empty: prediction files often have none).
     categories : list of dict
         ``{id, name, isthing, ...}`` in file order (may be empty for predictions).
-    columns : dict
-        ``image_id -> SegmentColumns``: each annotation's ``segments_info`` as
+    columns : Mapping
+        ``image_id -> SegmentColumns`` (a :class:`FlatColumns` when loaded from a
+        file, any mapping otherwise): each annotation's ``segments_info`` as
         validated at load time, in array form (what the folder pipeline scores
         from).  An entry is used only while the annotation still holds the very
         ``segments_info`` list it was built from, with the same length; segment
@@ -133,7 +136,7 @@ class PanopticDataset:
     annotations: dict[Any, dict] = field(default_factory=dict)
     images: dict[Any, dict] = field(default_factory=dict)
     categories: list[dict] = field(default_factory=list)
-    columns: dict[Any, "SegmentColumns"] = field(default_factory=dict, repr=False, compare=False)
+    columns: Mapping[Any, "SegmentColumns"] = field(default_factory=dict, repr=False, compare=False)
 
     def png_path(self, image_id) -> Path:
         """Path of the PNG of ``image_id``."""
@@ -251,7 +254,7 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
         images[im["id"]] = im
 
     anns: dict = {}
-    columns: dict = {}
+    seg_lists: list = []
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise FormatError(f"{where}: annotations[{i}] has no 'image_id' (not COCO panoptic?)")
@@ -263,12 +266,19 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
             raise FormatError(f"{where}: annotation of image {image_id!r} has no 'segments_info' list")
         if image_id in anns:
             raise FormatError(f"{where}: duplicate image id {image_id!r} in 'annotations'")
-        cols = _fast_columns(segs)
-        if cols is None:  # the detailed checks: they name the offending segment, or accept the list
-            cols = segment_columns(segs, *check_segments(segs, f"{where}: image {image_id!r}", max_id=MAX_RGB_ID))
-        if cols is not None:
-            columns[image_id] = cols
         anns[image_id] = ann
+        seg_lists.append(segs)
+    from .._kernels.panoptic import segment_columns_all
+
+    flat = segment_columns_all(seg_lists, MAX_RGB_ID)
+    extra: dict = {}
+    for j in np.flatnonzero(flat[6] == 0).tolist():  # the detailed checks name the offending segment
+        image_id = data["annotations"][j]["image_id"]
+        segs = seg_lists[j]
+        cols = segment_columns(segs, *check_segments(segs, f"{where}: image {image_id!r}", max_id=MAX_RGB_ID))
+        if cols is not None:
+            extra[image_id] = cols
+    columns = FlatColumns(list(anns), seg_lists, flat, extra)
     if folder is None and path is not None:
         folder = default_folder(path)
     return PanopticDataset(
@@ -350,6 +360,58 @@ class SegmentColumns(NamedTuple):
     iscrowd: np.ndarray
     area: np.ndarray
     order: np.ndarray
+
+
+class FlatColumns(Mapping):
+    """``image_id -> SegmentColumns`` of a whole file, made in one compiled pass.
+
+    The columns of every image live in shared flat arrays (``ids``,
+    ``category_ids``, ``iscrowd``, ``area``, ``order``; image ``j`` in file order
+    owns rows ``offsets[j]:offsets[j + 1]``); looking an image up returns views of
+    its rows.  Images whose segments needed the detailed Python checks have their
+    own :class:`SegmentColumns` instead.  The folder pipeline reads the flat arrays
+    directly (:meth:`ranges`).
+    """
+
+    def __init__(self, image_ids: list, segments: list, flat: tuple, extra: dict):
+        self.offsets, self.ids, self.category_ids, self.iscrowd, self.area, self.order, ok = flat
+        self.segments = segments
+        self._pos = {image_id: j for j, image_id in enumerate(image_ids)}
+        self._flat_ok = ok.astype(bool)
+        self._extra = extra
+
+    def __getitem__(self, image_id) -> SegmentColumns:
+        j = self._pos.get(image_id)
+        if j is None or not self._flat_ok[j]:
+            return self._extra[image_id]
+        a, b = int(self.offsets[j]), int(self.offsets[j + 1])
+        return SegmentColumns(self.segments[j], self.ids[a:b], self.category_ids[a:b], self.iscrowd[a:b],
+                              self.area[a:b], self.order[a:b])
+
+    def __iter__(self):
+        return (i for i, j in self._pos.items() if self._flat_ok[j] or i in self._extra)
+
+    def __len__(self) -> int:
+        return int(self._flat_ok.sum()) + len(self._extra)
+
+    def ranges(self, image_ids, annotations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(start, end, ok)`` rows of the flat arrays for each image, where ``ok`` says
+        that the image's annotation (None: no annotation) still holds the very
+        ``segments_info`` list with the same length as at load time."""
+        n = len(image_ids)
+        start = np.zeros(n, dtype=np.int64)
+        end = np.zeros(n, dtype=np.int64)
+        ok = np.zeros(n, dtype=bool)
+        pos, flat_ok, segments, offsets = self._pos, self._flat_ok, self.segments, self.offsets.tolist()
+        for i, (image_id, ann) in enumerate(zip(image_ids, annotations)):
+            j = pos.get(image_id)
+            if j is None or ann is None or not flat_ok[j]:
+                continue
+            segs = ann.get("segments_info")
+            a, b = offsets[j], offsets[j + 1]
+            if segs is segments[j] and len(segs) == b - a:
+                start[i], end[i], ok[i] = a, b, True
+        return start, end, ok
 
 
 def _fast_columns(segments: list) -> SegmentColumns | None:
