@@ -377,6 +377,59 @@ def _concatenated_columns(columns, image_ids: list, anns: list):
     return start, end, ok, flat
 
 
+def _run_batch(batch, fast: np.ndarray, threads: list, items, gt_dataset, pred_dataset, g_folder, p_folder,
+               progress: Optional[Callable[[int], None]]) -> np.ndarray:
+    """Every image with ``fast`` through :meth:`PanopticBatch.run` on one thread per
+    entry of ``threads``; returns the per-image status (0: added to a thread's
+    accumulator).  Progress counts the images added."""
+    n = len(items)
+    gt_paths = [b""] * n
+    pred_paths = [b""] * n
+    for i in np.flatnonzero(fast).tolist():
+        image_id = items[i][0]
+        gt_paths[i] = os.fsencode(_png_path(gt_dataset, g_folder, image_id))
+        pred_paths[i] = os.fsencode(_png_path(pred_dataset, p_folder, image_id))
+    batch.set_paths(gt_paths, pred_paths)
+    take = fast.astype(np.uint8)
+    status = np.zeros(n, dtype=np.uint8)
+    counter = _folder.WorkCounter(n)
+    failures: list[BaseException] = []
+
+    def target(t: _PanopticThread) -> None:
+        try:
+            batch.run(t.scratch, t.acc, counter, take, status)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+            failures.append(exc)
+            counter.cancel()
+
+    workers = [threading.Thread(target=target, args=(t,), name=f"segmetrics-{j}", daemon=True)
+               for j, t in enumerate(threads)]
+    reported = 0
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            while w.is_alive():
+                w.join(0.05)
+                if progress is not None:
+                    done = sum(t.acc.num_images for t in threads)
+                    for _ in range(done - reported):
+                        progress(1)
+                    reported = done
+    except BaseException:
+        counter.cancel()
+        raise
+    finally:
+        for w in workers:
+            w.join()
+    if failures:
+        raise failures[0]
+    if progress is not None:
+        for _ in range(sum(t.acc.num_images for t in threads) - reported):
+            progress(1)
+    return status
+
+
 class _PanopticThread:
     """What one worker thread owns: decode buffers, the fused sums, and the statistics
     of the images that went the per-image way (with their index)."""
@@ -493,8 +546,21 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
             t.stats.append((i, image_stats(t.scratch, i)))
 
     try:
-        threads = run_indexed(len(items), work, lambda: _PanopticThread(k, per_image), jobs,
-                              progress=progress)
+        if cache is None and fast.any() and _folder.files_supported():
+            # no GT cache: the kernel reads the files too, so a thread makes one call in all
+            threads = [_PanopticThread(k, per_image) for _ in range(jobs)]
+            status = _run_batch(batch, fast, threads, items, gt_dataset, pred_dataset, g_folder, p_folder,
+                                progress)
+            rest = np.flatnonzero(status).tolist()  # the per-image path's images, in input order
+
+            def work_rest(t: _PanopticThread, j: int) -> None:
+                t.stats.append((rest[j], image_stats(t.scratch, rest[j])))
+
+            threads += run_indexed(len(rest), work_rest, lambda: _PanopticThread(k, per_image),
+                                   resolve_jobs(jobs, max(1, len(rest)), lambda: jobs), progress=progress)
+        else:
+            threads = run_indexed(len(items), work, lambda: _PanopticThread(k, per_image), jobs,
+                                  progress=progress)
     finally:
         if cache is not None:
             cache.close()

@@ -507,3 +507,16 @@ def test_panoptic_hand_built_datasets_take_the_fused_path(tmp_path, monkeypatch)
         _same_result(evaluate_panoptic_files(gt_dict, pred_dict, PanopticEvaluator(gt.categories),
                                              jobs=jobs).compute(), want)
     assert len(stats_calls) == 2  # image 3 only, once per run
+
+
+@pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_panoptic_progress_counts_every_image_once(tmp_path, jobs):
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(10), n=9)
+    first = next(i for i, a in gt.annotations.items() if a["segments_info"])
+    gt.columns[first].area[0] += 1  # a stale area: this image takes the per-image path
+    for cache_dir in (None, tmp_path / "c"):
+        ticks = []
+        ev = evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs,
+                                     cache_dir=cache_dir, progress=ticks.append)
+        assert ticks == [1] * 9 and ev.state.num_images == 9 and len(ev.state.warnings) == 1

@@ -27,7 +27,7 @@ precise error); ``2`` the cached runs do not fit the image (a stale or corrupt
 cache entry: recompute it).  After status 1 the counts may hold part of the
 image, so the caller must not use them.
 """
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -243,6 +243,65 @@ cdef extern from *:
                            size_t nruns, const uint8_t *p, size_t w, const int32_t *pc,
                            int64_t *cm, int64_t K, int64_t *bad) noexcept nogil
 
+cdef extern from *:
+    """
+    #if !defined(_WIN32)
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <sys/stat.h>
+    #include <unistd.h>
+    #ifndef O_CLOEXEC
+    #define O_CLOEXEC 0
+    #endif
+    static int smf_open(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+    static int64_t smf_file_size(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+        return (int64_t)st.st_size;
+    }
+    static int smf_read_all(int fd, uint8_t *dst, size_t n) {
+        size_t got = 0;
+        while (got < n) {
+            ssize_t r = read(fd, dst + got, n - got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return -1;
+            got += (size_t)r;
+        }
+        return 0;
+    }
+    static void smf_close(int fd) { close(fd); }
+    #define SMF_FILES 1
+    #else  /* the Python loop reads the files on Windows (non-ASCII paths need wide-char APIs) */
+    static int smf_open(const char *path) { (void)path; return -1; }
+    static int64_t smf_file_size(int fd) { (void)fd; return -1; }
+    static int smf_read_all(int fd, uint8_t *dst, size_t n) { (void)fd; (void)dst; (void)n; return -1; }
+    static void smf_close(int fd) { (void)fd; }
+    #define SMF_FILES 0
+    #endif
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static int64_t smf_next_index(int64_t *p) { return _InterlockedExchangeAdd64((volatile long long *)p, 1); }
+    static void smf_add(int64_t *p, int64_t v) { _InterlockedExchangeAdd64((volatile long long *)p, v); }
+    static int64_t smf_load(int64_t *p) { return _InterlockedOr64((volatile long long *)p, 0); }
+    static void smf_store(int64_t *p, int64_t v) { _InterlockedExchange64((volatile long long *)p, v); }
+    #else
+    static int64_t smf_next_index(int64_t *p) { return __atomic_fetch_add(p, 1, __ATOMIC_RELAXED); }
+    static void smf_add(int64_t *p, int64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+    static int64_t smf_load(int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+    static void smf_store(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+    #endif
+    """
+    int SMF_FILES
+    int smf_open(const char *path) noexcept nogil
+    int64_t smf_file_size(int fd) noexcept nogil
+    int smf_read_all(int fd, uint8_t *dst, size_t n) noexcept nogil
+    void smf_close(int fd) noexcept nogil
+    int64_t smf_next_index(int64_t *p) noexcept nogil
+    void smf_add(int64_t *p, int64_t v) noexcept nogil
+    int64_t smf_load(int64_t *p) noexcept nogil
+    void smf_store(int64_t *p, int64_t v) noexcept nogil
+
+
 cdef enum:
     SLACK = 64          # readable bytes after every buffer (word loads past a row end)
     OK = 0
@@ -263,6 +322,8 @@ cdef class Scratch:
     """
     cdef uint8_t *buf[2]
     cdef size_t cap[2]
+    cdef uint8_t *fbuf[2]    # file contents read by PanopticBatch.run
+    cdef size_t fcap[2]
     cdef uint16_t *runs
     cdef size_t runs_cap
     cdef public Py_ssize_t width, height, n_runs
@@ -273,6 +334,8 @@ cdef class Scratch:
     def __cinit__(self):
         self.buf[0] = self.buf[1] = NULL
         self.cap[0] = self.cap[1] = 0
+        self.fbuf[0] = self.fbuf[1] = NULL
+        self.fcap[0] = self.fcap[1] = 0
         self.runs = NULL
         self.runs_cap = 0
         self.err[0] = 0
@@ -280,6 +343,8 @@ cdef class Scratch:
     def __dealloc__(self):
         free(self.buf[0])
         free(self.buf[1])
+        free(self.fbuf[0])
+        free(self.fbuf[1])
         free(self.runs)
 
     @property
@@ -325,6 +390,32 @@ cdef class Scratch:
                 return -1
             self.runs = p
             self.runs_cap = n
+        return 0
+
+    cdef int read_file(self, int i, const char *path, size_t *size) noexcept nogil:
+        """The whole file into file buffer i (SLACK readable bytes after it); -1 when it
+        cannot be opened or read (the reference path names the error)."""
+        cdef int fd = smf_open(path)
+        cdef int64_t n
+        cdef uint8_t *p
+        if fd < 0:
+            return -1
+        n = smf_file_size(fd)
+        if n < 0 or <uint64_t>n > (<uint64_t>1 << 40):
+            smf_close(fd)
+            return -1
+        if self.fcap[i] < <size_t>n + SLACK:
+            p = <uint8_t *>realloc(self.fbuf[i], <size_t>n + SLACK)
+            if p == NULL:
+                smf_close(fd)
+                return -1
+            self.fbuf[i] = p
+            self.fcap[i] = <size_t>n + SLACK
+        if smf_read_all(fd, self.fbuf[i], <size_t>n) != 0:
+            smf_close(fd)
+            return -1
+        smf_close(fd)
+        size[0] = <size_t>n
         return 0
 
     cdef int seterr(self, const char *msg) noexcept nogil:
@@ -999,6 +1090,11 @@ cdef class PanopticBatch:
     cdef const double[::1] g_area
     cdef readonly bint recompute_gt_areas
     cdef readonly Py_ssize_t k
+    cdef object _paths
+    cdef const char **path_ptrs
+
+    def __dealloc__(self):
+        free(self.path_ptrs)
 
     def __init__(self, Py_ssize_t k, g_start, g_end, g_ids, g_cat, g_crowd, g_area, g_order,
                  p_start, p_end, p_ids, p_cat, bint recompute_gt_areas):
@@ -1095,7 +1191,92 @@ cdef class PanopticBatch:
                 status = self._stats(acc, i, tab, g0, ng, p0, npr)
         return status
 
+    def set_paths(self, list gt_paths, list pred_paths):
+        """File names (``bytes``, as ``os.fsencode`` gives) of every image, for :meth:`run`."""
+        cdef Py_ssize_t n = self.g_start.shape[0], i
+        if len(gt_paths) != n or len(pred_paths) != n:
+            raise ValueError("one GT and one prediction path per image")
+        for i in range(n):
+            if type(gt_paths[i]) is not bytes or type(pred_paths[i]) is not bytes:
+                raise TypeError("paths must be bytes")
+            if b"\0" in gt_paths[i] or b"\0" in pred_paths[i]:
+                raise ValueError("a path holds a NUL byte")
+        self._paths = (list(gt_paths), list(pred_paths))
+        free(self.path_ptrs)
+        self.path_ptrs = <const char **>malloc(max(2 * n, 1) * sizeof(char *))
+        if self.path_ptrs == NULL:
+            raise MemoryError()
+        for i in range(n):
+            self.path_ptrs[2 * i] = PyBytes_AS_STRING(self._paths[0][i])
+            self.path_ptrs[2 * i + 1] = PyBytes_AS_STRING(self._paths[1][i])
+
+    def run(self, Scratch s, PanopticAccumulator acc, WorkCounter counter, uint8_t[::1] take,
+            uint8_t[::1] status):
+        """Score images from the shared counter until none is left, reading the files
+        itself, without the GIL: every image ``i`` with ``take[i]`` is counted, matched
+        and added to ``acc``, and ``status[i]`` set (0 added; otherwise the per-image
+        path must take it, see :meth:`score_pair`).  Images without ``take`` get
+        status 1.  Call from several threads with one counter and one status array."""
+        cdef Py_ssize_t n = self.g_start.shape[0]
+        cdef int64_t i, g0, p0
+        cdef size_t ng, npr, gn, pn
+        cdef int st
+        cdef int64_t *tab
+        if self.path_ptrs == NULL:
+            raise ValueError("set_paths first")
+        if take.shape[0] != n or status.shape[0] != n:
+            raise ValueError("take and status need one entry per image")
+        if acc.k != self.k:
+            raise ValueError("accumulator of another category count")
+        with nogil:
+            while True:
+                i = smf_next_index(&counter.next_index)
+                if i >= n or i >= smf_load(&counter.stop_at):
+                    break
+                st = REFERENCE
+                if take[i]:
+                    g0, p0 = self.g_start[i], self.p_start[i]
+                    ng = <size_t>(self.g_end[i] - g0)
+                    npr = <size_t>(self.p_end[i] - p0)
+                    if (s.read_file(0, self.path_ptrs[2 * i], &gn) == 0
+                            and s.read_file(1, self.path_ptrs[2 * i + 1], &pn) == 0):
+                        tab = acc.zeroed_table((ng + 1) * (npr + 1))
+                        if tab == NULL:
+                            st = s.seterr(b"out of memory")
+                        else:
+                            st = _pan_cold(s, s.fbuf[0], gn, s.fbuf[1], pn, tab, npr + 1,
+                                           &self.g_ids[g0], ng, &self.p_ids[p0], npr, False)
+                        if st == OK:
+                            st = self._stats(acc, i, tab, g0, ng, p0, npr)
+                status[i] = <uint8_t>st
+                smf_add(&counter.n_finished, 1)
+
     cdef int _stats(self, PanopticAccumulator acc, Py_ssize_t i, const int64_t *tab, int64_t g0, size_t ng,
                     int64_t p0, size_t npr) noexcept nogil:
         return _pan_stats(acc, i, tab, ng, npr, &self.g_cat[g0], &self.g_crowd[g0], &self.g_area[g0],
                           &self.g_order[g0], &self.p_cat[p0], self.recompute_gt_areas)
+
+
+
+cdef class WorkCounter:
+    """Images handed out and finished by :meth:`PanopticBatch.run` (shared by the
+    threads of one run, read by the calling thread for progress)."""
+    cdef int64_t next_index, n_finished, stop_at
+
+    def __cinit__(self, Py_ssize_t n):
+        self.next_index = 0
+        self.n_finished = 0
+        self.stop_at = n
+
+    @property
+    def finished(self) -> int:
+        return smf_load(&self.n_finished)
+
+    def cancel(self) -> None:
+        """No image is started after this call."""
+        smf_store(&self.stop_at, -1)
+
+
+def files_supported() -> bool:
+    """Whether :meth:`PanopticBatch.run` can read files itself on this platform."""
+    return SMF_FILES == 1
