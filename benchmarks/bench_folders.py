@@ -768,7 +768,9 @@ def main(argv=None) -> int:
         f"{load_after[0]:.2f}",
         f"- Python {platform.python_version()}; {versions}",
     ]
-    if max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1):
+    # the load after the run is mostly the benchmark's own threads: only the load before says
+    # whether other jobs were running
+    if load_before[0] > 0.5 * (os.cpu_count() or 1):
         lines.append(
             f"- **measured on a shared, busy machine** (load average {load_before[0]:.1f} on {os.cpu_count()} "
             "CPUs): other jobs took CPU time during the run, so absolute times are inflated and a second "
