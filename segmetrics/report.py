@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import os
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -80,11 +81,11 @@ def fingerprint_files(root, paths: Iterable, *, names: Optional[Sequence[str]] =
     DataFileError
         A file is missing or unreadable.
     """
-    root = Path(root)
-    paths = [Path(p) for p in paths]
+    paths = [os.fspath(p) for p in paths]
     if names is None:
+        root = Path(root)
         names = []
-        for p in paths:
+        for p in map(Path, paths):
             try:
                 names.append(p.relative_to(root).as_posix())
             except ValueError:
@@ -92,7 +93,8 @@ def fingerprint_files(root, paths: Iterable, *, names: Optional[Sequence[str]] =
     h = hashlib.sha256()
     for name, p in sorted(zip(names, paths)):
         try:
-            data = p.read_bytes()
+            with open(p, "rb") as fh:
+                data = fh.read()
         except OSError as exc:
             raise DataFileError(f"cannot read {p} to fingerprint the ground truth: {exc.strerror or exc}") from None
         h.update(name.encode("utf-8") + b"\0")

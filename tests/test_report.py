@@ -30,6 +30,12 @@ def test_fingerprint_depends_on_names_and_bytes_not_location(tmp_path):
     files = [a / "x.png", a / "sub" / "y.png"]
     fp = R.fingerprint_files(a, files)
     assert fp.startswith("sha256:") and len(fp) == 7 + 64
+    # the documented definition (docs/json_schema.md), by hand: name NUL size bytes, sorted by name
+    import hashlib
+
+    h = hashlib.sha256(b"sub/y.png\0" + (2).to_bytes(8, "little") + b"de"
+                       + b"x.png\0" + (3).to_bytes(8, "little") + b"abc")
+    assert fp == "sha256:" + h.hexdigest()
     b = tmp_path / "b"
     shutil.copytree(a, b)
     assert R.fingerprint_files(b, [b / "sub" / "y.png", b / "x.png"]) == fp  # order and place do not matter

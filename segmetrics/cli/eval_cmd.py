@@ -1,6 +1,7 @@
 """``segmetrics eval``: score a folder / COCO-panoptic set of predictions."""
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import warnings as _warnings
@@ -310,7 +311,8 @@ def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missi
 def _panoptic_fingerprint(gt_json: Path, gt_folder: Path, annotations) -> str:
     """SHA-256 of the GT JSON and the PNGs it lists (see docs/json_schema.md)."""
     names = sorted({a["file_name"] for a in annotations})
-    return R.fingerprint_files(gt_folder.parent, [gt_json] + [gt_folder / n for n in names],
+    folder = os.fspath(gt_folder)
+    return R.fingerprint_files(gt_folder.parent, [gt_json] + [os.path.join(folder, n) for n in names],
                                names=[gt_json.name] + names)
 
 
