@@ -77,18 +77,29 @@ class PanopticBatch:
     def __init__(
         self,
         k: int,
-        g_off: npt.NDArray[np.int64],
+        g_start: npt.NDArray[np.int64],
+        g_end: npt.NDArray[np.int64],
         g_ids: npt.NDArray[np.int64],
         g_cat: npt.NDArray[np.int64],
         g_crowd: npt.NDArray[np.uint8],
         g_area: npt.NDArray[np.float64],
         g_order: npt.NDArray[np.int64],
-        p_off: npt.NDArray[np.int64],
+        p_start: npt.NDArray[np.int64],
+        p_end: npt.NDArray[np.int64],
         p_ids: npt.NDArray[np.int64],
         p_cat: npt.NDArray[np.int64],
         recompute_gt_areas: bool,
     ) -> None: ...
     def gt_ids(self, i: int) -> npt.NDArray[np.int64]: ...
+    def set_paths(self, gt_paths: list[bytes], pred_paths: list[bytes]) -> None: ...
+    def run(
+        self,
+        s: Scratch,
+        acc: PanopticAccumulator,
+        counter: WorkCounter,
+        take: npt.NDArray[np.uint8],
+        status: npt.NDArray[np.uint8],
+    ) -> None: ...
     def score_pair(
         self, s: Scratch, acc: PanopticAccumulator, i: int, gt: bytes, pred: bytes, record: bool = False
     ) -> int: ...
@@ -103,3 +114,11 @@ class PanopticBatch:
         height: int,
         pred: bytes,
     ) -> int: ...
+
+class WorkCounter:
+    def __init__(self, n: int) -> None: ...
+    @property
+    def finished(self) -> int: ...
+    def cancel(self) -> None: ...
+
+def files_supported() -> bool: ...

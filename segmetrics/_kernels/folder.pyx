@@ -26,6 +26,16 @@ differ, a bad label or an unlisted segment id: the reference path raises the
 precise error); ``2`` the cached runs do not fit the image (a stale or corrupt
 cache entry: recompute it).  After status 1 the counts may hold part of the
 image, so the caller must not use them.
+
+Panoptic statistics: :class:`PanopticBatch` holds the segment columns of every
+image of a run; its scorers count one image into a per-thread scratch table,
+then match segments as panopticapi does and add the image's TP / FP / FN, match
+IoUs and category confusion to a per-thread :class:`PanopticAccumulator`, all in
+the same nogil call.  They return ``3`` (nothing added) when the image needs the
+Python statistics: a listed segment without pixels or a JSON area that differs
+from the PNG, which the Python path reports by name.  :meth:`PanopticBatch.run`
+also reads the files (POSIX) and takes images from a shared
+:class:`WorkCounter`, so a thread makes one call for a whole run.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
