@@ -520,3 +520,45 @@ def test_panoptic_progress_counts_every_image_once(tmp_path, jobs):
         ev = evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs,
                                      cache_dir=cache_dir, progress=ticks.append)
         assert ticks == [1] * 9 and ev.state.num_images == 9 and len(ev.state.warnings) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_panoptic_first_error_in_input_order_with_both_loops(tmp_path, seed):
+    """Images that only need warnings, and several broken ones: the error raised is the
+    first broken image's (as the engine names it), whatever jobs and the cache are."""
+    rng = np.random.default_rng(100 + seed)
+    gt, pred = make_panoptic(tmp_path, rng, n=10)
+    ids = list(gt.annotations)
+    with_segs = [i for i in ids if gt.annotations[i]["segments_info"]]
+    stale = with_segs[0]
+    gt.columns[stale].area[0] += 1  # warning only
+    broken = sorted(rng.choice([i for i in ids if i != stale], size=3, replace=False).tolist())
+    kinds = ["truncated", "missing", "size"]
+    rng.shuffle(kinds)
+    for image_id, kind in zip(broken, kinds):
+        path = pred.png_path(image_id)
+        if kind == "truncated":
+            path.write_bytes(path.read_bytes()[:40])
+        elif kind == "missing":
+            path.unlink()
+        else:
+            lab = _pillow(path)
+            Image.fromarray(np.concatenate([lab, lab[:1]], axis=0)).save(path)
+    with pytest.raises(SegmetricsError) as want:
+        _oracle_panoptic_errors(gt, pred, broken[0])
+    for jobs in (1, 2, 3):
+        for cache_dir in (None, tmp_path / "c"):
+            with pytest.raises(SegmetricsError) as got:
+                evaluate_panoptic_files(gt, pred, PanopticEvaluator(gt.categories), jobs=jobs, cache_dir=cache_dir)
+            assert type(got.value) is type(want.value)
+            assert f"image {broken[0]!r}" in str(got.value) or str(pred.png_path(broken[0])) in str(got.value)
+
+
+def _oracle_panoptic_errors(gt, pred, image_id):
+    """The error the engine's per-image path gives for one image (Pillow-compatible reading)."""
+    from segmetrics.io.coco_panoptic import read_id_png
+
+    g = read_id_png(gt.png_path(image_id))
+    p = read_id_png(pred.png_path(image_id))
+    PanopticEvaluator(gt.categories).update(g, gt.annotations[image_id]["segments_info"], p,
+                                            pred.annotations[image_id]["segments_info"], image_id=image_id)
