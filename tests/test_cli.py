@@ -394,3 +394,76 @@ def test_compare_and_demo_output_switches(flat, tmp_path):
     assert "base IoU" in with_pc and "base IoU" not in without and "mIoU" in without
     r = run("demo", "--task", "semantic", "--markdown", "-q")
     assert r.exit_code == 0 and r.stdout.startswith("### segmetrics: semantic") and r.stderr == ""
+
+
+def _cityscapes_official(pairs):
+    """The Cityscapes script's rule, by hand: over GT pixels of the 19 evaluated classes, a
+    prediction of any other label id is wrong (a false negative of the GT class) and is
+    nobody's false positive.  Returns per-class (tp, fp, fn) and the pixel accuracy."""
+    from segmetrics.presets import CITYSCAPES_LABELID_TO_TRAINID as to_train
+
+    tp, fp, fn = np.zeros(19, np.int64), np.zeros(19, np.int64), np.zeros(19, np.int64)
+    scored = correct = 0
+    for g, p in pairs:
+        for gv, pv in zip(g.ravel().tolist(), p.ravel().tolist()):
+            gc, pc = to_train.get(gv), to_train.get(pv)
+            if gc is None:
+                continue  # not evaluated
+            scored += 1
+            if pc == gc:
+                tp[gc] += 1
+                correct += 1
+            else:
+                fn[gc] += 1
+                if pc is not None:
+                    fp[pc] += 1
+    return tp, fp, fn, correct / scored
+
+
+@pytest.mark.parametrize("allow_missing", [False, True])
+def test_cityscapes_label_id_predictions_scored_as_the_official_script(tmp_path, allow_missing):
+    rng = np.random.default_rng(21)
+    pairs = []
+    for i in range(3):
+        g = rng.integers(0, 34, size=(12, 20)).astype(np.uint8)
+        p = np.where(rng.random(g.shape) < 0.6, g, rng.integers(0, 34, size=g.shape)).astype(np.uint8)
+        stem = f"bonn_{i:06d}_000019"
+        write_png(tmp_path / "gt" / "bonn" / f"{stem}_gtFine_labelIds.png", g)
+        if allow_missing and i == 1:
+            pairs.append((g, np.zeros_like(g)))  # missing: every GT pixel a miss (label id 0 is void)
+            continue
+        write_png(tmp_path / "pred" / "bonn" / f"{stem}_gtFine_labelIds.png", p)
+        pairs.append((g, p))
+    args = ["eval", "--preset", "cityscapes", "--gt", tmp_path / "gt", "--pred", tmp_path / "pred", "-q",
+            "--no-cache", "--pred-label-map", "gt"] + (["--allow-missing"] if allow_missing else [])
+    assert_user_error(run(*args), "--void-predictions miss")  # label id 0..6 etc. are predicted
+    r = run(*args, "--void-predictions", "miss", "--json", "-")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    tp, fp, fn, acc = _cityscapes_official(pairs)
+    union = tp + fp + fn
+    iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
+    assert math.isclose(rep["metrics"]["aAcc"], acc, rel_tol=1e-12)
+    assert math.isclose(rep["metrics"]["mIoU"], float(np.nanmean(iou)), rel_tol=1e-12)
+    got = np.array([np.nan if row["IoU"] is None else row["IoU"] for row in rep["per_class"]], float)
+    np.testing.assert_allclose(got, iou, rtol=1e-12)
+    assert len(rep["per_class"]) == 19 and rep["params"]["void_predictions"] == "miss"
+    assert any("predicted as void" in w for w in rep["warnings"])
+
+
+def test_void_predictions_miss_per_image_and_hints(tmp_path):
+    gt, pred, arrays = make_flat_set(tmp_path, n=4, k=4)
+    # a prediction of the ignore value on scored pixels
+    p0 = read_png(pred / sorted(p.name for p in pred.iterdir())[0]).copy()
+    p0[:2] = 255
+    write_png(pred / sorted(p.name for p in pred.iterdir())[0], p0)
+    base = ["eval", "--gt", gt, "--pred", pred, "--num-classes", "4", "-q", "--no-cache"]
+    assert_user_error(run(*base), "ignore_index=255", "--void-predictions miss")
+    r = run(*base, "--void-predictions", "miss", "--per-image", "-")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 4 and float(rows[0]["aAcc"]) < 1.0
+    # the oracle: the ignore value predicted on a scored pixel is a wrong pixel, no class's FP
+    g0 = arrays[0][0]
+    keep = g0 != 255
+    assert math.isclose(float(rows[0]["aAcc"]), float(np.mean(g0[keep] == p0[keep])), abs_tol=1e-6)  # CSV: 6 places

@@ -75,6 +75,8 @@ def test_panoptic_errors(demo, tmp_path):
     assert r.exit_code == 2 and "no PNG folder" in r.stderr and "--pred-folder" in r.stderr
     r = run("eval", "--gt", demo.gt_json, "--pred", demo.pred_json, "--num-classes", 3)
     assert r.exit_code == 2 and "apply to semantic evaluation" in r.stderr
+    r = run("eval", "--gt", demo.gt_json, "--pred", demo.pred_json, "--void-predictions", "miss")
+    assert r.exit_code == 2 and "--void-predictions apply to semantic evaluation" in r.stderr
     r = run("eval", "--gt", demo.gt_json, "--pred", demo.pred_json, "--preset", "cityscapes")
     assert r.exit_code == 2 and "preset cityscapes is for semantic" in r.stderr
     r = run("eval", "--gt", demo.gt_json, "--pred", demo.pred_json, "--fail-under", "PQ=99")

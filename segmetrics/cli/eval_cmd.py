@@ -150,6 +150,7 @@ class SemanticConfig:
     gt_suffix: str
     pred_suffixes: tuple
     absent_rule: str
+    void_predictions: str = "error"
 
     def params(self, allow_missing: bool) -> dict:
         """The ``params`` block of the JSON report."""
@@ -162,8 +163,24 @@ class SemanticConfig:
             "label_map": self.label_map,
             "pred_label_map": self.pred_label_map,
             "absent_rule": self.absent_rule,
+            "void_predictions": self.void_predictions,
             "allow_missing": allow_missing,
         }
+
+    def miss_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """GT and prediction lookup tables for ``void_predictions="miss"``: an evaluator
+        of K + 1 classes where class K ("void prediction") is what a prediction equal
+        to the ignore index (after the prediction map) becomes; no GT value reaches it."""
+        k, ign = self.num_classes, self.ignore_index
+        gt = self.gt_map if self.gt_map is not None else np.arange(k, dtype=np.int64)
+        base = self.pred_map if self.pred_map is not None else np.arange(k, dtype=np.int64)
+        size = max(base.size, ign + 1) if ign < 65536 else base.size
+        pred = np.full(size, ign, dtype=np.int64)
+        pred[:base.size] = base
+        pred[pred == ign] = k
+        if base.size <= ign < size:
+            pred[ign] = k  # the raw ignore value itself
+        return gt, pred
 
 
 def semantic_config(
@@ -177,6 +194,7 @@ def semantic_config(
     label_map_file: Optional[Path],
     pred_label_map_file: Optional[str],
     absent_rule: str,
+    void_predictions: str = "error",
 ) -> SemanticConfig:
     """Merge a preset with the flags; flags win.  Raises ``InputError`` on contradictions."""
     p = get_preset(preset) if preset else None
@@ -226,7 +244,7 @@ def semantic_config(
         preset=p.name if p else None, num_classes=k, class_names=tuple(names), ignore_index=ignore,
         reduce_zero_label=rzl, pred_reduce_zero_label=przl, label_map=lm_name, pred_label_map=plm_name,
         gt_map=gt_map, pred_map=pred_map, gt_suffix=p.gt_suffix if p else "",
-        pred_suffixes=p.pred_suffixes if p else (), absent_rule=absent_rule,
+        pred_suffixes=p.pred_suffixes if p else (), absent_rule=absent_rule, void_predictions=void_predictions,
     )
 
 
@@ -257,10 +275,13 @@ def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missi
     if pairing.missing:
         warns.append(f"{len(pairing.missing)} ground-truth images have no prediction and are scored as all-void: "
                      + ", ".join(pairing.missing[:5]) + (" ..." if len(pairing.missing) > 5 else ""))
+    k = cfg.num_classes
+    miss = cfg.void_predictions == "miss"
+    gt_map, pred_map = cfg.miss_tables() if miss else (cfg.gt_map, cfg.pred_map)
     evaluator = SemanticEvaluator(
-        cfg.num_classes, ignore_index=cfg.ignore_index, reduce_zero_label=False,
-        class_names=list(cfg.class_names), gt_map=cfg.gt_map, pred_map=cfg.pred_map,
-        per_image=per_image, absent_rule=cfg.absent_rule,
+        k + 1 if miss else k, ignore_index=cfg.ignore_index, reduce_zero_label=False,
+        class_names=list(cfg.class_names) + (["<void prediction>"] if miss else []), gt_map=gt_map,
+        pred_map=pred_map, per_image=per_image, absent_rule=cfg.absent_rule,
     )
     present = [p for p in pairing.pairs if p[2] is not None]
     absent = [p for p in pairing.pairs if p[2] is None]
@@ -270,19 +291,38 @@ def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missi
             try:
                 evaluate_semantic_files(present, evaluator, jobs=jobs, progress=tick, cache_dir=cache_dir)
             except LabelError as exc:
-                if cfg.pred_reduce_zero_label and "prediction" in str(exc) and cfg.pred_label_map is None:
+                text = str(exc)
+                if cfg.pred_reduce_zero_label and "prediction" in text and cfg.pred_label_map is None:
                     raise LabelError(
                         f"{exc} -- predictions are read like the GT files (1..K, 0 = ignore) because of "
                         "reduce_zero_label; if they hold class indices 0..K-1, pass --no-pred-reduce-zero-label"
+                    ) from None
+                if "prediction" in text and cfg.pred_label_map is None and cfg.label_map is not None:
+                    raise LabelError(
+                        f"{exc} -- predictions are read as class indices 0..{k - 1}; if they hold the same raw "
+                        "values as the GT files (e.g. Cityscapes labelIds), pass --pred-label-map gt"
+                    ) from None
+                if "prediction" in text and "ignore_index" in text and not miss:
+                    raise LabelError(
+                        f"{exc} -- to score such predictions as misses (a false negative of the GT class and "
+                        "no false positive, as the Cityscapes and mmsegmentation scripts do), pass "
+                        "--void-predictions miss"
                     ) from None
                 raise
             void = count_gt_pixels(absent, evaluator, jobs=jobs, progress=tick)
         result = evaluator.compute()
     warns += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     warns += list(getattr(result, "warnings", None) or [])
+    void = [(i, c[:k]) for i, c in void]
     void_total = np.sum([c for _, c in void], axis=0) if void else None
+    confusion = np.asarray(result.confusion)
+    if miss:  # column K: predictions scored as misses; row K is empty (no GT value maps there)
+        predicted_void = confusion[:k, k].copy()
+        warns += _void_prediction_notes(predicted_void, cfg.class_names)
+        void_total = predicted_void if void_total is None else void_total + predicted_void
+        confusion = confusion[:k, :k]
     if void_total is not None:
-        summary = R.semantic_metrics_from_confusion(result.confusion, void_total, absent_rule=cfg.absent_rule)
+        summary = R.semantic_metrics_from_confusion(confusion, void_total, absent_rule=cfg.absent_rule)
         metrics = {k: summary[k] for k in R.SEMANTIC_METRICS}
         per_class = _semantic_per_class(cfg.class_names, summary)
     else:
@@ -298,13 +338,25 @@ def run_semantic(cfg: SemanticConfig, gt: Path, pred: Path, *, jobs, allow_missi
                             metrics=metrics, per_class=per_class, warnings=warns)
     rows = None
     if per_image:
-        items = list(result.per_image or [])
+        items = [dict(it, tp=it["tp"][:k], fp=it["fp"][:k], fn=it["fn"][:k]) if miss else it
+                 for it in (result.per_image or [])]
         zeros = np.zeros(cfg.num_classes, dtype=np.int64)
         items += [{"image_id": i, "tp": zeros, "fp": zeros, "fn": c, "missing": True} for i, c in void]
         order = {p[0]: n for n, p in enumerate(pairing.pairs)}
         items.sort(key=lambda it: order.get(it["image_id"], len(order)))
         rows = R.per_image_semantic_rows(items, absent_rule=cfg.absent_rule)
     return report, rows
+
+
+def _void_prediction_notes(predicted_void: np.ndarray, names) -> list:
+    """A note saying how many scored pixels were predicted void (``--void-predictions miss``)."""
+    total = int(predicted_void.sum())
+    if not total:
+        return []
+    top = np.argsort(-predicted_void, kind="stable")[:3]
+    where = ", ".join(f"{names[c]} {int(predicted_void[c])}" for c in top if predicted_void[c])
+    return [f"{total} scored pixels were predicted as void (the ignore index) and count as misses of their "
+            f"GT class (most for: {where})"]
 
 
 # --------------------------------------------------------------------------- panoptic
@@ -432,6 +484,7 @@ def _parse_gate(spec: Optional[str], flag: str) -> Optional[dict]:
 @click.option("--pred-label-map", metavar="FILE|gt", help="Label map for predictions; 'gt' = the GT's map (default: predictions are class indices).")
 @click.option("--class-names", type=click.Path(path_type=Path, dir_okay=False), help="Class names, one per line.")
 @click.option("--absent-rule", type=click.Choice(["mmseg", "detectron2"]), default="mmseg", show_default=True, help="Class predicted but absent from GT: IoU 0 (mmseg) or left out (detectron2).")
+@click.option("--void-predictions", type=click.Choice(["error", "miss"]), default="error", show_default=True, help="Semantic: a prediction equal to the ignore index (after --pred-label-map) on a scored pixel is an error, or a miss of the GT class (no false positive), as the Cityscapes and mmsegmentation scripts count it.")
 @click.option("--gt-folder", type=click.Path(path_type=Path, file_okay=False), help="Panoptic: GT PNG folder when not next to the JSON.")
 @click.option("--pred-folder", type=click.Path(path_type=Path, file_okay=False), help="Panoptic: prediction PNG folder when not next to the JSON.")
 @click.option("--per-class", is_flag=True, help="Also print the per-class table.")
@@ -452,7 +505,7 @@ def _parse_gate(spec: Optional[str], flag: str) -> Optional[dict]:
 @click.option("--demo-task", type=click.Choice(["both", "semantic", "panoptic"]), default="both", show_default=True, help="Which demo to run.")
 @click.pass_context
 def eval_command(ctx, gt, pred, preset, task, num_classes, ignore_index, reduce_zero_label, pred_reduce_zero_label,
-                 label_map, pred_label_map, class_names, absent_rule, gt_folder, pred_folder, per_class, json_path,
+                 label_map, pred_label_map, class_names, absent_rule, void_predictions, gt_folder, pred_folder, per_class, json_path,
                  per_image_path, markdown, fail_under, jobs, cache_dir, no_cache, quiet, allow_missing, demo, demo_dir,
                  demo_task):
     """Score predictions against ground truth and print the metrics.
@@ -498,7 +551,9 @@ def eval_command(ctx, gt, pred, preset, task, num_classes, ignore_index, reduce_
         if kind == "panoptic":
             bad = [f for f, v in (("--num-classes", num_classes), ("--ignore-index", ignore_index),
                                   ("--reduce-zero-label", reduce_zero_label), ("--label-map", label_map),
-                                  ("--pred-label-map", pred_label_map), ("--class-names", class_names)) if v is not None]
+                                  ("--pred-label-map", pred_label_map), ("--class-names", class_names),
+                                  ("--void-predictions", None if void_predictions == "error" else void_predictions))
+                   if v is not None]
             if bad:
                 raise click.UsageError(f"{', '.join(bad)} apply to semantic evaluation; panoptic categories come from the GT JSON")
             report, rows = run_panoptic(gt, pred, preset=preset, gt_folder=gt_folder, pred_folder=pred_folder,
@@ -510,7 +565,8 @@ def eval_command(ctx, gt, pred, preset, task, num_classes, ignore_index, reduce_
             cfg = semantic_config(preset=preset, num_classes=num_classes, class_names_file=class_names,
                                   ignore_index=ignore_index, reduce_zero_label=reduce_zero_label,
                                   pred_reduce_zero_label=pred_reduce_zero_label, label_map_file=label_map,
-                                  pred_label_map_file=pred_label_map, absent_rule=absent_rule)
+                                  pred_label_map_file=pred_label_map, absent_rule=absent_rule,
+                                  void_predictions=void_predictions)
             report, rows = run_semantic(cfg, gt, pred, jobs=jobs, allow_missing=allow_missing,
                                         per_image=bool(per_image_path), quiet=quiet, cache_dir=cache_dir)
     _emit(report, rows, **out)
