@@ -12,9 +12,11 @@ Integer sums make the result identical for every ``jobs`` and every schedule.
 
 Panoptic images are scored the same way: one nogil call decodes, counts,
 matches and adds the image's statistics to the thread's accumulator.  When
-semantic results must be kept per image they are handed to the calling thread
-and added in input order; workers may run at most ``4 * jobs`` images ahead of
-it, so memory stays flat.
+semantic results must be kept per image, a worker counts each image into a
+scratch matrix, adds it to its sum and hands the image's TP / FP / FN vectors
+to the calling thread, which keeps them in input order (workers may run at
+most ``4 * jobs`` images ahead of it); they join the evaluator with the sums
+once every image is scored.
 
 Fallback and errors
 -------------------
@@ -224,11 +226,15 @@ def semantic_code_tables(evaluator) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _SemanticState:
-    __slots__ = ("scratch", "cm")
+    """A worker's decode buffers, its summed matrix and (per-image records) the
+    matrix of the image being counted."""
 
-    def __init__(self, k: int, aggregate: bool):
+    __slots__ = ("scratch", "cm", "image")
+
+    def __init__(self, k: int, per_image: bool):
         self.scratch = _folder.Scratch()
-        self.cm = np.zeros((k, k), dtype=np.int64) if aggregate else None
+        self.cm = np.zeros((k, k), dtype=np.int64)
+        self.image = np.zeros((k, k), dtype=np.int64) if per_image else None
 
 
 def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=None,
@@ -252,7 +258,7 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
         item = pairs[i]
         _, gt_path, pred_path = item
         s = state.scratch
-        cm = state.cm if state.cm is not None else np.zeros((k, k), dtype=np.int64)
+        cm = state.cm if state.image is None else state.image
         pred = _read(pred_path)
         gt = _read(gt_path)
         if pred is None or gt is None:
@@ -270,23 +276,33 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
                     f"image {item[0]!r}: internal error, the fast path stopped ({s.message}) on an "
                     f"image the reference path scores; please report it")
             cm += ref
-        return None if state.cm is not None else cm
+        if state.image is None:
+            return None
+        # the image's record (what SemanticEvaluator.update_confusion keeps), then its
+        # matrix into the thread's sum, and the scratch matrix zeroed for the next image
+        tp = np.diagonal(cm).copy()
+        record = (tp, cm.sum(axis=0) - tp, cm.sum(axis=1) - tp)
+        state.cm += cm
+        cm.fill(0)
+        return record
 
-    def add(i: int, cm: np.ndarray) -> None:
-        evaluator.update_confusion(cm, image_id=pairs[i][0])
-
+    records: list = []
+    if per_image:
+        evaluator._check_new_ids([p[0] for p in pairs])  # before any work: ids must be new and distinct
     try:
-        states = run_indexed(len(pairs), count, lambda: _SemanticState(k, not per_image), jobs,
-                             sink=add if per_image else None, progress=progress)
+        states = run_indexed(len(pairs), count, lambda: _SemanticState(k, per_image), jobs,
+                             sink=(lambda i, r: records.append(r)) if per_image else None, progress=progress)
     finally:
         if cache is not None:
             cache.close()
-    if not per_image:
-        total = np.zeros((k, k), dtype=np.int64)
-        for st in states:
-            total += st.cm
-        evaluator.state.confusion += total
-        evaluator.state.num_images += len(pairs)
+    total = np.zeros((k, k), dtype=np.int64)
+    for st in states:
+        total += st.cm
+    evaluator.state.confusion += total
+    evaluator.state.num_images += len(pairs)
+    if per_image:
+        evaluator.state.per_image.extend(
+            {"image_id": pair[0], "tp": tp, "fp": fp, "fn": fn} for pair, (tp, fp, fn) in zip(pairs, records))
     return evaluator
 
 

@@ -99,9 +99,9 @@ def evaluate_semantic_files(
     pairs : sequence of (str, path, path)
         One entry per image.
     evaluator : SemanticEvaluator
-        Updated in place: the summed confusion matrix is added to its state once
-        at the end (one ``update_confusion`` per image when it keeps per-image
-        records); its ``num_classes``, ``ignore_index``, ``gt_map`` and
+        Updated in place: the summed confusion matrix (and, when it keeps
+        per-image records, each image's TP / FP / FN in input order) is added
+        to its state once at the end; its ``num_classes``, ``ignore_index``, ``gt_map`` and
         ``pred_map`` define how labels are read.
     jobs : int, optional
         Worker threads (default: usable CPUs, at most 8).
@@ -119,16 +119,15 @@ def evaluate_semantic_files(
 
     Notes
     -----
-    Counts are integer sums (one matrix per worker thread, or one per image
-    added in input order when the evaluator keeps per-image records), so the
-    result is identical for every ``jobs``, with or without the cache.  Pixels
+    Counts are integer sums (one matrix per worker thread; per-image records
+    are kept in input order), so the result is identical for every ``jobs``,
+    with or without the cache.  Pixels
     follow :func:`segmetrics.semantic.confusion_matrix`'s rules: a ground truth
     equal to ``ignore_index`` (after ``gt_map``) counts nowhere; any other label
     outside ``[0, K)`` is a :class:`~segmetrics.errors.LabelError` naming the image,
     the files, the values and their pixel counts.  A GT/prediction size mismatch
     is an :class:`~segmetrics.errors.InputError` naming both files and both
-    shapes.  On any error the evaluator is left unchanged (unless it keeps
-    per-image records: then it holds the images before the failing one).
+    shapes.  On any error the evaluator is left unchanged.
     """
     pairs = list(pairs)
     for image_id, _, pred_path in pairs:

@@ -556,6 +556,7 @@ class SemanticEvaluator:
     # ---- pickling: drop the table cache
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
+        d.pop("_seen_ids", None)
         c = self._counter
         d["_counter"] = (c.num_classes, c.ignore_index, c.gt_map, c.pred_map)
         return d
@@ -626,9 +627,17 @@ class SemanticEvaluator:
         return c.label_error(gt, pred, None)  # not reached: some image had bad pixels
 
     def _check_new_ids(self, ids: list) -> None:
-        seen = {_id_key(r["image_id"]) for r in self.state.per_image}
+        records = self.state.per_image
+        # the keys of the records seen so far, kept in step with the list (a new list, from
+        # reset / merge into another state / unpickling, or a shorter one is read again)
+        cache = self.__dict__.get("_seen_ids")
+        if cache is None or cache[0] is not records or cache[1] > len(records):
+            cache = self._seen_ids = [records, 0, set()]
+        if cache[1] < len(records):
+            cache[2].update(_id_key(r["image_id"]) for r in records[cache[1]:])
+            cache[1] = len(records)
         keys = [_id_key(i) for i in ids]
-        if len(set(keys)) != len(keys) or seen.intersection(keys):
+        if len(set(keys)) != len(keys) or cache[2].intersection(keys):
             raise InputError(f"duplicate image id among {ids[:5]!r}; per-image records need distinct ids")
 
     def update_confusion(self, cm, *, image_id: Any = None) -> None:

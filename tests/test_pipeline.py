@@ -165,16 +165,30 @@ def test_semantic_size_mismatch_and_colour_maps(tmp_path):
         evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=1)
 
 
-def test_semantic_failed_run_leaves_evaluator_unchanged(tmp_path):
+@pytest.mark.parametrize("per_image", [False, True])
+def test_semantic_failed_run_leaves_evaluator_unchanged(tmp_path, per_image):
     rng = np.random.default_rng(4)
     pairs = make_semantic(tmp_path, rng, n=5)
-    ev = evaluate_semantic_files(pairs[:2], SemanticEvaluator(K), jobs=2)
+    ev = evaluate_semantic_files(pairs[:2], SemanticEvaluator(K, per_image=per_image), jobs=2)
     before = ev.state.confusion.copy()
-    bad = pairs[:4] + [(pairs[4][0], pairs[4][1], tmp_path / "nope.png")]
+    # per-image records need new ids: the failing run repeats none of the first two
+    bad = pairs[2 if per_image else 0:4] + [(pairs[4][0], pairs[4][1], tmp_path / "nope.png")]
     with pytest.raises(DataFileError):
         evaluate_semantic_files(bad, ev, jobs=2)
     np.testing.assert_array_equal(ev.state.confusion, before)
     assert ev.state.num_images == 2
+    if per_image:
+        assert [r["image_id"] for r in ev.state.per_image] == [p[0] for p in pairs[:2]]
+        with pytest.raises(InputError, match="duplicate image id"):  # checked before any work
+            evaluate_semantic_files(pairs[1:3], ev, jobs=2)
+        assert ev.state.num_images == 2
+        # records in input order, as the engine computes them
+        evaluate_semantic_files(pairs[2:][::-1], ev, jobs=3)
+        want = _oracle_semantic(pairs[:2] + pairs[2:][::-1], per_image=True)
+        assert [r["image_id"] for r in ev.state.per_image] == [r["image_id"] for r in want.state.per_image]
+        for a, b in zip(ev.state.per_image, want.state.per_image):
+            for key in ("tp", "fp", "fn"):
+                assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key])
 
 
 def test_code_tables_follow_engine_rules():

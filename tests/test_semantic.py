@@ -401,3 +401,29 @@ def test_runs_broken_at_every_position_of_a_block(dtype):
             confusion_matrix(g, p, num_classes=5)
         p[p == 255] = 1
     np.testing.assert_array_equal(confusion_matrix(g, p, num_classes=5), oracle(g, p, 5))
+
+
+def test_per_image_ids_must_be_distinct_across_updates_reset_merge_and_pickle():
+    g = np.zeros((2, 3), np.uint8)
+    ev = SemanticEvaluator(3, per_image=True)
+    for i in range(5):
+        ev.update(g, g, image_id=i)
+    ev.update_confusion(np.eye(3, dtype=np.int64), image_id="a")
+    for dup in (3, np.int64(4), "a"):
+        with pytest.raises(InputError, match="duplicate image id"):
+            ev.update(g, g, image_id=dup)
+    with pytest.raises(InputError, match="duplicate image id"):
+        ev.update(np.stack([g, g]), np.stack([g, g]), image_id=[7, 7])
+    assert ev.state.num_images == 6
+    copy = pickle.loads(pickle.dumps(ev))
+    with pytest.raises(InputError, match="duplicate image id"):
+        copy.update(g, g, image_id=2)
+    copy.update(g, g, image_id=9)
+    other = SemanticEvaluator(3, per_image=True)
+    other.update(g, g, image_id=10)
+    ev.merge(other)
+    with pytest.raises(InputError, match="duplicate image id"):
+        ev.update(g, g, image_id=10)  # learnt from the merged records
+    ev.reset()
+    ev.update(g, g, image_id=3)  # forgotten by reset
+    assert [r["image_id"] for r in ev.state.per_image] == [3]
