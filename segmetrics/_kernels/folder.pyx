@@ -47,7 +47,7 @@ import numpy as np
 cimport numpy as cnp
 
 from segmetrics._kernels.png cimport png_header, png_inflate, png_read_header, png_unfilter_row
-from segmetrics._kernels.panoptic cimport _build, _lookup
+from segmetrics._kernels.panoptic cimport _build, _lookup, _match
 
 cnp.import_array()
 
@@ -965,28 +965,26 @@ cdef class PanopticAccumulator:
             self.images_cap = want
         return 0
 
-    cdef inline void note(self, int64_t cat, int kind) noexcept nogil:
-        if self.per_image:
-            self.log[self.n_log] = 3 * cat + kind
-            self.n_log += 1
-
 
 cdef int _pan_stats(PanopticAccumulator acc, Py_ssize_t index, const int64_t *tab, size_t ng, size_t npr,
                     const int64_t *gcat, const uint8_t *gcrowd, const double *garea,
                     const int64_t *gorder, const int64_t *pcat, bint recompute) noexcept nogil:
-    """panopticapi's matching on one image's table, added to acc (all or nothing).
+    """Checks, areas and crowd of one image's table, then panopticapi's matching
+    (``_match``, shared with ``segmetrics.panoptic.table_stats``), added to acc
+    with the category confusion (all or nothing).
 
     Returns OK, NEEDS_PYTHON when a listed segment has no pixel or a JSON area
     differs from the PNG (the Python statistics name them), or REFERENCE when out
-    of memory.  Same arithmetic as ``segmetrics.panoptic.table_stats``.
+    of memory.
     """
     cdef size_t W = npr + 1, K = <size_t>acc.k, g, p, c, n_inner = 0, n_seg
-    cdef int64_t v, inter, pred_area, ignored, cur
+    cdef Py_ssize_t m, n_log = 0
+    cdef int64_t v, cur
     cdef int64_t *gpix
     cdef int64_t *ppix
     cdef uint8_t *gm
     cdef uint8_t *pm
-    cdef double union_, iou, a
+    cdef double a
     n_seg = ng if ng > npr + 1 else npr + 1
     if acc.reserve(n_seg if n_seg else 1, 0) != 0:
         return REFERENCE
@@ -1033,40 +1031,11 @@ cdef int _pan_stats(PanopticAccumulator acc, Py_ssize_t index, const int64_t *ta
             cur = acc.crowd_of_cat[c]
             if cur == 0 or gorder[g] > gorder[cur - 1]:
                 acc.crowd_of_cat[c] = <int64_t>(g + 1)
-    for g in range(1, ng + 1):
-        if gcrowd[g - 1]:
-            continue
-        for p in range(1, W):
-            inter = tab[g * W + p]
-            if inter == 0 or gcat[g - 1] != pcat[p - 1]:
-                continue
-            pred_area = ppix[p]
-            union_ = (<double>pred_area + acc.area[g - 1]) - <double>inter - <double>tab[p]
-            iou = <double>inter / union_
-            if iou > 0.5:
-                acc.tp[gcat[g - 1]] += 1
-                acc.note(gcat[g - 1], 0)
-                acc.match_cat[acc.n_match] = gcat[g - 1]
-                acc.match_iou[acc.n_match] = iou
-                acc.n_match += 1
-                gm[g - 1] = 1
-                pm[p - 1] = 1
-    for g in range(ng):
-        if not gm[g] and not gcrowd[g]:
-            acc.fn[gcat[g]] += 1
-            acc.note(gcat[g], 2)
-    for p in range(1, W):
-        if pm[p - 1]:
-            continue
-        pred_area = ppix[p]
-        ignored = tab[p]
-        cur = acc.crowd_of_cat[pcat[p - 1]]
-        if cur > 0:
-            ignored += tab[cur * W + p]
-        if pred_area > 0 and <double>ignored / <double>pred_area > 0.5:
-            continue
-        acc.fp[pcat[p - 1]] += 1
-        acc.note(pcat[p - 1], 1)
+    m = _match(tab, <Py_ssize_t>ng, <Py_ssize_t>npr, ppix, acc.area, gcat, gcrowd, acc.crowd_of_cat, pcat,
+               acc.tp, acc.fp, acc.fn, acc.match_cat + acc.n_match, acc.match_iou + acc.n_match, gm, pm,
+               acc.log + acc.n_log if acc.per_image else NULL, &n_log)
+    acc.n_match += <size_t>m
+    acc.n_log += <size_t>n_log
     for g in range(ng):
         if gcrowd[g]:
             acc.crowd_of_cat[gcat[g]] = 0

@@ -179,6 +179,58 @@ def intersection_table(const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pr
     return table_arr, bad_gt, bad_pred
 
 
+cdef Py_ssize_t _match(const int64_t* tab, Py_ssize_t ng, Py_ssize_t npr, const int64_t* pred_pixels,
+                       const double* gt_area, const int64_t* gt_cat, const uint8_t* gt_crowd,
+                       const int64_t* crowd_of_cat, const int64_t* pred_cat,
+                       int64_t* tp, int64_t* fp, int64_t* fn, int64_t* match_cat, double* match_iou,
+                       uint8_t* gt_matched, uint8_t* pred_matched, int64_t* log,
+                       Py_ssize_t* n_log) noexcept nogil:
+    """panopticapi's matching on one image's ``(ng + 1) x (npr + 1)`` table (see the pxd)."""
+    cdef Py_ssize_t W = npr + 1, g, p, c, m = 0, k = 0
+    cdef int64_t inter, ignored
+    cdef double union_, iou
+    for g in range(1, ng + 1):
+        if gt_crowd[g - 1]:
+            continue
+        for p in range(1, W):
+            inter = tab[g * W + p]
+            if inter == 0 or gt_cat[g - 1] != pred_cat[p - 1]:
+                continue
+            union_ = (<double>pred_pixels[p] + gt_area[g - 1]) - <double>inter - <double>tab[p]
+            iou = <double>inter / union_
+            if iou > 0.5:
+                tp[gt_cat[g - 1]] += 1
+                if log != NULL:
+                    log[k] = 3 * gt_cat[g - 1]
+                    k += 1
+                match_cat[m] = gt_cat[g - 1]
+                match_iou[m] = iou
+                m += 1
+                gt_matched[g - 1] = 1
+                pred_matched[p - 1] = 1
+    for g in range(ng):
+        if not gt_matched[g] and not gt_crowd[g]:
+            fn[gt_cat[g]] += 1
+            if log != NULL:
+                log[k] = 3 * gt_cat[g] + 2
+                k += 1
+    for p in range(1, W):
+        if pred_matched[p - 1]:
+            continue
+        ignored = tab[p]
+        c = crowd_of_cat[pred_cat[p - 1]]
+        if c > 0:
+            ignored += tab[c * W + p]
+        if pred_pixels[p] > 0 and <double>ignored / <double>pred_pixels[p] > 0.5:
+            continue
+        fp[pred_cat[p - 1]] += 1
+        if log != NULL:
+            log[k] = 3 * pred_cat[p - 1] + 1
+            k += 1
+    n_log[0] = k
+    return m
+
+
 def match_segments(const int64_t[:, ::1] table, const double[::1] gt_area,
                    const int64_t[::1] gt_cat, const uint8_t[::1] gt_crowd,
                    const int64_t[::1] crowd_of_cat, const int64_t[::1] pred_cat,
@@ -194,46 +246,22 @@ def match_segments(const int64_t[:, ::1] table, const double[::1] gt_area,
     ``match_iou`` (capacity ``n_gt * n_pred``) in ascending (GT id, pred id)
     order.  Returns the number of matches.
     """
-    cdef Py_ssize_t ng = table.shape[0] - 1, npr = table.shape[1] - 1
-    cdef Py_ssize_t g, p, c, m = 0
-    cdef int64_t inter, pred_area, ignored
-    cdef double union_, iou
+    cdef Py_ssize_t ng = table.shape[0] - 1, npr = table.shape[1] - 1, g, p, m, n_log
+    cdef int64_t* pred_pixels = <int64_t*>malloc((npr + 1) * sizeof(int64_t))
+    if pred_pixels == NULL:
+        raise MemoryError()
     with nogil:
-        for g in range(1, ng + 1):
-            if gt_crowd[g - 1]:
-                continue
-            for p in range(1, npr + 1):
-                inter = table[g, p]
-                if inter == 0 or gt_cat[g - 1] != pred_cat[p - 1]:
-                    continue
-                pred_area = 0
-                for c in range(ng + 1):
-                    pred_area += table[c, p]
-                union_ = (<double>pred_area + gt_area[g - 1]) - <double>inter - <double>table[0, p]
-                iou = <double>inter / union_
-                if iou > 0.5:
-                    tp[gt_cat[g - 1]] += 1
-                    match_cat[m] = gt_cat[g - 1]
-                    match_iou[m] = iou
-                    m += 1
-                    gt_matched[g - 1] = 1
-                    pred_matched[p - 1] = 1
-        for g in range(ng):
-            if not gt_matched[g] and not gt_crowd[g]:
-                fn[gt_cat[g]] += 1
-        for p in range(1, npr + 1):
-            if pred_matched[p - 1]:
-                continue
-            pred_area = 0
-            for c in range(ng + 1):
-                pred_area += table[c, p]
-            ignored = table[0, p]
-            c = crowd_of_cat[pred_cat[p - 1]]
-            if c > 0:
-                ignored += table[c, p]
-            if pred_area > 0 and <double>ignored / <double>pred_area > 0.5:
-                continue
-            fp[pred_cat[p - 1]] += 1
+        for p in range(npr + 1):
+            pred_pixels[p] = 0
+            for g in range(ng + 1):
+                pred_pixels[p] += table[g, p]
+        m = _match(&table[0, 0], ng, npr, pred_pixels, &gt_area[0] if ng else NULL,
+                   &gt_cat[0] if ng else NULL, &gt_crowd[0] if ng else NULL, &crowd_of_cat[0],
+                   &pred_cat[0] if npr else NULL, &tp[0], &fp[0], &fn[0],
+                   &match_cat[0] if match_cat.shape[0] else NULL,
+                   &match_iou[0] if match_iou.shape[0] else NULL,
+                   &gt_matched[0] if ng else NULL, &pred_matched[0] if npr else NULL, NULL, &n_log)
+    free(pred_pixels)
     return m
 
 
