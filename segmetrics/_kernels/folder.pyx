@@ -1117,27 +1117,29 @@ cdef class PanopticBatch:
         added; ``1`` the reference path must take the pair; ``3`` the table was counted
         but the Python statistics must take the image (nothing was added)."""
         cdef int status
-        cdef int64_t g0, p0
-        cdef size_t ng, npr
-        cdef int64_t *tab
         cdef const uint8_t *gp = <const uint8_t *>PyBytes_AS_STRING(gt)
         cdef const uint8_t *pp = <const uint8_t *>PyBytes_AS_STRING(pred)
         cdef size_t gn = PyBytes_GET_SIZE(gt), pn = PyBytes_GET_SIZE(pred)
         self._check(s, acc, i)
-        g0, p0 = self.g_start[i], self.p_start[i]
-        ng = <size_t>(self.g_end[i] - g0)
-        npr = <size_t>(self.p_end[i] - p0)
-        if record and ng >= 65536:
+        if record and self.g_end[i] - self.g_start[i] >= 65536:
             raise ValueError("cannot record more than 65535 ground-truth segments")
         with nogil:
-            tab = acc.zeroed_table((ng + 1) * (npr + 1))
-            if tab == NULL:
-                status = s.seterr(b"out of memory")
-            else:
-                status = _pan_cold(s, gp, gn, pp, pn, tab, npr + 1, &self.g_ids[g0], ng,
-                                   &self.p_ids[p0], npr, record)
-            if status == OK:
-                status = self._stats(acc, i, tab, g0, ng, p0, npr)
+            status = self._score(s, acc, i, gp, gn, pp, pn, record)
+        return status
+
+    cdef int _score(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i, const uint8_t *gp, size_t gn,
+                    const uint8_t *pp, size_t pn, bint record) noexcept nogil:
+        """Image i from both files' bytes: count into the accumulator's table, then the
+        statistics (see :meth:`score_pair` for the status)."""
+        cdef int64_t g0 = self.g_start[i], p0 = self.p_start[i]
+        cdef size_t ng = <size_t>(self.g_end[i] - g0), npr = <size_t>(self.p_end[i] - p0)
+        cdef int status
+        cdef int64_t *tab = acc.zeroed_table((ng + 1) * (npr + 1))
+        if tab == NULL:
+            return s.seterr(b"out of memory")
+        status = _pan_cold(s, gp, gn, pp, pn, tab, npr + 1, &self.g_ids[g0], ng, &self.p_ids[p0], npr, record)
+        if status == OK:
+            status = self._stats(acc, i, tab, g0, ng, p0, npr)
         return status
 
     def score_cached(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i,
@@ -1197,10 +1199,9 @@ cdef class PanopticBatch:
         path must take it, see :meth:`score_pair`).  Images without ``take`` get
         status 1.  Call from several threads with one counter and one status array."""
         cdef Py_ssize_t n = self.g_start.shape[0]
-        cdef int64_t i, g0, p0
-        cdef size_t ng, npr, gn, pn
+        cdef int64_t i
+        cdef size_t gn, pn
         cdef int st
-        cdef int64_t *tab
         if self.path_ptrs == NULL:
             raise ValueError("set_paths first")
         if take.shape[0] != n or status.shape[0] != n:
@@ -1213,20 +1214,9 @@ cdef class PanopticBatch:
                 if i >= n or i >= smf_load(&counter.stop_at):
                     break
                 st = REFERENCE
-                if take[i]:
-                    g0, p0 = self.g_start[i], self.p_start[i]
-                    ng = <size_t>(self.g_end[i] - g0)
-                    npr = <size_t>(self.p_end[i] - p0)
-                    if (s.read_file(0, self.path_ptrs[2 * i], &gn) == 0
-                            and s.read_file(1, self.path_ptrs[2 * i + 1], &pn) == 0):
-                        tab = acc.zeroed_table((ng + 1) * (npr + 1))
-                        if tab == NULL:
-                            st = s.seterr(b"out of memory")
-                        else:
-                            st = _pan_cold(s, s.fbuf[0], gn, s.fbuf[1], pn, tab, npr + 1,
-                                           &self.g_ids[g0], ng, &self.p_ids[p0], npr, False)
-                        if st == OK:
-                            st = self._stats(acc, i, tab, g0, ng, p0, npr)
+                if (take[i] and s.read_file(0, self.path_ptrs[2 * i], &gn) == 0
+                        and s.read_file(1, self.path_ptrs[2 * i + 1], &pn) == 0):
+                    st = self._score(s, acc, i, s.fbuf[0], gn, s.fbuf[1], pn, False)
                 status[i] = <uint8_t>st
                 smf_add(&counter.n_finished, 1)
 
