@@ -182,7 +182,8 @@ def _count_pair(cache: Optional[GTCache], key_parts: Optional[tuple], s: _folder
     (recording the GT runs for the cache).  Returns the kernel status.
 
     A stale entry (runs that do not tile the image) is detected before anything is
-    counted, dropped and recomputed.
+    counted, dropped and recomputed.  The recorded runs are stored when the image
+    was counted whole (status 0, or 3: the statistics are left to Python).
     """
     key = None
     if cache is not None and key_parts is not None:
@@ -194,7 +195,7 @@ def _count_pair(cache: Optional[GTCache], key_parts: Optional[tuple], s: _folder
                 return status
             cache.discard(key)
     status = cold(key is not None)
-    if status == 0 and key is not None:
+    if status in (0, _NEEDS_PYTHON) and key is not None:
         cache.put(key, s.record(), s.n_runs, s.width, s.height)
     return status
 
@@ -540,21 +541,11 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
         if pred is None or gt is None:
             return False
         s, acc = t.scratch, t.acc
-        key = None
-        if cache is not None:
-            g_ids = batch.gt_ids(i)
-            if g_ids.size < 65536:
-                key = cache.key(gt, g_ids.tobytes())
-                entry = cache.get(key)
-                if entry is not None:
-                    status = batch.score_cached(s, acc, i, entry.values, entry.lengths, entry.width,
-                                                entry.height, pred)
-                    if status != _STALE:
-                        return status == 0
-                    cache.discard(key)
-        status = batch.score_pair(s, acc, i, gt, pred, key is not None)
-        if key is not None and status in (0, _NEEDS_PYTHON):
-            cache.put(key, s.record(), s.n_runs, s.width, s.height)
+        g_ids = batch.gt_ids(i) if cache is not None else None
+        status = _count_pair(
+            cache, (gt, g_ids.tobytes()) if g_ids is not None and g_ids.size < 65536 else None, s,
+            lambda e: batch.score_cached(s, acc, i, e.values, e.lengths, e.width, e.height, pred),
+            lambda record: batch.score_pair(s, acc, i, gt, pred, record))
         return status == 0
 
     def work(t: _PanopticThread, i: int) -> None:
