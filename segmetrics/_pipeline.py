@@ -247,6 +247,8 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
     ``reference(evaluator, pair)`` returns the image's confusion matrix the slow
     way or raises the image's error; it handles what the fused kernel does not.
     """
+    from .semantic import _record as _semantic_record
+
     k = evaluator.num_classes
     gcodes, pcodes = semantic_code_tables(evaluator)
     per_image = bool(getattr(evaluator, "per_image", False))
@@ -279,10 +281,9 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
             cm += ref
         if state.image is None:
             return None
-        # the image's record (what SemanticEvaluator.update_confusion keeps), then its
-        # matrix into the thread's sum, and the scratch matrix zeroed for the next image
-        tp = np.diagonal(cm).copy()
-        record = (tp, cm.sum(axis=0) - tp, cm.sum(axis=1) - tp)
+        # the image's record, then its matrix into the thread's sum, and the scratch
+        # matrix zeroed for the next image
+        record = _semantic_record(item[0], cm)
         state.cm += cm
         cm.fill(0)
         return record
@@ -302,8 +303,7 @@ def semantic_files(pairs: Sequence[tuple], evaluator, *, jobs: int, cache_dir=No
     evaluator.state.confusion += total
     evaluator.state.num_images += len(pairs)
     if per_image:
-        evaluator.state.per_image.extend(
-            {"image_id": pair[0], "tp": tp, "fp": fp, "fn": fn} for pair, (tp, fp, fn) in zip(pairs, records))
+        evaluator.state.per_image.extend(records)
     return evaluator
 
 
