@@ -379,7 +379,7 @@ def _concatenated_columns(columns, image_ids: list, anns: list):
     row = 0
     for i, (image_id, ann) in enumerate(zip(image_ids, anns)):
         c = columns.get(image_id) if ann is not None else None
-        if c is None or c.segments is not ann.get("segments_info") or len(c.segments) != c.ids.size:
+        if c is None or not c.describes(ann.get("segments_info")):
             continue
         parts.append(c)
         start[i], end[i], ok[i] = row, row + c.ids.size, True

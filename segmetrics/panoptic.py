@@ -234,7 +234,7 @@ def _segment_arrays(segments, cats: CategoryIndex, what: str, where: str, column
     ``columns`` (a :class:`~segmetrics.io.coco_panoptic.SegmentColumns` made at load
     time) skips re-checking the dicts when it was built from this very list.
     """
-    if columns is not None and columns.segments is segments and len(segments) == columns.ids.size:
+    if columns is not None and columns.describes(segments):
         cat = cats.dense_of(columns.category_ids)
         if cat is not None:
             return columns.ids, cat, columns.iscrowd, columns.area, columns.order

@@ -361,6 +361,11 @@ class SegmentColumns(NamedTuple):
     area: np.ndarray
     order: np.ndarray
 
+    def describes(self, segments) -> bool:
+        """Whether these columns still stand for ``segments``: the very list they were
+        built from, with the same length (see :class:`PanopticDataset`)."""
+        return segments is self.segments and len(segments) == self.ids.size
+
 
 class FlatColumns(Mapping):
     """``image_id -> SegmentColumns`` of a whole file, made in one compiled pass.
@@ -409,7 +414,7 @@ class FlatColumns(Mapping):
                 continue
             segs = ann.get("segments_info")
             a, b = offsets[j], offsets[j + 1]
-            if segs is segments[j] and len(segs) == b - a:
+            if segs is segments[j] and len(segs) == b - a:  # SegmentColumns.describes, on the flat rows
                 start[i], end[i], ok[i] = a, b, True
         return start, end, ok
 
