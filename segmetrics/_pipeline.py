@@ -459,12 +459,12 @@ class _PanopticThread:
         self.stats: list[tuple[int, Any]] = []
 
 
-def _fused_image_records(acc, k: int, image_ids: list) -> list[tuple[int, dict]]:
-    """``(index, per-image dict)`` of every image an accumulator took (see
-    :meth:`segmetrics.panoptic.PanopticState.add` for the dict)."""
+def _fused_image_records(acc, match_cat: np.ndarray, match_iou: np.ndarray, k: int,
+                         image_ids: list) -> list[tuple[int, dict]]:
+    """``(index, per-image dict)`` of every image an accumulator took, given its match
+    arrays (see :meth:`segmetrics.panoptic.PanopticState.add` for the dict)."""
     from .panoptic import _fsum_by_category
 
-    _, _, _, _, match_cat, match_iou = acc.result()
     images, log = acc.image_records()
     out = []
     log0 = m0 = 0
@@ -572,8 +572,12 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
         if cache is not None:
             cache.close()
     st = evaluator.state
+    later: list[tuple[int, bool, Any]] = []  # per-image path stats and per-image records, by index
+    image_ids = [item[0] for item in items] if per_image else []
     for t in threads:
         tp, fp, fn, confusion, match_cat, match_iou = t.acc.result()
+        if per_image:
+            later += [(i, False, rec) for i, rec in _fused_image_records(t.acc, match_cat, match_iou, k, image_ids)]
         st.tp += tp
         st.fp += fp
         st.fn += fn
@@ -583,10 +587,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, evaluator, 
             st.match_iou.append(match_iou)
         st.num_images += t.acc.num_images
     # the per-image path's images (their warnings) and the per-image records, in input order
-    later: list[tuple[int, bool, Any]] = [(i, True, stats) for t in threads for i, stats in t.stats]
-    if per_image:
-        ids = [item[0] for item in items]
-        later += [(i, False, rec) for t in threads for i, rec in _fused_image_records(t.acc, k, ids)]
+    later += [(i, True, stats) for t in threads for i, stats in t.stats]
     for _, is_stats, x in sorted(later, key=lambda e: e[0]):
         if is_stats:
             evaluator.add(x)
