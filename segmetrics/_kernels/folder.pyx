@@ -291,12 +291,10 @@ cdef extern from *:
     #if defined(_MSC_VER)
     #include <intrin.h>
     static int64_t smf_next_index(int64_t *p) { return _InterlockedExchangeAdd64((volatile long long *)p, 1); }
-    static void smf_add(int64_t *p, int64_t v) { _InterlockedExchangeAdd64((volatile long long *)p, v); }
     static int64_t smf_load(int64_t *p) { return _InterlockedOr64((volatile long long *)p, 0); }
     static void smf_store(int64_t *p, int64_t v) { _InterlockedExchange64((volatile long long *)p, v); }
     #else
     static int64_t smf_next_index(int64_t *p) { return __atomic_fetch_add(p, 1, __ATOMIC_RELAXED); }
-    static void smf_add(int64_t *p, int64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
     static int64_t smf_load(int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
     static void smf_store(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
     #endif
@@ -307,7 +305,6 @@ cdef extern from *:
     int smf_read_all(int fd, uint8_t *dst, size_t n) noexcept nogil
     void smf_close(int fd) noexcept nogil
     int64_t smf_next_index(int64_t *p) noexcept nogil
-    void smf_add(int64_t *p, int64_t v) noexcept nogil
     int64_t smf_load(int64_t *p) noexcept nogil
     void smf_store(int64_t *p, int64_t v) noexcept nogil
 
@@ -1218,7 +1215,6 @@ cdef class PanopticBatch:
                         and s.read_file(1, self.path_ptrs[2 * i + 1], &pn) == 0):
                     st = self._score(s, acc, i, s.fbuf[0], gn, s.fbuf[1], pn, False)
                 status[i] = <uint8_t>st
-                smf_add(&counter.n_finished, 1)
 
     cdef int _stats(self, PanopticAccumulator acc, Py_ssize_t i, const int64_t *tab, int64_t g0, size_t ng,
                     int64_t p0, size_t npr) noexcept nogil:
@@ -1228,18 +1224,13 @@ cdef class PanopticBatch:
 
 
 cdef class WorkCounter:
-    """Images handed out and finished by :meth:`PanopticBatch.run` (shared by the
-    threads of one run, read by the calling thread for progress)."""
-    cdef int64_t next_index, n_finished, stop_at
+    """The next image :meth:`PanopticBatch.run` hands out, shared by the threads of one
+    run (progress is read from their accumulators)."""
+    cdef int64_t next_index, stop_at
 
     def __cinit__(self, Py_ssize_t n):
         self.next_index = 0
-        self.n_finished = 0
         self.stop_at = n
-
-    @property
-    def finished(self) -> int:
-        return smf_load(&self.n_finished)
 
     def cancel(self) -> None:
         """No image is started after this call."""
