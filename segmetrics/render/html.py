@@ -48,6 +48,7 @@ header{padding-top:18px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid var(--line);
 padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}
 nav{position:sticky;top:0;background:#fafafa;border-bottom:1px solid var(--line);padding:6px 20px;z-index:2}
+section{scroll-margin-top:40px}
 nav a{margin-right:14px;color:var(--accent);text-decoration:none;font-size:13px}
 .muted,.note{color:var(--muted);font-size:12.5px}
 table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}

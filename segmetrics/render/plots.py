@@ -212,8 +212,11 @@ def save_plots(data: ReportData, out_dir, *, formats: Sequence[str] = ("png", "s
     """Write each figure of :func:`figures` as ``<out_dir>/<name>.<format>``; returns the paths.
 
     PNG goes through Agg at ``dpi``; SVG text stays text.  No date is written
-    into the files, so the same data give the same SVG.
+    into the files and SVG element ids come from a fixed salt (set only while
+    saving), so the same data give the same SVG.
     """
+    from matplotlib import rc_context
+
     from ..errors import DataFileError
 
     out = Path(out_dir)
@@ -227,7 +230,8 @@ def save_plots(data: ReportData, out_dir, *, formats: Sequence[str] = ("png", "s
             path = out / f"{name}.{fmt}"
             meta = {"Date": None} if fmt in ("svg", "pdf") else {"Software": None}
             try:
-                fig.savefig(path, format=fmt, dpi=dpi, metadata=meta)
+                with rc_context({"svg.hashsalt": "segmetrics"}):  # fixed ids; restored on exit
+                    fig.savefig(path, format=fmt, dpi=dpi, metadata=meta)
             except OSError as exc:
                 raise DataFileError(f"cannot write {path}: {exc.strerror or exc}") from None
             written.append(path)
