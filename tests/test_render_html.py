@@ -52,23 +52,20 @@ def semantic_demo(root: Path) -> ReportData:
 
 def panoptic_demo(root: Path) -> ReportData:
     """The panoptic demo as the CLI reports it, with the category-map matrix and gallery files."""
-    from segmetrics.io.coco_panoptic import read_id_png
+    from segmetrics.io.coco_panoptic import load_panoptic_json, read_id_png
     from segmetrics.panoptic import PanopticEvaluator
+    from segmetrics.render.gallery import panoptic_gallery_images
 
     _eval(["--demo", "--demo-task", "panoptic", "--demo-dir", str(root / "demo"),
            "--json", str(root / "pan.json"), "--per-image", str(root / "pan.csv")])
     base = root / "demo" / "panoptic"
-    gt = json.loads((base / "panoptic_gt.json").read_text())
-    pred = {a["image_id"]: a for a in json.loads((base / "panoptic_pred.json").read_text())["annotations"]}
-    ev = PanopticEvaluator(gt["categories"])
-    images = []
-    for a in gt["annotations"]:
-        p = pred[a["image_id"]]
-        gpath, ppath = base / "panoptic_gt" / a["file_name"], base / "panoptic_pred" / p["file_name"]
-        ev.update(read_id_png(gpath), a["segments_info"], read_id_png(ppath), p["segments_info"])
-        images.append(GalleryImage(a["image_id"], gpath, ppath, a["segments_info"], p["segments_info"]))
+    gt = load_panoptic_json(base / "panoptic_gt.json", require_categories=True)
+    images = panoptic_gallery_images(gt, load_panoptic_json(base / "panoptic_pred.json"))
+    ev = PanopticEvaluator(gt.categories)
+    for g in images:
+        ev.update(read_id_png(g.gt_path), g.gt_segments, read_id_png(g.pred_path), g.pred_segments)
     return ReportData.from_files(root / "pan.json", per_image_csv=root / "pan.csv", confusion=ev.state.confusion,
-                                 images=images, categories=gt["categories"])
+                                 images=images, categories=gt.categories)
 
 
 @pytest.fixture(scope="module")
@@ -509,3 +506,23 @@ def test_real_coco_sample(shared_data, tmp_path):
         assert "false negative (GT, 1)" in " ".join(f["legend"])
         assert [im["alt"].split(" of ")[0] for im in f["imgs"]] == ["input", "ground truth", "prediction", "segments"]
     assert len(page.table("per-class")["rows"]) == 133
+
+
+def test_panoptic_missing_prediction_marks_every_gt_segment(pan):
+    from segmetrics.io.coco_panoptic import PanopticDataset
+    from segmetrics.render.gallery import panoptic_gallery_images
+
+    gt_item = pan.images[0]
+    gt = PanopticDataset(None, Path(gt_item.gt_path).parent,
+                         {gt_item.image_id: {"file_name": Path(gt_item.gt_path).name,
+                                             "segments_info": gt_item.gt_segments}})
+    items = panoptic_gallery_images(gt, PanopticDataset(None, None))
+    assert items[0].pred_path is None and items[0].pred_segments is None
+    row = {"image_id": gt_item.image_id, "PQ": 0.0, "missing_prediction": True}
+    text = report_html(ReportData(pan.report, per_image=[row], images=items, categories=pan.categories), date=DATE)
+    fig = Page(text).figures[0]
+    n_fn = sum(not s.get("iscrowd", 0) for s in gt_item.gt_segments)
+    assert f"false negative (GT, {n_fn})" in " ".join(fig["legend"])
+    assert [im["alt"].split(" of ")[0] for im in fig["imgs"]] == ["ground truth", "prediction (missing)", "segments"]
+    assert "prediction missing" in text
+    assert_images_decode(text)

@@ -19,7 +19,8 @@ from . import overlays as ov
 from .data import GalleryImage, ReportData
 from .palettes import STATUS_COLORS
 
-__all__ = ["Panel", "GalleryEntry", "find_input_image", "label_tables", "gallery_entry", "png_bytes"]
+__all__ = ["Panel", "GalleryEntry", "find_input_image", "label_tables", "gallery_entry", "png_bytes",
+           "panoptic_gallery_images"]
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 #: stem endings of GT files that the input photo does not have (Cityscapes, ...)
@@ -61,6 +62,29 @@ def png_bytes(pixels: np.ndarray, palette: Optional[np.ndarray] = None) -> bytes
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
+
+
+def panoptic_gallery_images(gt, pred) -> list[GalleryImage]:
+    """Gallery files of every GT image of two COCO panoptic sets, in GT order.
+
+    Parameters
+    ----------
+    gt, pred : PanopticDataset
+        As loaded by :func:`segmetrics.io.coco_panoptic.load_panoptic_json`
+        (their ``folder`` is where the PNG files are).
+
+    Returns
+    -------
+    list of GalleryImage
+        With both sides' ``segments_info``; ``pred_path`` None for a GT image
+        without prediction.
+    """
+    out = []
+    for image_id, ann in gt.annotations.items():
+        p = pred.annotations.get(image_id)
+        out.append(GalleryImage(image_id, gt.png_path(image_id), pred.png_path(image_id) if p else None,
+                                ann.get("segments_info", []), p.get("segments_info", []) if p else None))
+    return out
 
 
 def find_input_image(images_dir, image_id, gt_path=None) -> Optional[Path]:

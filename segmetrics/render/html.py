@@ -67,9 +67,10 @@ table.sortable th[aria-sort=descending]::after{content:" \\25BC";font-size:9px}
 .chart text,.heatmap text,.scale text{fill:#222;font-family:inherit}
 .shot{border:1px solid var(--line);border-radius:6px;margin:10px 0;padding:8px;break-inside:avoid}
 .shot figcaption{font-size:13px;margin-bottom:6px}
-.panels{display:flex;flex-wrap:wrap;gap:8px}
-.panels div{display:flex;flex-direction:column;align-items:center;font-size:12px;color:var(--muted)}
-.panels img{image-rendering:pixelated;border:1px solid #ccc;max-width:100%}
+.panels{display:flex;gap:8px}
+.panels div{display:flex;flex-direction:column;align-items:center;font-size:12px;color:var(--muted);
+flex:0 1 auto;min-width:0}
+.panels img{image-rendering:pixelated;border:1px solid #ccc;max-width:100%;height:auto}
 .legend{list-style:none;padding:0;margin:6px 0 0;display:flex;flex-wrap:wrap;gap:4px 12px;font-size:12px}
 .sw{display:inline-block;width:11px;height:11px;border:1px solid #555;margin-right:4px;vertical-align:-1px}
 .sw.chk{background-image:linear-gradient(45deg,#b8b8b8 25%,transparent 25%,transparent 75%,#b8b8b8 75%),
@@ -117,6 +118,17 @@ def _nan(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def _fmt(key: str, v: float) -> str:
+    """A number as shown: fractions as percentages, p-values with 3 digits, counts as integers."""
+    if math.isnan(v):
+        return "n/a"
+    if is_fraction(key):
+        return svg.pct(v)
+    if key in ("p_value", "p_adjusted"):
+        return f"{v:.3g}"
+    return f"{int(v)}" if v == int(v) else f"{v:.4g}"
+
+
 def _cell(key: str, v, interval=None) -> str:
     """A table cell: sortable value in ``data-v``, fractions shown as percentages."""
     if isinstance(v, bool) or (v is not None and not isinstance(v, (int, float, np.integer, np.floating))):
@@ -124,14 +136,9 @@ def _cell(key: str, v, interval=None) -> str:
     if _nan(v):
         return '<td data-v="">n/a</td>'
     v = float(v)
-    if is_fraction(key):
-        text = svg.pct(v)
-        if interval is not None:
-            text += f' <span class="ci">[{svg.pct(interval[0])}, {svg.pct(interval[1])}]</span>'
-    elif key in ("p_value", "p_adjusted"):
-        text = f"{v:.3g}"
-    else:
-        text = f"{int(v)}" if v == int(v) else f"{v:.4g}"
+    text = _fmt(key, v)
+    if interval is not None and is_fraction(key):
+        text += f' <span class="ci">[{svg.pct(interval[0])}, {svg.pct(interval[1])}]</span>'
     return f'<td data-v="{v!r}">{text}</td>'
 
 
@@ -282,7 +289,7 @@ def _gallery_section(data: ReportData, *, images_dir, worst: int, thumb: int) ->
     figs = []
     for rank, (row, item) in enumerate(picks, 1):
         e = gallery_entry(data, row, item, images_dir=images_dir, max_side=thumb, colors=colors, tables=tables)
-        scores = ", ".join(f"{k} {svg.pct(v) if is_fraction(k) else _e(v)}" for k, v in e.scores.items()
+        scores = ", ".join(f"{_e(k)} {_fmt(k, float(v))}" for k, v in e.scores.items()
                            if isinstance(v, (int, float)) and not isinstance(v, bool))
         if e.scores.get("missing_prediction") is True:
             scores += ", prediction missing"

@@ -145,7 +145,7 @@ def histogram(values: Sequence[float], *, label: str, bins: int = 20) -> str:
     v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=np.float64)
     counts, _ = np.histogram(np.clip(v, 0.0, 1.0), bins=bins, range=(0.0, 1.0))
     top, left, width, height = 14, 40, 480, 120
-    w, h = left + width + 12, top + height + 30
+    w, h = left + width + 24, top + height + 30
     cmax = max(int(counts.max()) if counts.size else 0, 1)
     bw = width / bins
     parts = [f'<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
@@ -201,7 +201,9 @@ def heatmap(view: Mapping, *, log: bool, png_bytes, max_cells: int = 40) -> str:
     k, m = frac.shape
     if k <= max_cells:
         cell = max(10, min(28, 560 // max(m, 1)))
-        left, top = 150, 130
+        chars = max(len(_short(n, 22)) for n in list(view["rows"]) + list(view["cols"]))
+        left = int(chars * 6.2) + 14                    # room for the row names (10 px text)
+        top = int(chars * 6.2 * 0.87) + 22              # and for the column names, rotated 60 degrees
         w, h = left + m * cell + 10, top + k * cell + 10
         parts = [f'<svg class="heatmap" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
                  f'aria-label="confusion matrix, rows ground truth, columns prediction">']
