@@ -144,7 +144,9 @@ def main(argv=None) -> None:
         f"Command: `python benchmarks/bench_render.py --images {args.images} --worst {args.worst} "
         f"--repeat {args.repeat}`  ",
         f"Machine: {os.cpu_count()} CPUs (`os.cpu_count()`), {cpu_model()}; load average "
-        f"{load0[0]:.2f} at start, {load1[0]:.2f} at end. Date: {date}.  ",
+        f"{load0[0]:.2f} at start, {load1[0]:.2f} at end"
+        + (" (shared with other jobs while measuring: the times are upper bounds)"
+           if max(load0[0], load1[0]) > (os.cpu_count() or 1) else "") + f". Date: {date}.  ",
         f"numpy {np.__version__}, Pillow {PIL.__version__}. Best of {args.repeat} renders after a warm-up, "
         "one thread; the reports are `segmetrics eval --json --per-image` output of the `datasets.py` sets.",
         "",

@@ -74,6 +74,13 @@ def pages(tmp_path_factory):
     root = tmp_path_factory.mktemp("pages")
     sem = semantic_demo(root / "s")
     pan = panoptic_demo(root / "p")
+    for data, base in ((sem, root / "s"), (pan, root / "p")):   # short paths in the screenshots
+        d = data.report["dataset"]
+        for key in ("gt", "pred"):
+            d[key] = Path(d[key]).relative_to(base).as_posix()
+        for key in ("gt_folder", "pred_folder"):
+            if key in data.report["params"]:
+                data.report["params"][key] = Path(data.report["params"][key]).relative_to(base).as_posix()
     ivs = {"mIoU": {"low": 0.68, "high": 0.72, "level": 0.95, "method": "percentile", "resamples": 1000, "seed": 0},
            "per_class": {"IoU": [{"low": r["IoU"] - 0.04, "high": min(1.0, r["IoU"] + 0.03)}
                                  for r in sem.report["per_class"]]}}

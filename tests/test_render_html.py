@@ -526,3 +526,24 @@ def test_panoptic_missing_prediction_marks_every_gt_segment(pan):
     assert [im["alt"].split(" of ")[0] for im in fig["imgs"]] == ["ground truth", "prediction (missing)", "segments"]
     assert "prediction missing" in text
     assert_images_decode(text)
+
+
+def test_label_tables_from_report_params_and_explicit_tables(tmp_path):
+    from segmetrics.presets import CITYSCAPES_CLASSES
+
+    rows = [{"id": i, "name": n, "IoU": 0.5} for i, n in enumerate(CITYSCAPES_CLASSES)]
+    rep = {"task": "semantic", "params": {"preset": "cityscapes", "num_classes": 19, "ignore_index": 255,
+                                          "reduce_zero_label": False, "label_map": "preset:cityscapes",
+                                          "pred_label_map": None},
+           "dataset": {}, "metrics": {}, "per_class": rows, "warnings": []}
+    data = ReportData(rep)
+    gt_map, pred_map, ignore, k = label_tables(data)
+    assert (k, ignore, pred_map) == (19, 255, None)
+    assert gt_map[7] == 0 and gt_map[26] == 13 and gt_map[0] == 255 and gt_map[9] == 255   # parking: ignored
+    assert data.colors()[1] == "Cityscapes"
+    (tmp_path / "map.txt").write_text("1 0\n2 1\n")
+    rep["params"].update(label_map=None, pred_label_map=str(tmp_path / "map.txt"))
+    gt_map, pred_map, _, _ = label_tables(ReportData(rep))
+    assert gt_map is None and pred_map[1] == 0 and pred_map[2] == 1 and pred_map[3] == 255
+    mine = np.arange(19)
+    assert label_tables(ReportData(rep, gt_map=mine, pred_map=mine))[:2] == (mine, mine)

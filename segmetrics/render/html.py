@@ -278,7 +278,7 @@ def _zoom(panel) -> int:
 
 
 def _gallery_section(data: ReportData, *, images_dir, worst: int, thumb: int) -> str:
-    if worst <= 0 or (not data.per_image and not data.images):
+    if worst <= 0 or not data.images:
         return ""
     picks = worst_images(data, worst)
     if not picks:
@@ -441,7 +441,7 @@ def render_html(data: ReportData, path, *, images_dir=None, worst: int = 24, log
     -----
     Sections appear only when their data are given: header and per-class
     (always), confusion (``confusion``), per-image distribution (``per_image``),
-    worst images (``per_image`` and/or ``images``), slices, boundary metrics,
+    worst images (``images``, ordered by ``per_image`` when given), slices, boundary metrics,
     warnings.  Without JavaScript every table is complete in class order; the
     script only sorts.  No external URL appears anywhere in the file.
     """
