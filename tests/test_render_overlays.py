@@ -318,3 +318,21 @@ def test_segment_statuses_on_the_real_coco_sample(shared_data):
     assert sum(v == "fn" for v in m.gt_status) == int(st.fn.sum())
     assert sum(v == "fp" for v in m.pred_status) == int(st.fp.sum())
     assert sum(v == "matched" for v in m.pred_status) == sum(v == "matched" for v in m.gt_status) == int(st.tp.sum())
+
+
+def test_segment_statuses_refuse_past_their_budget():
+    from segmetrics.errors import InputError
+
+    gt = np.zeros((4, 40), dtype=np.uint32)
+    pred = np.zeros((4, 40), dtype=np.uint32)
+    gt_segs, pred_segs = [], []
+    for j in range(10):                      # ten people; every other one is predicted shifted off its GT
+        gt[:, 4 * j:4 * j + 4] = j + 1
+        gt_segs.append({"id": j + 1, "category_id": 1})
+        x = 4 * j + (3 if j % 2 else 0)
+        pred[:, x:x + 4] = 100 + j
+        pred_segs.append({"id": 100 + j, "category_id": 1})
+    m = segment_matches(gt, gt_segs, pred, pred_segs, CATS)
+    assert m.pred_status.count("matched") == 5 and m.pred_status.count("fp") == 5
+    with pytest.raises(InputError, match="too many segments to mark them one by one"):
+        segment_matches(gt, gt_segs, pred, pred_segs, CATS, image_id=4, max_probes=3)

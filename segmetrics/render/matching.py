@@ -38,7 +38,7 @@ class SegmentMatches:
 
 
 def segment_matches(gt_ids, gt_segments: Sequence[dict], pred_ids, pred_segments: Sequence[dict],
-                    categories: Sequence[dict], *, image_id: Any = None) -> SegmentMatches:
+                    categories: Sequence[dict], *, image_id: Any = None, max_probes: int = 400) -> SegmentMatches:
     """Matched, false-negative and false-positive segments of one image.
 
     Parameters
@@ -52,6 +52,9 @@ def segment_matches(gt_ids, gt_segments: Sequence[dict], pred_ids, pred_segments
         COCO categories ``{id, name, isthing}``.
     image_id : optional
         Named in error messages.
+    max_probes : int
+        Most single-segment scoring runs (steps 2 and 3 below) spent on one
+        image; each costs one pass over the image.
 
     Returns
     -------
@@ -78,6 +81,12 @@ def segment_matches(gt_ids, gt_segments: Sequence[dict], pred_ids, pred_segments
 
     The statuses add up to the image's counts: per category, matched predicted
     segments = matched GT segments = TP, ``"fp"`` = FP and ``"fn"`` = FN.
+
+    Raises
+    ------
+    InputError
+        When the image needs more than ``max_probes`` runs (thousands of
+        segments): no partial answer is given.
     """
     from ..io.coco_panoptic import rgb2id
     from ..panoptic import evaluate_image
@@ -93,6 +102,15 @@ def segment_matches(gt_ids, gt_segments: Sequence[dict], pred_ids, pred_segments
     p_ids = [int(s["id"]) for s in pred_segments]
     p_cat = [dense[int(s["category_id"])] for s in pred_segments]
     tp, fp, fn = full.tp, full.fp, full.fn
+    budget = [max_probes]
+
+    def spend(n: int) -> None:
+        budget[0] -= n
+        if budget[0] < 0:
+            from ..errors import InputError
+
+            raise InputError(f"image {image_id!r}: too many segments to mark them one by one "
+                             f"({len(p_ids)} predicted, {len(g_ids)} GT; more than {max_probes} scoring runs)")
 
     pred_status = ["not scored"] * len(p_ids)
     gt_status = ["not scored" if c else "fn" for c in g_crowd]
@@ -108,6 +126,7 @@ def segment_matches(gt_ids, gt_segments: Sequence[dict], pred_ids, pred_segments
         elif t == 0 and f == 0:
             verdicts = ["not scored"] * len(preds)
         else:
+            spend(len(preds))
             verdicts = [_alone(evaluate_image, gt, gt_segments, pred, pred_segments[j], categories, image_id)
                         for j in preds]
         for j, v in zip(preds, verdicts):
@@ -119,7 +138,7 @@ def segment_matches(gt_ids, gt_segments: Sequence[dict], pred_ids, pred_segments
             matched_pred += [j for j, v in zip(preds, verdicts) if v == "matched"]
     for j in matched_pred:
         g = _matched_gt(evaluate_image, gt, gt_segments, pred, pred_segments[j], categories, image_id,
-                        [k for k, gc in enumerate(g_cat) if gc == p_cat[j]], g_ids)
+                        [k for k, gc in enumerate(g_cat) if gc == p_cat[j]], g_ids, spend)
         gt_status[g] = "matched"
     return SegmentMatches(tuple(g_ids), tuple(gt_status), tuple(p_ids), tuple(pred_status))
 
@@ -143,7 +162,8 @@ def _alone(evaluate_image, gt, gt_segments, pred, segment, categories, image_id)
     return "fp" if st.fp.sum() else "not scored"
 
 
-def _matched_gt(evaluate_image, gt, gt_segments, pred, segment, categories, image_id, same_cat, g_ids) -> int:
+def _matched_gt(evaluate_image, gt, gt_segments, pred, segment, categories, image_id, same_cat, g_ids,
+                spend) -> int:
     """Position (in ``gt_segments``) of the GT segment that the matched ``segment`` matched."""
     alone = _only(pred, segment)
     under = set(np.unique(gt[alone != 0]).tolist())
@@ -154,6 +174,7 @@ def _matched_gt(evaluate_image, gt, gt_segments, pred, segment, categories, imag
     src = categories[[int(c["id"]) for c in categories].index(int(segment["category_id"]))]
     cats = list(categories) + [{"id": probe, "name": "__probe__", "isthing": src.get("isthing", 0)}]
     for k in candidates:
+        spend(1)
         segs = [dict(s, category_id=probe) if i == k else s for i, s in enumerate(gt_segments)]
         st = evaluate_image(gt, segs, alone, [segment], cats, image_id=image_id)
         if not st.tp.sum():
