@@ -7,12 +7,13 @@ structured fields).  :func:`quick_checks` is the cheap subset ``segmetrics eval`
 runs on what it has already counted.  ``docs/validate.md`` describes every check.
 """
 from ._findings import CHECKS, SEVERITIES, Check, Finding, ValidationReport, format_text
-from ._readings import Decision, Evidence, decide_reading
+from ._readings import Decision, Evidence, clearly_more, decide_reading
 from ._panoptic import validate_panoptic
+from ._quick import quick_checks
 from ._semantic import validate_semantic
 
 __all__ = [
     "CHECKS", "SEVERITIES", "Check", "Finding", "ValidationReport", "format_text",
-    "Decision", "Evidence", "decide_reading",
-    "validate_semantic", "validate_panoptic",
+    "Decision", "Evidence", "clearly_more", "decide_reading",
+    "validate_semantic", "validate_panoptic", "quick_checks",
 ]

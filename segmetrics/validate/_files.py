@@ -29,8 +29,9 @@ class Buffers:
         self.arrays: dict = {}
         self.scratch = Scratch()
 
-    def get(self, shape: tuple, dtype) -> np.ndarray:
-        key = (shape, np.dtype(dtype))
+    def get(self, shape: tuple, dtype, slot: int = 0) -> np.ndarray:
+        """A buffer of this shape and dtype; arrays of different ``slot`` never share memory."""
+        key = (slot, shape, np.dtype(dtype))
         arr = self.arrays.get(key)
         if arr is None:
             if len(self.arrays) >= 4:
@@ -93,17 +94,18 @@ def open_png(path: Path, data: Optional[bytes] = None) -> PngFile:
     return f
 
 
-def decode(f: PngFile, buffers: Optional[Buffers]) -> Optional[np.ndarray]:
-    """Decode an opened file (into a reused buffer when the compiled decoder takes it).
+def decode(f: PngFile, buffers: Optional[Buffers], slot: int = 0) -> Optional[np.ndarray]:
+    """Decode an opened file (into the reused buffer ``slot`` when the compiled decoder takes it).
 
     Returns the array as ``np.asarray(PIL.Image.open(f))`` gives it, or None with
-    ``f.problem`` set.  The array may be a shared buffer: use it before the next call.
+    ``f.problem`` set.  The array may be a shared buffer: use it before the next call
+    with the same slot.
     """
     from ..io.png import decode_png
 
     try:
         if buffers is not None and f.info.get("fast") and f.info.get("shape") is not None:
-            out = buffers.get(tuple(f.info["shape"]), f.info["dtype"])
+            out = buffers.get(tuple(f.info["shape"]), f.info["dtype"], slot)
             return decode_png(f.data, out=out, name=str(f.path))
         return decode_png(f.data, name=str(f.path))
     except SegmetricsError as exc:

@@ -277,9 +277,9 @@ def _gt_layout(gt: ParsedJson, preset, out: Findings) -> None:
     if empty:
         out.add("panoptic.empty_annotation", f"{plural(len(empty), 'ground-truth image')} have no segment (all void): "
                 f"{listing(empty)}", count=len(empty), image_ids=empty)
-    missing_area = sum(int(np.isnan(a.area).sum()) for a in gt.annotations.values())
+    missing_area = sum(a.missing_area for a in gt.annotations.values())
     if missing_area:
-        imgs = [a.image_id for a in gt.annotations.values() if np.isnan(a.area).any()]
+        imgs = [a.image_id for a in gt.annotations.values() if a.missing_area]
         out.add("panoptic.missing_area", f"{plural(missing_area, 'ground-truth segment')} in {plural(len(imgs), 'image')} "
                 f"have no 'area' (panopticapi needs it; --write-fixed-json adds it): {listing(imgs)}",
                 count=missing_area, image_ids=imgs)
@@ -303,9 +303,7 @@ def _gt_layout(gt: ParsedJson, preset, out: Findings) -> None:
 
 def _pair(gt: ParsedJson, pred: Optional[ParsedJson], out: Findings) -> list:
     """``[(gt annotation, pred annotation or None)]`` in GT order, and the pairing findings."""
-    if pred is None:
-        return [(a, None) for a in gt.annotations.values()]
-    if not pred.valid:
+    if pred is None or not pred.valid or not gt.valid:
         return [(a, None) for a in gt.annotations.values()]
     missing = [i for i in gt.annotations if i not in pred.annotations]
     unknown = [i for i in pred.annotations if i not in gt.annotations]

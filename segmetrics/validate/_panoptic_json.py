@@ -33,6 +33,7 @@ class Annotation:
     area: np.ndarray          # float64, NaN where absent
     bbox: np.ndarray          # float64 (n, 4), NaN where absent
     checkable: bool = True    # segments sound enough to compare with the PNG
+    missing_area: int = 0     # segments without an 'area' key
 
 
 @dataclass
@@ -209,20 +210,17 @@ def _fast_segments(i: int, image_id, file_name: str, segs: list) -> Optional[Ann
         return None
     if np.isnan(area).sum() != areas.count(None) or np.isinf(area).any() or (area < 0).any() or not np.isfinite(bbox[~np.isnan(bbox).all(axis=1)]).all():
         return None
-    return Annotation(i, image_id, file_name, id_arr, cat_arr, np.array(crowd, dtype=np.uint8), area, bbox)
+    return Annotation(i, image_id, file_name, id_arr, cat_arr, np.array(crowd, dtype=np.uint8), area, bbox,
+                      missing_area=areas.count(None))
 
 
 def _walk_segments(out: ParsedJson, i: int, image_id, file_name: str, segs: list) -> Annotation:
     fast = _fast_segments(i, image_id, file_name, segs)
     if fast is not None:
         return fast
-    n = len(segs)
-    ids = np.zeros(n, dtype=np.int64)
-    cats = np.zeros(n, dtype=np.int64)
-    crowd = np.zeros(n, dtype=np.uint8)
-    area = np.full(n, np.nan)
-    bbox = np.full((n, 4), np.nan)
+    rows: list = []          # (id, category, crowd, area, bbox) of the segments that can be used
     ok = True
+    absent = 0
     seen: set = set()
     for j, s in enumerate(segs):
         place = f"annotations[{i}] (image {image_id!r}) segments_info[{j}]"
@@ -245,30 +243,32 @@ def _walk_segments(out: ParsedJson, i: int, image_id, file_name: str, segs: list
             out.problem("panoptic.json_structure", f"{place} (segment {sid}): category_id {cid!r} is not an integer")
             ok = False
             continue
-        ids[j], cats[j] = sid, cid
         c = s.get("iscrowd", 0)
         if c not in (0, 1, True, False):
             out.problem("panoptic.json_structure", f"{place} (segment {sid}): iscrowd {c!r} is not 0 or 1")
             ok = False
-        crowd[j] = 1 if c is True or c == 1 else 0
         a = s.get("area")
-        if a is not None:
-            if _is_number(a) and a >= 0:
-                area[j] = a
-            else:
-                out.problem("panoptic.json_structure", f"{place} (segment {sid}): area {a!r} is not a number >= 0")
+        absent += a is None
+        if a is not None and not (_is_number(a) and a >= 0):
+            out.problem("panoptic.json_structure", f"{place} (segment {sid}): area {a!r} is not a number >= 0")
+            a = None
         b = s.get("bbox")
-        if b is not None:
-            if isinstance(b, list) and len(b) == 4 and all(_is_number(x) for x in b):
-                bbox[j] = b
-            else:
-                out.problem("panoptic.json_structure", f"{place} (segment {sid}): bbox {b!r:.60} is not 4 numbers")
-    return Annotation(i, image_id, file_name, ids, cats, crowd, area, bbox, checkable=ok)
+        if b is not None and not (isinstance(b, list) and len(b) == 4 and all(_is_number(x) for x in b)):
+            out.problem("panoptic.json_structure", f"{place} (segment {sid}): bbox {b!r:.60} is not 4 numbers")
+            b = None
+        rows.append((sid, cid, 1 if c is True or c == 1 else 0, np.nan if a is None else a,
+                     [np.nan] * 4 if b is None else b))
+    n = len(rows)
+    return Annotation(i, image_id, file_name, np.array([r[0] for r in rows], dtype=np.int64),
+                      np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=np.uint8),
+                      np.array([r[3] for r in rows], dtype=np.float64),
+                      np.array([r[4] for r in rows], dtype=np.float64).reshape(n, 4), checkable=ok, missing_area=absent)
 
 
 # ----------------------------------------------------------------------------- findings
 def json_findings(parsed: ParsedJson, out: Findings, *, gt_categories: Optional[dict] = None) -> None:
-    """Findings of one walked file; ``gt_categories`` (for predictions) are the categories to check against."""
+    """Findings of one walked file; ``gt_categories`` (for predictions) are the categories to check
+    against (None for the ground truth itself; ``{}`` when the ground truth has none to offer)."""
     role, path = parsed.role, parsed.path
     probs, counts = parsed.problems, parsed.problem_counts
     if "panoptic.invalid_json" in probs:
@@ -308,7 +308,7 @@ def json_findings(parsed: ParsedJson, out: Findings, *, gt_categories: Optional[
         out.add("panoptic.isthing_flag", f"{path}: {plural(n, 'category', 'categories')} need 'isthing' 0 or 1: "
                 f"{listing(shown, n)}", count=n, category_ids=[x[0] for x in probs["panoptic.isthing_flag"]])
     cats = parsed.categories if gt_categories is None else gt_categories
-    if parsed.valid and (gt_categories is not None or parsed.categories):
+    if parsed.valid and cats:
         _category_use(parsed, cats, out, gt=gt_categories is None)
 
 

@@ -146,10 +146,10 @@ def _void_table(lut: Optional[np.ndarray], ignore: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- one file
-def _labels(f: PngFile, buffers: Buffers) -> tuple[Optional[np.ndarray], Optional[bool]]:
+def _labels(f: PngFile, buffers: Buffers, slot: int) -> tuple[Optional[np.ndarray], Optional[bool]]:
     """``(2-D uint8/uint16 array, None)``; ``(None, grey)`` for a file with colour
     channels (``grey``: R = G = B everywhere); ``(None, None)`` with ``f.problem`` set."""
-    arr = decode(f, buffers)
+    arr = decode(f, buffers, slot)
     if arr is None:
         return None, None
     if arr.ndim == 3:
@@ -198,10 +198,10 @@ def _examine(key: str, gt_path: Path, pred_path: Optional[Path], setup: Semantic
         rec.size_mismatch = gt.size != pred.size
     garr = parr = None
     if gt.problem is None:
-        garr, rec.gt_colour = _labels(gt, buffers)
+        garr, rec.gt_colour = _labels(gt, buffers, 0)
     if pred is not None and pred.problem is None and (
             (garr is not None and not rec.size_mismatch) or pred.color_type not in (0, 3)):
-        parr, rec.pred_colour = _labels(pred, buffers)   # colour files only to describe them
+        parr, rec.pred_colour = _labels(pred, buffers, 1)   # colour files only to describe them
     if garr is None:
         return rec
     if parr is not None and setup.gt_codes is not None:
@@ -292,7 +292,7 @@ class _Collector:
                 if void.any() or badp.any():
                     self.pred_records[name].append(
                         (str(rec.pred.path), {int(x): int(y) for x, y in zip(pv[badp], pc[badp])},
-                         int(pc[void].sum())))
+                         {int(x): int(y) for x, y in zip(pv[void], pc[void])}))
 
 
 def validate_semantic(gt, pred=None, *, preset=None, num_classes=None, ignore_index=None,
@@ -621,14 +621,16 @@ def _pred_findings(col: _Collector, setup: SemanticSetup, out: Findings) -> None
                 f"{listing(shown, limit=5)}; files: {listing([f for f, _ in bad_files])}",
                 count=len(bad_files), values={v: totals[v] for v in sorted(totals)},
                 files=[f for f, _ in bad_files])
-    void_files = [(f, n) for f, _, n in records if n]
+    void_files = [(f, sum(v.values())) for f, _, v in records if v]
     if void_files:
         total = sum(n for _, n in void_files)
+        values = sorted({v for _, _, vals in records for v in vals})
         out.add("semantic.pred_void",
-                f"{total:,} scored pixels in {plural(len(void_files), 'prediction')} are predicted as the ignore "
-                f"index ({ign}); eval refuses them unless --void-predictions miss: "
+                f"{total:,} scored pixels in {plural(len(void_files), 'prediction')} are predicted as void (value"
+                f"{'s' if len(values) > 1 else ''} {listing(values)}, which {reading_label(reading)} become the ignore "
+                f"index {ign}); eval refuses them unless --void-predictions miss: "
                 f"{listing([f'{f} ({n:,} px)' for f, n in void_files], limit=3)}",
-                count=len(void_files), pixels=total, files=[f for f, _ in void_files])
+                count=len(void_files), pixels=total, values=values, files=[f for f, _ in void_files])
 
 
 def _convention_words(setup: SemanticSetup) -> tuple[str, str]:
