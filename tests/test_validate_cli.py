@@ -180,3 +180,21 @@ def test_quick_checks_for_panoptic_and_errors():
     notes = quick_checks(error=LabelError("bad value 7 in a.png"))
     assert len(notes) == 1 and "LabelError" in notes[0]
     assert quick_checks() == []
+
+
+# ----------------------------------------------------------------------------- benchmark script
+def test_bench_validate_smoke(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "validate.md"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_validate.py"), "--only", "panoptic", "--images", "3",
+         "--repeat", "1", "--data-root", str(tmp_path / "data"), "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert "### Panoptic: 3 COCO-like images" in text and "Goal: validate" in text
+    rows = [line for line in text.splitlines() if line.startswith("| eval") or line.startswith("| validate")]
+    assert len(rows) == 4 and all(float(r.split("|")[2]) > 0 for r in rows)

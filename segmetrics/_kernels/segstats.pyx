@@ -552,6 +552,130 @@ def png_segment_stats(Scratch s, const uint8_t[::1] data):
         _table_free(&t)
 
 
+cdef inline bint _single_channel(const png_header *hdr) noexcept nogil:
+    """An 8/16-bit grey or 8-bit palette file: one sample per pixel, read raw."""
+    return hdr.out_channels == 1 and (hdr.bit_depth == 8 or hdr.bit_depth == 16) and \
+        (hdr.color_type == 0 or hdr.color_type == 3)
+
+
+cdef inline unsigned int _value(const uint8_t *row, size_t x, int isz) noexcept nogil:
+    return row[x] if isz == 1 else ((<unsigned int> row[2 * x] << 8) | row[2 * x + 1])
+
+
+cdef inline size_t _next_change(const uint8_t *row, size_t x, size_t w, int isz) noexcept nogil:
+    """First pixel at or after ``x`` whose value differs from pixel ``x - 1`` (or ``w``)."""
+    return _run_end(row, w * isz, x * isz, isz) // isz if isz == 2 else _run_end(row, w, x, 1)
+
+
+cdef void _label_row(const uint8_t *g, int gsz, const uint8_t *p, int psz, size_t w,
+                     const int32_t *gc, const int32_t *pa, const int32_t *pb,
+                     int64_t *gh, int64_t *phs, int64_t *agree) noexcept nogil:
+    """One row, run by run: GT histogram, and with a prediction row the histogram of
+    predictions on scored pixels and the two agreement counts."""
+    cdef size_t j = 0, e, ng, np_ = w + 1, n
+    cdef unsigned int gv = _value(g, 0, gsz), pv = 0
+    cdef int32_t c
+    ng = _next_change(g, 1, w, gsz)
+    if p != NULL:
+        pv = _value(p, 0, psz)
+        np_ = _next_change(p, 1, w, psz)
+    while True:
+        e = ng if ng < np_ else np_
+        n = e - j
+        gh[gv] += n
+        c = gc[gv]
+        if p != NULL and c >= 0:
+            phs[pv] += n
+            if pa[pv] == c:
+                agree[0] += n
+            if pb[pv] == c:
+                agree[1] += n
+        if e >= w:
+            break
+        if e == ng:
+            gv = _value(g, e, gsz)
+            ng = _next_change(g, e + 1, w, gsz)
+        if e == np_:
+            pv = _value(p, e, psz)
+            np_ = _next_change(p, e + 1, w, psz)
+        j = e
+
+
+def png_label_stats(Scratch s, const uint8_t[::1] gt, pred, gt_codes, pred_codes_a, pred_codes_b):
+    """Decode a GT label PNG (and a prediction PNG) and count them as :func:`pair_stats`
+    (or :func:`label_histogram` for the GT alone) does, in one nogil pass, row by row.
+
+    Parameters
+    ----------
+    s : Scratch
+    gt : bytes-like
+        The GT file.
+    pred : bytes-like or None
+        The prediction file.
+    gt_codes, pred_codes_a, pred_codes_b : numpy.ndarray
+        As for :func:`pair_stats` (65536 int32 entries each).
+
+    Returns
+    -------
+    status : int
+        0 counted; 1 leave the pair to the Python path (a file that is not a plain
+        8/16-bit single-channel PNG, sizes that differ, a corrupt file: the Python
+        path words each case).
+    gt_header, pred_header : dict or None
+        ``width``, ``height``, ``bit_depth``, ``color_type`` of each file (status 0).
+    gt_hist, pred_hist_scored : numpy.ndarray or None
+        As :func:`pair_stats` returns them (``pred_hist_scored`` None without a prediction).
+    agree_a, agree_b : int
+    """
+    cdef int32_t[::1] gc = _table(gt_codes, "gt_codes")
+    cdef int32_t[::1] pa = _table(pred_codes_a, "pred_codes_a")
+    cdef int32_t[::1] pb = _table(pred_codes_b, "pred_codes_b")
+    cdef const uint8_t[::1] pview
+    cdef const uint8_t *pp = NULL
+    cdef size_t pn = 0, y
+    cdef bint has_pred = pred is not None
+    if has_pred:
+        pview = pred
+        pp = _ptr(pview)
+        pn = pview.shape[0]
+    cdef png_header gh, ph
+    cdef int status
+    cdef const uint8_t *gp = _ptr(gt)
+    cdef size_t gn = gt.shape[0]
+    cdef int64_t agree[2]
+    cdef uint8_t *grow_
+    cdef uint8_t *prow = NULL
+    agree[0] = agree[1] = 0
+    s.err[0] = 0
+    with nogil:
+        status = _open(s, 0, gp, gn, &gh)
+        if status == 0 and not _single_channel(&gh):
+            status = 1
+        if status == 0 and has_pred:
+            status = _open(s, 1, pp, pn, &ph)
+            if status == 0 and (not _single_channel(&ph) or ph.width != gh.width or ph.height != gh.height):
+                status = 1
+    if status != 0:
+        return 1, None, None, None, None, 0, 0
+    gh_a = np.zeros(256 if gh.out_itemsize == 1 else 65536, dtype=np.int64)
+    phs_a = np.zeros(256 if (not has_pred or ph.out_itemsize == 1) else 65536, dtype=np.int64)
+    cdef int64_t[::1] ghv = gh_a, phsv = phs_a
+    with nogil:
+        for y in range(gh.height):
+            grow_ = _unfilter(&gh, s.buf[0], y)
+            if has_pred:
+                prow = _unfilter(&ph, s.buf[1], y)
+            if grow_ == NULL or (has_pred and prow == NULL):
+                status = 1
+                break
+            _label_row(grow_, gh.out_itemsize, prow, ph.out_itemsize if has_pred else 1, gh.width,
+                       &gc[0], &pa[0], &pb[0], &ghv[0], &phsv[0], agree)
+    if status != 0:
+        return 1, None, None, None, None, 0, 0
+    return (0, _header_dict(&gh), (_header_dict(&ph) if has_pred else None), gh_a, (phs_a if has_pred else None),
+            int(agree[0]), int(agree[1]))
+
+
 # ----------------------------------------------------------------------------- listed vs PNG
 #: Flags of :func:`compare_segments`, per listed segment.
 cdef enum:

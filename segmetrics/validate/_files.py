@@ -62,6 +62,21 @@ class PngFile:
     def size(self) -> tuple:
         return (self.width, self.height)
 
+    @classmethod
+    def from_header(cls, path: Path, header: dict) -> "PngFile":
+        """A file already decoded by a fused kernel, described by its header."""
+        f = cls(path)
+        f.width, f.height = header["width"], header["height"]
+        f.color_type, f.bit_depth = header["color_type"], header["bit_depth"]
+        return f
+
+    @classmethod
+    def failed(cls, path: Path, problem: tuple) -> "PngFile":
+        """A file that could not be read."""
+        f = cls(path)
+        f.problem = problem
+        return f
+
 
 def read_bytes(path: Path) -> tuple[Optional[bytes], Optional[tuple]]:
     """``(content, None)`` or ``(None, problem)`` with problem ``("missing" | "corrupt", text)``."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import FormatError, InputError, SegmetricsError
 from ._findings import MAX_RECORDED, Findings, ValidationReport, listing, plural
-from ._files import Buffers, PngFile, decode, open_png
+from ._files import Buffers, PngFile, decode, open_png, read_bytes
 from ._readings import READINGS, Evidence, decide_reading, reading_label
 
 __all__ = ["validate_semantic", "SemanticSetup", "semantic_setup"]
@@ -187,12 +187,34 @@ def _nonzero(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v, hist[v]
 
 
+_UNSCORED = np.full(_TABLE, -1, dtype=np.int32)   # code table without classes: nothing is scored
+
+
 def _examine(key: str, gt_path: Path, pred_path: Optional[Path], setup: SemanticSetup,
              buffers: Buffers) -> _Record:
-    from .._kernels.segstats import label_histogram, pair_stats
+    """One image: the fused kernel (decode both files row by row and count them), or the
+    Python path for what it does not take (colour files, sizes that differ, corrupt files)."""
+    from .._kernels.segstats import label_histogram, pair_stats, png_label_stats
 
-    gt = open_png(gt_path)
-    pred = open_png(pred_path) if pred_path is not None else None
+    gdata, gprob = read_bytes(gt_path)
+    pdata, pprob = read_bytes(pred_path) if pred_path is not None else (None, None)
+    gcodes = setup.gt_codes if setup.gt_codes is not None else _UNSCORED
+    codes = list(setup.pred_codes.values()) or [_UNSCORED]
+    if gdata is not None and (pred_path is None or pdata is not None):
+        status, ghdr, phdr, gh, phs, agree_a, agree_b = png_label_stats(buffers.scratch, gdata, pdata, gcodes,
+                                                                        codes[0], codes[-1])
+        if status == 0:
+            rec = _Record(key, PngFile.from_header(gt_path, ghdr),
+                          None if pred_path is None else PngFile.from_header(pred_path, phdr))
+            rec.gt_values, rec.gt_counts = _nonzero(gh)
+            if phs is not None and setup.gt_codes is not None:
+                rec.pred_values, rec.pred_counts = _nonzero(phs)
+                rec.agree = (agree_a, agree_b)
+            return rec
+    gt = open_png(gt_path, gdata) if gdata is not None else PngFile.failed(gt_path, gprob)
+    pred = None
+    if pred_path is not None:
+        pred = open_png(pred_path, pdata) if pdata is not None else PngFile.failed(pred_path, pprob)
     rec = _Record(key, gt, pred)
     if pred is not None and gt.problem is None and pred.problem is None:
         rec.size_mismatch = gt.size != pred.size
@@ -205,7 +227,6 @@ def _examine(key: str, gt_path: Path, pred_path: Optional[Path], setup: Semantic
     if garr is None:
         return rec
     if parr is not None and setup.gt_codes is not None:
-        codes = list(setup.pred_codes.values())
         gh, _, phs, agree_a, agree_b = pair_stats(garr, parr, setup.gt_codes, codes[0], codes[-1])
         rec.pred_values, rec.pred_counts = _nonzero(phs)
         rec.agree = (agree_a, agree_b)
