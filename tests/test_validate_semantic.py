@@ -192,7 +192,7 @@ def test_out_of_range_names_values_counts_and_files(data):
         write_png(gt / f"img{i}.png", g)
     f = validate_semantic(gt, pred, num_classes=K).get("semantic.label_out_of_range")
     assert f.fields["values"] == {9: 6, 200: 2}
-    assert f.fields["files_with_value"] == {9: 2, 200: 2}
+    assert f.fields["files_with_value"] == {9: 2, 200: 2} and f.fields["files_affected"] == 2
     assert sorted(f.fields["files_by_value"][9]) == [str(gt / "img1.png"), str(gt / "img3.png")]
     assert "9 (6 px in 2 files" in f.message and "200 (2 px" in f.message
 

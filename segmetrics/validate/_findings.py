@@ -9,7 +9,7 @@ fields (files, image ids, segment ids, values with pixel counts) for JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 __all__ = ["SEVERITIES", "Check", "CHECKS", "Finding", "ValidationReport", "listing", "format_text"]
 
@@ -255,8 +255,3 @@ def format_text(report: ValidationReport) -> str:
         f"{plural(n_err, 'error')}, {plural(n_warn, 'warning')}")
     head.append(f"result: {verdict}" + (f" ({plural(len(groups['info']), 'note')})" if groups["info"] else ""))
     return "\n".join(head) + "\n"
-
-
-def iter_codes(findings: Iterable[Finding]) -> list[str]:
-    """The codes of some findings (a helper for tests and callers)."""
-    return [f.code for f in findings]

@@ -379,63 +379,41 @@ def _png_findings(results: list, out: Findings) -> None:
                                              for s, a, b in r.gt_diff.stale_bbox], r.gt_diff.n_stale_bbox)
             t["xyxy"].add(r.image_id, [], r.gt_diff.n_xyxy)
 
-    def files(x):
-        return listing([f"{i['file']}" + (f" ({i['side']})" if i['side'] == "prediction" else "") for i in x.items], x.n, limit=3)
-
-    if t["missing"].n:
-        out.add("panoptic.missing_png", f"{plural(t['missing'].n, 'PNG file')} listed in the JSON do not exist: "
-                f"{files(t['missing'])}", count=t["missing"].n, files=[i["file"] for i in t["missing"].items],
-                image_ids=t["missing"].images)
-    if t["corrupt"].n:
-        out.add("panoptic.corrupt_png", f"{plural(t['corrupt'].n, 'PNG file')} cannot be decoded: "
-                f"{listing([i['detail'] for i in t['corrupt'].items], t['corrupt'].n, limit=3)}",
-                count=t["corrupt"].n, files=[i["file"] for i in t["corrupt"].items], image_ids=t["corrupt"].images)
-    if t["rgba"].n:
-        const = sum(1 for i in t["rgba"].items if i["alpha"] == "constant 255")
-        out.add("panoptic.rgba_png", f"{plural(t['rgba'].n, 'PNG')} are RGBA; eval needs 8-bit RGB"
-                + (f" ({const} have a constant alpha of 255: drop the alpha channel)" if const else "")
-                + f": {files(t['rgba'])}", count=t["rgba"].n, files=[i["file"] for i in t["rgba"].items],
-                image_ids=t["rgba"].images)
-    if t["not_rgb"].n:
-        out.add("panoptic.not_rgb_png", f"{plural(t['not_rgb'].n, 'PNG')} are not 8-bit RGB (id = R + 256 G + "
-                f"256^2 B): {listing([i['detail'] for i in t['not_rgb'].items], t['not_rgb'].n, limit=3)}",
-                count=t["not_rgb"].n, files=[i["file"] for i in t["not_rgb"].items], image_ids=t["not_rgb"].images)
-    if t["size"].n:
-        shown = [f"{i['image_id']!r} (PNG {i['png'][0]}x{i['png'][1]}, images entry {i['images_entry'][0]}x"
-                 f"{i['images_entry'][1]})" for i in t["size"].items]
-        out.add("panoptic.image_size_mismatch", f"{plural(t['size'].n, 'ground-truth PNG')} differ in size from their "
-                f"'images' entry: {listing(shown, t['size'].n, limit=3)}", count=t["size"].n,
-                image_ids=t["size"].images, sizes=t["size"].items)
-    if t["pred_size"].n:
-        shown = [f"{i['image_id']!r} (GT {i['gt'][0]}x{i['gt'][1]}, prediction {i['pred'][0]}x{i['pred'][1]})"
-                 for i in t["pred_size"].items]
-        out.add("panoptic.pred_size_mismatch", f"{plural(t['pred_size'].n, 'prediction PNG')} differ in size from the "
-                f"ground truth: {listing(shown, t['pred_size'].n, limit=3)}", count=t["pred_size"].n,
-                image_ids=t["pred_size"].images, sizes=t["pred_size"].items)
-    x = t["unlisted"]
-    if x.n:
-        shown = [f"image {i['image_id']!r} id {i['segment_id']} ({i['pixels']:,} px, {_side(i)})" for i in x.items]
-        out.add("panoptic.unlisted_png_id", f"{plural(x.n, 'segment id')} in {plural(x.n_images, 'PNG')} are not in "
-                f"segments_info: {listing(shown, x.n, limit=3)}", count=x.n, image_ids=x.images, segments=x.items)
-    x = t["no_pixels"]
-    if x.n:
-        shown = [f"image {i['image_id']!r} segment {i['segment_id']} ({_side(i)})" for i in x.items]
-        out.add("panoptic.segment_without_pixels", f"{plural(x.n, 'listed segment')} in {plural(x.n_images, 'image')} "
-                f"have no pixel in the PNG: {listing(shown, x.n, limit=3)}", count=x.n, image_ids=x.images,
-                segments=x.items)
-    x = t["stale_area"]
-    if x.n:
-        shown = [f"image {i['image_id']!r} segment {i['segment_id']}: {i['json']} vs {i['png']} px" for i in x.items]
-        out.add("panoptic.stale_area", f"{plural(x.n, 'ground-truth area')} in {plural(x.n_images, 'image')} differ "
-                f"from the PNG's pixel counts (PQ uses them; stale areas can push PQ past 100; --write-fixed-json "
-                f"writes a corrected copy): {listing(shown, x.n, limit=3)}", count=x.n, image_ids=x.images,
-                segments=x.items)
-    x = t["stale_bbox"]
-    if x.n:
-        shown = [f"image {i['image_id']!r} segment {i['segment_id']}: {i['json']} vs {i['png']}" for i in x.items]
-        out.add("panoptic.stale_bbox", f"{plural(x.n, 'ground-truth bbox', 'ground-truth bboxes')} in "
-                f"{plural(x.n_images, 'image')} differ from the PNG ([x, y, w, h]): {listing(shown, x.n, limit=3)}",
-                count=x.n, image_ids=x.images, segments=x.items)
+    const = sum(1 for i in t["rgba"].items if i["alpha"] == "constant 255")
+    for key, code, text, field in (
+            ("missing", "panoptic.missing_png", "PNG files listed in the JSON do not exist", "file"),
+            ("corrupt", "panoptic.corrupt_png", "PNG files cannot be decoded", "detail"),
+            ("rgba", "panoptic.rgba_png", "PNGs are RGBA; eval needs 8-bit RGB"
+             + (f" ({const} have a constant alpha of 255: drop the alpha channel)" if const else ""), "detail"),
+            ("not_rgb", "panoptic.not_rgb_png", "PNGs are not 8-bit RGB (id = R + 256 G + 256^2 B)", "detail")):
+        x = t[key]
+        if x.n:
+            shown = [i[field] + (" (prediction)" if i["side"] == "prediction" and field == "file" else "")
+                     for i in x.items]
+            out.add(code, f"{x.n:,} {text}: {listing(shown, x.n, limit=3)}", count=x.n,
+                    files=[i["file"] for i in x.items], image_ids=x.images)
+    for key, code, text, show in (
+            ("size", "panoptic.image_size_mismatch", "ground-truth PNGs differ in size from their 'images' entry",
+             lambda i: f"{i['image_id']!r} (PNG {i['png'][0]}x{i['png'][1]}, images entry "
+                       f"{i['images_entry'][0]}x{i['images_entry'][1]})"),
+            ("pred_size", "panoptic.pred_size_mismatch", "prediction PNGs differ in size from the ground truth",
+             lambda i: f"{i['image_id']!r} (GT {i['gt'][0]}x{i['gt'][1]}, prediction {i['pred'][0]}x{i['pred'][1]})")):
+        x = t[key]
+        if x.n:
+            out.add(code, f"{x.n:,} {text}: {listing([show(i) for i in x.items], x.n, limit=3)}", count=x.n,
+                    image_ids=x.images, sizes=x.items)
+    _segments_finding(out, "panoptic.unlisted_png_id", t["unlisted"], "segment id", "PNG", "are not in segments_info",
+                      lambda i: f"image {i['image_id']!r} id {i['segment_id']} ({i['pixels']:,} px, {_side(i)})")
+    _segments_finding(out, "panoptic.segment_without_pixels", t["no_pixels"], "listed segment", "image",
+                      "have no pixel in the PNG", lambda i: f"image {i['image_id']!r} segment {i['segment_id']} "
+                                                            f"({_side(i)})")
+    _segments_finding(out, "panoptic.stale_area", t["stale_area"], "ground-truth area", "image",
+                      "differ from the PNG's pixel counts (PQ uses them; stale areas can push PQ past 100; "
+                      "--write-fixed-json writes a corrected copy)",
+                      lambda i: f"image {i['image_id']!r} segment {i['segment_id']}: {i['json']} vs {i['png']} px")
+    _segments_finding(out, "panoptic.stale_bbox", t["stale_bbox"], "ground-truth bbox", "image",
+                      "differ from the PNG ([x, y, w, h])",
+                      lambda i: f"image {i['image_id']!r} segment {i['segment_id']}: {i['json']} vs {i['png']}")
     x = t["xyxy"]
     if x.n:
         out.add("panoptic.bbox_xyxy", f"{plural(x.n, 'bbox', 'bboxes')} in {plural(x.n_images, 'image')} are written "
@@ -446,6 +424,14 @@ def _png_findings(results: list, out: Findings) -> None:
         out.add("panoptic.pred_stale_area", f"{plural(x.n, 'prediction area')} in {plural(x.n_images, 'image')} differ "
                 f"from the PNG (harmless: every tool counts prediction pixels itself): {listing(x.images)}",
                 count=x.n, image_ids=x.images, segments=x.items)
+
+
+def _segments_finding(out: Findings, code: str, tally: _Tally, noun: str, place: str, text: str, show) -> None:
+    """One finding about segments: how many, in how many images, the first few."""
+    if tally.n:
+        out.add(code, f"{plural(tally.n, noun, noun + ('es' if noun.endswith('x') else 's'))} in "
+                f"{plural(tally.n_images, place)} {text}: {listing([show(i) for i in tally.items], tally.n, limit=3)}",
+                count=tally.n, image_ids=tally.images, segments=tally.items)
 
 
 def _side(item: dict) -> str:

@@ -1,12 +1,13 @@
 """``validate_semantic``: checks of a folder of label PNGs (and its predictions).
 
-One pass per file on a thread pool: read the file, parse its header (size, colour
-type, bit depth), decode it with the compiled decoder and count its values with a
-nogil kernel (:func:`segmetrics._kernels.segstats.pair_stats` for a GT /
-prediction pair, which also counts how many scored pixels each prediction reading
-gets right).  Only small summaries leave the worker threads; the findings are made
-from their sums at the end, in file order, so the report does not depend on
-``jobs``.
+One pass per image on a thread pool: both files are read, their chunks checked,
+inflated and unfiltered row by row and each row counted at once, run by run, without
+the GIL (:func:`segmetrics._kernels.segstats.png_label_stats`: the GT histogram, the
+histogram of predictions on scored pixels, and how many scored pixels each prediction
+reading gets right).  Files that kernel does not take (colour files, sizes that differ,
+corrupt files) go through the Python decoder, which also words their problems.  Only
+small summaries leave the worker threads; the findings are made from their sums at the
+end, in file order, so the report does not depend on ``jobs``.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from ._readings import READINGS, Evidence, decide_reading, reading_label
 __all__ = ["validate_semantic", "SemanticSetup", "semantic_setup"]
 
 _TABLE = 65536
+_FILES_PER_VALUE = 20    # files kept per out-of-range value (the counts are exact) ...
+_VALUES_WITH_FILES = 100  # ... for this many values
 _COLOUR_NAMES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 
 
@@ -294,11 +297,14 @@ class _Collector:
             return
         cv = codes[v]
         bad = v[cv == -2]
-        for value in bad.tolist():
-            self.value_nfiles[value] = self.value_nfiles.get(value, 0) + 1
-            lst = self.value_files.setdefault(value, [])
-            if len(lst) < MAX_RECORDED:
-                lst.append(str(rec.gt.path))
+        if bad.size:
+            path = str(rec.gt.path)
+            self.note("bad_values", path)
+            for value in bad.tolist():
+                self.value_nfiles[value] = self.value_nfiles.get(value, 0) + 1
+                lst = self.value_files.setdefault(value, [])
+                if len(lst) < _FILES_PER_VALUE:
+                    lst.append(path)
         if not c[cv >= 0].any():
             self.note("all_ignore", str(rec.gt.path))
         if rec.pred_values is not None:
@@ -502,19 +508,15 @@ def _file_findings(col: _Collector, out: Findings) -> None:
         out.add("semantic.not_single_channel",
                 f"{plural(n, 'file')} are {'/'.join(kinds)} where single-channel label maps are expected"
                 f"{hint}: {listing([f for f, *_ in lst])}", count=n, files=[f for f, *_ in lst], grey_as_colour=grey)
-    lst, n = files("palette")
-    if n:
-        out.add("semantic.palette_png",
-                f"{plural(n, 'file')} are palette PNGs, read as palette indices (as PIL and mmseg read them); "
-                f"make sure the indices are the class ids: {listing(lst)}", count=n, files=lst)
-    lst, n = files("sixteen")
-    if n:
-        out.add("semantic.sixteen_bit", f"{plural(n, 'file')} are 16-bit label PNGs: {listing(lst)}", count=n, files=lst)
-    lst, n = files("scaled")
-    if n:
-        out.add("semantic.scaled_16bit",
-                f"{plural(n, '16-bit file')} hold only multiples of 256 or 257 (8-bit labels scaled to 16 bits "
-                f"by an image converter?): {listing(lst)}", count=n, files=lst)
+    for check, code, text in (
+            ("palette", "semantic.palette_png", "are palette PNGs, read as palette indices (as PIL and mmseg read "
+                                                "them); make sure the indices are the class ids"),
+            ("sixteen", "semantic.sixteen_bit", "are 16-bit label PNGs"),
+            ("scaled", "semantic.scaled_16bit", "are 16-bit files holding only multiples of 256 or 257 (8-bit labels "
+                                                "scaled to 16 bits by an image converter?)")):
+        lst, n = files(check)
+        if n:
+            out.add(code, f"{plural(n, 'file')} {text}: {listing(lst)}", count=n, files=lst)
     lst, n = files("size")
     if n:
         shown = [f"{k} (GT {gw}x{gh}, prediction {pw}x{ph})" for k, gw, gh, pw, ph in lst]
@@ -547,14 +549,15 @@ def _gt_value_findings(col: _Collector, setup: SemanticSetup, out: Findings) -> 
     rule = _gt_rule(setup)
     if bad.size:
         values = {int(v): int(hist[v]) for v in bad}
-        nfiles = len({f for v in values for f in col.value_files.get(v, [])})
         shown = [f"{v} ({hist[v]:,} px in {plural(col.value_nfiles[v], 'file')}, e.g. {col.value_files[v][0]})"
                  for v in bad[:5].tolist()]
+        first = bad[:_VALUES_WITH_FILES].tolist()
         out.add("semantic.label_out_of_range",
                 f"GT values outside the {k} classes{rule} and not the ignore index {ign}: "
-                f"{listing(shown, len(values), limit=5)}", count=len(values), values=values,
-                files_by_value={v: col.value_files[v] for v in values},
-                files_with_value={v: col.value_nfiles[v] for v in values}, files_affected_at_least=nfiles)
+                f"{listing(shown, len(values), limit=5)} ({plural(col.counts['bad_values'], 'file')} in all)",
+                count=len(values), values=values, files=col.files["bad_values"],
+                files_affected=col.counts["bad_values"], files_by_value={v: col.value_files[v] for v in first},
+                files_with_value={v: col.value_nfiles[v] for v in values})
     vals = set(present.tolist())
     mapping = setup.label_map
     if mapping is None and not setup.reduce_zero_label:
