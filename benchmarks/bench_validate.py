@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_validate.py [--images 5000] [--semantic-images 2000] [--repeat 3]
+    python benchmarks/bench_validate.py [--images 5000] [--semantic-images 1000] [--repeat 3]
                                         [--jobs 2] [--only semantic|panoptic] [--data-root DIR] [--out FILE]
 
 The goal (issue 16): ``validate`` on 5,000 COCO-style images in under twice the time of
@@ -88,7 +88,7 @@ def _rows(task: str, d: Path, jobs: int, cache: Path) -> list[tuple[str, list[st
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=5000, help="COCO-like panoptic images")
-    ap.add_argument("--semantic-images", type=int, default=2000, help="ADE20K-like semantic images")
+    ap.add_argument("--semantic-images", type=int, default=1000, help="ADE20K-like semantic images")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", choices=["semantic", "panoptic"])
