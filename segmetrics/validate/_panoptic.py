@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..errors import InputError, SegmetricsError
+from ..errors import InputError
 from ._files import Buffers, decode, open_png, read_bytes
 from ._findings import MAX_RECORDED, Findings, ValidationReport, listing, plural
 from ._panoptic_json import Annotation, ParsedJson, json_findings, parse_json, preset_layout_problems
