@@ -228,18 +228,16 @@ def test_real_label_pngs_equal_pillow(shared_data, backend):
 
 
 # --------------------------------------------------------------------------- fallback
-@pytest.mark.parametrize("case", ["interlaced8", "interlaced_rgb", "gray1", "gray2", "gray4",
-                                  "pal1", "pal4", "la16", "rgb16", "rgba16", "unknown_critical"])
+# 1/2/4-bit grey and palette files left this list when the compiled path started decoding
+# them (as stored values; see test_sub_byte_* below, issue 11 item 13)
+@pytest.mark.parametrize("case", ["interlaced8", "interlaced_rgb", "la16", "rgb16", "rgba16",
+                                  "unknown_critical"])
 def test_fallback_equals_pillow(backend, case):
     rng = np.random.default_rng(7)
     if case == "interlaced8":
         data = encode_png(random_image(rng, 19, 23, 1, np.uint8, "noise"), 0, interlace=True)
     elif case == "interlaced_rgb":
         data = encode_png(random_image(rng, 9, 10, 3, np.uint8, "noise"), 2, interlace=True)
-    elif case.startswith(("gray", "pal")):
-        bd = int(case[-1])
-        arr = rng.integers(0, 2 ** bd, (11, 13)).astype(np.uint8)
-        data = encode_png(arr, 0 if case.startswith("gray") else 3, bd)
     elif case == "unknown_critical":
         data = encode_png(random_image(rng, 6, 5, 1, np.uint8, "noise"), 0,
                           extra=chunk(b"ZZZZ", b"xyz"))
