@@ -10,7 +10,6 @@ suffix, as panopticapi assumes.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
