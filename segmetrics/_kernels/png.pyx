@@ -560,6 +560,41 @@ cdef inline void _unpack_row(const uint8_t *src, uint8_t *dst, size_t w, int bd)
         dst[x] = (src[x // per] >> (8 - bd * (<int>(x % per) + 1))) & mask
 
 
+cdef uint8_t *_inflated(const uint8_t *data, size_t size, const png_header *hdr,
+                        char *err, size_t errlen) noexcept nogil:
+    """A new buffer holding the inflated IDAT stream (free it), or NULL (message in `err`)."""
+    cdef uint8_t *raw = <uint8_t *>malloc(hdr.raw_bytes)
+    if raw == NULL:
+        _seterr(err, errlen, b"out of memory")
+        return NULL
+    if png_inflate(data, size, hdr, raw, hdr.raw_bytes, err, errlen) != 0:
+        free(raw)
+        return NULL
+    return raw
+
+
+cdef int _decode_packed(const uint8_t *data, size_t size, const png_header *hdr,
+                        uint8_t *out, char *err, size_t errlen) noexcept nogil:
+    """`png_decode_into` for 1-, 2- and 4-bit samples: rows unfiltered in place (a filter
+    stride of one byte), then unpacked into one byte per pixel."""
+    cdef size_t rb = hdr.row_bytes, y, w = hdr.width
+    cdef const uint8_t *prev = NULL
+    cdef uint8_t *row
+    cdef uint8_t *raw = _inflated(data, size, hdr, err, errlen)
+    if raw == NULL:
+        return -1
+    for y in range(hdr.height):
+        row = raw + y * (rb + 1)
+        if sm_unfilter_row(1, row[0], row + 1, prev, row + 1, rb) != 0:
+            free(raw)
+            _seterr(err, errlen, b"bad row filter type (not 0-4)")
+            return -1
+        prev = row + 1
+        _unpack_row(row + 1, out + y * w, w, hdr.bit_depth)
+    free(raw)
+    return 0
+
+
 cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr,
                          uint8_t *out, size_t out_size,
                          char *err, size_t errlen) noexcept nogil:
@@ -569,18 +604,18 @@ cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr
     the stored value, a grey level or palette index not scaled to 0-255).
     0 = done, -1 = corrupt (message in `err`)."""
     cdef size_t rb = hdr.row_bytes, y, i, n_out
-    cdef size_t h = hdr.height, w = hdr.width
+    cdef size_t h = hdr.height
     cdef uint8_t *raw
     cdef uint8_t *row
-    cdef uint8_t *dst
     cdef const uint8_t *prev = NULL
     cdef int bpp = hdr.bpp
-    cdef bint packed = hdr.bit_depth < 8
     cdef uint8_t t
-    n_out = (w if packed else rb) * h
+    n_out = (<size_t>hdr.width if hdr.bit_depth < 8 else rb) * h
     if out_size != n_out:
         _seterr(err, errlen, b"output buffer has the wrong size")
         return -1
+    if hdr.bit_depth < 8:
+        return _decode_packed(data, size, hdr, out, err, errlen)
     raw = <uint8_t *>malloc(hdr.raw_bytes)
     if raw == NULL:
         _seterr(err, errlen, b"out of memory")
@@ -590,15 +625,11 @@ cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr
         return -1
     for y in range(h):
         row = raw + y * (rb + 1)
-        # sub-byte samples (a filter stride of one byte) are unfiltered in place, then unpacked
-        dst = row + 1 if packed else out + y * rb
-        if sm_unfilter_row(bpp, row[0], row + 1, prev, dst, rb) != 0:
+        if sm_unfilter_row(bpp, row[0], row + 1, prev, out + y * rb, rb) != 0:
             free(raw)
             _seterr(err, errlen, b"bad row filter type (not 0-4)")
             return -1
-        prev = dst
-        if packed:
-            _unpack_row(dst, out + y * w, w, hdr.bit_depth)
+        prev = out + y * rb
     free(raw)
     if hdr.bit_depth == 16 and sm_host_is_little_endian():
         # PNG stores big-endian samples; the array holds native uint16
@@ -741,9 +772,9 @@ def decode(const uint8_t[::1] data, out=None, max_pixels=None):
     """Decode a PNG held in `data` into a new array or into `out`.
 
     Returns ``(status, array, info, message)`` with the status of
-    :func:`read_header` (the array only for status 0) or -3 when `out` (which must
-    be C-contiguous and writeable, checked by the caller) has the wrong shape or
-    dtype.
+    :func:`read_header` (the array only for status 0, and then `info` is None) or -3
+    when `out` (which must be C-contiguous and writeable, checked by the caller) has
+    the wrong shape or dtype.
     """
     cdef png_header hdr
     cdef char err[200]
@@ -753,13 +784,13 @@ def decode(const uint8_t[::1] data, out=None, max_pixels=None):
     cdef int status = _parse(data, &hdr, _limit(max_pixels), err, sizeof(err))
     if status == -1:
         return status, None, None, err.decode("ascii")
-    info = _info(&hdr)
     if status == 1 or status == OVER_LIMIT:
-        return status, None, info, err.decode("ascii")
+        return status, None, _info(&hdr), err.decode("ascii")
+    dtype = np.uint16 if hdr.out_itemsize == 2 else np.uint8
     if out is None:
-        arr = np.empty(info["shape"], dtype=info["dtype"])
-    elif out.shape != info["shape"] or out.dtype != info["dtype"]:
-        return -3, None, info, ""
+        arr = np.empty(_shape(&hdr), dtype=dtype)
+    elif out.shape != _shape(&hdr) or out.dtype != dtype:
+        return -3, None, _info(&hdr), ""
     else:
         arr = out
     cdef uint8_t *dst = <uint8_t *>cnp.PyArray_DATA(arr)
@@ -767,8 +798,8 @@ def decode(const uint8_t[::1] data, out=None, max_pixels=None):
     with nogil:
         status = png_decode_into(p, n, &hdr, dst, nbytes, err, sizeof(err))
     if status < 0:
-        return -1, None, info, err.decode("ascii")
-    return 0, arr, info, ""
+        return -1, None, None, err.decode("ascii")
+    return 0, arr, None, ""
 
 
 _found = _find_libdeflate()
