@@ -1,4 +1,4 @@
-"""Fast decoding of label-map PNGs, identical to ``np.asarray(PIL.Image.open(f))``.
+"""Fast decoding of label-map PNGs: ``np.asarray(PIL.Image.open(f))``, with label values.
 
 The compiled decoder (:mod:`segmetrics._kernels.png`) handles the files label maps
 are made of: non-interlaced 8-bit grayscale, gray+alpha, RGB, RGBA and palette
