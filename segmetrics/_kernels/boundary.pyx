@@ -1,0 +1,1061 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Boundary bands and their counts: semantic Boundary IoU, Boundary PQ, PQ-dagger pairs.
+
+The band
+--------
+The inner band of width ``d`` of a binary mask ``M`` holds the pixels of ``M`` whose
+chessboard distance to a pixel outside ``M`` (outside the image included) is at most
+``d``: boundary-iou-api's ``mask - erode(pad(mask, 1, 0), 3x3, iterations=d)``.  On a
+label map every pixel belongs to exactly one label's mask, so one pass gives every
+label's band at once: a pixel is in the band of its own label iff a pixel with another
+label, or the outside of the image, lies within chessboard distance ``d``.
+
+How it is computed.  Call a pixel a *seed* when one of its 8 neighbours has another label
+or lies outside the image.  A pixel's distance to the nearest differently labelled pixel
+is 1 + its chessboard distance to the nearest seed (the last pixel of its own label on a
+shortest king's path to the nearest other label is a seed; a seed's other-labelled
+neighbour is one step further), so the band is the set of pixels within distance
+``d - 1`` of a seed: the seeds dilated by a square of side ``2d - 1``, which separates
+into a horizontal and a vertical dilation.  Seeds come from the runs: the two pixels on
+either side of a label change in a row, the pixels next to a column where two adjacent
+rows differ, the first and last column and the first and last row.  Row ``r``'s seeds,
+dilated horizontally, are a few column intervals; each column keeps the last row whose
+intervals covered it (int32), and row ``i`` is emitted when row ``i + d - 1`` is done:
+pixel ``(i, j)`` is in the band iff that last row is ``>= i - d + 1``.  The last
+``d - 1`` rows lie within ``d`` of the bottom edge, so they are all band.  Work per row:
+the runs of three rows, the covered columns, and one compare per pixel; memory
+O(width).  ``d`` larger than half the smaller side makes every pixel band, so it is
+clipped there.
+
+Counting walks the runs of both maps and the band row together (a piece ends where a
+GT run, a prediction run or the band byte changes).  All functions release the GIL;
+the C-level entry points are declared in ``boundary.pxd``.
+"""
+from libc.stdint cimport INT32_MIN, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset
+from libc.math cimport rint, sqrt
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+ctypedef fused label_t:
+    uint8_t
+    uint16_t
+    int32_t
+    int64_t
+
+cdef enum:
+    _IGNORED = -1
+    _BAD = -2
+    _SLACK = 16
+
+
+# ----------------------------------------------------------------------------- runs
+
+cdef int bd_runs_init(BdRuns* r, Py_ssize_t h, Py_ssize_t w, Py_ssize_t cap_hint) noexcept nogil:
+    r.h = h
+    r.w = w
+    r.rows = 0
+    r.n = 0
+    r.cap = cap_hint if cap_hint > 16 else 16
+    r.row_off = <int64_t*>malloc((h + 1) * sizeof(int64_t))
+    r.end = <int32_t*>malloc(r.cap * sizeof(int32_t))
+    r.label = <int32_t*>malloc(r.cap * sizeof(int32_t))
+    if r.row_off == NULL or r.end == NULL or r.label == NULL:
+        bd_runs_free(r)
+        return -1
+    r.row_off[0] = 0
+    return 0
+
+
+cdef int bd_runs_reset(BdRuns* r, Py_ssize_t h, Py_ssize_t w) noexcept nogil:
+    cdef int64_t* off = <int64_t*>realloc(r.row_off, (h + 1) * sizeof(int64_t))
+    if off == NULL:
+        return -1
+    r.row_off = off
+    r.h = h
+    r.w = w
+    r.rows = 0
+    r.n = 0
+    r.row_off[0] = 0
+    return 0
+
+
+cdef void bd_runs_free(BdRuns* r) noexcept nogil:
+    free(r.row_off)
+    free(r.end)
+    free(r.label)
+    r.row_off = NULL
+    r.end = NULL
+    r.label = NULL
+    r.n = 0
+    r.cap = 0
+
+
+cdef int bd_runs_grow(BdRuns* r) noexcept nogil:
+    cdef Py_ssize_t cap = 2 * r.cap if r.cap > 0 else 16
+    cdef int32_t* e = <int32_t*>realloc(r.end, cap * sizeof(int32_t))
+    if e == NULL:
+        return -1
+    r.end = e
+    e = <int32_t*>realloc(r.label, cap * sizeof(int32_t))
+    if e == NULL:
+        return -1
+    r.label = e
+    r.cap = cap
+    return 0
+
+
+cdef void bd_runs_end_row(BdRuns* r) noexcept nogil:
+    r.rows += 1
+    r.row_off[r.rows] = r.n
+
+
+# ----------------------------------------------------------------------------- scratch
+
+cdef void bd_scratch_init(BdScratch* s) noexcept nogil:
+    s.w_cap = 0
+    s.last_g = NULL
+    s.last_p = NULL
+    s.band = NULL
+    s.dv = NULL
+
+
+cdef void bd_scratch_free(BdScratch* s) noexcept nogil:
+    free(s.last_g)
+    free(s.last_p)
+    free(s.band)
+    free(s.dv)
+    bd_scratch_init(s)
+
+
+cdef int bd_scratch_reserve(BdScratch* s, Py_ssize_t w) noexcept nogil:
+    if w <= s.w_cap:
+        return 0
+    bd_scratch_free(s)
+    s.last_g = <int32_t*>malloc(w * sizeof(int32_t))
+    s.last_p = <int32_t*>malloc(w * sizeof(int32_t))
+    s.band = <uint8_t*>malloc(w + _SLACK)
+    s.dv = <int32_t*>malloc(4 * (w + 2) * sizeof(int32_t))
+    if s.last_g == NULL or s.last_p == NULL or s.band == NULL or s.dv == NULL:
+        bd_scratch_free(s)
+        return -1
+    s.w_cap = w
+    return 0
+
+
+# ----------------------------------------------------------------------------- pair table
+
+cdef inline Py_ssize_t _pair_hash(int32_t g, int32_t p, Py_ssize_t mask) noexcept nogil:
+    cdef uint64_t k = ((<uint64_t><uint32_t>g) << 32) | <uint32_t>p
+    k *= 0x9E3779B97F4A7C15ULL
+    k ^= k >> 29
+    return <Py_ssize_t>(k & <uint64_t>mask)
+
+
+cdef int bd_pairs_init(BdPairs* t, Py_ssize_t cap_hint) noexcept nogil:
+    cdef Py_ssize_t slots = 64, i
+    t.n = 0
+    t.cap = cap_hint if cap_hint > 32 else 32
+    while slots < 2 * t.cap:
+        slots <<= 1
+    t.slot_mask = slots - 1
+    t.slots = <int32_t*>malloc(slots * sizeof(int32_t))
+    t.g = <int32_t*>malloc(t.cap * sizeof(int32_t))
+    t.p = <int32_t*>malloc(t.cap * sizeof(int32_t))
+    t.slot = <int32_t*>malloc(t.cap * sizeof(int32_t))
+    t.mask = <int64_t*>malloc(t.cap * sizeof(int64_t))
+    t.band = <int64_t*>malloc(t.cap * sizeof(int64_t))
+    if (t.slots == NULL or t.g == NULL or t.p == NULL or t.slot == NULL or t.mask == NULL
+            or t.band == NULL):
+        bd_pairs_free(t)
+        return -1
+    for i in range(slots):
+        t.slots[i] = -1
+    return 0
+
+
+cdef void bd_pairs_free(BdPairs* t) noexcept nogil:
+    free(t.slots)
+    free(t.g)
+    free(t.p)
+    free(t.slot)
+    free(t.mask)
+    free(t.band)
+    t.slots = NULL
+    t.g = NULL
+    t.p = NULL
+    t.slot = NULL
+    t.mask = NULL
+    t.band = NULL
+    t.n = 0
+    t.cap = 0
+
+
+cdef void bd_pairs_clear(BdPairs* t) noexcept nogil:
+    cdef Py_ssize_t e
+    for e in range(t.n):
+        t.slots[t.slot[e]] = -1
+    t.n = 0
+
+
+cdef Py_ssize_t bd_pairs_find(const BdPairs* t, int32_t g, int32_t p) noexcept nogil:
+    cdef Py_ssize_t s = _pair_hash(g, p, t.slot_mask)
+    cdef int32_t e
+    while True:
+        e = t.slots[s]
+        if e < 0:
+            return -1
+        if t.g[e] == g and t.p[e] == p:
+            return e
+        s = (s + 1) & t.slot_mask
+
+
+cdef int _pairs_grow(BdPairs* t) noexcept nogil:
+    """Double the entries and the slots, and re-place every entry."""
+    cdef Py_ssize_t cap = 2 * t.cap, slots = 2 * (t.slot_mask + 1), e, s
+    cdef int32_t* i32
+    cdef int64_t* i64
+    i32 = <int32_t*>realloc(t.g, cap * sizeof(int32_t))
+    if i32 == NULL:
+        return -1
+    t.g = i32
+    i32 = <int32_t*>realloc(t.p, cap * sizeof(int32_t))
+    if i32 == NULL:
+        return -1
+    t.p = i32
+    i32 = <int32_t*>realloc(t.slot, cap * sizeof(int32_t))
+    if i32 == NULL:
+        return -1
+    t.slot = i32
+    i64 = <int64_t*>realloc(t.mask, cap * sizeof(int64_t))
+    if i64 == NULL:
+        return -1
+    t.mask = i64
+    i64 = <int64_t*>realloc(t.band, cap * sizeof(int64_t))
+    if i64 == NULL:
+        return -1
+    t.band = i64
+    t.cap = cap
+    i32 = <int32_t*>malloc(slots * sizeof(int32_t))
+    if i32 == NULL:
+        return -1
+    free(t.slots)
+    t.slots = i32
+    t.slot_mask = slots - 1
+    for s in range(slots):
+        t.slots[s] = -1
+    for e in range(t.n):
+        s = _pair_hash(t.g[e], t.p[e], t.slot_mask)
+        while t.slots[s] >= 0:
+            s = (s + 1) & t.slot_mask
+        t.slots[s] = <int32_t>e
+        t.slot[e] = <int32_t>s
+    return 0
+
+
+cdef Py_ssize_t bd_pairs_entry(BdPairs* t, int32_t g, int32_t p) noexcept nogil:
+    cdef Py_ssize_t s = _pair_hash(g, p, t.slot_mask), e
+    while True:
+        e = t.slots[s]
+        if e < 0:
+            break
+        if t.g[e] == g and t.p[e] == p:
+            return e
+        s = (s + 1) & t.slot_mask
+    if t.n == t.cap:
+        if _pairs_grow(t) != 0:
+            return -1
+        s = _pair_hash(g, p, t.slot_mask)
+        while t.slots[s] >= 0:
+            s = (s + 1) & t.slot_mask
+    e = t.n
+    t.n += 1
+    t.g[e] = g
+    t.p[e] = p
+    t.mask[e] = 0
+    t.band[e] = 0
+    t.slot[e] = <int32_t>s
+    t.slots[s] = <int32_t>e
+    return e
+
+
+# ----------------------------------------------------------------------------- the band pass
+
+cdef Py_ssize_t bd_dilation(Py_ssize_t h, Py_ssize_t w, double ratio) noexcept nogil:
+    cdef double x = rint(ratio * sqrt(<double>(h * h + w * w)))
+    if not x >= 1.0:  # also NaN
+        return 1
+    if x > 4e18:
+        return <Py_ssize_t>4e18
+    return <Py_ssize_t>x
+
+
+cdef struct _Side:
+    const BdRuns* runs
+    int32_t* last      # per column: the last row whose seed intervals covered it
+    int32_t* dv_prev   # (start, end) intervals where rows r - 1 and r differ
+    Py_ssize_t n_prev
+    int32_t* dv_next   # ... rows r and r + 1
+    Py_ssize_t n_next
+
+
+cdef inline void _fill(int32_t* last, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t w, int32_t r,
+                       Py_ssize_t* cov) noexcept nogil:
+    """last[lo..hi] = r, skipping the columns below cov[0] that this source already wrote
+    (each source gives its intervals in increasing order of lo)."""
+    cdef Py_ssize_t j
+    if lo < cov[0]:
+        lo = cov[0]
+    if hi > w - 1:
+        hi = w - 1
+    for j in range(lo, hi + 1):
+        last[j] = r
+    if hi + 1 > cov[0]:
+        cov[0] = hi + 1
+
+
+cdef Py_ssize_t _vdiff(const BdRuns* R, Py_ssize_t r, int32_t* dv) noexcept nogil:
+    """Intervals [a, b) where rows r and r + 1 carry different labels; returns their number."""
+    cdef int64_t ka = R.row_off[r], kb = R.row_off[r + 1]
+    cdef const int32_t* end = R.end
+    cdef const int32_t* lab = R.label
+    cdef Py_ssize_t w = R.w, j = 0, e, ea, eb, n = 0
+    while j < w:
+        ea = end[ka]
+        eb = end[kb]
+        e = ea if ea < eb else eb
+        if lab[ka] != lab[kb]:
+            if n > 0 and dv[2 * n - 1] == j:
+                dv[2 * n - 1] = <int32_t>e
+            else:
+                dv[2 * n] = <int32_t>j
+                dv[2 * n + 1] = <int32_t>e
+                n += 1
+        j = e
+        if ea == e:
+            ka += 1
+        if eb == e:
+            kb += 1
+    return n
+
+
+cdef void _hit(_Side* S, Py_ssize_t r, Py_ssize_t d) noexcept nogil:
+    """Mark the columns within d - 1 of a seed of row r (its horizontally dilated seeds)."""
+    cdef const BdRuns* R = S.runs
+    cdef Py_ssize_t w = R.w, h = R.h, cov = 0, k, k1, e
+    cdef int32_t* last = S.last
+    cdef int32_t rr = <int32_t>r
+    cdef const int32_t* lab = R.label
+    if r == 0 or r == h - 1:
+        for k in range(w):
+            last[k] = rr
+        return
+    # first column, label changes (seeds e - 1 and e), last column: one increasing source
+    _fill(last, 0, d - 1, w, rr, &cov)
+    k1 = R.row_off[r + 1] - 1
+    for k in range(R.row_off[r], k1):
+        if lab[k] != lab[k + 1]:
+            e = R.end[k]
+            _fill(last, e - d, e + d - 1, w, rr, &cov)
+    _fill(last, w - d, w - 1, w, rr, &cov)
+    # a column where the row above / below differs: seeds at its column -1, 0, +1
+    cov = 0
+    for k in range(S.n_prev):
+        _fill(last, S.dv_prev[2 * k] - d, S.dv_prev[2 * k + 1] - 1 + d, w, rr, &cov)
+    cov = 0
+    for k in range(S.n_next):
+        _fill(last, S.dv_next[2 * k] - d, S.dv_next[2 * k + 1] - 1 + d, w, rr, &cov)
+
+
+cdef inline void _step(_Side* S, Py_ssize_t r, Py_ssize_t d) noexcept nogil:
+    cdef int32_t* t
+    if r + 1 < S.runs.h:
+        S.n_next = _vdiff(S.runs, r, S.dv_next)
+    else:
+        S.n_next = 0
+    _hit(S, r, d)
+    t = S.dv_prev
+    S.dv_prev = S.dv_next
+    S.dv_next = t
+    S.n_prev = S.n_next
+
+
+ctypedef int (*_row_fn)(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil
+
+
+cdef int _drive(const BdRuns* A, const BdRuns* B, Py_ssize_t d, BdScratch* s, _row_fn fn,
+                void* ctx) noexcept nogil:
+    """The band pass over one map (B NULL) or two maps of the same size, in lock step: calls
+    fn(ctx, i, band) for every row i in order, band[j] bit 0 = A's band, bit 1 = B's
+    (all zero when d <= 0)."""
+    cdef Py_ssize_t h = A.h, w = A.w, r, i, j, half
+    cdef int32_t thr
+    cdef _Side SA, SB
+    cdef uint8_t* band
+    cdef const int32_t* la
+    cdef const int32_t* lb
+    cdef uint8_t full = 1 if B == NULL else 3
+    if h <= 0 or w <= 0:
+        return 0
+    if bd_scratch_reserve(s, w) != 0:
+        return -1
+    band = s.band
+    memset(band + w, 0xFF, _SLACK)
+    if d <= 0:  # no band: only the walk
+        memset(band, 0, w)
+        for i in range(h):
+            if fn(ctx, i, band) != 0:
+                return -1
+        return 0
+    half = ((h if h < w else w) + 1) // 2
+    if d > half:
+        d = half
+    SA.runs = A
+    SA.last = s.last_g
+    SA.dv_prev = s.dv
+    SA.dv_next = s.dv + (w + 2)
+    SA.n_prev = 0
+    SB.runs = B
+    SB.last = s.last_p
+    SB.dv_prev = s.dv + 2 * (w + 2)
+    SB.dv_next = s.dv + 3 * (w + 2)
+    SB.n_prev = 0
+    for j in range(w):
+        s.last_g[j] = INT32_MIN
+        s.last_p[j] = INT32_MIN
+    la = s.last_g
+    lb = s.last_p
+    for r in range(h):
+        _step(&SA, r, d)
+        if B != NULL:
+            _step(&SB, r, d)
+        if r < d - 1:
+            continue
+        i = r - d + 1
+        thr = <int32_t>(r - 2 * d + 2)
+        if B != NULL:
+            for j in range(w):
+                band[j] = <uint8_t>((la[j] >= thr) | ((lb[j] >= thr) << 1))
+        else:
+            for j in range(w):
+                band[j] = <uint8_t>(la[j] >= thr)
+        if fn(ctx, i, band) != 0:
+            return -1
+    memset(band, full, w)
+    for i in range(h - d + 1, h):
+        if fn(ctx, i, band) != 0:
+            return -1
+    return 0
+
+
+cdef inline Py_ssize_t _next_band_change(const uint8_t* b, Py_ssize_t k) noexcept nogil:
+    """First k' >= k with b[k'] != b[k' - 1] (k >= 1); the 0xFF slack after the row stops it."""
+    cdef uint8_t v = b[k - 1]
+    cdef uint64_t pat = <uint64_t>v * 0x0101010101010101ULL, x
+    while True:
+        memcpy(&x, b + k, 8)
+        if x != pat:
+            break
+        k += 8
+    while b[k] == v:
+        k += 1
+    return k
+
+
+# ----------------------------------------------------------------------------- the piece walk
+
+cdef struct _Walk:
+    const BdRuns* G
+    const BdRuns* P
+    const uint8_t* band
+    Py_ssize_t w, j, nb
+    int64_t gk, pk
+    uint8_t b
+
+
+cdef inline void _walk_start(_Walk* t, const BdRuns* G, const BdRuns* P, Py_ssize_t i,
+                             const uint8_t* band) noexcept nogil:
+    t.G = G
+    t.P = P
+    t.band = band
+    t.w = G.w
+    t.j = 0
+    t.gk = G.row_off[i]
+    t.pk = P.row_off[i]
+    t.b = band[0]
+    t.nb = _next_band_change(band, 1)
+
+
+cdef inline bint _walk_next(_Walk* t, Py_ssize_t* n, int32_t* gl, int32_t* pl, uint8_t* b) noexcept nogil:
+    """The next piece of row i with one GT label, one prediction label and one band byte
+    (n pixels); False at the end of the row."""
+    cdef Py_ssize_t ge, pe, e
+    if t.j >= t.w:
+        return False
+    ge = t.G.end[t.gk]
+    pe = t.P.end[t.pk]
+    e = ge if ge < pe else pe
+    if t.nb < e:
+        e = t.nb
+    n[0] = e - t.j
+    gl[0] = t.G.label[t.gk]
+    pl[0] = t.P.label[t.pk]
+    b[0] = t.b
+    t.j = e
+    if ge == e:
+        t.gk += 1
+    if pe == e:
+        t.pk += 1
+    if t.nb == e and e < t.w:
+        t.b = t.band[e]
+        t.nb = _next_band_change(t.band, e + 1)
+    return True
+
+
+# ----------------------------------------------------------------------------- semantic counts
+
+cdef struct _SemCtx:
+    const BdRuns* gt
+    const BdRuns* pred
+    int64_t* inter
+    int64_t* gt_band
+    int64_t* pred_band
+    int64_t* bad
+
+
+cdef int _sem_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
+    cdef _SemCtx* c = <_SemCtx*>ctx
+    cdef _Walk t
+    cdef Py_ssize_t n
+    cdef int32_t gl, pl
+    cdef uint8_t b
+    _walk_start(&t, c.gt, c.pred, i, band)
+    while _walk_next(&t, &n, &gl, &pl, &b):
+        if gl >= 0:
+            if pl < 0:
+                c.bad[1] += n
+            elif b:
+                if b & 1:
+                    c.gt_band[gl] += n
+                if b & 2:
+                    c.pred_band[pl] += n
+                    if b == 3 and gl == pl:
+                        c.inter[gl] += n
+        elif gl != _IGNORED:
+            c.bad[0] += n
+    return 0
+
+
+cdef int bd_semantic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, Py_ssize_t K,
+                           int64_t* inter, int64_t* gt_band, int64_t* pred_band, int64_t* bad,
+                           BdScratch* s) noexcept nogil:
+    cdef _SemCtx c
+    c.gt = gt
+    c.pred = pred
+    c.inter = inter
+    c.gt_band = gt_band
+    c.pred_band = pred_band
+    c.bad = bad
+    return _drive(gt, pred, d, s, _sem_row, &c)
+
+
+# ----------------------------------------------------------------------------- panoptic counts
+
+cdef struct _PanCtx:
+    const BdRuns* gt
+    const BdRuns* pred
+    int64_t* gt_band
+    int64_t* pred_band
+    BdPairs* pairs
+
+
+cdef int _pan_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
+    cdef _PanCtx* c = <_PanCtx*>ctx
+    cdef BdPairs* T = c.pairs
+    cdef _Walk t
+    cdef Py_ssize_t n, ent = -1
+    cdef int32_t gl, pl, cg = -1, cp = -1
+    cdef uint8_t b
+    _walk_start(&t, c.gt, c.pred, i, band)
+    while _walk_next(&t, &n, &gl, &pl, &b):
+        if gl != cg or pl != cp:
+            ent = bd_pairs_entry(T, gl, pl)
+            if ent < 0:
+                return -1
+            cg = gl
+            cp = pl
+        T.mask[ent] += n
+        if b & 1 and gl > 0:
+            c.gt_band[gl] += n
+        if b & 2 and pl > 0:
+            c.pred_band[pl] += n
+            if gl == 0 or b & 1:
+                T.band[ent] += n
+    return 0
+
+
+cdef int bd_panoptic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d,
+                           int64_t* gt_band_area, int64_t* pred_band_area, BdPairs* pairs,
+                           BdScratch* s) noexcept nogil:
+    cdef _PanCtx c
+    c.gt = gt
+    c.pred = pred
+    c.gt_band = gt_band_area
+    c.pred_band = pred_band_area
+    c.pairs = pairs
+    return _drive(gt, pred, d, s, _pan_row, &c)
+
+
+# ----------------------------------------------------------------------------- band image
+
+cdef struct _ImgCtx:
+    uint8_t* out
+    Py_ssize_t w
+
+
+cdef int _img_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
+    cdef _ImgCtx* c = <_ImgCtx*>ctx
+    memcpy(c.out + i * c.w, band, c.w)
+    return 0
+
+
+cdef int bd_band_image(const BdRuns* runs, Py_ssize_t d, uint8_t* out, BdScratch* s) noexcept nogil:
+    cdef _ImgCtx c
+    c.out = out
+    c.w = runs.w
+    return _drive(runs, NULL, d, s, _img_row, &c)
+
+
+# ----------------------------------------------------------------------------- matching
+
+cdef inline double _iou(int64_t inter, double a, double b, int64_t outside) noexcept nogil:
+    """inter / ((a + b) - inter - outside): panopticapi's pair IoU, in its evaluation order."""
+    return <double>inter / ((a + b) - <double>inter - <double>outside)
+
+
+cdef Py_ssize_t bd_match(Py_ssize_t n, const int32_t* eg, const int32_t* ep, const int64_t* emask,
+                         const int64_t* eband, Py_ssize_t ng, Py_ssize_t npr,
+                         const double* gt_area, const int64_t* gt_cat, const uint8_t* gt_crowd,
+                         const int64_t* crowd_of_cat, const int64_t* pred_cat, const uint8_t* isthing,
+                         const int64_t* gt_band, const int64_t* pred_band, bint boundary,
+                         int64_t* tp, int64_t* fp, int64_t* fn, int64_t* match_cat, double* match_iou,
+                         int64_t* stuff_cat, double* stuff_iou, Py_ssize_t* n_stuff,
+                         int64_t* work, uint8_t* gmatched, uint8_t* pmatched) noexcept nogil:
+    # work: pred pixels | pred pixels on void | band on void | pixels on void or own crowd
+    cdef int64_t* pix = work
+    cdef int64_t* void_ = work + (npr + 1)
+    cdef int64_t* bvoid = work + 2 * (npr + 1)
+    cdef int64_t* ign = work + 3 * (npr + 1)
+    cdef Py_ssize_t k, g, p, m = 0, ns = 0
+    cdef int64_t c
+    cdef double iou, biou
+    memset(work, 0, 4 * (npr + 1) * sizeof(int64_t))
+    memset(gmatched, 0, ng)
+    memset(pmatched, 0, npr)
+    for k in range(n):
+        g = eg[k]
+        p = ep[k]
+        if p == 0:
+            continue
+        pix[p] += emask[k]
+        if g == 0:
+            void_[p] = emask[k]
+            bvoid[p] = eband[k]
+            ign[p] += emask[k]
+        elif crowd_of_cat[pred_cat[p - 1]] == g:
+            ign[p] += emask[k]
+    for k in range(n):
+        g = eg[k]
+        p = ep[k]
+        if g == 0 or p == 0 or gt_crowd[g - 1]:
+            continue
+        c = gt_cat[g - 1]
+        if c != pred_cat[p - 1]:
+            continue
+        iou = _iou(emask[k], <double>pix[p], gt_area[g - 1], void_[p])
+        if not isthing[c]:
+            stuff_cat[ns] = c
+            stuff_iou[ns] = iou
+            ns += 1
+        if boundary and iou > 0.5:
+            biou = _iou(eband[k], <double>pred_band[p], <double>gt_band[g], bvoid[p])
+            if biou < iou:
+                iou = biou
+        if iou > 0.5:
+            tp[c] += 1
+            match_cat[m] = c
+            match_iou[m] = iou
+            m += 1
+            gmatched[g - 1] = 1
+            pmatched[p - 1] = 1
+    for g in range(ng):
+        if not gmatched[g] and not gt_crowd[g]:
+            fn[gt_cat[g]] += 1
+    for p in range(1, npr + 1):
+        if pmatched[p - 1]:
+            continue
+        if pix[p] > 0 and <double>ign[p] / <double>pix[p] > 0.5:
+            continue
+        fp[pred_cat[p - 1]] += 1
+    n_stuff[0] = ns
+    return m
+
+
+# ============================================================================= Python wrappers
+
+cdef class Runs:
+    """Run-length encoding of one label map (owned C memory, see ``BdRuns`` in the pxd)."""
+    cdef BdRuns r
+
+    def __cinit__(self):
+        self.r.row_off = NULL
+        self.r.end = NULL
+        self.r.label = NULL
+        self.r.n = 0
+        self.r.cap = 0
+        self.r.h = 0
+        self.r.w = 0
+        self.r.rows = 0
+
+    def __dealloc__(self):
+        bd_runs_free(&self.r)
+
+    @property
+    def shape(self):
+        return (self.r.h, self.r.w)
+
+    def arrays(self):
+        """``(row_off, end, label)`` as new int64 / int32 / int32 arrays."""
+        n = self.r.n
+        off = np.empty(self.r.h + 1, np.int64)
+        end = np.empty(n, np.int32)
+        lab = np.empty(n, np.int32)
+        cdef int64_t[::1] vo = off
+        cdef int32_t[::1] ve = end, vl = lab
+        if self.r.h + 1:
+            memcpy(&vo[0], self.r.row_off, (self.r.h + 1) * sizeof(int64_t))
+        if n:
+            memcpy(&ve[0], self.r.end, n * sizeof(int32_t))
+            memcpy(&vl[0], self.r.label, n * sizeof(int32_t))
+        return off, end, lab
+
+
+cdef Runs _new_runs(Py_ssize_t h, Py_ssize_t w):
+    if h < 1 or w < 1 or h >= 2**31 - 1 or w >= 2**31 - 1:
+        raise ValueError(f"a label map of {h} x {w} pixels is outside what the band kernel takes")
+    cdef Runs out = Runs()
+    if bd_runs_init(&out.r, h, w, 4 * h + 64) != 0:
+        raise MemoryError("cannot allocate the run list")
+    return out
+
+
+cdef inline Py_ssize_t _next_change(const label_t* x, Py_ssize_t k, Py_ssize_t w) noexcept nogil:
+    """First k' >= k (k >= 1) with x[k'] != x[k' - 1], or w; 8-byte words while they fit."""
+    cdef Py_ssize_t step = 8 // sizeof(label_t)
+    cdef uint64_t a, b
+    while k + step <= w:
+        memcpy(&a, x + k, 8)
+        memcpy(&b, x + k - 1, 8)
+        if a != b:
+            break
+        k += step
+    while k < w and x[k] == x[k - 1]:
+        k += 1
+    return k
+
+
+cdef inline int32_t _code(label_t v, const int32_t* codes, uint64_t n, bint has_ignore,
+                          int64_t ignore) noexcept nogil:
+    """The confusion kernel's code-table rule (see segmetrics._kernels.confusion)."""
+    if <uint64_t>v < n:
+        return codes[<uint64_t>v]
+    if has_ignore and <int64_t>v == ignore:
+        return _IGNORED
+    return _BAD
+
+
+cdef int _encode_codes(const label_t* base, Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride,
+                       const int32_t* codes, uint64_t ncodes, bint has_ignore, int64_t ignore,
+                       BdRuns* out) noexcept nogil:
+    cdef Py_ssize_t r, k
+    cdef const label_t* row
+    cdef int32_t cur, c
+    for r in range(h):
+        row = base + r * stride
+        cur = _code(row[0], codes, ncodes, has_ignore, ignore)
+        k = 1
+        while True:
+            k = _next_change(row, k, w)
+            if k >= w:
+                break
+            c = _code(row[k], codes, ncodes, has_ignore, ignore)
+            if c != cur:
+                if bd_runs_push(out, <int32_t>k, cur) != 0:
+                    return -1
+                cur = c
+            k += 1
+        if bd_runs_push(out, <int32_t>w, cur) != 0:
+            return -1
+        bd_runs_end_row(out)
+    return 0
+
+
+def encode_codes(const label_t[:, :] labels, const int32_t[::1] codes, bint has_ignore, int64_t ignore):
+    """Runs of code-table codes of a 2-D label map (rows contiguous).
+
+    ``codes[v]`` is the code of a raw value ``v < len(codes)``; a value beyond the table
+    is ``-1`` when ``has_ignore`` and it equals ``ignore``, else ``-2`` (the confusion
+    kernel's rule).  Returns a :class:`Runs`.
+    """
+    cdef Py_ssize_t h = labels.shape[0], w = labels.shape[1]
+    if w > 1 and labels.strides[1] != sizeof(label_t):
+        raise ValueError("label rows must be contiguous")
+    cdef Runs out = _new_runs(h, w)
+    cdef int st
+    with nogil:
+        st = _encode_codes(&labels[0, 0], h, w, labels.strides[0] // sizeof(label_t),
+                           &codes[0] if codes.shape[0] else NULL, codes.shape[0], has_ignore, ignore,
+                           &out.r)
+    if st != 0:
+        raise MemoryError("cannot grow the run list")
+    return out
+
+
+cdef inline uint32_t _rgb(const uint8_t* x, Py_ssize_t j) noexcept nogil:
+    return (<uint32_t>x[3 * j]) | (<uint32_t>x[3 * j + 1] << 8) | (<uint32_t>x[3 * j + 2] << 16)
+
+
+cdef inline int32_t _dense(uint32_t v, const int64_t* ids, Py_ssize_t n) noexcept nogil:
+    """0 for void (id 0), 1 + the position of v among the ascending ids, -1 when unlisted."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    if v == 0:
+        return 0
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ids[mid] < <int64_t>v:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < n and ids[lo] == <int64_t>v:
+        return <int32_t>(lo + 1)
+    return -1
+
+
+cdef int _encode_ids(const uint8_t* base, bint rgb, Py_ssize_t h, Py_ssize_t w, Py_ssize_t stride,
+                     const int64_t* ids, Py_ssize_t nids, BdRuns* out, int64_t* bad) noexcept nogil:
+    cdef Py_ssize_t r, k
+    cdef const uint8_t* row
+    cdef const int32_t* row32
+    cdef uint32_t v
+    cdef int32_t cur
+    for r in range(h):
+        row = base + r * stride
+        k = 0
+        while k < w:
+            if rgb:
+                v = _rgb(row, k)
+                k += 1
+                while k < w and _rgb(row, k) == v:
+                    k += 1
+            else:
+                row32 = <const int32_t*>row
+                v = <uint32_t>row32[k]
+                k = _next_change(row32, k + 1, w)
+            cur = _dense(v, ids, nids)
+            if cur < 0:
+                bad[0] = v
+                return -2
+            if bd_runs_push(out, <int32_t>k, cur) != 0:
+                return -1
+        bd_runs_end_row(out)
+    return 0
+
+
+def encode_ids(const uint8_t[:, ::1] ids_map, bint rgb, Py_ssize_t width, const int64_t[::1] ids):
+    """Runs of dense segment indices of an id map.
+
+    ``ids_map`` holds the raw bytes of each row: ``3 * width`` bytes of RGB when ``rgb``
+    (id = R + 256 G + 256^2 B), else ``width`` native uint32 ids.  ``ids`` are the listed
+    segment ids, unique and ascending.  Returns ``(runs, bad)``: ``bad`` is the first
+    unlisted non-zero id met (``runs`` is then None), else -1.
+    """
+    cdef Py_ssize_t h = ids_map.shape[0]
+    if ids_map.shape[1] != width * (3 if rgb else 4):
+        raise ValueError(f"rows of {ids_map.shape[1]} bytes do not hold {width} pixels")
+    cdef Runs out = _new_runs(h, width)
+    cdef int64_t bad = -1
+    cdef int st
+    with nogil:
+        st = _encode_ids(&ids_map[0, 0], rgb, h, width, ids_map.strides[0], &ids[0] if ids.shape[0] else NULL,
+                         ids.shape[0], &out.r, &bad)
+    if st == -1:
+        raise MemoryError("cannot grow the run list")
+    if st == -2:
+        return None, bad
+    return out, -1
+
+
+def dilation(Py_ssize_t height, Py_ssize_t width, double ratio):
+    """Band width in pixels: ``max(1, round(ratio * sqrt(height^2 + width^2)))``, half to even."""
+    return bd_dilation(height, width, ratio)
+
+
+def _check_pair(Runs gt, Runs pred):
+    if gt.r.h != pred.r.h or gt.r.w != pred.r.w:
+        raise ValueError(f"maps of {gt.r.h} x {gt.r.w} and {pred.r.h} x {pred.r.w} pixels")
+    if gt.r.rows != gt.r.h or pred.r.rows != pred.r.h:
+        raise ValueError("unfinished run lists")
+
+
+def semantic_counts(Runs gt, Runs pred, Py_ssize_t d, int64_t[::1] inter, int64_t[::1] gt_band,
+                    int64_t[::1] pred_band):
+    """Add one image's semantic band counts (see ``bd_semantic_count``); returns
+    ``(bad_gt, bad_pred)`` pixel counts.  Codes must lie below the arrays' length."""
+    _check_pair(gt, pred)
+    cdef Py_ssize_t K = inter.shape[0]
+    if gt_band.shape[0] != K or pred_band.shape[0] != K:
+        raise ValueError("inter, gt_band and pred_band need one entry per class")
+    cdef int64_t bad[2]
+    cdef BdScratch s
+    cdef int st
+    cdef Py_ssize_t k
+    bad[0] = 0
+    bad[1] = 0
+    with nogil:
+        st = 0
+        for k in range(gt.r.n):
+            if gt.r.label[k] >= K:
+                st = -2
+        for k in range(pred.r.n):
+            if pred.r.label[k] >= K:
+                st = -2
+        if st == 0:
+            bd_scratch_init(&s)
+            st = bd_semantic_count(&gt.r, &pred.r, d, K, &inter[0], &gt_band[0], &pred_band[0], bad, &s)
+            bd_scratch_free(&s)
+    if st == -2:
+        raise ValueError("a code is not below the number of classes")
+    if st != 0:
+        raise MemoryError("cannot allocate the band scratch")
+    return bad[0], bad[1]
+
+
+def panoptic_counts(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t npr):
+    """One image's Boundary PQ counts (see ``bd_panoptic_count``).
+
+    Returns ``(g, p, mask, band, gt_band, pred_band)``: the present pairs sorted by
+    ``(g, p)`` (int32, int32, int64, int64) and the band areas (int64, ``ng + 1`` and
+    ``npr + 1`` entries).  Labels must lie in ``[0, ng]`` / ``[0, npr]``.
+    """
+    _check_pair(gt, pred)
+    cdef Py_ssize_t k
+    for k in range(gt.r.n):
+        if gt.r.label[k] < 0 or gt.r.label[k] > ng:
+            raise ValueError("a GT label is not a dense segment index")
+    for k in range(pred.r.n):
+        if pred.r.label[k] < 0 or pred.r.label[k] > npr:
+            raise ValueError("a prediction label is not a dense segment index")
+    gb = np.zeros(ng + 1, np.int64)
+    pb = np.zeros(npr + 1, np.int64)
+    cdef int64_t[::1] vgb = gb, vpb = pb
+    cdef BdScratch s
+    cdef BdPairs t
+    cdef int st
+    with nogil:
+        bd_scratch_init(&s)
+        st = bd_pairs_init(&t, ng + npr + 2)
+        if st == 0:
+            st = bd_panoptic_count(&gt.r, &pred.r, d, &vgb[0], &vpb[0], &t, &s)
+        bd_scratch_free(&s)
+    if st != 0:
+        bd_pairs_free(&t)
+        raise MemoryError("cannot allocate the pair table")
+    n = t.n
+    g = np.empty(n, np.int32)
+    p = np.empty(n, np.int32)
+    mask = np.empty(n, np.int64)
+    band = np.empty(n, np.int64)
+    cdef int32_t[::1] vg = g, vp = p
+    cdef int64_t[::1] vm = mask, vb = band
+    if n:
+        memcpy(&vg[0], t.g, n * sizeof(int32_t))
+        memcpy(&vp[0], t.p, n * sizeof(int32_t))
+        memcpy(&vm[0], t.mask, n * sizeof(int64_t))
+        memcpy(&vb[0], t.band, n * sizeof(int64_t))
+    bd_pairs_free(&t)
+    order = np.lexsort((p, g))
+    return g[order], p[order], mask[order], band[order], gb, pb
+
+
+def band_image(Runs runs, Py_ssize_t d):
+    """The band of one map: uint8 (h, w), 1 where a pixel is in its own label's band."""
+    if runs.r.rows != runs.r.h:
+        raise ValueError("unfinished run list")
+    out = np.empty((runs.r.h, runs.r.w), np.uint8)
+    cdef uint8_t[:, ::1] v = out
+    cdef BdScratch s
+    cdef int st
+    with nogil:
+        bd_scratch_init(&s)
+        st = bd_band_image(&runs.r, d, &v[0, 0], &s)
+        bd_scratch_free(&s)
+    if st != 0:
+        raise MemoryError("cannot allocate the band scratch")
+    return out
+
+
+def match(const int32_t[::1] eg, const int32_t[::1] ep, const int64_t[::1] emask, const int64_t[::1] eband,
+          Py_ssize_t ng, Py_ssize_t npr, const double[::1] gt_area, const int64_t[::1] gt_cat,
+          const uint8_t[::1] gt_crowd, const int64_t[::1] crowd_of_cat, const int64_t[::1] pred_cat,
+          const uint8_t[::1] isthing, const int64_t[::1] gt_band, const int64_t[::1] pred_band,
+          bint boundary, int64_t[::1] tp, int64_t[::1] fp, int64_t[::1] fn):
+    """``bd_match`` on one image's pairs (sorted by (g, p) for a canonical match order).
+
+    Returns ``(match_cat, match_iou, stuff_cat, stuff_iou)``; ``tp``, ``fp``, ``fn`` are
+    incremented in place.
+    """
+    cdef Py_ssize_t n = eg.shape[0], K = tp.shape[0], k
+    if ep.shape[0] != n or emask.shape[0] != n or eband.shape[0] != n:
+        raise ValueError("pair arrays differ in length")
+    if (gt_area.shape[0] != ng or gt_cat.shape[0] != ng or gt_crowd.shape[0] != ng
+            or pred_cat.shape[0] != npr or gt_band.shape[0] != ng + 1 or pred_band.shape[0] != npr + 1):
+        raise ValueError("segment arrays do not match ng / npr")
+    if fp.shape[0] != K or fn.shape[0] != K or isthing.shape[0] != K or crowd_of_cat.shape[0] != K:
+        raise ValueError("per-category arrays differ in length")
+    for k in range(n):
+        if eg[k] < 0 or eg[k] > ng or ep[k] < 0 or ep[k] > npr:
+            raise ValueError("a pair index is out of range")
+    for k in range(ng):
+        if gt_cat[k] < 0 or gt_cat[k] >= K:
+            raise ValueError("a GT category index is out of range")
+    for k in range(npr):
+        if pred_cat[k] < 0 or pred_cat[k] >= K:
+            raise ValueError("a prediction category index is out of range")
+    for k in range(K):
+        if crowd_of_cat[k] < 0 or crowd_of_cat[k] > ng:
+            raise ValueError("a crowd index is out of range")
+    cap = max(n, 1)
+    mcat = np.empty(cap, np.int64)
+    miou = np.empty(cap, np.float64)
+    scat = np.empty(cap, np.int64)
+    siou = np.empty(cap, np.float64)
+    work = np.empty(4 * (npr + 1), np.int64)
+    gm = np.empty(max(ng, 1), np.uint8)
+    pm = np.empty(max(npr, 1), np.uint8)
+    cdef int64_t[::1] vmc = mcat, vsc = scat, vw = work
+    cdef double[::1] vmi = miou, vsi = siou
+    cdef uint8_t[::1] vgm = gm, vpm = pm
+    cdef Py_ssize_t m, ns = 0
+    with nogil:
+        m = bd_match(n, &eg[0] if n else NULL, &ep[0] if n else NULL, &emask[0] if n else NULL,
+                     &eband[0] if n else NULL, ng, npr, &gt_area[0] if ng else NULL,
+                     &gt_cat[0] if ng else NULL, &gt_crowd[0] if ng else NULL, &crowd_of_cat[0],
+                     &pred_cat[0] if npr else NULL, &isthing[0], &gt_band[0], &pred_band[0], boundary,
+                     &tp[0], &fp[0], &fn[0], &vmc[0], &vmi[0], &vsc[0], &vsi[0], &ns, &vw[0],
+                     &vgm[0], &vpm[0])
+    return mcat[:m].copy(), miou[:m].copy(), scat[:ns].copy(), siou[:ns].copy()
