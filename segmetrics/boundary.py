@@ -65,7 +65,7 @@ from .panoptic import (
     _segment_arrays,
     evaluate_image,
 )
-from .semantic import _Counter, _reduce_zero_table, _to_numpy, _views
+from .semantic import SemanticEvaluator, _Counter, _to_numpy, _views
 
 __all__ = [
     "DEFAULT_DILATION_RATIO",
@@ -211,16 +211,12 @@ class BoundaryCounts:
                               self.pred_band + other.pred_band)
 
 
-def _semantic_counter(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map) -> _Counter:
-    """The confusion matrix's validated label rules (one owner: segmetrics.semantic)."""
-    if reduce_zero_label:
-        if gt_map is not None:
-            raise InputError("pass either gt_map or reduce_zero_label, not both (fold the shift into gt_map)")
-        if ignore_index is None:
-            raise InputError("reduce_zero_label needs an ignore_index (0 becomes ignore_index)")
-        counter = _Counter(num_classes, ignore_index, None, None)  # validates K and ignore_index
-        gt_map = _reduce_zero_table(counter.num_classes, counter.ignore_index)
-    return _Counter(num_classes, ignore_index, gt_map, pred_map)
+def _label_rules(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map,
+                 absent_rule: str = "mmseg") -> SemanticEvaluator:
+    """A SemanticEvaluator: the one owner of the label rules (its validated code tables) and
+    of the confusion matrix the mask IoU comes from."""
+    return SemanticEvaluator(num_classes, ignore_index=ignore_index, reduce_zero_label=reduce_zero_label,
+                             gt_map=gt_map, pred_map=pred_map, absent_rule=absent_rule)
 
 
 def _kernel_rows(arr: np.ndarray) -> np.ndarray:
@@ -302,7 +298,7 @@ def boundary_iou_counts(gt, pred, *, num_classes: int, ignore_index: int | None 
     """
     r = _check_ratio(dilation_ratio)
     dil = _check_dilation(dilation)
-    counter = _semantic_counter(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map)
+    counter = _label_rules(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map)._counter
     k = counter.num_classes
     out = tuple(np.zeros(k, np.int64) for _ in range(3))
     for g, p, iid in _image_pairs(counter, gt, pred, image_id):
@@ -392,71 +388,64 @@ class SemanticBoundaryAccumulator:
 
     Notes
     -----
-    The state is integer sums (``counts``: :class:`BoundaryCounts`; ``confusion``:
-    (K, K) int64), so :meth:`merge` is exact and order-free.  :meth:`compute`
-    returns ``mBIoU``, ``mMinIoU``, ``mIoU`` and the per-class ``BIoU``, ``MinIoU``,
-    ``IoU`` arrays (see :func:`boundary_iou_metrics`).  On an error nothing from
-    that call is counted.
+    The state is integer sums: ``counts`` (:class:`BoundaryCounts`) and the mask
+    confusion matrix in ``evaluator`` (a :class:`segmetrics.SemanticEvaluator` fed the
+    same images), so :meth:`merge` is exact and order-free.  :meth:`compute` returns
+    the evaluator's metrics (``mIoU`` ...) plus ``mBIoU`` and ``mMinIoU``, and the
+    per-class ``IoU``, ``BIoU``, ``MinIoU`` arrays (see :func:`boundary_iou_metrics`).
+    On an error nothing from that call is counted.
     """
 
     def __init__(self, num_classes: int, *, ignore_index: int | None = 255, reduce_zero_label: bool = False,
                  gt_map=None, pred_map=None, dilation_ratio: float = DEFAULT_DILATION_RATIO,
                  dilation: int | None = None, absent_rule: str = "mmseg") -> None:
-        if absent_rule not in _metrics.ABSENT_RULES:
-            raise InputError(f"absent_rule must be one of {_metrics.ABSENT_RULES}, got {absent_rule!r}")
-        self._counter = _semantic_counter(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map)
+        self.evaluator = _label_rules(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map, absent_rule)
         self.dilation_ratio = _check_ratio(dilation_ratio)
         self.dilation = _check_dilation(dilation)
-        self.absent_rule = absent_rule
-        self.reset()
+        k = self.evaluator.num_classes
+        self.counts = BoundaryCounts(*(np.zeros(k, np.int64) for _ in range(3)))
 
     @property
     def num_classes(self) -> int:
-        return self._counter.num_classes
+        return self.evaluator.num_classes
+
+    @property
+    def num_images(self) -> int:
+        return self.evaluator.state.num_images
 
     def reset(self) -> None:
         """Forget every image."""
-        k = self.num_classes
-        self.counts = BoundaryCounts(*(np.zeros(k, np.int64) for _ in range(3)))
-        self.confusion = np.zeros((k, k), np.int64)
-        self.num_images = 0
+        self.evaluator.reset()
+        self.counts = BoundaryCounts(*(np.zeros(self.num_classes, np.int64) for _ in range(3)))
 
     def update(self, gt, pred, *, image_id: Any = None) -> None:
         """Count one image ``(H, W)`` or a batch ``(N, H, W)``."""
-        c = self._counter
-        k = c.num_classes
-        out = tuple(np.zeros(k, np.int64) for _ in range(3))
-        cm = np.zeros((k, k), np.int64)
-        pairs = _image_pairs(c, gt, pred, image_id)
-        for g, p, iid in pairs:
+        c = self.evaluator._counter
+        out = tuple(np.zeros(c.num_classes, np.int64) for _ in range(3))
+        for g, p, iid in _image_pairs(c, gt, pred, image_id):
             _semantic_image(c, g, p, self.dilation_ratio, self.dilation, out, iid)
-            c.count(cm, g, p)  # labels already checked by the band pass
+        self.evaluator.update(gt, pred, image_id=image_id)  # the labels are known to be good here
         self.counts = self.counts + BoundaryCounts(*out)
-        self.confusion += cm
-        self.num_images += len(pairs)
-
-    def _config(self) -> tuple:
-        c = self._counter
-        return (c.num_classes, c.ignore_index, self.dilation_ratio, self.dilation, self.absent_rule)
 
     def merge(self, other: "SemanticBoundaryAccumulator") -> "SemanticBoundaryAccumulator":
         """Add another accumulator's sums (same configuration); returns self."""
-        if not isinstance(other, SemanticBoundaryAccumulator) or other._config() != self._config() \
-                or self._counter.same_config(other._counter) is not None:
-            raise InputError("can only merge a SemanticBoundaryAccumulator with the same configuration")
+        if not isinstance(other, SemanticBoundaryAccumulator) or \
+                (other.dilation_ratio, other.dilation) != (self.dilation_ratio, self.dilation):
+            raise InputError("can only merge a SemanticBoundaryAccumulator with the same band width")
+        self.evaluator.merge(other.evaluator)
         self.counts = self.counts + other.counts
-        self.confusion += other.confusion
-        self.num_images += other.num_images
         return self
 
     def compute(self) -> dict:
-        """``{"mBIoU", "mMinIoU", "mIoU": float, "BIoU", "MinIoU", "IoU": (K,) arrays}``."""
-        iou = _metrics.class_iou(self.confusion, absent_rule=self.absent_rule)
-        res = boundary_iou_metrics(self.counts.intersection, self.counts.gt_band, self.counts.pred_band,
-                                   mask_iou=iou, absent_rule=self.absent_rule)
-        res["IoU"] = iou
-        res["mIoU"] = _metrics.mean_iou(self.confusion, absent_rule=self.absent_rule)
-        return res
+        """The evaluator's metrics plus ``mBIoU``, ``mMinIoU`` (floats) and the per-class
+        ``IoU``, ``BIoU``, ``MinIoU`` arrays."""
+        res = self.evaluator.compute()
+        iou = res.per_class["IoU"]
+        out = dict(res.metrics)
+        out.update(boundary_iou_metrics(self.counts.intersection, self.counts.gt_band, self.counts.pred_band,
+                                        mask_iou=iou, absent_rule=self.evaluator.absent_rule))
+        out["IoU"] = iou
+        return out
 
 
 # ----------------------------------------------------------------------------- panoptic
