@@ -227,15 +227,13 @@ def _kernel_rows(arr: np.ndarray) -> np.ndarray:
 
 
 def _semantic_image(counter: _Counter, gt: np.ndarray, pred: np.ndarray, ratio: float, dilation: int | None,
-                    out: tuple, image_id: Any) -> None:
-    """Add one (H, W) image's band counts to ``out = (inter, gt_band, pred_band)``."""
+                    out: tuple) -> None:
+    """Add one (H, W) image's band counts to ``out = (inter, gt_band, pred_band)`` (labels are
+    checked by the caller: pixels with a bad label add nothing here)."""
     _, gcodes, pcodes, has_ign, raw_ign = counter.tables(gt.dtype, pred.dtype)
     runs_g = _kernel.encode_codes(_kernel_rows(gt), gcodes, has_ign, raw_ign)
     runs_p = _kernel.encode_codes(_kernel_rows(pred), pcodes, False, 0)
-    d = _width(gt.shape[0], gt.shape[1], ratio, dilation)
-    bad_gt, bad_pred = _kernel.semantic_counts(runs_g, runs_p, d, *out)
-    if bad_gt or bad_pred:
-        raise counter.label_error(gt, pred, image_id)
+    _kernel.semantic_counts(runs_g, runs_p, _width(gt.shape[0], gt.shape[1], ratio, dilation), *out)
 
 
 def _image_pairs(counter: _Counter, gt, pred, image_id) -> list:
@@ -301,8 +299,11 @@ def boundary_iou_counts(gt, pred, *, num_classes: int, ignore_index: int | None 
     counter = _label_rules(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map)._counter
     k = counter.num_classes
     out = tuple(np.zeros(k, np.int64) for _ in range(3))
+    scratch = np.zeros((k, k), np.int64)
     for g, p, iid in _image_pairs(counter, gt, pred, image_id):
-        _semantic_image(counter, g, p, r, dil, out, iid)
+        if any(counter.count(scratch, g, p)):  # the label check of the confusion matrix
+            raise counter.label_error(g, p, iid)
+        _semantic_image(counter, g, p, r, dil, out)
     return BoundaryCounts(*out)
 
 
@@ -422,9 +423,9 @@ class SemanticBoundaryAccumulator:
         """Count one image ``(H, W)`` or a batch ``(N, H, W)``."""
         c = self.evaluator._counter
         out = tuple(np.zeros(c.num_classes, np.int64) for _ in range(3))
-        for g, p, iid in _image_pairs(c, gt, pred, image_id):
-            _semantic_image(c, g, p, self.dilation_ratio, self.dilation, out, iid)
-        self.evaluator.update(gt, pred, image_id=image_id)  # the labels are known to be good here
+        for g, p, _ in _image_pairs(c, gt, pred, image_id):
+            _semantic_image(c, g, p, self.dilation_ratio, self.dilation, out)
+        self.evaluator.update(gt, pred, image_id=image_id)  # checks the labels; on error, adds nothing
         self.counts = self.counts + BoundaryCounts(*out)
 
     def merge(self, other: "SemanticBoundaryAccumulator") -> "SemanticBoundaryAccumulator":

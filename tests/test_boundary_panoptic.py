@@ -307,3 +307,29 @@ def test_pq_dagger_torchmetrics_docstring_example():
     # stuff 6: GT pixels {2, 4}, pred {2}: IoU 1/2; stuff 7: IoU 1.  Mean of 0.8, 0.5, 1.
     assert res["PQ_dagger"] == pytest.approx((0.8 + 0.5 + 1.0) / 3, abs=1e-15)
     assert res["N_dagger"] == 3 and res["PQ_dagger_st"] == pytest.approx(0.75, abs=1e-15)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 9))
+@settings(max_examples=60, deadline=None)
+def test_band_only_table_equals_the_full_table(seed, d):
+    """Without the mask (the fused loop has the engine's table) the walk skips the pixels
+    outside both bands: the band counts and band areas stay the same."""
+    from segmetrics._kernels import boundary as kernel
+
+    rng = np.random.default_rng(seed)
+    cats = random_categories(rng)
+    gt, gs, pred, ps = random_panoptic_pair(rng, int(rng.integers(1, 30)), int(rng.integers(1, 30)), cats)
+    gid = np.array(sorted(s["id"] for s in gs), np.int64)
+    pid = np.array(sorted(s["id"] for s in ps), np.int64)
+    h, w = gt.shape
+    rg, _ = kernel.encode_ids(gt.view(np.uint8).reshape(h, -1), False, w, gid)
+    rp, _ = kernel.encode_ids(pred.view(np.uint8).reshape(h, -1), False, w, pid)
+    full = kernel.panoptic_counts(rg, rp, d, gid.size, pid.size)
+    band = kernel.panoptic_counts(rg, rp, d, gid.size, pid.size, count_mask=False)
+    keep = full[3] > 0
+    for a, b in zip(full[:2], band[:2]):
+        np.testing.assert_array_equal(a[keep], b)
+    np.testing.assert_array_equal(full[3][keep], band[3])
+    assert not band[2].any()
+    np.testing.assert_array_equal(full[4], band[4])
+    np.testing.assert_array_equal(full[5], band[5])

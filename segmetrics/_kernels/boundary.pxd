@@ -89,23 +89,31 @@ cdef Py_ssize_t bd_dilation(Py_ssize_t h, Py_ssize_t w, double ratio) noexcept n
 # another label or lies outside the image.  Per class c, for the pixels whose GT code is a
 # class: gt_band[c] += |G_c band|, pred_band[c] += |P_c band|, inter[c] += |both|, where
 # G_c = {gt == c}, P_c = {pred == c} (each band computed on its whole map, GT-ignored pixels
-# removed afterwards).  bad[0] += GT pixels of code -2, bad[1] += scored pixels whose
-# prediction code is negative (both counted nowhere else).  Arrays have K entries, bad 2.
-# Scratch: s (reserved here).  Returns 0, or -1 when out of memory.
+# removed afterwards).  Arrays have K entries; codes must be < K.  Pixels with a negative GT
+# or prediction code add nothing: checking labels is the caller's job (the confusion count
+# finds bad labels in the same images).  Scratch: s (reserved here).  Returns 0, or -1 when
+# out of memory.
 cdef int bd_semantic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, Py_ssize_t K,
-                           int64_t* inter, int64_t* gt_band, int64_t* pred_band, int64_t* bad,
+                           int64_t* inter, int64_t* gt_band, int64_t* pred_band,
                            BdScratch* s) noexcept nogil
 
 
 # Boundary PQ counts of one image.  gt / pred: dense-index runs (labels in [0, ng] / [0, npr]).
 # gt_band_area[g] += |G_b| (g = 1..ng), pred_band_area[p] += |P_b| (p = 1..npr), both with
-# ng + 1 / npr + 1 entries (entry 0 is left alone); every (g, p) pixel pair is added to
-# pairs: mask += pixels, band += pixels in G_b & P_b (g > 0) or in void & P_b (g = 0).
-# The bands are those of each segment's own binary mask (void has none).
+# ng + 1 / npr + 1 entries (entry 0 is left alone).  The bands are those of each segment's own
+# binary mask (void has none).  pairs.band(g, p) += pixels in G_b & P_b (g > 0) or in
+# void & P_b (g = 0): entries are made for these pairs only, unless count_mask is set, which
+# also adds every pixel to pairs.mask(g, p) (the intersection table; the fused folder loop
+# has its own and passes 0, which lets the walk skip the pixels outside both bands).
 # Returns 0, or -1 when out of memory.
 cdef int bd_panoptic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d,
                            int64_t* gt_band_area, int64_t* pred_band_area, BdPairs* pairs,
-                           BdScratch* s) noexcept nogil
+                           bint count_mask, BdScratch* s) noexcept nogil
+
+# out[k] = pairs.band(g[k], p[k]) (0 when absent): the band counts aligned with another
+# table's pair list (e.g. the engine's intersection table), for bd_match.
+cdef void bd_pairs_band_of(const BdPairs* t, Py_ssize_t n, const int32_t* g, const int32_t* p,
+                           int64_t* out) noexcept nogil
 
 
 # The band of one map as an h x w byte image (1 = in the band of its own label).

@@ -48,6 +48,12 @@ ctypedef fused label_t:
     int32_t
     int64_t
 
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) nogil
+
+cdef uint16_t _ONE = 1
+cdef bint _LITTLE_ENDIAN = (<uint8_t*>&_ONE)[0] == 1
+
 cdef enum:
     _IGNORED = -1
     _BAD = -2
@@ -459,9 +465,12 @@ cdef inline Py_ssize_t _next_band_change(const uint8_t* b, Py_ssize_t k) noexcep
     cdef uint64_t pat = <uint64_t>v * 0x0101010101010101ULL, x
     while True:
         memcpy(&x, b + k, 8)
-        if x != pat:
+        x ^= pat
+        if x:
             break
         k += 8
+    if _LITTLE_ENDIAN:
+        return k + (__builtin_ctzll(x) >> 3)
     while b[k] == v:
         k += 1
     return k
@@ -491,14 +500,28 @@ cdef inline void _walk_start(_Walk* t, const BdRuns* G, const BdRuns* P, Py_ssiz
     t.nb = _next_band_change(band, 1)
 
 
-cdef inline bint _walk_next(_Walk* t, Py_ssize_t* n, int32_t* gl, int32_t* pl, uint8_t* b) noexcept nogil:
+cdef inline bint _walk_next(_Walk* t, Py_ssize_t* n, int32_t* gl, int32_t* pl, uint8_t* b,
+                            bint skip_outside) noexcept nogil:
     """The next piece of row i with one GT label, one prediction label and one band byte
-    (n pixels); False at the end of the row."""
+    (n pixels); False at the end of the row.  With skip_outside, stretches outside both
+    bands are passed over (only pieces with a non-zero band byte come out)."""
     cdef Py_ssize_t ge, pe, e
+    cdef const int32_t* gend = t.G.end
+    cdef const int32_t* pend = t.P.end
+    if skip_outside and t.b == 0 and t.j < t.w:
+        e = t.nb
+        while gend[t.gk] <= e and gend[t.gk] < t.w:
+            t.gk += 1
+        while pend[t.pk] <= e and pend[t.pk] < t.w:
+            t.pk += 1
+        t.j = e
+        if e < t.w:
+            t.b = t.band[e]
+            t.nb = _next_band_change(t.band, e + 1)
     if t.j >= t.w:
         return False
-    ge = t.G.end[t.gk]
-    pe = t.P.end[t.pk]
+    ge = gend[t.gk]
+    pe = pend[t.pk]
     e = ge if ge < pe else pe
     if t.nb < e:
         e = t.nb
@@ -525,7 +548,6 @@ cdef struct _SemCtx:
     int64_t* inter
     int64_t* gt_band
     int64_t* pred_band
-    int64_t* bad
 
 
 cdef int _sem_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
@@ -535,24 +557,20 @@ cdef int _sem_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
     cdef int32_t gl, pl
     cdef uint8_t b
     _walk_start(&t, c.gt, c.pred, i, band)
-    while _walk_next(&t, &n, &gl, &pl, &b):
-        if gl >= 0:
-            if pl < 0:
-                c.bad[1] += n
-            elif b:
-                if b & 1:
-                    c.gt_band[gl] += n
-                if b & 2:
-                    c.pred_band[pl] += n
-                    if b == 3 and gl == pl:
-                        c.inter[gl] += n
-        elif gl != _IGNORED:
-            c.bad[0] += n
+    while _walk_next(&t, &n, &gl, &pl, &b, True):
+        if gl < 0 or pl < 0:
+            continue
+        if b & 1:
+            c.gt_band[gl] += n
+        if b & 2:
+            c.pred_band[pl] += n
+            if b == 3 and gl == pl:
+                c.inter[gl] += n
     return 0
 
 
 cdef int bd_semantic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, Py_ssize_t K,
-                           int64_t* inter, int64_t* gt_band, int64_t* pred_band, int64_t* bad,
+                           int64_t* inter, int64_t* gt_band, int64_t* pred_band,
                            BdScratch* s) noexcept nogil:
     cdef _SemCtx c
     c.gt = gt
@@ -560,7 +578,6 @@ cdef int bd_semantic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, P
     c.inter = inter
     c.gt_band = gt_band
     c.pred_band = pred_band
-    c.bad = bad
     return _drive(gt, pred, d, s, _sem_row, &c)
 
 
@@ -572,43 +589,67 @@ cdef struct _PanCtx:
     int64_t* gt_band
     int64_t* pred_band
     BdPairs* pairs
+    bint count_mask
+
+
+cdef inline Py_ssize_t _entry(BdPairs* T, int32_t gl, int32_t pl, int32_t* cur, Py_ssize_t* ent) noexcept nogil:
+    """The entry of (gl, pl), remembered across the pieces of a row (cur: the last pair)."""
+    if gl != cur[0] or pl != cur[1]:
+        ent[0] = bd_pairs_entry(T, gl, pl)
+        cur[0] = gl
+        cur[1] = pl
+    return ent[0]
 
 
 cdef int _pan_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
     cdef _PanCtx* c = <_PanCtx*>ctx
     cdef BdPairs* T = c.pairs
     cdef _Walk t
-    cdef Py_ssize_t n, ent = -1
-    cdef int32_t gl, pl, cg = -1, cp = -1
+    cdef Py_ssize_t n, ent = -1, e
+    cdef int32_t gl, pl
+    cdef int32_t cur[2]
     cdef uint8_t b
+    cdef bint mask = c.count_mask
+    cur[0] = -1
+    cur[1] = -1
     _walk_start(&t, c.gt, c.pred, i, band)
-    while _walk_next(&t, &n, &gl, &pl, &b):
-        if gl != cg or pl != cp:
-            ent = bd_pairs_entry(T, gl, pl)
-            if ent < 0:
-                return -1
-            cg = gl
-            cp = pl
-        T.mask[ent] += n
+    while _walk_next(&t, &n, &gl, &pl, &b, not mask):
         if b & 1 and gl > 0:
             c.gt_band[gl] += n
         if b & 2 and pl > 0:
             c.pred_band[pl] += n
             if gl == 0 or b & 1:
-                T.band[ent] += n
+                e = _entry(T, gl, pl, cur, &ent)
+                if e < 0:
+                    return -1
+                T.band[e] += n
+        if mask:
+            e = _entry(T, gl, pl, cur, &ent)
+            if e < 0:
+                return -1
+            T.mask[e] += n
     return 0
 
 
 cdef int bd_panoptic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d,
                            int64_t* gt_band_area, int64_t* pred_band_area, BdPairs* pairs,
-                           BdScratch* s) noexcept nogil:
+                           bint count_mask, BdScratch* s) noexcept nogil:
     cdef _PanCtx c
     c.gt = gt
     c.pred = pred
     c.gt_band = gt_band_area
     c.pred_band = pred_band_area
     c.pairs = pairs
+    c.count_mask = count_mask
     return _drive(gt, pred, d, s, _pan_row, &c)
+
+
+cdef void bd_pairs_band_of(const BdPairs* t, Py_ssize_t n, const int32_t* g, const int32_t* p,
+                           int64_t* out) noexcept nogil:
+    cdef Py_ssize_t k, e
+    for k in range(n):
+        e = bd_pairs_find(t, g[k], p[k])
+        out[k] = t.band[e] if e >= 0 else 0
 
 
 # ----------------------------------------------------------------------------- band image
@@ -914,20 +955,16 @@ def _check_pair(Runs gt, Runs pred):
 
 def semantic_counts(Runs gt, Runs pred, Py_ssize_t d, int64_t[::1] inter, int64_t[::1] gt_band,
                     int64_t[::1] pred_band):
-    """Add one image's semantic band counts (see ``bd_semantic_count``); returns
-    ``(bad_gt, bad_pred)`` pixel counts.  Codes must lie below the arrays' length."""
+    """Add one image's semantic band counts (see ``bd_semantic_count``).  Codes must lie
+    below the arrays' length; negative codes are counted nowhere."""
     _check_pair(gt, pred)
     cdef Py_ssize_t K = inter.shape[0]
     if gt_band.shape[0] != K or pred_band.shape[0] != K:
         raise ValueError("inter, gt_band and pred_band need one entry per class")
-    cdef int64_t bad[2]
     cdef BdScratch s
-    cdef int st
+    cdef int st = 0
     cdef Py_ssize_t k
-    bad[0] = 0
-    bad[1] = 0
     with nogil:
-        st = 0
         for k in range(gt.r.n):
             if gt.r.label[k] >= K:
                 st = -2
@@ -936,21 +973,21 @@ def semantic_counts(Runs gt, Runs pred, Py_ssize_t d, int64_t[::1] inter, int64_
                 st = -2
         if st == 0:
             bd_scratch_init(&s)
-            st = bd_semantic_count(&gt.r, &pred.r, d, K, &inter[0], &gt_band[0], &pred_band[0], bad, &s)
+            st = bd_semantic_count(&gt.r, &pred.r, d, K, &inter[0], &gt_band[0], &pred_band[0], &s)
             bd_scratch_free(&s)
     if st == -2:
         raise ValueError("a code is not below the number of classes")
     if st != 0:
         raise MemoryError("cannot allocate the band scratch")
-    return bad[0], bad[1]
 
 
-def panoptic_counts(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t npr):
+def panoptic_counts(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t npr, bint count_mask=True):
     """One image's Boundary PQ counts (see ``bd_panoptic_count``).
 
-    Returns ``(g, p, mask, band, gt_band, pred_band)``: the present pairs sorted by
-    ``(g, p)`` (int32, int32, int64, int64) and the band areas (int64, ``ng + 1`` and
-    ``npr + 1`` entries).  Labels must lie in ``[0, ng]`` / ``[0, npr]``.
+    Returns ``(g, p, mask, band, gt_band, pred_band)``: the pairs sorted by ``(g, p)``
+    (int32, int32, int64, int64; every present pair with ``count_mask``, else only those
+    with a band count, mask 0) and the band areas (int64, ``ng + 1`` and ``npr + 1``
+    entries).  Labels must lie in ``[0, ng]`` / ``[0, npr]``.
     """
     _check_pair(gt, pred)
     cdef Py_ssize_t k
@@ -970,7 +1007,7 @@ def panoptic_counts(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t 
         bd_scratch_init(&s)
         st = bd_pairs_init(&t, ng + npr + 2)
         if st == 0:
-            st = bd_panoptic_count(&gt.r, &pred.r, d, &vgb[0], &vpb[0], &t, &s)
+            st = bd_panoptic_count(&gt.r, &pred.r, d, &vgb[0], &vpb[0], &t, count_mask, &s)
         bd_scratch_free(&s)
     if st != 0:
         bd_pairs_free(&t)
