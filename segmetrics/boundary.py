@@ -226,14 +226,21 @@ def _kernel_rows(arr: np.ndarray) -> np.ndarray:
     return v
 
 
-def _semantic_image(counter: _Counter, gt: np.ndarray, pred: np.ndarray, ratio: float, dilation: int | None,
-                    out: tuple) -> None:
-    """Add one (H, W) image's band counts to ``out = (inter, gt_band, pred_band)`` (labels are
-    checked by the caller: pixels with a bad label add nothing here)."""
+def _semantic_interior(counter: _Counter, gt: np.ndarray, pred: np.ndarray, ratio: float,
+                       dilation: int | None, out: tuple) -> None:
+    """Add one (H, W) image's interior counts to ``out = (gt_in, pred_in, both_in)`` (labels are
+    checked by the caller's confusion count: pixels with a bad label add nothing here)."""
     _, gcodes, pcodes, has_ign, raw_ign = counter.tables(gt.dtype, pred.dtype)
     runs_g = _kernel.encode_codes(_kernel_rows(gt), gcodes, has_ign, raw_ign)
     runs_p = _kernel.encode_codes(_kernel_rows(pred), pcodes, False, 0)
-    _kernel.semantic_counts(runs_g, runs_p, _width(gt.shape[0], gt.shape[1], ratio, dilation), *out)
+    _kernel.semantic_interior(runs_g, runs_p, _width(gt.shape[0], gt.shape[1], ratio, dilation), *out)
+
+
+def _counts_from_interior(confusion: np.ndarray, gt_in, pred_in, both_in) -> BoundaryCounts:
+    """Band counts = totals - interiors: ``|G_d| = |G| - |G & I_G|`` ... with the totals from
+    the confusion matrix of the same images (rows = GT)."""
+    return BoundaryCounts(np.diag(confusion) - both_in, confusion.sum(axis=1) - gt_in,
+                          confusion.sum(axis=0) - pred_in)
 
 
 def _image_pairs(counter: _Counter, gt, pred, image_id) -> list:
@@ -298,13 +305,13 @@ def boundary_iou_counts(gt, pred, *, num_classes: int, ignore_index: int | None 
     dil = _check_dilation(dilation)
     counter = _label_rules(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map)._counter
     k = counter.num_classes
-    out = tuple(np.zeros(k, np.int64) for _ in range(3))
-    scratch = np.zeros((k, k), np.int64)
+    interior = tuple(np.zeros(k, np.int64) for _ in range(3))
+    cm = np.zeros((k, k), np.int64)
     for g, p, iid in _image_pairs(counter, gt, pred, image_id):
-        if any(counter.count(scratch, g, p)):  # the label check of the confusion matrix
+        if any(counter.count(cm, g, p)):  # the confusion matrix checks the labels
             raise counter.label_error(g, p, iid)
-        _semantic_image(counter, g, p, r, dil, out)
-    return BoundaryCounts(*out)
+        _semantic_interior(counter, g, p, r, dil, interior)
+    return _counts_from_interior(cm, *interior)
 
 
 def _nanmean_last(x: np.ndarray) -> np.ndarray | float:
@@ -389,9 +396,10 @@ class SemanticBoundaryAccumulator:
 
     Notes
     -----
-    The state is integer sums: ``counts`` (:class:`BoundaryCounts`) and the mask
-    confusion matrix in ``evaluator`` (a :class:`segmetrics.SemanticEvaluator` fed the
-    same images), so :meth:`merge` is exact and order-free.  :meth:`compute` returns
+    The state is integer sums: the mask confusion matrix in ``evaluator`` (a
+    :class:`segmetrics.SemanticEvaluator` fed the same images) and the ``interior`` counts
+    of the band kernel; ``counts`` (:class:`BoundaryCounts`) are their difference.  So
+    :meth:`merge` is exact and order-free.  :meth:`compute` returns
     the evaluator's metrics (``mIoU`` ...) plus ``mBIoU`` and ``mMinIoU``, and the
     per-class ``IoU``, ``BIoU``, ``MinIoU`` arrays (see :func:`boundary_iou_metrics`).
     On an error nothing from that call is counted.
@@ -403,8 +411,7 @@ class SemanticBoundaryAccumulator:
         self.evaluator = _label_rules(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map, absent_rule)
         self.dilation_ratio = _check_ratio(dilation_ratio)
         self.dilation = _check_dilation(dilation)
-        k = self.evaluator.num_classes
-        self.counts = BoundaryCounts(*(np.zeros(k, np.int64) for _ in range(3)))
+        self.interior = tuple(np.zeros(self.num_classes, np.int64) for _ in range(3))
 
     @property
     def num_classes(self) -> int:
@@ -414,19 +421,24 @@ class SemanticBoundaryAccumulator:
     def num_images(self) -> int:
         return self.evaluator.state.num_images
 
+    @property
+    def counts(self) -> BoundaryCounts:
+        """The band counts of every image so far (confusion totals minus interiors)."""
+        return _counts_from_interior(self.evaluator.state.confusion, *self.interior)
+
     def reset(self) -> None:
         """Forget every image."""
         self.evaluator.reset()
-        self.counts = BoundaryCounts(*(np.zeros(self.num_classes, np.int64) for _ in range(3)))
+        self.interior = tuple(np.zeros(self.num_classes, np.int64) for _ in range(3))
 
     def update(self, gt, pred, *, image_id: Any = None) -> None:
         """Count one image ``(H, W)`` or a batch ``(N, H, W)``."""
         c = self.evaluator._counter
         out = tuple(np.zeros(c.num_classes, np.int64) for _ in range(3))
         for g, p, _ in _image_pairs(c, gt, pred, image_id):
-            _semantic_image(c, g, p, self.dilation_ratio, self.dilation, out)
+            _semantic_interior(c, g, p, self.dilation_ratio, self.dilation, out)
         self.evaluator.update(gt, pred, image_id=image_id)  # checks the labels; on error, adds nothing
-        self.counts = self.counts + BoundaryCounts(*out)
+        self.interior = tuple(a + b for a, b in zip(self.interior, out))
 
     def merge(self, other: "SemanticBoundaryAccumulator") -> "SemanticBoundaryAccumulator":
         """Add another accumulator's sums (same configuration); returns self."""
@@ -434,7 +446,7 @@ class SemanticBoundaryAccumulator:
                 (other.dilation_ratio, other.dilation) != (self.dilation_ratio, self.dilation):
             raise InputError("can only merge a SemanticBoundaryAccumulator with the same band width")
         self.evaluator.merge(other.evaluator)
-        self.counts = self.counts + other.counts
+        self.interior = tuple(a + b for a, b in zip(self.interior, other.interior))
         return self
 
     def compute(self) -> dict:
@@ -528,9 +540,14 @@ def _panoptic_image(gt_ids, gt_segments, pred_ids, pred_segments, cats: Category
         raise FormatError(f"{where}: segment id {bad_g if runs_g is None else bad_p} is not in segments_info")
     d = _width(h, w, ratio, dilation) if with_band else 0
     ng, npr = g_ids.size, p_ids.size
-    eg, ep, em, eb, g_band, p_band = _kernel.panoptic_counts(runs_g, runs_p, d, ng, npr)
+    eg, ep, em, inner, g_in, p_in = _kernel.panoptic_interior(runs_g, runs_p, d, ng, npr)
     gt_pixels = np.zeros(ng + 1, np.int64)
     np.add.at(gt_pixels, eg, em)
+    pred_pixels = np.zeros(npr + 1, np.int64)
+    np.add.at(pred_pixels, ep, em)
+    # band = total - interior (see bd_panoptic_interior); entry 0 (void) has no band
+    eb, g_band, p_band = em - inner, gt_pixels - g_in, pred_pixels - p_in
+    g_band[0] = p_band[0] = 0
     k = len(cats)
     g_cat = np.ascontiguousarray(g_cat, np.int64)
     g_crowd = np.ascontiguousarray(g_crowd, np.uint8)

@@ -207,11 +207,13 @@ def test_many_segments_linear_memory():
         rg, _ = k.encode_ids(ids.view(np.uint8).reshape(h, -1), False, w, gid)
         rp, _ = k.encode_ids(pred.view(np.uint8).reshape(h, -1), False, w, gid)
         n = gid.size
-        eg, ep, em, eb, gb, pb = k.panoptic_counts(rg, rp, 4, n, n)
+        eg, ep, em, inner, gi, pi = k.panoptic_interior(rg, rp, 4, n, n)
+        gpx = np.bincount(eg, em, n + 1).astype(np.int64)
+        ppx = np.bincount(ep, em, n + 1).astype(np.int64)
         z = np.zeros(n, np.int64)
         t = np.zeros(2, np.int64)
-        m = k.match(eg, ep, em, eb, n, n, np.bincount(eg, em, n + 1)[1:].copy(), z, z.astype(np.uint8),
-                    np.zeros(2, np.int64), z, np.ones(2, np.uint8), gb, pb, True, t, t.copy(), t.copy())
+        m = k.match(eg, ep, em, em - inner, n, n, gpx[1:].astype(float), z, z.astype(np.uint8),
+                    np.zeros(2, np.int64), z, np.ones(2, np.uint8), gpx - gi, ppx - pi, True, t, t.copy(), t.copy())
         print(n, eg.size, int(em.sum()))
     """)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
@@ -311,9 +313,9 @@ def test_pq_dagger_torchmetrics_docstring_example():
 
 @given(st.integers(0, 2**32 - 1), st.integers(1, 9))
 @settings(max_examples=60, deadline=None)
-def test_band_only_table_equals_the_full_table(seed, d):
-    """Without the mask (the fused loop has the engine's table) the walk skips the pixels
-    outside both bands: the band counts and band areas stay the same."""
+def test_interior_only_table_equals_the_full_table(seed, d):
+    """Without the mask (the fused loop has the engine's table) the walk skips the stretches
+    where both maps are in a band: the interior counts stay the same."""
     from segmetrics._kernels import boundary as kernel
 
     rng = np.random.default_rng(seed)
@@ -324,12 +326,12 @@ def test_band_only_table_equals_the_full_table(seed, d):
     h, w = gt.shape
     rg, _ = kernel.encode_ids(gt.view(np.uint8).reshape(h, -1), False, w, gid)
     rp, _ = kernel.encode_ids(pred.view(np.uint8).reshape(h, -1), False, w, pid)
-    full = kernel.panoptic_counts(rg, rp, d, gid.size, pid.size)
-    band = kernel.panoptic_counts(rg, rp, d, gid.size, pid.size, count_mask=False)
+    full = kernel.panoptic_interior(rg, rp, d, gid.size, pid.size)
+    part = kernel.panoptic_interior(rg, rp, d, gid.size, pid.size, count_mask=False)
     keep = full[3] > 0
-    for a, b in zip(full[:2], band[:2]):
+    for a, b in zip(full[:2], part[:2]):
         np.testing.assert_array_equal(a[keep], b)
-    np.testing.assert_array_equal(full[3][keep], band[3])
-    assert not band[2].any()
-    np.testing.assert_array_equal(full[4], band[4])
-    np.testing.assert_array_equal(full[5], band[5])
+    np.testing.assert_array_equal(full[3][keep], part[3])
+    assert not part[2].any()
+    np.testing.assert_array_equal(full[4], part[4])
+    np.testing.assert_array_equal(full[5], part[5])

@@ -43,23 +43,24 @@ cdef inline int bd_runs_push(BdRuns* r, int32_t end, int32_t label) noexcept nog
 cdef void bd_runs_end_row(BdRuns* r) noexcept nogil
 
 
-# Per-thread scratch of the band pass: O(width) memory, reused between images.
+# Per-thread scratch of the band pass: O(width + d) memory, reused between images
+# (bd_scratch_reserve grows it; the count functions call it themselves).
 cdef struct BdScratch:
-    Py_ssize_t w_cap
-    int32_t* last_g        # per column: the last row whose seed interval covered it (GT)
-    int32_t* last_p        # the same for the prediction
-    uint8_t* band          # one band row: bit 0 = GT band, bit 1 = prediction band (+ 8 bytes slack)
-    int32_t* dv            # 4 lists of vertical-difference intervals, 2 per side (w + 2 ints each)
+    Py_ssize_t w_cap, k_cap
+    int32_t* iv            # interval lists of both maps
+    int64_t* s_off         # block offsets of both maps
 
 cdef void bd_scratch_init(BdScratch* s) noexcept nogil
-cdef int bd_scratch_reserve(BdScratch* s, Py_ssize_t w) noexcept nogil
+cdef int bd_scratch_reserve(BdScratch* s, Py_ssize_t w, Py_ssize_t k) noexcept nogil
 cdef void bd_scratch_free(BdScratch* s) noexcept nogil
 
 
 # Sparse table of the (GT, prediction) pairs present in one image, linear in the pairs:
 # open addressing (linear probing) from a hash of (g, p) to an entry index; entries in
-# first-seen order.  mask = |g & p| in pixels; band = |G_b & P_b| for g > 0 and |P_b & void|
-# for g = 0 (the band union's void term).  Clearing costs the entries, not the slots.
+# first-seen order.  mask = |g & p| in pixels; inner = |g & p & (I_G | I_P)| for g > 0 and
+# |void & p & I_P| for g = 0 (I: the interiors, the pixels outside their segment's band), so
+# that band(g, p) = mask - inner is |G_b & P_b| (g > 0) or |P_b & void| (g = 0, the band
+# union's void term).  Clearing costs the entries, not the slots.
 cdef struct BdPairs:
     int32_t* slots         # entry index of each slot, -1 = empty
     Py_ssize_t slot_mask   # number of slots - 1 (slots: a power of two, at least 2 n)
@@ -68,7 +69,7 @@ cdef struct BdPairs:
     int32_t* p
     int32_t* slot          # the slot of each entry (for clearing)
     int64_t* mask
-    int64_t* band
+    int64_t* inner
 
 cdef int bd_pairs_init(BdPairs* t, Py_ssize_t cap_hint) noexcept nogil
 cdef void bd_pairs_clear(BdPairs* t) noexcept nogil
@@ -84,36 +85,39 @@ cdef Py_ssize_t bd_pairs_find(const BdPairs* t, int32_t g, int32_t p) noexcept n
 cdef Py_ssize_t bd_dilation(Py_ssize_t h, Py_ssize_t w, double ratio) noexcept nogil
 
 
-# Semantic Boundary IoU counts of one image.  gt and pred are the code runs of the two maps
-# (same h, w).  A pixel of label c is in c's band when a pixel at chessboard distance <= d has
-# another label or lies outside the image.  Per class c, for the pixels whose GT code is a
-# class: gt_band[c] += |G_c band|, pred_band[c] += |P_c band|, inter[c] += |both|, where
-# G_c = {gt == c}, P_c = {pred == c} (each band computed on its whole map, GT-ignored pixels
-# removed afterwards).  Arrays have K entries; codes must be < K.  Pixels with a negative GT
-# or prediction code add nothing: checking labels is the caller's job (the confusion count
-# finds bad labels in the same images).  Scratch: s (reserved here).  Returns 0, or -1 when
-# out of memory.
-cdef int bd_semantic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, Py_ssize_t K,
-                           int64_t* inter, int64_t* gt_band, int64_t* pred_band,
-                           BdScratch* s) noexcept nogil
+# Semantic Boundary IoU, as interior counts of one image.  gt and pred are the code runs of
+# the two maps (same h, w).  A pixel of label c is in c's band when a pixel at chessboard
+# distance <= d has another label or lies outside the image; otherwise it is in the interior
+# I.  For the pixels whose GT code is a class (V) and whose prediction code is not negative:
+#   gt_in[c]   += |G_c & I_G|          G_c = {gt == c}
+#   pred_in[c] += |P_c & I_P & V|      P_c = {pred == c}, its band taken on the whole map
+#   both_in[c] += |G_c & P_c & (I_G | I_P)|
+# so that, with the image's (or the dataset's: the sums are linear) confusion matrix cm,
+#   gt_band = cm.sum(1) - gt_in,  pred_band = cm.sum(0) - pred_in,  inter = diag(cm) - both_in
+# (Boundary IoU_c = inter_c / (gt_band_c + pred_band_c - inter_c)).  Arrays have K entries;
+# codes must be < K.  Checking labels is the caller's job (the confusion count finds bad
+# labels in the same images).  Scratch: s (reserved here).  Returns 0, or -1 when out of memory.
+cdef int bd_semantic_interior(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, int64_t* gt_in,
+                              int64_t* pred_in, int64_t* both_in, BdScratch* s) noexcept nogil
 
 
-# Boundary PQ counts of one image.  gt / pred: dense-index runs (labels in [0, ng] / [0, npr]).
-# gt_band_area[g] += |G_b| (g = 1..ng), pred_band_area[p] += |P_b| (p = 1..npr), both with
-# ng + 1 / npr + 1 entries (entry 0 is left alone).  The bands are those of each segment's own
-# binary mask (void has none).  pairs.band(g, p) += pixels in G_b & P_b (g > 0) or in
-# void & P_b (g = 0): entries are made for these pairs only, unless count_mask is set, which
-# also adds every pixel to pairs.mask(g, p) (the intersection table; the fused folder loop
-# has its own and passes 0, which lets the walk skip the pixels outside both bands).
+# Boundary PQ, as interior counts of one image.  gt / pred: dense-index runs (labels in
+# [0, ng] / [0, npr]).  The bands are those of each segment's own binary mask (void has none).
+# gt_in[g] += |g & I_G| (g = 1..ng), pred_in[p] += |p & I_P| (p = 1..npr), arrays of ng + 1 /
+# npr + 1 entries (entry 0 is left alone); pairs.inner(g, p) as described at BdPairs, entries
+# made for those pairs only, unless count_mask is set, which also adds every pixel to
+# pairs.mask(g, p) (the intersection table; the fused folder loop has its own and passes 0,
+# which lets the walk skip the stretches where both maps are in a band).  Band areas and band
+# intersections: |G_b| = |g| - gt_in[g], |P_b| = |p| - pred_in[p], band(g, p) = mask(g, p) -
+# inner(g, p), with |g|, |p| the PNG pixel counts (row / column sums of the table).
 # Returns 0, or -1 when out of memory.
-cdef int bd_panoptic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d,
-                           int64_t* gt_band_area, int64_t* pred_band_area, BdPairs* pairs,
-                           bint count_mask, BdScratch* s) noexcept nogil
+cdef int bd_panoptic_interior(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, int64_t* gt_in,
+                              int64_t* pred_in, BdPairs* pairs, bint count_mask, BdScratch* s) noexcept nogil
 
-# out[k] = pairs.band(g[k], p[k]) (0 when absent): the band counts aligned with another
-# table's pair list (e.g. the engine's intersection table), for bd_match.
-cdef void bd_pairs_band_of(const BdPairs* t, Py_ssize_t n, const int32_t* g, const int32_t* p,
-                           int64_t* out) noexcept nogil
+# out[k] = pairs.inner(g[k], p[k]) (0 when absent): the interior counts aligned with another
+# table's pair list (e.g. the engine's intersection table), for band = mask - inner.
+cdef void bd_pairs_inner_of(const BdPairs* t, Py_ssize_t n, const int32_t* g, const int32_t* p,
+                            int64_t* out) noexcept nogil
 
 
 # The band of one map as an h x w byte image (1 = in the band of its own label).

@@ -7,29 +7,28 @@ The inner band of width ``d`` of a binary mask ``M`` holds the pixels of ``M`` w
 chessboard distance to a pixel outside ``M`` (outside the image included) is at most
 ``d``: boundary-iou-api's ``mask - erode(pad(mask, 1, 0), 3x3, iterations=d)``.  On a
 label map every pixel belongs to exactly one label's mask, so one pass gives every
-label's band at once: a pixel is in the band of its own label iff a pixel with another
-label, or the outside of the image, lies within chessboard distance ``d``.
+label's band at once.  A pixel is *not* in its label's band (it is in the *interior*) iff
+the (2d+1) x (2d+1) square around it lies inside the image and carries its label only:
+a label-aware erosion by a square, which separates into rows and columns.
 
-How it is computed.  Call a pixel a *seed* when one of its 8 neighbours has another label
-or lies outside the image.  A pixel's distance to the nearest differently labelled pixel
-is 1 + its chessboard distance to the nearest seed (the last pixel of its own label on a
-shortest king's path to the nearest other label is a seed; a seed's other-labelled
-neighbour is one step further), so the band is the set of pixels within distance
-``d - 1`` of a seed: the seeds dilated by a square of side ``2d - 1``, which separates
-into a horizontal and a vertical dilation.  Seeds come from the runs: the two pixels on
-either side of a label change in a row, the pixels next to a column where two adjacent
-rows differ, the first and last column and the first and last row.  Row ``r``'s seeds,
-dilated horizontally, are a few column intervals; each column keeps the last row whose
-intervals covered it (int32), and row ``i`` is emitted when row ``i + d - 1`` is done:
-pixel ``(i, j)`` is in the band iff that last row is ``>= i - d + 1``.  The last
-``d - 1`` rows lie within ``d`` of the bottom edge, so they are all band.  Work per row:
-the runs of three rows, the covered columns, and one compare per pixel; memory
-O(width).  ``d`` larger than half the smaller side makes every pixel band, so it is
-clipped there.
+How it is computed, on runs (no per-pixel work).  Horizontally, a maximal run ``[a, b)``
+of label ``L`` keeps the columns whose ``[j - d, j + d]`` it covers: ``[a + d, b - d)``
+(the image edge ends every run).  Vertically, row ``i``'s interior is the label-aware
+intersection of these interval lists over rows ``i - d .. i + d``: a sliding window
+computed as van Herk / Gil-Werman do for 1-D erosions, in blocks of ``k = 2d + 1`` rows
+(the suffix intersections of the previous block, met with the running prefix
+intersection of the current block), so each row costs three intersections of short
+interval lists whatever ``d`` is.  The first and last ``d`` rows have no interior.  ``d``
+larger than half the smaller side leaves no interior anywhere, so it is clipped there.
+Memory: O(width + d) per map.
 
-Counting walks the runs of both maps and the band row together (a piece ends where a
-GT run, a prediction run or the band byte changes).  All functions release the GIL;
-the C-level entry points are declared in ``boundary.pxd``.
+Counting walks the runs of both maps and their interior intervals together (a piece ends
+where a run or an interior interval does) and counts *interiors*: every label change lies
+in a band, so the interiors hold few pieces and the stretches where both maps are in a
+band are skipped.  Band counts are totals minus interiors (``|G_b| = |G| - |G & I_G|``
+...); the totals are the confusion matrix or the intersection table the folder loop
+counts anyway.  All functions release the GIL; the C-level entry points and their
+contracts are in ``boundary.pxd``.
 """
 from libc.stdint cimport INT32_MIN, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -48,16 +47,9 @@ ctypedef fused label_t:
     int32_t
     int64_t
 
-cdef extern from *:
-    int __builtin_ctzll(unsigned long long) nogil
-
-cdef uint16_t _ONE = 1
-cdef bint _LITTLE_ENDIAN = (<uint8_t*>&_ONE)[0] == 1
-
 cdef enum:
     _IGNORED = -1
     _BAD = -2
-    _SLACK = 16
 
 
 # ----------------------------------------------------------------------------- runs
@@ -125,32 +117,35 @@ cdef void bd_runs_end_row(BdRuns* r) noexcept nogil:
 
 cdef void bd_scratch_init(BdScratch* s) noexcept nogil:
     s.w_cap = 0
-    s.last_g = NULL
-    s.last_p = NULL
-    s.band = NULL
-    s.dv = NULL
+    s.k_cap = 0
+    s.iv = NULL
+    s.s_off = NULL
 
 
 cdef void bd_scratch_free(BdScratch* s) noexcept nogil:
-    free(s.last_g)
-    free(s.last_p)
-    free(s.band)
-    free(s.dv)
+    free(s.iv)
+    free(s.s_off)
     bd_scratch_init(s)
 
 
-cdef int bd_scratch_reserve(BdScratch* s, Py_ssize_t w) noexcept nogil:
-    if w <= s.w_cap:
+cdef int bd_scratch_reserve(BdScratch* s, Py_ssize_t w, Py_ssize_t k) noexcept nogil:
+    """Room for two maps' interval lists: P, P', C (w + 2 intervals each), the E and suffix
+    pools of a block (w + 2k + 2 intervals each; a row's E holds at most w / (2d + 1) + 1),
+    3 int32 per interval, and 4k block offsets per map."""
+    if w <= s.w_cap and k <= s.k_cap:
         return 0
+    if w < s.w_cap:
+        w = s.w_cap
+    if k < s.k_cap:
+        k = s.k_cap
     bd_scratch_free(s)
-    s.last_g = <int32_t*>malloc(w * sizeof(int32_t))
-    s.last_p = <int32_t*>malloc(w * sizeof(int32_t))
-    s.band = <uint8_t*>malloc(w + _SLACK)
-    s.dv = <int32_t*>malloc(4 * (w + 2) * sizeof(int32_t))
-    if s.last_g == NULL or s.last_p == NULL or s.band == NULL or s.dv == NULL:
+    s.iv = <int32_t*>malloc(2 * 3 * (5 * (w + 2) + 4 * k + 4) * sizeof(int32_t))
+    s.s_off = <int64_t*>malloc(2 * 4 * k * sizeof(int64_t))
+    if s.iv == NULL or s.s_off == NULL:
         bd_scratch_free(s)
         return -1
     s.w_cap = w
+    s.k_cap = k
     return 0
 
 
@@ -175,9 +170,9 @@ cdef int bd_pairs_init(BdPairs* t, Py_ssize_t cap_hint) noexcept nogil:
     t.p = <int32_t*>malloc(t.cap * sizeof(int32_t))
     t.slot = <int32_t*>malloc(t.cap * sizeof(int32_t))
     t.mask = <int64_t*>malloc(t.cap * sizeof(int64_t))
-    t.band = <int64_t*>malloc(t.cap * sizeof(int64_t))
+    t.inner = <int64_t*>malloc(t.cap * sizeof(int64_t))
     if (t.slots == NULL or t.g == NULL or t.p == NULL or t.slot == NULL or t.mask == NULL
-            or t.band == NULL):
+            or t.inner == NULL):
         bd_pairs_free(t)
         return -1
     for i in range(slots):
@@ -191,13 +186,13 @@ cdef void bd_pairs_free(BdPairs* t) noexcept nogil:
     free(t.p)
     free(t.slot)
     free(t.mask)
-    free(t.band)
+    free(t.inner)
     t.slots = NULL
     t.g = NULL
     t.p = NULL
     t.slot = NULL
     t.mask = NULL
-    t.band = NULL
+    t.inner = NULL
     t.n = 0
     t.cap = 0
 
@@ -242,10 +237,10 @@ cdef int _pairs_grow(BdPairs* t) noexcept nogil:
     if i64 == NULL:
         return -1
     t.mask = i64
-    i64 = <int64_t*>realloc(t.band, cap * sizeof(int64_t))
+    i64 = <int64_t*>realloc(t.inner, cap * sizeof(int64_t))
     if i64 == NULL:
         return -1
-    t.band = i64
+    t.inner = i64
     t.cap = cap
     i32 = <int32_t*>malloc(slots * sizeof(int32_t))
     if i32 == NULL:
@@ -284,7 +279,7 @@ cdef Py_ssize_t bd_pairs_entry(BdPairs* t, int32_t g, int32_t p) noexcept nogil:
     t.g[e] = g
     t.p[e] = p
     t.mask[e] = 0
-    t.band[e] = 0
+    t.inner[e] = 0
     t.slot[e] = <int32_t>s
     t.slots[s] = <int32_t>e
     return e
@@ -301,242 +296,279 @@ cdef Py_ssize_t bd_dilation(Py_ssize_t h, Py_ssize_t w, double ratio) noexcept n
     return <Py_ssize_t>x
 
 
-cdef struct _Side:
-    const BdRuns* runs
-    int32_t* last      # per column: the last row whose seed intervals covered it
-    int32_t* dv_prev   # (start, end) intervals where rows r - 1 and r differ
-    Py_ssize_t n_prev
-    int32_t* dv_next   # ... rows r and r + 1
-    Py_ssize_t n_next
+# An interval list: n _Iv, lo < hi (hi exclusive), disjoint and ascending.
+cdef struct _Iv:
+    int32_t lo
+    int32_t hi
+    int32_t lab
 
 
-cdef inline void _fill(int32_t* last, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t w, int32_t r,
-                       Py_ssize_t* cov) noexcept nogil:
-    """last[lo..hi] = r, skipping the columns below cov[0] that this source already wrote
-    (each source gives its intervals in increasing order of lo)."""
-    cdef Py_ssize_t j
-    if lo < cov[0]:
-        lo = cov[0]
-    if hi > w - 1:
-        hi = w - 1
-    for j in range(lo, hi + 1):
-        last[j] = r
-    if hi + 1 > cov[0]:
-        cov[0] = hi + 1
-
-
-cdef Py_ssize_t _vdiff(const BdRuns* R, Py_ssize_t r, int32_t* dv) noexcept nogil:
-    """Intervals [a, b) where rows r and r + 1 carry different labels; returns their number."""
-    cdef int64_t ka = R.row_off[r], kb = R.row_off[r + 1]
+cdef Py_ssize_t _erode_row(const BdRuns* R, Py_ssize_t r, Py_ssize_t d, _Iv* out) noexcept nogil:
+    """E_r: the columns j of row r whose maximal run of label L covers [j - d, j + d]: each
+    run [a, b) (equal-label neighbours merged) gives [a + d, b - d) with its label when
+    b - a > 2d.  The image edge ends every run."""
+    cdef int64_t k = R.row_off[r], k1 = R.row_off[r + 1]
     cdef const int32_t* end = R.end
     cdef const int32_t* lab = R.label
-    cdef Py_ssize_t w = R.w, j = 0, e, ea, eb, n = 0
-    while j < w:
-        ea = end[ka]
-        eb = end[kb]
-        e = ea if ea < eb else eb
-        if lab[ka] != lab[kb]:
-            if n > 0 and dv[2 * n - 1] == j:
-                dv[2 * n - 1] = <int32_t>e
-            else:
-                dv[2 * n] = <int32_t>j
-                dv[2 * n + 1] = <int32_t>e
-                n += 1
-        j = e
-        if ea == e:
-            ka += 1
-        if eb == e:
-            kb += 1
+    cdef int32_t a = 0, b, dd = <int32_t>d
+    cdef Py_ssize_t n = 0
+    while k < k1:
+        while k + 1 < k1 and lab[k + 1] == lab[k]:
+            k += 1
+        b = end[k]
+        if b - a > 2 * dd:
+            out[n].lo = a + dd
+            out[n].hi = b - dd
+            out[n].lab = lab[k]
+            n += 1
+        a = b
+        k += 1
     return n
 
 
-cdef void _hit(_Side* S, Py_ssize_t r, Py_ssize_t d) noexcept nogil:
-    """Mark the columns within d - 1 of a seed of row r (its horizontally dilated seeds)."""
-    cdef const BdRuns* R = S.runs
-    cdef Py_ssize_t w = R.w, h = R.h, cov = 0, k, k1, e
-    cdef int32_t* last = S.last
-    cdef int32_t rr = <int32_t>r
-    cdef const int32_t* lab = R.label
-    if r == 0 or r == h - 1:
-        for k in range(w):
-            last[k] = rr
+cdef inline Py_ssize_t _intersect(const _Iv* A, Py_ssize_t na, const _Iv* B, Py_ssize_t nb,
+                                  _Iv* out) noexcept nogil:
+    """The overlaps of equal-label intervals of two lists (out may not alias A or B)."""
+    cdef Py_ssize_t n = 0
+    cdef const _Iv* ae = A + na
+    cdef const _Iv* be = B + nb
+    cdef int32_t lo, hi
+    while A < ae and B < be:
+        lo = A.lo if A.lo > B.lo else B.lo
+        hi = A.hi if A.hi < B.hi else B.hi
+        if lo < hi and A.lab == B.lab:
+            out[n].lo = lo
+            out[n].hi = hi
+            out[n].lab = A.lab
+            n += 1
+        if A.hi < B.hi:
+            A += 1
+        else:
+            B += 1
+    return n
+
+
+cdef struct _Vert:
+    # the vertical erosion of one map: C_i = E_{i-d} & ... & E_{i+d}, in blocks of k = 2d + 1
+    # rows: C_i = S(i - d) & P(i + d) with S a suffix within a block, P a prefix within the next
+    const BdRuns* R
+    _Iv* epool         # E lists of the rows of the current block
+    int64_t* e_off     # per row of the block: start and length in epool
+    Py_ssize_t e_end
+    _Iv* P             # prefix intersection within the current block
+    _Iv* P2            # scratch for the next prefix
+    Py_ssize_t nP
+    _Iv* spool         # suffix lists of the previous block
+    int64_t* s_off     # per row of that block: start and length in spool
+    _Iv* C             # the interior of the row being emitted
+    Py_ssize_t nC
+
+
+cdef void _suffixes(_Vert* V, Py_ssize_t k) noexcept nogil:
+    """S(row) = E_row & ... & E_last for the rows of the block just finished (from epool)."""
+    cdef Py_ssize_t q, pos = 0, prev = 0, n = 0
+    cdef _Iv* sp = V.spool
+    for q in range(k - 1, -1, -1):
+        if q == k - 1:
+            n = V.e_off[2 * q + 1]
+            memcpy(sp, V.epool + V.e_off[2 * q], n * sizeof(_Iv))
+        elif n > 0:
+            n = _intersect(V.epool + V.e_off[2 * q], V.e_off[2 * q + 1], sp + prev, n, sp + pos)
+        V.s_off[2 * q] = pos
+        V.s_off[2 * q + 1] = n
+        prev = pos
+        pos += n
+
+
+cdef void _vert_row(_Vert* V, Py_ssize_t r, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
+    """Take row r into the prefix; when r >= k - 1, leave the interior of row r - d in C."""
+    cdef Py_ssize_t q = r % k, a, ne
+    cdef _Iv* e
+    cdef _Iv* t
+    if q == 0:
+        if r >= k:
+            _suffixes(V, k)
+        V.e_end = 0
+    e = V.epool + V.e_end
+    ne = _erode_row(V.R, r, d, e)
+    V.e_off[2 * q] = V.e_end
+    V.e_off[2 * q + 1] = ne
+    V.e_end += ne
+    if q == 0:
+        memcpy(V.P, e, ne * sizeof(_Iv))
+        V.nP = ne
+    elif V.nP > 0:
+        V.nP = _intersect(V.P, V.nP, e, ne, V.P2)
+        t = V.P
+        V.P = V.P2
+        V.P2 = t
+    if r < k - 1:
         return
-    # first column, label changes (seeds e - 1 and e), last column: one increasing source
-    _fill(last, 0, d - 1, w, rr, &cov)
-    k1 = R.row_off[r + 1] - 1
-    for k in range(R.row_off[r], k1):
-        if lab[k] != lab[k + 1]:
-            e = R.end[k]
-            _fill(last, e - d, e + d - 1, w, rr, &cov)
-    _fill(last, w - d, w - 1, w, rr, &cov)
-    # a column where the row above / below differs: seeds at its column -1, 0, +1
-    cov = 0
-    for k in range(S.n_prev):
-        _fill(last, S.dv_prev[2 * k] - d, S.dv_prev[2 * k + 1] - 1 + d, w, rr, &cov)
-    cov = 0
-    for k in range(S.n_next):
-        _fill(last, S.dv_next[2 * k] - d, S.dv_next[2 * k + 1] - 1 + d, w, rr, &cov)
-
-
-cdef inline void _step(_Side* S, Py_ssize_t r, Py_ssize_t d) noexcept nogil:
-    cdef int32_t* t
-    if r + 1 < S.runs.h:
-        S.n_next = _vdiff(S.runs, r, S.dv_next)
+    a = (r - k + 1) % k
+    if q == k - 1:  # the window is this block
+        memcpy(V.C, V.P, V.nP * sizeof(_Iv))
+        V.nC = V.nP
     else:
-        S.n_next = 0
-    _hit(S, r, d)
-    t = S.dv_prev
-    S.dv_prev = S.dv_next
-    S.dv_next = t
-    S.n_prev = S.n_next
+        V.nC = _intersect(V.spool + V.s_off[2 * a], V.s_off[2 * a + 1], V.P, V.nP, V.C)
 
 
-ctypedef int (*_row_fn)(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil
+cdef void _vert_init(_Vert* V, const BdRuns* R, _Iv* iv, int64_t* off, Py_ssize_t w, Py_ssize_t k) noexcept nogil:
+    V.R = R
+    V.P = iv
+    V.P2 = iv + (w + 2)
+    V.C = iv + 2 * (w + 2)
+    V.epool = iv + 3 * (w + 2)
+    V.spool = iv + 3 * (w + 2) + (w + 2 * k + 2)
+    V.e_off = off
+    V.s_off = off + 2 * k
+    V.e_end = 0
+    V.nP = 0
+    V.nC = 0
+
+
+ctypedef int (*_row_fn)(void* ctx, Py_ssize_t i, const _Iv* ca, Py_ssize_t na,
+                        const _Iv* cb, Py_ssize_t nb) noexcept nogil
 
 
 cdef int _drive(const BdRuns* A, const BdRuns* B, Py_ssize_t d, BdScratch* s, _row_fn fn,
                 void* ctx) noexcept nogil:
-    """The band pass over one map (B NULL) or two maps of the same size, in lock step: calls
-    fn(ctx, i, band) for every row i in order, band[j] bit 0 = A's band, bit 1 = B's
-    (all zero when d <= 0)."""
-    cdef Py_ssize_t h = A.h, w = A.w, r, i, j, half
-    cdef int32_t thr
-    cdef _Side SA, SB
-    cdef uint8_t* band
-    cdef const int32_t* la
-    cdef const int32_t* lb
-    cdef uint8_t full = 1 if B == NULL else 3
+    """The band pass over one map (B NULL) or two maps of the same size: calls fn(ctx, i,
+    ca, na, cb, nb) for every row i in order, with each map's *interior* intervals (the
+    pixels not in their label's band; B's list is empty when B is NULL).  d <= 0: no band,
+    the interior is the whole row."""
+    cdef Py_ssize_t h = A.h, w = A.w, k, i, r, half, side_len
+    cdef _Vert VA, VB
+    cdef _Iv whole
+    cdef const _Iv* cb = NULL
+    cdef Py_ssize_t nb = 0
     if h <= 0 or w <= 0:
         return 0
-    if bd_scratch_reserve(s, w) != 0:
-        return -1
-    band = s.band
-    memset(band + w, 0xFF, _SLACK)
-    if d <= 0:  # no band: only the walk
-        memset(band, 0, w)
+    if d <= 0:
+        whole.lo = 0
+        whole.hi = <int32_t>w
+        whole.lab = 0
         for i in range(h):
-            if fn(ctx, i, band) != 0:
+            if fn(ctx, i, &whole, 1, &whole, 1 if B != NULL else 0) != 0:
                 return -1
         return 0
     half = ((h if h < w else w) + 1) // 2
     if d > half:
         d = half
-    SA.runs = A
-    SA.last = s.last_g
-    SA.dv_prev = s.dv
-    SA.dv_next = s.dv + (w + 2)
-    SA.n_prev = 0
-    SB.runs = B
-    SB.last = s.last_p
-    SB.dv_prev = s.dv + 2 * (w + 2)
-    SB.dv_next = s.dv + 3 * (w + 2)
-    SB.n_prev = 0
-    for j in range(w):
-        s.last_g[j] = INT32_MIN
-        s.last_p[j] = INT32_MIN
-    la = s.last_g
-    lb = s.last_p
-    for r in range(h):
-        _step(&SA, r, d)
-        if B != NULL:
-            _step(&SB, r, d)
-        if r < d - 1:
-            continue
-        i = r - d + 1
-        thr = <int32_t>(r - 2 * d + 2)
-        if B != NULL:
-            for j in range(w):
-                band[j] = <uint8_t>((la[j] >= thr) | ((lb[j] >= thr) << 1))
-        else:
-            for j in range(w):
-                band[j] = <uint8_t>(la[j] >= thr)
-        if fn(ctx, i, band) != 0:
+    k = 2 * d + 1
+    # rows within d of the top or bottom edge are band throughout: empty interiors
+    for i in range(d if d < h else h):
+        if fn(ctx, i, NULL, 0, NULL, 0) != 0:
             return -1
-    memset(band, full, w)
-    for i in range(h - d + 1, h):
-        if fn(ctx, i, band) != 0:
+    if k <= h:
+        if bd_scratch_reserve(s, w, k) != 0:
+            return -1
+        side_len = 3 * (w + 2) + 2 * (w + 2 * k + 2)
+        _vert_init(&VA, A, <_Iv*>s.iv, s.s_off, w, k)
+        if B != NULL:
+            _vert_init(&VB, B, <_Iv*>s.iv + side_len, s.s_off + 4 * k, w, k)
+        for r in range(h):
+            _vert_row(&VA, r, k, d)
+            if B != NULL:
+                _vert_row(&VB, r, k, d)
+                cb = VB.C
+                nb = VB.nC
+            if r >= k - 1 and fn(ctx, r - d, VA.C, VA.nC, cb, nb) != 0:
+                return -1
+    for i in range(h - d if h - d > d else d, h):
+        if fn(ctx, i, NULL, 0, NULL, 0) != 0:
             return -1
     return 0
-
-
-cdef inline Py_ssize_t _next_band_change(const uint8_t* b, Py_ssize_t k) noexcept nogil:
-    """First k' >= k with b[k'] != b[k' - 1] (k >= 1); the 0xFF slack after the row stops it."""
-    cdef uint8_t v = b[k - 1]
-    cdef uint64_t pat = <uint64_t>v * 0x0101010101010101ULL, x
-    while True:
-        memcpy(&x, b + k, 8)
-        x ^= pat
-        if x:
-            break
-        k += 8
-    if _LITTLE_ENDIAN:
-        return k + (__builtin_ctzll(x) >> 3)
-    while b[k] == v:
-        k += 1
-    return k
 
 
 # ----------------------------------------------------------------------------- the piece walk
 
 cdef struct _Walk:
-    const BdRuns* G
-    const BdRuns* P
-    const uint8_t* band
-    Py_ssize_t w, j, nb
+    const int32_t* gend
+    const int32_t* glab
+    const int32_t* pend
+    const int32_t* plab
+    const _Iv* ca          # GT interior intervals
+    const _Iv* ca_end
+    const _Iv* cb          # prediction interior intervals
+    const _Iv* cb_end
+    int32_t xa, xb         # where the GT / prediction interior state next changes
+    bint ina, inb          # whether column j is in a GT / prediction interior interval
+    int32_t w, j
     int64_t gk, pk
-    uint8_t b
 
 
-cdef inline void _walk_start(_Walk* t, const BdRuns* G, const BdRuns* P, Py_ssize_t i,
-                             const uint8_t* band) noexcept nogil:
-    t.G = G
-    t.P = P
-    t.band = band
-    t.w = G.w
+cdef inline void _side_state(const _Iv** c, const _Iv* c_end, int32_t j, int32_t w, bint* inside,
+                             int32_t* nxt) noexcept nogil:
+    """Whether column j is in an interior interval, and where that next changes."""
+    while c[0] < c_end and c[0].hi <= j:
+        c[0] += 1
+    if c[0] < c_end and c[0].lo <= j:
+        inside[0] = True
+        nxt[0] = c[0].hi
+    else:
+        inside[0] = False
+        nxt[0] = c[0].lo if c[0] < c_end else w
+
+
+cdef inline void _walk_start(_Walk* t, const BdRuns* G, const BdRuns* P, Py_ssize_t i, const _Iv* ca,
+                             Py_ssize_t na, const _Iv* cb, Py_ssize_t nb) noexcept nogil:
+    t.gend = G.end
+    t.glab = G.label
+    t.pend = P.end
+    t.plab = P.label
+    t.ca = ca
+    t.ca_end = ca + na
+    t.cb = cb
+    t.cb_end = cb + nb
+    t.w = <int32_t>G.w
     t.j = 0
     t.gk = G.row_off[i]
     t.pk = P.row_off[i]
-    t.b = band[0]
-    t.nb = _next_band_change(band, 1)
+    _side_state(&t.ca, t.ca_end, 0, t.w, &t.ina, &t.xa)
+    _side_state(&t.cb, t.cb_end, 0, t.w, &t.inb, &t.xb)
 
 
-cdef inline bint _walk_next(_Walk* t, Py_ssize_t* n, int32_t* gl, int32_t* pl, uint8_t* b,
-                            bint skip_outside) noexcept nogil:
-    """The next piece of row i with one GT label, one prediction label and one band byte
-    (n pixels); False at the end of the row.  With skip_outside, stretches outside both
-    bands are passed over (only pieces with a non-zero band byte come out)."""
-    cdef Py_ssize_t ge, pe, e
-    cdef const int32_t* gend = t.G.end
-    cdef const int32_t* pend = t.P.end
-    if skip_outside and t.b == 0 and t.j < t.w:
-        e = t.nb
-        while gend[t.gk] <= e and gend[t.gk] < t.w:
-            t.gk += 1
-        while pend[t.pk] <= e and pend[t.pk] < t.w:
-            t.pk += 1
-        t.j = e
-        if e < t.w:
-            t.b = t.band[e]
-            t.nb = _next_band_change(t.band, e + 1)
+cdef inline void _walk_to(_Walk* t, int32_t e) noexcept nogil:
+    t.j = e
+    if e < t.w:
+        if e >= t.xa:
+            _side_state(&t.ca, t.ca_end, e, t.w, &t.ina, &t.xa)
+        if e >= t.xb:
+            _side_state(&t.cb, t.cb_end, e, t.w, &t.inb, &t.xb)
+
+
+cdef inline bint _walk_next(_Walk* t, int32_t* n, int32_t* gl, int32_t* pl, uint8_t* b,
+                            bint skip_band) noexcept nogil:
+    """The next piece of the row with one GT label, one prediction label and one interior
+    byte b (bit 0: in the GT interior, bit 1: in the prediction's) over n pixels; False at
+    the end of the row.  With skip_band, stretches in both bands (b = 0) are passed over."""
+    cdef int32_t ge, pe, e
+    if skip_band:
+        while not t.ina and not t.inb and t.j < t.w:
+            e = t.xa if t.xa < t.xb else t.xb
+            while t.gend[t.gk] <= e and t.gend[t.gk] < t.w:
+                t.gk += 1
+            while t.pend[t.pk] <= e and t.pend[t.pk] < t.w:
+                t.pk += 1
+            _walk_to(t, e)
     if t.j >= t.w:
         return False
-    ge = gend[t.gk]
-    pe = pend[t.pk]
+    ge = t.gend[t.gk]
+    pe = t.pend[t.pk]
     e = ge if ge < pe else pe
-    if t.nb < e:
-        e = t.nb
+    if t.xa < e:
+        e = t.xa
+    if t.xb < e:
+        e = t.xb
     n[0] = e - t.j
-    gl[0] = t.G.label[t.gk]
-    pl[0] = t.P.label[t.pk]
-    b[0] = t.b
-    t.j = e
+    gl[0] = t.glab[t.gk]
+    pl[0] = t.plab[t.pk]
+    b[0] = <uint8_t>(t.ina | (t.inb << 1))
     if ge == e:
         t.gk += 1
     if pe == e:
         t.pk += 1
-    if t.nb == e and e < t.w:
-        t.b = t.band[e]
-        t.nb = _next_band_change(t.band, e + 1)
+    _walk_to(t, e)
     return True
 
 
@@ -545,39 +577,41 @@ cdef inline bint _walk_next(_Walk* t, Py_ssize_t* n, int32_t* gl, int32_t* pl, u
 cdef struct _SemCtx:
     const BdRuns* gt
     const BdRuns* pred
-    int64_t* inter
-    int64_t* gt_band
-    int64_t* pred_band
+    int64_t* gt_in
+    int64_t* pred_in
+    int64_t* both_in
 
 
-cdef int _sem_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
+cdef int _sem_row(void* ctx, Py_ssize_t i, const _Iv* ca, Py_ssize_t na, const _Iv* cb,
+                  Py_ssize_t nb) noexcept nogil:
     cdef _SemCtx* c = <_SemCtx*>ctx
     cdef _Walk t
-    cdef Py_ssize_t n
-    cdef int32_t gl, pl
+    cdef int32_t n, gl, pl
     cdef uint8_t b
-    _walk_start(&t, c.gt, c.pred, i, band)
+    cdef int64_t* gt_in = c.gt_in
+    cdef int64_t* pred_in = c.pred_in
+    cdef int64_t* both_in = c.both_in
+    _walk_start(&t, c.gt, c.pred, i, ca, na, cb, nb)
     while _walk_next(&t, &n, &gl, &pl, &b, True):
         if gl < 0 or pl < 0:
             continue
         if b & 1:
-            c.gt_band[gl] += n
+            gt_in[gl] += n
         if b & 2:
-            c.pred_band[pl] += n
-            if b == 3 and gl == pl:
-                c.inter[gl] += n
+            pred_in[pl] += n
+        if gl == pl:
+            both_in[gl] += n
     return 0
 
 
-cdef int bd_semantic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, Py_ssize_t K,
-                           int64_t* inter, int64_t* gt_band, int64_t* pred_band,
-                           BdScratch* s) noexcept nogil:
+cdef int bd_semantic_interior(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, int64_t* gt_in,
+                              int64_t* pred_in, int64_t* both_in, BdScratch* s) noexcept nogil:
     cdef _SemCtx c
     c.gt = gt
     c.pred = pred
-    c.inter = inter
-    c.gt_band = gt_band
-    c.pred_band = pred_band
+    c.gt_in = gt_in
+    c.pred_in = pred_in
+    c.both_in = both_in
     return _drive(gt, pred, d, s, _sem_row, &c)
 
 
@@ -586,8 +620,8 @@ cdef int bd_semantic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, P
 cdef struct _PanCtx:
     const BdRuns* gt
     const BdRuns* pred
-    int64_t* gt_band
-    int64_t* pred_band
+    int64_t* gt_in
+    int64_t* pred_in
     BdPairs* pairs
     bint count_mask
 
@@ -601,55 +635,53 @@ cdef inline Py_ssize_t _entry(BdPairs* T, int32_t gl, int32_t pl, int32_t* cur, 
     return ent[0]
 
 
-cdef int _pan_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
+cdef int _pan_row(void* ctx, Py_ssize_t i, const _Iv* ca, Py_ssize_t na, const _Iv* cb,
+                  Py_ssize_t nb) noexcept nogil:
     cdef _PanCtx* c = <_PanCtx*>ctx
     cdef BdPairs* T = c.pairs
     cdef _Walk t
-    cdef Py_ssize_t n, ent = -1, e
-    cdef int32_t gl, pl
+    cdef Py_ssize_t ent = -1, e
+    cdef int32_t n, gl, pl
     cdef int32_t cur[2]
     cdef uint8_t b
     cdef bint mask = c.count_mask
     cur[0] = -1
     cur[1] = -1
-    _walk_start(&t, c.gt, c.pred, i, band)
+    _walk_start(&t, c.gt, c.pred, i, ca, na, cb, nb)
     while _walk_next(&t, &n, &gl, &pl, &b, not mask):
         if b & 1 and gl > 0:
-            c.gt_band[gl] += n
+            c.gt_in[gl] += n
         if b & 2 and pl > 0:
-            c.pred_band[pl] += n
-            if gl == 0 or b & 1:
-                e = _entry(T, gl, pl, cur, &ent)
-                if e < 0:
-                    return -1
-                T.band[e] += n
-        if mask:
+            c.pred_in[pl] += n
+        if mask or (pl > 0 and (b & 2 or (b and gl > 0))):
             e = _entry(T, gl, pl, cur, &ent)
             if e < 0:
                 return -1
-            T.mask[e] += n
+            if pl > 0 and (b & 2 or (b and gl > 0)):
+                T.inner[e] += n
+            if mask:
+                T.mask[e] += n
     return 0
 
 
-cdef int bd_panoptic_count(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d,
-                           int64_t* gt_band_area, int64_t* pred_band_area, BdPairs* pairs,
-                           bint count_mask, BdScratch* s) noexcept nogil:
+cdef int bd_panoptic_interior(const BdRuns* gt, const BdRuns* pred, Py_ssize_t d, int64_t* gt_in,
+                              int64_t* pred_in, BdPairs* pairs, bint count_mask, BdScratch* s) noexcept nogil:
     cdef _PanCtx c
     c.gt = gt
     c.pred = pred
-    c.gt_band = gt_band_area
-    c.pred_band = pred_band_area
+    c.gt_in = gt_in
+    c.pred_in = pred_in
     c.pairs = pairs
     c.count_mask = count_mask
     return _drive(gt, pred, d, s, _pan_row, &c)
 
 
-cdef void bd_pairs_band_of(const BdPairs* t, Py_ssize_t n, const int32_t* g, const int32_t* p,
-                           int64_t* out) noexcept nogil:
+cdef void bd_pairs_inner_of(const BdPairs* t, Py_ssize_t n, const int32_t* g, const int32_t* p,
+                            int64_t* out) noexcept nogil:
     cdef Py_ssize_t k, e
     for k in range(n):
         e = bd_pairs_find(t, g[k], p[k])
-        out[k] = t.band[e] if e >= 0 else 0
+        out[k] = t.inner[e] if e >= 0 else 0
 
 
 # ----------------------------------------------------------------------------- band image
@@ -659,9 +691,14 @@ cdef struct _ImgCtx:
     Py_ssize_t w
 
 
-cdef int _img_row(void* ctx, Py_ssize_t i, const uint8_t* band) noexcept nogil:
+cdef int _img_row(void* ctx, Py_ssize_t i, const _Iv* ca, Py_ssize_t na, const _Iv* cb,
+                  Py_ssize_t nb) noexcept nogil:
     cdef _ImgCtx* c = <_ImgCtx*>ctx
-    memcpy(c.out + i * c.w, band, c.w)
+    cdef uint8_t* row = c.out + i * c.w
+    cdef Py_ssize_t k
+    memset(row, 1, c.w)
+    for k in range(na):
+        memset(row + ca[k].lo, 0, ca[k].hi - ca[k].lo)
     return 0
 
 
@@ -953,14 +990,14 @@ def _check_pair(Runs gt, Runs pred):
         raise ValueError("unfinished run lists")
 
 
-def semantic_counts(Runs gt, Runs pred, Py_ssize_t d, int64_t[::1] inter, int64_t[::1] gt_band,
-                    int64_t[::1] pred_band):
-    """Add one image's semantic band counts (see ``bd_semantic_count``).  Codes must lie
-    below the arrays' length; negative codes are counted nowhere."""
+def semantic_interior(Runs gt, Runs pred, Py_ssize_t d, int64_t[::1] gt_in, int64_t[::1] pred_in,
+                      int64_t[::1] both_in):
+    """Add one image's semantic interior counts (see ``bd_semantic_interior``).  Codes must
+    lie below the arrays' length; negative codes are counted nowhere."""
     _check_pair(gt, pred)
-    cdef Py_ssize_t K = inter.shape[0]
-    if gt_band.shape[0] != K or pred_band.shape[0] != K:
-        raise ValueError("inter, gt_band and pred_band need one entry per class")
+    cdef Py_ssize_t K = gt_in.shape[0]
+    if pred_in.shape[0] != K or both_in.shape[0] != K:
+        raise ValueError("gt_in, pred_in and both_in need one entry per class")
     cdef BdScratch s
     cdef int st = 0
     cdef Py_ssize_t k
@@ -973,7 +1010,7 @@ def semantic_counts(Runs gt, Runs pred, Py_ssize_t d, int64_t[::1] inter, int64_
                 st = -2
         if st == 0:
             bd_scratch_init(&s)
-            st = bd_semantic_count(&gt.r, &pred.r, d, K, &inter[0], &gt_band[0], &pred_band[0], &s)
+            st = bd_semantic_interior(&gt.r, &pred.r, d, &gt_in[0], &pred_in[0], &both_in[0], &s)
             bd_scratch_free(&s)
     if st == -2:
         raise ValueError("a code is not below the number of classes")
@@ -981,13 +1018,13 @@ def semantic_counts(Runs gt, Runs pred, Py_ssize_t d, int64_t[::1] inter, int64_
         raise MemoryError("cannot allocate the band scratch")
 
 
-def panoptic_counts(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t npr, bint count_mask=True):
-    """One image's Boundary PQ counts (see ``bd_panoptic_count``).
+def panoptic_interior(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t npr, bint count_mask=True):
+    """One image's Boundary PQ interior counts (see ``bd_panoptic_interior``).
 
-    Returns ``(g, p, mask, band, gt_band, pred_band)``: the pairs sorted by ``(g, p)``
+    Returns ``(g, p, mask, inner, gt_in, pred_in)``: the pairs sorted by ``(g, p)``
     (int32, int32, int64, int64; every present pair with ``count_mask``, else only those
-    with a band count, mask 0) and the band areas (int64, ``ng + 1`` and ``npr + 1``
-    entries).  Labels must lie in ``[0, ng]`` / ``[0, npr]``.
+    with an interior count, mask 0) and the interior areas (int64, ``ng + 1`` and
+    ``npr + 1`` entries).  Labels must lie in ``[0, ng]`` / ``[0, npr]``.
     """
     _check_pair(gt, pred)
     cdef Py_ssize_t k
@@ -997,9 +1034,9 @@ def panoptic_counts(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t 
     for k in range(pred.r.n):
         if pred.r.label[k] < 0 or pred.r.label[k] > npr:
             raise ValueError("a prediction label is not a dense segment index")
-    gb = np.zeros(ng + 1, np.int64)
-    pb = np.zeros(npr + 1, np.int64)
-    cdef int64_t[::1] vgb = gb, vpb = pb
+    gi = np.zeros(ng + 1, np.int64)
+    pi = np.zeros(npr + 1, np.int64)
+    cdef int64_t[::1] vgi = gi, vpi = pi
     cdef BdScratch s
     cdef BdPairs t
     cdef int st
@@ -1007,7 +1044,7 @@ def panoptic_counts(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t 
         bd_scratch_init(&s)
         st = bd_pairs_init(&t, ng + npr + 2)
         if st == 0:
-            st = bd_panoptic_count(&gt.r, &pred.r, d, &vgb[0], &vpb[0], &t, count_mask, &s)
+            st = bd_panoptic_interior(&gt.r, &pred.r, d, &vgi[0], &vpi[0], &t, count_mask, &s)
         bd_scratch_free(&s)
     if st != 0:
         bd_pairs_free(&t)
@@ -1016,17 +1053,17 @@ def panoptic_counts(Runs gt, Runs pred, Py_ssize_t d, Py_ssize_t ng, Py_ssize_t 
     g = np.empty(n, np.int32)
     p = np.empty(n, np.int32)
     mask = np.empty(n, np.int64)
-    band = np.empty(n, np.int64)
+    inner = np.empty(n, np.int64)
     cdef int32_t[::1] vg = g, vp = p
-    cdef int64_t[::1] vm = mask, vb = band
+    cdef int64_t[::1] vm = mask, vi = inner
     if n:
         memcpy(&vg[0], t.g, n * sizeof(int32_t))
         memcpy(&vp[0], t.p, n * sizeof(int32_t))
         memcpy(&vm[0], t.mask, n * sizeof(int64_t))
-        memcpy(&vb[0], t.band, n * sizeof(int64_t))
+        memcpy(&vi[0], t.inner, n * sizeof(int64_t))
     bd_pairs_free(&t)
     order = np.lexsort((p, g))
-    return g[order], p[order], mask[order], band[order], gb, pb
+    return g[order], p[order], mask[order], inner[order], gi, pi
 
 
 def band_image(Runs runs, Py_ssize_t d):
