@@ -235,6 +235,9 @@ def random_panoptic_pair(rng, h, w, categories, *, sentinel_id=None):
         cat_of[i] = int(rng.choice(things))
     for _ in range(int(rng.integers(0, 3))):  # void
         gt[_blob(rng, h, w)] = 0
+    if rng.random() < 0.3:  # a large void block, with an interior of its own
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        gt[y:y + int(rng.integers(h // 3 + 1, h + 1)), x:x + int(rng.integers(w // 3 + 1, w + 1))] = 0
     present = [int(i) for i in np.unique(gt) if i != 0]
     if sentinel_id is not None and present:
         victim = present[int(rng.integers(0, len(present)))]
@@ -257,10 +260,14 @@ def random_panoptic_pair(rng, h, w, categories, *, sentinel_id=None):
     for i in present:
         r = rng.random()
         m = pred == i
-        if r < 0.15:  # grow
-            grown = cv2.dilate(m.astype(np.uint8), KERNEL_3X3, iterations=int(rng.integers(1, 4))).astype(bool)
+        if r < 0.15:  # grow, sometimes far (over void too)
+            grown = cv2.dilate(m.astype(np.uint8), KERNEL_3X3, iterations=int(rng.integers(1, 9))).astype(bool)
             pred[grown] = i
-        elif r < 0.3:  # shrink
+        elif r < 0.2 and m.any():  # extend over a rectangle from one of its pixels
+            ys, xs = np.nonzero(m)
+            y, x = int(ys[0]), int(xs[0])
+            pred[y:y + int(rng.integers(1, h + 1)), x:x + int(rng.integers(1, w + 1))] = i
+        elif r < 0.32:  # shrink
             shrunk = cv2.erode(m.astype(np.uint8), KERNEL_3X3, iterations=int(rng.integers(1, 4))).astype(bool)
             pred[m & ~shrunk] = 0
         elif r < 0.4:  # relabel (same kind)

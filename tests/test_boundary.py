@@ -362,3 +362,28 @@ def test_pair_table_grows_past_many_pairs():
     np.testing.assert_array_equal(eg.astype(np.int64) * 4096 + ep, keys)
     np.testing.assert_array_equal(em, counts)
     np.testing.assert_array_equal(inner, np.where(ep > 0, em, 0))  # no band: all interior (pred void: none)
+
+
+def test_real_label_maps_against_opencv(shared_data):
+    """ADE20K (reduce_zero_label) and CamVid (11 classes, 11 = unlabelled) ground truth
+    against a copy moved by a few pixels, at the default ratio, equal to the OpenCV oracle."""
+    from PIL import Image
+
+    cases = [(p, 150, True) for p in sorted((shared_data / "ade20k_sample" / "sampleData" / "annotations").glob("*.png"))]
+    cases += [(p, 11, False) for p in sorted((shared_data / "camvid" / "valannot").glob("*.png"))[:3]]
+    assert len(cases) >= 4
+    for path, k, rzl in cases:
+        with Image.open(path) as im:
+            gt = np.asarray(im).copy()
+        if rzl:
+            pred = np.clip(np.roll(gt, (3, -2), axis=(0, 1)).astype(np.int64) - 1, 0, k - 1).astype(np.uint8)
+            eff, ign = np.where(gt == 0, 255, gt.astype(np.int64) - 1), 255
+        else:
+            pred = np.roll(gt, (2, 3), axis=(0, 1)) % 11
+            eff, ign = np.where(gt == 11, 255, gt), 255
+        got = sb.boundary_iou_counts(gt, pred, num_classes=k, ignore_index=11 if not rzl else 255,
+                                     reduce_zero_label=rzl)
+        d = reference_dilation(*gt.shape, 0.02)
+        want = semantic_oracle(eff, pred.astype(np.int64), k, ign, d)
+        for a, b in zip((got.intersection, got.gt_band, got.pred_band), want):
+            np.testing.assert_array_equal(a, b, err_msg=str(path))
