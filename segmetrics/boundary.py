@@ -859,6 +859,8 @@ def pq_dagger(gt_ids, gt_segments, pred_ids, pred_segments, *, categories, recom
         items = list(zip(gt_ids, gt_segments, pred_ids, pred_segments))
     else:
         items = [(gt_ids, gt_segments, pred_ids, pred_segments)]
+    if not items:
+        raise InputError("pq_dagger needs at least one image")
     k = len(cats)
     tp, fp, fn, n_gt = (np.zeros(k, np.int64) for _ in range(4))
     mcat, miou, scat, siou = [], [], [], []
