@@ -385,3 +385,27 @@ def test_interior_only_table_equals_the_full_table(seed, d):
     assert not part[2].any()
     np.testing.assert_array_equal(full[4], part[4])
     np.testing.assert_array_equal(full[5], part[5])
+
+
+def test_pq_metric_functions_vectorise_over_a_leading_axis():
+    """What issue 12's bootstrap will call: (R, K) counts give the R rows' metrics."""
+    rng = np.random.default_rng(8)
+    k, r = 7, 5
+    isthing = np.array([1, 1, 0, 1, 0, 0, 1], bool)
+    tp, fp, fn, n_gt = (rng.integers(0, 4, (r, k)) for _ in range(4))
+    tp[0] = fp[0] = fn[0] = 0  # a row with nothing to score: NaN
+    iou = tp * rng.uniform(0.5, 1.0, (r, k))
+    s_iou = n_gt * rng.uniform(0.0, 1.0, (r, k))
+    many = sb.boundary_pq_metrics(tp, fp, fn, iou, isthing)
+    dag = sb.pq_dagger_metrics(tp, fp, fn, iou, s_iou, n_gt, isthing)
+    for i in range(r):
+        one = sb.boundary_pq_metrics(tp[i], fp[i], fn[i], iou[i], isthing)
+        one_d = sb.pq_dagger_metrics(tp[i], fp[i], fn[i], iou[i], s_iou[i], n_gt[i], isthing)
+        for key, v in one.items():
+            np.testing.assert_array_equal(np.asarray(many[key])[i], v, err_msg=key)
+        for key, v in one_d.items():
+            np.testing.assert_array_equal(np.asarray(dag[key])[i], v, err_msg=key)
+    assert math.isnan(many["BPQ"][0]) and many["BN"][0] == 0
+    # hand check of one class: PQ = iou / (TP + FP/2 + FN/2)
+    c = int(np.flatnonzero(tp[1] + fp[1] + fn[1])[0])
+    assert many["bpq"][1, c] == iou[1, c] / (tp[1, c] + 0.5 * fp[1, c] + 0.5 * fn[1, c])
