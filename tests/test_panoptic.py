@@ -16,7 +16,7 @@ from PIL import Image
 
 import segmetrics
 from segmetrics.io.coco_panoptic import id2rgb, rgb2id
-from segmetrics.panoptic import PanopticEvaluator, panoptic_quality
+from segmetrics import PanopticEvaluator, panoptic_quality
 
 CATEGORIES = [
     {"id": 1, "name": "person", "isthing": 1},
