@@ -364,7 +364,7 @@ def _decide_reading(setup: _SemanticSetup, pred_labels: str, pairs: list) -> tup
         raise InputError(f"pred_labels must be one of {PRED_LABELS}, got {pred_labels!r}")
     differ = setup.readings_differ()
     if pred_labels != "auto":
-        note = f"predictions read as {_READING_TEXT[pred_labels]} (pred_labels={pred_labels!r}, as given)"
+        note = f"pred_labels={pred_labels!r} (given): predictions read as {_READING_TEXT[pred_labels]}"
         return pred_labels, note if differ else None
     if not differ:
         return "class-index", None
@@ -382,7 +382,7 @@ def _decide_reading(setup: _SemanticSetup, pred_labels: str, pairs: list) -> tup
             if size >= len(present):
                 break
             continue
-        return reading, f"predictions read as {_READING_TEXT[reading]} (pred_labels='auto': {why})"
+        return reading, f"pred_labels='auto' chose {reading!r}, predictions read as {_READING_TEXT[reading]}: {why}"
     raise error
 
 

@@ -382,8 +382,7 @@ def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rule
             codes = _lookup(table, values)
             invalid[j].update(values[codes < 0].tolist())
             agree[j] += int(np.count_nonzero(_lookup(table, pv) == gc))
-    names = ("class indices 0..K-1 (pred_labels='class-index')",
-             "the ground truth's raw values (pred_labels='as-gt')")
+    names = ("class indices", "GT values")
     if scored_total == 0:
         raise InputError("pred_labels='auto' cannot decide how the predictions are written: the sampled "
                          "images have no scored ground-truth pixel; pass pred_labels='class-index' or 'as-gt'")
@@ -391,16 +390,15 @@ def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rule
     if valid[0] != valid[1]:
         j = 0 if valid[0] else 1
         v = min(invalid[1 - j])
-        return readings[j][0], (f"predictions hold the value {v} on scored pixels, a class only when they are "
-                                f"read as {names[j]}")
+        return readings[j][0], f"the value {v} is on scored pixels and only {names[j]} allow it"
     pct = [100.0 * a / scored_total for a in agree]
     for j in (0, 1):
         if agree[j] > 0 and agree[j] >= agreement_ratio * agree[1 - j]:
             return readings[j][0], (f"read as {names[j]} the predictions agree with the ground truth on "
-                                    f"{pct[j]:.1f}% of the sampled scored pixels, read as {names[1 - j]} on "
+                                    f"{pct[j]:.1f}% of the sampled scored pixels, as {names[1 - j]} on "
                                     f"{pct[1 - j]:.1f}%")
     raise InputError(
-        f"pred_labels='auto' cannot tell how the predictions are written: read as {names[0]} they agree with "
-        f"the ground truth on {pct[0]:.1f}% of the sampled scored pixels, read as {names[1]} on {pct[1]:.1f}%; "
-        "pass pred_labels='class-index' or 'as-gt' (CLI: --pred-labels)"
+        f"pred_labels='auto' cannot tell how the predictions are written: read as class indices 0..K-1 they "
+        f"agree with the ground truth on {pct[0]:.1f}% of the sampled scored pixels, read as the ground truth's "
+        f"raw values on {pct[1]:.1f}%; pass pred_labels='class-index' or 'as-gt' (CLI: --pred-labels)"
     )

@@ -261,7 +261,7 @@ class _State:
             morder = np.lexsort((arrays["match_iou"], arrays["match_cat"]))
             for name in match_fields:
                 arrays[name] = arrays[name][morder]
-        self._blocks = {name: [np.ascontiguousarray(arr)] for name, arr in arrays.items()}
+        self._blocks = {name: [np.ascontiguousarray(arr)] for name, arr in arrays.items()}  # all 1-D or more
         self._warnings.sort()
         self._canonical = True
 
@@ -625,7 +625,7 @@ _STATES = {cls.TASK: cls for cls in (SemanticState, PanopticState)}
 # ----------------------------------------------------------------------------- the file
 def _member_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    np.lib.format.write_array(buf, np.asarray(arr).copy(order="C"), allow_pickle=False)
     return buf.getvalue()
 
 
@@ -649,7 +649,7 @@ def write_state_file(path, state: _State, header: dict) -> None:
                 counts={"images": len(ids), "matches": int(arrays["match_cat"].shape[0])
                         if "match_cat" in arrays else 0})
     members = {
-        "header.json": json.dumps(head, sort_keys=True, allow_nan=False).encode("utf-8"),
+        "header.json": json.dumps(head, allow_nan=False).encode("ascii"),  # key order kept: reports follow it
         "image_ids.json": json.dumps(ids).encode("ascii"),
         "warnings.json": json.dumps(warnings).encode("ascii"),
     }

@@ -256,7 +256,7 @@ def test_presets_on_generated_layouts(tmp_path):
     r = run("eval", "--preset", "ade20k", "--gt", tmp_path / "tiny_gt", "--pred", tmp_path / "tiny_pred", "--json", "-")
     rep = json.loads(r.stdout)
     assert rep["metrics"]["mIoU"] == 1.0 and rep["params"]["pred_labels"] == "class-index"
-    assert "value 0" in rep["notes"][0] and "segmetrics: note: predictions read as class indices" in r.stderr
+    assert "value 0" in rep["notes"][0] and "predictions read as class indices" in r.stderr
     r = run("eval", "--preset", "ade20k", "--gt", tmp_path / "tiny_gt", "--pred", tmp_path / "tiny_pred",
             "--no-pred-reduce-zero-label", "--json", "-", "-q")
     assert json.loads(r.stdout)["metrics"]["mIoU"] == 1.0
