@@ -16,7 +16,6 @@ file: nothing above the seam knows about evaluators inside the engine.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -64,6 +63,13 @@ class _Tables:
         return self._tables
 
 
+class _SemanticScratchState:
+    def __init__(self, k: int, per_image: bool) -> None:
+        self.confusion = np.zeros((k, k), dtype=np.int64)
+        self.num_images = 0
+        self.per_image = [] if per_image else None
+
+
 class _SemanticScratch:
     """What today's ``_pipeline.semantic_files`` reads from and writes into."""
 
@@ -71,8 +77,7 @@ class _SemanticScratch:
         self.num_classes = k
         self.rules = _Tables(gt_codes, pred_codes)
         self.per_image = per_image
-        self.state = dataclasses.make_dataclass("S", ["confusion", "num_images", "per_image"])(
-            np.zeros((k, k), dtype=np.int64), 0, [] if per_image else None)
+        self.state = _SemanticScratchState(k, per_image)
 
     def _check_new_ids(self, ids) -> None:  # the caller's state checks ids before the run
         pass

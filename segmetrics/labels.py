@@ -282,11 +282,11 @@ class LabelRules:
         return LabelRules(self.num_classes, self.ignore_index, self.gt_map, self.pred_map, "miss")
 
     def digest(self) -> str:
-        """``sha256:<hex>`` of K, the ignore index and both file code tables (what changes the counts)."""
-        h = hashlib.sha256()
-        h.update(f"{self.num_classes}|{self.ignore_index}|{self.void_predictions}|".encode())
-        for table in self.file_tables():
-            h.update(table.tobytes())
+        """``sha256:<hex>`` of K, the ignore index, ``void_predictions`` and both lookup tables:
+        equal digests count every label value the same way."""
+        h = hashlib.sha256(f"{self.num_classes}|{self.ignore_index}|{self.void_predictions}".encode())
+        for table in (self.gt_map, self.pred_map):
+            h.update(b"|none" if table is None else b"|" + np.ascontiguousarray(table, dtype="<i8").tobytes())
         return "sha256:" + h.hexdigest()
 
     def differs_from(self, other: "LabelRules") -> str | None:

@@ -550,6 +550,7 @@ class SemanticEvaluator:
         self.rules = LabelRules.build(k, ignore_index=ign, gt_map=gt_map, pred_map=pred_map,
                                       void_predictions=void_predictions)
         self._counter = _Counter(self.rules)
+        self._fast = self.rules.counted_classes == k  # count in place (no void column)
         if class_names is None:
             names = tuple(str(i) for i in range(k))
         else:
@@ -636,7 +637,7 @@ class SemanticEvaluator:
         batched = gt.ndim == 3
         n = gt.shape[0] if batched else 1
         ids = self._ids(image_id, n, batched)
-        if self.per_image or c.size != self.num_classes:
+        if self.per_image or not self._fast:
             if self.per_image:
                 self.state.check_new_ids(ids)  # before any image of the batch is counted
             mats = [c.matrix(gt[i] if batched else gt, pred[i] if batched else pred, ids[i]) for i in range(n)]
@@ -644,7 +645,7 @@ class SemanticEvaluator:
                 self.state.add_image(cm, image_id=ids[i])
             return
         bad = self.state.add_counted(lambda cm: c.count(cm, gt, pred), n)
-        if any(bad):
+        if bad[0] or bad[1]:
             raise self._batch_error(gt, pred, ids, batched)
 
     def _batch_error(self, gt, pred, ids, batched) -> LabelError:

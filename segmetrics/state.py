@@ -145,8 +145,9 @@ class _State:
         self._sums: dict[str, np.ndarray] = {}
         self._blocks: dict[str, list] = {}
         for f in self._fields():
-            if f.reduce == "sum":
-                self._sums[f.name] = np.zeros(f.concrete_shape(self.num_classes), dtype=f.dtype)
+            if f.reduce == "sum":  # a scalar sum is a numpy scalar: cheaper to add to than a 0-d array
+                shape = f.concrete_shape(self.num_classes)
+                self._sums[f.name] = np.zeros(shape, dtype=f.dtype) if shape else np.dtype(f.dtype).type(0)
             else:
                 self._blocks[f.name] = []
         self._ids: list = []
@@ -332,7 +333,7 @@ class _State:
             if arr.shape != want or arr.dtype != np.dtype(f.dtype):
                 raise InputError(f"field {f.name!r} must be {f.dtype} of shape {want}, got {arr.dtype} {arr.shape}")
             if f.reduce == "sum":
-                state._sums[f.name] = arr.copy()
+                state._sums[f.name] = arr.copy() if arr.shape else arr.dtype.type(arr)
             elif arr.shape[0]:
                 state._blocks[f.name] = [arr.copy()]
         if state.per_image_kept:
@@ -445,7 +446,7 @@ class SemanticState(_State):
             raise InputError("a state with per-image rows takes images one by one (add_image)")
         cm = self._sums["confusion"]
         bad = count(cm)
-        if any(bad):
+        if bad[0] or bad[1]:
             undo = np.zeros_like(cm)
             count(undo)
             cm -= undo
