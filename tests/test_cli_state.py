@@ -160,3 +160,14 @@ def test_eval_save_state_keeps_per_image_counts(sem, tmp_path):
     st = load_state(path).state
     assert st.per_image_kept and len(st.image_ids) == 8
     np.testing.assert_array_equal(st.image_tp.sum(0), np.diag(st.confusion))
+
+
+def test_report_per_image_needs_per_image_counts(tmp_path):
+    import segmetrics as sm
+
+    ev = sm.SemanticEvaluator(3)
+    ev.update(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8))
+    path = tmp_path / "arrays.smstate"
+    ev.compute().save_state(path)
+    assert run("report", path, "--json", "-").exit_code == 0
+    assert_one_line_error(run("report", path, "--per-image", tmp_path / "x.csv"), "no per-image counts")

@@ -200,6 +200,9 @@ def render(result, *, per_class: bool, json_path: Optional[str], per_image_path:
     Returns the gate's failure reasons; raises :class:`GateFailed` on them when ``gate``.
     """
     report = result.to_report()
+    rows = result.per_image_rows() if per_image_path else None
+    if per_image_path and rows is None:
+        raise UserError("--per-image: this run kept no per-image counts (save states with per_image=True)")
     for w in report["warnings"]:
         warn(w, quiet)
     for n in report["notes"]:
@@ -207,9 +210,7 @@ def render(result, *, per_class: bool, json_path: Optional[str], per_image_path:
     if json_path:
         write_output(json_path, R.to_json(report))
     if per_image_path:
-        rows = result.per_image_rows()
-        if rows is not None:
-            write_output(per_image_path, R.format_csv(rows))
+        write_output(per_image_path, R.format_csv(rows))
     if json_path != "-" and per_image_path != "-":
         text = R.format_markdown(report, per_class=per_class) if markdown else R.format_table(report, per_class=per_class)
         click.echo(text, nl=False)
