@@ -343,7 +343,9 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
 
 
 def _auto_sample(pairs: list, size: int) -> list:
-    """Up to ``size`` decoded (gt, pred) pairs, evenly spread over the pairs sorted by image id."""
+    """Up to ``size`` decoded (gt, pred) pairs, evenly spread over the pairs sorted by image id;
+    of a large image every s-th pixel of every s-th row, about 65,536 pixels (class regions
+    are larger than the stride)."""
     ordered = sorted(pairs, key=lambda p: id_key(p[0]))
     idx = sorted(set(np.linspace(0, len(ordered) - 1, min(size, len(ordered))).round().astype(int).tolist()))
     out = []
@@ -354,7 +356,8 @@ def _auto_sample(pairs: list, size: int) -> list:
         except (DataFileError, FormatError, OSError):
             continue  # the full run names this file's error
         if gt.shape == pred.shape:
-            out.append((gt, pred))
+            s = max(1, int((gt.size / 65536) ** 0.5))
+            out.append((gt[::s, ::s], pred[::s, ::s]))
     return out
 
 
@@ -451,15 +454,16 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     ``pred_labels="auto"``: when the ground truth is read as class indices
     both readings are the same.  Otherwise up to 8 image pairs, spread evenly
     over the image ids, are decoded, and :func:`segmetrics.labels.decide_pred_labels`
-    decides: a prediction value on scored pixels that only one reading allows
-    decides it (0 with ``reduce_zero_label``: class indices; K: GT values); else
-    the reading that agrees with the GT on at least twice as many scored
-    pixels wins (a reading shifted by one agrees on almost none); else 32
-    images are tried, then it is an :class:`~segmetrics.errors.InputError` that
-    names both options.  The sample is safe: values outside the chosen
-    reading remain errors in the full run, so a wrong guess cannot score
-    silently.  The decision and its reason are in ``params["pred_labels"]``
-    and ``notes``.
+    decides on about 65,536 pixels of each (a regular grid): a prediction
+    value on scored pixels that only one reading allows decides it (0 with
+    ``reduce_zero_label``: class indices; K: GT values); else the reading that
+    agrees with the GT on at least twice as many scored pixels, by five
+    standard deviations of chance agreement, wins (a reading shifted by one
+    class agrees on almost none); else 32 images are tried, then it is an
+    :class:`~segmetrics.errors.InputError` that names both options.  The
+    sample is safe: values outside the chosen reading remain errors in the
+    full run, so a wrong guess cannot score silently.  The decision and its
+    reason are in ``params["pred_labels"]`` and ``notes``.
 
     Fingerprint: SHA-256 over the image ids (JSON text) and each GT file's
     SHA-256 in id order (:func:`segmetrics.state.fingerprint`): the same for a

@@ -318,8 +318,15 @@ def _fit(codes: np.ndarray, size: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- prediction convention
 def _lookup(table: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``table[values]`` with BAD for values outside the table."""
-    v = values.astype(np.int64, copy=False)
+    """``table[values]`` with BAD for values outside the table (a plain gather when all are inside)."""
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int32)
+    if values.dtype.kind == "u" and values.dtype.itemsize <= 2 and table.size >= 1 << (8 * values.dtype.itemsize):
+        return table[values]
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= 0 and hi < table.size:
+        return table[values]
+    v = values.astype(np.int64)
     inside = (v >= 0) & (v < table.size)
     out = np.full(v.shape, BAD, dtype=np.int32)
     out[inside] = table[v[inside]]
@@ -357,8 +364,10 @@ def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rule
     is valid it wins: a value only it allows was seen (e.g. 0 with ADE20K's
     ``reduce_zero_label``: only class indices hold it; K: only GT values do).
     Otherwise the reading under which the predictions equal the GT class on
-    ``agreement_ratio`` times more pixels wins; a reading shifted by one class
-    agrees on almost none.  A wrong decision from an unlucky sample cannot
+    ``agreement_ratio`` times more pixels wins, when the margin is also five
+    standard deviations of chance agreement (``a - b >= 5 sqrt(a + b)``, so
+    that noise never decides); a reading shifted by one class agrees on
+    almost none.  A wrong decision from an unlucky sample cannot
     give a silently wrong number: values the chosen reading does not allow
     are still errors in the full run, and an agreement decision needs a
     factor of ``agreement_ratio`` between the readings.
@@ -377,10 +386,12 @@ def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rule
         gc = g[scored]
         pv = np.asarray(pred).ravel()[scored]
         scored_total += int(gc.size)
-        values = np.unique(pv)
+        if pv.dtype.kind == "u" and pv.dtype.itemsize <= 2:  # the values present, without a sort
+            values = np.flatnonzero(np.bincount(pv, minlength=1))
+        else:
+            values = np.unique(pv)
         for j, table in enumerate(tables):
-            codes = _lookup(table, values)
-            invalid[j].update(values[codes < 0].tolist())
+            invalid[j].update(values[_lookup(table, values) < 0].tolist())
             agree[j] += int(np.count_nonzero(_lookup(table, pv) == gc))
     names = ("class indices", "GT values")
     if scored_total == 0:
@@ -393,7 +404,8 @@ def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rule
         return readings[j][0], f"the value {v} is on scored pixels and only {names[j]} allow it"
     pct = [100.0 * a / scored_total for a in agree]
     for j in (0, 1):
-        if agree[j] > 0 and agree[j] >= agreement_ratio * agree[1 - j]:
+        a, b = agree[j], agree[1 - j]
+        if a > 0 and a >= agreement_ratio * b and (a - b) >= 5.0 * (a + b) ** 0.5:
             return readings[j][0], (f"read as {names[j]} the predictions agree with the ground truth on "
                                     f"{pct[j]:.1f}% of the sampled scored pixels, as {names[1 - j]} on "
                                     f"{pct[1 - j]:.1f}%")
