@@ -177,3 +177,24 @@ def test_real_ade20k_sample_read_right_both_ways(shared_data, tmp_path):
     b = sm.evaluate_semantic_folders(gt, tmp_path / "vals", preset="ade20k")
     assert a.params["pred_labels"] == "class-index" and b.params["pred_labels"] == "as-gt"
     assert a.metrics["mIoU"] > 0.9 and b.metrics["mIoU"] > 0.9
+
+
+def test_label_errors_carry_structured_fields(tmp_path):
+    from cli_data import make_flat_set
+
+    gt, pred, _ = make_flat_set(tmp_path, n=3, k=4)
+    bad = np.zeros((24, 32), np.uint8)
+    bad[:2] = 9
+    write_png(pred / "img_001.png", bad)
+    with pytest.raises(LabelError) as exc:
+        sm.evaluate_semantic_folders(gt, pred, num_classes=4)
+    e = exc.value
+    from cli_data import read_png
+
+    scored_nines = int(((bad == 9) & (read_png(gt / "img_001.png") != 255)).sum())
+    assert (e.side, e.values, e.counts, e.image) == ("pred", [9], [scored_nines], "img_001")
+    assert e.file == str(pred / "img_001.png") and e.rules["pred_labels"] == "class-index"
+    write_png(gt / "img_002.png", np.full((24, 32), 7, np.uint8))
+    with pytest.raises(LabelError) as exc:
+        sm.evaluate_semantic_files([("x", gt / "img_002.png", pred / "img_002.png")], sm.SemanticEvaluator(4))
+    assert exc.value.side == "gt" and exc.value.file == str(gt / "img_002.png") and exc.value.values == [7]

@@ -41,6 +41,20 @@ def test_fingerprint_depends_on_ids_and_digests_not_order():
     assert fingerprint(list(d), list(d.values()), b"categories") != fp
 
 
+def test_folder_fingerprint_depends_on_content_not_location(tmp_path):
+    import segmetrics as sm
+
+    from cli_data import make_flat_set, write_png
+
+    gt, pred, _ = make_flat_set(tmp_path / "a", n=3, k=4)
+    fp = sm.evaluate_semantic_folders(gt, pred, num_classes=4).dataset["fingerprint"]
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert sm.evaluate_semantic_folders(tmp_path / "b" / "gt", pred, num_classes=4).dataset["fingerprint"] == fp
+    g = np.zeros((24, 32), np.uint8)
+    write_png(tmp_path / "b" / "gt" / "img_001.png", g)
+    assert sm.evaluate_semantic_folders(tmp_path / "b" / "gt", pred, num_classes=4).dataset["fingerprint"] != fp
+
+
 def test_void_column_by_hand():
     from segmetrics.metrics import summarize
 
