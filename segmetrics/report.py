@@ -79,6 +79,8 @@ def json_ready(obj):
     if isinstance(obj, (list, tuple)):
         return [json_ready(v) for v in obj]
     if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "biu" or (obj.dtype.kind == "f" and np.isfinite(obj).all()):
+            return obj.tolist()  # plain Python numbers already, nothing to clean
         return json_ready(obj.tolist())
     return _num(obj)
 
