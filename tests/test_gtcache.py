@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from segmetrics import _pipeline, gtcache
-from segmetrics.evaluate import evaluate_semantic_files
+from segmetrics.folders import evaluate_semantic_files
 from segmetrics.gtcache import GTCache, default_cache_dir
 from segmetrics.semantic import SemanticEvaluator
 
