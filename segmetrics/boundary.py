@@ -304,7 +304,7 @@ def boundary_iou_counts(gt, pred, *, num_classes: int, ignore_index: int | None 
     r = _check_ratio(dilation_ratio)
     dil = _check_dilation(dilation)
     counter = _label_rules(num_classes, ignore_index, reduce_zero_label, gt_map, pred_map)._counter
-    k = counter.num_classes
+    k = counter.rules.num_classes
     interior = tuple(np.zeros(k, np.int64) for _ in range(3))
     cm = np.zeros((k, k), np.int64)
     for g, p, iid in _image_pairs(counter, gt, pred, image_id):
@@ -434,7 +434,7 @@ class SemanticBoundaryAccumulator:
     def update(self, gt, pred, *, image_id: Any = None) -> None:
         """Count one image ``(H, W)`` or a batch ``(N, H, W)``."""
         c = self.evaluator._counter
-        out = tuple(np.zeros(c.num_classes, np.int64) for _ in range(3))
+        out = tuple(np.zeros(c.rules.num_classes, np.int64) for _ in range(3))
         for g, p, _ in _image_pairs(c, gt, pred, image_id):
             _semantic_interior(c, g, p, self.dilation_ratio, self.dilation, out)
         self.evaluator.update(gt, pred, image_id=image_id)  # checks the labels; on error, adds nothing

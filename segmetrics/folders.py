@@ -34,6 +34,7 @@ from . import _engine_seam as _engine
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
 from .io.coco_panoptic import (
     PanopticDataset,
+    check_id_png_sizes,
     check_segments,
     dataset_from_dict,
     load_panoptic_json,
@@ -52,7 +53,7 @@ from .labels import (
     label_map_lut,
 )
 from .metrics import ABSENT_RULES
-from .io.png import read_png
+from .io.png import check_same_size, png_header, read_png
 from .panoptic import CategoryIndex, PanopticEvaluator, PanopticResult, _categories_bytes, _derived_warnings
 from .panoptic import build_result as panoptic_result
 from .panoptic import evaluate_image
@@ -108,15 +109,35 @@ def read_label_map(path) -> np.ndarray:
     path = Path(path)
     arr = read_png(path)
     if arr.ndim == 3:
-        raise FormatError(
-            f"{path}: a label map must be single-channel (8/16-bit grey or palette), got "
-            f"{arr.shape[2]} channels of size {arr.shape[1]}x{arr.shape[0]} (a colour visualisation?)"
-        )
+        raise _colour_label_map(path, arr.shape[2], arr.shape[1], arr.shape[0])
     if arr.ndim != 2:
         raise FormatError(f"{path}: a label map must be 2-D, got shape {arr.shape}")
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     return arr
+
+
+def _colour_label_map(path, channels: int, width: int, height: int) -> FormatError:
+    return FormatError(
+        f"{path}: a label map must be single-channel (8/16-bit grey or palette), got "
+        f"{channels} channels of size {width}x{height} (a colour visualisation?)"
+    )
+
+
+#: PNG colour type -> samples per pixel (0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA)
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def check_label_pair(gt_path, pred_path, image_id) -> None:
+    """From the two PNG headers alone, before any decode: both are single-channel label
+    maps (else :class:`FormatError`), within the pixel limit and of the same size
+    (else :class:`InputError`, see :func:`segmetrics.io.png.check_same_size`)."""
+    for path in (gt_path, pred_path):
+        w, h, _, color_type = png_header(path)
+        channels = _PNG_CHANNELS.get(color_type, 1)
+        if channels > 1:
+            raise _colour_label_map(Path(path), channels, w, h)
+    check_same_size(gt_path, pred_path, image_id)
 
 
 def _digest(*parts: bytes) -> bytes:
@@ -140,13 +161,10 @@ def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable
 
     def reference(item: tuple) -> np.ndarray:
         image_id, gt_path, pred_path = item
+        if not missing:  # both headers before any decode: a size mismatch costs no memory
+            check_label_pair(gt_path, pred_path, image_id)
         gt = read_label_map(gt_path)
         pred = None if missing else read_label_map(pred_path)
-        if pred is not None and gt.shape != pred.shape:
-            raise InputError(
-                f"image {image_id!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
-                f"but ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]} (width x height)"
-            )
         try:
             return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing)
         except LabelError as exc:
@@ -615,6 +633,8 @@ def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: Catego
     def reference(item: tuple):
         image_id, g_ann, p_ann = item
         g_path = gt.png_path(image_id)
+        if p_ann is not None:  # both headers before any decode: a size mismatch costs no memory
+            check_id_png_sizes(g_path, pred.png_path(image_id), image_id)
         g_rgb = read_id_png(g_path)
         if p_ann is None:
             p_ids, p_segs, p_name = np.zeros(g_rgb.shape[:2], dtype=np.uint32), [], "<missing prediction>"

@@ -52,7 +52,7 @@ def test_error_map_shape_mismatch_is_one_clear_error():
 
 
 def test_apply_lut_reduce_zero_label_and_out_of_table_values():
-    from segmetrics.presets import label_map_lut
+    from segmetrics.labels import label_map_lut
 
     lut = label_map_lut(None, num_classes=3, ignore_index=255, reduce_zero_label=True)  # 0->255, k->k-1
     raw = np.array([[0, 1, 2], [3, 4, 200]], dtype=np.uint8)

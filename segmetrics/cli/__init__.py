@@ -1,7 +1,8 @@
 """The ``segmetrics`` command-line interface (click group); one module per command.
 
 Commands: ``eval`` (:mod:`.eval_cmd`), ``report`` (:mod:`.report_cmd`), ``merge``
-(:mod:`.merge_cmd`), ``compare`` (:mod:`.compare_cmd`), ``demo`` (:mod:`.demo_cmd`),
+(:mod:`.merge_cmd`), ``compare`` (:mod:`.compare_cmd`), ``validate``
+(:mod:`.validate_cmd`), ``cache`` (:mod:`.cache_cmd`), ``demo`` (:mod:`.demo_cmd`),
 and ``train`` / ``predict`` when the optional ``reference_models`` package is
 importable.  Every command parses flags, calls the library and renders; exit
 codes are listed once, in :data:`._common.EXIT_CODES`.
@@ -12,11 +13,13 @@ import click
 
 from .._version import __version__
 from ._common import SegmetricsGroup
+from .cache_cmd import cache_command
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
 from .eval_cmd import eval_command
 from .merge_cmd import merge_command
 from .report_cmd import report_command
+from .validate_cmd import validate_command
 
 __all__ = ["cli", "main"]
 
@@ -31,7 +34,8 @@ def cli() -> None:
     """Score semantic and panoptic segmentation predictions."""
 
 
-for _command in (eval_command, report_command, merge_command, compare_command, demo_command):
+for _command in (eval_command, report_command, merge_command, compare_command, validate_command, cache_command,
+                 demo_command):
     cli.add_command(_command)
 
 

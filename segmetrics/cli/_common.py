@@ -18,9 +18,10 @@ EXIT_CODES = {
     0: "success",
     2: "usage or input error (one line 'segmetrics: error: ...' on stderr)",
     3: "a --fail-under / --max-drop gate failed (one line 'segmetrics: FAILED: ...' on stderr)",
+    4: "segmetrics validate found errors (one line 'segmetrics: validate: ...' on stderr)",
     130: "interrupted (Ctrl-C)",
 }
-EXIT_OK, EXIT_USER_ERROR, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_USER_ERROR, EXIT_GATE_FAILED, EXIT_VALIDATION_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
 

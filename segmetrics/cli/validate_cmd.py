@@ -5,12 +5,11 @@ from pathlib import Path
 import click
 
 from ..presets import PRESETS
-from ._common import UserError, user_errors, write_output
+from ._common import EXIT_VALIDATION_FAILED, UserError, user_errors, write_output
 
 __all__ = ["validate_command", "EXIT_VALIDATION_FAILED"]
 
 #: Exit code when validation finds errors (or warnings with ``--fail-on warning``).
-EXIT_VALIDATION_FAILED = 4
 
 EPILOG = """\b
 Examples:
@@ -78,7 +77,7 @@ def validate_command(gt, pred, preset, task, num_classes, ignore_index, reduce_z
                      pred_labels, gt_folder, pred_folder, json_path, fixed_json, fail_on, jobs):
     """Check ground truth (and optionally predictions) for problems that break or silently
     change scores; nothing is scored.  Findings are errors, warnings or info."""
-    from .eval_cmd import detect_task, resolve_panoptic_input
+    from ..folders import detect_task, resolve_panoptic_input
     from ..errors import DataFileError, InputError
     from ..validate import format_text, validate_panoptic, validate_semantic
 

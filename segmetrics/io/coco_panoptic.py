@@ -26,6 +26,7 @@ __all__ = [
     "rgb2id",
     "id2rgb",
     "read_id_png",
+    "check_id_png_sizes",
     "MAX_RGB_ID",
     "SegmentColumns",
     "FlatColumns",
@@ -100,6 +101,18 @@ def read_id_png(path, *, max_pixels: int | None = None) -> np.ndarray:
             f"got image mode {mode_name(info)!r} of size {info['width']}x{info['height']}")
     try:
         return decode_png(data, name=name, max_pixels=max_pixels)
+    except FormatError as exc:
+        raise DataFileError(str(exc)) from None
+
+
+def check_id_png_sizes(gt_path, pred_path, image_id) -> tuple[int, int]:
+    """:func:`segmetrics.io.png.check_same_size` for two panoptic PNGs, with
+    :func:`read_id_png`'s error classes (a file that is not a PNG is a
+    :class:`DataFileError`): both headers are read before either file is decoded."""
+    from ..io.png import check_same_size
+
+    try:
+        return check_same_size(gt_path, pred_path, image_id)
     except FormatError as exc:
         raise DataFileError(str(exc)) from None
 

@@ -45,6 +45,7 @@ __all__ = [
     "check_same_size",
     "inflate_backend",
     "set_max_pixels",
+    "png_header",
     "get_max_pixels",
     "DEFAULT_MAX_PIXELS",
     "PngFile",
@@ -366,6 +367,22 @@ def _ihdr(head: bytes, name: str) -> tuple[int, int, int, int]:
     return width, height, bit_depth, color_type
 
 
+def png_header(path_or_bytes: PathOrBytes) -> tuple[int, int, int, int]:
+    """``(width, height, bit_depth, color_type)`` of a PNG from its IHDR chunk alone.
+
+    Same reading and errors as :func:`png_size` (which returns the first two).
+    """
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return _ihdr(bytes(memoryview(path_or_bytes)[:33]), "<bytes>")
+    name = os.fsdecode(os.fspath(path_or_bytes))
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(33)
+    except OSError as exc:
+        raise _file_error(name, exc) from exc
+    return _ihdr(head, name)
+
+
 def png_size(path_or_bytes: PathOrBytes) -> tuple[int, int]:
     """``(width, height)`` of a PNG from its IHDR chunk alone (the first 33 bytes).
 
@@ -392,15 +409,7 @@ def png_size(path_or_bytes: PathOrBytes) -> tuple[int, int]:
     Nothing beyond the IHDR is checked, so this costs the same for every file size;
     a corrupt file with a valid IHDR is reported later, when it is decoded.
     """
-    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return _ihdr(bytes(memoryview(path_or_bytes)[:33]), "<bytes>")[:2]
-    name = os.fsdecode(os.fspath(path_or_bytes))
-    try:
-        with open(name, "rb") as fh:
-            head = fh.read(33)
-    except OSError as exc:
-        raise _file_error(name, exc) from exc
-    return _ihdr(head, name)[:2]
+    return png_header(path_or_bytes)[:2]
 
 
 def check_same_size(gt_path, pred_path, image_id) -> tuple[int, int]:
@@ -422,7 +431,8 @@ def check_same_size(gt_path, pred_path, image_id) -> tuple[int, int]:
     Raises
     ------
     InputError
-        The sizes differ; the message names the image, both files and both sizes.
+        A file declares more pixels than the decode limit (:func:`get_max_pixels`),
+        or the sizes differ; the message names the image, both files and both sizes.
     DataFileError, FormatError
         A file cannot be read or is not a PNG (see :func:`png_size`).
 
@@ -433,6 +443,10 @@ def check_same_size(gt_path, pred_path, image_id) -> tuple[int, int]:
     """
     gw, gh = png_size(gt_path)
     pw, ph = png_size(pred_path)
+    limit = get_max_pixels()
+    for path, (w, h) in ((gt_path, (gw, gh)), (pred_path, (pw, ph))):
+        if w * h > limit:  # the decode limit, reported before the sizes are compared
+            raise InputError(_limit_message(os.fsdecode(path), w, h, limit))
     if (gw, gh) != (pw, ph):
         raise InputError(
             f"image {image_id!r}: prediction {os.fsdecode(pred_path)} is {pw}x{ph} "

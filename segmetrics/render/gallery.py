@@ -148,7 +148,9 @@ def label_tables(data: ReportData) -> tuple[Optional[np.ndarray], Optional[np.nd
     preset's or file's label map and ``reduce_zero_label`` for the GT, and
     ``pred_label_map`` / ``pred_reduce_zero_label`` for the predictions.
     """
-    from ..presets import get_preset, label_map_lut, load_label_map
+    from ..io.labelfiles import load_label_map
+    from ..labels import label_map_lut
+    from ..presets import get_preset
 
     p = data.report.get("params", {})
     k = int(p.get("num_classes") or len(data.report["per_class"]))

@@ -208,7 +208,7 @@ def validate_panoptic(gt_json, pred_json=None, *, gt_folder=None, pred_folder=No
     they move the number) and notes for predictions (every tool recomputes them).
     """
     from ..errors import DataFileError
-    from ..evaluate import default_jobs
+    from ..folders import default_jobs
     from ..io.coco_panoptic import default_folder
     from ..presets import get_preset
     from .._pipeline import resolve_jobs, run_indexed

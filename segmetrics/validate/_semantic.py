@@ -250,7 +250,7 @@ def validate_semantic(gt, pred=None, *, preset=None, num_classes=None, ignore_in
     nothing depends on ``jobs`` or the file order.
     """
     from ..errors import DataFileError
-    from ..evaluate import default_jobs
+    from ..folders import default_jobs
     from .._pipeline import resolve_jobs, run_indexed
 
     setup = semantic_setup(preset=preset, num_classes=num_classes, ignore_index=ignore_index,

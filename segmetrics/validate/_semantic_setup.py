@@ -49,7 +49,7 @@ class SemanticSetup:
 
 
 def _load_mapping(value, what: str) -> tuple[Optional[dict], Optional[str]]:
-    from ..presets import load_label_map
+    from ..io.labelfiles import load_label_map
 
     if value is None:
         return None, None
@@ -68,7 +68,8 @@ def semantic_setup(*, preset=None, num_classes=None, ignore_index=None, reduce_z
         Unknown or panoptic preset, a bad ``pred_labels``, an ignore index that is a
         class, or a label map that sends values outside the classes.
     """
-    from ..presets import get_preset, label_map_lut
+    from ..labels import label_map_lut
+    from ..presets import get_preset
 
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "semantic":
@@ -111,11 +112,9 @@ def semantic_setup(*, preset=None, num_classes=None, ignore_index=None, reduce_z
 
 def _code_tables(k: int, ignore: int, gt_lut, pred_lut) -> tuple[np.ndarray, np.ndarray]:
     """The evaluator's own code tables for these label rules (one owner of the rule)."""
-    from .._pipeline import semantic_code_tables
-    from ..semantic import SemanticEvaluator
+    from ..labels import LabelRules
 
-    ev = SemanticEvaluator(k, ignore_index=ignore, gt_map=gt_lut, pred_map=pred_lut)
-    g, p = semantic_code_tables(ev)
+    g, p = LabelRules.build(k, ignore_index=ignore, gt_map=gt_lut, pred_map=pred_lut).file_tables()
     return np.ascontiguousarray(g, dtype=np.int32), np.ascontiguousarray(p, dtype=np.int32)
 
 
