@@ -522,8 +522,9 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     dataset = {"gt": str(gt), "pred": str(pred),
                "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key),
                "fingerprint": fingerprint(ids, [digests[i] for i in ids])}
+    notes = list(pairing.notes) + ([note] if note else [])  # skipped folder links, then the reading
     return semantic_result(state, class_names=setup.class_names, absent_rule=absent_rule, params=params,
-                           dataset=dataset, notes=[note] if note else [])
+                           dataset=dataset, notes=notes)
 
 
 # ============================================================================ panoptic

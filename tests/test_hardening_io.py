@@ -172,6 +172,14 @@ def test_2_link_loops_are_walked_once_and_noted(tmp_path, link, target):
     # and the numbers: three images, each counted once (the issue saw 123 images)
     ev = evaluate_semantic_files(pairing.pairs, SemanticEvaluator(2), jobs=2)
     assert ev.state.num_images == 3 and ev.state.confusion.sum() == 3 * Z.size
+    # the folder API and the CLI report the skipped links among their notes
+    from segmetrics import evaluate_semantic_folders
+    res = evaluate_semantic_folders(gt, pred, num_classes=2)
+    assert res.num_images == 3 and [n for n in res.notes if "searched under another name" in n] == pairing.notes
+    from click.testing import CliRunner
+    from segmetrics.cli import cli
+    out = CliRunner().invoke(cli, ["eval", "--gt", str(gt), "--pred", str(pred), "--num-classes", "2", "--no-cache"])
+    assert out.exit_code == 0 and out.output.count("searched under another name") == 2, out.output
 
 
 def test_2_aliases_counted_once_and_links_that_are_not_loops_still_work(tmp_path):
@@ -242,6 +250,22 @@ def test_21_non_utf8_names_keep_their_bytes_through_pairing_and_scoring(tmp_path
     ev = evaluate_semantic_files(pairing.pairs, SemanticEvaluator(3, per_image=True), jobs=2)
     np.testing.assert_array_equal(ev.state.confusion, oracle_confusion(arrays, 3))
     assert sorted(r["image_id"] for r in ev.state.per_image) == sorted(k for k, _, _ in pairing.pairs)
+    # the CLI: exit 0, the CSV names each file by its very bytes, the JSON and the state
+    # file keep the ids (escaped), and `report` reproduces eval's outputs byte for byte
+    from click.testing import CliRunner
+    from segmetrics.cli import cli
+    args = ["--per-image", str(tmp_path / "p.csv"), "--json", str(tmp_path / "r.json"), "-q"]
+    res = CliRunner().invoke(cli, ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
+                                   "--num-classes", "3", "--no-cache", "--save-state", str(tmp_path / "s.smstate"),
+                                   *args])
+    assert res.exit_code == 0, res.output
+    csv_bytes = (tmp_path / "p.csv").read_bytes()
+    for n in names:
+        assert b"city\xe0/" + n + b"," in csv_bytes
+    first = {f: (tmp_path / f).read_bytes() for f in ("p.csv", "r.json")}
+    res = CliRunner().invoke(cli, ["report", str(tmp_path / "s.smstate"), *args])
+    assert res.exit_code == 0, res.output
+    assert {f: (tmp_path / f).read_bytes() for f in ("p.csv", "r.json")} == first
 
 
 # ----------------------------------------------------------------------------- 7. memory before checks
@@ -426,6 +450,32 @@ def test_8_limit_override_per_call_and_process_wide(tmp_path):
             set_max_pixels(bad)
         with pytest.raises(InputError, match="max_pixels"):
             read_png(path, max_pixels=bad)
+
+
+def test_8_cli_max_pixels_sets_the_limit_and_says_how(tmp_path):
+    """``--max-pixels`` lowers / raises the limit; the error is one line naming the file."""
+    lab = np.zeros((20, 30), np.uint8)
+    write_png(tmp_path / "gt" / "a.png", lab)
+    write_png(tmp_path / "pred" / "a.png", lab)
+    args = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--num-classes", "2",
+            "--no-cache", "-q"]
+    res = run_python(f"""
+        import sys
+        from segmetrics.cli import main
+        sys.argv = ["segmetrics"] + {args!r} + ["--max-pixels", "599"]
+        main()
+        """)
+    assert res.returncode == 2 and res.stdout == "", res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "a.png: the image is 30x20 = 600 pixels, above the limit of 599" in lines[0]
+    assert "--max-pixels" in lines[0] and "Traceback" not in res.stderr
+    res = run_python(f"""
+        import sys
+        from segmetrics.cli import main
+        sys.argv = ["segmetrics"] + {args!r} + ["--max-pixels", "600"]
+        main()
+        """)
+    assert res.returncode == 0 and "100.00" in res.stdout, res.stdout + res.stderr
 
 
 def test_8_pillow_fallback_uses_our_limit_not_pillows(tmp_path, monkeypatch):

@@ -165,15 +165,22 @@ def progress_bar(label: str, *, quiet: bool) -> Iterator[Optional[Callable[[int]
 
 
 def write_output(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` (``-`` = stdout); parent folders are created."""
+    """Write ``text`` to ``path`` (``-`` = stdout) as UTF-8; parent folders are created.
+
+    Image ids made from file names that are not UTF-8 hold their bytes as lone
+    surrogates (``os.fsdecode``); they are written back as those very bytes
+    (``surrogateescape``), so a CSV row names the file exactly.  JSON escapes them
+    (``\\udcXX``), which ``json.loads`` reads back to the same id.
+    """
+    data = text.encode("utf-8", "surrogateescape")
     if path == "-":
-        click.echo(text, nl=False)
+        click.echo(data, nl=False)
         return
     p = Path(path)
     try:
         if p.parent and not p.parent.exists():
             p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
+        p.write_bytes(data)
     except OSError as exc:
         raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
 

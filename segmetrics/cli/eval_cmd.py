@@ -120,6 +120,7 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
                    "Decoded GT is kept there, keyed by the GT files' content and the label settings, so later "
                    "runs against the same GT skip decoding it.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the ground-truth cache.")
+@click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse images with more pixels than this (default 134217728 = 2**27; the decoder's cap is 2**31).")
 @click.option("--allow-missing", is_flag=True, help="Score GT images without prediction as all-void instead of failing.")
 @click.option("--demo", is_flag=True, help="Generate a small demo dataset and evaluate it (no --gt/--pred).")
 @click.option("--demo-dir", type=click.Path(path_type=Path, file_okay=False), help="Keep the demo data in this folder (default: a temporary folder, removed).")
@@ -127,7 +128,8 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_label, pred_labels,
                  pred_reduce_zero_label, label_map, pred_label_map, class_names, absent_rule, void_predictions,
                  gt_folder, pred_folder, recompute_gt_areas, per_class, json_path, per_image_path, markdown,
-                 fail_under, quiet, save_state, jobs, cache_dir, no_cache, allow_missing, demo, demo_dir, demo_task):
+                 fail_under, quiet, save_state, jobs, cache_dir, no_cache, max_pixels, allow_missing, demo, demo_dir,
+                 demo_task):
     """Score predictions against ground truth and print the metrics.
 
     Semantic: aAcc mAcc mIoU fwIoU mDice.  Panoptic: PQ SQ RQ (all, things,
@@ -155,6 +157,10 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
     reading, pred_label_map = _pred_labels(pred_labels, pred_reduce_zero_label, pred_label_map)
     per_image = bool(per_image_path or save_state)
     with user_errors():
+        if max_pixels is not None:
+            from ..io.png import set_max_pixels  # the decoder, loaded only when asked
+
+            set_max_pixels(max_pixels)
         for what, path in (("ground-truth", gt), ("prediction", pred)):
             if not path.exists():
                 raise DataFileError(f"{what} path not found: {path}")
