@@ -26,6 +26,9 @@ PANOPTIC_MATRICES = 5
 #: Bytes per (image, class) of per-image counts: TP, FP, FN as int64, twice (the
 #: engine's rows and the state's arrays).
 PER_IMAGE_BYTES = 6 * 8
+#: Bytes a run allocates besides the matrices (file lists, rows, tables): measured below 1 MB
+#: on small runs, counted generously.
+BASE = 32 * 2**20
 #: Below this, estimates are not checked (the interpreter's own use dominates them).
 SMALL = 64 * 2**20
 
@@ -91,10 +94,10 @@ def run_memory(task: str, num_classes: int, *, threads: int, per_image: bool, nu
 
     Notes
     -----
-    Semantic: ``(threads + 3 [+ 2 with per-image counts]) * K^2 * 8`` bytes (one
+    Semantic: ``32 MiB + (threads + 3 [+ 2 with per-image counts]) * K^2 * 8`` bytes (one
     K x K int64 confusion matrix per worker thread, the run's sums, the state,
     the result) plus ``48 * N * K`` with per-image counts.  Panoptic:
-    ``5 * (K + 1)^2 * 8`` (the category-map matrix; the engine keeps no
+    ``32 MiB + 5 * (K + 1)^2 * 8`` (the category-map matrix; the engine keeps no
     per-thread copy) plus the same per-image term.
     """
     if task == "semantic":
@@ -103,7 +106,7 @@ def run_memory(task: str, num_classes: int, *, threads: int, per_image: bool, nu
     else:
         side = num_classes + 1
         matrices = PANOPTIC_MATRICES
-    need = matrices * side * side * 8
+    need = BASE + matrices * side * side * 8
     if per_image:
         need += PER_IMAGE_BYTES * num_images * num_classes
     return need, matrices

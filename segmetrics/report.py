@@ -245,9 +245,7 @@ def shown_classes(report: Mapping, *, all_classes: bool = False) -> tuple[list, 
     if not hidden:
         return shown, ""
     word = ("category", "categories") if report["task"] == "panoptic" else ("class", "classes")
-    what = "no segment in ground truth or prediction" if report["task"] == "panoptic" \
-        else "no pixel in ground truth or prediction"
-    return shown, f"({plural(hidden, *word)} with {what} not shown (all n/a); --all-classes shows them)"
+    return shown, f"({plural(hidden, *word)} with nothing to score not shown: --all-classes shows them)"
 
 
 def _headline(report: Mapping) -> list[str]:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from segmetrics.cli import cli
 
-from cli_data import make_flat_set, oracle_confusion, oracle_miou, read_png, write_png
+from cli_data import assert_user_error, make_flat_set, oracle_confusion, oracle_miou, read_png, write_png
 
 pytest.importorskip("segmetrics.semantic")
 
@@ -20,15 +20,6 @@ pytest.importorskip("segmetrics.semantic")
 def run(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     return result
-
-
-def assert_user_error(result, *fragments, code=2):
-    assert result.exit_code == code, result.output
-    err = result.stderr.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in result.output
-    for f in fragments:
-        assert f in err, err
 
 
 @pytest.fixture

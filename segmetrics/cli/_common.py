@@ -91,7 +91,7 @@ def label_hint(exc: LabelError) -> Optional[str]:
 
 @contextlib.contextmanager
 def user_errors(hint_missing: Optional[str] = "--allow-missing") -> Iterator[None]:
-    """Turn ``SegmetricsError`` and ``OSError`` into :class:`UserError` (exit 2, no traceback);
+    """Turn ``SegmetricsError``, ``OSError`` and ``MemoryError`` into :class:`UserError` (exit 2, no traceback);
     library warnings are silenced (the commands print the result's warnings themselves)."""
     try:
         with _warnings.catch_warnings():
@@ -159,7 +159,7 @@ def progress_bar(label: str, *, quiet: bool) -> Iterator[Optional[Callable[[int]
     def count(n: int = 1) -> None:
         with lock:
             done[0] += n
-            click.echo(f"\r{label}: {done[0]} images", err=True, nl=False)
+            click.echo(f"\r{label}: {R.plural(done[0], 'image')}", err=True, nl=False)
     try:
         yield count
     finally:
