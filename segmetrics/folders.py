@@ -541,13 +541,13 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                                              "void_predictions", "ignore_index")}
         exc.rules["pred_labels_given"] = pred_labels != "auto"
         raise
+    scored_notes = _semantic_scored(state, setup)  # or the error when nothing at all is scored
     ids = [q[0] for q in pairing.pairs]
     dataset = {"gt": str(gt), "pred": str(pred),
                "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key),
                "fingerprint": fingerprint(ids, [digests[i] for i in ids])}
     # skipped folder links, the settings, the reading, the cache
-    notes = list(pairing.notes) + setup.notes + ([note] if note else []) + _semantic_scored(state, setup) \
-        + _cache_notes(cache_dir)
+    notes = list(pairing.notes) + setup.notes + ([note] if note else []) + scored_notes + _cache_notes(cache_dir)
     return semantic_result(state, class_names=setup.class_names, absent_rule=absent_rule, params=params,
                            dataset=dataset, notes=notes)
 

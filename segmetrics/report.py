@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -465,8 +466,6 @@ def read_report(path) -> dict:
         ``dataset`` are needed; ``metrics`` and ``per_class`` must have their
         types).  Values are checked by :func:`compare_reports`.
     """
-    from pathlib import Path
-
     path = Path(path)
     try:
         raw = path.read_bytes()
