@@ -34,6 +34,7 @@ from . import _engine_seam as _engine
 from ._memory import check_run_memory
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
 from .io.coco_panoptic import (
+    FlatColumns,
     PanopticDataset,
     check_id_png_sizes,
     check_segments,
@@ -791,17 +792,27 @@ def _check_zero_areas(gt: PanopticDataset, items: list, gt_name: str) -> None:
     uses the PNG's pixel counts instead.  Crowd segments are exempt (their area
     is not used).
     """
-    found, first = 0, None
-    for image_id, ann, _ in items:
-        cols = _gt_columns(gt, image_id, ann)
-        zero = np.flatnonzero((cols.area == 0) & (cols.iscrowd == 0))
-        if zero.size:
-            found += int(zero.size)
-            if first is None:
-                first = (image_id, int(cols.ids[zero[0]]), int(cols.category_ids[zero[0]]))
-    if first is None:
+    def zero_areas(cols) -> np.ndarray:
+        return np.flatnonzero((cols.area == 0) & (cols.iscrowd == 0))
+
+    counts = np.zeros(len(items), dtype=np.int64)
+    flat = gt.columns
+    if isinstance(flat, FlatColumns):  # the loaded columns, in one pass over the flat arrays
+        start, end, ok = flat.ranges([it[0] for it in items], [it[1] for it in items])
+        bad = np.concatenate([[0], np.cumsum((flat.area == 0) & (flat.iscrowd == 0))])
+        counts[ok] = (bad[end] - bad[start])[ok]
+    else:
+        ok = np.zeros(len(items), dtype=bool)
+    for j in np.flatnonzero(~ok).tolist():  # annotations edited since loading, or no flat columns
+        image_id, ann, _ = items[j]
+        counts[j] = zero_areas(_gt_columns(gt, image_id, ann)).size
+    hit = np.flatnonzero(counts)
+    if not hit.size:
         return
-    image_id, sid, cid = first
+    image_id, ann, _ = items[int(hit[0])]
+    cols = _gt_columns(gt, image_id, ann)
+    z = int(zero_areas(cols)[0])
+    sid, cid, found = int(cols.ids[z]), int(cols.category_ids[z]), int(counts.sum())
     more = f" ({plural(found, 'segment')} with area 0 in all)" if found > 1 else ""
     raise FormatError(
         f"image {image_id!r}: ground-truth segment {sid} (category {cid}) has area 0 in {gt_name} but covers "
