@@ -314,7 +314,7 @@ def format_markdown(report: Mapping, *, per_class: bool = False, all_classes: bo
     (rows with nothing to score left out unless ``all_classes``, as in :func:`format_table`)."""
     keys = _headline_keys(report)
     d = report["dataset"]
-    out = [f"### segmetrics: {report['task']}", "", _title(report), ""]
+    out = [f"### segmetrics: {report['task']}", "", _title(report) + " | values in %", ""]
     out.append(_md_table(keys, [[_pct(report["metrics"][k]) for k in keys]]))
     fp = d.get("fingerprint")
     if fp:

@@ -367,7 +367,7 @@ def test_18_panoptic_per_class_hides_empty_rows_and_fits_80_columns(tmp_path):
     assert len(rows) == 133 and max(map(len, r.stdout.splitlines())) <= 80
     md = run("eval", "--gt", gt, "--pred", gt, "--per-class", "--markdown", "--no-cache").stdout
     # rows starting "| ": the headline's header and values, the per-class header, then one per category shown
-    assert md.count("\n| ") - 3 == 4 and "129 categories" in md
+    assert md.count("\n| ") - 3 == 4 and "129 categories" in md and "| values in %" in md
 
 
 def test_18_semantic_tables_fit_80_columns_with_long_names_and_large_counts():
