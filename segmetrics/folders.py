@@ -31,8 +31,10 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from . import _engine_seam as _engine
+from ._memory import check_run_memory
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
 from .io.coco_panoptic import (
+    FlatColumns,
     PanopticDataset,
     check_id_png_sizes,
     check_segments,
@@ -60,7 +62,9 @@ from .panoptic import evaluate_image
 from .presets import get_preset
 from .semantic import SemanticEvaluator, SemanticResult, image_confusion
 from .semantic import build_result as semantic_result
-from .state import PanopticState, SemanticState, fingerprint, id_key
+from .gtcache import probe_cache_dir
+from .report import plural
+from .state import PanopticState, SemanticState, _shown, fingerprint, id_key
 
 __all__ = [
     "default_jobs",
@@ -155,6 +159,15 @@ def _file_bytes(path, what: str) -> bytes:
         raise DataFileError(f"cannot read {path} to fingerprint the {what}: {exc.strerror or exc}") from None
 
 
+def _cache_notes(cache_dir) -> list:
+    """The one-line note when the GT cache folder cannot be used (the run then scores without
+    storing; a folder that can be read still serves its entries)."""
+    if cache_dir is None:
+        return []
+    note = probe_cache_dir(cache_dir)
+    return [note] if note else []
+
+
 # ============================================================================ semantic
 def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable[[tuple], np.ndarray]:
     """One image's matrix the slow way (any PNG Pillow reads), or the image's precise error."""
@@ -169,6 +182,8 @@ def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable
             return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing)
         except LabelError as exc:
             exc.file = str(gt_path if exc.side == "gt" else pred_path)
+            if exc.args and exc.file not in str(exc.args[0]):
+                exc.args = (f"{exc.args[0]} (file {exc.file})",) + exc.args[1:]
             raise
         except InputError as exc:
             if str(image_id) in str(exc):
@@ -281,6 +296,7 @@ class _SemanticSetup:
     pred_label_map: Optional[str]
     absent_rule: str
     void_predictions: str
+    notes: list               # what the user should know about the settings (a preset's names overridden)
 
     def rules(self, reading: str) -> LabelRules:
         return LabelRules.build(self.num_classes, ignore_index=self.ignore_index, gt_map=self.gt_map,
@@ -331,7 +347,13 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
                          "class_names (--preset, --num-classes or --class-names)")
     if given_names is not None and len(given_names) != k:
         raise InputError(f"class_names {class_names} gives {len(given_names)} names but num_classes is {k}")
-    if names is None or len(names) != k:
+    notes = []
+    if names is not None and len(names) != k:  # num_classes overrides a preset: keep the names that apply
+        kept = min(len(names), k)
+        notes.append(f"num_classes={k} overrides preset {p.name}'s {len(names)} classes: classes 0..{kept - 1} keep "
+                     f"the preset's names" + (f", {kept}..{k - 1} are named by their index" if k > kept else ""))
+        names = tuple(names[:kept]) + tuple(str(i) for i in range(kept, k))
+    if names is None:
         names = tuple(str(i) for i in range(k))
     ignore = check_ignore(ignore_index) if ignore_index is not None else (p.ignore_index if p else 255)
     if ignore < 0:
@@ -357,7 +379,7 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
         plm_name = None
         readings = {"class-index": None, "as-gt": gt_map}
     return _SemanticSetup(p, k, tuple(names), ignore, rzl, gt_map, readings, lm_name, plm_name, absent_rule,
-                          void_predictions)
+                          void_predictions, notes)
 
 
 def _auto_sample(pairs: list, size: int) -> list:
@@ -501,6 +523,8 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     p = setup.preset
     pairing = pair_label_files(gt, pred, gt_suffix=p.gt_suffix if p else "",
                                pred_suffixes=p.pred_suffixes if p else (), allow_missing=allow_missing)
+    check_run_memory("semantic", setup.num_classes, threads=_jobs(jobs, len(pairing.pairs)), per_image=per_image,
+                     num_images=len(pairing.pairs), what=f"num_classes={setup.num_classes}")
     reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
     rules = setup.rules(reading)
     present = [q for q in pairing.pairs if q[2] is not None]
@@ -518,13 +542,37 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                                              "void_predictions", "ignore_index")}
         exc.rules["pred_labels_given"] = pred_labels != "auto"
         raise
+    scored_notes = _semantic_scored(state, setup)  # or the error when nothing at all is scored
     ids = [q[0] for q in pairing.pairs]
     dataset = {"gt": str(gt), "pred": str(pred),
                "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key),
                "fingerprint": fingerprint(ids, [digests[i] for i in ids])}
-    notes = list(pairing.notes) + ([note] if note else [])  # skipped folder links, then the reading
+    # skipped folder links, the settings, the reading, the cache
+    notes = list(pairing.notes) + setup.notes + ([note] if note else []) + scored_notes + _cache_notes(cache_dir)
     return semantic_result(state, class_names=setup.class_names, absent_rule=absent_rule, params=params,
                            dataset=dataset, notes=notes)
+
+
+def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> list:
+    """A note on the images with no scored GT pixel (known when per-image counts are kept:
+    they add nothing); :class:`InputError` when no pixel of any image is scored."""
+    n = int(state.num_images)
+    if not int(state.confusion.sum()) + int(state.void.sum()) + int(state.missing.sum()):
+        rules = ", ".join(filter(None, ["reduce_zero_label" if setup.reduce_zero_label else "",
+                                        f"label map {setup.label_map}" if setup.label_map else ""]))
+        raise InputError(
+            f"nothing to score: no ground-truth pixel of the {plural(n, 'image')} is scored (every pixel is "
+            f"ignore_index {setup.ignore_index}{' after ' + rules if rules else ''}); check ignore_index, label_map "
+            f"and reduce_zero_label (--ignore-index, --label-map, --reduce-zero-label)")
+    if not state.per_image_kept:
+        return []
+    empty = np.flatnonzero((state.image_tp + state.image_fn).sum(axis=1) == 0)
+    if not empty.size:
+        return []
+    ids = [state.image_ids[i] for i in empty.tolist()]
+    return [f"{plural(len(ids), 'image')} {'has' if len(ids) == 1 else 'have'} no scored ground-truth pixel "
+            f"(all ignore_index {setup.ignore_index}), so {'it adds' if len(ids) == 1 else 'they add'} nothing: "
+            f"{_shown(ids)}"]
 
 
 # ============================================================================ panoptic
@@ -712,20 +760,80 @@ def _panoptic_preset_warnings(p, categories, annotations, gt_name: str) -> list:
     return out
 
 
+def _gt_columns(gt: PanopticDataset, image_id, ann):
+    """The checked columns of an image's GT segments (as loaded, or checked again when changed)."""
+    segs = ann["segments_info"]
+    cols = gt.columns.get(image_id)
+    if cols is None or not cols.describes(segs):
+        cols = segment_columns(segs, *check_segments(segs, f"image {image_id!r}: ground-truth"))
+    return cols
+
+
 def _panoptic_digests(gt: PanopticDataset, items: list) -> list:
     """Per image: SHA-256 of its GT PNG bytes and its checked segments (id, category, crowd, area)."""
     out = []
     for image_id, ann, _ in items:
-        segs = ann["segments_info"]
-        cols = gt.columns.get(image_id)
-        if cols is None or not cols.describes(segs):
-            cols = segment_columns(segs, *check_segments(segs, f"image {image_id!r}: ground-truth"))
+        cols = _gt_columns(gt, image_id, ann)
         out.append(_digest(_file_bytes(gt.png_path(image_id), "ground truth"),
                            np.ascontiguousarray(cols.ids, dtype="<i8").tobytes(),
                            np.ascontiguousarray(cols.category_ids, dtype="<i8").tobytes(),
                            np.ascontiguousarray(cols.iscrowd, dtype=np.uint8).tobytes(),
                            np.ascontiguousarray(cols.area, dtype="<f8").tobytes()))
     return out
+
+
+def _check_zero_areas(gt: PanopticDataset, items: list, gt_name: str) -> None:
+    """:class:`FormatError` when a GT segment that is not crowd has ``area`` 0 in the JSON.
+
+    Every listed segment covers pixels of its PNG (one that does not is an error
+    of its image), so an area of 0 is never right, and PQ computed with it is
+    wrong for the whole category (IoU above 1, or a union of 0): the run stops
+    before any work and names the image and the segment.  ``recompute_gt_areas``
+    uses the PNG's pixel counts instead.  Crowd segments are exempt (their area
+    is not used).
+    """
+    def zero_areas(cols) -> np.ndarray:
+        return np.flatnonzero((cols.area == 0) & (cols.iscrowd == 0))
+
+    counts = np.zeros(len(items), dtype=np.int64)
+    flat = gt.columns
+    if isinstance(flat, FlatColumns):  # the loaded columns, in one pass over the flat arrays
+        start, end, ok = flat.ranges([it[0] for it in items], [it[1] for it in items])
+        bad = np.concatenate([[0], np.cumsum((flat.area == 0) & (flat.iscrowd == 0))])
+        counts[ok] = (bad[end] - bad[start])[ok]
+    else:
+        ok = np.zeros(len(items), dtype=bool)
+    for j in np.flatnonzero(~ok).tolist():  # annotations edited since loading, or no flat columns
+        image_id, ann, _ = items[j]
+        counts[j] = zero_areas(_gt_columns(gt, image_id, ann)).size
+    hit = np.flatnonzero(counts)
+    if not hit.size:
+        return
+    image_id, ann, _ = items[int(hit[0])]
+    cols = _gt_columns(gt, image_id, ann)
+    z = int(zero_areas(cols)[0])
+    sid, cid, found = int(cols.ids[z]), int(cols.category_ids[z]), int(counts.sum())
+    more = f" ({plural(found, 'segment')} with area 0 in all)" if found > 1 else ""
+    raise FormatError(
+        f"image {image_id!r}: ground-truth segment {sid} (category {cid}) has area 0 in {gt_name} but covers "
+        f"pixels in its PNG{more}; PQ would use a wrong union; pass recompute_gt_areas=True "
+        f"(--recompute-gt-areas) to use the PNGs' pixel counts")
+
+
+def _panoptic_scored(state: PanopticState, items: list) -> list:
+    """A note on the GT images that list no segment (they add nothing); :class:`InputError`
+    when nothing counts in any image (TP + FP + FN = 0 in every category)."""
+    if not (int(state.tp.sum()) + int(state.fp.sum()) + int(state.fn.sum())):
+        raise InputError(
+            f"nothing to score: no category has a ground-truth or predicted segment that counts in the "
+            f"{plural(len(items), 'image')} (TP + FP + FN = 0: the ground truth lists no segment that is not "
+            f"crowd, and every predicted segment lies mostly on void or crowd)")
+    empty = [image_id for image_id, ann, _ in items if not ann["segments_info"]]
+    if not empty:
+        return []
+    one = len(empty) == 1
+    return [f"{plural(len(empty), 'ground-truth image')} {'lists' if one else 'list'} no segment (the PNG is all "
+            f"void), so nothing in {'it' if one else 'them'} is scored: {_shown(empty)}"]
 
 
 def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder=None, preset: Optional[str] = None,
@@ -774,13 +882,20 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     gt, gt_path = _load_panoptic(gt_json, gt_folder, "ground-truth")
     pred, pred_path = _load_panoptic(pred_json, pred_folder, "prediction")
     cats = CategoryIndex(gt.categories)
-    items, missing, extra = pair_panoptic(gt, pred, allow_missing=allow_missing)
     gt_name = gt_path.name if gt_path is not None else "the ground truth"
+    if not gt.annotations:
+        raise InputError(f"{gt_name} lists no image (its 'annotations' are empty): nothing to score")
+    items, missing, extra = pair_panoptic(gt, pred, allow_missing=allow_missing)
+    check_run_memory("panoptic", len(cats), threads=_jobs(jobs, len(items)), per_image=per_image,
+                     num_images=len(items), what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}")
+    if not recompute_gt_areas:
+        _check_zero_areas(gt, items, gt_name)
     run_warnings = _panoptic_preset_warnings(p, gt.categories, [it[1] for it in items], gt_name)
     digests = _panoptic_digests(gt, items)
     state = PanopticState(len(cats), per_image=per_image, digest=per_image)
     _count_panoptic(state, items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas, jobs=jobs,
                     cache_dir=cache_dir, progress=progress, digests=digests)
+    notes = _panoptic_scored(state, items) + _cache_notes(cache_dir)
     ids = [it[0] for it in items]
     result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]
     dataset = {"gt": str(gt_path if gt_path is not None else gt.path),
@@ -791,7 +906,7 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     params = {"preset": p.name if p else None, "allow_missing": bool(allow_missing),
               "recompute_gt_areas": bool(recompute_gt_areas)}
     return panoptic_result(state, cats, with_semantic=with_semantic, params=params, dataset=dataset,
-                           run_warnings=run_warnings)
+                           run_warnings=run_warnings, notes=notes)
 
 
 def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jobs: Optional[int] = None,

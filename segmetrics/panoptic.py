@@ -531,11 +531,14 @@ def _derived_warnings(dataset: dict) -> list:
     out = []
     missing, extra = list(dataset.get("missing_ids", ())), list(dataset.get("extra_ids", ()))
     if missing:
-        out.append(f"{len(missing)} ground-truth images have no prediction; all their segments are "
-                   f"false negatives: image ids {_listed(missing)}")
+        one = len(missing) == 1
+        out.append(f"{_report.plural(len(missing), 'ground-truth image')} {'has' if one else 'have'} no prediction; "
+                   f"all {'its' if one else 'their'} segments are false negatives: image ids {_listed(missing)}")
     if extra:
-        out.append(f"{len(extra)} predictions are for images not in the ground truth and were ignored: "
-                   f"image ids {_listed(extra)}")
+        one = len(extra) == 1
+        out.append(f"{_report.plural(len(extra), 'prediction')} {'is' if one else 'are'} for "
+                   f"{'an image' if one else 'images'} not in the ground truth and {'was' if one else 'were'} "
+                   f"ignored: image ids {_listed(extra)}")
     return out
 
 

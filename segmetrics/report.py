@@ -19,25 +19,31 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ._version import __version__
-from .errors import InputError
+from .errors import DataFileError, FormatError, InputError
 
 __all__ = [
     "SCHEMA_VERSION",
     "SEMANTIC_METRICS",
     "PANOPTIC_METRICS",
+    "TABLE_WIDTH",
+    "plural",
     "json_ready",
+    "read_report",
     "build_report",
     "to_json",
     "format_table",
     "format_markdown",
+    "shown_classes",
     "format_csv",
     "parse_metric_spec",
     "check_fail_under",
+    "GATE_KINDS",
     "compare_reports",
     "format_comparison",
     "check_max_drop",
@@ -117,10 +123,33 @@ def to_json(report: Mapping) -> str:
 
 
 # --------------------------------------------------------------------------- text
+#: Human tables fit this many columns (a terminal's default width).
+TABLE_WIDTH = 80
+
+
+def plural(n: int, word: str, words: Optional[str] = None) -> str:
+    """``"1 image"``, ``"3 images"`` (thousands separated; ``words`` for irregular plurals)."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
 def _pct(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
     return f"{100.0 * v:.2f}"
+
+
+def _count(n, compact: bool) -> str:
+    """A pixel or segment count; ``compact``: at most 5 characters (``12.3M``, ``4.56G``)."""
+    if n is None:
+        return "n/a"
+    n = int(n)
+    if not compact or abs(n) < 100_000:
+        return str(n)
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            v = n / div
+            return f"{v:.{2 if v < 10 else 1 if v < 100 else 0}f}{unit}"
+    return str(n)  # pragma: no cover - unreachable
 
 
 def _headline_keys(report: Mapping) -> list[str]:
@@ -138,6 +167,11 @@ def _per_class_columns(report: Mapping) -> tuple[list[str], list[str]]:
     return [c for c in pct if c in rows[0]], [c for c in cnt if c in rows[0]]
 
 
+#: Table headers of per-class columns (``%`` marks percentages).
+_HEADERS = {"IoU": "IoU %", "Acc": "Acc %", "Dice": "Dice %", "Precision": "Prec %", "Recall": "Rec %",
+            "PQ": "PQ %", "SQ": "SQ %", "RQ": "RQ %", "gt_pixels": "GT px", "pred_pixels": "pred px"}
+
+
 def _grid(header: Sequence[str], rows: Sequence[Sequence[str]], align_left: int = 0) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     def line(cells):
@@ -148,34 +182,124 @@ def _grid(header: Sequence[str], rows: Sequence[Sequence[str]], align_left: int 
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
+def _width(text: str) -> int:
+    return max(len(ln) for ln in text.splitlines())
+
+
+def _fit_grid(header: Sequence[str], make_rows, align_left: int, name_col: int, width: int = TABLE_WIDTH) -> str:
+    """A grid no wider than ``width``: counts in compact form (``12.3M``) when exact ones do
+    not fit, then names cut (ending in ``~``, at least 8 characters kept)."""
+    text = _grid(header, make_rows(False), align_left)
+    if _width(text) <= width:
+        return text
+    rows = make_rows(True)
+    text = _grid(header, rows, align_left)
+    over = _width(text) - width
+    if over <= 0:
+        return text
+    longest = max(len(str(r[name_col])) for r in rows)
+    keep = max(8, longest - over, len(header[name_col]))
+    cut = [list(r) for r in rows]
+    for r in cut:
+        if len(str(r[name_col])) > keep:
+            r[name_col] = str(r[name_col])[:keep - 1] + "~"
+    return _grid(header, cut, align_left)
+
+
 def _title(report: Mapping) -> str:
     d = report["dataset"]
     preset = report["params"].get("preset")
-    bits = [f"segmetrics {report['segmetrics_version']}", report["task"], f"{d.get('images', '?')} images"]
+    n = d.get("images")
+    bits = [f"segmetrics {report['segmetrics_version']}", report["task"],
+            plural(n, "image") if isinstance(n, int) else "? images"]
     if preset:
         bits.append(f"preset {preset}")
     if d.get("missing_predictions"):
-        bits.append(f"{d['missing_predictions']} missing predictions scored as void")
+        bits.append(f"{plural(d['missing_predictions'], 'missing prediction')} scored as void")
     return " | ".join(bits)
 
 
-def format_table(report: Mapping, *, per_class: bool = False) -> str:
-    """Human-readable report: headline metrics (percent) and optionally per-class rows."""
+def _scored(report: Mapping, row: Mapping) -> bool:
+    """Whether a per-class row has anything to show: a panoptic category with TP + FP + FN > 0,
+    a semantic class with ground-truth or predicted pixels (the others are all ``n/a``)."""
+    if report["task"] == "panoptic":
+        keys = ("TP", "FP", "FN")
+    else:
+        keys = ("gt_pixels", "pred_pixels")
+    if not any(k in row for k in keys):
+        return True
+    return any(row.get(k) for k in keys)
+
+
+def shown_classes(report: Mapping, *, all_classes: bool = False) -> tuple[list, str]:
+    """The per-class rows a table shows and the line that says what was left out.
+
+    Without ``all_classes`` the rows with nothing to score (:func:`_scored`) are
+    left out, and the line says how many and which flag shows them (empty when
+    nothing was left out).
+    """
+    rows = list(report["per_class"])
+    if all_classes:
+        return rows, ""
+    shown = [r for r in rows if _scored(report, r)]
+    hidden = len(rows) - len(shown)
+    if not hidden:
+        return shown, ""
+    word = ("category", "categories") if report["task"] == "panoptic" else ("class", "classes")
+    return shown, f"({plural(hidden, *word)} with nothing to score not shown: --all-classes shows them)"
+
+
+def _headline(report: Mapping) -> list[str]:
+    m = report["metrics"]
     keys = _headline_keys(report)
-    parts = [_title(report), "", _grid(keys, [[_pct(report["metrics"][k]) for k in keys]])]
+    if report["task"] != "panoptic" or "PQ" not in m:
+        return [_grid([f"{k} %" for k in keys], [[_pct(m[k]) for k in keys]])]
+    # panoptic: PQ / SQ / RQ by group (as panopticapi prints them), then the category-map metrics
+    d = report["dataset"]
+    groups = [("All", "", "categories"), ("Things", "_th", "things"), ("Stuff", "_st", "stuff")]
+    rows = [[label] + [_pct(m.get(k + suffix)) for k in ("PQ", "SQ", "RQ")]
+            + [str(d[n]) if d.get(n) is not None else "n/a"] for label, suffix, n in groups]
+    out = [_grid(["", "PQ %", "SQ %", "RQ %", "categories"], rows, align_left=1)]
+    sem = [k for k in SEMANTIC_METRICS if k in m]
+    if sem:
+        out.append(_grid([f"{k} %" for k in sem], [[_pct(m[k]) for k in sem]]))
+    return out
+
+
+def format_table(report: Mapping, *, per_class: bool = False, all_classes: bool = False) -> str:
+    """Human-readable report: headline metrics (percent) and optionally per-class rows.
+
+    Notes
+    -----
+    Every table fits :data:`TABLE_WIDTH` (80) columns: panoptic headlines print
+    PQ / SQ / RQ as an All / Things / Stuff grid; per-class tables print pixel
+    counts compactly and cut long names (``~``) only when the exact form does not
+    fit.  Per-class rows with nothing to score are left out unless
+    ``all_classes`` (:func:`shown_classes`); headers mark percentages with ``%``.
+    """
+    parts = [_title(report)]
+    for block in _headline(report):
+        parts += ["", block]
     if per_class and report["per_class"]:
+        rows, left_out = shown_classes(report, all_classes=all_classes)
         pct, cnt = _per_class_columns(report)
-        header = ["id", "name"] + pct + cnt
-        if report["task"] == "panoptic":
-            header.insert(2, "kind")
-        rows = []
-        for r in report["per_class"]:
-            row = [str(r.get("id")), str(r.get("name"))]
-            if report["task"] == "panoptic":
-                row.append("thing" if r.get("isthing") else "stuff")
-            row += [_pct(r.get(c)) for c in pct] + [str(r.get(c)) for c in cnt]
-            rows.append(row)
-        parts += ["", _grid(header, rows, align_left=2 + (report["task"] == "panoptic"))]
+        panoptic = report["task"] == "panoptic"
+        header = ["id", "name"] + (["kind"] if panoptic else []) + [_HEADERS.get(c, c) for c in pct + cnt]
+
+        def make_rows(compact: bool) -> list:
+            out = []
+            for r in rows:
+                row = [str(r.get("id")), str(r.get("name"))]
+                if panoptic:
+                    row.append("thing" if r.get("isthing") else "stuff")
+                row += [_pct(r.get(c)) for c in pct] + [_count(r.get(c), compact) for c in cnt]
+                out.append(row)
+            return out
+
+        if rows:
+            parts += ["", _fit_grid(header, make_rows, align_left=2 + panoptic, name_col=1)]
+        if left_out:
+            parts += [left_out] if rows else ["", left_out]
     return "\n".join(parts) + "\n"
 
 
@@ -185,21 +309,24 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def format_markdown(report: Mapping, *, per_class: bool = False) -> str:
-    """GitHub-flavoured Markdown (for PR comments); per-class rows go in a ``<details>`` block."""
+def format_markdown(report: Mapping, *, per_class: bool = False, all_classes: bool = False) -> str:
+    """GitHub-flavoured Markdown (for PR comments); per-class rows go in a ``<details>`` block
+    (rows with nothing to score left out unless ``all_classes``, as in :func:`format_table`)."""
     keys = _headline_keys(report)
     d = report["dataset"]
-    out = [f"### segmetrics: {report['task']}", "", _title(report), ""]
+    out = [f"### segmetrics: {report['task']}", "", _title(report) + " | values in %", ""]
     out.append(_md_table(keys, [[_pct(report["metrics"][k]) for k in keys]]))
     fp = d.get("fingerprint")
     if fp:
         out += ["", f"GT fingerprint `{fp[:19]}`"]
     if per_class and report["per_class"]:
         pct, cnt = _per_class_columns(report)
+        shown, left_out = shown_classes(report, all_classes=all_classes)
         rows = [[r.get("id"), r.get("name")] + [_pct(r.get(c)) for c in pct] + [r.get(c) for c in cnt]
-                for r in report["per_class"]]
-        out += ["", "<details><summary>Per class</summary>", "",
-                _md_table(["id", "name"] + pct + cnt, rows), "", "</details>"]
+                for r in shown]
+        out += ["", "<details><summary>Per class (%)</summary>", ""]
+        out += [_md_table(["id", "name"] + pct + cnt, rows)] if rows else []
+        out += (["", left_out] if left_out else []) + ["", "</details>"]
     if report.get("warnings"):
         out += ["", "Warnings:", ""] + [f"- {w}" for w in report["warnings"]]
     return "\n".join(out) + "\n"
@@ -225,39 +352,92 @@ def format_csv(rows: Sequence[Mapping]) -> str:
 
 
 # --------------------------------------------------------------------------- gates
-def parse_metric_spec(spec: str, *, allowed: Optional[Iterable[str]] = None) -> dict[str, float]:
+GATE_KINDS = ("fail_under", "max_drop")
+
+
+def parse_metric_spec(spec: str, *, allowed: Optional[Iterable[str]] = None, kind: str = "fail_under"
+                      ) -> dict[str, float]:
     """Parse ``"mIoU=45.0,PQ=40"`` into ``{"mIoU": 45.0, "PQ": 40.0}`` (percent).
+
+    Parameters
+    ----------
+    spec : str
+        Comma-separated ``METRIC=VALUE`` items; a value may end in ``%``.
+    allowed : iterable of str, optional
+        The metric names accepted (default: any).
+    kind : {"fail_under", "max_drop"}
+        ``"fail_under"``: a percentage a metric must reach; ``"max_drop"``:
+        percentage points a metric may lose.
 
     Raises
     ------
     InputError
-        Malformed item, duplicate or unknown metric (the message lists the known ones).
+        Malformed item, duplicate or unknown metric (the message lists the known
+        ones), a value outside ``[0, 100]``, or (``fail_under``) a value in
+        ``(0, 1)`` written without ``%``.
+
+    Notes
+    -----
+    Gates take percentages, results hold fractions.  A ``--fail-under`` value
+    strictly between 0 and 1 is what a user who thinks in fractions writes
+    (``mIoU=0.45`` meaning 45 %), and as a percentage it is a gate that always
+    passes: it is refused with both spellings (``mIoU=45``, or ``mIoU=0.45%``
+    for a real 0.45 % gate).  ``--max-drop`` values are points, so small values
+    (``mIoU=0.5``) are ordinary there.
     """
+    if kind not in GATE_KINDS:
+        raise InputError(f"kind must be one of {GATE_KINDS}, got {kind!r}")
     out: dict[str, float] = {}
     allowed = list(allowed) if allowed is not None else None
+    unit = "PERCENT" if kind == "fail_under" else "POINTS"
     for item in [s.strip() for s in spec.split(",") if s.strip()]:
         name, sep, value = item.partition("=")
-        name = name.strip()
+        name, value = name.strip(), value.strip()
         if not sep or not name:
-            raise InputError(f"expected METRIC=PERCENT, got {item!r} (e.g. mIoU=45.0,PQ=40)")
+            raise InputError(f"expected METRIC={unit}, got {item!r} (e.g. mIoU=45.0,PQ=40)")
+        explicit = value.endswith("%")
+        number = value[:-1].strip() if explicit else value
         try:
-            v = float(value)
+            v = float(number)
         except ValueError:
-            raise InputError(f"{name}: {value.strip()!r} is not a number (percent expected)") from None
+            raise InputError(f"{name}: {value!r} is not a number (percent expected)") from None
         if not math.isfinite(v):
-            raise InputError(f"{name}: threshold must be finite, got {value.strip()!r}")
+            raise InputError(f"{name}: threshold must be finite, got {value!r}")
         if allowed is not None and name not in allowed:
             raise InputError(f"unknown metric {name!r}; known: {', '.join(allowed)}")
         if name in out:
             raise InputError(f"metric {name!r} given twice")
+        if not 0.0 <= v <= 100.0:
+            what = "a percentage" if kind == "fail_under" else "a drop in percentage points"
+            raise InputError(f"{name}={value}: {what} must be in [0, 100]")
+        if kind == "fail_under" and 0.0 < v < 1.0 and not explicit:
+            raise InputError(f"{name}={value} looks like a fraction, but gates take percentages: write "
+                             f"{name}={100.0 * v:g} for {100.0 * v:g} %, or {name}={value}% for {value} %")
         out[name] = v
     if not out:
-        raise InputError(f"no METRIC=PERCENT item in {spec!r}")
+        raise InputError(f"no METRIC={unit} item in {spec!r}")
     return out
 
 
+def _gate_digits(value_pct: float, limit: float) -> str:
+    """``value_pct`` with the fewest decimals (at least 2) that tell it apart from ``limit``."""
+    for d in range(2, 16):
+        text = f"{value_pct:.{d}f}"
+        if text != f"{limit:.{d}f}":
+            return text
+    return repr(value_pct)
+
+
 def check_fail_under(report: Mapping, thresholds: Mapping[str, float]) -> list[str]:
-    """Reasons (one per failed metric) why ``report`` misses ``thresholds`` (percent)."""
+    """Reasons (one per failed metric) why ``report`` misses ``thresholds`` (percent).
+
+    Notes
+    -----
+    A metric passes when ``100 * value >= threshold``; an undefined (NaN /
+    ``null``) metric fails.  A failing value is printed with as many decimals as
+    it takes to differ from the threshold (``mIoU 10.859 < 10.86``, never
+    ``10.86 < 10.86``).
+    """
     reasons = []
     for name, limit in thresholds.items():
         if name not in report["metrics"]:
@@ -269,42 +449,165 @@ def check_fail_under(report: Mapping, thresholds: Mapping[str, float]) -> list[s
         if v is None or math.isnan(v):
             reasons.append(f"{name} is undefined (n/a), required >= {limit:g}")
         elif 100.0 * v < limit:
-            reasons.append(f"{name} {100.0 * v:.2f} < {limit:g}")
+            reasons.append(f"{name} {_gate_digits(100.0 * v, limit)} < {limit:g}")
     return reasons
 
 
-def compare_reports(base: Mapping, new: Mapping) -> dict:
+# --------------------------------------------------------------------------- compare
+def read_report(path) -> dict:
+    """Read a report written by ``segmetrics eval --json`` (``FormatError`` when it is not one).
+
+    Raises
+    ------
+    DataFileError
+        The file cannot be read.
+    FormatError
+        Not UTF-8, not JSON, or not a report (``task``, ``metrics`` and
+        ``dataset`` are needed; ``metrics`` and ``per_class`` must have their
+        types).  Values are checked by :func:`compare_reports`.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not {"task", "metrics", "dataset"} <= set(data):
+        raise FormatError(f"{path} is not a segmetrics report (needs task, metrics and dataset)")
+    data.setdefault("per_class", [])
+    for key, kind in (("metrics", dict), ("dataset", dict), ("per_class", list)):
+        if not isinstance(data[key], kind):
+            raise FormatError(f"{path}: '{key}' must be a JSON {'object' if kind is dict else 'array'}")
+    if not all(isinstance(r, dict) for r in data["per_class"]):
+        raise FormatError(f"{path}: every per_class entry must be a JSON object")
+    return data
+
+
+def _value(v, where: str) -> Optional[float]:
+    """A report value as a float, or None when undefined (``null``, NaN, an infinity)."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise FormatError(f"{where} is {v!r}, not a number")
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _class_rows(report: Mapping, key: str, where: str) -> dict:
+    """``{id: (name, value)}`` of a report's per-class rows that hold ``key``."""
+    out = {}
+    for i, r in enumerate(report.get("per_class", [])):
+        if key not in r:
+            continue
+        cid = r.get("id")
+        if isinstance(cid, bool) or not isinstance(cid, (int, str)):
+            raise FormatError(f"{where}: per_class[{i}].id is {cid!r}, not an integer or a string")
+        if cid in out:
+            raise FormatError(f"{where}: class id {cid!r} appears twice in per_class")
+        out[cid] = (r.get("name"), _value(r[key], f"{where}: per_class[{i}].{key}"))
+    return out
+
+
+def _join_classes(a: dict, b: dict, names: tuple) -> tuple[list, list]:
+    """Pair per-class rows of two reports: by id when both list the same classes, else by
+    name where names are unique and shared; returns ``(pairs, warnings)``."""
+    if set(a) == set(b) and all(a[i][0] == b[i][0] for i in a):
+        return [(i, a[i][0], a[i][1], b[i][1]) for i in a], []
+    na, nb = names
+    a_names = {v[0]: i for i, v in a.items() if v[0] is not None}
+    b_names = {v[0]: i for i, v in b.items() if v[0] is not None}
+    unique = len(a_names) == len(a) and len(b_names) == len(b)
+    shared = [n for n in a_names if n in b_names]
+    if unique and shared:
+        moved = [f"{n} {a_names[n]} -> {b_names[n]}" for n in shared if a_names[n] != b_names[n]]
+        only_a = [str(n) for n in a_names if n not in b_names]
+        only_b = [str(n) for n in b_names if n not in a_names]
+        bits = [f"the class lists of {na} and {nb} differ; per-class rows are joined by name"]
+        if moved:
+            bits.append(f"{plural(len(moved), 'class', 'classes')} have other ids ({_few(moved)})")
+        if only_a:
+            bits.append(f"only in {na}: {_few(only_a)}")
+        if only_b:
+            bits.append(f"only in {nb}: {_few(only_b)}")
+        pairs = [(a_names[n], n, a[a_names[n]][1], b[b_names[n]][1]) for n in shared]
+        return pairs, ["; ".join(bits)]
+    differ = [f"{i}: {a[i][0]!r} vs {b[i][0]!r}" for i in a if i in b and a[i][0] != b[i][0]]
+    only = len(set(a) ^ set(b))
+    msg = f"the class lists of {na} and {nb} differ ("
+    msg += ", ".join(filter(None, [f"names of ids {_few(differ)}" if differ else "",
+                                   f"{plural(only, 'id')} in one report only" if only else ""]))
+    msg += "); per-class rows are joined by class id"
+    return [(i, a[i][0], a[i][1], b[i][1]) for i in a if i in b], [msg]
+
+
+def _few(items: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def compare_reports(base: Mapping, new: Mapping, *, names: tuple[str, str] = ("the base report", "the new report")
+                    ) -> dict:
     """Per-metric and per-class deltas between two reports (values as fractions).
+
+    Parameters
+    ----------
+    base, new : mapping
+        Reports as :func:`build_report` / :func:`read_report` give them.
+    names : (str, str)
+        How messages name the two reports (the CLI passes the file names).
 
     Returns
     -------
     dict
         ``{"metrics": [{name, base, new, delta}], "per_class": [{id, name,
-        metric, base, new, delta}], "same_data": bool}``; ``delta = new - base``
-        (None when either side is undefined).  Per-class rows match by ``id``.
+        metric, base, new, delta}], "same_data": bool, "warnings": [str]}``;
+        ``delta = new - base`` (None when either side is undefined).
+
+    Raises
+    ------
+    InputError
+        The reports are of different tasks.
+    FormatError
+        A metric or per-class value is neither a number nor ``null`` (the
+        message names the report and the key).
+
+    Notes
+    -----
+    Undefined values (``null``, and a JSON ``NaN`` or ``Infinity`` that other
+    writers may leave) compare as undefined, so a ``--max-drop`` gate on them
+    fails.  Per-class rows join by ``id`` when both reports list the same ids
+    with the same names; otherwise by name (when names are unique and some are
+    shared), else by id, with a warning that says how they differ.  A
+    different ``schema_version`` is a warning too.
     """
     if base.get("task") != new.get("task"):
         raise InputError(f"cannot compare a {base.get('task')} report with a {new.get('task')} report")
+    na, nb = names
+    warnings = []
+    va, vb = base.get("schema_version"), new.get("schema_version")
+    if va != vb:
+        warnings.append(f"{na} has schema_version {va} and {nb} {vb}; both are read as schema {SCHEMA_VERSION}")
 
     def delta(a, b):
         return None if a is None or b is None else b - a
 
-    rows = [{"name": k, "base": base["metrics"][k], "new": new["metrics"][k],
-             "delta": delta(base["metrics"][k], new["metrics"][k])}
-            for k in base["metrics"] if k in new["metrics"]]
+    ma = {k: _value(v, f"{na}: metrics.{k}") for k, v in base["metrics"].items()}
+    mb = {k: _value(v, f"{nb}: metrics.{k}") for k, v in new["metrics"].items()}
+    rows = [{"name": k, "base": ma[k], "new": mb[k], "delta": delta(ma[k], mb[k])} for k in ma if k in mb]
     key = "PQ" if base["task"] == "panoptic" else "IoU"
-    new_pc = {r.get("id"): r for r in new.get("per_class", [])}
-    pc = []
-    for r in base.get("per_class", []):
-        other = new_pc.get(r.get("id"))
-        if other is None or key not in r:
-            continue
-        pc.append({"id": r.get("id"), "name": r.get("name"), "metric": key,
-                   "base": r[key], "new": other.get(key), "delta": delta(r[key], other.get(key))})
+    pairs, join_warnings = _join_classes(_class_rows(base, key, na), _class_rows(new, key, nb), names)
+    warnings += join_warnings
+    pc = [{"id": cid, "name": name, "metric": key, "base": a, "new": b, "delta": delta(a, b)}
+          for cid, name, a, b in pairs]
     return {
         "metrics": rows,
         "per_class": pc,
         "same_data": base["dataset"].get("fingerprint") == new["dataset"].get("fingerprint"),
+        "warnings": warnings,
     }
 
 
@@ -313,22 +616,28 @@ def _signed(d) -> str:
 
 
 def format_comparison(cmp: Mapping, *, per_class: bool = True, top: Optional[int] = None) -> str:
-    """Table of metric deltas (percentage points), then per-class deltas sorted by change."""
+    """Table of metric values (percent) and deltas (percentage points), then per-class deltas
+    sorted by change (most dropped first)."""
     rows = [[r["name"], _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])] for r in cmp["metrics"]]
-    out = [_grid(["metric", "base", "new", "delta"], rows, align_left=1)]
+    out = [_grid(["metric", "base %", "new %", "delta (points)"], rows, align_left=1)]
     if per_class and cmp["per_class"]:
         pcs = sorted(cmp["per_class"], key=lambda r: (r["delta"] is None, r["delta"] if r["delta"] is not None else 0))
         if top is not None:
             pcs = pcs[:top]
         metric = pcs[0]["metric"] if pcs else ""
-        out += ["", _grid(["id", "name", f"base {metric}", f"new {metric}", "delta"],
-                          [[str(r["id"]), str(r["name"]), _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])]
-                           for r in pcs], align_left=2)]
+
+        def make_rows(compact: bool) -> list:
+            return [[str(r["id"]), str(r["name"]), _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])]
+                    for r in pcs]
+
+        out += ["", _fit_grid(["id", "name", f"base {metric} %", f"new {metric} %", "delta"], make_rows,
+                              align_left=2, name_col=1)]
     return "\n".join(out) + "\n"
 
 
 def check_max_drop(cmp: Mapping, max_drop: Mapping[str, float]) -> list[str]:
-    """Reasons why a metric fell by more than ``max_drop`` percentage points."""
+    """Reasons why a metric fell by more than ``max_drop`` percentage points (an undefined
+    value on either side fails)."""
     by_name = {r["name"]: r for r in cmp["metrics"]}
     reasons = []
     for name, limit in max_drop.items():
@@ -336,7 +645,8 @@ def check_max_drop(cmp: Mapping, max_drop: Mapping[str, float]) -> list[str]:
             raise InputError(f"--max-drop: metric {name!r} is not in both reports; available: {', '.join(by_name)}")
         r = by_name[name]
         if r["delta"] is None:
-            reasons.append(f"{name} is undefined in one report")
+            side = " and ".join(s for s in ("base", "new") if r[s] is None)
+            reasons.append(f"{name} is undefined (null or NaN) in the {side} report")
         elif -100.0 * r["delta"] > limit + 1e-9:
             reasons.append(f"{name} dropped {-100.0 * r['delta']:.2f} points "
                            f"({_pct(r['base'])} -> {_pct(r['new'])}), more than {limit:g}")

@@ -426,10 +426,13 @@ def _derived_warnings(dataset: dict) -> list:
     out = []
     extra, missing = list(dataset.get("extra_ids", ())), list(dataset.get("missing_ids", ()))
     if extra:
-        out.append(f"{len(extra)} prediction files match no ground-truth image and were skipped: {_listed(extra)}")
+        one = len(extra) == 1
+        out.append(f"{_report.plural(len(extra), 'prediction file')} {'matches' if one else 'match'} no ground-truth "
+                   f"image and {'was' if one else 'were'} skipped: {_listed(extra)}")
     if missing:
-        out.append(f"{len(missing)} ground-truth images have no prediction and are scored as all-void: "
-                   f"{_listed(missing)}")
+        one = len(missing) == 1
+        out.append(f"{_report.plural(len(missing), 'ground-truth image')} {'has' if one else 'have'} no prediction "
+                   f"and {'is' if one else 'are'} scored as all-void: {_listed(missing)}")
     return out
 
 

@@ -8,6 +8,18 @@ import numpy as np
 from PIL import Image
 
 
+def assert_user_error(result, *fragments, code=2) -> str:
+    """A CLI result that exits ``code`` with exactly one line on stderr holding every fragment,
+    and no traceback; returns that line."""
+    assert result.exit_code == code, result.output
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in result.output
+    for f in fragments:
+        assert f in err, err
+    return err
+
+
 def write_png(path: Path, arr: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(arr)

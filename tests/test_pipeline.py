@@ -347,7 +347,7 @@ def test_panoptic_fused_and_per_image_paths_mixed(tmp_path, recompute, per_image
     del pred.annotations[missing]
     ev_want = PanopticEvaluator(gt.categories, recompute_gt_areas=recompute, per_image=per_image)
     ev_want.state.add_warnings([
-        f"1 ground-truth images have no prediction; all their segments are false negatives: image ids {missing!r}"])
+        f"1 ground-truth image has no prediction; all its segments are false negatives: image ids {missing!r}"])
     for image_id, ann in gt.annotations.items():
         g = _pillow(gt.png_path(image_id))
         p_ann = pred.annotations.get(image_id)

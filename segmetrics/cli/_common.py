@@ -91,7 +91,7 @@ def label_hint(exc: LabelError) -> Optional[str]:
 
 @contextlib.contextmanager
 def user_errors(hint_missing: Optional[str] = "--allow-missing") -> Iterator[None]:
-    """Turn ``SegmetricsError`` and ``OSError`` into :class:`UserError` (exit 2, no traceback);
+    """Turn ``SegmetricsError``, ``OSError`` and ``MemoryError`` into :class:`UserError` (exit 2, no traceback);
     library warnings are silenced (the commands print the result's warnings themselves)."""
     try:
         with _warnings.catch_warnings():
@@ -112,6 +112,9 @@ def user_errors(hint_missing: Optional[str] = "--allow-missing") -> Iterator[Non
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         raise UserError(one_line(f"{where}{exc.strerror or exc}")) from None
+    except MemoryError as exc:  # the up-front estimate (segmetrics._memory) missed; still one line
+        raise UserError(one_line(f"out of memory{': ' + str(exc) if str(exc) else ''}; fewer worker threads "
+                                 "(-j 1) or fewer classes need less")) from None
 
 
 def warn(message: str, quiet: bool) -> None:
@@ -156,7 +159,7 @@ def progress_bar(label: str, *, quiet: bool) -> Iterator[Optional[Callable[[int]
     def count(n: int = 1) -> None:
         with lock:
             done[0] += n
-            click.echo(f"\r{label}: {done[0]} images", err=True, nl=False)
+            click.echo(f"\r{label}: {R.plural(done[0], 'image')}", err=True, nl=False)
     try:
         yield count
     finally:
@@ -185,12 +188,14 @@ def write_output(path: str, text: str) -> None:
         raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
 
 
-def parse_gate(spec: Optional[str], flag: str) -> Optional[dict]:
-    """``--fail-under`` as ``{metric: percent}`` (a bad spec is a usage error)."""
+def parse_gate(spec: Optional[str], flag: str, kind: str = "fail_under", allowed=None) -> Optional[dict]:
+    """``--fail-under`` / ``--max-drop`` as ``{metric: percent}`` (a bad spec is a usage error)."""
     if not spec:
         return None
+    if allowed is None and kind == "fail_under":
+        allowed = R.PANOPTIC_METRICS + R.SEMANTIC_METRICS
     try:
-        return R.parse_metric_spec(spec, allowed=R.PANOPTIC_METRICS + R.SEMANTIC_METRICS)
+        return R.parse_metric_spec(spec, allowed=allowed, kind=kind)
     except SegmetricsError as exc:
         raise click.BadParameter(str(exc), param_hint=flag) from None
 
@@ -201,7 +206,7 @@ def check_outputs(json_path: Optional[str], per_image_path: Optional[str]) -> No
 
 
 def render(result, *, per_class: bool, json_path: Optional[str], per_image_path: Optional[str], markdown: bool,
-           quiet: bool, fail_under: Optional[dict], gate: bool = True) -> list:
+           quiet: bool, fail_under: Optional[dict], all_classes: bool = False, gate: bool = True) -> list:
     """Print a result as ``eval`` does: warnings and notes on stderr, the JSON report, the
     per-image CSV, the table or Markdown; then the ``--fail-under`` gate.
 
@@ -220,7 +225,8 @@ def render(result, *, per_class: bool, json_path: Optional[str], per_image_path:
     if per_image_path:
         write_output(per_image_path, R.format_csv(rows))
     if json_path != "-" and per_image_path != "-":
-        text = R.format_markdown(report, per_class=per_class) if markdown else R.format_table(report, per_class=per_class)
+        fmt = R.format_markdown if markdown else R.format_table
+        text = fmt(report, per_class=per_class, all_classes=all_classes)
         click.echo(text, nl=False)
     reasons = []
     if fail_under:
@@ -234,7 +240,9 @@ def render(result, *, per_class: bool, json_path: Optional[str], per_image_path:
 def output_options(f):
     """The rendering flags shared by ``eval`` and ``report``."""
     for opt in reversed((
-        click.option("--per-class", is_flag=True, help="Also print the per-class table."),
+        click.option("--per-class", is_flag=True, help="Also print the per-class table (classes with nothing to "
+                     "score left out)."),
+        click.option("--all-classes", is_flag=True, help="With --per-class: also the classes with nothing to score."),
         click.option("--json", "json_path", metavar="PATH", help="Write the JSON report ('-' = stdout)."),
         click.option("--per-image", "per_image_path", metavar="PATH.csv",
                      help="Write one CSV row per image ('-' = stdout)."),

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..report import plural
 from ._common import user_errors
 
 __all__ = ["cache_command"]
@@ -34,10 +35,6 @@ def _size(n: int) -> str:
     return f"{n:,} bytes"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
 @click.group("cache", short_help="Show or empty the ground-truth cache.", epilog=EPILOG)
 def cache_command() -> None:
     """Show (info) or empty (clear) the folder where `segmetrics eval` keeps decoded
@@ -54,10 +51,10 @@ def info_command(cache_dir) -> None:
     with user_errors(hint_missing=None):
         info = cache_info(cache_dir)
     click.echo(f"location: {info['location']}" + ("" if info["exists"] else " (does not exist yet)"))
-    click.echo(f"size: {_size(info['size_bytes'])} in {_plural(info['files'], 'file')}")
+    click.echo(f"size: {_size(info['size_bytes'])} in {plural(info['files'], 'file')}")
     click.echo(f"entries: {info['entries']:,} decoded ground-truth images "
-               f"in {_plural(info['packs'], 'pack file')} (format version {info['format_version']})")
-    click.echo(f"leftovers of interrupted runs: {_plural(info['orphans'], 'file')} ({_size(info['orphan_bytes'])}); "
+               f"in {plural(info['packs'], 'pack file')} (format version {info['format_version']})")
+    click.echo(f"leftovers of interrupted runs: {plural(info['orphans'], 'file')} ({_size(info['orphan_bytes'])}); "
                f"the next run removes them")
     if info["old_versions"]:
         versions = ", ".join(f"v{v}" for v in info["old_versions"])
@@ -74,7 +71,7 @@ def clear_command(cache_dir) -> None:
 
     with user_errors(hint_missing=None):
         out = cache_clear(cache_dir)
-    click.echo(f"removed {_plural(out['removed_files'], 'file')} ({_size(out['removed_bytes'])}) "
+    click.echo(f"removed {plural(out['removed_files'], 'file')} ({_size(out['removed_bytes'])}) "
                f"from {out['location']}")
     if out["in_use"]:
-        click.echo(f"left {_plural(out['in_use'], 'file')} that a running evaluation is writing")
+        click.echo(f"left {plural(out['in_use'], 'file')} that a running evaluation is writing")

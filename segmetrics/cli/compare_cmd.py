@@ -1,15 +1,13 @@
 """``segmetrics compare``: deltas between two JSON reports, with a CI gate."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import click
 
 from .. import report as R
-from ..errors import FormatError, InputError
-from ._common import EXIT_CODES_HELP, GateFailed, UserError, user_errors, warn
+from ._common import EXIT_CODES_HELP, GateFailed, UserError, parse_gate, user_errors, warn
 
 __all__ = ["compare_command", "load_report"]
 
@@ -23,22 +21,19 @@ Examples:
 Deltas are NEW - BASE in percentage points.  --max-drop METRIC=POINTS fails
 (exit 3) when a metric falls by more than POINTS.  Reports whose GT
 fingerprints differ scored different data and are refused (exit 2) unless
---allow-different-data is given.
+--allow-different-data is given.  A metric that is undefined (null, or a
+NaN another tool wrote) in either report fails its --max-drop gate; a value
+that is not a number is an error.  Per-class rows pair by class id when both
+reports list the same classes, else by name (a warning says how the class
+lists differ); a different schema_version is a warning.
 
 {EXIT_CODES_HELP}
 """
 
 
 def load_report(path: Path) -> dict:
-    """Read a ``segmetrics eval --json`` report; ``FormatError`` when it is not one."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not {"task", "metrics", "dataset"} <= set(data):
-        raise FormatError(f"{path} is not a segmetrics report (needs task, metrics and dataset)")
-    data.setdefault("per_class", [])
-    return data
+    """Read a ``segmetrics eval --json`` report (:func:`segmetrics.report.read_report`)."""
+    return R.read_report(path)
 
 
 @click.command("compare", epilog=EPILOG, short_help="Compare two JSON reports (per-metric and per-class deltas).")
@@ -52,21 +47,19 @@ def load_report(path: Path) -> dict:
 def compare_command(base: Path, new: Path, max_drop: Optional[str], allow_different_data: bool,
                     per_class: bool, top: Optional[int], quiet: bool) -> None:
     """Print how NEW differs from BASE, metric by metric and class by class."""
-    limits = None
-    if max_drop:
-        try:
-            limits = R.parse_metric_spec(max_drop)
-        except InputError as exc:
-            raise click.BadParameter(str(exc), param_hint="--max-drop") from None
+    limits = parse_gate(max_drop, "--max-drop", kind="max_drop")
     with user_errors():
         a, b = load_report(base), load_report(new)
-        cmp = R.compare_reports(a, b)
+        names = (base.name, new.name) if base.name != new.name else (str(base), str(new))
+        cmp = R.compare_reports(a, b, names=names)
         if not cmp["same_data"]:
-            msg = (f"{base.name} and {new.name} scored different ground truth (fingerprints "
+            msg = (f"{names[0]} and {names[1]} scored different ground truth (fingerprints "
                    f"{str(a['dataset'].get('fingerprint'))[:19]} vs {str(b['dataset'].get('fingerprint'))[:19]})")
             if not allow_different_data:
                 raise UserError(msg + "; pass --allow-different-data to compare anyway")
             warn(msg, quiet)
+        for w in cmp["warnings"]:
+            warn(w, quiet)
         click.echo(R.format_comparison(cmp, per_class=per_class, top=top), nl=False)
         reasons = R.check_max_drop(cmp, limits) if limits else []
     if reasons:

@@ -1,6 +1,7 @@
 """``segmetrics demo`` (and ``eval --demo``): generate a small dataset, evaluate it, render."""
 from __future__ import annotations
 
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,10 +16,17 @@ from ._common import GateFailed, info, render, user_errors
 __all__ = ["demo_command", "run_demo"]
 
 
+def _command(*args) -> str:
+    return " ".join(shlex.quote(str(a)) for a in ("segmetrics", "eval") + args)
+
+
 def run_demo(demo_dir: Optional[Path], demo_task: str, *, jobs, out: dict, save_state: Optional[str] = None) -> None:
     """Generate the demo data (a temporary folder unless ``demo_dir``), score and render it.
 
-    A ``--fail-under`` gate applies to each report that has its metric.
+    With ``demo_dir`` each run is announced by the ``segmetrics eval`` command
+    that scores the kept files the same way; without it the files are removed
+    afterwards, so no command that points into them is printed.  A
+    ``--fail-under`` gate applies to each report that has its metric.
     """
     quiet = out["quiet"]
     root = demo_dir if demo_dir is not None else Path(tempfile.mkdtemp(prefix="segmetrics-demo-"))
@@ -29,19 +37,22 @@ def run_demo(demo_dir: Optional[Path], demo_task: str, *, jobs, out: dict, save_
             runs = []
             if demo_task in ("both", "semantic"):
                 d = make_semantic_demo(root / "semantic")
-                cmd = f"segmetrics eval --gt {d.gt} --pred {d.pred} --class-names {d.class_names}"
+                cmd = _command("--gt", d.gt, "--pred", d.pred, "--class-names", d.class_names)
                 runs.append(("semantic", cmd, lambda d=d: evaluate_semantic_folders(
-                    d.gt, d.pred, class_names=d.class_names, ignore_index=255, per_image=per_image, jobs=jobs)))
+                    d.gt, d.pred, class_names=d.class_names, per_image=per_image, jobs=jobs)))
             if demo_task in ("both", "panoptic"):
                 d = make_panoptic_demo(root / "panoptic")
-                cmd = f"segmetrics eval --gt {d.gt_json} --pred {d.pred_json}"
+                cmd = _command("--gt", d.gt_json, "--pred", d.pred_json, "--preset", "coco-panoptic")
                 runs.append(("panoptic", cmd, lambda d=d: evaluate_panoptic_folders(
                     d.gt_json, d.pred_json, preset="coco-panoptic", per_image=per_image, jobs=jobs)))
             for n, (kind, cmd, score) in enumerate(runs):
                 if n:
                     click.echo("")
-                info(f"# demo ({kind}): {cmd}"
-                     + ("" if demo_dir is not None else "  (temporary folder: keep it with --demo-dir DIR)"), quiet)
+                if demo_dir is not None:
+                    info(f"# demo ({kind}): {cmd}", quiet)
+                else:
+                    info(f"# demo ({kind}), generated in a temporary folder that is removed afterwards "
+                         f"(segmetrics demo --demo-dir DIR keeps the files and prints the command)", quiet)
                 result = score()
                 if save_state:
                     result.save_state(save_state)
@@ -63,10 +74,12 @@ def run_demo(demo_dir: Optional[Path], demo_task: str, *, jobs, out: dict, save_
 @click.option("--demo-dir", type=click.Path(path_type=Path, file_okay=False), help="Keep the generated data here (default: a temporary folder, removed).")
 @click.option("--task", "demo_task", type=click.Choice(["both", "semantic", "panoptic"]), default="both", show_default=True, help="Which demo to run.")
 @click.option("--per-class", is_flag=True, help="Also print the per-class tables.")
+@click.option("--all-classes", is_flag=True, help="With --per-class: also the classes with nothing to score.")
 @click.option("--markdown", is_flag=True, help="Print Markdown instead of plain tables.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-def demo_command(demo_dir, demo_task, per_class, markdown, quiet) -> None:
+def demo_command(demo_dir, demo_task, per_class, all_classes, markdown, quiet) -> None:
     """Generate a deterministic demo dataset (20 semantic label maps with
     perturbed predictions, a small COCO-panoptic set) and print the scores."""
-    run_demo(demo_dir, demo_task, jobs=None, out=dict(per_class=per_class, json_path=None, per_image_path=None,
-                                                     markdown=markdown, quiet=quiet, fail_under=None))
+    run_demo(demo_dir, demo_task, jobs=None, out=dict(per_class=per_class, all_classes=all_classes, json_path=None,
+                                                     per_image_path=None, markdown=markdown, quiet=quiet,
+                                                     fail_under=None))

@@ -127,7 +127,7 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--demo-task", type=click.Choice(["both", "semantic", "panoptic"]), default="both", show_default=True, help="Which demo to run.")
 def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_label, pred_labels,
                  pred_reduce_zero_label, label_map, pred_label_map, class_names, absent_rule, void_predictions,
-                 gt_folder, pred_folder, recompute_gt_areas, per_class, json_path, per_image_path, markdown,
+                 gt_folder, pred_folder, recompute_gt_areas, per_class, all_classes, json_path, per_image_path, markdown,
                  fail_under, quiet, save_state, jobs, cache_dir, no_cache, max_pixels, allow_missing, demo, demo_dir,
                  demo_task):
     """Score predictions against ground truth and print the metrics.
@@ -138,7 +138,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
     """
     gates = parse_gate(fail_under, "--fail-under")
     check_outputs(json_path, per_image_path)
-    out = dict(per_class=per_class, json_path=json_path, per_image_path=per_image_path, markdown=markdown,
+    out = dict(per_class=per_class, all_classes=all_classes, json_path=json_path, per_image_path=per_image_path, markdown=markdown,
                quiet=quiet, fail_under=gates)
     if demo:
         if gt or pred:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..report import plural
 from ..runs import merge_states
 from ._common import EXIT_CODES_HELP, info, user_errors
 
@@ -36,4 +37,5 @@ def merge_command(states, output: Path, quiet: bool) -> None:
     with user_errors():
         result = merge_states(states)
         result.save_state(output)
-    info(f"segmetrics: merged {len(states)} states ({result.num_images} images) into {output}", quiet)
+    info(f"segmetrics: merged {plural(len(states), 'state')} ({plural(result.num_images, 'image')}) into {output}",
+         quiet)

@@ -30,11 +30,12 @@ written is refused (exit 2).
 @click.command("report", epilog=EPILOG, short_help="Render a run-state file (.smstate) as eval does.")
 @click.argument("state", type=click.Path(dir_okay=False, path_type=Path))
 @output_options
-def report_command(state: Path, per_class, json_path, per_image_path, markdown, fail_under, quiet) -> None:
+def report_command(state: Path, per_class, all_classes, json_path, per_image_path, markdown, fail_under,
+                   quiet) -> None:
     """Print the metrics of a saved run (table, JSON, per-image CSV, Markdown)."""
     gates = parse_gate(fail_under, "--fail-under")
     check_outputs(json_path, per_image_path)
     with user_errors():
         result = load_state(state)
-    render(result, per_class=per_class, json_path=json_path, per_image_path=per_image_path, markdown=markdown,
-           quiet=quiet, fail_under=gates)
+    render(result, per_class=per_class, all_classes=all_classes, json_path=json_path, per_image_path=per_image_path,
+           markdown=markdown, quiet=quiet, fail_under=gates)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..report import plural  # noqa: F401  (the one plural rule; re-exported for the validate modules)
+
 __all__ = ["SEVERITIES", "Check", "CHECKS", "Finding", "ValidationReport", "listing", "format_text"]
 
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
@@ -117,9 +119,6 @@ def listing(items: Sequence[Any], total: int | None = None, *, limit: int = MAX_
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """``"1 file"``, ``"3 files"`` (thousands separated)."""
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 @dataclass
