@@ -137,9 +137,23 @@ def evaluate_semantic_files(
                 "count_gt_pixels (all-void) instead"
             )
 
-    return _pipeline.semantic_files(
-        pairs, evaluator, jobs=_pipeline.resolve_jobs(jobs, len(pairs), default_jobs),
-        cache_dir=cache_dir, progress=progress, reference=_semantic_reference)
+    # the engine returns sums; they join the evaluator once every image is scored
+    per_image = evaluator.state.per_image is not None
+    if per_image:
+        evaluator._check_new_ids([p[0] for p in pairs])  # before any work: ids must be new and distinct
+    gt_codes, pred_codes = _pipeline.semantic_code_tables(evaluator)
+    sums = _pipeline.semantic_files(
+        pairs, num_classes=evaluator.num_classes, gt_codes=gt_codes, pred_codes=pred_codes,
+        reference=lambda item: _semantic_reference(evaluator, item),
+        jobs=_pipeline.resolve_jobs(jobs, len(pairs), default_jobs), cache_dir=cache_dir, progress=progress,
+        per_image=per_image)
+    evaluator.state.confusion += sums.confusion
+    evaluator.state.num_images += sums.num_images
+    if per_image:
+        evaluator.state.per_image.extend(
+            {"image_id": p[0], "tp": tp, "fp": fp, "fn": fn}
+            for p, tp, fp, fn in zip(pairs, sums.image_tp, sums.image_fp, sums.image_fn))
+    return evaluator
 
 
 def _semantic_reference(evaluator, item: Pair) -> np.ndarray:
@@ -273,11 +287,35 @@ def evaluate_panoptic_files(
         return evaluator.evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs,
                                         image_id=image_id, gt_name=str(g_path), pred_name=p_name)
 
+    st = evaluator.state
     try:
-        return _pipeline.panoptic_files(
-            pairs, gt_dataset, pred_dataset, evaluator,
+        sums = _pipeline.panoptic_files(
+            pairs, gt_dataset, pred_dataset, evaluator.categories,
+            recompute_gt_areas=evaluator.recompute_gt_areas,
             jobs=_pipeline.resolve_jobs(jobs, len(pairs), default_jobs), cache_dir=cache_dir,
-            progress=progress, reference=reference)
+            progress=progress, per_image=st.per_image is not None, reference=reference)
     except BaseException:
-        del evaluator.state.warnings[n_warnings:]  # a failed run leaves the evaluator as it was
+        del st.warnings[n_warnings:]  # a failed run leaves the evaluator as it was
         raise
+    # the engine returns sums; they join the evaluator once every image is scored
+    st.tp += sums.tp
+    st.fp += sums.fp
+    st.fn += sums.fn
+    st.confusion += sums.confusion
+    if sums.match_cat.size:
+        st.match_cat.append(sums.match_cat)
+        st.match_iou.append(sums.match_iou)
+    st.num_images += sums.num_images
+    st.warnings.extend(sums.warnings)
+    if st.per_image is not None:
+        from .panoptic import _fsum_by_category
+
+        k = sums.tp.size
+        bounds = np.searchsorted(sums.match_image, np.arange(len(pairs) + 1))
+        for i, (image_id, _, _) in enumerate(pairs):
+            a, b = bounds[i], bounds[i + 1]
+            st.per_image.append({
+                "image_id": image_id, "tp": sums.image_tp[i], "fp": sums.image_fp[i], "fn": sums.image_fn[i],
+                "iou_sum": _fsum_by_category(sums.match_cat[a:b], sums.match_iou[a:b], k),
+            })
+    return evaluator

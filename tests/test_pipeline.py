@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from segmetrics import _pipeline
-from segmetrics import panoptic as panoptic_module
+from segmetrics._engine import image as image_module
 from segmetrics.errors import DataFileError, FormatError, InputError, LabelError, SegmetricsError
 from segmetrics.evaluate import evaluate_panoptic_files, evaluate_semantic_files
 from segmetrics.io.coco_panoptic import dataset_from_dict, id2rgb
@@ -315,8 +315,8 @@ def test_panoptic_equals_engine_any_jobs_and_cache(tmp_path, seed, per_image, mo
     real = PanopticEvaluator.evaluate_image
     monkeypatch.setattr(PanopticEvaluator, "evaluate_image",
                         lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
-    real_stats = panoptic_module.table_stats
-    monkeypatch.setattr(panoptic_module, "table_stats",
+    real_stats = image_module.table_stats
+    monkeypatch.setattr(image_module, "table_stats",
                         lambda *a, **k: stats_calls.append(1) or real_stats(*a, **k))
     for jobs in (1, 2, 3):
         for cache_dir in (None, tmp_path / "c", tmp_path / "c"):
@@ -462,30 +462,32 @@ def test_real_coco_panoptic_matches_engine(shared_data, tmp_path):
 
 
 def test_panoptic_batch_rejects_inconsistent_columns():
-    from segmetrics._kernels import folder
+    from segmetrics._kernels import folder, folder_panoptic
 
     z = lambda dt=np.int64: np.zeros(0, dt)  # noqa: E731
     ok = dict(g_start=np.array([0]), g_end=np.array([1]), g_ids=np.array([5]), g_cat=np.array([0]),
               g_crowd=np.zeros(1, np.uint8), g_area=np.ones(1), g_order=np.zeros(1, np.int64),
               p_start=np.array([0]), p_end=np.array([0]), p_ids=z(), p_cat=z())
-    folder.PanopticBatch(2, **ok, recompute_gt_areas=False)
+    folder_panoptic.PanopticBatch(2, **ok, recompute_gt_areas=False)
     # rows outside an image's range are not looked at
-    folder.PanopticBatch(2, **{**ok, "g_end": np.array([0]), "g_cat": np.array([-1])}, recompute_gt_areas=False)
+    folder_panoptic.PanopticBatch(2, **{**ok, "g_end": np.array([0]), "g_cat": np.array([-1])}, recompute_gt_areas=False)
     for change, msg in ((dict(g_end=np.array([2])), "outside"), (dict(p_start=np.array([1])), "outside"),
                         (dict(p_end=np.array([0, 0])), "one entry"), (dict(g_cat=np.array([2])), "out of range"),
                         (dict(g_area=np.ones(2)), "lengths")):
         with pytest.raises(ValueError, match=msg):
-            folder.PanopticBatch(2, **{**ok, **change}, recompute_gt_areas=False)
-    acc = folder.PanopticAccumulator(3)
-    batch = folder.PanopticBatch(2, **ok, recompute_gt_areas=False)
+            folder_panoptic.PanopticBatch(2, **{**ok, **change}, recompute_gt_areas=False)
+    acc = folder_panoptic.PanopticAccumulator(3)
+    batch = folder_panoptic.PanopticBatch(2, **ok, recompute_gt_areas=False)
     with pytest.raises(ValueError, match="another category count"):
         batch.score_pair(folder.Scratch(), acc, 0, b"", b"")
     with pytest.raises(IndexError):
-        batch.score_pair(folder.Scratch(), folder.PanopticAccumulator(2), 1, b"", b"")
+        batch.score_pair(folder.Scratch(), folder_panoptic.PanopticAccumulator(2), 1, b"", b"")
     # bytes that are not PNG: the reference path must take the pair, nothing is added
-    acc = folder.PanopticAccumulator(2, True)
+    acc = folder_panoptic.PanopticAccumulator(2)
+    batch = folder_panoptic.PanopticBatch(2, **ok, recompute_gt_areas=False, per_image=True)
     assert batch.score_pair(folder.Scratch(), acc, 0, b"not a png", b"") == 1
     assert acc.num_images == 0 and acc.result()[0].tolist() == [0, 0]
+    assert not any(a.any() for a in batch.image_counts())
 
 
 def test_panoptic_failed_run_leaves_evaluator_unchanged(tmp_path):
@@ -511,8 +513,8 @@ def test_panoptic_hand_built_datasets_take_the_fused_path(tmp_path, monkeypatch)
     gt, pred = make_panoptic(tmp_path, np.random.default_rng(9), n=6)
     want = _oracle_panoptic(gt, pred).compute()
     stats_calls = []
-    real_stats = panoptic_module.table_stats
-    monkeypatch.setattr(panoptic_module, "table_stats",
+    real_stats = image_module.table_stats
+    monkeypatch.setattr(image_module, "table_stats",
                         lambda *a, **k: stats_calls.append(1) or real_stats(*a, **k))
     gt_dict = dataclasses.replace(gt, columns=dict(gt.columns))
     pred_dict = dataclasses.replace(pred, columns={i: c for i, c in pred.columns.items() if i != 3})
