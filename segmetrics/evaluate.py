@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from . import _pipeline
+from ._engine.image import _fsum_by_category
 from .errors import FormatError, InputError
 
 __all__ = [
@@ -308,8 +309,6 @@ def evaluate_panoptic_files(
     st.num_images += sums.num_images
     st.warnings.extend(sums.warnings)
     if st.per_image is not None:
-        from .panoptic import _fsum_by_category
-
         k = sums.tp.size
         bounds = np.searchsorted(sums.match_image, np.arange(len(pairs) + 1))
         for i, (image_id, _, _) in enumerate(pairs):

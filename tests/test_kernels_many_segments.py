@@ -95,3 +95,13 @@ def test_45001_segments_every_path_under_a_200_mb_cap(tmp_path):
         assert [got[k] for k in ("tp", "fp", "fn")] == [twin[k] for k in ("tp", "fp", "fn")], name
         assert got["iou"] == res["array"]["iou"] and got["conf"] == 300 * 400, name
         assert got["warnings"] == (1 if name == "per-image" else 0), name
+
+
+def test_bench_many_segments_runs_and_tools_agree(tmp_path):
+    """The benchmark end to end on a small size: every tool runs and the numbers agree."""
+    out = tmp_path / "many.md"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_many_segments.py"), "--sizes", "300",
+                        "--repeat", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| 300 / "))
+    assert "differ" not in row and "Error" not in row and row.count(" s") >= 4
