@@ -51,14 +51,21 @@
 #define SM_NO_SKIP INT32_MIN
 
 /* The first pixel index k' >= k (k >= 1) where row x, or (y not NULL) either of rows x
-   and y, differs from its pixel k' - 1; w when none does below w.  Rows have w pixels
-   of B bytes.  Below `wsafe` pixels are compared 32 bytes at a time (from pixel k' - 1
-   on, SM_READ_AHEAD bytes must be readable), the rest one by one. */
-SM_INLINE size_t sm_scan(const uint8_t *x, const uint8_t *y, size_t k, size_t w, size_t wsafe, const int B) {
-    /* noise: the next pixel often differs already, one scalar compare tells */
+   and y, differs from its pixel k' - 1; w when none does below w.  *chg gets which row
+   differs there (bit 0: x, bit 1: y; set when k' < w).  Rows have w pixels of B bytes.
+   Below `wsafe` pixels are compared 32 bytes at a time (from pixel k' - 1 on,
+   SM_READ_AHEAD bytes must be readable), the rest one by one. */
+SM_INLINE size_t sm_scan(const uint8_t *x, const uint8_t *y, size_t k, size_t w, size_t wsafe, const int B,
+                         int *chg) {
+    int dx, dy;
     if (k >= w) return w;
-    if (memcmp(x + k * B, x + (k - 1) * B, B) != 0 || (y && memcmp(y + k * B, y + (k - 1) * B, B) != 0))
+    /* noise: the next pixel often differs already, one scalar compare tells */
+    dx = memcmp(x + k * B, x + (k - 1) * B, B) != 0;
+    dy = y && memcmp(y + k * B, y + (k - 1) * B, B) != 0;
+    if (dx || dy) {
+        *chg = dx | (dy << 1);
         return k;
+    }
     k++;
 #if SM_LE && defined(__SSE2__)
     {
@@ -66,24 +73,30 @@ SM_INLINE size_t sm_scan(const uint8_t *x, const uint8_t *y, size_t k, size_t w,
         const int chunk = B == 3 ? 15 : 16;
         const uint32_t keep = B == 3 ? 0x3FFFFFFFu : 0xFFFFFFFFu;
         const size_t step = (size_t)(2 * chunk / B);
-        __m128i e0, e1;
-        uint32_t eq, d;
+        uint32_t ex, ey = 0xFFFFFFFFu, d, px;
         while (k < wsafe) {
             const uint8_t *a = x + k * B;
-            e0 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)a), _mm_loadu_si128((const __m128i *)(a - B)));
-            e1 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(a + chunk)),
-                                _mm_loadu_si128((const __m128i *)(a + chunk - B)));
+            ex = ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)a),
+                                                             _mm_loadu_si128((const __m128i *)(a - B))))
+                  & ((1u << chunk) - 1u))
+                 | ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(a + chunk)),
+                                                               _mm_loadu_si128((const __m128i *)(a + chunk - B))))
+                    << chunk);
             if (y) {
                 const uint8_t *c = y + k * B;
-                e0 = _mm_and_si128(e0, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)c),
-                                                      _mm_loadu_si128((const __m128i *)(c - B))));
-                e1 = _mm_and_si128(e1, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(c + chunk)),
-                                                      _mm_loadu_si128((const __m128i *)(c + chunk - B))));
+                ey = ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)c),
+                                                                 _mm_loadu_si128((const __m128i *)(c - B))))
+                      & ((1u << chunk) - 1u))
+                     | ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(c + chunk)),
+                                                                   _mm_loadu_si128((const __m128i *)(c + chunk - B))))
+                        << chunk);
             }
-            eq = ((uint32_t)_mm_movemask_epi8(e0) & ((1u << chunk) - 1u)) | ((uint32_t)_mm_movemask_epi8(e1) << chunk);
-            d = ~eq & keep;
+            d = ~(ex & ey) & keep;
             if (d) {
-                k += (size_t)__builtin_ctz(d) / B;
+                px = (uint32_t)__builtin_ctz(d) / B;
+                d = ((1u << B) - 1u) << (px * B);  /* the pixel's bytes */
+                *chg = ((~ex & d) != 0) | (((~ey & d) != 0) << 1);
+                k += px;
                 return k < w ? k : w;
             }
             k += step;
@@ -91,21 +104,25 @@ SM_INLINE size_t sm_scan(const uint8_t *x, const uint8_t *y, size_t k, size_t w,
     }
 #elif SM_LE && (defined(__GNUC__) || defined(__clang__))
     {
+        /* 8 bytes at a time (3-byte pixels: 6 bytes, two whole pixels) */
         const size_t step = B == 3 ? 2 : (size_t)(8 / B);  /* B <= 8 */
-        const uint64_t mask = B == 3 ? 0xFFFFFFFFFFFFull : ~0ull;
-        uint64_t a, b, d;
+        const uint64_t keep = B == 3 ? 0xFFFFFFFFFFFFull : ~0ull;
+        uint64_t a, b, dx64, dy64 = 0, m;
+        size_t px;
         while (k < wsafe) {
             memcpy(&a, x + k * B, 8);
             memcpy(&b, x + (k - 1) * B, 8);
-            d = a ^ b;
+            dx64 = (a ^ b) & keep;
             if (y) {
                 memcpy(&a, y + k * B, 8);
                 memcpy(&b, y + (k - 1) * B, 8);
-                d |= a ^ b;
+                dy64 = (a ^ b) & keep;
             }
-            d &= mask;
-            if (d) {
-                k += ((size_t)__builtin_ctzll(d) >> 3) / B;
+            if (dx64 | dy64) {
+                px = ((size_t)__builtin_ctzll(dx64 | dy64) >> 3) / B;
+                m = B == 8 ? ~0ull : ((1ull << (8 * B)) - 1) << (8 * B * px);  /* the pixel's bytes */
+                *chg = ((dx64 & m) != 0) | (((dy64 & m) != 0) << 1);
+                k += px;
                 return k < w ? k : w;
             }
             k += step;
@@ -114,17 +131,21 @@ SM_INLINE size_t sm_scan(const uint8_t *x, const uint8_t *y, size_t k, size_t w,
 #else
     (void)wsafe;
 #endif
-    while (k < w && memcmp(x + k * B, x + (k - 1) * B, B) == 0 && (!y || memcmp(y + k * B, y + (k - 1) * B, B) == 0))
-        k++;
-    return k < w ? k : w;
+    for (; k < w; k++) {
+        dx = memcmp(x + k * B, x + (k - 1) * B, B) != 0;
+        dy = y && memcmp(y + k * B, y + (k - 1) * B, B) != 0;
+        if (dx || dy) {
+            *chg = dx | (dy << 1);
+            return k;
+        }
+    }
+    return w;
 }
 
-/* The next change of one row, and of either of two rows (see sm_scan). */
+/* The next change of one row (see sm_scan). */
 SM_INLINE size_t sm_next_change(const uint8_t *x, size_t k, size_t w, size_t wsafe, const int B) {
-    return sm_scan(x, NULL, k, w, wsafe, B);
-}
-SM_INLINE size_t sm_next_change2(const uint8_t *x, const uint8_t *y, size_t k, size_t w, size_t wsafe, const int B) {
-    return sm_scan(x, y, k, w, wsafe, B);
+    int chg;
+    return sm_scan(x, NULL, k, w, wsafe, B, &chg);
 }
 
 /* How many leading pixels of a row of B-byte pixels starting at x may be compared a
@@ -214,14 +235,15 @@ SM_INLINE int sm_pan_runs(sm_side *s, size_t e) { return sm_runs_side(s, e, 0); 
    (gB == 0) G is cached runs.  Every run of a constant pair of raw values goes to
    emit(sink, G code, P code, length), in order; inside a run of G code `skip` the
    prediction is not looked at (the run ends where G changes; its P code is stale).
-   Both pixel rows of the same width are scanned together (one vector compare finds
-   the next change of either), otherwise each side apart.  Returns 0, or the first
+   Two pixel rows of one width are scanned together (one vector compare finds the next
+   change of either), rows of different widths each apart (measured: scanning those
+   together 16 pixels at a time is no faster).  Returns 0, or the first
    negative value: -1 G stopped, -2 P stopped (at one position G is asked first),
    -3 the sink stopped. */
 SM_INLINE int sm_walk(sm_side *G, sm_code_fn gcode, const int gB, sm_side *P, sm_code_fn pcode, const int pB,
                       size_t w, int32_t skip, sm_emit_fn emit, void *sink) {
     size_t j = 0, e, ge = 0, pe = 0;
-    int skipping;
+    int skipping, chg = 0;
     const int joint = gB == pB && gB > 0;
     const size_t wsafe = G->wsafe < P->wsafe ? G->wsafe : P->wsafe;
     if (w == 0) return 0;
@@ -233,17 +255,19 @@ SM_INLINE int sm_walk(sm_side *G, sm_code_fn gcode, const int gB, sm_side *P, sm
     for (;;) {
         skipping = G->code == skip;
         if (skipping) e = ge;
-        else if (joint) e = sm_next_change2(G->x, P->x, j + 1, w, wsafe, gB);
+        else if (joint) e = sm_scan(G->x, P->x, j + 1, w, wsafe, gB, &chg);
         else e = ge < pe ? ge : pe;
         if (emit(sink, G->code, P->code, e - j) < 0) return -3;
         if (e >= w) return 0;
         if (joint) {
-            /* one of the rows changes at e (G does when a skipped run ends there) */
-            if (skipping || memcmp(G->x + e * gB, G->x + (e - 1) * gB, gB) != 0) {
+            /* chg: which row changes at e; a skipped run ends where G changes, and the
+               prediction may have changed anywhere in it */
+            if (skipping) chg = 3;
+            if (chg & 1) {
                 if (gcode(G, e) < 0) return -1;
                 if (G->code == skip) ge = sm_next_change(G->x, e + 1, w, G->wsafe, gB);
             }
-            if ((skipping || memcmp(P->x + e * pB, P->x + (e - 1) * pB, pB) != 0) && pcode(P, e) < 0) return -2;
+            if ((chg & 2) && pcode(P, e) < 0) return -2;
         } else {
             if (e == ge) {
                 if (gcode(G, e) < 0) return -1;
