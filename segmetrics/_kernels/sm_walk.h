@@ -50,6 +50,18 @@
 /* A skip code no side produces. */
 #define SM_NO_SKIP INT32_MIN
 
+#if SM_LE && defined(__SSE2__)
+/* Bit i set when byte i of a (i < 2 chunk) equals the byte B before it: two 16-byte
+   compares, the second starting chunk bytes on. */
+SM_INLINE uint32_t sm_eq2x16(const uint8_t *a, const int B, const int chunk) {
+    uint32_t lo = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)a),
+                                                             _mm_loadu_si128((const __m128i *)(a - B))));
+    uint32_t hi = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(a + chunk)),
+                                                             _mm_loadu_si128((const __m128i *)(a + chunk - B))));
+    return (lo & ((1u << chunk) - 1u)) | (hi << chunk);
+}
+#endif
+
 /* The first pixel index k' >= k (k >= 1) where row x, or (y not NULL) either of rows x
    and y, differs from its pixel k' - 1; w when none does below w.  *chg gets which row
    differs there (bit 0: x, bit 1: y; set when k' < w).  Rows have w pixels of B bytes.
@@ -75,22 +87,8 @@ SM_INLINE size_t sm_scan(const uint8_t *x, const uint8_t *y, size_t k, size_t w,
         const size_t step = (size_t)(2 * chunk / B);
         uint32_t ex, ey = 0xFFFFFFFFu, d, px;
         while (k < wsafe) {
-            const uint8_t *a = x + k * B;
-            ex = ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)a),
-                                                             _mm_loadu_si128((const __m128i *)(a - B))))
-                  & ((1u << chunk) - 1u))
-                 | ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(a + chunk)),
-                                                               _mm_loadu_si128((const __m128i *)(a + chunk - B))))
-                    << chunk);
-            if (y) {
-                const uint8_t *c = y + k * B;
-                ey = ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)c),
-                                                                 _mm_loadu_si128((const __m128i *)(c - B))))
-                      & ((1u << chunk) - 1u))
-                     | ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(c + chunk)),
-                                                                   _mm_loadu_si128((const __m128i *)(c + chunk - B))))
-                        << chunk);
-            }
+            ex = sm_eq2x16(x + k * B, B, chunk);
+            if (y) ey = sm_eq2x16(y + k * B, B, chunk);
             d = ~(ex & ey) & keep;
             if (d) {
                 px = (uint32_t)__builtin_ctz(d) / B;
