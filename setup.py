@@ -3,7 +3,8 @@
 Every ``segmetrics/_kernels/*.pyx`` becomes an extension module.  Extra link
 libraries for a module go in ``EXTRA_LIBRARIES``.  The C headers and ``.pxd``
 files beside them are dependencies of every module (a changed header rebuilds
-them, and source distributions carry the headers).
+them), and source distributions carry them and the ``.pyx`` files (cythonize
+replaces an extension's sources by the generated C).
 """
 from pathlib import Path
 
@@ -25,7 +26,7 @@ for pyx in sorted(KERNELS.glob("*.pyx")):
             name,
             [str(pyx.relative_to(HERE))],
             include_dirs=[np.get_include(), str(KERNELS)],
-            depends=DEPENDS,
+            depends=DEPENDS + [str(pyx.relative_to(HERE))],  # (the .pyx too: source distributions carry it)
             libraries=EXTRA_LIBRARIES.get(pyx.stem, []),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=["-O3"],
