@@ -190,7 +190,7 @@ def test_panoptic_batch_run_equals_twin(tmp_path):
         g, p, gcol, pcol = random_image(rng, int(rng.integers(1, 30)), int(rng.integers(1, 40)),
                                         int(rng.integers(1, 30)), k, bool(rng.random() < 0.3))
         pairs, unlisted = oracles.pair_counts(g, p, gcol[0], pcol[0])
-        gcol = gcol[:3] + (np.where(np.isnan(gcol[3]), np.nan, np.nan), gcol[4])  # no stale areas
+        gcol = gcol[:3] + (np.full(gcol[3].shape, np.nan), gcol[4])  # no JSON areas: none is stale
         if unlisted or oracles.image_stats(pairs, *gcol[1:], pcol[1], k)["status"]:
             continue
         images.append((id2rgb(g), id2rgb(p), gcol, pcol))

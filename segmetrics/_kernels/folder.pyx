@@ -162,7 +162,6 @@ cdef class Scratch:
     cdef int start_record(self, bint record, size_t n_pixels, sm_rec *rec, int bias) noexcept nogil:
         """Mark the counts as started; with ``record``, point rec at room for one run per
         pixel, stored as code + bias."""
-        cdef uint16_t *p
         self.counted = True
         if not record:
             return OK

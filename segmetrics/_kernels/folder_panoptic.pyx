@@ -23,11 +23,11 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 import numpy as np
 
-from segmetrics._kernels.folder cimport NEEDS_PYTHON, OK, REFERENCE, STALE_CACHE, Scratch, WorkCounter, unfilter
+from segmetrics._kernels.folder cimport NEEDS_PYTHON, OK, REFERENCE, Scratch, WorkCounter, unfilter
 from segmetrics._kernels.panoptic cimport PairTable
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
-    SM_NO_SKIP, SM_PQ_EMPTY, SM_PQ_NOMEM, SM_PQ_OK, SM_PQ_STALE, sm_pairs_emit, sm_pairs_sort,
+    SM_NO_SKIP, SM_PQ_NOMEM, SM_PQ_OK, sm_pairs_emit, sm_pairs_sort,
     sm_pan_rgb, sm_pan_runs, sm_pq, sm_pq_add_image, sm_pq_free, sm_pq_image, sm_rec_flush, sm_side,
     sm_walk,
 )

@@ -14,12 +14,12 @@ release the GIL.
 from libc.math cimport NAN
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport free, malloc, qsort
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 import numpy as np
 
 from segmetrics._kernels.sm cimport (
-    SM_NO_SKIP, SM_PQ_NOMEM, SM_PQ_OK, sm_ids_build, sm_ids_free, sm_pairs_free, sm_pairs_sort,
+    SM_NO_SKIP, SM_PQ_NOMEM, sm_ids_build, sm_ids_free, sm_pairs_free, sm_pairs_sort,
     sm_pairs_start, sm_pairs_emit, sm_pan_rgb, sm_pan_u32, sm_pq, sm_pq_add_image, sm_pq_free,
     sm_pq_image, sm_safe_width, sm_side, sm_walk,
 )
