@@ -194,6 +194,9 @@ cdef int _open(Scratch s, int i, const uint8_t *data, size_t size, png_header *h
         return REFERENCE
     if hdr.out_channels != want_channels:
         return s.seterr(b"channel count the fast path does not take")
+    if hdr.interlace or hdr.row_bytes != <size_t>hdr.width * want_channels * hdr.out_itemsize:
+        # the row walker reads whole samples of one unfiltered row (no sub-byte packing)
+        return s.seterr(b"PNG layout the fast path does not take")
     raw = s.grow(i, hdr.raw_bytes)
     if raw == NULL:
         return s.seterr(b"out of memory")
