@@ -578,3 +578,48 @@ def _oracle_panoptic_errors(gt, pred, image_id):
     p = read_id_png(pred.png_path(image_id))
     PanopticEvaluator(gt.categories).update(g, gt.annotations[image_id]["segments_info"], p,
                                             pred.annotations[image_id]["segments_info"], image_id=image_id)
+
+
+# ----------------------------------------------------------------------------- the engine's sums
+def test_engine_sums_identical_for_any_jobs_and_cache(tmp_path):
+    """The contract the state layer builds on: semantic_files / panoptic_files return the
+    same arrays bit for bit whatever jobs and the GT cache; matches sorted by image."""
+    rng = np.random.default_rng(21)
+    (tmp_path / "s").mkdir()
+    pairs = make_semantic(tmp_path / "s", rng, n=7)
+    ev = SemanticEvaluator(K)
+    gcodes, pcodes = _pipeline.semantic_code_tables(ev)
+
+    def reference(item):
+        raise AssertionError("every image here goes the fused way")
+
+    runs = [_pipeline.semantic_files(pairs, num_classes=K, gt_codes=gcodes, pred_codes=pcodes, reference=reference,
+                                     jobs=jobs, cache_dir=cache, per_image=True)
+            for jobs, cache in ((1, None), (2, None), (3, tmp_path / "c1"), (2, tmp_path / "c1"))]
+    want = _oracle_semantic(pairs, per_image=True)
+    for sums in runs:
+        np.testing.assert_array_equal(sums.confusion, want.state.confusion)
+        assert sums.num_images == len(pairs)
+        for i, rec in enumerate(want.state.per_image):
+            for key, got in (("tp", sums.image_tp), ("fp", sums.image_fp), ("fn", sums.image_fn)):
+                np.testing.assert_array_equal(got[i], rec[key])
+
+    (tmp_path / "p").mkdir()
+    gt, pred = make_panoptic(tmp_path / "p", np.random.default_rng(22), n=9)
+    stale = next(i for i, a in gt.annotations.items() if a["segments_info"])
+    gt.columns[stale].area[0] += 1  # one image the per-image way, with a warning
+    items = [(i, a, pred.annotations[i]) for i, a in gt.annotations.items()]
+    out = []
+    for jobs, cache in ((1, None), (2, None), (3, tmp_path / "c2"), (2, tmp_path / "c2")):
+        out.append(_pipeline.panoptic_files(items, gt, pred, CATS, recompute_gt_areas=False, jobs=jobs,
+                                            cache_dir=cache, per_image=True, reference=reference))
+    first = out[0]
+    assert first.num_images == 9 and len(first.warnings) == 1 and f"image {stale!r}" in first.warnings[0]
+    assert (np.diff(first.match_image) >= 0).all() and first.match_iou.size == first.tp.sum()
+    np.testing.assert_array_equal(first.image_tp.sum(axis=0), first.tp)
+    for sums in out[1:]:
+        for field in ("tp", "fp", "fn", "confusion", "match_image", "match_cat", "match_iou",
+                      "image_tp", "image_fp", "image_fn"):
+            a, b = getattr(first, field), getattr(sums, field)
+            assert a.dtype == b.dtype and np.array_equal(a, b), field
+        assert sums.warnings == first.warnings and sums.num_images == first.num_images
