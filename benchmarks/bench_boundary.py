@@ -93,7 +93,7 @@ def _cv_band(mask, d):
 def semantic(n_images: int, seed: int, repeat: int, check: int) -> dict:
     import datasets
     import segmetrics
-    import segmetrics.evaluate as sev
+    import segmetrics.folders as sev
     from segmetrics import boundary as sb
     from segmetrics._kernels import boundary as kb
 
@@ -161,7 +161,7 @@ def semantic(n_images: int, seed: int, repeat: int, check: int) -> dict:
 def panoptic(n_images: int, seed: int, repeat: int, check: int) -> dict:
     import datasets
     import segmetrics
-    import segmetrics.evaluate as sev
+    import segmetrics.folders as sev
     from segmetrics import boundary as sb
     from segmetrics._kernels import boundary as kb
     from segmetrics.io.coco_panoptic import load_panoptic_json, rgb2id

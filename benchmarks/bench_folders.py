@@ -416,13 +416,14 @@ def child_main(spec_json: str) -> int:
 # the parent: data, rows, checks, report
 # ----------------------------------------------------------------------------------------------
 
-def _run_child(spec: dict, env_extra: dict, timeout: float) -> dict:
+def _run_child(spec: dict, env_extra: dict, timeout: float, script: Path | None = None) -> dict:
+    """Run ``script --child SPEC`` (default: this file) and read back the record it writes."""
     with tempfile.TemporaryDirectory(prefix="segm_bench_") as tmp:
         spec = dict(spec, result=str(Path(tmp) / "result.json"))
         env = dict(CHILD_ENV, **env_extra)
         env.pop("PYTHONSTARTUP", None)
         try:
-            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+            proc = subprocess.run([sys.executable, str(script or Path(__file__).resolve()), "--child", json.dumps(spec)],
                                   env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:g} s (--timeout)"}

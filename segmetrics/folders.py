@@ -12,8 +12,8 @@ parameters, what was scored, notes and warnings; the CLI only renders it.
 lower level: they add a list of pairs (or two loaded COCO datasets) into an
 evaluator, through its state.
 
-Data path: the folder engine (behind :mod:`segmetrics._engine_seam`, the one
-seam to the compiled side) decodes and counts on ``jobs`` threads and returns
+Data path: the folder engine (:mod:`segmetrics._pipeline`, the one seam to the
+compiled side) decodes and counts on ``jobs`` threads and returns
 plain sums; files it does not take go through the reference functions of this
 module (Pillow-compatible decoding and the array APIs), which also raise each
 image's precise error.  Sums become a state (``state.add_sums``), the state a
@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from . import _engine_seam as _engine
+from . import _pipeline
 from ._memory import check_run_memory
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
 from .io.coco_panoptic import (
@@ -93,7 +93,7 @@ def default_jobs() -> int:
 
 
 def _jobs(jobs: Optional[int], n: int) -> int:
-    return _engine.resolve_jobs(jobs, max(1, n), default_jobs)
+    return _pipeline.resolve_jobs(jobs, max(1, n), default_jobs)
 
 
 def read_label_map(path) -> np.ndarray:
@@ -210,7 +210,7 @@ def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, job
     else:
         counting = rules
         gt_codes, pred_codes = rules.file_tables()
-    sums = _engine.semantic_files(
+    sums = _pipeline.semantic_files(
         pairs, num_classes=counting.counted_classes, gt_codes=gt_codes, pred_codes=pred_codes,
         reference=_semantic_reference(rules, missing=missing), jobs=_jobs(jobs, len(pairs)), cache_dir=cache_dir,
         progress=progress, per_image=state.per_image_kept)
@@ -701,7 +701,7 @@ def _count_panoptic(state: PanopticState, items: list, gt: PanopticDataset, pred
                     digests: Optional[list] = None) -> None:
     if not items:
         return
-    sums = _engine.panoptic_files(items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas,
+    sums = _pipeline.panoptic_files(items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas,
                                   jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
                                   per_image=state.per_image_kept,
                                   reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas))

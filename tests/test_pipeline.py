@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from segmetrics import _pipeline
-from segmetrics import panoptic as panoptic_module
+from segmetrics._engine import image as image_module
 from segmetrics.errors import DataFileError, FormatError, InputError, LabelError, SegmetricsError
 from segmetrics.folders import evaluate_panoptic_files, evaluate_semantic_files
 from segmetrics.io.coco_panoptic import dataset_from_dict, id2rgb
@@ -192,13 +192,13 @@ def test_semantic_failed_run_leaves_evaluator_unchanged(tmp_path, per_image):
                 assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key])
 
 
-def test_code_tables_follow_engine_rules():
+def test_code_tables_follow_label_rules():
     ev = SemanticEvaluator(4, ignore_index=300, gt_map=[0, 300, 3, 9 % 4], pred_map=[1, 2])
-    g, p = _pipeline.semantic_code_tables(ev)
+    g, p = ev.rules.file_tables()
     assert g[:4].tolist() == [0, -1, 3, 1] and g[300] == -1 and g[4] == -2 and g[299] == -2
     assert p[:3].tolist() == [1, 2, -2] and p[300] == -2
     ev = SemanticEvaluator(3, ignore_index=None)
-    g, p = _pipeline.semantic_code_tables(ev)
+    g, p = ev.rules.file_tables()
     assert g[:4].tolist() == [0, 1, 2, -2] and (g == -1).sum() == 0
 
 
@@ -316,8 +316,8 @@ def test_panoptic_equals_engine_any_jobs_and_cache(tmp_path, seed, per_image, mo
     real = PanopticEvaluator.evaluate_image
     monkeypatch.setattr(PanopticEvaluator, "evaluate_image",
                         lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
-    real_stats = panoptic_module.table_stats
-    monkeypatch.setattr(panoptic_module, "table_stats",
+    real_stats = image_module.table_stats
+    monkeypatch.setattr(image_module, "table_stats",
                         lambda *a, **k: stats_calls.append(1) or real_stats(*a, **k))
     for jobs in (1, 2, 3):
         for cache_dir in (None, tmp_path / "c", tmp_path / "c"):
@@ -463,30 +463,32 @@ def test_real_coco_panoptic_matches_engine(shared_data, tmp_path):
 
 
 def test_panoptic_batch_rejects_inconsistent_columns():
-    from segmetrics._kernels import folder
+    from segmetrics._kernels import folder, folder_panoptic
 
     z = lambda dt=np.int64: np.zeros(0, dt)  # noqa: E731
     ok = dict(g_start=np.array([0]), g_end=np.array([1]), g_ids=np.array([5]), g_cat=np.array([0]),
               g_crowd=np.zeros(1, np.uint8), g_area=np.ones(1), g_order=np.zeros(1, np.int64),
               p_start=np.array([0]), p_end=np.array([0]), p_ids=z(), p_cat=z())
-    folder.PanopticBatch(2, **ok, recompute_gt_areas=False)
+    folder_panoptic.PanopticBatch(2, **ok, recompute_gt_areas=False)
     # rows outside an image's range are not looked at
-    folder.PanopticBatch(2, **{**ok, "g_end": np.array([0]), "g_cat": np.array([-1])}, recompute_gt_areas=False)
+    folder_panoptic.PanopticBatch(2, **{**ok, "g_end": np.array([0]), "g_cat": np.array([-1])}, recompute_gt_areas=False)
     for change, msg in ((dict(g_end=np.array([2])), "outside"), (dict(p_start=np.array([1])), "outside"),
                         (dict(p_end=np.array([0, 0])), "one entry"), (dict(g_cat=np.array([2])), "out of range"),
                         (dict(g_area=np.ones(2)), "lengths")):
         with pytest.raises(ValueError, match=msg):
-            folder.PanopticBatch(2, **{**ok, **change}, recompute_gt_areas=False)
-    acc = folder.PanopticAccumulator(3)
-    batch = folder.PanopticBatch(2, **ok, recompute_gt_areas=False)
+            folder_panoptic.PanopticBatch(2, **{**ok, **change}, recompute_gt_areas=False)
+    acc = folder_panoptic.PanopticAccumulator(3)
+    batch = folder_panoptic.PanopticBatch(2, **ok, recompute_gt_areas=False)
     with pytest.raises(ValueError, match="another category count"):
         batch.score_pair(folder.Scratch(), acc, 0, b"", b"")
     with pytest.raises(IndexError):
-        batch.score_pair(folder.Scratch(), folder.PanopticAccumulator(2), 1, b"", b"")
+        batch.score_pair(folder.Scratch(), folder_panoptic.PanopticAccumulator(2), 1, b"", b"")
     # bytes that are not PNG: the reference path must take the pair, nothing is added
-    acc = folder.PanopticAccumulator(2, True)
+    acc = folder_panoptic.PanopticAccumulator(2)
+    batch = folder_panoptic.PanopticBatch(2, **ok, recompute_gt_areas=False, per_image=True)
     assert batch.score_pair(folder.Scratch(), acc, 0, b"not a png", b"") == 1
     assert acc.num_images == 0 and acc.result()[0].tolist() == [0, 0]
+    assert not any(a.any() for a in batch.image_counts())
 
 
 def test_panoptic_failed_run_leaves_evaluator_unchanged(tmp_path):
@@ -512,8 +514,8 @@ def test_panoptic_hand_built_datasets_take_the_fused_path(tmp_path, monkeypatch)
     gt, pred = make_panoptic(tmp_path, np.random.default_rng(9), n=6)
     want = _oracle_panoptic(gt, pred).compute()
     stats_calls = []
-    real_stats = panoptic_module.table_stats
-    monkeypatch.setattr(panoptic_module, "table_stats",
+    real_stats = image_module.table_stats
+    monkeypatch.setattr(image_module, "table_stats",
                         lambda *a, **k: stats_calls.append(1) or real_stats(*a, **k))
     gt_dict = dataclasses.replace(gt, columns=dict(gt.columns))
     pred_dict = dataclasses.replace(pred, columns={i: c for i, c in pred.columns.items() if i != 3})
@@ -577,3 +579,48 @@ def _oracle_panoptic_errors(gt, pred, image_id):
     p = read_id_png(pred.png_path(image_id))
     PanopticEvaluator(gt.categories).update(g, gt.annotations[image_id]["segments_info"], p,
                                             pred.annotations[image_id]["segments_info"], image_id=image_id)
+
+
+# ----------------------------------------------------------------------------- the engine's sums
+def test_engine_sums_identical_for_any_jobs_and_cache(tmp_path):
+    """The contract the state layer builds on: semantic_files / panoptic_files return the
+    same arrays bit for bit whatever jobs and the GT cache; matches sorted by image."""
+    rng = np.random.default_rng(21)
+    (tmp_path / "s").mkdir()
+    pairs = make_semantic(tmp_path / "s", rng, n=7)
+    ev = SemanticEvaluator(K)
+    gcodes, pcodes = ev.rules.file_tables()
+
+    def reference(item):
+        raise AssertionError("every image here goes the fused way")
+
+    runs = [_pipeline.semantic_files(pairs, num_classes=K, gt_codes=gcodes, pred_codes=pcodes, reference=reference,
+                                     jobs=jobs, cache_dir=cache, per_image=True)
+            for jobs, cache in ((1, None), (2, None), (3, tmp_path / "c1"), (2, tmp_path / "c1"))]
+    want = _oracle_semantic(pairs, per_image=True)
+    for sums in runs:
+        np.testing.assert_array_equal(sums.confusion, want.state.confusion)
+        assert sums.num_images == len(pairs)
+        for i, rec in enumerate(want.state.per_image):
+            for key, got in (("tp", sums.image_tp), ("fp", sums.image_fp), ("fn", sums.image_fn)):
+                np.testing.assert_array_equal(got[i], rec[key])
+
+    (tmp_path / "p").mkdir()
+    gt, pred = make_panoptic(tmp_path / "p", np.random.default_rng(22), n=9)
+    stale = next(i for i, a in gt.annotations.items() if a["segments_info"])
+    gt.columns[stale].area[0] += 1  # one image the per-image way, with a warning
+    items = [(i, a, pred.annotations[i]) for i, a in gt.annotations.items()]
+    out = []
+    for jobs, cache in ((1, None), (2, None), (3, tmp_path / "c2"), (2, tmp_path / "c2")):
+        out.append(_pipeline.panoptic_files(items, gt, pred, CATS, recompute_gt_areas=False, jobs=jobs,
+                                            cache_dir=cache, per_image=True, reference=reference))
+    first = out[0]
+    assert first.num_images == 9 and len(first.warnings) == 1 and f"image {stale!r}" in first.warnings[0]
+    assert (np.diff(first.match_image) >= 0).all() and first.match_iou.size == first.tp.sum()
+    np.testing.assert_array_equal(first.image_tp.sum(axis=0), first.tp)
+    for sums in out[1:]:
+        for field in ("tp", "fp", "fn", "confusion", "match_image", "match_cat", "match_iou",
+                      "image_tp", "image_fp", "image_fn"):
+            a, b = getattr(first, field), getattr(sums, field)
+            assert a.dtype == b.dtype and np.array_equal(a, b), field
+        assert sums.warnings == first.warnings and sums.num_images == first.num_images

@@ -20,3 +20,16 @@ def accumulate(
     pixel counts (valid pixels are counted regardless).
     """
     ...
+
+def walk_runs(
+    gt: npt.NDArray[np.uint8 | np.uint16 | np.int32 | np.int64],
+    pred: npt.NDArray[np.uint8 | np.uint16 | np.int32 | np.int64],
+    gt_codes: npt.NDArray[np.int32],
+    pred_codes: npt.NDArray[np.int32],
+    has_ignore: bool = ...,
+    gt_ignore: int = ...,
+) -> npt.NDArray[np.int64]:
+    """The ``(R, 3)`` runs ``(gt code, prediction code, length)`` the row walker splits one
+    1-D row pair into (for tests); inside a run of ignored GT the prediction is not
+    looked at."""
+    ...

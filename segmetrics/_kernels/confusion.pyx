@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Confusion-matrix kernels: one pass over the pixels, GIL released.
+"""Confusion-matrix kernel for arrays: one pass over the pixels, GIL released.
 
 The Python layer (:mod:`segmetrics.semantic`) validates the arrays, builds the
 two *code tables* and picks the dtype view; this module only loops.
@@ -17,23 +17,29 @@ an ignored pixel is never looked up or checked.
 
 The loop
 --------
-Counts go straight into the caller's int64 ``(K, K)`` matrix: no temporary the
-size of the image and no local table to clear or fold, so the cost does not
-grow with K.  Label maps are made of regions, so the loop keeps the current
-run of one raw ``(gt, pred)`` pair in a register and extends it by whole blocks
-of eight pixels, compared as 64-bit words against the run's value repeated
-(one word per side for uint8); a run is looked up in the code tables once,
-when it ends.  A block that breaks the run is walked pixel by pixel, except for
-uint8 x uint8 maps whose block still ends on the run: there the mismatching
-bytes of the XOR words are visited directly (popcount / count-trailing-zeros),
-so a lone odd pixel costs one lookup instead of ending and restarting a run.  Strided
-rows (inner stride other than one element) take a plain per-pixel loop.
+The run-length row walker of ``sm_walk.h``, the same loop the folder kernels use
+on decoded PNG rows: on each side the next pixel that differs from its left
+neighbour is found by vector compares of the row with itself shifted by one
+pixel, a value is looked up only where a run starts, and each run of a constant
+(ground truth, prediction) pair adds its length to the caller's int64 ``(K, K)``
+matrix (no temporary the size of the image, no table to clear or fold).  A pair
+that is C-contiguous (or Fortran-contiguous) on both sides is walked as one long
+row in memory order; other layouts row by row, rows with an inner stride other
+than one element through a copy.
 
 Bad pixels are only counted here; the caller finds out which values they carry
 on that (rare) error path.
 """
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+from segmetrics._kernels.sm cimport (
+    SM_IGNORED, SM_READ_AHEAD, sm_code_fn, sm_safe_width, sm_sem_emit, sm_sem_i32,
+    sm_sem_i64, sm_sem_lut, sm_sem_sink, sm_sem_u8, sm_sem_u16, sm_side, sm_walk,
+)
 
 ctypedef fused gt_t:
     uint8_t
@@ -47,136 +53,109 @@ ctypedef fused pred_t:
     int32_t
     int64_t
 
-cdef uint16_t _ONE = 1
-cdef bint _LITTLE_ENDIAN = (<uint8_t*>&_ONE)[0] == 1
-
-cdef extern from *:
-    int __builtin_popcountll(unsigned long long) nogil
-    int __builtin_ctzll(unsigned long long) nogil
-
 ctypedef fused label_t:
     uint8_t
     uint16_t
     int32_t
     int64_t
 
-cdef enum:
-    BLOCK = 8
-    IGNORED = -1
-    BAD = -2
 
-cdef inline int32_t _gt_code(gt_t v, const int32_t* codes, uint64_t n,
-                             bint has_ignore, int64_t ignore) noexcept nogil:
-    if <uint64_t>v < n:
-        return codes[<uint64_t>v]
-    if has_ignore and <int64_t>v == ignore:
-        return IGNORED
-    return BAD
+cdef struct _Rows:
+    # how to visit the rows of one 2-D array
+    const char *base
+    Py_ssize_t h, w, s0, s1, itemsize
+    const char *hi           # one past the highest byte of the array
+    uint8_t *copy            # a padded row, for rows with an inner stride other than itemsize
 
 
-cdef inline int32_t _pred_code(pred_t v, const int32_t* codes, uint64_t n) noexcept nogil:
-    if <uint64_t>v < n:
-        return codes[<uint64_t>v]
-    return BAD
+cdef int _rows_init(_Rows *r, const char *base, Py_ssize_t h, Py_ssize_t w, Py_ssize_t s0,
+                    Py_ssize_t s1, Py_ssize_t itemsize) noexcept nogil:
+    r.base, r.h, r.w, r.s0, r.s1, r.itemsize = base, h, w, s0, s1, itemsize
+    r.hi = base + (s0 * (h - 1) if s0 > 0 else 0) + (s1 * (w - 1) if s1 > 0 else 0) + itemsize
+    r.copy = NULL
+    if s1 != itemsize:
+        r.copy = <uint8_t *>malloc(w * itemsize + SM_READ_AHEAD)
+        if r.copy == NULL:
+            return -1
+    return 0
 
 
-cdef inline void _add(int64_t* cm, int64_t K, gt_t gv, pred_t pv, int64_t n,
-                      const int32_t* gcodes, uint64_t ng, const int32_t* pcodes, uint64_t npc,
-                      bint has_ignore, int64_t ignore,
-                      int64_t* bad_gt, int64_t* bad_pred) noexcept nogil:
-    cdef int32_t row = _gt_code(gv, gcodes, ng, has_ignore, ignore)
-    cdef int32_t col
-    if row == IGNORED:
+cdef inline void _row(_Rows *r, Py_ssize_t i, sm_side *s) noexcept nogil:
+    """Point side s at row i (a copy when the row is strided)."""
+    cdef const char *row = r.base + i * r.s0
+    cdef Py_ssize_t j
+    if r.copy == NULL:
+        s.x = <const uint8_t *>row
+        s.wsafe = sm_safe_width(<size_t>(r.hi - row), <size_t>r.w, <int>r.itemsize)
         return
-    col = _pred_code(pv, pcodes, npc)
-    if (row | col) >= 0:
-        cm[row * K + col] += n
-    elif row == BAD:
-        bad_gt[0] += n
+    # one fixed-size copy per pixel (itemsize is 1, 2, 4 or 8)
+    if r.itemsize == 1:
+        for j in range(r.w):
+            r.copy[j] = (<const uint8_t *>row)[j * r.s1]
+    elif r.itemsize == 2:
+        for j in range(r.w):
+            memcpy(r.copy + 2 * j, row + j * r.s1, 2)
+    elif r.itemsize == 4:
+        for j in range(r.w):
+            memcpy(r.copy + 4 * j, row + j * r.s1, 4)
     else:
-        bad_pred[0] += n
+        for j in range(r.w):
+            memcpy(r.copy + 8 * j, row + j * r.s1, 8)
+    s.x = r.copy
+    s.wsafe = <size_t>r.w
 
 
-cdef inline uint64_t _splat(label_t v) noexcept nogil:
-    """``v`` repeated over a 64-bit word (``BLOCK`` words of it hold a block)."""
+cdef inline sm_code_fn _side(label_t v) noexcept nogil:
+    """The walker side that reads values of v's type (the value itself is unused)."""
     if label_t is uint8_t:
-        return (<uint64_t>v) * 0x0101010101010101ULL
+        return sm_sem_u8
     elif label_t is uint16_t:
-        return (<uint64_t>v) * 0x0001000100010001ULL
+        return sm_sem_u16
     elif label_t is int32_t:
-        return (<uint64_t>(<uint32_t>v)) * 0x0000000100000001ULL
+        return sm_sem_i32
     else:
-        return <uint64_t>v
+        return sm_sem_i64
 
 
-cdef inline uint64_t _block_diff(const label_t* x, uint64_t pattern) noexcept nogil:
-    """Non-zero iff one of the ``BLOCK`` values at ``x`` differs from the splatted value."""
-    cdef uint64_t word, diff = 0
-    cdef Py_ssize_t k
-    for k in range(<Py_ssize_t>(BLOCK * sizeof(label_t) // 8)):
-        memcpy(&word, (<const char*>x) + 8 * k, 8)
-        diff |= word ^ pattern
-    return diff
-
-
-cdef void _direct(int64_t* cm, int64_t K, const gt_t[:, :] gt, const pred_t[:, :] pred,
-                  const int32_t* gcodes, uint64_t ng, const int32_t* pcodes, uint64_t npc,
-                  bint has_ignore, int64_t ignore,
-                  int64_t* bad_gt, int64_t* bad_pred) noexcept nogil:
-    cdef Py_ssize_t h = gt.shape[0], w = gt.shape[1]
-    cdef Py_ssize_t gs = gt.strides[1] // <Py_ssize_t>sizeof(gt_t)
-    cdef Py_ssize_t ps = pred.strides[1] // <Py_ssize_t>sizeof(pred_t)
-    cdef Py_ssize_t i, j, k
-    cdef const gt_t* g
-    cdef const pred_t* p
-    cdef gt_t cg = gt[0, 0]
-    cdef pred_t cp = pred[0, 0]
-    cdef uint64_t gpat = _splat(cg), ppat = _splat(cp), diff
-    cdef int64_t run = 0
-    for i in range(h):
-        g = &gt[i, 0]
-        p = &pred[i, 0]
-        j = 0
-        if gs == 1 and ps == 1:
-            while j + BLOCK <= w:
-                # does this whole block continue the current run of (cg, cp)?
-                diff = _block_diff(g + j, gpat) | _block_diff(p + j, ppat)
-                if diff == 0:
-                    run += BLOCK
-                elif gt_t is uint8_t and pred_t is uint8_t and _LITTLE_ENDIAN and not (diff >> 56):
-                    # uint8 pairs, last pixel still on the run: one bit per
-                    # mismatching byte (byte i = pixel j + i on a little-endian
-                    # machine); only those pixels are counted one by one
-                    diff |= diff >> 4
-                    diff |= diff >> 2
-                    diff |= diff >> 1
-                    diff &= 0x0101010101010101ULL
-                    run += BLOCK - __builtin_popcountll(diff)
-                    while diff:
-                        k = j + (__builtin_ctzll(diff) >> 3)
-                        _add(cm, K, g[k], p[k], 1, gcodes, ng, pcodes, npc, has_ignore,
-                             ignore, bad_gt, bad_pred)
-                        diff &= diff - 1
-                else:
-                    for k in range(j, j + BLOCK):
-                        if g[k] == cg and p[k] == cp:
-                            run += 1
-                        else:
-                            if run:
-                                _add(cm, K, cg, cp, run, gcodes, ng, pcodes, npc, has_ignore,
-                                     ignore, bad_gt, bad_pred)
-                            cg = g[k]
-                            cp = p[k]
-                            run = 1
-                    gpat = _splat(cg)
-                    ppat = _splat(cp)
-                j += BLOCK
-        while j < w:
-            _add(cm, K, g[j * gs], p[j * ps], 1, gcodes, ng, pcodes, npc, has_ignore, ignore,
-                 bad_gt, bad_pred)
-            j += 1
-    if run:
-        _add(cm, K, cg, cp, run, gcodes, ng, pcodes, npc, has_ignore, ignore, bad_gt, bad_pred)
+cdef int _walk(const gt_t[:, :] gt, const pred_t[:, :] pred, const sm_sem_lut *glut,
+               const sm_sem_lut *plut, sm_sem_sink *sink) noexcept nogil:
+    """Every row pair of gt / pred through the walker; -1 if out of memory."""
+    cdef sm_code_fn gcode = _side(<gt_t>0)
+    cdef sm_code_fn pcode = _side(<pred_t>0)
+    cdef sm_side G, P
+    cdef _Rows rg, rp
+    cdef Py_ssize_t h = gt.shape[0], w = gt.shape[1], i
+    cdef size_t n = <size_t>(h * w)
+    # local copies: the compiler may keep them in registers (no store into cm reaches them)
+    cdef sm_sem_lut gl = glut[0], pl = plut[0]
+    cdef sm_sem_sink sk = sink[0]
+    memset(&G, 0, sizeof(G))
+    memset(&P, 0, sizeof(P))
+    G.lut = &gl
+    P.lut = &pl
+    if ((gt.strides[1] == sizeof(gt_t) and gt.strides[0] == w * <Py_ssize_t>sizeof(gt_t)
+            and pred.strides[1] == sizeof(pred_t) and pred.strides[0] == w * <Py_ssize_t>sizeof(pred_t))
+            or (gt.strides[0] == sizeof(gt_t) and gt.strides[1] == h * <Py_ssize_t>sizeof(gt_t)
+                and pred.strides[0] == sizeof(pred_t) and pred.strides[1] == h * <Py_ssize_t>sizeof(pred_t))):
+        # both C-contiguous or both Fortran-contiguous: one row of h * w pixels in memory
+        # order (the counts do not depend on the order the pixels are visited in)
+        G.x, G.wsafe = <const uint8_t *>&gt[0, 0], sm_safe_width(n * sizeof(gt_t), n, sizeof(gt_t))
+        P.x, P.wsafe = <const uint8_t *>&pred[0, 0], sm_safe_width(n * sizeof(pred_t), n, sizeof(pred_t))
+        sm_walk(&G, gcode, sizeof(gt_t), &P, pcode, sizeof(pred_t), n, SM_IGNORED, sm_sem_emit, &sk)
+    else:
+        if _rows_init(&rg, <const char *>&gt[0, 0], h, w, gt.strides[0], gt.strides[1], sizeof(gt_t)) != 0:
+            return -1
+        if _rows_init(&rp, <const char *>&pred[0, 0], h, w, pred.strides[0], pred.strides[1], sizeof(pred_t)) != 0:
+            free(rg.copy)
+            return -1
+        for i in range(h):
+            _row(&rg, i, &G)
+            _row(&rp, i, &P)
+            sm_walk(&G, gcode, sizeof(gt_t), &P, pcode, sizeof(pred_t), <size_t>w, SM_IGNORED, sm_sem_emit, &sk)
+        free(rg.copy)
+        free(rp.copy)
+    sink[0] = sk
+    return 0
 
 
 def accumulate(int64_t[:, ::1] cm, const gt_t[:, :] gt, const pred_t[:, :] pred,
@@ -195,9 +174,11 @@ def accumulate(int64_t[:, ::1] cm, const gt_t[:, :] gt, const pred_t[:, :] pred,
         had a valid ground truth but an invalid prediction.  Valid pixels are
         counted even when some are bad; the caller decides what to do.
     """
-    cdef int64_t bad_gt = 0, bad_pred = 0
     cdef int64_t K = cm.shape[0]
     cdef Py_ssize_t npix = gt.shape[0] * gt.shape[1]
+    cdef sm_sem_lut glut, plut
+    cdef sm_sem_sink sink
+    cdef int status
     if cm.shape[1] != K or K < 1 or K > 46340:
         raise ValueError(f"cm must be square (K, K) with 1 <= K <= 46340, got {cm.shape[0]}x{cm.shape[1]}")
     if gt.shape[0] != pred.shape[0] or gt.shape[1] != pred.shape[1]:
@@ -206,9 +187,60 @@ def accumulate(int64_t[:, ::1] cm, const gt_t[:, :] gt, const pred_t[:, :] pred,
         raise ValueError("code tables must not be empty")
     if npix == 0:
         return 0, 0
+    glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], <uint64_t>gt_codes.shape[0], has_ignore, gt_ignore
+    plut.codes, plut.n, plut.has_ignore, plut.ignore = &pred_codes[0], <uint64_t>pred_codes.shape[0], False, 0
+    memset(&sink, 0, sizeof(sink))
+    sink.cm = &cm[0, 0]
+    sink.K = K
     with nogil:
-        # The tables cost about 5 (K + 2)(K + 1) operations to clear and fold.
-        _direct(&cm[0, 0], K, gt, pred, &gt_codes[0], <uint64_t>gt_codes.shape[0],
-                &pred_codes[0], <uint64_t>pred_codes.shape[0], has_ignore, gt_ignore,
-                &bad_gt, &bad_pred)
-    return bad_gt, bad_pred
+        status = _walk(gt, pred, &glut, &plut, &sink)
+    if status != 0:
+        raise MemoryError()
+    return sink.bad_gt, sink.bad_pred
+
+
+cdef struct _Runs:
+    int64_t *out
+    size_t n, cap
+
+
+cdef int _collect(void *sink, int32_t g, int32_t p, size_t n) noexcept nogil:
+    cdef _Runs *r = <_Runs *>sink
+    if r.n < r.cap:
+        r.out[3 * r.n] = g
+        r.out[3 * r.n + 1] = p
+        r.out[3 * r.n + 2] = <int64_t>n
+    r.n += 1
+    return 0
+
+
+def walk_runs(const gt_t[::1] gt, const pred_t[::1] pred, const int32_t[::1] gt_codes,
+              const int32_t[::1] pred_codes, bint has_ignore=False, int64_t gt_ignore=0):
+    """The runs the row walker splits one row pair into (for tests).
+
+    Returns an ``(R, 3)`` int64 array of ``(gt code, prediction code, length)``, in
+    order: a run ends where either raw value changes, except that inside a run of
+    ignored ground truth (code -1) prediction changes are not looked at (the
+    prediction code given for such a run is then meaningless).
+    """
+    cdef size_t n = <size_t>gt.shape[0]
+    cdef sm_sem_lut glut, plut
+    cdef sm_side G, P
+    cdef _Runs runs
+    cdef sm_code_fn gcode = _side(<gt_t>0)
+    cdef sm_code_fn pcode = _side(<pred_t>0)
+    if pred.shape[0] != gt.shape[0]:
+        raise ValueError("rows of different lengths")
+    out = np.zeros((n, 3), np.int64)
+    cdef int64_t[:, ::1] v = out
+    glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], <uint64_t>gt_codes.shape[0], has_ignore, gt_ignore
+    plut.codes, plut.n, plut.has_ignore, plut.ignore = &pred_codes[0], <uint64_t>pred_codes.shape[0], False, 0
+    memset(&G, 0, sizeof(G))
+    memset(&P, 0, sizeof(P))
+    runs.out, runs.n, runs.cap = &v[0, 0] if n else NULL, 0, n
+    G.lut, P.lut = &glut, &plut
+    G.x, G.wsafe = <const uint8_t *>&gt[0] if n else NULL, sm_safe_width(n * sizeof(gt_t), n, sizeof(gt_t))
+    P.x, P.wsafe = <const uint8_t *>&pred[0] if n else NULL, sm_safe_width(n * sizeof(pred_t), n, sizeof(pred_t))
+    with nogil:
+        sm_walk(&G, gcode, sizeof(gt_t), &P, pcode, sizeof(pred_t), n, SM_IGNORED, _collect, &runs)
+    return out[:runs.n].copy()

@@ -4,30 +4,39 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-def intersection_table(
-    gt: npt.NDArray[np.uint8],
-    gt_rgb: bool,
-    pred: npt.NDArray[np.uint8],
-    pred_rgb: bool,
-    n_pixels: int,
-    gt_ids: npt.NDArray[np.int64],
-    pred_ids: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], int, int]: ...
-def match_segments(
-    table: npt.NDArray[np.int64],
-    gt_area: npt.NDArray[np.float64],
-    gt_cat: npt.NDArray[np.int64],
-    gt_crowd: npt.NDArray[np.uint8],
-    crowd_of_cat: npt.NDArray[np.int64],
-    pred_cat: npt.NDArray[np.int64],
-    tp: npt.NDArray[np.int64],
-    fp: npt.NDArray[np.int64],
-    fn: npt.NDArray[np.int64],
-    match_cat: npt.NDArray[np.int64],
-    match_iou: npt.NDArray[np.float64],
-    gt_matched: npt.NDArray[np.uint8],
-    pred_matched: npt.NDArray[np.uint8],
-) -> int: ...
+class PairTable:
+    n_gt: int
+    n_pred: int
+    @property
+    def hashed(self) -> bool: ...
+    def count_maps(
+        self,
+        gt: npt.NDArray[np.uint8],
+        gt_rgb: bool,
+        pred: npt.NDArray[np.uint8],
+        pred_rgb: bool,
+        n_pixels: int,
+        gt_ids: npt.NDArray[np.int64],
+        pred_ids: npt.NDArray[np.int64],
+    ) -> int: ...
+    def pairs(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+
+def image_stats(
+    t: PairTable,
+    k: int,
+    g_cat: npt.NDArray[np.int64],
+    g_crowd: npt.NDArray[np.uint8],
+    g_area: npt.NDArray[np.float64],
+    g_order: npt.NDArray[np.int64],
+    p_cat: npt.NDArray[np.int64],
+    recompute_gt_areas: bool,
+) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
+           npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
+           npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def segment_columns_all(
+    seg_lists: list, max_id: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8],
+           npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]: ...
 def segment_columns(
     segs: list, max_id: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.float64],

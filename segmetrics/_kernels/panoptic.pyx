@@ -1,269 +1,204 @@
-# cython: language_level=3
-"""Per-image panoptic kernel: one pass over the pixels, then matching on a small table.
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Per-image panoptic kernel: the present (GT, prediction) pairs of an image, then
+panopticapi's rules on them.
 
-The pixel pass maps every GT and predicted segment id to a dense index (0 is
-void, ``1..n`` are the listed segments in ascending id order) through a small
-open-addressing hash table built from the ``segments_info`` ids, and counts the
-``(n_gt + 1) x (n_pred + 1)`` intersection table.  Matching then works on that
-table only.  Both functions release the GIL.
+:class:`PairTable` maps every GT and predicted segment id to a dense index (0 is
+void, ``1..n`` the listed segments in ascending id order) through open-addressing
+hashes of the ``segments_info`` ids, and counts the pixels of every (GT, prediction)
+pair present in the image with the run-length row walker of ``sm_walk.h``.  Only
+present pairs are stored (``sm_pairs.h``), so memory and time grow with pixels plus
+present pairs, not with (segments)^2.  :func:`image_stats` then applies the per-image
+rules of ``sm_pq.h`` (the only copy: the folder kernels run the same code).  Both
+release the GIL.
 """
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
-from libc.stdlib cimport free, malloc, qsort
 from libc.math cimport NAN
-from libc.string cimport memcpy
+from libc.stdint cimport int64_t, uint8_t
+from libc.stdlib cimport free, malloc, qsort
+from libc.string cimport memset
 
 import numpy as np
 
-cimport numpy as cnp
-
-cnp.import_array()
-
-cdef inline uint32_t _pixel_id(const uint8_t* base, Py_ssize_t i, bint rgb) noexcept nogil:
-    if rgb:
-        return (<uint32_t>base[3 * i]) | (<uint32_t>base[3 * i + 1] << 8) | (<uint32_t>base[3 * i + 2] << 16)
-    return (<const uint32_t*>base)[i]
+from segmetrics._kernels.sm cimport (
+    SM_NO_SKIP, SM_PQ_NOMEM, sm_ids_build, sm_ids_free, sm_pairs_free, sm_pairs_sort,
+    sm_pairs_start, sm_pairs_emit, sm_pan_rgb, sm_pan_u32, sm_pq, sm_pq_add_image, sm_pq_free,
+    sm_pq_image, sm_safe_width, sm_side, sm_walk,
+)
 
 
-cdef inline uint32_t _pixel_id_fast(const uint8_t* base, Py_ssize_t i, bint rgb) noexcept nogil:
-    """Like _pixel_id, but RGB is one unaligned 4-byte load (needs a byte after the pixel;
-    little-endian only: the Python wrapper converts RGB to ids on big-endian machines)."""
-    cdef uint32_t v
-    if rgb:
-        memcpy(&v, base + 3 * i, 4)
-        return v & 0xFFFFFF
-    return (<const uint32_t*>base)[i]
+cdef class PairTable:
+    """Per-thread counting state for one image at a time (never share one between
+    threads): the id hashes and the present pairs, reused from image to image."""
+
+    def __dealloc__(self):
+        sm_ids_free(&self.gids)
+        sm_ids_free(&self.pids)
+        sm_pairs_free(&self.tab)
+
+    cdef int start(self, const int64_t *gt_ids, Py_ssize_t n_gt, const int64_t *pred_ids,
+                   Py_ssize_t n_pred) noexcept nogil:
+        """See the pxd: gt_ids NULL keeps the GT hash as it is (cached GT runs)."""
+        self.n_gt = n_gt
+        self.n_pred = n_pred
+        self.tab.rec = NULL
+        if gt_ids != NULL and sm_ids_build(&self.gids, gt_ids, <size_t>n_gt) != 0:
+            return -1
+        if sm_ids_build(&self.pids, pred_ids, <size_t>n_pred) != 0:
+            return -1
+        return sm_pairs_start(&self.tab, <size_t>n_gt, <size_t>n_pred)
+
+    @property
+    def hashed(self) -> bool:
+        """Whether the last image's pairs went to the hash (more than a small full table)."""
+        return bool(self.tab.hashed)
+
+    def count_maps(self, const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pred, bint pred_rgb,
+                   Py_ssize_t n_pixels, const int64_t[::1] gt_ids, const int64_t[::1] pred_ids):
+        """Count the pairs of one image given as id maps.
+
+        Parameters
+        ----------
+        gt, pred : uint8 memoryviews
+            The raw bytes of the id maps: ``3 * n_pixels`` bytes of RGB when the
+            ``*_rgb`` flag is set (id = R + 256 G + 256^2 B), else ``n_pixels``
+            native uint32 ids.
+        gt_ids, pred_ids : int64 arrays
+            The listed segment ids, unique, sorted ascending, all in ``[1, 2^32 - 2]``.
+
+        Returns
+        -------
+        int
+            0; 1 when a GT pixel id is not listed, 2 when a prediction pixel id is
+            not listed (the first such pixel in raster order decides; the counts
+            are then incomplete).
+        """
+        cdef size_t n = <size_t>n_pixels
+        cdef int bg = 3 if gt_rgb else 4, bp = 3 if pred_rgb else 4, status = 0
+        cdef sm_side G, P
+        cdef int64_t dummy = 0
+        if n_pixels < 0 or gt.shape[0] != n_pixels * bg or pred.shape[0] != n_pixels * bp:
+            raise ValueError(f"id map buffers of {gt.shape[0]} and {pred.shape[0]} bytes do not hold "
+                             f"{n_pixels} pixels each")
+        memset(&G, 0, sizeof(G))
+        memset(&P, 0, sizeof(P))
+        with nogil:
+            if self.start(&gt_ids[0] if gt_ids.shape[0] else &dummy, gt_ids.shape[0],
+                          &pred_ids[0] if pred_ids.shape[0] else &dummy, pred_ids.shape[0]) != 0:
+                status = -3
+            elif n:
+                # the whole map is one row: runs continue across row ends
+                G.x, G.wsafe, G.lut = &gt[0], sm_safe_width(<size_t>gt.shape[0], n, bg), &self.gids
+                P.x, P.wsafe, P.lut = &pred[0], sm_safe_width(<size_t>pred.shape[0], n, bp), &self.pids
+                if gt_rgb and pred_rgb:
+                    status = sm_walk(&G, sm_pan_rgb, 3, &P, sm_pan_rgb, 3, n, SM_NO_SKIP, sm_pairs_emit, &self.tab)
+                elif gt_rgb:
+                    status = sm_walk(&G, sm_pan_rgb, 3, &P, sm_pan_u32, 4, n, SM_NO_SKIP, sm_pairs_emit, &self.tab)
+                elif pred_rgb:
+                    status = sm_walk(&G, sm_pan_u32, 4, &P, sm_pan_rgb, 3, n, SM_NO_SKIP, sm_pairs_emit, &self.tab)
+                else:
+                    status = sm_walk(&G, sm_pan_u32, 4, &P, sm_pan_u32, 4, n, SM_NO_SKIP, sm_pairs_emit, &self.tab)
+        if status == -3:
+            raise MemoryError("cannot allocate the segment pair table")
+        return -status
+
+    def pairs(self):
+        """The present pairs of the last image, in row-major (GT, prediction) order:
+        ``(gt_index, pred_index, pixels)`` int64 arrays (dense indices, 0 = void)."""
+        cdef size_t k
+        if sm_pairs_sort(&self.tab) != 0:
+            raise MemoryError()
+        n = self.tab.n
+        g = np.empty(n, np.int64)
+        p = np.empty(n, np.int64)
+        c = np.empty(n, np.int64)
+        cdef int64_t[::1] vg = g, vp = p, vc = c
+        for k in range(n):
+            vg[k] = self.tab.g[k]
+            vp[k] = self.tab.p[k]
+            vc[k] = self.tab.c[k]
+        return g, p, c
 
 
-cdef int _build(const int64_t* ids, Py_ssize_t n, uint32_t** keys_out, int32_t** vals_out,
-                uint32_t* mask_out) noexcept nogil:
-    """Hash table id -> dense index (1-based) of the n ascending ids; -1 on allocation failure."""
-    cdef Py_ssize_t i
-    cdef uint32_t size = 16, slot, key
-    while size < 4 * <uint32_t>(n + 1):
-        size <<= 1
-    cdef uint32_t* keys = <uint32_t*>malloc(size * sizeof(uint32_t))
-    cdef int32_t* vals = <int32_t*>malloc(size * sizeof(int32_t))
-    if keys == NULL or vals == NULL:
-        free(keys)
-        free(vals)
-        return -1
-    for i in range(size):
-        keys[i] = EMPTY_SLOT
-    for i in range(n):
-        key = <uint32_t>ids[i]
-        slot = _hash(key, size - 1)
-        while keys[slot] != EMPTY_SLOT:
-            slot = (slot + 1) & (size - 1)
-        keys[slot] = key
-        vals[slot] = <int32_t>(i + 1)
-    keys_out[0] = keys
-    vals_out[0] = vals
-    mask_out[0] = size - 1
-    return 0
+def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8_t[::1] g_crowd,
+                const double[::1] g_area, const int64_t[::1] g_order, const int64_t[::1] p_cat,
+                bint recompute_gt_areas):
+    """panopticapi's rules on the pairs last counted into ``t`` (see ``sm_pq.h``).
 
-
-cdef inline int _count(const uint8_t* gbase, bint gt_rgb, const uint8_t* pbase, bint pred_rgb,
-                       Py_ssize_t n_pixels, int64_t* tab, Py_ssize_t width,
-                       const uint32_t* gkeys, const int32_t* gvals, uint32_t gmask,
-                       const uint32_t* pkeys, const int32_t* pvals, uint32_t pmask,
-                       int64_t* bad_gt, int64_t* bad_pred) noexcept nogil:
-    """Run-length counting loop (inlined with constant flags, so each input kind gets its own loop)."""
-    cdef Py_ssize_t i, cell = 0
-    cdef int64_t run = 0
-    cdef uint32_t g, p, cur_g, cur_p
-    cdef int32_t gi, pi
-    if n_pixels == 0:
-        return 0
-    cur_g = _pixel_id(gbase, 0, gt_rgb)
-    cur_p = _pixel_id(pbase, 0, pred_rgb)
-    gi = _lookup(gkeys, gvals, gmask, cur_g)
-    if gi < 0:
-        bad_gt[0] = cur_g
-        return -1
-    pi = _lookup(pkeys, pvals, pmask, cur_p)
-    if pi < 0:
-        bad_pred[0] = cur_p
-        return -1
-    cell = gi * width + pi
-    for i in range(n_pixels):
-        if i < n_pixels - 1:
-            g = _pixel_id_fast(gbase, i, gt_rgb)
-            p = _pixel_id_fast(pbase, i, pred_rgb)
-        else:
-            g = _pixel_id(gbase, i, gt_rgb)
-            p = _pixel_id(pbase, i, pred_rgb)
-        if g == cur_g and p == cur_p:
-            run += 1
-            continue
-        tab[cell] += run
-        run = 1
-        if g != cur_g:
-            cur_g = g
-            gi = _lookup(gkeys, gvals, gmask, g)
-            if gi < 0:
-                bad_gt[0] = g
-                return -1
-        if p != cur_p:
-            cur_p = p
-            pi = _lookup(pkeys, pvals, pmask, p)
-            if pi < 0:
-                bad_pred[0] = p
-                return -1
-        cell = gi * width + pi
-    tab[cell] += run
-    return 0
-
-
-def intersection_table(const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pred, bint pred_rgb,
-                       Py_ssize_t n_pixels, const int64_t[::1] gt_ids, const int64_t[::1] pred_ids):
-    """Count the GT x prediction intersection table of one image.
-
-    Parameters
-    ----------
-    gt, pred : uint8 memoryviews
-        The raw bytes of the id maps: ``3 * n_pixels`` bytes of RGB when the
-        ``*_rgb`` flag is set (id = R + 256 G + 256^2 B), else ``n_pixels``
-        native uint32 ids.
-    gt_ids, pred_ids : int64 arrays
-        The listed segment ids, unique, sorted ascending, all in ``[1, 2^32 - 2]``.
+    ``g_*`` / ``p_cat`` are the image's segment columns in dense order (ascending
+    ids): dense category indices in ``[0, k)``, crowd flags, JSON areas (NaN where
+    absent), listing positions.
 
     Returns
     -------
-    table : int64 ndarray, shape (len(gt_ids) + 1, len(pred_ids) + 1)
-        ``table[i, j]`` = pixels of GT dense index ``i`` and prediction dense
-        index ``j``; index 0 is void (id 0).
-    bad_gt, bad_pred : int
-        The first pixel id found in the map but not in the list (-1 when none).
+    tuple
+        ``(status, tp, fp, fn, match_cat, match_iou, confusion_index,
+        confusion_count, stale, gt_pixels, pred_pixels)``.  ``status`` 0: the
+        statistics (``tp``, ``fp``, ``fn`` of length ``k``; one category and IoU
+        per match in row-major pair order; sparse entries of the ``(k + 1) x (k + 1)``
+        category confusion; ``stale``, the dense GT indices whose JSON area differs
+        from the PNG).  ``status`` 1: a listed segment has no pixel (see
+        ``gt_pixels`` / ``pred_pixels``, per segment in dense order); nothing else
+        is filled.
     """
-    cdef Py_ssize_t ng = gt_ids.shape[0], npr = pred_ids.shape[0]
-    cdef Py_ssize_t width = npr + 1
-    if n_pixels < 0 or gt.shape[0] != n_pixels * (3 if gt_rgb else 4) or \
-            pred.shape[0] != n_pixels * (3 if pred_rgb else 4):
-        raise ValueError(f"id map buffers of {gt.shape[0]} and {pred.shape[0]} bytes do not hold "
-                         f"{n_pixels} pixels each")
-    table_arr = np.zeros((ng + 1, npr + 1), dtype=np.int64)
-    cdef int64_t[:, ::1] table = table_arr
-    cdef int64_t* tab = &table[0, 0]
-    cdef uint32_t *gkeys = NULL
-    cdef uint32_t *pkeys = NULL
-    cdef int32_t *gvals = NULL
-    cdef int32_t *pvals = NULL
-    cdef uint32_t gmask = 0, pmask = 0
-    cdef int64_t bad_gt = -1, bad_pred = -1
-    cdef int status = 0
-    cdef const uint8_t* gbase = &gt[0] if gt.shape[0] > 0 else NULL
-    cdef const uint8_t* pbase = &pred[0] if pred.shape[0] > 0 else NULL
-    with nogil:
-        if (_build(&gt_ids[0] if ng else NULL, ng, &gkeys, &gvals, &gmask) != 0
-                or _build(&pred_ids[0] if npr else NULL, npr, &pkeys, &pvals, &pmask) != 0):
-            status = -1
-        else:
-            if gt_rgb and pred_rgb:
-                _count(gbase, True, pbase, True, n_pixels, tab, width, gkeys, gvals, gmask,
-                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
-            elif gt_rgb:
-                _count(gbase, True, pbase, False, n_pixels, tab, width, gkeys, gvals, gmask,
-                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
-            elif pred_rgb:
-                _count(gbase, False, pbase, True, n_pixels, tab, width, gkeys, gvals, gmask,
-                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
-            else:
-                _count(gbase, False, pbase, False, n_pixels, tab, width, gkeys, gvals, gmask,
-                       pkeys, pvals, pmask, &bad_gt, &bad_pred)
-        free(gkeys)
-        free(gvals)
-        free(pkeys)
-        free(pvals)
-    if status != 0:
-        raise MemoryError("cannot allocate the segment id hash tables")
-    return table_arr, bad_gt, bad_pred
-
-
-cdef Py_ssize_t _match(const int64_t* tab, Py_ssize_t ng, Py_ssize_t npr, const int64_t* pred_pixels,
-                       const double* gt_area, const int64_t* gt_cat, const uint8_t* gt_crowd,
-                       const int64_t* crowd_of_cat, const int64_t* pred_cat,
-                       int64_t* tp, int64_t* fp, int64_t* fn, int64_t* match_cat, double* match_iou,
-                       uint8_t* gt_matched, uint8_t* pred_matched, int64_t* log,
-                       Py_ssize_t* n_log) noexcept nogil:
-    """panopticapi's matching on one image's ``(ng + 1) x (npr + 1)`` table (see the pxd)."""
-    cdef Py_ssize_t W = npr + 1, g, p, c, m = 0, k = 0
-    cdef int64_t inter, ignored
-    cdef double union_, iou
-    for g in range(1, ng + 1):
-        if gt_crowd[g - 1]:
-            continue
-        for p in range(1, W):
-            inter = tab[g * W + p]
-            if inter == 0 or gt_cat[g - 1] != pred_cat[p - 1]:
-                continue
-            union_ = (<double>pred_pixels[p] + gt_area[g - 1]) - <double>inter - <double>tab[p]
-            iou = <double>inter / union_
-            if iou > 0.5:
-                tp[gt_cat[g - 1]] += 1
-                if log != NULL:
-                    log[k] = 3 * gt_cat[g - 1]
-                    k += 1
-                match_cat[m] = gt_cat[g - 1]
-                match_iou[m] = iou
-                m += 1
-                gt_matched[g - 1] = 1
-                pred_matched[p - 1] = 1
-    for g in range(ng):
-        if not gt_matched[g] and not gt_crowd[g]:
-            fn[gt_cat[g]] += 1
-            if log != NULL:
-                log[k] = 3 * gt_cat[g] + 2
-                k += 1
-    for p in range(1, W):
-        if pred_matched[p - 1]:
-            continue
-        ignored = tab[p]
-        c = crowd_of_cat[pred_cat[p - 1]]
-        if c > 0:
-            ignored += tab[c * W + p]
-        if pred_pixels[p] > 0 and <double>ignored / <double>pred_pixels[p] > 0.5:
-            continue
-        fp[pred_cat[p - 1]] += 1
-        if log != NULL:
-            log[k] = 3 * pred_cat[p - 1] + 1
-            k += 1
-    n_log[0] = k
-    return m
-
-
-def match_segments(const int64_t[:, ::1] table, const double[::1] gt_area,
-                   const int64_t[::1] gt_cat, const uint8_t[::1] gt_crowd,
-                   const int64_t[::1] crowd_of_cat, const int64_t[::1] pred_cat,
-                   int64_t[::1] tp, int64_t[::1] fp, int64_t[::1] fn,
-                   int64_t[::1] match_cat, double[::1] match_iou,
-                   uint8_t[::1] gt_matched, uint8_t[::1] pred_matched):
-    """panopticapi's matching on one image's intersection table (GIL released).
-
-    ``gt_cat`` / ``pred_cat`` hold dense category indices, ``crowd_of_cat[c]``
-    the dense GT index (1-based) of the crowd segment that counts for category
-    ``c`` (0 when none).  ``tp``, ``fp``, ``fn`` (length K) are incremented in
-    place; each match writes its category and IoU to ``match_cat`` /
-    ``match_iou`` (capacity ``n_gt * n_pred``) in ascending (GT id, pred id)
-    order.  Returns the number of matches.
-    """
-    cdef Py_ssize_t ng = table.shape[0] - 1, npr = table.shape[1] - 1, g, p, m, n_log
-    cdef int64_t* pred_pixels = <int64_t*>malloc((npr + 1) * sizeof(int64_t))
-    if pred_pixels == NULL:
+    cdef Py_ssize_t ng = t.n_gt, npr = t.n_pred, j, n
+    cdef sm_pq q
+    cdef sm_pq_image im
+    cdef int status
+    if g_cat.shape[0] != ng or g_crowd.shape[0] != ng or g_area.shape[0] != ng or g_order.shape[0] != ng \
+            or p_cat.shape[0] != npr:
+        raise ValueError("segment columns do not match the counted table")
+    if k < 1:
+        raise ValueError("k must be positive")
+    for j in range(ng):
+        if not 0 <= g_cat[j] < k:
+            raise ValueError("category index out of range")
+    for j in range(npr):
+        if not 0 <= p_cat[j] < k:
+            raise ValueError("category index out of range")
+    if sm_pairs_sort(&t.tab) != 0:
         raise MemoryError()
+    n = <Py_ssize_t>t.tab.n
+    tp, fp, fn = np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k, np.int64)
+    match_cat, match_iou, match_image = np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64)
+    conf_index, conf_count = np.empty(n, np.int64), np.empty(n, np.int64)
+    stale, crowd = np.empty(ng, np.int64), np.zeros(k, np.int64)
+    gt_pixels, pred_pixels = np.empty(ng, np.int64), np.empty(npr, np.int64)
+    cdef int64_t[::1] v_tp = tp, v_fp = fp, v_fn = fn, v_mc = match_cat, v_mi = match_image
+    cdef int64_t[::1] v_ci = conf_index, v_cc = conf_count, v_st = stale, v_crowd = crowd
+    cdef int64_t[::1] v_gp = gt_pixels, v_pp = pred_pixels
+    cdef double[::1] v_iou = match_iou
+    cdef int64_t dummy = 0
+    cdef double ddummy = 0
+    memset(&q, 0, sizeof(q))
+    memset(&im, 0, sizeof(im))
+    q.K = <size_t>k
+    q.tp, q.fp, q.fn = &v_tp[0], &v_fp[0], &v_fn[0]
+    q.match_cat = &v_mc[0] if n else &dummy
+    q.match_image = &v_mi[0] if n else &dummy
+    q.match_iou = &v_iou[0] if n else &ddummy
+    q.conf_index = &v_ci[0] if n else &dummy
+    q.conf_count = &v_cc[0] if n else &dummy
+    q.stale = &v_st[0] if ng else &dummy
+    q.crowd_of_cat = &v_crowd[0]
+    im.ng, im.npr = <size_t>ng, <size_t>npr
+    im.gcat = &g_cat[0] if ng else NULL
+    im.gcrowd = &g_crowd[0] if ng else NULL
+    im.garea = &g_area[0] if ng else NULL
+    im.gorder = &g_order[0] if ng else NULL
+    im.pcat = &p_cat[0] if npr else NULL
+    im.recompute = recompute_gt_areas
     with nogil:
-        for p in range(npr + 1):
-            pred_pixels[p] = 0
-            for g in range(ng + 1):
-                pred_pixels[p] += table[g, p]
-        m = _match(&table[0, 0], ng, npr, pred_pixels, &gt_area[0] if ng else NULL,
-                   &gt_cat[0] if ng else NULL, &gt_crowd[0] if ng else NULL, &crowd_of_cat[0],
-                   &pred_cat[0] if npr else NULL, &tp[0], &fp[0], &fn[0],
-                   &match_cat[0] if match_cat.shape[0] else NULL,
-                   &match_iou[0] if match_iou.shape[0] else NULL,
-                   &gt_matched[0] if ng else NULL, &pred_matched[0] if npr else NULL, NULL, &n_log)
-    free(pred_pixels)
-    return m
-
+        status = sm_pq_add_image(&q, &t.tab, &im)
+        if status != SM_PQ_NOMEM:
+            for j in range(ng):
+                v_gp[j] = q.gpix[j]
+            for j in range(npr):
+                v_pp[j] = q.ppix[j + 1]
+    sm_pq_free(&q)
+    if status == SM_PQ_NOMEM:
+        raise MemoryError()
+    m, c, s = q.n_match, q.n_conf, q.n_stale
+    return (status, tp, fp, fn, match_cat[:m].copy(), match_iou[:m].copy(), conf_index[:c].copy(),
+            conf_count[:c].copy(), stale[:s].copy(), gt_pixels, pred_pixels)
 
 
 cdef struct _IdPos:

@@ -1,0 +1,49 @@
+# What the folder kernels share (``from segmetrics._kernels.folder cimport ...``): the
+# per-thread decode buffers, the PNG pair opening and row unfiltering, the work counter.
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
+
+from segmetrics._kernels.png cimport png_header
+from segmetrics._kernels.sm cimport sm_rec
+
+
+cdef enum:
+    SLACK = 64          # readable bytes after every buffer (word loads past a row end)
+    OK = 0
+    REFERENCE = 1       # the reference path must take the pair
+    STALE_CACHE = 2     # the cached runs do not fit the image
+    NEEDS_PYTHON = 3    # panoptic: counted, but the image needs the Python statistics
+
+
+cdef class Scratch:
+    cdef uint8_t *buf[2]       # inflated (filtered) rows: GT, prediction
+    cdef size_t cap[2]
+    cdef uint8_t *fbuf[2]      # whole files read by the kernels themselves
+    cdef size_t fcap[2]
+    cdef uint16_t *runs        # recorded GT runs: values, then lengths at runs + runs_cap
+    cdef size_t runs_cap
+    cdef public Py_ssize_t width, height, n_runs
+    cdef public int64_t bad_gt, bad_pred
+    cdef public bint counted
+    cdef char err[200]
+
+    cdef uint8_t *grow(self, int i, size_t n) noexcept nogil
+    cdef int read_file(self, int i, const char *path, size_t *size) noexcept nogil
+    cdef int seterr(self, const char *msg) noexcept nogil
+    cdef int begin(self) noexcept nogil
+    cdef int open_pair(self, const uint8_t *gp, size_t gn, const uint8_t *pp, size_t pn,
+                       png_header *gh, png_header *ph, int channels) noexcept nogil
+    cdef int open_cached(self, const uint16_t *rv, const uint16_t *rl, size_t nruns,
+                         Py_ssize_t width, Py_ssize_t height, uint32_t max_value,
+                         const uint8_t *pp, size_t pn, png_header *ph, int channels) noexcept nogil
+    cdef int start_record(self, bint record, size_t n_pixels, sm_rec *rec, int bias) noexcept nogil
+    cdef int end_record(self, sm_rec *rec, int status, const png_header *gh) noexcept nogil
+
+
+cdef class WorkCounter:
+    cdef int64_t next_index, stop_at
+    cdef int64_t take(self) noexcept nogil
+
+
+# Unfilter row y of an inflated image in place (rows above already done); NULL on a bad
+# filter type.
+cdef uint8_t *unfilter(const png_header *hdr, uint8_t *raw, size_t y) noexcept nogil

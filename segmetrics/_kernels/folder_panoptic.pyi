@@ -1,0 +1,94 @@
+"""Type stubs for the panoptic folder kernels."""
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .folder import Scratch, WorkCounter
+from .panoptic import PairTable
+
+def panoptic_pair(
+    s: Scratch,
+    gt: bytes | memoryview,
+    pred: bytes | memoryview,
+    table: PairTable,
+    gt_ids: npt.NDArray[np.int64],
+    pred_ids: npt.NDArray[np.int64],
+    record: bool = False,
+) -> int: ...
+def panoptic_cached(
+    s: Scratch,
+    values: npt.NDArray[np.uint16],
+    lengths: npt.NDArray[np.uint16],
+    width: int,
+    height: int,
+    pred: bytes | memoryview,
+    table: PairTable,
+    n_gt: int,
+    pred_ids: npt.NDArray[np.int64],
+) -> int: ...
+
+class PanopticAccumulator:
+    k: int
+    num_images: int
+    def __init__(self, k: int) -> None: ...
+    def result(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.int64],
+    ]: ...
+
+class PanopticBatch:
+    k: int
+    recompute_gt_areas: bool
+    per_image: bool
+    def __init__(
+        self,
+        k: int,
+        g_start: npt.NDArray[np.int64],
+        g_end: npt.NDArray[np.int64],
+        g_ids: npt.NDArray[np.int64],
+        g_cat: npt.NDArray[np.int64],
+        g_crowd: npt.NDArray[np.uint8],
+        g_area: npt.NDArray[np.float64],
+        g_order: npt.NDArray[np.int64],
+        p_start: npt.NDArray[np.int64],
+        p_end: npt.NDArray[np.int64],
+        p_ids: npt.NDArray[np.int64],
+        p_cat: npt.NDArray[np.int64],
+        recompute_gt_areas: bool,
+        per_image: bool = False,
+    ) -> None: ...
+    def gt_ids(self, i: int) -> npt.NDArray[np.int64]: ...
+    def image_counts(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...
+    def set_paths(self, gt_paths: list[bytes], pred_paths: list[bytes]) -> None: ...
+    def run(
+        self,
+        s: Scratch,
+        acc: PanopticAccumulator,
+        counter: WorkCounter,
+        take: npt.NDArray[np.uint8],
+        status: npt.NDArray[np.uint8],
+    ) -> None: ...
+    def score_pair(
+        self, s: Scratch, acc: PanopticAccumulator, i: int, gt: bytes, pred: bytes, record: bool = False
+    ) -> int: ...
+    def score_cached(
+        self,
+        s: Scratch,
+        acc: PanopticAccumulator,
+        i: int,
+        values: npt.NDArray[np.uint16],
+        lengths: npt.NDArray[np.uint16],
+        width: int,
+        height: int,
+        pred: bytes,
+    ) -> int: ...

@@ -1,0 +1,440 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Panoptic folder kernels: decode two RGB panoptic PNGs (or a prediction against cached
+GT runs), count the present (GT, prediction) segment pairs into a
+:class:`~segmetrics._kernels.panoptic.PairTable`, and (fused path) apply
+panopticapi's per-image rules, all in one nogil call.  Status codes: see
+:mod:`segmetrics._kernels.folder`.
+
+Fused statistics: :class:`PanopticBatch` holds the segment columns of every image
+of a run; its scorers count one image, then run the per-image rules of ``sm_pq.h``
+(the same code :func:`segmetrics._kernels.panoptic.image_stats` runs) and add the
+image's TP / FP / FN, matches and category confusion to a per-thread
+:class:`PanopticAccumulator`.  They return ``3`` (nothing added) when the image
+needs the Python statistics: a listed segment without pixels or a JSON area that
+differs from the PNG, which the Python path reports by name.
+:meth:`PanopticBatch.run` also reads the files (POSIX) and takes images from a
+shared :class:`~segmetrics._kernels.folder.WorkCounter`, so a thread makes one
+call for a whole run.
+"""
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+import numpy as np
+
+from segmetrics._kernels.folder cimport NEEDS_PYTHON, OK, REFERENCE, Scratch, WorkCounter, unfilter
+from segmetrics._kernels.panoptic cimport PairTable
+from segmetrics._kernels.png cimport png_header
+from segmetrics._kernels.sm cimport (
+    SM_NO_SKIP, SM_PQ_NOMEM, SM_PQ_OK, sm_pairs_emit, sm_pairs_sort,
+    sm_pan_rgb, sm_pan_runs, sm_pq, sm_pq_add_image, sm_pq_free, sm_pq_image, sm_rec_flush, sm_side,
+    sm_walk,
+)
+
+cdef uint8_t _EMPTY[64]
+
+
+# ----------------------------------------------------------------------------- counting
+cdef int _count_cold(Scratch s, PairTable t, const uint8_t *gp, size_t gn, const uint8_t *pp, size_t pn,
+                     const int64_t *gids, Py_ssize_t ng, const int64_t *pids, Py_ssize_t npr,
+                     bint record) noexcept nogil:
+    """Both PNGs into t's pairs; sets s.width, s.height and s.n_runs.  Returns the status."""
+    cdef png_header gh, ph
+    cdef int status, ret
+    cdef size_t y
+    cdef sm_side G, P
+    memset(&gh, 0, sizeof(gh))
+    memset(&G, 0, sizeof(G))
+    memset(&P, 0, sizeof(P))
+    s.begin()
+    status = s.open_pair(gp, gn, pp, pn, &gh, &ph, 3)  # 3 channels: 8-bit RGB only
+    if status == OK and t.start(gids, ng, pids, npr) != 0:
+        status = s.seterr(b"out of memory")
+    if status == OK:
+        status = s.start_record(record, gh.width * gh.height, &t.rec, 0)
+        if record:
+            t.tab.rec = &t.rec
+    G.lut, P.lut = &t.gids, &t.pids
+    G.wsafe = P.wsafe = gh.width
+    y = 0
+    while status == OK and y < gh.height:
+        G.x = unfilter(&gh, s.buf[0], y)
+        P.x = unfilter(&ph, s.buf[1], y)
+        if G.x == NULL or P.x == NULL:
+            status = s.seterr(b"bad row filter type")
+        else:
+            ret = sm_walk(&G, sm_pan_rgb, 3, &P, sm_pan_rgb, 3, gh.width, SM_NO_SKIP, sm_pairs_emit, &t.tab)
+            if ret == -3:
+                status = s.seterr(b"out of memory")
+            elif ret != 0:
+                status = s.seterr(b"segment id not in segments_info")
+        if status == OK and record:
+            sm_rec_flush(&t.rec)
+        y += 1
+    t.tab.rec = NULL
+    return s.end_record(&t.rec if record else NULL, status, &gh)
+
+
+cdef int _count_warm(Scratch s, PairTable t, const uint16_t *rv, const uint16_t *rl, size_t nruns,
+                     Py_ssize_t width, Py_ssize_t height, const uint8_t *pp, size_t pn,
+                     Py_ssize_t ng, const int64_t *pids, Py_ssize_t npr) noexcept nogil:
+    """The prediction PNG against cached GT runs of dense indices into t's pairs."""
+    cdef png_header ph
+    cdef int status, ret
+    cdef size_t y
+    cdef sm_side G, P
+    memset(&G, 0, sizeof(G))
+    memset(&P, 0, sizeof(P))
+    s.begin()
+    status = s.open_cached(rv, rl, nruns, width, height, <uint32_t>ng, pp, pn, &ph, 3)
+    if status == OK and t.start(NULL, ng, pids, npr) != 0:
+        status = s.seterr(b"out of memory")
+    if status != OK:
+        return status
+    s.counted = True
+    G.rv, G.rl, P.lut = rv, rl, &t.pids
+    P.wsafe = ph.width
+    for y in range(<size_t>height):
+        P.x = unfilter(&ph, s.buf[1], y)
+        if P.x == NULL:
+            return s.seterr(b"bad row filter type")
+        ret = sm_walk(&G, sm_pan_runs, 0, &P, sm_pan_rgb, 3, ph.width, SM_NO_SKIP, sm_pairs_emit, &t.tab)
+        if ret == -3:
+            return s.seterr(b"out of memory")
+        if ret != 0:
+            return s.seterr(b"segment id not in segments_info")
+    return OK
+
+
+cdef inline const int64_t *_first(const int64_t[::1] a) noexcept nogil:
+    """The first element's address (a dummy one for an empty array: never read)."""
+    return &a[0] if a.shape[0] else <const int64_t *>_EMPTY
+
+
+def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, PairTable table,
+                  const int64_t[::1] gt_ids, const int64_t[::1] pred_ids, bint record=False):
+    """Decode two RGB panoptic PNGs and count their present segment pairs into ``table``.
+
+    Ids are sorted ascending.  Recording needs ``len(gt_ids) < 65536``.  Returns
+    the status.
+    """
+    cdef int status
+    cdef Py_ssize_t ng = gt_ids.shape[0], npr = pred_ids.shape[0]
+    if record and ng >= 65536:
+        raise ValueError("cannot record more than 65535 ground-truth segments")
+    with nogil:
+        status = _count_cold(s, table, &gt[0] if gt.shape[0] else _EMPTY, gt.shape[0],
+                             &pred[0] if pred.shape[0] else _EMPTY, pred.shape[0],
+                             _first(gt_ids), ng, _first(pred_ids), npr, record)
+    return status
+
+
+def panoptic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] lengths,
+                    Py_ssize_t width, Py_ssize_t height, const uint8_t[::1] pred, PairTable table,
+                    Py_ssize_t n_gt, const int64_t[::1] pred_ids):
+    """Like :func:`panoptic_pair` with the ground truth given as cached runs of dense
+    indices of ``n_gt`` listed segments."""
+    cdef int status
+    cdef size_t nruns = values.shape[0]
+    cdef const uint16_t *rv = &values[0] if nruns else <const uint16_t *>_EMPTY
+    cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
+    if lengths.shape[0] != values.shape[0] or n_gt < 0:
+        raise ValueError("bad arguments")
+    with nogil:
+        status = _count_warm(s, table, rv, rl, nruns, width, height, &pred[0] if pred.shape[0] else _EMPTY,
+                             pred.shape[0], n_gt, _first(pred_ids), pred_ids.shape[0])
+    return status
+
+
+# ----------------------------------------------------------------------------- fused statistics
+cdef object _array(const void *src, Py_ssize_t n, dtype):
+    """A new 1-D array of n items of dtype copied from src."""
+    out = np.empty(n, dtype)
+    cdef uint8_t[::1] view = out.view(np.uint8)
+    if n:
+        memcpy(&view[0], src, view.shape[0])
+    return out
+
+
+cdef class PanopticAccumulator:
+    """Per-thread sums of the fused panoptic path: per-class TP / FP / FN, the
+    (K+1) x (K+1) category confusion matrix and every match's (image, category, IoU),
+    plus the counting and statistics scratch.  Never share one between threads."""
+    cdef int64_t *tp
+    cdef int64_t *fp
+    cdef int64_t *fn
+    cdef int64_t *confusion
+    cdef int64_t *crowd_of_cat
+    cdef int64_t *match_cat
+    cdef int64_t *match_image
+    cdef double *match_iou
+    cdef size_t n_match, match_cap
+    cdef sm_pq q
+    cdef PairTable table
+    cdef readonly Py_ssize_t k, num_images
+
+    def __cinit__(self, Py_ssize_t k):
+        if k < 1:
+            raise ValueError("k must be positive")
+        self.k = k
+        self.table = PairTable()
+        self.tp = <int64_t *>calloc(k, sizeof(int64_t))
+        self.fp = <int64_t *>calloc(k, sizeof(int64_t))
+        self.fn = <int64_t *>calloc(k, sizeof(int64_t))
+        self.crowd_of_cat = <int64_t *>calloc(k, sizeof(int64_t))
+        self.confusion = <int64_t *>calloc((k + 1) * (k + 1), sizeof(int64_t))
+        if (self.tp == NULL or self.fp == NULL or self.fn == NULL or self.crowd_of_cat == NULL
+                or self.confusion == NULL):
+            raise MemoryError()
+        memset(&self.q, 0, sizeof(self.q))
+        self.q.K = <size_t>k
+        self.q.tp, self.q.fp, self.q.fn = self.tp, self.fp, self.fn
+        self.q.confusion = self.confusion
+        self.q.crowd_of_cat = self.crowd_of_cat
+
+    def __dealloc__(self):
+        free(self.tp)
+        free(self.fp)
+        free(self.fn)
+        free(self.crowd_of_cat)
+        free(self.confusion)
+        free(self.match_cat)
+        free(self.match_image)
+        free(self.match_iou)
+        sm_pq_free(&self.q)
+
+    def result(self):
+        """``(tp, fp, fn, confusion, match_cat, match_iou, match_image)`` as new NumPy arrays."""
+        k, m = self.k, self.n_match
+        return (_array(self.tp, k, np.int64), _array(self.fp, k, np.int64), _array(self.fn, k, np.int64),
+                _array(self.confusion, (k + 1) * (k + 1), np.int64).reshape(k + 1, k + 1),
+                _array(self.match_cat, m, np.int64), _array(self.match_iou, m, np.float64),
+                _array(self.match_image, m, np.int64))
+
+    cdef int reserve(self, size_t n) noexcept nogil:
+        """Room for n more matches; -1 if out of memory."""
+        cdef void *p
+        cdef size_t want
+        if self.match_cap >= self.n_match + n:
+            return 0
+        want = 2 * (self.n_match + n) + 64
+        p = realloc(self.match_cat, want * sizeof(int64_t))
+        if p == NULL:
+            return -1
+        self.match_cat = <int64_t *>p
+        p = realloc(self.match_image, want * sizeof(int64_t))
+        if p == NULL:
+            return -1
+        self.match_image = <int64_t *>p
+        p = realloc(self.match_iou, want * sizeof(double))
+        if p == NULL:
+            return -1
+        self.match_iou = <double *>p
+        self.match_cap = want
+        return 0
+
+
+cdef class PanopticBatch:
+    """The segment columns of every image of a folder run: image i owns rows
+    ``g_start[i]:g_end[i]`` of the GT columns and ``p_start[i]:p_end[i]`` of the
+    prediction columns (ids ascending, dense category indices; typically the flat
+    arrays of :class:`segmetrics.io.coco_panoptic.FlatColumns`, unused rows may
+    hold anything).  :meth:`score_pair` and :meth:`score_cached` count one image
+    and add its statistics to an accumulator in one nogil call.  With
+    ``per_image``, each image's TP / FP / FN also go to its row of
+    :meth:`image_counts` (images go to one thread each, so rows are never shared)."""
+    cdef const int64_t[::1] g_start, g_end, g_ids, g_cat, g_order, p_start, p_end, p_ids, p_cat
+    cdef const uint8_t[::1] g_crowd
+    cdef const double[::1] g_area
+    cdef int64_t[:, ::1] img_tp, img_fp, img_fn
+    cdef readonly bint recompute_gt_areas, per_image
+    cdef readonly Py_ssize_t k
+    cdef object _paths, _counts
+    cdef const char **path_ptrs
+
+    def __dealloc__(self):
+        free(self.path_ptrs)
+
+    def __init__(self, Py_ssize_t k, g_start, g_end, g_ids, g_cat, g_crowd, g_area, g_order,
+                 p_start, p_end, p_ids, p_cat, bint recompute_gt_areas, bint per_image=False):
+        cdef Py_ssize_t n, i, j
+        self.k = k
+        self.g_start, self.g_end, self.g_ids, self.g_cat = g_start, g_end, g_ids, g_cat
+        self.g_crowd, self.g_area, self.g_order = g_crowd, g_area, g_order
+        self.p_start, self.p_end, self.p_ids, self.p_cat = p_start, p_end, p_ids, p_cat
+        self.recompute_gt_areas = recompute_gt_areas
+        n = self.g_start.shape[0]
+        if self.g_end.shape[0] != n or self.p_start.shape[0] != n or self.p_end.shape[0] != n:
+            raise ValueError("start and end arrays must have one entry per image")
+        if not (self.g_cat.shape[0] == self.g_crowd.shape[0] == self.g_area.shape[0]
+                == self.g_order.shape[0] == self.g_ids.shape[0]) or self.p_cat.shape[0] != self.p_ids.shape[0]:
+            raise ValueError("columns of different lengths")
+        for i in range(n):
+            if not (0 <= self.g_start[i] <= self.g_end[i] <= self.g_ids.shape[0]
+                    and 0 <= self.p_start[i] <= self.p_end[i] <= self.p_ids.shape[0]):
+                raise ValueError("image rows outside the columns")
+            for j in range(self.g_start[i], self.g_end[i]):
+                if not 0 <= self.g_cat[j] < k:
+                    raise ValueError("category index out of range")
+            for j in range(self.p_start[i], self.p_end[i]):
+                if not 0 <= self.p_cat[j] < k:
+                    raise ValueError("category index out of range")
+        self.per_image = per_image
+        if per_image:
+            self._counts = (np.zeros((n, k), np.int64), np.zeros((n, k), np.int64), np.zeros((n, k), np.int64))
+            self.img_tp, self.img_fp, self.img_fn = self._counts
+
+    cdef inline const int64_t *_row(self, const int64_t[::1] column, int64_t j) noexcept nogil:
+        """Row j of a column (a dummy address past its end: the image has no row there)."""
+        return &column[j] if j < column.shape[0] else <const int64_t *>_EMPTY
+
+    def gt_ids(self, Py_ssize_t i):
+        """Image i's GT ids (a NumPy view; the cache key uses them)."""
+        return np.asarray(self.g_ids[self.g_start[i]:self.g_end[i]])
+
+    def image_counts(self):
+        """With ``per_image``: the ``(n_images, k)`` int64 TP, FP, FN of the images the
+        scorers added (other rows are zero); else None."""
+        return self._counts
+
+    cdef int _check(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i) except -1:
+        if acc.k != self.k:
+            raise ValueError("accumulator of another category count")
+        if not 0 <= i < self.g_start.shape[0]:
+            raise IndexError(i)
+        return 0
+
+    def score_pair(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i, bytes gt, bytes pred,
+                   bint record=False):
+        """Image i from its two PNG files' bytes.  Returns the status: ``0`` counted and
+        added; ``1`` the reference path must take the pair; ``3`` the table was counted
+        but the Python statistics must take the image (nothing was added)."""
+        cdef int status
+        cdef const uint8_t *gp = <const uint8_t *>PyBytes_AS_STRING(gt)
+        cdef const uint8_t *pp = <const uint8_t *>PyBytes_AS_STRING(pred)
+        cdef size_t gn = PyBytes_GET_SIZE(gt), pn = PyBytes_GET_SIZE(pred)
+        self._check(s, acc, i)
+        if record and self.g_end[i] - self.g_start[i] >= 65536:
+            raise ValueError("cannot record more than 65535 ground-truth segments")
+        with nogil:
+            status = self._score(s, acc, i, gp, gn, pp, pn, record)
+        return status
+
+    cdef int _score(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i, const uint8_t *gp, size_t gn,
+                    const uint8_t *pp, size_t pn, bint record) noexcept nogil:
+        """Image i from both files' bytes: count, then the statistics."""
+        cdef int64_t g0 = self.g_start[i], p0 = self.p_start[i]
+        cdef int status = _count_cold(s, acc.table, gp, gn, pp, pn, self._row(self.g_ids, g0),
+                                      self.g_end[i] - g0, self._row(self.p_ids, p0), self.p_end[i] - p0, record)
+        if status == OK:
+            status = self._stats(s, acc, i)
+        return status
+
+    def score_cached(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i,
+                     const uint16_t[::1] values, const uint16_t[::1] lengths,
+                     Py_ssize_t width, Py_ssize_t height, bytes pred):
+        """Image i from cached GT runs and the prediction PNG's bytes; the status as
+        :meth:`score_pair`, or ``2`` when the cached runs do not fit (recompute them)."""
+        cdef int status
+        cdef int64_t p0
+        cdef size_t nruns = values.shape[0]
+        cdef const uint8_t *pp = <const uint8_t *>PyBytes_AS_STRING(pred)
+        cdef size_t pn = PyBytes_GET_SIZE(pred)
+        cdef const uint16_t *rv = &values[0] if nruns else <const uint16_t *>_EMPTY
+        cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
+        self._check(s, acc, i)
+        if lengths.shape[0] != values.shape[0]:
+            raise ValueError("values and lengths differ in length")
+        p0 = self.p_start[i]
+        with nogil:
+            status = _count_warm(s, acc.table, rv, rl, nruns, width, height, pp, pn,
+                                 self.g_end[i] - self.g_start[i], self._row(self.p_ids, p0),
+                                 self.p_end[i] - p0)
+            if status == OK:
+                status = self._stats(s, acc, i)
+        return status
+
+    def set_paths(self, list gt_paths, list pred_paths):
+        """File names (``bytes``, as ``os.fsencode`` gives) of every image, for :meth:`run`."""
+        cdef Py_ssize_t n = self.g_start.shape[0], i
+        if len(gt_paths) != n or len(pred_paths) != n:
+            raise ValueError("one GT and one prediction path per image")
+        for i in range(n):
+            if type(gt_paths[i]) is not bytes or type(pred_paths[i]) is not bytes:
+                raise TypeError("paths must be bytes")
+            if b"\0" in gt_paths[i] or b"\0" in pred_paths[i]:
+                raise ValueError("a path holds a NUL byte")
+        self._paths = (list(gt_paths), list(pred_paths))
+        free(self.path_ptrs)
+        self.path_ptrs = <const char **>malloc(max(2 * n, 1) * sizeof(char *))
+        if self.path_ptrs == NULL:
+            raise MemoryError()
+        for i in range(n):
+            self.path_ptrs[2 * i] = PyBytes_AS_STRING(self._paths[0][i])
+            self.path_ptrs[2 * i + 1] = PyBytes_AS_STRING(self._paths[1][i])
+
+    def run(self, Scratch s, PanopticAccumulator acc, WorkCounter counter, uint8_t[::1] take,
+            uint8_t[::1] status):
+        """Score images from the shared counter until none is left, reading the files
+        itself, without the GIL: every image ``i`` with ``take[i]`` is counted, matched
+        and added to ``acc``, and ``status[i]`` set (0 added; otherwise the per-image
+        path must take it, see :meth:`score_pair`).  Images without ``take`` get
+        status 1.  Call from several threads with one counter and one status array."""
+        cdef Py_ssize_t n = self.g_start.shape[0]
+        cdef int64_t i
+        cdef size_t gn, pn
+        cdef int st
+        if self.path_ptrs == NULL:
+            raise ValueError("set_paths first")
+        if take.shape[0] != n or status.shape[0] != n:
+            raise ValueError("take and status need one entry per image")
+        if acc.k != self.k:
+            raise ValueError("accumulator of another category count")
+        with nogil:
+            while True:
+                i = counter.take()
+                if i < 0 or i >= n:
+                    break
+                st = REFERENCE
+                if (take[i] and s.read_file(0, self.path_ptrs[2 * i], &gn) == 0
+                        and s.read_file(1, self.path_ptrs[2 * i + 1], &pn) == 0):
+                    st = self._score(s, acc, i, s.fbuf[0], gn, s.fbuf[1], pn, False)
+                status[i] = <uint8_t>st
+
+    cdef int _stats(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i) noexcept nogil:
+        """panopticapi's rules on the pairs just counted, added to acc (all or nothing):
+        OK, NEEDS_PYTHON (a listed segment without pixels, a stale JSON area) or
+        REFERENCE (out of memory)."""
+        cdef int64_t g0 = self.g_start[i], p0 = self.p_start[i]
+        cdef sm_pq_image im
+        cdef sm_pq *q = &acc.q
+        cdef int status
+        if sm_pairs_sort(&acc.table.tab) != 0 or acc.reserve(acc.table.tab.n) != 0:
+            return s.seterr(b"out of memory")
+        im.ng = <size_t>(self.g_end[i] - g0)
+        im.npr = <size_t>(self.p_end[i] - p0)
+        im.gcat = &self.g_cat[g0] if im.ng else NULL
+        im.gcrowd = &self.g_crowd[g0] if im.ng else NULL
+        im.garea = &self.g_area[g0] if im.ng else NULL
+        im.gorder = &self.g_order[g0] if im.ng else NULL
+        im.pcat = &self.p_cat[p0] if im.npr else NULL
+        im.recompute = self.recompute_gt_areas
+        im.index = i
+        q.match_cat = acc.match_cat
+        q.match_iou = acc.match_iou
+        q.match_image = acc.match_image
+        q.n_match = acc.n_match
+        q.stale = NULL
+        if self.per_image:
+            q.itp, q.ifp, q.ifn = &self.img_tp[i, 0], &self.img_fp[i, 0], &self.img_fn[i, 0]
+        else:
+            q.itp = q.ifp = q.ifn = NULL
+        status = sm_pq_add_image(q, &acc.table.tab, &im)
+        if status == SM_PQ_NOMEM:
+            return s.seterr(b"out of memory")
+        if status != SM_PQ_OK:
+            return NEEDS_PYTHON
+        acc.n_match = q.n_match
+        acc.num_images += 1
+        return OK

@@ -1,0 +1,33 @@
+"""Type stubs for the semantic folder kernels."""
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .folder import Scratch
+
+def semantic_pair(
+    s: Scratch,
+    gt: bytes | memoryview,
+    pred: bytes | memoryview,
+    cm: npt.NDArray[np.int64],
+    gt_codes: npt.NDArray[np.int32],
+    pred_codes: npt.NDArray[np.int32],
+    record: bool = False,
+    tp: npt.NDArray[np.int64] | None = None,
+    fp: npt.NDArray[np.int64] | None = None,
+    fn: npt.NDArray[np.int64] | None = None,
+) -> int: ...
+def semantic_cached(
+    s: Scratch,
+    values: npt.NDArray[np.uint16],
+    lengths: npt.NDArray[np.uint16],
+    width: int,
+    height: int,
+    pred: bytes | memoryview,
+    cm: npt.NDArray[np.int64],
+    pred_codes: npt.NDArray[np.int32],
+    tp: npt.NDArray[np.int64] | None = None,
+    fp: npt.NDArray[np.int64] | None = None,
+    fn: npt.NDArray[np.int64] | None = None,
+) -> int: ...

@@ -1,0 +1,155 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Semantic folder kernels: decode two label PNGs and add their confusion matrix, in one
+nogil call (see :mod:`segmetrics._kernels.folder` for the status codes).
+
+Codes: the ground-truth table maps a raw value (0..65535) to a class, ``-1``
+(ignored: counts nowhere, and the prediction is not looked at) or ``-2`` (bad
+label); the prediction table to a class or ``-2``.  Optionally the image's own
+TP / FP / FN vectors are added to as well (per-image records).
+"""
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.string cimport memset
+
+from segmetrics._kernels.folder cimport OK, Scratch, unfilter
+from segmetrics._kernels.png cimport png_header
+from segmetrics._kernels.sm cimport sm_rec, sm_rec_flush, sm_sem_lut, sm_sem_sink, sm_side, sm_walk_sem
+
+cdef uint8_t _EMPTY[64]
+
+
+cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const sm_sem_lut *glut,
+                    const sm_sem_lut *plut, sm_sem_sink *sink, bint record) noexcept nogil:
+    """Every row pair of two opened files; the status."""
+    cdef size_t y
+    cdef sm_side G, P
+    cdef sm_rec rec
+    cdef int status = s.start_record(record, gh.width * gh.height, &rec, 2)
+    # local copies: the compiler may keep them in registers (no store into cm reaches them)
+    cdef sm_sem_lut gl = glut[0], pl = plut[0]
+    cdef sm_sem_sink sk = sink[0]
+    cdef bint more = record or sk.tp != NULL
+    memset(&G, 0, sizeof(G))
+    memset(&P, 0, sizeof(P))
+    G.lut, P.lut = &gl, &pl
+    G.wsafe = P.wsafe = gh.width
+    if record:
+        sk.rec = &rec
+    y = 0
+    while status == OK and y < gh.height:
+        G.x = unfilter(gh, s.buf[0], y)
+        P.x = unfilter(ph, s.buf[1], y)
+        if G.x == NULL or P.x == NULL:
+            status = s.seterr(b"bad row filter type")
+            break
+        sm_walk_sem(&G, gh.out_itemsize, &P, ph.out_itemsize, gh.width, more, &sk)
+        if record:
+            sm_rec_flush(&rec)
+        if sk.bad_gt or sk.bad_pred:
+            status = s.seterr(b"bad labels")
+        y += 1
+    sk.rec = NULL
+    sink[0] = sk
+    return s.end_record(&rec if record else NULL, status, gh)
+
+
+cdef int _cached_rows(Scratch s, const uint16_t *rv, const uint16_t *rl, const png_header *ph,
+                      size_t height, const sm_sem_lut *plut, sm_sem_sink *sink) noexcept nogil:
+    """Every prediction row against the cached GT runs; the status."""
+    cdef size_t y
+    cdef sm_side G, P
+    cdef sm_sem_lut pl = plut[0]
+    cdef sm_sem_sink sk = sink[0]
+    cdef int status = OK
+    memset(&G, 0, sizeof(G))
+    memset(&P, 0, sizeof(P))
+    G.rv, G.rl, P.lut, P.wsafe = rv, rl, &pl, ph.width
+    s.counted = True
+    for y in range(height):
+        P.x = unfilter(ph, s.buf[1], y)
+        if P.x == NULL:
+            status = s.seterr(b"bad row filter type")
+            break
+        sm_walk_sem(&G, 0, &P, ph.out_itemsize, ph.width, sk.tp != NULL, &sk)
+    if status == OK and (sk.bad_gt or sk.bad_pred):
+        status = s.seterr(b"bad labels")
+    sink[0] = sk
+    return status
+
+
+cdef int _sink(sm_sem_sink *sink, sm_sem_lut *plut, int64_t[:, ::1] cm, const int32_t[::1] pred_codes,
+               int64_t[::1] tp, int64_t[::1] fp, int64_t[::1] fn) except -1:
+    """Check the arguments shared by both kernels and set up the sink."""
+    cdef int64_t K = cm.shape[0]
+    if pred_codes.shape[0] < 65536 or cm.shape[1] != K:
+        raise ValueError("code tables need 65536 entries and cm must be square")
+    if (tp is None) != (fp is None) or (tp is None) != (fn is None):
+        raise ValueError("give all of tp, fp, fn or none")
+    if tp is not None and not (tp.shape[0] == fp.shape[0] == fn.shape[0] == K):
+        raise ValueError("tp, fp, fn need K entries")
+    memset(sink, 0, sizeof(sm_sem_sink))
+    sink.cm = &cm[0, 0]
+    sink.K = K
+    if tp is not None:
+        sink.tp, sink.fp, sink.fn = &tp[0], &fp[0], &fn[0]
+    plut.codes, plut.n, plut.has_ignore, plut.ignore = &pred_codes[0], 65536, False, 0
+    return 0
+
+
+def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int64_t[:, ::1] cm,
+                  const int32_t[::1] gt_codes, const int32_t[::1] pred_codes, bint record=False,
+                  int64_t[::1] tp=None, int64_t[::1] fp=None, int64_t[::1] fn=None):
+    """Decode two single-channel label PNGs and add their confusion matrix into ``cm``
+    (and, given, the image's TP / FP / FN into ``tp`` / ``fp`` / ``fn``).
+
+    ``gt_codes`` / ``pred_codes`` have 65536 entries (every 8- or 16-bit value).
+    Returns the status; ``s.bad_gt`` / ``s.bad_pred`` count pixels with bad labels
+    (status 1 when either is non-zero).  With ``record``, the GT runs of codes are
+    kept for the cache (:meth:`Scratch.record`).
+    """
+    cdef png_header gh, ph
+    cdef int status
+    cdef sm_sem_sink sink
+    cdef sm_sem_lut glut, plut
+    cdef const uint8_t *gp = &gt[0] if gt.shape[0] else _EMPTY
+    cdef const uint8_t *pp = &pred[0] if pred.shape[0] else _EMPTY
+    cdef size_t gn = gt.shape[0], pn = pred.shape[0]
+    if gt_codes.shape[0] < 65536:
+        raise ValueError("code tables need 65536 entries and cm must be square")
+    _sink(&sink, &plut, cm, pred_codes, tp, fp, fn)
+    glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], 65536, False, 0
+    memset(&gh, 0, sizeof(gh))
+    with nogil:
+        s.begin()
+        status = s.open_pair(gp, gn, pp, pn, &gh, &ph, 1)
+        if status == OK:
+            status = _pair_rows(s, &gh, &ph, &glut, &plut, &sink, record)
+    s.bad_gt = sink.bad_gt
+    s.bad_pred = sink.bad_pred
+    return status
+
+
+def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] lengths,
+                    Py_ssize_t width, Py_ssize_t height, const uint8_t[::1] pred,
+                    int64_t[:, ::1] cm, const int32_t[::1] pred_codes,
+                    int64_t[::1] tp=None, int64_t[::1] fp=None, int64_t[::1] fn=None):
+    """Like :func:`semantic_pair` with the ground truth given as cached runs of codes."""
+    cdef png_header ph
+    cdef int status
+    cdef size_t nruns = values.shape[0]
+    cdef sm_sem_sink sink
+    cdef sm_sem_lut plut
+    cdef const uint8_t *pp = &pred[0] if pred.shape[0] else _EMPTY
+    cdef size_t pn = pred.shape[0]
+    cdef const uint16_t *rv = &values[0] if nruns else <const uint16_t *>_EMPTY
+    cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
+    if lengths.shape[0] != values.shape[0]:
+        raise ValueError("bad arguments")
+    _sink(&sink, &plut, cm, pred_codes, tp, fp, fn)
+    with nogil:
+        s.begin()
+        status = s.open_cached(rv, rl, nruns, width, height, <uint32_t>(sink.K + 1), pp, pn, &ph, 1)
+        if status == OK:
+            status = _cached_rows(s, rv, rl, &ph, <size_t>height, &plut, &sink)
+    s.bad_gt = sink.bad_gt
+    s.bad_pred = sink.bad_pred
+    return status

@@ -1,0 +1,224 @@
+"""The semantic kernels against their NumPy twins (tests/oracles.py), on random maps.
+
+Kernels: ``confusion.accumulate`` (arrays, every dtype pair and layout), the row walker
+(``confusion.walk_runs``), ``folder_semantic.semantic_pair`` / ``semantic_cached``
+(PNG files, recorded GT runs, per-image TP / FP / FN).
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import oracles
+from segmetrics._kernels import folder, folder_semantic
+from segmetrics._kernels.confusion import accumulate, walk_runs
+
+DTYPES = [np.uint8, np.uint16, np.int32, np.int64]
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def label_map(rng, h: int, w: int, values: np.ndarray, regime: str) -> np.ndarray:
+    """Blobs (runs along rows and columns), salt noise on blobs, or uniform noise."""
+    if regime == "noise":
+        return rng.choice(values, (h, w))
+    cells = rng.choice(values, (h // 4 + 1, w // 5 + 1))
+    lab = np.repeat(np.repeat(cells, 4, 0), 5, 1)[:h, :w]
+    lab = np.roll(lab, int(rng.integers(0, 5)), axis=1)
+    if regime == "salt":
+        m = rng.random((h, w)) < 0.1
+        lab = np.where(m, rng.choice(values, (h, w)), lab)
+    return lab
+
+
+def code_tables(rng, k: int, n_gt: int, n_pred: int):
+    """Random code tables: classes, ignored (-1, GT only) and bad (-2) entries."""
+    gt = rng.integers(0, k, n_gt).astype(np.int32)
+    gt[rng.random(n_gt) < 0.15] = -1
+    gt[rng.random(n_gt) < 0.1] = -2
+    pred = rng.integers(0, k, n_pred).astype(np.int32)
+    pred[rng.random(n_pred) < 0.1] = -2
+    return gt, pred
+
+
+@st.composite
+def array_pairs(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    h, w = draw(st.integers(1, 30)), draw(st.integers(1, 90))
+    gdt, pdt = draw(st.sampled_from(DTYPES)), draw(st.sampled_from(DTYPES))
+    regime = draw(st.sampled_from(["blobs", "salt", "noise"]))
+    layout = draw(st.sampled_from(["C", "F", "sliced", "reversed", "mixed"]))
+    k = draw(st.integers(1, 9))
+    n_gt, n_pred = draw(st.integers(1, 14)), draw(st.integers(1, 14))
+    # values beyond the tables, and negative ones for the signed dtypes
+    lo_g = -3 if np.issubdtype(gdt, np.signedinteger) else 0
+    lo_p = -3 if np.issubdtype(pdt, np.signedinteger) else 0
+    gvals = np.arange(lo_g, n_gt + 3)
+    pvals = np.arange(lo_p, n_pred + 3)
+    if gdt != np.uint8 and draw(st.booleans()):
+        gvals = np.r_[gvals, 300, 40000 if gdt != np.int32 else -40000]
+    g = label_map(rng, h, w, gvals, regime).astype(gdt)
+    p = label_map(rng, h, w, pvals, regime).astype(pdt)
+    if layout == "F":
+        g, p = np.asfortranarray(g), np.asfortranarray(p)
+    elif layout == "sliced":
+        g = np.concatenate([g, g], axis=1)[:, :w]
+        p = np.concatenate([p, p], axis=1)[:, w:]
+    elif layout == "reversed":
+        g, p = g[::-1, ::-1], p[:, ::-1]
+    elif layout == "mixed":
+        g = np.asfortranarray(g)
+    gt_codes, pred_codes = code_tables(rng, k, n_gt, n_pred)
+    has_ignore = draw(st.booleans())
+    ignore = int(rng.choice(gvals))
+    return g, p, gt_codes, pred_codes, k, has_ignore, ignore
+
+
+@SETTINGS
+@given(array_pairs())
+def test_accumulate_equals_twin(case):
+    g, p, gt_codes, pred_codes, k, has_ignore, ignore = case
+    cm = np.zeros((k, k), np.int64)
+    cm[0, 0] = 5  # counts are added to what is there
+    bad = accumulate(cm, g, p, gt_codes, pred_codes, has_ignore, ignore)
+    want, bad_gt, bad_pred = oracles.confusion(g, p, gt_codes, pred_codes, k, has_ignore, ignore)
+    want[0, 0] += 5
+    np.testing.assert_array_equal(cm, want)
+    assert bad == (bad_gt, bad_pred)
+
+
+@SETTINGS
+@given(array_pairs())
+def test_row_walker_equals_twin(case):
+    g, p, gt_codes, pred_codes, k, has_ignore, ignore = case
+    for gr, pr in zip(g[:3], p[:3]):
+        gr, pr = np.ascontiguousarray(gr), np.ascontiguousarray(pr)
+        got = [(a, None if a == -1 else b, n) for a, b, n in walk_runs(gr, pr, gt_codes, pred_codes, has_ignore,
+                                                                        ignore).tolist()]
+        assert got == oracles.row_runs(gr, pr, gt_codes, pred_codes, has_ignore, ignore)
+
+
+def test_row_walker_long_rows_and_read_ahead():
+    """Rows long enough for the vector compares, changes at every offset near the end
+    (the last 32 bytes of an array are compared one pixel at a time)."""
+    codes = np.arange(8, dtype=np.int32)
+    for dt in DTYPES:
+        for n in (1, 2, 15, 16, 17, 31, 32, 33, 64, 65, 200):
+            for at in range(max(0, n - 40), n):
+                g = np.zeros(n, dt)
+                g[at:] = 3
+                p = np.ones(n, dt)
+                p[(at * 7) % n] = 2
+                got = [tuple(r) for r in walk_runs(g, p, codes, codes).tolist()]
+                assert got == oracles.row_runs(g, p, codes, codes), (dt, n, at)
+
+
+# ----------------------------------------------------------------------------- PNG files
+def png(arr: np.ndarray, mode: str) -> bytes:
+    b = io.BytesIO()
+    if mode == "I;16":
+        Image.fromarray(arr.astype(np.uint16)).save(b, format="PNG")
+    elif mode == "P":
+        im = Image.fromarray(arr.astype(np.uint8), "L").convert("P")
+        im.putpalette([c for i in range(256) for c in (i, 255 - i, 7)])
+        im.save(b, format="PNG")
+    else:
+        Image.fromarray(arr.astype(np.uint8), "L").save(b, format="PNG")
+    return b.getvalue()
+
+
+@st.composite
+def file_pairs(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    h, w = draw(st.integers(1, 24)), draw(st.integers(1, 80))
+    gmode, pmode = draw(st.sampled_from(["L", "I;16", "P"])), draw(st.sampled_from(["L", "I;16", "P"]))
+    regime = draw(st.sampled_from(["blobs", "salt", "noise"]))
+    k = draw(st.integers(1, 9))
+    top = 255 if gmode != "I;16" else 70000
+    gvals = np.array([0, 1, 2, 3, 4, 5, 6, 200, 255] + ([1000, 65535] if gmode == "I;16" else []))
+    pvals = np.array([0, 1, 2, 3, 4, 5, 6, 9] + ([60000] if pmode == "I;16" else []))
+    g = label_map(rng, h, w, gvals[gvals < top], regime)
+    p = label_map(rng, h, w, pvals, regime)
+    gt_codes, pred_codes = code_tables(rng, k, 65536, 65536)
+    if draw(st.booleans()):  # mostly valid labels: scored images, not only the bad-label path
+        gt_codes[gt_codes == -2] = 0
+        pred_codes[pred_codes == -2] = 1 % k
+    return png(g, gmode), png(p, pmode), gt_codes, pred_codes, k
+
+
+@SETTINGS
+@given(file_pairs(), st.booleans())
+def test_semantic_file_kernels_equal_twin(case, per_image):
+    gt, pred, gt_codes, pred_codes, k = case
+    cm_w, bad_gt, bad_pred, tp_w, fp_w, fn_w = oracles.semantic_file_pair(gt, pred, gt_codes, pred_codes, k)
+    s = folder.Scratch()
+    cm = np.zeros((k, k), np.int64)
+    vec = tuple(np.zeros(k, np.int64) for _ in range(3)) if per_image else (None, None, None)
+    status = folder_semantic.semantic_pair(s, gt, pred, cm, gt_codes, pred_codes, True, *vec)
+    if bad_gt or bad_pred:
+        # the kernel stops after the first row with a bad label; its counts cover the rows so far
+        g, p = oracles.decode(gt), oracles.decode(pred)
+        r = next(r for r in range(g.shape[0]) if any(oracles.confusion(g[r], p[r], gt_codes, pred_codes, k)[1:]))
+        _, bg, bp = oracles.confusion(g[:r + 1], p[:r + 1], gt_codes, pred_codes, k)
+        assert status == 1 and s.message == "bad labels" and (s.bad_gt, s.bad_pred) == (bg, bp)
+        return
+    assert status == 0 and (s.bad_gt, s.bad_pred) == (0, 0)
+    np.testing.assert_array_equal(cm, cm_w)
+    if per_image:
+        for got, want in zip(vec, (tp_w, fp_w, fn_w)):
+            np.testing.assert_array_equal(got, want)
+    # the recorded GT runs, then the same counts from them
+    values, lengths = oracles.gt_code_runs(oracles.decode(gt), gt_codes)
+    rec = np.frombuffer(s.record(), dtype="<u2")
+    assert s.n_runs == values.size and (s.width, s.height) == oracles.decode(gt).shape[::-1]
+    np.testing.assert_array_equal(rec[:s.n_runs], values)
+    np.testing.assert_array_equal(rec[s.n_runs:], lengths)
+    cm2 = np.zeros((k, k), np.int64)
+    vec2 = tuple(np.zeros(k, np.int64) for _ in range(3)) if per_image else (None, None, None)
+    assert folder_semantic.semantic_cached(s, values, lengths, s.width, s.height, pred, cm2, pred_codes, *vec2) == 0
+    np.testing.assert_array_equal(cm2, cm_w)
+    for got, want in zip(vec2 if per_image else (), (tp_w, fp_w, fn_w)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_semantic_file_kernels_long_runs_are_split():
+    """A row longer than 65535 pixels of one code: recorded as runs of at most 65535."""
+    g = np.zeros((2, 70000), np.uint8)
+    g[1, 5:] = 1
+    codes = np.zeros(65536, np.int32)
+    codes[1] = 1
+    s = folder.Scratch()
+    cm = np.zeros((2, 2), np.int64)
+    assert folder_semantic.semantic_pair(s, png(g, "L"), png(g, "L"), cm, codes, codes, True) == 0
+    values, lengths = oracles.gt_code_runs(g, codes)
+    assert lengths.tolist() == [65535, 70000 - 65535, 5, 65535, 70000 - 5 - 65535]
+    rec = np.frombuffer(s.record(), dtype="<u2")
+    np.testing.assert_array_equal(rec, np.r_[values, lengths])
+    np.testing.assert_array_equal(cm, [[70005, 0], [0, 69995]])
+
+
+@pytest.mark.parametrize("change", ["short", "long", "value", "empty run"])
+def test_semantic_cached_runs_that_do_not_fit_are_stale(change):
+    g = np.arange(12, dtype=np.uint8).reshape(3, 4) % 3
+    codes = np.arange(65536, dtype=np.int32) % 3
+    values, lengths = oracles.gt_code_runs(g, codes)
+    if change == "short":
+        values, lengths = values[:-1], lengths[:-1]
+    elif change == "long":
+        lengths = lengths.copy()
+        lengths[-1] += 1
+    elif change == "value":
+        values = values.copy()
+        values[0] = 3 + 2  # beyond K + 1
+    else:
+        values, lengths = np.r_[values, 2].astype(np.uint16), np.r_[lengths, 0].astype(np.uint16)
+    cm = np.zeros((3, 3), np.int64)
+    s = folder.Scratch()
+    assert folder_semantic.semantic_cached(s, values, lengths, 4, 3, png(g, "L"), cm, codes) == 2
+    assert not cm.any() and not s.counted
