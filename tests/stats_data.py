@@ -66,3 +66,11 @@ def panoptic_evaluate(data, rows):
 
 def per_class_array(res, key):
     return np.array([r[key] for r in res.per_class], dtype=np.float64)
+
+
+ATOL = 1e-12
+
+
+def close(a, b):
+    """Equal to 1e-12 (absolute), NaN where NaN: the tolerance for means summed in another order."""
+    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=0, atol=ATOL, equal_nan=True)

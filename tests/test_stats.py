@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from stats_data import (
+    close,
     K_SEM,
     panoptic_evaluate,
     panoptic_images,
@@ -23,13 +24,6 @@ from segmetrics import report, stats
 from segmetrics.errors import InputError
 from segmetrics.metrics import summarize
 
-ATOL = 1e-12
-
-
-def _close(a, b):
-    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=0, atol=ATOL, equal_nan=True)
-
-
 # ----------------------------------------------------------------------------- dataset level
 @pytest.mark.parametrize("rule", ["mmseg", "detectron2"])
 def test_semantic_from_counts_equals_the_evaluator(rule):
@@ -39,7 +33,7 @@ def test_semantic_from_counts_equals_the_evaluator(rule):
     for key in stats.SEMANTIC_PER_CLASS:  # elementwise: the same bits
         assert np.array_equal(out[key], res.per_class[key], equal_nan=True), key
     for key in stats.SEMANTIC_HEADLINE:
-        _close(out[key], res.metrics[key])
+        close(out[key], res.metrics[key])
     # the data exercise both NaN rules: class 4 only predicted, class 5 nowhere
     assert np.isnan(out["IoU"][5]) and np.isnan(out["Acc"][4])
     assert (out["IoU"][4] == 0.0) == (rule == "mmseg")
@@ -69,7 +63,7 @@ def test_semantic_leading_axis_equals_row_by_row_summarize():
         for key in stats.SEMANTIC_PER_CLASS:
             assert np.array_equal(out[key][r], ref[key], equal_nan=True)
         for key in stats.SEMANTIC_HEADLINE:
-            _close(out[key][r], ref[key])
+            close(out[key][r], ref[key])
 
 
 def test_pq_from_counts_equals_the_evaluator():
@@ -77,7 +71,7 @@ def test_pq_from_counts_equals_the_evaluator():
     out = stats.pq_from_counts(counts.tp.sum(0), counts.fp.sum(0), counts.fn.sum(0),
                                per_class_array(res, "iou_sum"), counts.isthing)
     for key in stats.PANOPTIC_HEADLINE:
-        _close(out[key], res.metrics[key])
+        close(out[key], res.metrics[key])
     for key in ("N", "N_th", "N_st"):
         assert out[key] == res.metrics[key]
     for key in stats.PANOPTIC_PER_CLASS:
@@ -105,14 +99,14 @@ def test_semantic_per_image_scores_equal_the_evaluator_on_each_image(rule):
     for i in range(len(images)):
         ref = semantic_evaluate(images, [i], absent_rule=rule).compute()
         for key in stats.SEMANTIC_HEADLINE:
-            _close(scores[key][i], ref.metrics[key])
+            close(scores[key][i], ref.metrics[key])
         assert np.array_equal(scores["IoU"][i], ref.per_class["IoU"], equal_nan=True)
     # the CSV rows of today's report agree (mIoU over the classes present in the image)
     rows = report.per_image_semantic_rows(
         [{"image_id": i, "tp": counts.tp[i], "fp": counts.fp[i], "fn": counts.fn[i]} for i in range(6)],
         absent_rule=rule)
-    _close([r["mIoU"] for r in rows], scores["mIoU"])
-    _close([r["aAcc"] for r in rows], scores["aAcc"])
+    close([r["mIoU"] for r in rows], scores["mIoU"])
+    close([r["aAcc"] for r in rows], scores["aAcc"])
 
 
 def test_panoptic_per_image_scores_equal_the_evaluator_on_each_image():
@@ -124,7 +118,7 @@ def test_panoptic_per_image_scores_equal_the_evaluator_on_each_image():
         for i in range(len(data)):
             ref = panoptic_evaluate(data, [i]).compute()
             for key in stats.PANOPTIC_HEADLINE:
-                _close(scores[key][i], ref.metrics[key])
+                close(scores[key][i], ref.metrics[key])
             assert scores["TP"][i] == sum(r["tp"] for r in ref.per_class)
             assert scores["FP"][i] == sum(r["fp"] for r in ref.per_class)
             assert scores["FN"][i] == sum(r["fn"] for r in ref.per_class)
@@ -132,7 +126,7 @@ def test_panoptic_per_image_scores_equal_the_evaluator_on_each_image():
         [{"image_id": i, "tp": counts.tp[i], "fp": counts.fp[i], "fn": counts.fn[i],
           "iou_sum": counts.iou_sum[i]} for i in range(6)])
     for key in ("PQ", "SQ", "RQ"):
-        _close([r[key] for r in rows], scores[key])
+        close([r[key] for r in rows], scores[key])
 
 
 def test_worst_orders_by_score_then_image_order_nan_last():
@@ -186,10 +180,10 @@ def test_counts_metrics_and_subset():
     images = semantic_images(7, 8)
     res, counts = semantic_run(images)
     m = counts.metrics()
-    _close(m["mIoU"], res.metrics["mIoU"])
+    close(m["mIoU"], res.metrics["mIoU"])
     sub = counts.subset([1, 3, 5])
     assert sub.image_ids == (1, 3, 5)
-    _close(sub.metrics()["mIoU"], semantic_evaluate(images, [1, 3, 5]).compute().metrics["mIoU"])
+    close(sub.metrics()["mIoU"], semantic_evaluate(images, [1, 3, 5]).compute().metrics["mIoU"])
     mask = np.zeros(8, bool)
     mask[[1, 3, 5]] = True
     assert counts.subset(mask).image_ids == (1, 3, 5)
