@@ -200,3 +200,12 @@ def test_categories_constant_matches_isthing_order():
     _, counts = panoptic_run(panoptic_images(9, 3))
     assert counts.isthing.tolist() == [bool(c["isthing"]) for c in CATEGORIES]
     assert counts.num_classes == len(CATEGORIES) and K_SEM == 6
+
+
+def test_dataset_estimate_does_not_depend_on_image_order():
+    _, pan = panoptic_run(panoptic_images(10, 12))
+    order = np.random.default_rng(0).permutation(12)
+    shuffled = stats.PanopticCounts(pan.tp[order], pan.fp[order], pan.fn[order], pan.iou_sum[order], pan.isthing)
+    a, b = pan.metrics(), shuffled.metrics()
+    for key in stats.PANOPTIC_HEADLINE + stats.PANOPTIC_PER_CLASS:
+        assert np.array_equal(a[key], b[key], equal_nan=True), key  # integer sums and math.fsum: same bits

@@ -7,13 +7,13 @@ its rows.  The resampling code only ever forms weighted row sums
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from ..metrics import _check_rule
+from ..panoptic import _fsum_by_category
 from ._formulas import (
     PANOPTIC_HEADLINE,
     PANOPTIC_PER_CLASS,
@@ -110,7 +110,8 @@ class _Counts:
         if block is None:
             return None
         if self._float_totals is None:
-            self._float_totals = np.array([math.fsum(col) for col in block.T.tolist()], dtype=np.float64)
+            rows, cols = np.nonzero(block)
+            self._float_totals = _fsum_by_category(cols, block[rows, cols], block.shape[1])
         return self._float_totals
 
     def metrics(self) -> dict:
