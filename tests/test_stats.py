@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from test_panoptic import CATEGORIES
 from segmetrics import report, stats
 from segmetrics.errors import InputError
 from segmetrics.metrics import summarize
+from segmetrics.panoptic import PanopticEvaluator
 
 # ----------------------------------------------------------------------------- dataset level
 @pytest.mark.parametrize("rule", ["mmseg", "detectron2"])
@@ -193,7 +195,7 @@ def test_import_needs_no_optional_dependency():
     code = ("import sys; import segmetrics.stats; "
             "bad = [m for m in ('scipy', 'torch', 'matplotlib', 'dask', 'click') if m in sys.modules]; "
             "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).parents[1]))
 
 
 def test_categories_constant_matches_isthing_order():
@@ -209,3 +211,33 @@ def test_dataset_estimate_does_not_depend_on_image_order():
     a, b = pan.metrics(), shuffled.metrics()
     for key in stats.PANOPTIC_HEADLINE + stats.PANOPTIC_PER_CLASS:
         assert np.array_equal(a[key], b[key], equal_nan=True), key  # integer sums and math.fsum: same bits
+
+
+def test_benchmark_script_runs_small(tmp_path):
+    root = Path(__file__).parents[1]
+    out = tmp_path / "stats.md"
+    subprocess.run([sys.executable, str(root / "benchmarks" / "bench_stats.py"), "--coco-images", "60",
+                    "--ade-images", "30", "--resamples", "20", "--repeat", "1", "--out", str(out)],
+                   check=True, capture_output=True)
+    text = out.read_text()
+    assert "| COCO-panoptic-like, 60 images x 133 categories | compare:" in text
+    assert "| ADE20K-like, 30 images x 150 classes | bootstrap" in text
+
+
+def test_panoptic_counts_from_the_match_list():
+    data = panoptic_images(11, 5)
+    res, pan = panoptic_run(data)
+    probe = PanopticEvaluator(CATEGORIES, with_semantic=False)
+    image, cat, iou = [], [], []
+    for row, (image_id, g, gs, p, ps) in enumerate(data):
+        st = probe.evaluate_image(g, gs, p, ps, image_id=image_id)
+        image += [row] * st.match_cat.size
+        cat += st.match_cat.tolist()
+        iou += st.match_iou.tolist()
+    order = np.random.default_rng(1).permutation(len(iou))  # any order of the matches
+    built = stats.PanopticCounts.from_matches(pan.tp, pan.fp, pan.fn, np.array(image)[order], np.array(cat)[order],
+                                              np.array(iou)[order], pan.isthing)
+    assert np.array_equal(built.iou_sum, pan.iou_sum)
+    assert np.array_equal(built.iou_sum.sum(0), pan.iou_sum.sum(0))
+    with pytest.raises(InputError, match="match 0 names image index 9"):
+        stats.PanopticCounts.from_matches(pan.tp, pan.fp, pan.fn, [9], [0], [0.7], pan.isthing)

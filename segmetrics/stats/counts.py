@@ -255,6 +255,41 @@ class PanopticCounts(_Counts):
         self.iou_sum = iou
         self.isthing = _check_isthing(isthing, self.num_classes)
 
+    @classmethod
+    def from_matches(cls, tp, fp, fn, match_image, match_cat, match_iou, isthing, *,
+                     category_names: Sequence[str] | None = None,
+                     image_ids: Sequence[Any] | None = None) -> "PanopticCounts":
+        """Counts whose per-image IoU sums are formed from the match list of a run.
+
+        Parameters
+        ----------
+        tp, fp, fn : array_like, shape (N, K)
+        match_image, match_cat : array_like of int, shape (M,)
+            Row (image index) and category index of each match.
+        match_iou : array_like of float, shape (M,)
+        isthing, category_names, image_ids
+            As for the constructor.
+
+        Notes
+        -----
+        ``iou_sum[i, c] = math.fsum`` of the IoUs of the matches of image ``i``
+        and category ``c`` (correctly rounded, so the order of the matches
+        does not matter), the rule of :class:`segmetrics.panoptic.PanopticState`.
+        """
+        shape = np.shape(tp)
+        image = np.asarray(match_image, dtype=np.int64)
+        cat = np.asarray(match_cat, dtype=np.int64)
+        iou = np.asarray(match_iou, dtype=np.float64)
+        if len(shape) != 2 or not image.shape == cat.shape == iou.shape or image.ndim != 1:
+            raise InputError("match_image, match_cat and match_iou must be 1-D arrays of one length, tp (N, K)")
+        bad = (image < 0) | (image >= shape[0]) | (cat < 0) | (cat >= shape[1])
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise InputError(f"match {j} names image index {int(image[j])} and category {int(cat[j])}, "
+                             f"outside the {shape[0]} x {shape[1]} counts")
+        iou_sum = _fsum_by_category(image * shape[1] + cat, iou, shape[0] * shape[1]).reshape(shape)
+        return cls(tp, fp, fn, iou_sum, isthing, category_names=category_names, image_ids=image_ids)
+
     def _make_block(self) -> np.ndarray:
         return np.hstack([self.tp, 2 * self.tp + self.fp + self.fn])
 
