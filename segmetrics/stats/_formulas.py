@@ -29,10 +29,11 @@ PANOPTIC_PER_CLASS = ("pq", "sq", "rq")
 _GROUPS = (("", None), ("_th", True), ("_st", False))
 
 
-def _as_counts(name: str, x, *, integer: bool) -> np.ndarray:
+def _as_counts(name: str, x) -> np.ndarray:
+    """Non-negative finite counts of shape (..., K) as float64."""
     arr = np.asarray(x)
-    if arr.dtype.kind not in ("iu" if integer else "iuf") or arr.dtype == np.bool_:
-        raise InputError(f"{name} must hold {'integer' if integer else 'numeric'} counts, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf" or arr.dtype == np.bool_:
+        raise InputError(f"{name} must hold numeric counts, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise InputError(f"{name} must have a class axis (..., K), got a scalar")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
@@ -93,9 +94,9 @@ def semantic_from_counts(tp, fp, fn, *, absent_rule: str = "mmseg") -> dict:
     ``"detectron2"``).
     """
     _check_rule(absent_rule)
-    tp = _as_counts("tp", tp, integer=False)
-    fp = _as_counts("fp", fp, integer=False)
-    fn = _as_counts("fn", fn, integer=False)
+    tp = _as_counts("tp", tp)
+    fp = _as_counts("fp", fp)
+    fn = _as_counts("fn", fn)
     _same_shapes(tp=tp, fp=fp, fn=fn)
     return _semantic(tp, fp, fn, absent_rule)
 
@@ -170,10 +171,10 @@ def pq_from_counts(tp, fp, fn, iou_sum, isthing) -> dict:
     ``(2 tp + fp + fn) / 2``, which equals ``tp + fp / 2 + fn / 2`` exactly
     for integer counts below 2**52.
     """
-    tp = _as_counts("tp", tp, integer=False)
-    fp = _as_counts("fp", fp, integer=False)
-    fn = _as_counts("fn", fn, integer=False)
-    iou = _as_counts("iou_sum", iou_sum, integer=False)
+    tp = _as_counts("tp", tp)
+    fp = _as_counts("fp", fp)
+    fn = _as_counts("fn", fn)
+    iou = _as_counts("iou_sum", iou_sum)
     _same_shapes(tp=tp, fp=fp, fn=fn, iou_sum=iou)
     things = _check_isthing(isthing, tp.shape[-1])
     return _pq(tp, 2.0 * tp + fp + fn, iou, things)
