@@ -1,6 +1,7 @@
 """Bootstrap intervals: replicate for replicate against the real evaluators, scipy, exact sums, coverage."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -155,19 +156,41 @@ def test_product_dtype_follows_the_exactness_bound():
         resample.exact_dtype(2.0**63, "sums")
 
 
-@pytest.mark.parametrize("scale", [1, 2**20, 2**47])
-def test_replicate_sums_are_exact_on_every_path(scale):
+@pytest.mark.parametrize("n, k, scale, dtype", [
+    (64, 3, 1, np.float64),        # small block: one float64 product
+    (3000, 120, 1, np.float32),    # large block, partial sums below 2**24
+    (64, 3, 2**20, np.float64),    # partial sums below 2**53
+    (64, 3, 2**47, np.int64),      # beyond 2**53: int64 product
+])
+def test_replicate_sums_are_exact_on_every_path(n, k, scale, dtype):
     rng = np.random.default_rng(31)
-    tp = rng.integers(0, 40, (64, 3)) * scale + rng.integers(0, 3, (64, 3))
-    fp = rng.integers(0, 40, (64, 3)) * scale + 1
-    fn = rng.integers(0, 40, (64, 3)) * scale
+    tp = rng.integers(0, 40, (n, k)) * scale + rng.integers(0, 3, (n, k))
+    fp = rng.integers(0, 40, (n, k)) * scale + 1
+    fn = rng.integers(0, 40, (n, k)) * scale
     counts = stats.SemanticCounts(tp, fp, fn)
-    ints, _ = stats.replicate_sums(counts, resamples=50, seed=2)
-    block = counts.int_block()
-    exact = [[sum(int(x) for x in block[rows, c]) for c in range(block.shape[1])]
-             for rows in stats.bootstrap_indices(64, 50, 2)]
-    assert [[int(v) for v in row] for row in ints] == exact
-    assert ints.dtype == (np.int64 if scale == 2**47 else np.float64)
+    assert resample.Operand(counts.int_block(), None, n, "sums").dtype == dtype
+    ints, _ = stats.replicate_sums(counts, resamples=7, seed=2)
+    weights = np.stack([np.bincount(rows, minlength=n) for rows in stats.bootstrap_indices(n, 7, 2)])
+    exact = weights @ counts.int_block()  # numpy's integer product: exact, no BLAS
+    assert np.array_equal(ints.astype(np.int64), exact) and np.array_equal(ints, exact.astype(ints.dtype))
+    assert ints.dtype == (np.int64 if dtype == np.int64 else np.float64)
+
+
+def test_panoptic_replicate_sums_float32_path_with_float64_iou_sums():
+    rng = np.random.default_rng(32)
+    n, k = 3000, 120
+    tp = rng.poisson(0.5, (n, k))
+    iou = tp * rng.uniform(0.55, 1.0, (n, k))
+    counts = stats.PanopticCounts(tp, rng.poisson(0.3, (n, k)), rng.poisson(0.3, (n, k)), iou, np.arange(k) < 80)
+    op = resample.Operand(counts.int_block(), counts.float_block(), n, "sums")
+    assert op.dtype == np.float32 and not op.joint
+    ints, floats = stats.replicate_sums(counts, resamples=5, seed=8)
+    idx = stats.bootstrap_indices(n, 5, 8)
+    weights = np.stack([np.bincount(rows, minlength=n) for rows in idx])
+    assert np.array_equal(ints, weights @ counts.int_block())
+    for r in range(5):  # correctly rounded sums of the drawn images' IoU sums
+        ref = [math.fsum(iou[idx[r], c].tolist()) for c in range(k)]
+        np.testing.assert_allclose(floats[r], ref, rtol=1e-13, atol=0)
 
 
 def test_bootstrap_refuses_bad_options():

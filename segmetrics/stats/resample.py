@@ -33,6 +33,7 @@ __all__ = ["METHODS", "Intervals", "bootstrap", "bootstrap_indices", "replicate_
 
 METHODS = ("percentile", "bca")
 _BLOCK_BYTES = 16 << 20  # float64 weights of one block of resamples
+_SMALL = 1 << 20  # count-block entries below which one float64 product beats float32 + float64
 _NORMAL = NormalDist()
 
 
@@ -101,18 +102,31 @@ class Operand:
 
     ``weight_sum`` bounds the sum of the absolute weights of one row (N for
     bootstrap weights); the product dtype is chosen so that every partial sum
-    is exact.
+    is exact.  Integer and float columns share one float64 product when the
+    integers are multiplied in float64 anyway, or when the block is small
+    (below ``_SMALL`` entries float32 saves less than a second BLAS call costs).
     """
 
     def __init__(self, ints: np.ndarray, floats: np.ndarray | None, weight_sum: float, what: str):
         peak = float(np.abs(ints).max()) if ints.size else 0.0
         self.dtype = exact_dtype(weight_sum * peak, what)
-        self.ints = np.ascontiguousarray(ints, dtype=self.dtype)
-        self.floats = None if floats is None else np.ascontiguousarray(floats, dtype=np.float64)
+        entries = ints.shape[0] * (ints.shape[1] + (0 if floats is None else floats.shape[1]))
+        if self.dtype == np.float32 and entries <= _SMALL:
+            self.dtype = np.dtype(np.float64)
+        self.split = ints.shape[1]
+        self.joint = floats is not None and self.dtype == np.float64
+        if self.joint:
+            self.ints = np.ascontiguousarray(np.hstack([ints, floats]), dtype=np.float64)
+            self.floats = None
+        else:
+            self.ints = np.ascontiguousarray(ints, dtype=self.dtype)
+            self.floats = None if floats is None else np.ascontiguousarray(floats, dtype=np.float64)
 
     def times(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """``(weights @ ints, weights @ floats)``: the first exact (int64 or float64), the second float64."""
         ints = weights.astype(self.dtype, copy=False) @ self.ints
+        if self.joint:
+            return ints[:, :self.split], ints[:, self.split:]
         if self.dtype == np.float32:
             ints = ints.astype(np.float64)
         floats = None if self.floats is None else weights.astype(np.float64, copy=False) @ self.floats
