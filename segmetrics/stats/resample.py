@@ -13,7 +13,8 @@ blocks of rows, which yields the same numbers (a test checks it).
 Exact sums
 ----------
 Replicate sums are ``w @ counts``.  Integer counts are multiplied in float32
-when every partial sum stays below 2**24, in float64 below 2**53 (so the BLAS
+when every partial sum stays below 2**24 (count blocks of more than 2**20
+entries; smaller ones use float64), in float64 below 2**53 (so the BLAS
 product is exact), else in int64 (exact, slower); beyond 2**63 the counts are
 refused.  Panoptic IoU sums are float64 and use a float64 product.
 """
