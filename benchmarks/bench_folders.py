@@ -15,7 +15,7 @@ The page cache is warmed before the run, so "cold" means "no GT cache", not
 "files on disk".
 
 segmetrics is called only through its public functions
-(``segmetrics.evaluate.evaluate_semantic_files`` / ``evaluate_panoptic_files``,
+(``segmetrics.folders.evaluate_semantic_files`` / ``evaluate_panoptic_files``,
 the evaluators, ``segmetrics.io.png.read_png``), so the harness measures
 whatever version is checked out.  Its rows come with 1 and 2 worker threads,
 without GT cache (cold), filling an empty cache (first run) and with the cache
@@ -173,7 +173,7 @@ def _panapi_metrics(r: dict) -> dict:
 
 def tool_seg_semantic(spec):
     import segmetrics
-    import segmetrics.evaluate as sev
+    import segmetrics.folders as sev
 
     jobs, k = spec["jobs"], [0]
 
@@ -282,7 +282,7 @@ def tool_seg_panoptic(spec):
     import warnings
 
     import segmetrics
-    import segmetrics.evaluate as sev
+    import segmetrics.folders as sev
     from segmetrics.io.coco_panoptic import load_panoptic_json
 
     jobs, k = spec["jobs"], [0]

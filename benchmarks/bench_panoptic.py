@@ -146,7 +146,7 @@ def main(argv=None) -> int:
         "In-memory engine for comparison (one thread, CPU time): Pillow decoding of GT + prediction "
         f"{t_dec:.2f} s ({1000 * t_dec / n:.2f} ms / image), then `PanopticEvaluator.evaluate_image` "
         f"{t_kernel:.2f} s ({1000 * t_kernel / n:.2f} ms / image). `panoptic_quality` itself runs the fused "
-        "decode-and-count pipeline of `segmetrics.evaluate` and never calls Pillow for ordinary 8-bit RGB PNGs.",
+        "decode-and-count pipeline of `segmetrics.folders` and never calls Pillow for ordinary 8-bit RGB PNGs.",
         "",
         f"Goal of issue 3 (>= 10x panopticapi on 2 cores, end to end): "
         f"{'met' if t_papi / t_ours >= 10 else 'not met'} "

@@ -205,25 +205,10 @@ def semantic_code_tables(evaluator) -> tuple[np.ndarray, np.ndarray]:
     """The evaluator's label rules as two 65536-entry int32 code tables.
 
     ``gt[v]`` is the class of raw ground-truth value ``v``, -1 (ignored) or -2
-    (bad); ``pred[v]`` the class of a raw prediction value or -2.  Same rules as
-    :func:`segmetrics.semantic.confusion_matrix`: values beyond a lookup table are
-    bad, except a ground-truth value equal to ``ignore_index``.
+    (bad); ``pred[v]`` the class of a raw prediction value or -2.  The rules
+    are :mod:`segmetrics.labels`' (``evaluator.rules``), the one place they live.
     """
-    k, ign = evaluator.num_classes, evaluator.ignore_index
-    out = []
-    for table, is_gt in ((evaluator.gt_map, True), (evaluator.pred_map, False)):
-        values = np.arange(k, dtype=np.int64) if table is None else np.asarray(table, dtype=np.int64)
-        codes = np.full(_TABLE, _BAD, dtype=np.int32)
-        n = min(values.size, _TABLE)
-        v = values[:n]
-        ok = (v >= 0) & (v < k)
-        codes[:n] = np.where(ok, v, _BAD)
-        if is_gt and ign is not None:
-            codes[:n][v == ign] = _IGNORED
-            if n <= ign < _TABLE:
-                codes[ign] = _IGNORED
-        out.append(codes)
-    return out[0], out[1]
+    return evaluator.rules.file_tables()
 
 
 class _SemanticState:

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .io.coco_panoptic import id2rgb
+
 __all__ = ["DEMO_CLASSES", "DEMO_CATEGORIES", "SemanticDemo", "PanopticDemo",
            "make_semantic_demo", "make_panoptic_demo"]
 
@@ -117,11 +119,6 @@ def make_semantic_demo(root, *, n: int = 20, seed: int = 0, size: tuple[int, int
     return SemanticDemo(gt=gt_dir, pred=pred_dir, class_names=names, num_classes=k)
 
 
-def _id2rgb(ids: np.ndarray) -> np.ndarray:
-    ids = ids.astype(np.uint32)
-    return np.stack([ids % 256, (ids // 256) % 256, ids // 65536], axis=-1).astype(np.uint8)
-
-
 def _segments(ids: np.ndarray, cats: dict[int, int], crowd: set[int]) -> list[dict]:
     out = []
     for sid in np.unique(ids):
@@ -194,8 +191,8 @@ def make_panoptic_demo(root, *, n: int = 6, seed: int = 0, size: tuple[int, int]
         present_p = set(np.unique(pred).tolist()) - {0}
         pcats = {k: v for k, v in pcats.items() if k in present_p}
 
-        Image.fromarray(_id2rgb(gt), mode="RGB").save(gt_dir / file_name)
-        Image.fromarray(_id2rgb(pred), mode="RGB").save(pred_dir / file_name)
+        Image.fromarray(id2rgb(gt), mode="RGB").save(gt_dir / file_name)
+        Image.fromarray(id2rgb(pred), mode="RGB").save(pred_dir / file_name)
         images.append({"id": image_id, "file_name": f"pan_{image_id:04d}.jpg", "height": h, "width": w})
         gt_anns.append({"image_id": image_id, "file_name": file_name, "segments_info": _segments(gt, cats, crowd)})
         pred_anns.append({"image_id": image_id, "file_name": file_name, "segments_info": _segments(pred, pcats, set())})

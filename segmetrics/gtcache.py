@@ -27,13 +27,29 @@ Creating a file costs far more than appending to one on many file systems, so
 entries are packed: each writer thread of each run appends its entries to its
 own ``<dir>/v1/<unique>.pack`` and, when the run ends (:meth:`GTCache.close`),
 writes the pack's index ``<unique>.idx`` (keys, offsets, sizes; CRC-32 checked)
-to a temporary file that :func:`os.replace` puts in place.  No two writers ever
-share a file, so concurrent runs (threads or processes) filling the same entries
-are safe: both packs hold a valid copy.  An entry is a 64-byte header (magic,
-key, width, height, number of runs, CRC-32 of the payload) and the payload;
-readers check all of it and treat any mismatch as a miss (the next copy of the
-key, or a recomputation, is used).  A pack without index (a run that was
-killed) is ignored.
+to a temporary file that :func:`os.replace` puts in place.  An entry is a 64-byte
+header (magic, key, width, height, number of runs, CRC-32 of the payload) and the
+payload; readers check all of it and treat any mismatch as a miss (the next copy
+of the key, or a recomputation, is used), and an index row whose entry does not
+fit inside its pack file is dropped as corrupt before anything is read.
+
+Concurrent runs and hygiene
+---------------------------
+One run at a time stores entries: a run takes the lock file ``<dir>/v1/writer.lock``
+(an exclusive, non-blocking ``flock``) at its first store and keeps it until
+:meth:`GTCache.close` has published its indexes.  Another run that finds the lock
+taken reads the cache but stores nothing (a note says so), so two concurrent cold
+runs do not store two copies of every entry.  A pack file without an index was
+left by a run that was killed before it published; whenever a run loads the index
+and can take the lock (so no run is writing), it removes such packs and stray
+temporary files.  On systems without ``fcntl`` (Windows) there is no lock: packs
+without an index are removed once they are a day old, and concurrent runs may
+store duplicate copies (still correct, only larger).  :func:`cache_info` reports
+the size, entries and orphans of a cache folder and :func:`cache_clear` empties it.
+
+A folder that cannot be used (read-only, not a folder, full disk) never fails an
+evaluation: the run scores without storing, and :attr:`GTCache.notes` holds one
+line saying so (the CLI prints it).
 """
 from __future__ import annotations
 
@@ -41,6 +57,7 @@ import hashlib
 import os
 import struct
 import threading
+import time
 import uuid
 import zlib
 from pathlib import Path
@@ -48,7 +65,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["GTCache", "CachedRuns", "default_cache_dir", "FORMAT_VERSION"]
+__all__ = ["GTCache", "CachedRuns", "default_cache_dir", "FORMAT_VERSION", "cache_info", "cache_clear",
+           "probe_cache_dir"]
 
 #: Bumped whenever the decoded form or the file layout changes.
 FORMAT_VERSION = 1
@@ -57,6 +75,15 @@ _MAGIC = b"SMGTRUNS"
 _HEADER = struct.Struct("<8s32sIIQI4x")  # magic, key, width, height, runs, crc32 -> 64 bytes
 _IDX_MAGIC = b"SMGTIDX1"
 _IDX_ROW = struct.Struct("<32sQQ")       # key, offset, size
+_LOCK_NAME = "writer.lock"
+_SUFFIXES = (".pack", ".idx", ".tmp")     # the only files cache_clear removes (and the lock)
+#: Without fcntl, a pack file without index this old (seconds) is an orphan.
+ORPHAN_AGE = 24 * 3600
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None
 
 try:  # libdeflate's CRC-32 (same polynomial as zlib's, several times faster)
     from deflate import crc32 as _crc32
@@ -90,6 +117,62 @@ class _Writer:
         self.rows: list[bytes] = []
 
 
+def _try_lock(root: Path) -> tuple[int | None, bool]:
+    """Open ``root/writer.lock`` and try to take it: ``(fd, taken)``; ``fd`` is None
+    without fcntl (no locking).  Raises OSError when the lock file cannot be made."""
+    if _fcntl is None:
+        return None, True
+    fd = os.open(root / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None, False
+    return fd, True
+
+
+def _lock_if_free(root: Path) -> tuple[int | None, bool]:
+    """:func:`_try_lock`, where a lock file that cannot be made counts as free (a
+    folder nobody can write has no writer)."""
+    try:
+        return _try_lock(root)
+    except OSError:
+        return None, True
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the file releases the flock
+
+
+def _unusable_note(directory, exc: BaseException) -> str:
+    """The one wording of "this cache folder cannot be written"."""
+    why = getattr(exc, "strerror", None) or str(exc)
+    return (f"the ground-truth cache folder {directory} cannot be written ({why}); this run does not "
+            f"store decoded ground truth (choose another folder with --cache-dir, or --no-cache)")
+
+
+def probe_cache_dir(directory) -> str | None:
+    """Check that a cache folder can be created and written, without storing anything.
+
+    Returns
+    -------
+    str or None
+        None when the folder is usable, else the one-line note :class:`GTCache`
+        would give (read-only, a file in the way, ...).
+    """
+    root = Path(directory) / f"v{FORMAT_VERSION}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        os.close(fd)
+        if not os.access(root, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        return _unusable_note(directory, exc)
+    return None
+
+
 class GTCache:
     """A folder of decoded ground-truth entries, safe for concurrent threads and processes.
 
@@ -104,16 +187,26 @@ class GTCache:
         Everything besides the GT file that changes the decoded form of every
         image (see the module docstring); part of every key.
 
+    Attributes
+    ----------
+    notes : list of str
+        Lines for the user: the folder cannot be written, or another run is
+        storing entries (this one then only reads).  Empty when all went well.
+    hits, misses, writes, write_errors, bad_entries : int
+        Counters of this object's work.
+
     Notes
     -----
     Call :meth:`close` (or use the object as a context manager) when a run is
-    done: it writes the indexes that make the new entries visible to later runs.
-    Failing to write (read-only or full disk) never fails an evaluation:
-    :attr:`write_errors` counts it and writing stops.
+    done: it writes the indexes that make the new entries visible to later runs
+    and releases the writer lock.  Failing to write (read-only or full disk) never
+    fails an evaluation: :attr:`write_errors` counts it, :attr:`notes` says it and
+    writing stops.
     """
 
     def __init__(self, directory, kind: str, params: bytes = b""):
-        self.root = Path(directory) / f"v{FORMAT_VERSION}"
+        self.directory = Path(directory)
+        self.root = self.directory / f"v{FORMAT_VERSION}"
         base = hashlib.sha256()
         for part in (f"segmetrics-gtcache-{FORMAT_VERSION}".encode(), kind.encode(), params):
             base.update(len(part).to_bytes(8, "little"))
@@ -125,6 +218,9 @@ class GTCache:
         self._writers: list[_Writer] = []
         self._files: list = []
         self._writable = True
+        self._writer_lock: int | None = None
+        self._holds_writer_lock = False
+        self.notes: list[str] = []
         self.hits = self.misses = self.writes = self.write_errors = self.bad_entries = 0
 
     # ---------------------------------------------------------------- keys
@@ -141,6 +237,8 @@ class GTCache:
         with self._lock:
             if self._index is not None:
                 return self._index
+            if not self._holds_writer_lock:
+                _remove_orphans(self.root)
             index: dict[bytes, list[tuple[Path, int, int]]] = {}
             try:
                 idx_files = sorted(self.root.glob("*.idx"), key=_mtime)
@@ -149,8 +247,12 @@ class GTCache:
             for idx in idx_files:  # oldest first: newer copies are tried first
                 rows = _read_index(idx)
                 pack = idx.with_suffix(".pack")
-                for key, offset, size in rows:
-                    index.setdefault(key, []).insert(0, (pack, offset, size))
+                size = _size(pack)
+                for key, offset, n in rows:
+                    if n < _HEADER.size or offset + n > size:  # does not fit its pack: corrupt
+                        self.bad_entries += 1
+                        continue
+                    index.setdefault(key, []).insert(0, (pack, offset, n))
             self._index = index
             return index
 
@@ -180,7 +282,7 @@ class GTCache:
                 with self._lock:
                     self._files.append(fd)
             data = os.pread(fd, size, offset)
-        except OSError:
+        except (OSError, OverflowError, MemoryError):
             return None
         return _parse(data, key)
 
@@ -197,6 +299,28 @@ class GTCache:
                 locs.remove(location)
 
     # ---------------------------------------------------------------- writing
+    def _start_writing(self) -> bool:
+        """Take the writer lock once per run (under ``self._lock``); False when this run
+        must not store (the folder is unusable, or another run is storing)."""
+        if self._holds_writer_lock:
+            return True
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, taken = _try_lock(self.root)
+        except OSError as exc:
+            self._writable = False
+            self.write_errors += 1
+            self.notes.append(_unusable_note(self.directory, exc))
+            return False
+        if not taken:
+            self._writable = False
+            self.notes.append(
+                f"another segmetrics run is storing entries in the ground-truth cache {self.directory}; "
+                f"this run reads the cache but stores nothing (no second copy)")
+            return False
+        self._writer_lock, self._holds_writer_lock = fd, True
+        return True
+
     def put(self, key: bytes, payload: bytes, n_runs: int, width: int, height: int) -> bool:
         """Append an entry (``payload``: ``n_runs`` uint16 values then lengths, little-endian)."""
         if not self._writable or len(payload) != 4 * n_runs:
@@ -205,14 +329,19 @@ class GTCache:
         try:
             w = getattr(self._local, "writer", None)
             if w is None:
-                self.root.mkdir(parents=True, exist_ok=True)
+                with self._lock:
+                    if not self._writable or not self._start_writing():
+                        return False
                 w = self._local.writer = _Writer(self.root)
                 with self._lock:
                     self._writers.append(w)
             w.fh.write(header)
             w.fh.write(payload)
-        except OSError:
-            self._writable = False
+        except OSError as exc:
+            with self._lock:
+                if self._writable:
+                    self.notes.append(_unusable_note(self.directory, exc))
+                self._writable = False
             self._count("write_errors")
             return False
         w.rows.append(_IDX_ROW.pack(key, w.offset, _HEADER.size + len(payload)))
@@ -221,10 +350,12 @@ class GTCache:
         return True
 
     def close(self) -> None:
-        """Publish what this run wrote (pack indexes) and close every file."""
+        """Publish what this run wrote (pack indexes), close every file and release the
+        writer lock (after the indexes are in place, so no pack is ever seen orphaned)."""
         with self._lock:
             writers, self._writers = self._writers, []
             files, self._files = self._files, []
+            lock_fd, self._writer_lock, self._holds_writer_lock = self._writer_lock, None, False
         for fd in files:
             try:
                 os.close(fd)
@@ -244,6 +375,7 @@ class GTCache:
                 os.replace(tmp, w.stem.with_suffix(".idx"))
             except OSError:
                 self._count("write_errors")
+        _unlock(lock_fd)
         self._index = None
 
     def __enter__(self) -> "GTCache":
@@ -253,17 +385,8 @@ class GTCache:
         self.close()
 
     def clear(self) -> int:
-        """Remove every pack and index of this format version (all kinds); returns how many files."""
-        n = 0
-        if not self.root.is_dir():
-            return 0
-        for p in list(self.root.iterdir()):
-            if p.suffix in (".pack", ".idx", ".tmp"):
-                try:
-                    p.unlink()
-                    n += 1
-                except OSError:
-                    pass
+        """Remove every entry of the cache folder (see :func:`cache_clear`); returns how many files."""
+        n = cache_clear(self.directory)["removed_files"]
         with self._lock:
             self._index = None
         return n
@@ -278,6 +401,158 @@ def _mtime(p: Path) -> float:
         return p.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
+def _orphans(root: Path, *, locked: bool) -> list[Path]:
+    """Pack files without index, temporary index files and indexes without pack in
+    ``root``, that no run is writing: all of them when ``locked`` (this caller holds the
+    writer lock, or there is no locking and they are older than :data:`ORPHAN_AGE`)."""
+    names = {p.name: p for p in _listing(root)}
+    out = []
+    now = time.time()
+    for name, p in names.items():
+        stem, _, suffix = name.partition(".")
+        if suffix == "pack" and f"{stem}.idx" in names:
+            continue
+        if suffix == "idx" and f"{stem}.pack" in names:
+            continue
+        if suffix not in ("pack", "idx", "idx.tmp"):
+            continue
+        if locked or (_fcntl is None and now - _mtime(p) > ORPHAN_AGE):
+            out.append(p)
+    return out
+
+
+def _remove_orphans(root: Path) -> None:
+    """Remove what killed runs left behind (see the module docstring), when no run is writing."""
+    if not root.is_dir():
+        return
+    try:
+        fd, taken = _try_lock(root)
+    except OSError:
+        return
+    if not taken:
+        return
+    try:
+        for p in _orphans(root, locked=_fcntl is not None):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+    finally:
+        _unlock(fd)
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _version_dirs(directory: Path) -> list[Path]:
+    try:
+        return sorted(p for p in directory.iterdir() if p.is_dir() and p.name[:1] == "v" and p.name[1:].isdigit())
+    except OSError:
+        return []
+
+
+def cache_info(cache_dir=None) -> dict:
+    """What a ground-truth cache folder holds (``cache_dir``, default
+    :func:`default_cache_dir`), for ``segmetrics cache info``.
+
+    Returns
+    -------
+    dict
+        ``location`` (str), ``exists`` (bool), ``format_version`` (this version),
+        ``size_bytes`` and ``files`` (every cache file of every format version),
+        ``entries`` (entries of this version listed by valid indexes), ``packs``
+        (indexed pack files), ``orphans`` and ``orphan_bytes`` (pack and temporary
+        files of interrupted runs, removed by the next run), ``old_versions``
+        (format versions other than this one, whose files no run reads), and
+        ``in_use`` (a run holds the writer lock now; None without fcntl).
+    """
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    info = {"location": str(directory), "exists": directory.is_dir(), "format_version": FORMAT_VERSION,
+            "size_bytes": 0, "files": 0, "entries": 0, "packs": 0, "orphans": 0, "orphan_bytes": 0,
+            "old_versions": [], "in_use": None if _fcntl is None else False}
+    for vdir in _version_dirs(directory):
+        current = vdir.name == f"v{FORMAT_VERSION}"
+        if not current:
+            info["old_versions"].append(int(vdir.name[1:]))
+        for p in _listing(vdir):
+            if p.name.endswith(_SUFFIXES):
+                info["files"] += 1
+                info["size_bytes"] += _size(p)
+        if not current:
+            continue
+        if _fcntl is not None:
+            fd, taken = _lock_if_free(vdir)
+            _unlock(fd)
+            info["in_use"] = not taken
+        keys = set()
+        for idx in vdir.glob("*.idx"):
+            rows = _read_index(idx)
+            if rows:
+                info["packs"] += 1
+                keys.update(row[0] for row in rows)
+        info["entries"] = len(keys)
+        for p in _orphans(vdir, locked=True):
+            if p.name.endswith(".pack") or p.name.endswith(".tmp"):
+                info["orphans"] += 1
+                info["orphan_bytes"] += _size(p)
+    return info
+
+
+def cache_clear(cache_dir=None) -> dict:
+    """Remove the entries of the ground-truth cache folder ``cache_dir`` (default
+    :func:`default_cache_dir`), for ``segmetrics cache clear``.
+
+    Returns
+    -------
+    dict
+        ``location`` (str), ``removed_files``, ``removed_bytes``, and ``in_use``:
+        the pack files a running evaluation is writing now (left in place).
+
+    Notes
+    -----
+    Only the cache's own files are removed (``*.pack``, ``*.idx``, ``*.tmp`` in the
+    ``v<N>`` subfolders of every format version), never anything else, so pointing
+    it at the wrong folder does no harm.  The lock file stays (removing it could let
+    two runs write at once).  While another run holds the writer lock, its pack
+    files without an index are left alone; a reader that has a pack open keeps
+    reading it (POSIX) or misses.
+    """
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    out = {"location": str(directory), "removed_files": 0, "removed_bytes": 0, "in_use": 0}
+    for vdir in _version_dirs(directory):
+        fd, taken = _lock_if_free(vdir)
+        try:
+            in_progress = set() if taken else {p.name for p in _orphans(vdir, locked=True)
+                                               if p.name.endswith((".pack", ".tmp"))}
+            for p in _listing(vdir):
+                if not p.name.endswith(_SUFFIXES) or not p.is_file():
+                    continue
+                if p.name in in_progress:
+                    out["in_use"] += 1
+                    continue
+                size = _size(p)
+                try:
+                    p.unlink()
+                except OSError:
+                    continue
+                out["removed_files"] += 1
+                out["removed_bytes"] += size
+        finally:
+            _unlock(fd)
+    return out
 
 
 def _read_index(path: Path) -> list[tuple[bytes, int, int]]:

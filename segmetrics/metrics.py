@@ -37,6 +37,8 @@ __all__ = [
     "class_precision",
     "class_recall",
     "summarize",
+    "image_scores",
+    "nanmean",
 ]
 
 ABSENT_RULES = ("mmseg", "detectron2")
@@ -75,7 +77,8 @@ def _div(num, den):
     return out
 
 
-def _nanmean(x) -> float:
+def nanmean(x) -> float:
+    """Mean of the non-NaN entries (NaN when there is none)."""
     x = np.asarray(x, dtype=np.float64)
     valid = ~np.isnan(x)
     if not valid.any():
@@ -101,7 +104,7 @@ class_recall = class_accuracy
 
 def mean_accuracy(cm) -> float:
     """mAcc: mean of :func:`class_accuracy` over classes with ground truth."""
-    return _nanmean(class_accuracy(cm))
+    return nanmean(class_accuracy(cm))
 
 
 def _apply_rule(values, gt, absent_rule):
@@ -124,7 +127,7 @@ def class_iou(cm, *, absent_rule: str = "mmseg") -> np.ndarray:
 
 def mean_iou(cm, *, absent_rule: str = "mmseg") -> float:
     """mIoU: mean of :func:`class_iou` over the classes it does not leave out (NaN)."""
-    return _nanmean(class_iou(cm, absent_rule=absent_rule))
+    return nanmean(class_iou(cm, absent_rule=absent_rule))
 
 
 def fw_iou(cm) -> float:
@@ -146,7 +149,7 @@ def class_dice(cm, *, absent_rule: str = "mmseg") -> np.ndarray:
 
 def mean_dice(cm, *, absent_rule: str = "mmseg") -> float:
     """mDice: mean of :func:`class_dice` over the classes it does not leave out."""
-    return _nanmean(class_dice(cm, absent_rule=absent_rule))
+    return nanmean(class_dice(cm, absent_rule=absent_rule))
 
 
 def class_precision(cm) -> np.ndarray:
@@ -155,25 +158,58 @@ def class_precision(cm) -> np.ndarray:
     return _div(tp, pred)
 
 
-def summarize(cm, *, absent_rule: str = "mmseg") -> dict:
+def summarize(cm, *, void=None, absent_rule: str = "mmseg") -> dict:
     """All headline metrics and per-class arrays of a confusion matrix.
+
+    Parameters
+    ----------
+    cm : (K, K) array
+        Confusion matrix, rows = GT.
+    void : (K,) array, optional
+        GT pixels of each class predicted as "void": images without prediction
+        (``allow_missing``) and predictions equal to the ignore index
+        (``void_predictions="miss"``).
+    absent_rule : {"mmseg", "detectron2"}
 
     Returns
     -------
     dict
         ``aAcc, mAcc, mIoU, fwIoU, mDice`` (floats) and ``IoU, Acc, Dice,
         Precision, Recall, gt_pixels, pred_pixels`` (arrays of length K).
+
+    Notes
+    -----
+    The void pixels are a (K+1)-th prediction column that no class owns: they
+    raise ``GT_c`` (false negatives of class c) and no class's prediction count
+    (no false positive anywhere).  Per-class arrays are those of the first K
+    classes of the extended matrix and the means are taken over them only;
+    ``aAcc`` and ``fwIoU`` count the void pixels as scored and wrong.
     """
     cm = check_confusion(cm)
+    if void is None or not np.any(void):
+        return _summarize(cm, absent_rule)
+    k = cm.shape[0]
+    ext = np.zeros((k + 1, k + 1), dtype=np.int64)
+    ext[:k, :k] = cm
+    ext[:k, k] = np.asarray(void, dtype=np.int64)
+    full = _summarize(ext, absent_rule)
+    out = {key: (val[:k] if isinstance(val, np.ndarray) else val) for key, val in full.items()}
+    out["mAcc"] = nanmean(out["Acc"])
+    out["mIoU"] = nanmean(out["IoU"])
+    out["mDice"] = nanmean(out["Dice"])
+    return out
+
+
+def _summarize(cm, absent_rule: str) -> dict:
     iou = class_iou(cm, absent_rule=absent_rule)
     dice = class_dice(cm, absent_rule=absent_rule)
     acc = class_accuracy(cm)
     return {
         "aAcc": pixel_accuracy(cm),
-        "mAcc": _nanmean(acc),
-        "mIoU": _nanmean(iou),
+        "mAcc": nanmean(acc),
+        "mIoU": nanmean(iou),
         "fwIoU": fw_iou(cm),
-        "mDice": _nanmean(dice),
+        "mDice": nanmean(dice),
         "IoU": iou,
         "Acc": acc,
         "Dice": dice,
@@ -182,3 +218,44 @@ def summarize(cm, *, absent_rule: str = "mmseg") -> dict:
         "gt_pixels": cm.sum(axis=1).astype(np.int64),
         "pred_pixels": cm.sum(axis=0).astype(np.int64),
     }
+
+
+def image_scores(tp, fp, fn, *, absent_rule: str = "mmseg") -> dict:
+    """Per-image scores from per-image, per-class TP / FP / FN counts.
+
+    Parameters
+    ----------
+    tp, fp, fn : (N, K) integer arrays
+        One row per image (FN includes void pixels).
+    absent_rule : {"mmseg", "detectron2"}
+
+    Returns
+    -------
+    dict of (N,) arrays
+        ``pixels`` (scored GT pixels, int64), ``aAcc``, ``mIoU`` (float64, NaN
+        when undefined) and ``classes`` (classes present in the GT, int64).
+
+    Notes
+    -----
+    ``pixels = sum_c (TP_c + FN_c)``; ``aAcc = sum TP / pixels``; ``mIoU`` is the
+    mean of ``TP_c / (TP_c + FP_c + FN_c)`` over the classes present in the
+    image's GT or prediction (``"mmseg"``) or in its GT only (``"detectron2"``).
+    """
+    _check_rule(absent_rule)
+    tp = np.atleast_2d(np.asarray(tp, dtype=np.float64))
+    fp = np.atleast_2d(np.asarray(fp, dtype=np.float64))
+    fn = np.atleast_2d(np.asarray(fn, dtype=np.float64))
+    gt = tp + fn
+    den = tp + fp + fn
+    keep = gt > 0 if absent_rule == "detectron2" else den > 0
+    n = tp.shape[0]
+    pixels = gt.sum(axis=1)
+    a_acc = np.full(n, np.nan)
+    m_iou = np.full(n, np.nan)
+    for i in range(n):
+        if pixels[i]:
+            a_acc[i] = tp[i].sum() / pixels[i]
+        if keep[i].any():
+            m_iou[i] = np.mean(tp[i][keep[i]] / den[i][keep[i]])
+    return {"pixels": pixels.astype(np.int64), "aAcc": a_acc, "mIoU": m_iou,
+            "classes": (gt > 0).sum(axis=1).astype(np.int64)}

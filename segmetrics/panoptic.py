@@ -3,8 +3,9 @@
 Per image, one compiled pass (:mod:`segmetrics._kernels.panoptic`, GIL released)
 counts the GT x prediction intersection table of the segments; matching runs
 on that small table.  The per-image statistics are added to a mergeable
-:class:`PanopticState`; :meth:`PanopticEvaluator.compute` turns it into a
-frozen :class:`PanopticResult`.
+:class:`~segmetrics.state.PanopticState`; :meth:`PanopticEvaluator.compute`
+turns it into a frozen :class:`PanopticResult` with the formula of
+:mod:`segmetrics.pq`.
 
 Matching rules (panopticapi's, exactly)
 ---------------------------------------
@@ -54,24 +55,21 @@ order.
 """
 from __future__ import annotations
 
-import math
+import json
 import sys
 import warnings as _warnings
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from . import metrics as _metrics
+from . import report as _report
 from ._kernels import panoptic as _kernel
-from .errors import DataFileError, FormatError, InputError, MissingPredictionError, SegmetricsWarning
-from .io.coco_panoptic import (
-    PanopticDataset,
-    check_segments,
-    dataset_from_dict,
-    load_panoptic_json,
-    segment_columns,
-)
+from .errors import FormatError, InputError, SegmetricsWarning
+from .io.coco_panoptic import check_segments, segment_columns
+from .pq import GROUPS, iou_sums, pq_groups, pq_per_class
+from .state import PanopticState, write_state_file
 
 __all__ = [
     "CategoryIndex",
@@ -79,13 +77,14 @@ __all__ = [
     "PanopticState",
     "PanopticResult",
     "PanopticEvaluator",
+    "build_result",
     "evaluate_image",
-    "panoptic_quality",
     "panoptic_quality_arrays",
 ]
 
-_GROUPS = (("All", None, ""), ("Things", True, "_th"), ("Stuff", False, "_st"))
 _MAX_ID = 2**32 - 2
+HEADLINE = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
+SEMANTIC_HEADLINE = ("aAcc", "mAcc", "mIoU", "fwIoU")
 
 
 class CategoryIndex:
@@ -181,19 +180,9 @@ class ImageStats:
         return _fsum_by_category(self.match_cat, self.match_iou, len(self.tp))
 
 
-def _fsum_by_category(cat: np.ndarray, iou: np.ndarray, k: int) -> np.ndarray:
-    out = np.zeros(k, dtype=np.float64)
-    if cat.size == 0:
-        return out
-    order = np.argsort(cat, kind="stable")
-    cat_sorted = cat[order]
-    iou_sorted = iou[order]
-    bounds = np.flatnonzero(np.diff(cat_sorted)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [cat_sorted.size]])
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        out[cat_sorted[s]] = math.fsum(iou_sorted[s:e].tolist())
-    return out
+# the one correctly rounded IoU sum (segmetrics.pq); the engine code below and the
+# folder pipeline know it by this name
+_fsum_by_category = iou_sums
 
 
 # ----------------------------------------------------------------------------- id maps
@@ -424,70 +413,7 @@ def table_stats(table: np.ndarray, gt: tuple, pred: tuple, cats: CategoryIndex, 
     )
 
 
-# ----------------------------------------------------------------------------- state
-
-
-class PanopticState:
-    """Mergeable sums: per-class int64 TP/FP/FN, the match IoUs, the category confusion matrix.
-
-    ``merge`` is associative and commutative up to the order of ``per_image``
-    and ``warnings``; :meth:`PanopticEvaluator.compute` reduces the IoUs with
-    :func:`math.fsum`, so the results do not depend on the merge order.
-    """
-
-    def __init__(self, num_categories: int, *, per_image: bool = False):
-        k = num_categories
-        self.tp = np.zeros(k, dtype=np.int64)
-        self.fp = np.zeros(k, dtype=np.int64)
-        self.fn = np.zeros(k, dtype=np.int64)
-        self.match_cat: list[np.ndarray] = []
-        self.match_iou: list[np.ndarray] = []
-        self.confusion = np.zeros((k + 1, k + 1), dtype=np.int64)
-        self.num_images = 0
-        self.per_image: list[dict] | None = [] if per_image else None
-        self.warnings: list[str] = []
-
-    def add(self, stats: ImageStats) -> None:
-        """Add one image's statistics."""
-        self.tp += stats.tp
-        self.fp += stats.fp
-        self.fn += stats.fn
-        if stats.match_cat.size:
-            self.match_cat.append(stats.match_cat)
-            self.match_iou.append(stats.match_iou)
-        np.add.at(self.confusion.reshape(-1), stats.confusion_index, stats.confusion_count)
-        self.num_images += 1
-        self.warnings.extend(stats.warnings)
-        if self.per_image is not None:
-            self.per_image.append({
-                "image_id": stats.image_id, "tp": stats.tp.copy(), "fp": stats.fp.copy(),
-                "fn": stats.fn.copy(), "iou_sum": stats.iou_sum(),
-            })
-
-    def merge(self, other: "PanopticState") -> "PanopticState":
-        """Add another state (in place); returns self."""
-        if other.tp.shape != self.tp.shape:
-            raise InputError(f"cannot merge panoptic states of {other.tp.size} and {self.tp.size} categories")
-        self.tp += other.tp
-        self.fp += other.fp
-        self.fn += other.fn
-        self.match_cat.extend(other.match_cat)
-        self.match_iou.extend(other.match_iou)
-        self.confusion += other.confusion
-        self.num_images += other.num_images
-        self.warnings.extend(other.warnings)
-        if self.per_image is not None and other.per_image is not None:
-            self.per_image.extend(other.per_image)
-        return self
-
-    def iou_sum(self) -> np.ndarray:
-        """Per-class sum of match IoUs, correctly rounded (order independent)."""
-        k = self.tp.size
-        if not self.match_cat:
-            return np.zeros(k, dtype=np.float64)
-        return _fsum_by_category(np.concatenate(self.match_cat), np.concatenate(self.match_iou), k)
-
-
+# ----------------------------------------------------------------------------- result
 @dataclass(frozen=True)
 class PanopticResult:
     """Frozen PQ / SQ / RQ results (fractions in [0, 1]; NaN where undefined).
@@ -503,7 +429,15 @@ class PanopticResult:
     warnings : list of str
     num_images : int
     per_image : list of dict or None
-        ``image_id`` and per-class ``tp, fp, fn, iou_sum`` arrays (category order).
+        ``image_id`` and per-class ``tp, fp, fn, iou_sum`` arrays (category order),
+        sorted by image id.
+    state : PanopticState
+        The sums the numbers come from (save with :meth:`save_state`).
+    params, dataset : dict
+        Settings that change the numbers; what was scored (folder runs).
+    notes : tuple of str
+    categories : tuple of dict
+        ``{id, name, isthing}`` in the ground truth's order.
     """
 
     metrics: dict
@@ -511,46 +445,155 @@ class PanopticResult:
     warnings: list
     num_images: int
     per_image: list | None = None
+    state: PanopticState | None = field(default=None, repr=False, compare=False)
+    params: dict = field(default_factory=dict)
+    dataset: dict = field(default_factory=dict)
+    notes: tuple = ()
+    categories: tuple = ()
+
+    task = "panoptic"
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (NaN -> None, arrays -> lists)."""
-
-        def clean(v):
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, (list, tuple)):
-                return [clean(x) for x in v]
-            if isinstance(v, np.ndarray):
-                return clean(v.tolist())
-            if isinstance(v, (float, np.floating)):
-                return None if math.isnan(v) else float(v)
-            if isinstance(v, np.integer):
-                return int(v)
-            return v
-
-        return clean({
+        """JSON-ready dict (NaN and infinities -> None, arrays -> lists)."""
+        return _report.json_ready({
             "metrics": self.metrics, "per_class": self.per_class, "warnings": self.warnings,
             "num_images": self.num_images, "per_image": self.per_image,
         })
 
+    def to_report(self) -> dict:
+        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``)."""
+        m = self.metrics
+        metrics = {k: m[k] for k in HEADLINE + SEMANTIC_HEADLINE if k in m}
+        per_class = []
+        for row in self.per_class:
+            out = {"id": row["category_id"], "name": row.get("name"), "isthing": bool(row.get("isthing"))}
+            for src, dst in (("pq", "PQ"), ("sq", "SQ"), ("rq", "RQ"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN"),
+                             ("iou", "IoU"), ("acc", "Acc")):
+                if src in row:
+                    out[dst] = row[src]
+            per_class.append(out)
+        d = self.dataset
+        dataset = {"gt": d.get("gt"), "pred": d.get("pred"), "images": self.num_images,
+                   "missing_predictions": len(d.get("missing_ids", ())),
+                   "categories": m.get("N"), "things": m.get("N_th"), "stuff": m.get("N_st"),
+                   "fingerprint": d.get("fingerprint")}
+        params = {"preset": self.params.get("preset")}
+        params.update({key: d[key] for key in ("gt_folder", "pred_folder") if key in d})
+        params.update(self.params)
+        return _report.build_report(task="panoptic", params=params, dataset=dataset, metrics=metrics,
+                                    per_class=per_class, warnings=self.warnings, notes=self.notes)
 
-def _pq_group(tp, fp, fn, iou, members: np.ndarray) -> tuple[dict, int]:
-    pq = sq = rq = 0.0
-    n = 0
-    for c in np.flatnonzero(members).tolist():
-        t, f_p, f_n = int(tp[c]), int(fp[c]), int(fn[c])
-        if t + f_p + f_n == 0:
-            continue
-        n += 1
-        den = t + 0.5 * f_p + 0.5 * f_n
-        pq += float(iou[c]) / den
-        sq += float(iou[c]) / t if t != 0 else 0.0
-        rq += t / den
-    if n == 0:
-        return {"PQ": math.nan, "SQ": math.nan, "RQ": math.nan, "N": 0}, 0
-    return {"PQ": pq / n, "SQ": sq / n, "RQ": rq / n, "N": n}, n
+    def per_image_rows(self) -> list | None:
+        """One row per image for the per-image CSV (None without per-image counts).
+
+        ``TP, FP, FN`` are segment counts summed over categories; ``PQ, SQ, RQ``
+        the "All" group of :func:`segmetrics.pq.pq_groups` on the image's counts.
+        """
+        st = self.state
+        if st is None or not st.per_image_kept:
+            return None
+        tp, fp, fn = st.image_tp, st.image_fp, st.image_fn
+        isthing = np.array([bool(c["isthing"]) for c in self.categories], dtype=bool)
+        g = pq_groups(tp, fp, fn, st.image_iou_sum(), isthing)
+        missing = st.image_missing
+        return [{"image_id": image_id, "TP": int(tp[j].sum()), "FP": int(fp[j].sum()), "FN": int(fn[j].sum()),
+                 "PQ": float(g["PQ"][j]), "SQ": float(g["SQ"][j]), "RQ": float(g["RQ"][j]),
+                 "missing_prediction": bool(missing[j])} for j, image_id in enumerate(st.image_ids)]
+
+    def save_state(self, path) -> None:
+        """Write the run-state file (``.smstate``); :func:`segmetrics.load_state` reads it back."""
+        if self.state is None:
+            raise InputError("this result has no state to save")
+        write_state_file(path, self.state, self.state_header())
+
+    def state_header(self) -> dict:
+        """What a state file holds besides the state: params, classes, dataset, notes, run warnings."""
+        computed = set(_derived_warnings(self.dataset)) | set(self.state.warnings) | set(
+            _group_notes(self.metrics))
+        return {"params": dict(self.params), "classes": {"categories": [dict(c) for c in self.categories]},
+                "dataset": dict(self.dataset), "notes": list(self.notes),
+                "run_warnings": [w for w in self.warnings if w not in computed],
+                "with_semantic": "aAcc" in self.metrics}
 
 
+def _categories_bytes(categories: Sequence[dict]) -> bytes:
+    """The categories as canonical JSON bytes (part of the panoptic fingerprint)."""
+    return json.dumps([[int(c["id"]), str(c.get("name", c["id"])), bool(c["isthing"])] for c in categories],
+                      ensure_ascii=True).encode("ascii")
+
+
+def _listed(ids: list) -> str:
+    return ", ".join(repr(i) for i in ids[:5]) + (" ..." if len(ids) > 5 else "")
+
+
+def _derived_warnings(dataset: dict) -> list:
+    """Warnings that follow from the pairing (recomputed after a merge)."""
+    out = []
+    missing, extra = list(dataset.get("missing_ids", ())), list(dataset.get("extra_ids", ()))
+    if missing:
+        out.append(f"{len(missing)} ground-truth images have no prediction; all their segments are "
+                   f"false negatives: image ids {_listed(missing)}")
+    if extra:
+        out.append(f"{len(extra)} predictions are for images not in the ground truth and were ignored: "
+                   f"image ids {_listed(extra)}")
+    return out
+
+
+def _group_notes(metrics: dict) -> list:
+    out = []
+    for name, isthing, suffix in GROUPS:
+        if metrics.get("N" + suffix) == 0:
+            kind = "" if isthing is None else ("thing " if isthing else "stuff ")
+            out.append(f"{name}: no {kind}category has a ground-truth or predicted segment to score "
+                       f"(TP + FP + FN = 0), so PQ, SQ and RQ are NaN (panopticapi raises ZeroDivisionError here)")
+    return out
+
+
+def build_result(state: PanopticState, categories, *, with_semantic: bool = True, params: dict | None = None,
+                 dataset: dict | None = None, notes: Iterable[str] = (), run_warnings: Iterable[str] = (),
+                 emit_warnings: bool = True) -> PanopticResult:
+    """The frozen result of a state: PQ / SQ / RQ (:mod:`segmetrics.pq`), per class, and the
+    category-map metrics.  ``emit_warnings`` also issues them as :class:`SegmetricsWarning`."""
+    cats = categories if isinstance(categories, CategoryIndex) else CategoryIndex(categories)
+    dataset = dict(dataset or {})
+    iou = state.iou_sum()
+    metrics = pq_groups(state.tp, state.fp, state.fn, iou, cats.isthing)
+    sem_iou = sem_acc = None
+    if with_semantic:
+        cm = state.confusion
+        k = len(cats)
+        sem_iou = _metrics.class_iou(cm)[:k]
+        sem_acc = _metrics.class_accuracy(cm)[:k]
+        metrics["aAcc"] = _metrics.pixel_accuracy(cm)
+        metrics["mAcc"] = _metrics.nanmean(sem_acc)
+        metrics["mIoU"] = _metrics.nanmean(sem_iou)
+        metrics["fwIoU"] = _metrics.fw_iou(cm)
+    pq, sq, rq, _ = pq_per_class(state.tp, state.fp, state.fn, iou)
+    per_class = []
+    for c, cid in enumerate(cats.ids):
+        row = {"category_id": cid, "name": cats.names[c], "isthing": bool(cats.isthing[c]),
+               "pq": float(pq[c]), "sq": float(sq[c]), "rq": float(rq[c]), "tp": int(state.tp[c]),
+               "fp": int(state.fp[c]), "fn": int(state.fn[c]), "iou_sum": float(iou[c])}
+        if sem_iou is not None:
+            row["iou"] = float(sem_iou[c])
+            row["acc"] = float(sem_acc[c])
+        per_class.append(row)
+    data_warnings = sorted(set(run_warnings)) + _derived_warnings(dataset) + state.warnings
+    group_notes = _group_notes(metrics)
+    if emit_warnings:
+        if data_warnings:
+            _warnings.warn(f"{len(data_warnings)} data warnings (see PanopticResult.warnings), the first: "
+                           f"{data_warnings[0]}", SegmetricsWarning, stacklevel=3)
+        for msg in group_notes:
+            _warnings.warn(msg, SegmetricsWarning, stacklevel=3)
+    return PanopticResult(metrics=metrics, per_class=per_class, warnings=data_warnings + group_notes,
+                          num_images=state.num_images, per_image=state.per_image, state=state,
+                          params=dict(params or {}), dataset=dataset, notes=tuple(notes),
+                          categories=tuple({"id": c["id"], "name": n, "isthing": bool(t)}
+                                           for c, n, t in zip(cats.categories, cats.names, cats.isthing)))
+
+
+# ----------------------------------------------------------------------------- evaluator
 class PanopticEvaluator:
     """Accumulate panoptic statistics image by image and compute PQ / SQ / RQ.
 
@@ -559,7 +602,7 @@ class PanopticEvaluator:
     categories : list of dict
         COCO categories ``{id, name, isthing}`` (the ground truth's).
     per_image : bool
-        Keep per-image per-class TP / FP / FN / iou_sum.
+        Keep per-image per-class TP / FP / FN (and the image of each match).
     with_semantic : bool
         Also report mIoU, fwIoU, mAcc and aAcc of the category maps.
     recompute_gt_areas : bool
@@ -593,6 +636,10 @@ class PanopticEvaluator:
         self.recompute_gt_areas = recompute_gt_areas
         self.state = PanopticState(len(self.categories), per_image=per_image)
 
+    def params(self) -> dict:
+        """The settings that change the numbers (the result's ``params``)."""
+        return {"recompute_gt_areas": bool(self.recompute_gt_areas)}
+
     def evaluate_image(self, gt_ids, gt_segments, pred_ids, pred_segments, *, image_id=None,
                        gt_name=None, pred_name=None) -> ImageStats:
         """Score one image without touching the state (safe to call from worker threads)."""
@@ -603,9 +650,7 @@ class PanopticEvaluator:
 
     def add(self, stats: ImageStats) -> None:
         """Add the statistics of one image (from :meth:`evaluate_image`)."""
-        if stats.tp.size != len(self.categories):
-            raise InputError("these image statistics were computed for other categories")
-        self.state.add(stats)
+        self.state.add_image(stats)
 
     def update(self, gt_ids, gt_segments, pred_ids, pred_segments, *, image_id=None) -> None:
         """Score one image and add it (see :func:`evaluate_image` for the arguments)."""
@@ -626,61 +671,8 @@ class PanopticEvaluator:
 
     def compute(self) -> PanopticResult:
         """PQ / SQ / RQ for All, Things and Stuff, per class, and the category-map metrics."""
-        st = self.state
-        cats = self.categories
-        iou = st.iou_sum()
-        notes = list(st.warnings)
-        metrics: dict = {}
-        for name, isthing, suffix in _GROUPS:
-            members = np.ones(len(cats), bool) if isthing is None else cats.isthing == isthing
-            vals, n = _pq_group(st.tp, st.fp, st.fn, iou, members)
-            for key, v in vals.items():
-                metrics[key + suffix] = v
-            if n == 0:
-                notes.append(
-                    f"{name}: no {'' if isthing is None else ('thing ' if isthing else 'stuff ')}category "
-                    f"has a ground-truth or predicted segment to score (TP + FP + FN = 0), so PQ, SQ and RQ "
-                    f"are NaN (panopticapi raises ZeroDivisionError here)"
-                )
-        sem_iou = sem_acc = None
-        if self.with_semantic:
-            cm = st.confusion
-            k = len(cats)
-            sem_iou = _metrics.class_iou(cm)[:k]
-            sem_acc = _metrics.class_accuracy(cm)[:k]
-            metrics["aAcc"] = _metrics.pixel_accuracy(cm)
-            metrics["mAcc"] = _nanmean(sem_acc)
-            metrics["mIoU"] = _nanmean(sem_iou)
-            metrics["fwIoU"] = _metrics.fw_iou(cm)
-        per_class = []
-        for c, cid in enumerate(cats.ids):
-            t, f_p, f_n = int(st.tp[c]), int(st.fp[c]), int(st.fn[c])
-            if t + f_p + f_n:
-                den = t + 0.5 * f_p + 0.5 * f_n
-                pq, sq, rq = float(iou[c]) / den, (float(iou[c]) / t if t else 0.0), t / den
-            else:
-                pq = sq = rq = math.nan
-            row = {"category_id": cid, "name": cats.names[c], "isthing": bool(cats.isthing[c]),
-                   "pq": pq, "sq": sq, "rq": rq, "tp": t, "fp": f_p, "fn": f_n, "iou_sum": float(iou[c])}
-            if sem_iou is not None:
-                row["iou"] = float(sem_iou[c])
-                row["acc"] = float(sem_acc[c])
-            per_class.append(row)
-        if st.warnings:
-            _warnings.warn(
-                f"{len(st.warnings)} data warnings (see PanopticResult.warnings), the first: {st.warnings[0]}",
-                SegmetricsWarning, stacklevel=2,
-            )
-        for msg in notes[len(st.warnings):]:
-            _warnings.warn(msg, SegmetricsWarning, stacklevel=2)
-        return PanopticResult(metrics=metrics, per_class=per_class, warnings=notes,
-                              num_images=st.num_images,
-                              per_image=list(st.per_image) if st.per_image is not None else None)
-
-
-def _nanmean(x: np.ndarray) -> float:
-    valid = ~np.isnan(x)
-    return float(x[valid].sum() / valid.sum()) if valid.any() else math.nan
+        return build_result(self.state.copy(), self.categories, with_semantic=self.with_semantic,
+                            params=self.params())
 
 
 # ----------------------------------------------------------------------------- functional API
@@ -700,86 +692,4 @@ def panoptic_quality_arrays(gt_ids, gt_segments, pred_ids, pred_segments, *, cat
             ev.update(g, gs, p, ps, image_id=i)
     else:
         ev.update(gt_ids, gt_segments, pred_ids, pred_segments)
-    return ev.compute()
-
-
-def _load(x, folder, *, gt: bool) -> PanopticDataset:
-    if isinstance(x, PanopticDataset):
-        if folder is not None:
-            x = PanopticDataset(x.path, folder, x.annotations, x.images, x.categories, x.columns)
-        return x
-    if isinstance(x, dict):
-        if folder is None:
-            raise InputError("a panoptic JSON given as a dict needs its PNG folder")
-        return dataset_from_dict(x, folder=folder, require_categories=gt)
-    return load_panoptic_json(x, folder, require_categories=gt)
-
-
-def pair_annotations(gt: PanopticDataset, pred: PanopticDataset) -> tuple[list, list[str]]:
-    """Pair GT and prediction annotations by image id (GT order).
-
-    Raises :class:`MissingPredictionError` when GT images have no prediction;
-    returns the pairs and warnings about predictions for unknown images.
-    """
-    missing = [i for i in gt.annotations if i not in pred.annotations]
-    if missing:
-        shown = ", ".join(repr(i) for i in missing[:5])
-        raise MissingPredictionError(
-            f"{len(missing)} of {len(gt.annotations)} ground-truth images have no prediction in "
-            f"{pred.path}: image ids {shown}{' ...' if len(missing) > 5 else ''}",
-            missing=missing,
-        )
-    extra = [i for i in pred.annotations if i not in gt.annotations]
-    notes = []
-    if extra:
-        shown = ", ".join(repr(i) for i in extra[:5])
-        notes.append(
-            f"{len(extra)} predictions are for images not in the ground truth and were ignored: "
-            f"image ids {shown}{' ...' if len(extra) > 5 else ''}"
-        )
-    return [(i, gt.annotations[i], pred.annotations[i]) for i in gt.annotations], notes
-
-
-def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jobs: int | None = None,
-                     **evaluator_kwargs) -> PanopticResult:
-    """PQ / SQ / RQ of a COCO panoptic prediction (JSON + PNG folder) against the ground truth.
-
-    Parameters
-    ----------
-    gt_json, pred_json : str, PathLike or PanopticDataset
-        COCO panoptic JSON files.
-    gt_folder, pred_folder : str or PathLike, optional
-        PNG folders; default: the JSON path without ``.json`` (panopticapi's rule).
-    jobs : int, optional
-        Worker threads (default: usable CPUs, at most 8).  The results do not depend on it.
-    **evaluator_kwargs
-        Passed to :class:`PanopticEvaluator` (``per_image``, ``with_semantic``,
-        ``recompute_gt_areas``).
-
-    Returns
-    -------
-    PanopticResult
-
-    Notes
-    -----
-    Same rules as :class:`PanopticEvaluator`.  Every GT image needs a
-    prediction (:class:`~segmetrics.errors.MissingPredictionError`);
-    predictions for unknown images are ignored with a warning.  The images are
-    scored by :func:`segmetrics.evaluate.evaluate_panoptic_files` (fused PNG
-    decoding and counting on a thread pool, Pillow only for the files the fused
-    kernel does not take), with the same numbers as :func:`evaluate_image`.
-    """
-    gt = _load(gt_json, gt_folder, gt=True)
-    pred = _load(pred_json, pred_folder, gt=False)
-    for side, ds, given in (("ground-truth", gt, gt_folder), ("prediction", pred, pred_folder)):
-        if ds.folder is None or not ds.folder.is_dir():
-            how = "" if given is not None else " (default: the JSON path without .json; pass it explicitly)"
-            raise DataFileError(f"{side} PNG folder {ds.folder} does not exist{how}")
-    ev = PanopticEvaluator(gt.categories, **evaluator_kwargs)
-    _, notes = pair_annotations(gt, pred)  # raises MissingPredictionError before any work
-    for msg in notes:
-        _warnings.warn(msg, SegmetricsWarning, stacklevel=2)
-    from .evaluate import evaluate_panoptic_files  # the folder pipeline (imports this module)
-
-    evaluate_panoptic_files(gt, pred, ev, jobs=jobs)
     return ev.compute()

@@ -2,10 +2,13 @@
 
 Library code never prints; the CLI writes what these functions return.  The
 JSON layout is documented in ``docs/json_schema.md`` (``SCHEMA_VERSION``).
+No metric is computed here: results build their report dicts
+(``result.to_report()``) and this module only cleans, renders and gates them.
 
 Notes
 -----
-* Values in reports are fractions in ``[0, 1]`` (NaN becomes ``null`` in JSON);
+* Values in reports are fractions in ``[0, 1]`` (NaN and infinities become
+  ``null`` in JSON, :func:`json_ready`);
   tables and Markdown print percentages with two decimals.
 * Gates (``--fail-under``, ``--max-drop``) take percentages: ``mIoU=45`` means
   ``metrics["mIoU"] >= 0.45``.  An undefined (NaN) metric fails its gate.
@@ -13,26 +16,21 @@ Notes
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
-import os
-from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .errors import DataFileError, InputError
+from ._version import __version__
+from .errors import InputError
 
 __all__ = [
     "SCHEMA_VERSION",
     "SEMANTIC_METRICS",
     "PANOPTIC_METRICS",
-    "fingerprint_files",
-    "semantic_metrics_from_confusion",
-    "per_image_semantic_rows",
-    "per_image_panoptic_rows",
+    "json_ready",
     "build_report",
     "to_json",
     "format_table",
@@ -55,169 +53,36 @@ _PANOPTIC_PER_CLASS = ("PQ", "SQ", "RQ")
 
 
 # --------------------------------------------------------------------------- data
-def fingerprint_files(root, paths: Iterable, *, names: Optional[Sequence[str]] = None) -> str:
-    """SHA-256 over the sorted relative names and bytes of ``paths``.
-
-    Each file contributes ``name (relative to root, '/'-separated) NUL
-    size (8 bytes little endian) bytes``, in sorted name order, so the value
-    depends only on what was scored, not on where the dataset lives.
-
-    Parameters
-    ----------
-    root : path-like
-        Names are taken relative to it (a file outside it is named by its base name).
-    paths : iterable of path-like
-        The files.
-    names : sequence of str, optional
-        Names to use instead, one per path.
-
-    Returns
-    -------
-    str
-        ``"sha256:<64 hex digits>"``.
-
-    Raises
-    ------
-    DataFileError
-        A file is missing or unreadable.
-    """
-    paths = [os.fspath(p) for p in paths]
-    if names is None:
-        root = Path(root)
-        names = []
-        for p in map(Path, paths):
-            try:
-                names.append(p.relative_to(root).as_posix())
-            except ValueError:
-                names.append(p.name)
-    h = hashlib.sha256()
-    for name, p in sorted(zip(names, paths)):
-        try:
-            with open(p, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise DataFileError(f"cannot read {p} to fingerprint the ground truth: {exc.strerror or exc}") from None
-        h.update(name.encode("utf-8") + b"\0")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return "sha256:" + h.hexdigest()
-
-
 def _num(x):
-    """JSON-ready scalar: numpy -> Python, NaN/inf -> None."""
+    """JSON-ready scalar: numpy -> Python, NaN and infinities -> None."""
     if x is None:
         return None
-    if isinstance(x, (np.integer,)):
-        return int(x)
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
     if isinstance(x, (float, np.floating)):
         x = float(x)
         return x if math.isfinite(x) else None
     return x
 
 
-def semantic_metrics_from_confusion(cm, void=None, *, absent_rule: str = "mmseg") -> dict:
-    """Headline and per-class semantic metrics, with optional all-void GT pixels.
+def json_ready(obj):
+    """``obj`` with plain JSON types only: the one JSON cleaner of the package.
 
-    Parameters
-    ----------
-    cm : (K, K) array
-        Confusion matrix, rows = GT.
-    void : (K,) array, optional
-        GT pixels of each class that have no prediction (missing prediction
-        files scored with ``--allow-missing``).
-    absent_rule : {"mmseg", "detectron2"}
-
-    Returns
-    -------
-    dict
-        As :func:`segmetrics.metrics.summarize`.
-
-    Notes
-    -----
-    The void pixels are a (K+1)-th prediction column: they raise ``GT_c`` (so
-    they are false negatives of class c) and no class's prediction count (no
-    false positive anywhere).  The per-class arrays are those of the first K
-    classes of the extended matrix; the means are taken over them only.
+    Dicts, lists, tuples and arrays are converted recursively; numpy scalars
+    become Python numbers; **every non-finite float (NaN, +inf, -inf) becomes
+    None** (JSON ``null``): an undefined value, never a number.
     """
-    from . import metrics as M
-
-    cm = np.asarray(cm, dtype=np.int64)
-    k = cm.shape[0]
-    if void is None or not np.any(void):
-        return M.summarize(cm, absent_rule=absent_rule)
-    ext = np.zeros((k + 1, k + 1), dtype=np.int64)
-    ext[:k, :k] = cm
-    ext[:k, k] = np.asarray(void, dtype=np.int64)
-    full = M.summarize(ext, absent_rule=absent_rule)
-    out = {key: (val[:k] if isinstance(val, np.ndarray) else val) for key, val in full.items()}
-    out["mAcc"] = M._nanmean(out["Acc"])
-    out["mIoU"] = M._nanmean(out["IoU"])
-    out["mDice"] = M._nanmean(out["Dice"])
-    return out
-
-
-def per_image_semantic_rows(per_image: Sequence[Mapping], *, absent_rule: str = "mmseg") -> list[dict]:
-    """One CSV row per image from ``[{image_id, tp, fp, fn}]`` arrays.
-
-    Notes
-    -----
-    ``pixels = sum(tp + fn)`` (scored GT pixels); ``aAcc = sum tp / pixels``;
-    ``mIoU`` is the mean over the image's classes of ``tp / (tp + fp + fn)``
-    taken over classes present in the image's GT or prediction (``"mmseg"``)
-    or in its GT only (``"detectron2"``); NaN (empty cell) when there is none.
-    """
-    rows = []
-    for item in per_image:
-        tp = np.asarray(item["tp"], dtype=np.float64)
-        fp = np.asarray(item["fp"], dtype=np.float64)
-        fn = np.asarray(item["fn"], dtype=np.float64)
-        gt = tp + fn
-        den = tp + fp + fn
-        keep = gt > 0 if absent_rule == "detectron2" else den > 0
-        pixels = int(gt.sum())
-        rows.append({
-            "image_id": item["image_id"],
-            "pixels": pixels,
-            "aAcc": float(tp.sum() / pixels) if pixels else float("nan"),
-            "mIoU": float(np.mean(tp[keep] / den[keep])) if keep.any() else float("nan"),
-            "classes": int((gt > 0).sum()),
-            "missing_prediction": bool(item.get("missing", False)),
-        })
-    return rows
-
-
-def per_image_panoptic_rows(per_image: Sequence[Mapping], *, missing=frozenset()) -> list[dict]:
-    """One CSV row per image from ``[{image_id, tp, fp, fn, iou_sum}]`` per-category arrays.
-
-    Notes
-    -----
-    ``TP, FP, FN`` are segment counts summed over categories; ``PQ, SQ, RQ``
-    are the means over the categories with ``TP + FP + FN > 0`` in the image
-    of ``PQ_c = iou_sum_c / (TP_c + FP_c / 2 + FN_c / 2)``,
-    ``SQ_c = iou_sum_c / TP_c`` (0 without TP) and ``RQ_c = TP_c / (TP_c + FP_c / 2 + FN_c / 2)``
-    (the dataset-level rules applied to one image); NaN when no category is present.
-    """
-    rows = []
-    for item in per_image:
-        tp = np.asarray(item["tp"], dtype=np.float64)
-        fp = np.asarray(item["fp"], dtype=np.float64)
-        fn = np.asarray(item["fn"], dtype=np.float64)
-        iou = np.asarray(item["iou_sum"], dtype=np.float64)
-        keep = (tp + fp + fn) > 0
-        den = tp[keep] + 0.5 * fp[keep] + 0.5 * fn[keep]
-        sq = np.divide(iou[keep], tp[keep], out=np.zeros(int(keep.sum())), where=tp[keep] > 0)
-        nan = float("nan")
-        rows.append({
-            "image_id": item["image_id"],
-            "TP": int(tp.sum()), "FP": int(fp.sum()), "FN": int(fn.sum()),
-            "PQ": float(np.mean(iou[keep] / den)) if keep.any() else nan,
-            "SQ": float(np.mean(sq)) if keep.any() else nan,
-            "RQ": float(np.mean(tp[keep] / den)) if keep.any() else nan,
-            "missing_prediction": item["image_id"] in missing,
-        })
-    return rows
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "biu" or (obj.dtype.kind == "f" and np.isfinite(obj).all()):
+            return obj.tolist()  # plain Python numbers already, nothing to clean
+        return json_ready(obj.tolist())
+    return _num(obj)
 
 
 def build_report(
@@ -228,10 +93,9 @@ def build_report(
     metrics: Mapping,
     per_class: Sequence[Mapping],
     warnings: Sequence[str] = (),
+    notes: Sequence[str] = (),
 ) -> dict:
     """Assemble the JSON-ready report (schema: ``docs/json_schema.md``)."""
-    from . import __version__
-
     if task not in ("semantic", "panoptic"):
         raise InputError(f"task must be 'semantic' or 'panoptic', got {task!r}")
     return {
@@ -243,22 +107,13 @@ def build_report(
         "metrics": {k: _num(v) for k, v in metrics.items()},
         "per_class": [{k: _num(v) for k, v in row.items()} for row in per_class],
         "warnings": list(warnings),
+        "notes": list(notes),
     }
 
 
 def to_json(report: Mapping) -> str:
-    """The report as indented JSON text (NaN written as ``null``), ending with a newline."""
-
-    def clean(o):
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        if isinstance(o, np.ndarray):
-            return [clean(v) for v in o.tolist()]
-        return _num(o)
-
-    return json.dumps(clean(report), indent=2, allow_nan=False) + "\n"
+    """The report as indented JSON text (non-finite values written as ``null``), ending with a newline."""
+    return json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n"
 
 
 # --------------------------------------------------------------------------- text

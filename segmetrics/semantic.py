@@ -1,14 +1,15 @@
 """Semantic-segmentation evaluation: confusion matrices, a mergeable evaluator, results.
 
 The whole state of an evaluation is one int64 ``(K, K)`` confusion matrix
-(rows = ground truth, columns = prediction), optionally with per-image
-TP / FP / FN vectors.  Counting happens in the compiled kernel
-:func:`segmetrics._kernels.confusion.accumulate` (one pass, GIL released); this
-module validates inputs, folds the label rules into two lookup tables and
-turns the matrix into metrics (:mod:`segmetrics.metrics`).
+(rows = ground truth, columns = prediction), a vector of GT pixels predicted as
+void, and optionally per-image TP / FP / FN rows (:class:`~segmetrics.state.SemanticState`).
+Counting happens in the compiled kernel :func:`segmetrics._kernels.confusion.accumulate`
+(one pass, GIL released) with the code tables of :mod:`segmetrics.labels`; this
+module validates inputs, keeps the state and turns it into metrics
+(:mod:`segmetrics.metrics`).
 
-Label rules (they change the numbers)
--------------------------------------
+Label rules (they change the numbers; :mod:`segmetrics.labels` owns them)
+----------------------------------------------------------------------
 * ``gt_map`` / ``pred_map`` are lookup tables applied to raw labels first
   (``effective = map[raw]``).  Their entries must be in ``[0, K)`` or equal to
   ``ignore_index``.  A raw label at or beyond a table's length is an error,
@@ -18,35 +19,38 @@ Label rules (they change the numbers)
 * Any other ground-truth label outside ``[0, K)`` is a :class:`LabelError`.
 * A prediction on a scored pixel must be in ``[0, K)`` after ``pred_map``.  A
   prediction equal to ``ignore_index`` (255 by default) on a scored pixel is a
-  :class:`LabelError` too: a prediction cannot abstain.
+  :class:`LabelError` too (a prediction cannot abstain), unless
+  ``void_predictions="miss"``: then it is a miss of the GT class and a false
+  positive of no class.
 * ``reduce_zero_label=True`` (ADE20K, mmsegmentation's rule): ground truth
   ``0 -> ignore``, ``k -> k - 1`` for ``1 <= k <= K``, ``ignore_index`` stays
-  ignored.  Predictions are taken as ``0..K-1`` (what a model outputs); pass
-  ``pred_reduce_zero_label=True`` for predictions written in the ``1..K``
-  convention (ADE20K submission PNGs): ``k -> k - 1`` and ``0`` is an error on
-  scored pixels.
+  ignored.  Predictions are read as class indices ``0..K-1`` (what a model
+  outputs, ``pred_labels="class-index"``); ``pred_labels="as-gt"`` reads them
+  through the ground truth's table (ADE20K submission PNGs, ``1..K``).
 * An empty array (no pixel) is an :class:`InputError`, not a zero update.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import metrics as _metrics
+from . import report as _report
 from ._kernels.confusion import accumulate
 from .errors import InputError, LabelError
+from .labels import BAD, IGNORED, LabelRules, check_ignore, check_num_classes, reduce_zero_table
 from .metrics import *  # noqa: F403  (the functional metrics, re-exported here)
-from .metrics import ABSENT_RULES, summarize
+from .metrics import ABSENT_RULES, image_scores, summarize
+from .state import SemanticState, image_counts, write_state_file
 
-__all__ = ["confusion_matrix", "SemanticEvaluator", "SemanticState", "SemanticResult", *_metrics.__all__]
+__all__ = ["confusion_matrix", "SemanticEvaluator", "SemanticState", "SemanticResult", "build_result",
+           *_metrics.__all__]
 
-_IGNORED = -1
-_BAD = -2
-_MAX_CLASSES = 46340  # K * K must fit the kernel's int32 row offsets
+HEADLINE = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice")
+_PER_CLASS_KEYS = ("IoU", "Acc", "Dice", "Precision", "Recall", "gt_pixels", "pred_pixels")
 
 # dtype the kernel reads -> (view dtype, table cap).  Signed 8/16-bit maps are
 # read as their unsigned twins: negative values land at 2**(bits-1) and above,
@@ -95,63 +99,6 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _check_num_classes(num_classes: Any) -> int:
-    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)):
-        raise InputError(f"num_classes must be an integer, got {num_classes!r}")
-    k = int(num_classes)
-    if not 1 <= k <= _MAX_CLASSES:
-        raise InputError(f"num_classes must be in [1, {_MAX_CLASSES}], got {k}")
-    return k
-
-
-def _check_ignore(ignore_index: Any) -> int | None:
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
-        raise InputError(f"ignore_index must be an integer or None, got {ignore_index!r}")
-    return int(ignore_index)
-
-
-def _check_map(table: Any, num_classes: int, ignore_index: int | None, name: str) -> np.ndarray | None:
-    """Validate a lookup table: 1-D integer, every entry in [0, K) or == ignore_index."""
-    if table is None:
-        return None
-    arr = _to_numpy(table, name)
-    if arr.ndim != 1 or arr.size == 0:
-        raise InputError(f"{name} must be a non-empty 1-D lookup table, got shape {arr.shape}")
-    values = arr.astype(np.int64) if arr.dtype != np.uint64 else arr
-    bad = (values < 0) | (values >= num_classes)
-    if ignore_index is not None:
-        bad &= values != ignore_index
-    if bad.any():
-        idx = np.flatnonzero(bad)
-        shown = ", ".join(f"{name}[{i}] = {arr[i]}" for i in idx[:5])
-        raise InputError(
-            f"{name} entries must be in [0, {num_classes}) or equal ignore_index={ignore_index}: "
-            f"{shown}{' ...' if idx.size > 5 else ''} ({idx.size} bad entries)"
-        )
-    return values.astype(np.int64)
-
-
-def _reduce_zero_table(num_classes: int, ignore_index: int) -> np.ndarray:
-    """mmsegmentation's reduce_zero_label as a table: 0 -> ignore, k -> k - 1 for 1..K."""
-    table = np.arange(-1, num_classes, dtype=np.int64)
-    table[0] = ignore_index
-    return table
-
-
-def _codes(num_classes: int, ignore_index: int | None, table: np.ndarray | None, gt: bool) -> np.ndarray:
-    """Kernel code table: class, -1 (ignored ground truth) or -2 (bad)."""
-    values = np.arange(num_classes, dtype=np.int64) if table is None else table
-    codes = values.astype(np.int32)
-    in_range = (values >= 0) & (values < num_classes)
-    if gt and ignore_index is not None:
-        codes[values == ignore_index] = _IGNORED
-    # a prediction equal to ignore_index outside [0, K) is bad on a scored pixel
-    codes[~in_range & (codes != _IGNORED)] = _BAD
-    return codes
-
-
 def _views(arr: np.ndarray) -> np.ndarray:
     """The array as 2-D in a kernel dtype (a view unless it cannot be one)."""
     view_dtype = _VIEWS.get(arr.dtype, (None, None))[0]
@@ -181,30 +128,32 @@ def _describe(image_id: Any) -> str:
 
 # --------------------------------------------------------------------------- the counting core
 class _Counter:
-    """Validated configuration and cached kernel tables (shared by the API entry points)."""
+    """Kernel tables of a :class:`~segmetrics.labels.LabelRules` per dtype pair, and the error path."""
 
-    def __init__(self, num_classes: int, ignore_index: int | None, gt_map: Any, pred_map: Any) -> None:
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore(ignore_index)
-        self.gt_map = _check_map(gt_map, self.num_classes, self.ignore_index, "gt_map")
-        self.pred_map = _check_map(pred_map, self.num_classes, self.ignore_index, "pred_map")
+    def __init__(self, rules: LabelRules, pred_codes: np.ndarray | None = None) -> None:
+        self.rules = rules
+        self._gt_codes = rules.gt_codes()
+        self._pred_codes = rules.pred_codes() if pred_codes is None else pred_codes
         self._tables: dict = {}
+
+    @property
+    def size(self) -> int:
+        """Columns counted: K, or K + 1 with the void column."""
+        return self.rules.counted_classes
 
     def tables(self, gt_dtype: np.dtype, pred_dtype: np.dtype) -> tuple:
         """(kernel, gt codes, pred codes, has_ignore, raw ignore) for a dtype pair, cached."""
         key = (gt_dtype, pred_dtype)
         cached = self._tables.get(key)
         if cached is None:
-            K, ign = self.num_classes, self.ignore_index
-            gcodes = _codes(K, ign, self.gt_map, gt=True)
-            pcodes = _codes(K, ign, self.pred_map, gt=False)
+            gcodes, pcodes = self._gt_codes, self._pred_codes
             gcap = _VIEWS.get(gt_dtype, (None, None))[1]
             pcap = _VIEWS.get(pred_dtype, (None, None))[1]
             if gcap is not None:
                 gcodes = gcodes[:gcap]
             if pcap is not None:
                 pcodes = pcodes[:pcap]
-            has_ign, raw_ign = _raw_ignore(gt_dtype, ign)
+            has_ign, raw_ign = _raw_ignore(gt_dtype, self.rules.ignore_index)
             kernel = _kernel_for(_VIEWS.get(gt_dtype, (np.dtype(np.int64),))[0],
                                  _VIEWS.get(pred_dtype, (np.dtype(np.int64),))[0])
             cached = (kernel, np.ascontiguousarray(gcodes), np.ascontiguousarray(pcodes), has_ign, raw_ign)
@@ -227,46 +176,57 @@ class _Counter:
         p2 = _views(pred if pred.ndim >= 2 else pred.reshape(1, -1))
         return kernel(cm, g2, p2, gcodes, pcodes, has_ign, raw_ign)
 
+    def matrix(self, gt: np.ndarray, pred: np.ndarray, image_id: Any = None) -> np.ndarray:
+        """One validated pair's matrix (``size`` x ``size``), or its :class:`LabelError`."""
+        cm = np.zeros((self.size, self.size), dtype=np.int64)
+        if any(self.count(cm, gt, pred)):
+            raise self.label_error(gt, pred, image_id)
+        return cm
+
     # ---- error path: only reached when the kernel counted bad pixels
     @staticmethod
-    def _effective(raw: list, table: np.ndarray | None) -> list:
-        """Effective labels of unique raw values, as Python ints (None: beyond the table)."""
+    def _lookup(raw: list, codes: np.ndarray, table: np.ndarray | None) -> tuple[list, list]:
+        """Codes and effective labels of unique raw values (None: beyond the table)."""
+        code = [int(codes[v]) if 0 <= v < codes.size else None for v in raw]
         if table is None:
-            return list(raw)
-        return [int(table[v]) if 0 <= v < table.size else None for v in raw]
+            return code, list(raw)
+        return code, [int(table[v]) if 0 <= v < table.size else None for v in raw]
 
     def label_error(self, gt: np.ndarray, pred: np.ndarray, image_id: Any) -> LabelError:
         """The :class:`LabelError` for a pair the kernel found bad pixels in (slow path)."""
-        K, ign = self.num_classes, self.ignore_index
+        rules = self.rules
+        ign = rules.ignore_index
         where = _describe(image_id)
         gvals, ginv, gcounts = np.unique(gt.ravel(), return_inverse=True, return_counts=True)
         graw = gvals.tolist()  # Python ints: exact for every dtype, uint64 included
-        geff = self._effective(graw, self.gt_map)
-        # ignored: the mapped label is ignore_index, or a raw ignore_index beyond gt_map
-        gign = [ign is not None and (e == ign or (e is None and v == ign)) for v, e in zip(graw, geff)]
-        gbad = [not i and (e is None or not 0 <= e < K) for i, e in zip(gign, geff)]
+        gcode, geff = self._lookup(graw, self._gt_codes, rules.gt_map)
+        # ignored: the code says so, or a raw ignore_index beyond the table
+        gign = [c == IGNORED or (c is None and ign is not None and v == ign) for v, c in zip(graw, gcode)]
+        gbad = [not i and (c is None or c == BAD) for i, c in zip(gign, gcode)]
         if any(gbad):
             values = [v for v, b in zip(graw, gbad) if b]
             counts = [int(c) for c, b in zip(gcounts, gbad) if b]
             eff = [e for e, b in zip(geff, gbad) if b]
-            return LabelError(self._message("ground truth", where, values, counts, eff, self.gt_map),
-                              values=values, counts=counts, image=image_id)
+            return LabelError(self._message("ground truth", where, values, counts, eff, rules.gt_map),
+                              side="gt", values=values, counts=counts, image=image_id)
         scored = ~np.asarray(gign, dtype=bool)[ginv.ravel()]
         pvals, pcounts = np.unique(pred.ravel()[scored], return_counts=True)
         praw = pvals.tolist()
-        peff = self._effective(praw, self.pred_map)
-        pbad = [e is None or not 0 <= e < K for e in peff]
+        pcode, peff = self._lookup(praw, self._pred_codes, rules.pred_map)
+        pbad = [c is None or c == BAD for c in pcode]
         values = [v for v, b in zip(praw, pbad) if b]
         counts = [int(c) for c, b in zip(pcounts, pbad) if b]
         eff = [e for e, b in zip(peff, pbad) if b]
-        msg = self._message("prediction", where, values, counts, eff, self.pred_map)
-        if ign is not None and ign in eff:
+        msg = self._message("prediction", where, values, counts, eff, rules.pred_map)
+        predicts_ignore = ign is not None and ign in eff
+        if predicts_ignore:
             msg += f"; a prediction equal to ignore_index={ign} on a scored pixel is not allowed"
-        return LabelError(msg, values=values, counts=counts, image=image_id)
+        return LabelError(msg, side="pred", values=values, counts=counts, image=image_id,
+                          predicts_ignore=predicts_ignore)
 
     def _message(self, side: str, where: str, values: list, counts: list, eff: list,
                  table: np.ndarray | None) -> str:
-        K = self.num_classes
+        k = self.rules.num_classes
         shown = ", ".join(f"{v} ({c} px)" for v, c in zip(values[:8], counts[:8]))
         more = f" and {len(values) - 8} more values" if len(values) > 8 else ""
         total = int(sum(counts))
@@ -276,21 +236,10 @@ class _Counter:
             return (f"{side}{where}: labels {short} are beyond {name} (length {table.size}); "
                     f"{total} pixel(s) with invalid labels: {shown}{more}")
         after = f" after {name}" if table is not None else ""
-        allowed = f"[0, {K})" + (
-            f" or ignore_index={self.ignore_index}" if side == "ground truth" and self.ignore_index is not None else ""
-        )
+        ign = self.rules.ignore_index
+        allowed = f"[0, {k})" + (f" or ignore_index={ign}" if side == "ground truth" and ign is not None else "")
         return (f"{side}{where} has {total} pixel(s) with labels{after} outside {allowed}: "
                 f"{shown}{more}")
-
-    def same_config(self, other: "_Counter") -> str | None:
-        for attr in ("num_classes", "ignore_index"):
-            if getattr(self, attr) != getattr(other, attr):
-                return f"{attr} differs ({getattr(self, attr)!r} vs {getattr(other, attr)!r})"
-        for attr in ("gt_map", "pred_map"):
-            a, b = getattr(self, attr), getattr(other, attr)
-            if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b)):
-                return f"{attr} differs"
-        return None
 
 
 def confusion_matrix(gt, pred, *, num_classes: int, ignore_index: int | None = 255,
@@ -334,81 +283,39 @@ def confusion_matrix(gt, pred, *, num_classes: int, ignore_index: int | None = 2
     looked at.  A raw ground-truth label equal to ``ignore_index`` that lies
     beyond ``gt_map`` stays ignored; any other label beyond a table is an error.
     """
-    counter = _Counter(num_classes, ignore_index, gt_map, pred_map)
+    counter = _Counter(LabelRules.build(num_classes, ignore_index=ignore_index, gt_map=gt_map, pred_map=pred_map))
     gt, pred = counter.check_pair(gt, pred)
-    cm = np.zeros((counter.num_classes,) * 2, dtype=np.int64)
+    cm = np.zeros((counter.rules.num_classes,) * 2, dtype=np.int64)
     bad_gt, bad_pred = counter.count(cm, gt, pred)
     if bad_gt or bad_pred:
         raise counter.label_error(gt, pred, None)
     return cm
 
 
-# --------------------------------------------------------------------------- state and result
-@dataclasses.dataclass
-class SemanticState:
-    """The mergeable state of a semantic evaluation (integer sums only).
 
-    Attributes
-    ----------
-    confusion : numpy.ndarray
-        int64 ``(K, K)`` confusion matrix, rows = ground truth.
-    num_images : int
-        Images counted so far (a batch of N counts N).
-    per_image : list of dict or None
-        With ``per_image=True``: one ``{"image_id", "tp", "fp", "fn"}`` per
-        image (int64 vectors of length K); otherwise None.
+
+def image_confusion(gt, pred, rules: LabelRules, *, image_id: Any = None, pred_all_void: bool = False) -> np.ndarray:
+    """One image's matrix under ``rules`` (``counted_classes`` square), or its :class:`LabelError`.
+
+    ``pred_all_void``: the image has no prediction; every scored GT pixel is a
+    void prediction (``pred`` is ignored; ``rules`` must count the void column).
+    The folder API's reference path for files the engine does not take.
     """
-
-    confusion: np.ndarray
-    num_images: int = 0
-    per_image: list | None = None
-
-    @classmethod
-    def empty(cls, num_classes: int, per_image: bool = False) -> "SemanticState":
-        return cls(np.zeros((num_classes, num_classes), dtype=np.int64), 0, [] if per_image else None)
-
-    def merge(self, other: "SemanticState") -> "SemanticState":
-        """Add ``other`` into this state (in place) and return self.
-
-        Integer sums only, so merging is associative and commutative; per-image
-        records are concatenated (results sort them by image id).
-        """
-        if not isinstance(other, SemanticState):
-            raise InputError(f"can only merge a SemanticState, got {type(other).__name__}")
-        if other.confusion.shape != self.confusion.shape:
-            raise InputError(f"cannot merge states of {other.confusion.shape[0]} and {self.confusion.shape[0]} classes")
-        if (self.per_image is None) != (other.per_image is None):
-            raise InputError("cannot merge a state with per-image records into one without (per_image differs)")
-        if self.per_image is not None:
-            mine = {_id_key(r["image_id"]) for r in self.per_image}
-            dup = [r["image_id"] for r in other.per_image if _id_key(r["image_id"]) in mine]
-            if dup:
-                raise InputError(f"per-image records of both states share image ids {dup[:5]!r}; "
-                                 "pass distinct image_id values to update()")
-            self.per_image.extend(_copy_record(r) for r in other.per_image)
-        self.confusion += other.confusion
-        self.num_images += other.num_images
-        return self
+    if pred_all_void:
+        rules = rules.with_void_column()
+        counter = _Counter(rules, pred_codes=rules.void_codes())  # every raw value: the void column
+        gt_arr, _ = counter.check_pair(gt, gt)
+        return counter.matrix(gt_arr, gt_arr, image_id)
+    counter = _Counter(rules)
+    gt_arr, pred_arr = counter.check_pair(gt, pred)
+    return counter.matrix(gt_arr, pred_arr, image_id)
 
 
-def _copy_record(r: dict) -> dict:
-    return {"image_id": r["image_id"], "tp": r["tp"].copy(), "fp": r["fp"].copy(), "fn": r["fn"].copy()}
-
-
-def _id_key(image_id: Any) -> tuple:
-    """Sort key for image ids: integers by value, everything else by its text."""
-    if isinstance(image_id, (int, np.integer)) and not isinstance(image_id, bool):
-        return (0, int(image_id), "")
-    return (1, 0, str(image_id))
-
-
-def _json_float(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
-
-
+# --------------------------------------------------------------------------- result
 @dataclasses.dataclass(frozen=True)
 class SemanticResult:
-    """Frozen result of :meth:`SemanticEvaluator.compute`.
+    """Frozen result of a semantic evaluation (:meth:`SemanticEvaluator.compute`,
+    :func:`segmetrics.evaluate_semantic_folders`, :func:`segmetrics.load_state`).
 
     Attributes
     ----------
@@ -418,12 +325,23 @@ class SemanticResult:
         ``IoU, Acc, Dice, Precision, Recall`` (float64, NaN where undefined)
         and ``gt_pixels, pred_pixels`` (int64), each of length K.
     confusion : numpy.ndarray
-        The int64 ``(K, K)`` confusion matrix (rows = ground truth).
+        The int64 ``(K, K)`` confusion matrix (rows = ground truth; void
+        predictions are in ``state.void``).
     class_names : tuple of str
     num_images : int
     per_image : list of dict or None
         ``{"image_id", "tp", "fp", "fn"}`` per image, sorted by image id.
     absent_rule : str
+    state : SemanticState
+        The sums the numbers come from (save with :meth:`save_state`).
+    params : dict
+        Every setting that changes the numbers.
+    dataset : dict
+        What was scored (paths, ``missing_ids``, ``extra_ids``), for folder runs.
+    notes : tuple of str
+        How settings were decided (e.g. the prediction label convention).
+    warnings : tuple of str
+        Data warnings (missing / extra predictions, void predictions).
     """
 
     metrics: dict
@@ -433,29 +351,126 @@ class SemanticResult:
     num_images: int
     per_image: list | None = None
     absent_rule: str = "mmseg"
+    state: SemanticState | None = dataclasses.field(default=None, repr=False, compare=False)
+    params: dict = dataclasses.field(default_factory=dict)
+    dataset: dict = dataclasses.field(default_factory=dict)
+    notes: tuple = ()
+    warnings: tuple = ()
+
+    task = "semantic"
 
     def to_dict(self) -> dict:
         """JSON-ready dict: plain floats / ints / lists, NaN written as None."""
-        per_class = {
-            k: [_json_float(v) for v in arr.tolist()] if arr.dtype.kind == "f" else arr.tolist()
-            for k, arr in self.per_class.items()
-        }
         out = {
-            "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
-            "per_class": per_class,
+            "metrics": self.metrics,
+            "per_class": self.per_class,
             "class_names": list(self.class_names),
-            "confusion": self.confusion.tolist(),
+            "confusion": self.confusion,
             "num_images": int(self.num_images),
             "absent_rule": self.absent_rule,
         }
         if self.per_image is not None:
-            out["per_image"] = [
-                {"image_id": r["image_id"] if isinstance(r["image_id"], (int, float, str)) or r["image_id"] is None
-                 else str(r["image_id"]),
-                 "tp": r["tp"].tolist(), "fp": r["fp"].tolist(), "fn": r["fn"].tolist()}
-                for r in self.per_image
-            ]
-        return out
+            out["per_image"] = self.per_image
+        return _report.json_ready(out)
+
+    def to_report(self) -> dict:
+        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``)."""
+        rows = []
+        for i, name in enumerate(self.class_names):
+            row = {"id": i, "name": name}
+            row.update({key: self.per_class[key][i] for key in _PER_CLASS_KEYS if key in self.per_class})
+            rows.append(row)
+        d = self.dataset
+        dataset = {"gt": d.get("gt"), "pred": d.get("pred"), "images": self.num_images,
+                   "missing_predictions": len(d.get("missing_ids", ())),
+                   "extra_predictions": len(d.get("extra_ids", ())),
+                   "fingerprint": d.get("fingerprint")}
+        return _report.build_report(task="semantic", params=self.params, dataset=dataset,
+                                    metrics={k: self.metrics[k] for k in HEADLINE}, per_class=rows,
+                                    warnings=self.warnings, notes=self.notes)
+
+    def per_image_rows(self) -> list | None:
+        """One row per image for the per-image CSV (None without per-image counts); see
+        :func:`segmetrics.metrics.image_scores`."""
+        st = self.state
+        if st is None or not st.per_image_kept:
+            return None
+        scores = image_scores(st.image_tp, st.image_fp, st.image_fn, absent_rule=self.absent_rule)
+        missing = st.image_missing
+        return [{"image_id": image_id, "pixels": int(scores["pixels"][j]), "aAcc": float(scores["aAcc"][j]),
+                 "mIoU": float(scores["mIoU"][j]), "classes": int(scores["classes"][j]),
+                 "missing_prediction": bool(missing[j])} for j, image_id in enumerate(st.image_ids)]
+
+    def save_state(self, path) -> None:
+        """Write the run-state file (``.smstate``): :func:`segmetrics.load_state` reads it back
+        into a result with identical numbers."""
+        if self.state is None:
+            raise InputError("this result has no state to save")
+        write_state_file(path, self.state, self.state_header())
+
+    def state_header(self) -> dict:
+        """What a state file holds besides the state: params, classes, dataset, notes, run warnings."""
+        derived = set(_derived_warnings(self.dataset)) | set(self.state.warnings) | set(
+            _void_note(self.state, self.params, self.class_names))
+        return {"params": dict(self.params), "classes": {"names": list(self.class_names)},
+                "dataset": dict(self.dataset), "notes": list(self.notes),
+                "run_warnings": [w for w in self.warnings if w not in derived]}
+
+
+def _listed(ids: list) -> str:
+    return ", ".join(str(i) for i in ids[:5]) + (" ..." if len(ids) > 5 else "")
+
+
+def _derived_warnings(dataset: dict) -> list:
+    """The warnings that follow from the counts and the pairing (recomputed after a merge)."""
+    out = []
+    extra, missing = list(dataset.get("extra_ids", ())), list(dataset.get("missing_ids", ()))
+    if extra:
+        out.append(f"{len(extra)} prediction files match no ground-truth image and were skipped: {_listed(extra)}")
+    if missing:
+        out.append(f"{len(missing)} ground-truth images have no prediction and are scored as all-void: "
+                   f"{_listed(missing)}")
+    return out
+
+
+def _void_note(state: SemanticState, params: dict, names: Sequence[str]) -> list:
+    """A note saying how many scored pixels were predicted void (``void_predictions="miss"``)."""
+    if params.get("void_predictions") != "miss":
+        return []
+    void = state.void
+    total = int(void.sum())
+    if not total:
+        return []
+    top = np.argsort(-void, kind="stable")[:3]
+    where = ", ".join(f"{names[c]} {int(void[c])}" for c in top if void[c])
+    return [f"{total} scored pixels were predicted as void (the ignore index) and count as misses of their "
+            f"GT class (most for: {where})"]
+
+
+def build_result(state: SemanticState, *, class_names: Sequence[str], absent_rule: str = "mmseg",
+                 params: dict | None = None, dataset: dict | None = None, notes: Iterable[str] = (),
+                 run_warnings: Iterable[str] = ()) -> SemanticResult:
+    """The frozen result of a state (metrics from :func:`segmetrics.metrics.summarize`)."""
+    s = summarize(state.confusion, void=state.void + state.missing, absent_rule=absent_rule)
+    dataset = dict(dataset or {})
+    params = dict(params or {})
+    names = tuple(class_names)
+    warnings = sorted(set(run_warnings)) + _derived_warnings(dataset) + state.warnings \
+        + _void_note(state, params, names)
+    return SemanticResult(
+        metrics={k: float(s[k]) for k in HEADLINE},
+        per_class={k: v for k, v in s.items() if k not in HEADLINE},
+        confusion=state.confusion.copy(),
+        class_names=names,
+        num_images=state.num_images,
+        per_image=state.per_image,
+        absent_rule=absent_rule,
+        state=state,
+        params=params,
+        dataset=dataset,
+        notes=tuple(notes),
+        warnings=tuple(warnings),
+    )
 
 
 # --------------------------------------------------------------------------- evaluator
@@ -471,10 +486,14 @@ class SemanticEvaluator:
     reduce_zero_label : bool, default False
         ADE20K rule: ground truth ``0 -> ignore_index``, ``k -> k-1``
         (``1 <= k <= K``).  Cannot be combined with ``gt_map``.
-    pred_reduce_zero_label : bool, default False
-        Apply the same shift to predictions written as ``1..K`` (ADE20K
-        submission PNGs).  Leave False for model outputs in ``0..K-1``.
-        Cannot be combined with ``pred_map``.
+    pred_labels : {"class-index", "as-gt"}, default "class-index"
+        How predictions are written: class indices ``0..K-1`` (what a model
+        outputs) or the ground truth's raw values (read through its table:
+        ADE20K submission PNGs, Cityscapes label ids).  The folder API also
+        takes ``"auto"``; arrays have no sample to decide from.
+    pred_reduce_zero_label : bool, optional
+        Older spelling: apply ``reduce_zero_label``'s shift to predictions
+        written as ``1..K``.  Cannot be combined with ``pred_map``.
     class_names : sequence of str, optional
         K names; default ``"0".."K-1"``.
     gt_map, pred_map : 1-D integer array, optional
@@ -485,6 +504,9 @@ class SemanticEvaluator:
     absent_rule : {"mmseg", "detectron2"}
         How classes absent from the ground truth but predicted are scored
         (see :mod:`segmetrics.metrics`).
+    void_predictions : {"error", "miss"}, default "error"
+        A prediction equal to ``ignore_index`` (after ``pred_map``) on a scored
+        pixel: an error, or a miss of the GT class with no false positive.
 
     Notes
     -----
@@ -499,24 +521,36 @@ class SemanticEvaluator:
     """
 
     def __init__(self, num_classes: int, *, ignore_index: int | None = 255,
-                 reduce_zero_label: bool = False, pred_reduce_zero_label: bool = False,
+                 reduce_zero_label: bool = False, pred_labels: str = "class-index",
+                 pred_reduce_zero_label: bool | None = None,
                  class_names: Sequence[str] | None = None, gt_map=None, pred_map=None,
-                 per_image: bool = False, absent_rule: str = "mmseg") -> None:
-        k = _check_num_classes(num_classes)
-        ign = _check_ignore(ignore_index)
+                 per_image: bool = False, absent_rule: str = "mmseg", void_predictions: str = "error") -> None:
+        k = check_num_classes(num_classes)
+        ign = check_ignore(ignore_index)
         if absent_rule not in ABSENT_RULES:
             raise InputError(f"absent_rule must be one of {ABSENT_RULES}, got {absent_rule!r}")
+        if pred_labels not in ("class-index", "as-gt"):
+            raise InputError(f"pred_labels must be 'class-index' or 'as-gt' for arrays, got {pred_labels!r} "
+                             "('auto' needs files to sample: use segmetrics.evaluate_semantic_folders)")
         if (reduce_zero_label or pred_reduce_zero_label) and ign is None:
             raise InputError("reduce_zero_label needs an ignore_index (0 becomes ignore_index)")
         if reduce_zero_label and gt_map is not None:
             raise InputError("pass either gt_map or reduce_zero_label, not both (fold the shift into gt_map)")
         if pred_reduce_zero_label and pred_map is not None:
             raise InputError("pass either pred_map or pred_reduce_zero_label, not both")
+        if pred_labels == "as-gt" and (pred_map is not None or pred_reduce_zero_label is not None):
+            raise InputError("pred_labels='as-gt' reads predictions through the GT's table: leave out "
+                             "pred_map and pred_reduce_zero_label")
         if reduce_zero_label:
-            gt_map = _reduce_zero_table(k, ign)
+            gt_map = reduce_zero_table(k, ign)
         if pred_reduce_zero_label:
-            pred_map = _reduce_zero_table(k, ign)
-        self._counter = _Counter(k, ign, gt_map, pred_map)
+            pred_map = reduce_zero_table(k, ign)
+        if pred_labels == "as-gt":
+            pred_map = gt_map
+        self.rules = LabelRules.build(k, ignore_index=ign, gt_map=gt_map, pred_map=pred_map,
+                                      void_predictions=void_predictions)
+        self._counter = _Counter(self.rules)
+        self._fast = self.rules.counted_classes == k  # count in place (no void column)
         if class_names is None:
             names = tuple(str(i) for i in range(k))
         else:
@@ -526,28 +560,41 @@ class SemanticEvaluator:
         self.class_names = names
         self.reduce_zero_label = bool(reduce_zero_label)
         self.pred_reduce_zero_label = bool(pred_reduce_zero_label)
+        self.pred_labels = "as-gt" if (pred_labels == "as-gt" or pred_reduce_zero_label) else (
+            "pred_map" if pred_map is not None else "class-index")
         self.per_image = bool(per_image)
         self.absent_rule = absent_rule
-        self.state = SemanticState.empty(k, self.per_image)
+        self.state = SemanticState(k, per_image=self.per_image)
 
     # configuration, as effective tables
     @property
     def num_classes(self) -> int:
-        return self._counter.num_classes
+        return self.rules.num_classes
 
     @property
     def ignore_index(self) -> int | None:
-        return self._counter.ignore_index
+        return self.rules.ignore_index
 
     @property
     def gt_map(self) -> np.ndarray | None:
         """Effective ground-truth lookup table (reduce_zero_label folded in), or None."""
-        return self._counter.gt_map
+        return self.rules.gt_map
 
     @property
     def pred_map(self) -> np.ndarray | None:
         """Effective prediction lookup table, or None."""
-        return self._counter.pred_map
+        return self.rules.pred_map
+
+    @property
+    def void_predictions(self) -> str:
+        return self.rules.void_predictions
+
+    def params(self) -> dict:
+        """Every setting of this evaluator that changes the numbers (the result's ``params``)."""
+        return {"num_classes": self.num_classes, "ignore_index": self.ignore_index,
+                "reduce_zero_label": self.reduce_zero_label, "pred_labels": self.pred_labels,
+                "absent_rule": self.absent_rule, "void_predictions": self.void_predictions,
+                "label_tables": self.rules.digest()}
 
     def __repr__(self) -> str:
         return (f"SemanticEvaluator(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
@@ -556,15 +603,12 @@ class SemanticEvaluator:
     # ---- pickling: drop the table cache
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
-        d.pop("_seen_ids", None)
-        c = self._counter
-        d["_counter"] = (c.num_classes, c.ignore_index, c.gt_map, c.pred_map)
+        d.pop("_counter", None)
         return d
 
     def __setstate__(self, d: dict) -> None:
-        k, ign, gmap, pmap = d.pop("_counter")
         self.__dict__.update(d)
-        self._counter = _Counter(k, ign, gmap, pmap)
+        self._counter = _Counter(self.rules)
 
     # ---- updates
     def _ids(self, image_id: Any, n: int, batched: bool) -> list:
@@ -593,57 +637,30 @@ class SemanticEvaluator:
         batched = gt.ndim == 3
         n = gt.shape[0] if batched else 1
         ids = self._ids(image_id, n, batched)
-        if self.per_image:
-            self._check_new_ids(ids)
-        K = c.num_classes
-        if self.per_image:
-            mats = []
-            for i in range(n):
-                g, p = (gt[i], pred[i]) if batched else (gt, pred)
-                cm = np.zeros((K, K), dtype=np.int64)
-                if any(c.count(cm, g, p)):
-                    raise c.label_error(g, p, ids[i])
-                mats.append(cm)
+        if self.per_image or not self._fast:
+            if self.per_image:
+                self.state.check_new_ids(ids)  # before any image of the batch is counted
+            mats = [c.matrix(gt[i] if batched else gt, pred[i] if batched else pred, ids[i]) for i in range(n)]
             for i, cm in enumerate(mats):
-                self.state.confusion += cm
-                self.state.per_image.append(_record(ids[i], cm))
-        else:
-            bad = c.count(self.state.confusion, gt, pred)
-            if any(bad):
-                undo = np.zeros((K, K), dtype=np.int64)
-                c.count(undo, gt, pred)
-                self.state.confusion -= undo
-                raise self._batch_error(gt, pred, ids, batched)
-        self.state.num_images += n
+                self.state.add_image(cm, image_id=ids[i])
+            return
+        bad = self.state.add_counted(lambda cm: c.count(cm, gt, pred), n)
+        if bad[0] or bad[1]:
+            raise self._batch_error(gt, pred, ids, batched)
 
     def _batch_error(self, gt, pred, ids, batched) -> LabelError:
         c = self._counter
         if not batched:
             return c.label_error(gt, pred, ids[0])
-        scratch = np.zeros((c.num_classes,) * 2, dtype=np.int64)
+        scratch = np.zeros((c.size,) * 2, dtype=np.int64)
         for i in range(gt.shape[0]):
             if any(c.count(scratch, gt[i], pred[i])):
                 return c.label_error(gt[i], pred[i], ids[i])
         return c.label_error(gt, pred, None)  # not reached: some image had bad pixels
 
-    def _check_new_ids(self, ids: list) -> None:
-        records = self.state.per_image
-        # the keys of the records seen so far, kept in step with the list (a new list, from
-        # reset / merge into another state / unpickling, or a shorter one is read again)
-        cache = self.__dict__.get("_seen_ids")
-        if cache is None or cache[0] is not records or cache[1] > len(records):
-            cache = self._seen_ids = [records, 0, set()]
-        if cache[1] < len(records):
-            cache[2].update(_id_key(r["image_id"]) for r in records[cache[1]:])
-            cache[1] = len(records)
-        keys = [_id_key(i) for i in ids]
-        if len(set(keys)) != len(keys) or cache[2].intersection(keys):
-            raise InputError(f"duplicate image id among {ids[:5]!r}; per-image records need distinct ids")
-
     def update_confusion(self, cm, *, image_id: Any = None) -> None:
         """Add a precomputed per-image ``(K, K)`` confusion matrix (rows = ground truth).
 
-        Used by the folder pipeline, which counts with the kernel directly.
         The matrix must be non-negative integers of this evaluator's K.
         """
         arr = np.asarray(cm)
@@ -653,13 +670,8 @@ class SemanticEvaluator:
             raise InputError(f"confusion matrix must be ({self.num_classes}, {self.num_classes}), got {arr.shape}")
         if arr.size and arr.min() < 0:
             raise InputError("confusion matrix has negative counts")
-        arr = arr.astype(np.int64)
         ids = self._ids(image_id, 1, False)
-        if self.per_image:
-            self._check_new_ids(ids)
-            self.state.per_image.append(_record(ids[0], arr))
-        self.state.confusion += arr
-        self.state.num_images += 1
+        self.state.add_image(arr.astype(np.int64), image_id=ids[0] if self.per_image else None)
 
     def merge(self, other: "SemanticEvaluator") -> "SemanticEvaluator":
         """Add another evaluator's state into this one (in place); returns self.
@@ -669,7 +681,7 @@ class SemanticEvaluator:
         """
         if not isinstance(other, SemanticEvaluator):
             raise InputError(f"can only merge another SemanticEvaluator, got {type(other).__name__}")
-        why = self._counter.same_config(other._counter)
+        why = self.rules.differs_from(other.rules)
         if why is None and self.per_image != other.per_image:
             why = "per_image differs"
         if why:
@@ -679,29 +691,15 @@ class SemanticEvaluator:
 
     def reset(self) -> None:
         """Forget every counted image (the configuration stays)."""
-        self.state = SemanticState.empty(self.num_classes, self.per_image)
+        self.state = SemanticState(self.num_classes, per_image=self.per_image)
 
     def compute(self) -> SemanticResult:
         """Metrics of everything counted so far, as a frozen :class:`SemanticResult`."""
-        cm = self.state.confusion.copy()
-        s = summarize(cm, absent_rule=self.absent_rule)
-        names = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice")
-        per_image = None
-        if self.state.per_image is not None:
-            per_image = sorted((_copy_record(r) for r in self.state.per_image),
-                               key=lambda r: _id_key(r["image_id"]))
-        return SemanticResult(
-            metrics={k: float(s[k]) for k in names},
-            per_class={k: v for k, v in s.items() if k not in names},
-            confusion=cm,
-            class_names=self.class_names,
-            num_images=self.state.num_images,
-            per_image=per_image,
-            absent_rule=self.absent_rule,
-        )
+        return build_result(self.state.copy(), class_names=self.class_names, absent_rule=self.absent_rule,
+                            params=self.params())
 
 
 def _record(image_id: Any, cm: np.ndarray) -> dict:
-    tp = np.diag(cm).copy()
-    return {"image_id": image_id, "tp": tp, "fp": cm.sum(axis=0) - tp, "fn": cm.sum(axis=1) - tp}
-
+    """One image's per-image record ``{image_id, tp, fp, fn}`` (the folder engine's per-image path)."""
+    tp, fp, fn = image_counts(cm)
+    return {"image_id": image_id, "tp": tp, "fp": fp, "fn": fn}

@@ -147,11 +147,11 @@ def test_allow_missing_scores_void(tmp_path):
          ["panoptic evaluation needs a COCO-panoptic JSON"]),
         ("nonum", ["--gt", "{t}/gt", "--pred", "{t}/pred"], ["needs the number of classes"]),
         ("none", ["--gt", "{t}/gt", "--pred", "{t}/pred", "--class-names", "{t}/names.txt"],
-         ["gives 2 names but --num-classes is 4"]),
-        ("none", ["--gt", "{t}/gt", "--pred", "{t}/pred", "--ignore-index", "2"], ["--ignore-index 2 is one of the 4"]),
+         ["gives 2 names but num_classes is 4"]),
+        ("none", ["--gt", "{t}/gt", "--pred", "{t}/pred", "--ignore-index", "2"], ["ignore_index 2 is one of the 4"]),
         ("none", ["--gt", "{t}/gt", "--pred", "{t}/pred", "--label-map", "{t}/bad_map.txt"], ["bad_map.txt:1"]),
         ("none", ["--gt", "{t}/gt", "--pred", "{t}/pred", "--label-map", "{t}/absent_map.txt"], ["absent_map.txt"]),
-        ("none", ["--gt", "{t}/gt", "--pred", "{t}/pred", "--pred-label-map", "gt"], ["--pred-label-map gt needs"]),
+        ("none", ["--gt", "{t}/gt", "--pred", "{t}/pred", "--pred-label-map", "gt"], ["pred_labels='as-gt' needs"]),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, setup, args, fragments):
@@ -249,8 +249,14 @@ def test_presets_on_generated_layouts(tmp_path):
         write_png(ade_pred / f"img_{i:03d}.png", np.where(g == 0, 0, g.astype(np.int64) - 1).astype(np.uint8))
     write_png(tmp_path / "tiny_gt" / "a.png", np.array([[1, 2], [3, 0]], np.uint8))
     write_png(tmp_path / "tiny_pred" / "a.png", np.array([[0, 1], [2, 0]], np.uint8))
-    r = run("eval", "--preset", "ade20k", "--gt", tmp_path / "tiny_gt", "--pred", tmp_path / "tiny_pred")
+    r = run("eval", "--preset", "ade20k", "--gt", tmp_path / "tiny_gt", "--pred", tmp_path / "tiny_pred",
+            "--pred-reduce-zero-label")
     assert_user_error(r, "--no-pred-reduce-zero-label")
+    # the default (--pred-labels auto) sees a 0 on a scored pixel: only class indices hold it
+    r = run("eval", "--preset", "ade20k", "--gt", tmp_path / "tiny_gt", "--pred", tmp_path / "tiny_pred", "--json", "-")
+    rep = json.loads(r.stdout)
+    assert rep["metrics"]["mIoU"] == 1.0 and rep["params"]["pred_labels"] == "class-index"
+    assert "value 0" in rep["notes"][0] and "predictions read as class indices" in r.stderr
     r = run("eval", "--preset", "ade20k", "--gt", tmp_path / "tiny_gt", "--pred", tmp_path / "tiny_pred",
             "--no-pred-reduce-zero-label", "--json", "-", "-q")
     assert json.loads(r.stdout)["metrics"]["mIoU"] == 1.0
@@ -330,14 +336,14 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, use_tqdm):
 
     from segmetrics.cli import _common
 
-    with _common.progress_bar(10, "x", quiet=False) as tick:
+    with _common.progress_bar("x", quiet=False) as tick:
         assert tick is None  # stderr is not a terminal under pytest
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     if not use_tqdm:
         monkeypatch.setitem(sys.modules, "tqdm", None)
-    with _common.progress_bar(10, "x", quiet=True) as tick:
+    with _common.progress_bar("x", quiet=True) as tick:
         assert tick is None
-    with _common.progress_bar(3, "x", quiet=False) as tick:
+    with _common.progress_bar("x", quiet=False) as tick:
         for _ in range(3):
             tick(1)
 

@@ -94,7 +94,8 @@ def test_generated_layouts_equal_python_api(tmp_path):
         pairs.append((g, p))
     rep = cli_json("--preset", "cityscapes", "--gt", tmp_path / "cs" / "gt", "--pred", tmp_path / "cs" / "pred",
                    tmp_path=tmp_path)
-    from segmetrics.presets import CITYSCAPES_LABELID_TO_TRAINID, label_map_lut
+    from segmetrics.labels import label_map_lut
+    from segmetrics.presets import CITYSCAPES_LABELID_TO_TRAINID
 
     lut = label_map_lut(CITYSCAPES_LABELID_TO_TRAINID, num_classes=19, ignore_index=255)
     assert_semantic_equal(rep, api_semantic([(lut[g], p) for g, p in pairs], 19))
@@ -103,7 +104,7 @@ def test_generated_layouts_equal_python_api(tmp_path):
 def test_generated_coco_panoptic_equals_api_and_panopticapi(tmp_path):
     pytest.importorskip("panopticapi")
     from segmetrics.demo import make_panoptic_demo
-    from segmetrics.panoptic import panoptic_quality
+    from segmetrics import panoptic_quality
 
     d = make_panoptic_demo(tmp_path, n=4, seed=3)
     rep = cli_json("--preset", "coco-panoptic", "--gt", d.gt_json, "--pred", d.pred_json, tmp_path=tmp_path)
@@ -175,7 +176,7 @@ def test_coco_panoptic_sample(shared_data, tmp_path):
     if not root.is_dir():
         pytest.skip("coco_panoptic_sample absent")
     pytest.importorskip("panopticapi")
-    from segmetrics.panoptic import panoptic_quality
+    from segmetrics import panoptic_quality
 
     gt_json, gt_png = root / "panoptic_examples.json", root / "panoptic_examples"
     rep = cli_json("--gt", gt_json, "--pred", gt_json, tmp_path=tmp_path)

@@ -126,13 +126,13 @@ def test_ade20k_panoptic_layout(tmp_path):
 
 
 def test_ade20k_panoptic_preset_checks(tmp_path):
-    from segmetrics.cli.eval_cmd import _preset_checks
+    from segmetrics.folders import _panoptic_preset_warnings as _preset_checks
     from segmetrics.presets import PRESETS
 
     p = PRESETS["ade20k-panoptic"]
     cats = [{"id": i} for i in range(150)]
     anns = [{"segments_info": [{"iscrowd": 0}]}]
-    g = tmp_path / "g.json"
+    g = (tmp_path / "g.json").name
     assert _preset_checks(p, cats, anns, g) == []
     assert _preset_checks(PRESETS["coco-panoptic"], [], [], g) == []
     shifted = [{"id": i + 1} for i in range(150)]

@@ -11,7 +11,7 @@ from PIL import Image
 
 from segmetrics.errors import DataFileError, FormatError, InputError, MissingPredictionError, SegmetricsWarning
 from segmetrics.io.coco_panoptic import default_folder, id2rgb, load_panoptic_json, read_id_png, rgb2id
-from segmetrics.panoptic import PanopticEvaluator, panoptic_quality
+from segmetrics import PanopticEvaluator, panoptic_quality
 from test_panoptic import CATEGORIES, make_dataset, write_coco
 
 

@@ -88,11 +88,11 @@ def test_single_files(tmp_path):
         find_label_files(tmp_path / "x.txt")
 
 
-# ---------------------------------------------------------------- folder evaluation (segmetrics.evaluate)
+# ---------------------------------------------------------------- folder evaluation (segmetrics.folders)
 from PIL import Image  # noqa: E402
 
 from segmetrics.errors import InputError  # noqa: E402
-from segmetrics.evaluate import evaluate_semantic_files, read_label_map  # noqa: E402
+from segmetrics.folders import evaluate_semantic_files, read_label_map  # noqa: E402
 
 from cli_data import make_flat_set, oracle_confusion  # noqa: E402
 

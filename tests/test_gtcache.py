@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from segmetrics import _pipeline, gtcache
-from segmetrics.evaluate import evaluate_semantic_files
+from segmetrics.folders import evaluate_semantic_files
 from segmetrics.gtcache import GTCache, default_cache_dir
 from segmetrics.semantic import SemanticEvaluator
 
@@ -44,12 +44,18 @@ def test_roundtrip_visible_after_close(tmp_path):
     assert c.clear() >= 2 and GTCache(tmp_path, "semantic").get(key) is None
 
 
-def test_corrupt_entry_or_index_is_a_miss(tmp_path):
+def _two_entries(tmp_path, n):
+    """A cache holding keys of b"1" and b"2": n runs of value 1, then of value 2."""
     c = GTCache(tmp_path, "semantic")
     k1, k2 = c.key(b"1"), c.key(b"2")
-    c.put(k1, _payload([1] * 10, [1] * 10), 10, 10, 1)
-    c.put(k2, _payload([2] * 10, [1] * 10), 10, 10, 1)
+    c.put(k1, _payload([1] * n, [1] * n), n, n, 1)
+    c.put(k2, _payload([2] * n, [1] * n), n, n, 1)
     c.close()
+    return k1, k2
+
+
+def test_corrupt_entry_or_index_is_a_miss(tmp_path):
+    k1, k2 = _two_entries(tmp_path, 10)
     pack = next(tmp_path.glob("v*/*.pack"))
     data = bytearray(pack.read_bytes())
     data[70] ^= 0xFF  # inside the first entry's payload
@@ -225,3 +231,30 @@ def test_two_processes_write_the_same_entries(tmp_path, caches):
 def test_header_layout_is_fixed():
     assert gtcache._HEADER.size == 64 and gtcache._IDX_ROW.size == 48
     assert struct.calcsize("<QI") == 12
+
+
+# ----------------------------------------------------------------------------- issue 11 item 22
+def test_22_a_file_in_the_way_turns_caching_off_with_one_note(tmp_path, caches):
+    pairs, arrays = _make(tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    np.testing.assert_array_equal(_run(pairs, blocker), _oracle(arrays))
+    notes = caches[0].notes
+    assert len(notes) == 1 and caches[0].write_errors == 1
+    assert "ground-truth cache folder" in notes[0] and str(blocker) in notes[0] and "does not store" in notes[0]
+    assert gtcache.probe_cache_dir(blocker) == notes[0]
+    assert gtcache.probe_cache_dir(tmp_path / "fine") is None
+
+
+# ----------------------------------------------------------------------------- issue 11 item 10
+@pytest.mark.parametrize("offset,size", [(0, 1 << 62), (1 << 62, 100), (0, 10), (2**64 - 64, 128)])
+def test_10_index_entry_that_does_not_fit_its_pack_is_a_miss(tmp_path, offset, size):
+    key, good = _two_entries(tmp_path, 4)
+    idx = next(tmp_path.glob("v*/*.idx"))
+    rows = gtcache._read_index(idx)
+    body = gtcache._IDX_ROW.pack(key, offset, size) + gtcache._IDX_ROW.pack(*rows[1])
+    # a valid CRC over an absurd row: before, os.pread of 2^62 bytes raised MemoryError
+    idx.write_bytes(gtcache._IDX_MAGIC + struct.pack("<QI", 2, gtcache._crc32(body)) + body)
+    r = GTCache(tmp_path, "semantic")
+    assert r.get(key) is None and r.misses == 1 and r.bad_entries == 1
+    assert r.get(good).values.tolist() == [2] * 4

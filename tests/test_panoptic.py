@@ -16,7 +16,7 @@ from PIL import Image
 
 import segmetrics
 from segmetrics.io.coco_panoptic import id2rgb, rgb2id
-from segmetrics.panoptic import PanopticEvaluator, panoptic_quality
+from segmetrics import PanopticEvaluator, panoptic_quality
 
 CATEGORIES = [
     {"id": 1, "name": "person", "isthing": 1},
@@ -506,3 +506,21 @@ def test_with_semantic_false_leaves_out_category_map_metrics():
     assert {"mIoU", "mAcc", "aAcc", "fwIoU"} <= set(with_sem.metrics)
     assert not {"mIoU", "mAcc", "aAcc", "fwIoU"} & set(without.metrics)
     assert without.metrics["PQ"] == with_sem.metrics["PQ"]
+
+
+def test_one_extra_prediction_is_one_warning(tmp_path):
+    """One pairing of annotations: an extra prediction is reported once (it used to warn twice)."""
+    import warnings
+
+    from segmetrics.demo import make_panoptic_demo
+
+    d = make_panoptic_demo(tmp_path)
+    data = json.loads(d.pred_json.read_text())
+    extra = dict(data["annotations"][0], image_id=999999)
+    data["annotations"].append(extra)
+    d.pred_json.write_text(json.dumps(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = panoptic_quality(d.gt_json, d.pred_json)
+    assert len([w for w in caught if "999999" in str(w.message)]) == 1
+    assert len([w for w in res.warnings if "999999" in w]) == 1

@@ -1,4 +1,4 @@
-"""Folder pipeline (segmetrics._pipeline via segmetrics.evaluate): fused kernels, threads, fallback.
+"""Folder pipeline (segmetrics._pipeline via segmetrics.folders): fused kernels, threads, fallback.
 
 Oracles: SemanticEvaluator.update / PanopticEvaluator.update on arrays decoded by
 Pillow, and a plain NumPy confusion matrix.
@@ -16,9 +16,9 @@ from PIL import Image
 from segmetrics import _pipeline
 from segmetrics import panoptic as panoptic_module
 from segmetrics.errors import DataFileError, FormatError, InputError, LabelError, SegmetricsError
-from segmetrics.evaluate import evaluate_panoptic_files, evaluate_semantic_files
+from segmetrics.folders import evaluate_panoptic_files, evaluate_semantic_files
 from segmetrics.io.coco_panoptic import dataset_from_dict, id2rgb
-from segmetrics.panoptic import PanopticEvaluator, panoptic_quality
+from segmetrics import PanopticEvaluator, panoptic_quality
 from segmetrics.semantic import SemanticEvaluator
 
 K = 7
@@ -82,11 +82,12 @@ def _oracle_semantic(pairs, **kw):
 
 @pytest.mark.parametrize("modes", [("L",), ("L", "P", "I;16"), ("P4", "L")])
 def test_semantic_equals_engine_any_jobs_and_cache(tmp_path, modes, monkeypatch):
-    import segmetrics.evaluate as E
+    import segmetrics.folders as E
 
     calls = []
     real = E._semantic_reference
-    monkeypatch.setattr(E, "_semantic_reference", lambda ev, item: calls.append(item) or real(ev, item))
+    monkeypatch.setattr(E, "_semantic_reference",
+                        lambda rules, **kw: lambda item: calls.append(item) or real(rules, **kw)(item))
     rng = np.random.default_rng(len(modes))
     ignore = 15 if "P4" in modes else 255  # a 4-bit palette holds 0..15
     pairs = make_semantic(tmp_path, rng, modes=modes, ignore=ignore)
@@ -345,8 +346,8 @@ def test_panoptic_fused_and_per_image_paths_mixed(tmp_path, recompute, per_image
     missing = list(gt.annotations)[4]
     del pred.annotations[missing]
     ev_want = PanopticEvaluator(gt.categories, recompute_gt_areas=recompute, per_image=per_image)
-    ev_want.state.warnings.append(
-        f"1 ground-truth images have no prediction; all their segments are false negatives: image ids {missing!r}")
+    ev_want.state.add_warnings([
+        f"1 ground-truth images have no prediction; all their segments are false negatives: image ids {missing!r}"])
     for image_id, ann in gt.annotations.items():
         g = _pillow(gt.png_path(image_id))
         p_ann = pred.annotations.get(image_id)
@@ -499,7 +500,7 @@ def test_panoptic_failed_run_leaves_evaluator_unchanged(tmp_path):
         with pytest.raises(SegmetricsError):
             evaluate_panoptic_files(gt, pred, ev, jobs=jobs)
         assert ev.state.num_images == 0 and ev.state.warnings == [] and ev.state.per_image == []
-        assert not ev.state.tp.any() and not ev.state.confusion.any() and ev.state.match_cat == []
+        assert not ev.state.tp.any() and not ev.state.confusion.any() and ev.state.match_cat.size == 0
 
 
 @pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")

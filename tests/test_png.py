@@ -228,18 +228,16 @@ def test_real_label_pngs_equal_pillow(shared_data, backend):
 
 
 # --------------------------------------------------------------------------- fallback
-@pytest.mark.parametrize("case", ["interlaced8", "interlaced_rgb", "gray1", "gray2", "gray4",
-                                  "pal1", "pal4", "la16", "rgb16", "rgba16", "unknown_critical"])
+# 1/2/4-bit grey and palette files left this list when the compiled path started decoding
+# them (as stored values; see test_sub_byte_* below, issue 11 item 13)
+@pytest.mark.parametrize("case", ["interlaced8", "interlaced_rgb", "la16", "rgb16", "rgba16",
+                                  "unknown_critical"])
 def test_fallback_equals_pillow(backend, case):
     rng = np.random.default_rng(7)
     if case == "interlaced8":
         data = encode_png(random_image(rng, 19, 23, 1, np.uint8, "noise"), 0, interlace=True)
     elif case == "interlaced_rgb":
         data = encode_png(random_image(rng, 9, 10, 3, np.uint8, "noise"), 2, interlace=True)
-    elif case.startswith(("gray", "pal")):
-        bd = int(case[-1])
-        arr = rng.integers(0, 2 ** bd, (11, 13)).astype(np.uint8)
-        data = encode_png(arr, 0 if case.startswith("gray") else 3, bd)
     elif case == "unknown_critical":
         data = encode_png(random_image(rng, 6, 5, 1, np.uint8, "noise"), 0,
                           extra=chunk(b"ZZZZ", b"xyz"))
@@ -262,6 +260,103 @@ def test_fallback_equals_pillow(backend, case):
     out = np.empty_like(want)
     assert decode_png(data, out=out) is out
     assert_same(out, want)
+
+
+# --------------------------------------------------------------------------- 1/2/4-bit samples
+def unpack_by_hand(data: bytes) -> np.ndarray:
+    """The stored samples of a non-interlaced 1/2/4-bit PNG whose rows all use filter 0,
+    read straight from the chunks: inflate, drop each row's filter byte, split bytes
+    into samples most significant bits first."""
+    w, h, bd = struct.unpack(">IIB", data[16:25])
+    pos, idat = 8, b""
+    while pos < len(data):
+        n = struct.unpack(">I", data[pos:pos + 4])[0]
+        if data[pos + 4:pos + 8] == b"IDAT":
+            idat += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    row_bytes = (w * bd + 7) // 8
+    out = np.zeros((h, w), np.uint8)
+    for y in range(h):
+        row = raw[y * (row_bytes + 1):(y + 1) * (row_bytes + 1)]
+        assert row[0] == 0
+        for x in range(w):
+            byte = row[1 + x * bd // 8]
+            out[y, x] = (byte >> (8 - bd - (x * bd) % 8)) & ((1 << bd) - 1)
+    return out
+
+
+@pytest.mark.parametrize("bd", [1, 2, 4])
+@pytest.mark.parametrize("w", [1, 3, 7, 8, 9, 17, 31])
+def test_sub_byte_grey_is_decoded_as_stored_values(backend, bd, w):
+    rng = np.random.default_rng(bd * 100 + w)
+    arr = rng.integers(0, 2 ** bd, (6, w)).astype(np.uint8)
+    data = encode_png(arr, 0, bd, filters=0)
+    got = decode_png(data)
+    assert png_info(data)["fast"] and png_info(data)["shape"] == (6, w)
+    assert_same(got, unpack_by_hand(data))
+    assert_same(got, arr)
+    # Pillow scales the same samples to 0-255 (x255 as booleans, x85, x17): not label values
+    want_scaled = pillow(data).astype(np.uint16)
+    np.testing.assert_array_equal(want_scaled, arr.astype(np.uint16) * (255 // (2 ** bd - 1)) // (255 if bd == 1 else 1))
+
+
+@pytest.mark.parametrize("ct", [0, 3])
+@pytest.mark.parametrize("bd", [1, 2, 4])
+@pytest.mark.parametrize("filt", ["random", 1, 2, 3, 4])
+def test_sub_byte_every_filter(backend, ct, bd, filt):
+    rng = np.random.default_rng(ct * 10 + bd)
+    for h, w in [(1, 1), (5, 13), (17, 29), (9, 64)]:
+        arr = rng.integers(0, 2 ** bd, (h, w)).astype(np.uint8)
+        data = encode_png(arr, ct, bd, filters=filt, n_idat=3, seed=int(rng.integers(1 << 30)))
+        got = decode_png(data)
+        assert_same(got, arr)
+        if ct == 3:
+            assert_same(got, pillow(data))  # palette: Pillow gives the raw indices too
+
+
+@pytest.mark.parametrize("ct", [0, 3])
+@pytest.mark.parametrize("bd", [1, 2, 4])
+def test_sub_byte_interlaced_goes_to_pillow_and_keeps_stored_values(backend, ct, bd):
+    arr = np.random.default_rng(bd).integers(0, 2 ** bd, (11, 13)).astype(np.uint8)
+    data = encode_png(arr, ct, bd, interlace=True)
+    assert png_info(data)["fast"] is False
+    got = decode_png(data)
+    assert_same(got, arr)
+    out = np.empty_like(arr)
+    assert decode_png(data, out=out) is out
+    assert_same(out, arr)
+
+
+def test_sub_byte_pillow_written_palette_files(backend):
+    rng = np.random.default_rng(14)
+    for colours, bd in ((2, 1), (4, 2), (16, 4)):
+        arr = rng.integers(0, colours, (23, 37)).astype(np.uint8)
+        im = Image.frombytes("P", (37, 23), arr.tobytes())
+        im.putpalette(list(rng.integers(0, 256, 3 * colours)))
+        buf = io.BytesIO()
+        im.save(buf, "PNG", bits=bd)
+        data = buf.getvalue()
+        assert data[24] == bd  # Pillow wrote a packed file
+        assert_same(decode_png(data), arr)
+        assert_same(decode_png(data), pillow(data))
+
+
+def test_sub_byte_out_buffer_and_errors_name_the_file(backend, tmp_path):
+    arr = np.random.default_rng(15).integers(0, 4, (7, 10)).astype(np.uint8)
+    data = encode_png(arr, 0, 2)
+    out = np.full(arr.shape, 9, np.uint8)
+    assert decode_png(data, out=out) is out
+    assert_same(out, arr)
+    with pytest.raises(InputError, match="shape"):
+        decode_png(data, out=np.empty((7, 3), np.uint8))
+    path = tmp_path / "two_bit.png"
+    path.write_bytes(_replace_chunk(data, b"IDAT", _raw_idat(b"\x07" + bytes(7 * 4 - 1))))
+    with pytest.raises(FormatError, match=r"two_bit.png: corrupt PNG: bad row filter"):
+        read_png(path)
+    path.write_bytes(_replace_chunk(data, b"IDAT", _raw_idat(bytes(7 * 4 - 1))))
+    with pytest.raises(FormatError, match=r"two_bit.png: corrupt PNG: decompressed data is smaller"):
+        read_png(path)
 
 
 # --------------------------------------------------------------------------- out= and threads
@@ -390,6 +485,8 @@ def test_fuzzed_files_never_crash(backend):
                                                 (6, 4, "noise"), (3, 1, "labels"),
                                                 (4, 2, "noise")])]
     seeds.append(encode_png(random_image(rng, 10, 11, 1, np.uint16, "noise"), 0, 16))
+    seeds += [encode_png(rng.integers(0, 2 ** bd, (9, 13)).astype(np.uint8), ct, bd, seed=bd)
+              for ct, bd in ((0, 1), (3, 2), (0, 4), (3, 4))]
     decoded = accepted = 0
     for trial in range(400):
         data = bytearray(seeds[trial % len(seeds)])
@@ -409,6 +506,9 @@ def test_fuzzed_files_never_crash(backend):
         decoded += 1
         want = _pillow_or_none(data)
         assert want is not None, f"trial {trial}: we decoded a file Pillow rejects"
+        if data[24] < 8 and data[25] == 0:  # sub-byte grey: Pillow scales (1-bit: booleans)
+            bd = data[24]
+            want = want.astype(np.uint8) if want.dtype == bool else want // np.uint8(255 // (2 ** bd - 1))
         assert_same(got, want)
         accepted += 1
     assert decoded == accepted

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from segmetrics.errors import DataFileError, FormatError, InputError
+from segmetrics.io.labelfiles import load_class_names, load_label_map
+from segmetrics.labels import label_map_lut
 from segmetrics.presets import (
     ADE20K_CLASSES,
     CAMVID_CLASSES,
@@ -14,9 +16,6 @@ from segmetrics.presets import (
     CITYSCAPES_LABELID_TO_TRAINID,
     PRESETS,
     get_preset,
-    label_map_lut,
-    load_class_names,
-    load_label_map,
 )
 
 

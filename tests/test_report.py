@@ -1,4 +1,4 @@
-"""Report building, rendering, fingerprints and gates (segmetrics.report)."""
+"""Report building, rendering, fingerprints and gates (segmetrics.report, segmetrics.state.fingerprint)."""
 from __future__ import annotations
 
 import json
@@ -22,33 +22,44 @@ def _report(task="semantic", metrics=None, per_class=None, fingerprint="sha256:a
                           metrics=metrics, per_class=per_class, warnings=["w1"])
 
 
-def test_fingerprint_depends_on_names_and_bytes_not_location(tmp_path):
-    a = tmp_path / "a"
-    (a / "sub").mkdir(parents=True)
-    (a / "x.png").write_bytes(b"abc")
-    (a / "sub" / "y.png").write_bytes(b"de")
-    files = [a / "x.png", a / "sub" / "y.png"]
-    fp = R.fingerprint_files(a, files)
-    assert fp.startswith("sha256:") and len(fp) == 7 + 64
-    # the documented definition (docs/json_schema.md), by hand: name NUL size bytes, sorted by name
+def test_fingerprint_depends_on_ids_and_digests_not_order():
     import hashlib
 
-    h = hashlib.sha256(b"sub/y.png\0" + (2).to_bytes(8, "little") + b"de"
-                       + b"x.png\0" + (3).to_bytes(8, "little") + b"abc")
+    from segmetrics.state import fingerprint
+
+    d = {"a/x": hashlib.sha256(b"abc").digest(), 7: hashlib.sha256(b"de").digest()}
+    fp = fingerprint(list(d), list(d.values()))
+    assert fp.startswith("sha256:") and len(fp) == 7 + 64
+    # the documented definition (docs/json_schema.md), by hand: per image in id order (integers first),
+    # the id as JSON text, NUL, the 32-byte SHA-256 of its ground truth
+    h = hashlib.sha256(b"7\0" + hashlib.sha256(b"de").digest() + b'"a/x"\0' + hashlib.sha256(b"abc").digest())
     assert fp == "sha256:" + h.hexdigest()
-    b = tmp_path / "b"
-    shutil.copytree(a, b)
-    assert R.fingerprint_files(b, [b / "sub" / "y.png", b / "x.png"]) == fp  # order and place do not matter
-    (b / "x.png").write_bytes(b"abd")
-    assert R.fingerprint_files(b, [b / "x.png", b / "sub" / "y.png"]) != fp
-    (b / "x.png").write_bytes(b"abc")
-    (b / "x.png").rename(b / "z.png")
-    assert R.fingerprint_files(b, [b / "z.png", b / "sub" / "y.png"]) != fp
+    assert fingerprint([7, "a/x"], [d[7], d["a/x"]]) == fp  # order does not matter
+    assert fingerprint(["a/x", 7], [hashlib.sha256(b"abd").digest(), d[7]]) != fp  # content does
+    assert fingerprint(["a/y", 7], [d["a/x"], d[7]]) != fp  # names do
+    assert fingerprint(["a/x", "7"], list(d.values())) != fp  # and so does the id's type
+    assert fingerprint(list(d), list(d.values()), b"categories") != fp
+
+
+def test_folder_fingerprint_depends_on_content_not_location(tmp_path):
+    import segmetrics as sm
+
+    from cli_data import make_flat_set, write_png
+
+    gt, pred, _ = make_flat_set(tmp_path / "a", n=3, k=4)
+    fp = sm.evaluate_semantic_folders(gt, pred, num_classes=4).dataset["fingerprint"]
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert sm.evaluate_semantic_folders(tmp_path / "b" / "gt", pred, num_classes=4).dataset["fingerprint"] == fp
+    g = np.zeros((24, 32), np.uint8)
+    write_png(tmp_path / "b" / "gt" / "img_001.png", g)
+    assert sm.evaluate_semantic_folders(tmp_path / "b" / "gt", pred, num_classes=4).dataset["fingerprint"] != fp
 
 
 def test_void_column_by_hand():
+    from segmetrics.metrics import summarize
+
     cm = np.array([[5, 1], [0, 4]])
-    out = R.semantic_metrics_from_confusion(cm, void=np.array([2, 0]))
+    out = summarize(cm, void=np.array([2, 0]))
     # class 0: TP 5, FN 1 + 2 (void), FP 0 -> 5/8; class 1: TP 4, FP 1 -> 4/5
     np.testing.assert_allclose(out["IoU"], [5 / 8, 4 / 5])
     assert math.isclose(out["mIoU"], (5 / 8 + 4 / 5) / 2)
@@ -60,27 +71,25 @@ def test_void_column_by_hand():
     # fwIoU weights by GT pixels including the void ones
     assert math.isclose(out["fwIoU"], 8 / 12 * 5 / 8 + 4 / 12 * 4 / 5)
     # without void it is the plain summary
-    plain = R.semantic_metrics_from_confusion(cm)
+    plain = summarize(cm)
     assert math.isclose(plain["mIoU"], (5 / 6 + 4 / 5) / 2)
 
 
 def test_per_image_rows_by_hand():
-    rows = R.per_image_semantic_rows([
-        {"image_id": "a", "tp": [3, 0, 0], "fp": [0, 1, 0], "fn": [1, 0, 0]},
-        {"image_id": "b", "tp": [0, 0, 0], "fp": [0, 0, 0], "fn": [0, 0, 0]},
-    ])
-    assert rows[0]["pixels"] == 4 and math.isclose(rows[0]["aAcc"], 0.75)
-    assert math.isclose(rows[0]["mIoU"], (3 / 4 + 0) / 2)  # class 1 predicted, absent: IoU 0 counts
-    d2 = R.per_image_semantic_rows([{"image_id": "a", "tp": [3, 0], "fp": [0, 1], "fn": [1, 0]}],
-                                   absent_rule="detectron2")
-    assert math.isclose(d2[0]["mIoU"], 0.75)
-    assert math.isnan(rows[1]["aAcc"]) and math.isnan(rows[1]["mIoU"])
+    from segmetrics.metrics import image_scores
+
+    rows = image_scores([[3, 0, 0], [0, 0, 0]], [[0, 1, 0], [0, 0, 0]], [[1, 0, 0], [0, 0, 0]])
+    assert rows["pixels"][0] == 4 and math.isclose(rows["aAcc"][0], 0.75)
+    assert math.isclose(rows["mIoU"][0], (3 / 4 + 0) / 2)  # class 1 predicted, absent: IoU 0 counts
+    d2 = image_scores([[3, 0]], [[0, 1]], [[1, 0]], absent_rule="detectron2")
+    assert math.isclose(d2["mIoU"][0], 0.75)
+    assert math.isnan(rows["aAcc"][1]) and math.isnan(rows["mIoU"][1])
 
 
 def test_json_schema_and_nan():
     rep = _report()
     assert list(rep) == ["schema_version", "segmetrics_version", "task", "params", "dataset",
-                         "metrics", "per_class", "warnings"]
+                         "metrics", "per_class", "warnings", "notes"]
     data = json.loads(R.to_json(rep))
     assert data["metrics"]["mDice"] is None and data["per_class"][1]["IoU"] is None
     assert data["per_class"][0]["gt_pixels"] == 10 and isinstance(data["per_class"][0]["gt_pixels"], int)

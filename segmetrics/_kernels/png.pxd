@@ -13,6 +13,10 @@
 #     status = png_inflate(data, size, &hdr, raw, raw_size, err, errlen)
 #     # row y: ftype = raw[y * (row_bytes + 1)], filtered bytes after it
 #     status = png_unfilter_row(hdr.bpp, ftype, inp, prev, out, hdr.row_bytes)
+# png_read_header applies the process-wide pixel limit (segmetrics.io.png.set_max_pixels)
+# and reports files with 1-, 2- or 4-bit samples as status 1; png_parse takes the limit
+# as an argument and returns 2 for those (png_decode_into then writes one byte per pixel,
+# width * height bytes) and -2 for an image above the limit (hdr then holds the IHDR fields).
 from libc.stdint cimport uint8_t, uint32_t
 
 cdef struct png_header:
@@ -39,3 +43,5 @@ cdef int png_inflate(const uint8_t *data, size_t size, const png_header *hdr,
                      uint8_t *raw, size_t raw_size, char *err, size_t errlen) noexcept nogil
 cdef int png_unfilter_row(int bpp, int ftype, const uint8_t *inp, const uint8_t *prev,
                           uint8_t *out, size_t n) noexcept nogil
+cdef int png_parse(const uint8_t *data, size_t size, png_header *hdr, size_t max_pixels,
+                   char *err, size_t errlen) noexcept nogil

@@ -13,6 +13,7 @@ system zlib otherwise.  Both are called through plain C function pointers, so no
 Python object is touched while decoding.
 """
 from libc.stdint cimport uint8_t, uint32_t, uintptr_t
+from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -236,8 +237,14 @@ cdef ld_crc32_t _ld_crc32 = NULL
 cdef bint _use_libdeflate = False
 _libdeflate_source = None
 
-# The largest number of pixels accepted before anything is allocated.
-cdef size_t MAX_PIXELS = (<size_t>1) << 31
+# The most pixels any image may have (sizes fit int32 pixel counts); a larger IHDR is
+# reported as absurd.  Below it, the process-wide limit `_max_pixels` (set_max_pixels)
+# applies before anything is allocated.
+cdef size_t HARD_MAX_PIXELS = (<size_t>1) << 31
+DEFAULT_MAX_PIXELS = 1 << 27
+cdef size_t _max_pixels = DEFAULT_MAX_PIXELS
+cdef int PACKED = 2
+cdef int OVER_LIMIT = -2
 # Deflate cannot expand data by more than 1032:1; a smaller IDAT cannot be an image.
 cdef size_t MAX_RATIO = 1040
 
@@ -273,13 +280,29 @@ cdef inline uint32_t _crc(const uint8_t *p, size_t n) noexcept nogil:
 
 cdef int png_read_header(const uint8_t *data, size_t size, png_header *hdr,
                          char *err, size_t errlen) noexcept nogil:
-    """Parse and check every chunk; fill `hdr`.  0 = decodable here, 1 = needs the
-    fallback decoder, -1 = corrupt (message in `err`)."""
+    """Parse and check every chunk; fill `hdr`.  0 = `png_decode_into` / `png_inflate`
+    take it, 1 = needs another decoder (sub-byte samples: :func:`png_parse`; Adam7,
+    16-bit colour, unknown critical chunks: the Python fallback), -1 = corrupt or above
+    the process-wide pixel limit (message in `err`)."""
+    cdef int status = png_parse(data, size, hdr, _max_pixels, err, errlen)
+    if status == PACKED:
+        return 1
+    if status == OVER_LIMIT:
+        return -1
+    return status
+
+
+cdef int png_parse(const uint8_t *data, size_t size, png_header *hdr, size_t max_pixels,
+                   char *err, size_t errlen) noexcept nogil:
+    """Parse and check every chunk; fill `hdr`.  0 = `png_decode_into` takes it,
+    1 = needs the fallback decoder, 2 (PACKED) = 1-, 2- or 4-bit samples (which
+    `png_decode_into` takes too, one byte per pixel), -1 = corrupt, -2 (OVER_LIMIT) = valid so far but more
+    than `max_pixels` pixels (`hdr` holds the IHDR fields); message in `err`."""
     cdef size_t pos = 8, length
     cdef const uint8_t *ctype
     cdef uint32_t w, h
     cdef int bd = 0, ct = 0, channels = 0, seen_idat = 0, idat_run_ended = 0
-    cdef int unknown_critical = 0, i
+    cdef int unknown_critical = 0, i, status
     cdef size_t rowbits
     hdr.n_idat = 0
     hdr.idat_bytes = 0
@@ -317,7 +340,8 @@ cdef int png_read_header(const uint8_t *data, size_t size, png_header *hdr,
             bd = data[pos + 16]
             ct = data[pos + 17]
             if w == 0 or h == 0 or w > 0x7FFFFFFF or h > 0x7FFFFFFF:
-                _seterr(err, errlen, b"invalid image dimensions in IHDR")
+                snprintf(err, errlen, b"invalid image dimensions in IHDR: %lu x %lu (each side "
+                         b"must be 1 to 2^31-1)", <unsigned long>w, <unsigned long>h)
                 return -1
             if ct == 0:
                 channels = 1
@@ -335,8 +359,9 @@ cdef int png_read_header(const uint8_t *data, size_t size, png_header *hdr,
                 _seterr(err, errlen, b"unsupported IHDR values (bit depth / colour type / "
                      b"compression / filter / interlace)")
                 return -1
-            if (<size_t>w) * h > MAX_PIXELS:
-                _seterr(err, errlen, b"absurd image dimensions (more than 2^31 pixels)")
+            if (<size_t>w) * h > HARD_MAX_PIXELS:
+                snprintf(err, errlen, b"absurd image dimensions (more than 2^31 pixels): "
+                         b"IHDR declares %lu x %lu", <unsigned long>w, <unsigned long>h)
                 return -1
             hdr.width = w
             hdr.height = h
@@ -372,12 +397,19 @@ cdef int png_read_header(const uint8_t *data, size_t size, png_header *hdr,
         return -1
     hdr.out_channels = channels
     hdr.out_itemsize = 2 if (bd == 16 and channels == 1) else 1
-    if unknown_critical or hdr.interlace or bd < 8 or (bd == 16 and channels > 1):
-        return 1
-    if hdr.raw_bytes > MAX_RATIO * hdr.idat_bytes + 1024:
-        _seterr(err, errlen, b"IDAT data too short for the image size in IHDR")
-        return -1
-    return 0
+    if unknown_critical or hdr.interlace or (bd == 16 and channels > 1):
+        status = 1
+    else:
+        status = PACKED if bd < 8 else 0
+        if hdr.raw_bytes > MAX_RATIO * hdr.idat_bytes + 1024:
+            _seterr(err, errlen, b"IDAT data too short for the image size in IHDR")
+            return -1
+    if (<size_t>hdr.width) * hdr.height > max_pixels:
+        snprintf(err, errlen, b"%lu x %lu = %lu pixels is above the pixel limit of %lu",
+                 <unsigned long>hdr.width, <unsigned long>hdr.height,
+                 <unsigned long>((<size_t>hdr.width) * hdr.height), <unsigned long>max_pixels)
+        return OVER_LIMIT
+    return status
 
 
 cdef inline int memcmp8(const uint8_t *a, const uint8_t *b) noexcept nogil:
@@ -520,11 +552,57 @@ cdef int png_unfilter_row(int bpp, int ftype, const uint8_t *inp, const uint8_t 
     return sm_unfilter_row(bpp, ftype, inp, prev, out, n)
 
 
+cdef inline void _unpack_row(const uint8_t *src, uint8_t *dst, size_t w, int bd) noexcept nogil:
+    """Samples of a row of `bd`-bit samples (MSB first) as one byte each, unscaled."""
+    cdef size_t x
+    cdef int per = 8 // bd, mask = (1 << bd) - 1
+    for x in range(w):
+        dst[x] = (src[x // per] >> (8 - bd * (<int>(x % per) + 1))) & mask
+
+
+cdef uint8_t *_inflated(const uint8_t *data, size_t size, const png_header *hdr,
+                        char *err, size_t errlen) noexcept nogil:
+    """A new buffer holding the inflated IDAT stream (free it), or NULL (message in `err`)."""
+    cdef uint8_t *raw = <uint8_t *>malloc(hdr.raw_bytes)
+    if raw == NULL:
+        _seterr(err, errlen, b"out of memory")
+        return NULL
+    if png_inflate(data, size, hdr, raw, hdr.raw_bytes, err, errlen) != 0:
+        free(raw)
+        return NULL
+    return raw
+
+
+cdef int _decode_packed(const uint8_t *data, size_t size, const png_header *hdr,
+                        uint8_t *out, char *err, size_t errlen) noexcept nogil:
+    """`png_decode_into` for 1-, 2- and 4-bit samples: rows unfiltered in place (a filter
+    stride of one byte), then unpacked into one byte per pixel."""
+    cdef size_t rb = hdr.row_bytes, y, w = hdr.width
+    cdef const uint8_t *prev = NULL
+    cdef uint8_t *row
+    cdef uint8_t *raw = _inflated(data, size, hdr, err, errlen)
+    if raw == NULL:
+        return -1
+    for y in range(hdr.height):
+        row = raw + y * (rb + 1)
+        if sm_unfilter_row(1, row[0], row + 1, prev, row + 1, rb) != 0:
+            free(raw)
+            _seterr(err, errlen, b"bad row filter type (not 0-4)")
+            return -1
+        prev = row + 1
+        _unpack_row(row + 1, out + y * w, w, hdr.bit_depth)
+    free(raw)
+    return 0
+
+
 cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr,
                          uint8_t *out, size_t out_size,
                          char *err, size_t errlen) noexcept nogil:
-    """Inflate and unfilter a file that `png_read_header` accepted (returned 0) into
-    `out` (C order, `out_size` bytes).  0 = done, -1 = corrupt (message in `err`)."""
+    """Inflate and unfilter a file that `png_read_header` accepted (returned 0), or that
+    `png_parse` returned 0 or PACKED for, into `out` (C order, `out_size` bytes:
+    ``height * row_bytes``; for 1-, 2- and 4-bit samples ``height * width``, each pixel
+    the stored value, a grey level or palette index not scaled to 0-255).
+    0 = done, -1 = corrupt (message in `err`)."""
     cdef size_t rb = hdr.row_bytes, y, i, n_out
     cdef size_t h = hdr.height
     cdef uint8_t *raw
@@ -532,10 +610,12 @@ cdef int png_decode_into(const uint8_t *data, size_t size, const png_header *hdr
     cdef const uint8_t *prev = NULL
     cdef int bpp = hdr.bpp
     cdef uint8_t t
-    n_out = rb * h
+    n_out = (<size_t>hdr.width if hdr.bit_depth < 8 else rb) * h
     if out_size != n_out:
         _seterr(err, errlen, b"output buffer has the wrong size")
         return -1
+    if hdr.bit_depth < 8:
+        return _decode_packed(data, size, hdr, out, err, errlen)
     raw = <uint8_t *>malloc(hdr.raw_bytes)
     if raw == NULL:
         _seterr(err, errlen, b"out of memory")
@@ -635,57 +715,82 @@ def inflate_backend():
     return "libdeflate" if _use_libdeflate else "zlib"
 
 
-cdef int _parse(const uint8_t[::1] data, png_header *hdr, char *err, size_t errlen):
+def set_max_pixels(size_t n):
+    """Set the process-wide pixel limit (every decode path, including the folder
+    kernels); returns the previous one.  The caller (segmetrics.io.png) checks that
+    `n` lies in [1, 2^31]."""
+    global _max_pixels
+    previous = _max_pixels
+    _max_pixels = n
+    return previous
+
+
+def get_max_pixels():
+    """The process-wide pixel limit."""
+    return _max_pixels
+
+
+cdef inline size_t _limit(max_pixels):
+    return _max_pixels if max_pixels is None else <size_t>max_pixels
+
+
+cdef int _parse(const uint8_t[::1] data, png_header *hdr, size_t limit, char *err, size_t errlen):
     cdef const uint8_t *p = &data[0] if data.shape[0] else _EMPTY
     cdef size_t n = data.shape[0]
     cdef int status
     err[0] = 0
     with nogil:
-        status = png_read_header(p, n, hdr, err, errlen)
+        status = png_parse(p, n, hdr, limit, err, errlen)
     return status
 
 
-def read_header(const uint8_t[::1] data):
-    """Parse the chunks of a PNG held in `data`.
+cdef dict _info(const png_header *hdr):
+    return {
+        "width": hdr.width, "height": hdr.height, "bit_depth": hdr.bit_depth,
+        "color_type": hdr.color_type, "interlace": hdr.interlace,
+        "shape": _shape(hdr), "dtype": np.dtype(np.uint16 if hdr.out_itemsize == 2 else np.uint8),
+    }
+
+
+def read_header(const uint8_t[::1] data, max_pixels=None):
+    """Parse and check every chunk of a PNG held in `data`.
 
     Returns ``(status, info, message)``: status 0 (decodable here), 1 (needs the
-    fallback decoder) or -1 (corrupt; `message` says why); `info` is a dict of the
-    IHDR fields and the output shape/dtype, or None when status is -1.
+    fallback decoder), -1 (corrupt) or -2 (more pixels than `max_pixels`, default
+    the process-wide limit); `info` is a dict of the IHDR fields and the output
+    shape/dtype (None when status is -1); `message` says what is wrong.
     """
     cdef png_header hdr
     cdef char err[200]
-    cdef int status = _parse(data, &hdr, err, sizeof(err))
-    if status < 0:
+    cdef int status = _parse(data, &hdr, _limit(max_pixels), err, sizeof(err))
+    if status == -1:
         return status, None, err.decode("ascii")
-    shape = _shape(&hdr)
-    info = {
-        "width": hdr.width, "height": hdr.height, "bit_depth": hdr.bit_depth,
-        "color_type": hdr.color_type, "interlace": hdr.interlace,
-        "shape": shape, "dtype": np.dtype(np.uint16 if hdr.out_itemsize == 2 else np.uint8),
-    }
-    return status, info, ""
+    return (0 if status == PACKED else status), _info(&hdr), err.decode("ascii")
 
 
-def decode(const uint8_t[::1] data, out=None):
+def decode(const uint8_t[::1] data, out=None, max_pixels=None):
     """Decode a PNG held in `data` into a new array or into `out`.
 
-    Returns ``(array, "")`` on success, ``(None, "")`` when the file needs the
-    fallback decoder and ``(None, message)`` when it is corrupt.  `out`, when given,
-    must already be a C-contiguous array of the right shape and dtype (checked by
-    the caller).
+    Returns ``(status, array, info, message)`` with the status of
+    :func:`read_header` (the array only for status 0, and then `info` is None) or -3
+    when `out` (which must be C-contiguous and writeable, checked by the caller) has
+    the wrong shape or dtype.
     """
     cdef png_header hdr
     cdef char err[200]
     cdef cnp.ndarray arr
     cdef const uint8_t *p = &data[0] if data.shape[0] else _EMPTY
     cdef size_t n = data.shape[0]
-    cdef int status = _parse(data, &hdr, err, sizeof(err))
-    if status < 0:
-        return None, err.decode("ascii")
-    if status > 0:
-        return None, ""
+    cdef int status = _parse(data, &hdr, _limit(max_pixels), err, sizeof(err))
+    if status == -1:
+        return status, None, None, err.decode("ascii")
+    if status == 1 or status == OVER_LIMIT:
+        return status, None, _info(&hdr), err.decode("ascii")
+    dtype = np.uint16 if hdr.out_itemsize == 2 else np.uint8
     if out is None:
-        arr = np.empty(_shape(&hdr), dtype=np.uint16 if hdr.out_itemsize == 2 else np.uint8)
+        arr = np.empty(_shape(&hdr), dtype=dtype)
+    elif out.shape != _shape(&hdr) or out.dtype != dtype:
+        return -3, None, _info(&hdr), ""
     else:
         arr = out
     cdef uint8_t *dst = <uint8_t *>cnp.PyArray_DATA(arr)
@@ -693,8 +798,8 @@ def decode(const uint8_t[::1] data, out=None):
     with nogil:
         status = png_decode_into(p, n, &hdr, dst, nbytes, err, sizeof(err))
     if status < 0:
-        return None, err.decode("ascii")
-    return arr, ""
+        return -1, None, None, err.decode("ascii")
+    return 0, arr, None, ""
 
 
 _found = _find_libdeflate()

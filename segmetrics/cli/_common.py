@@ -1,25 +1,32 @@
-"""Shared pieces of the CLI commands: error translation, exit codes, progress, output."""
+"""Shared pieces of the CLI commands: the exit codes, error lines and hints, progress, rendering."""
 from __future__ import annotations
 
 import contextlib
 import sys
 import threading
+import warnings as _warnings
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import click
 
-from ..errors import MissingPredictionError, SegmetricsError
+from .. import report as R
+from ..errors import LabelError, MissingPredictionError, SegmetricsError, SegmetricsWarning
 
-EXIT_OK = 0
-EXIT_USER_ERROR = 2
-EXIT_GATE_FAILED = 3
+#: The exit codes of every command, in one place (the help texts and docs/cli.md show this table).
+EXIT_CODES = {
+    0: "success",
+    2: "usage or input error (one line 'segmetrics: error: ...' on stderr)",
+    3: "a --fail-under / --max-drop gate failed (one line 'segmetrics: FAILED: ...' on stderr)",
+    130: "interrupted (Ctrl-C)",
+}
+EXIT_OK, EXIT_USER_ERROR, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  success
-  2  usage or input error (one line on stderr)
-  3  a --fail-under / --max-drop gate failed (one line on stderr)"""
+EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 class UserError(click.ClickException):
@@ -28,7 +35,7 @@ class UserError(click.ClickException):
     exit_code = EXIT_USER_ERROR
 
     def show(self, file=None) -> None:  # noqa: D102 - click API
-        click.echo(f"segmetrics: error: {self.format_message()}", err=True)
+        click.echo(f"segmetrics: error: {one_line(self.format_message())}", err=True)
 
 
 class GateFailed(click.ClickException):
@@ -37,36 +44,79 @@ class GateFailed(click.ClickException):
     exit_code = EXIT_GATE_FAILED
 
     def show(self, file=None) -> None:  # noqa: D102 - click API
-        click.echo(f"segmetrics: FAILED: {self.format_message()}", err=True)
+        click.echo(f"segmetrics: FAILED: {one_line(self.format_message())}", err=True)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+class SegmetricsGroup(click.Group):
+    """The click group with one format for every error: click's own usage errors
+    (bad option values, unknown options, missing arguments) print one line
+    ``segmetrics: error: ...`` and exit 2, like the commands' input errors."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"segmetrics: error: {one_line(exc.format_message())}{where}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("segmetrics: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+def label_hint(exc: LabelError) -> Optional[str]:
+    """The setting that would read the offending predictions, chosen from the error's fields."""
+    r = exc.rules
+    if exc.side != "pred" or not r:
+        return None
+    explicit_map = r.get("pred_label_map") not in (None, "same as label_map")
+    if r.get("pred_labels") == "as-gt" and r.get("reduce_zero_label") and not explicit_map:
+        return ("predictions are read like the GT files (1..K, 0 = ignore) because of reduce_zero_label; if they "
+                "hold class indices 0..K-1, pass --pred-labels class-index (or --no-pred-reduce-zero-label)")
+    if r.get("pred_labels") == "class-index" and not explicit_map and r.get("label_map") is not None:
+        return ("predictions are read as class indices 0..K-1; if they hold the same raw values as the GT files "
+                "(e.g. Cityscapes labelIds), pass --pred-labels as-gt (or --pred-label-map gt)")
+    if exc.predicts_ignore and r.get("void_predictions") != "miss":
+        return ("to score such predictions as misses (a false negative of the GT class and no false positive, "
+                "as the Cityscapes and mmsegmentation scripts do), pass --void-predictions miss")
+    return None
 
 
 @contextlib.contextmanager
 def user_errors(hint_missing: Optional[str] = "--allow-missing") -> Iterator[None]:
-    """Turn ``SegmetricsError`` and ``OSError`` into :class:`UserError` (exit 2, no traceback)."""
+    """Turn ``SegmetricsError`` and ``OSError`` into :class:`UserError` (exit 2, no traceback);
+    library warnings are silenced (the commands print the result's warnings themselves)."""
     try:
-        yield
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore", SegmetricsWarning)
+            yield
     except click.ClickException:
         raise
     except MissingPredictionError as exc:
-        msg = _one_line(str(exc))
+        msg = one_line(str(exc))
         if hint_missing:
             msg += f" (pass {hint_missing} to score them as all-void)"
         raise UserError(msg) from None
+    except LabelError as exc:
+        hint = label_hint(exc)
+        raise UserError(one_line(str(exc)) + (f" -- {hint}" if hint else "")) from None
     except SegmetricsError as exc:
-        raise UserError(_one_line(str(exc))) from None
+        raise UserError(one_line(str(exc))) from None
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        raise UserError(_one_line(f"{where}{exc.strerror or exc}")) from None
+        raise UserError(one_line(f"{where}{exc.strerror or exc}")) from None
 
 
 def warn(message: str, quiet: bool) -> None:
     """Print a warning line on stderr unless ``quiet``."""
     if not quiet:
-        click.echo(f"segmetrics: warning: {_one_line(message)}", err=True)
+        click.echo(f"segmetrics: warning: {one_line(message)}", err=True)
 
 
 def info(message: str, quiet: bool) -> None:
@@ -76,21 +126,22 @@ def info(message: str, quiet: bool) -> None:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, label: str, *, quiet: bool) -> Iterator[Optional[Callable[[int], None]]]:
-    """Yield ``tick(n)`` that advances a bar on stderr, or None when stderr is no terminal.
+def progress_bar(label: str, *, quiet: bool) -> Iterator[Optional[Callable[[int], None]]]:
+    """Yield ``tick(n)`` that advances a counter on stderr, or None when stderr is no terminal.
 
-    Uses tqdm when installed, else ``click.progressbar``.  ``tick`` is thread-safe.
+    Uses tqdm when installed, else a plain counter line.  ``tick`` is thread-safe.
     """
-    if quiet or total <= 1 or not sys.stderr.isatty():
+    if quiet or not sys.stderr.isatty():
         yield None
         return
     lock = threading.Lock()
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # optional ([progress] extra)
     except ImportError:
         tqdm = None
     if tqdm is not None:
-        bar = tqdm(total=total, desc=label, unit="img", file=sys.stderr, leave=False)
+        bar = tqdm(desc=label, unit="img", file=sys.stderr, leave=False)
+
         def tick(n: int = 1) -> None:
             with lock:
                 bar.update(n)
@@ -98,12 +149,18 @@ def progress_bar(total: int, label: str, *, quiet: bool) -> Iterator[Optional[Ca
             yield tick
         finally:
             bar.close()
-    else:
-        with click.progressbar(length=total, label=label, file=sys.stderr) as cbar:
-            def tick(n: int = 1) -> None:
-                with lock:
-                    cbar.update(n)
-            yield tick
+        return
+    done = [0]
+
+    def count(n: int = 1) -> None:
+        with lock:
+            done[0] += n
+            click.echo(f"\r{label}: {done[0]} images", err=True, nl=False)
+    try:
+        yield count
+    finally:
+        if done[0]:
+            click.echo("\r" + " " * (len(label) + 24) + "\r", err=True, nl=False)
 
 
 def write_output(path: str, text: str) -> None:
@@ -118,3 +175,65 @@ def write_output(path: str, text: str) -> None:
         p.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot write {p}: {exc.strerror or exc}") from None
+
+
+def parse_gate(spec: Optional[str], flag: str) -> Optional[dict]:
+    """``--fail-under`` as ``{metric: percent}`` (a bad spec is a usage error)."""
+    if not spec:
+        return None
+    try:
+        return R.parse_metric_spec(spec, allowed=R.PANOPTIC_METRICS + R.SEMANTIC_METRICS)
+    except SegmetricsError as exc:
+        raise click.BadParameter(str(exc), param_hint=flag) from None
+
+
+def check_outputs(json_path: Optional[str], per_image_path: Optional[str]) -> None:
+    if json_path == "-" and per_image_path == "-":
+        raise click.UsageError("--json - and --per-image - would mix JSON and CSV on stdout; send one to a file")
+
+
+def render(result, *, per_class: bool, json_path: Optional[str], per_image_path: Optional[str], markdown: bool,
+           quiet: bool, fail_under: Optional[dict], gate: bool = True) -> list:
+    """Print a result as ``eval`` does: warnings and notes on stderr, the JSON report, the
+    per-image CSV, the table or Markdown; then the ``--fail-under`` gate.
+
+    Returns the gate's failure reasons; raises :class:`GateFailed` on them when ``gate``.
+    """
+    report = result.to_report()
+    rows = result.per_image_rows() if per_image_path else None
+    if per_image_path and rows is None:
+        raise UserError("--per-image: this run kept no per-image counts (save states with per_image=True)")
+    for w in report["warnings"]:
+        warn(w, quiet)
+    for n in report["notes"]:
+        info(f"segmetrics: note: {one_line(n)}", quiet)
+    if json_path:
+        write_output(json_path, R.to_json(report))
+    if per_image_path:
+        write_output(per_image_path, R.format_csv(rows))
+    if json_path != "-" and per_image_path != "-":
+        text = R.format_markdown(report, per_class=per_class) if markdown else R.format_table(report, per_class=per_class)
+        click.echo(text, nl=False)
+    reasons = []
+    if fail_under:
+        with user_errors():
+            reasons = R.check_fail_under(report, fail_under)
+    if reasons and gate:
+        raise GateFailed("; ".join(reasons) + " (--fail-under)")
+    return reasons
+
+
+def output_options(f):
+    """The rendering flags shared by ``eval`` and ``report``."""
+    for opt in reversed((
+        click.option("--per-class", is_flag=True, help="Also print the per-class table."),
+        click.option("--json", "json_path", metavar="PATH", help="Write the JSON report ('-' = stdout)."),
+        click.option("--per-image", "per_image_path", metavar="PATH.csv",
+                     help="Write one CSV row per image ('-' = stdout)."),
+        click.option("--markdown", is_flag=True, help="Print Markdown (for PR comments) instead of the plain table."),
+        click.option("--fail-under", metavar="METRIC=PCT,...",
+                     help="Exit 3 when a metric is below a percentage, e.g. mIoU=45.0,PQ=40."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar, warnings or notes on stderr."),
+    )):
+        f = opt(f)
+    return f

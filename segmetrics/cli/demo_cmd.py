@@ -1,13 +1,57 @@
-"""``segmetrics demo``: the same as ``segmetrics eval --demo``."""
+"""``segmetrics demo`` (and ``eval --demo``): generate a small dataset, evaluate it, render."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Optional
 
 import click
 
-from .eval_cmd import eval_command
+from ..demo import make_panoptic_demo, make_semantic_demo
+from ..folders import evaluate_panoptic_folders, evaluate_semantic_folders
+from ._common import GateFailed, info, render, user_errors
 
-__all__ = ["demo_command"]
+__all__ = ["demo_command", "run_demo"]
+
+
+def run_demo(demo_dir: Optional[Path], demo_task: str, *, jobs, out: dict, save_state: Optional[str] = None) -> None:
+    """Generate the demo data (a temporary folder unless ``demo_dir``), score and render it.
+
+    A ``--fail-under`` gate applies to each report that has its metric.
+    """
+    quiet = out["quiet"]
+    root = demo_dir if demo_dir is not None else Path(tempfile.mkdtemp(prefix="segmetrics-demo-"))
+    per_image = bool(out["per_image_path"] or save_state)
+    failures = []
+    try:
+        with user_errors():
+            runs = []
+            if demo_task in ("both", "semantic"):
+                d = make_semantic_demo(root / "semantic")
+                cmd = f"segmetrics eval --gt {d.gt} --pred {d.pred} --class-names {d.class_names}"
+                runs.append(("semantic", cmd, lambda d=d: evaluate_semantic_folders(
+                    d.gt, d.pred, class_names=d.class_names, ignore_index=255, per_image=per_image, jobs=jobs)))
+            if demo_task in ("both", "panoptic"):
+                d = make_panoptic_demo(root / "panoptic")
+                cmd = f"segmetrics eval --gt {d.gt_json} --pred {d.pred_json}"
+                runs.append(("panoptic", cmd, lambda d=d: evaluate_panoptic_folders(
+                    d.gt_json, d.pred_json, preset="coco-panoptic", per_image=per_image, jobs=jobs)))
+            for n, (kind, cmd, score) in enumerate(runs):
+                if n:
+                    click.echo("")
+                info(f"# demo ({kind}): {cmd}"
+                     + ("" if demo_dir is not None else "  (temporary folder: keep it with --demo-dir DIR)"), quiet)
+                result = score()
+                if save_state:
+                    result.save_state(save_state)
+                gates = {k: v for k, v in (out["fail_under"] or {}).items() if k in result.to_report()["metrics"]}
+                failures += render(result, **{**out, "fail_under": gates}, gate=False)
+    finally:
+        if demo_dir is None:
+            shutil.rmtree(root, ignore_errors=True)
+    if failures:
+        raise GateFailed("; ".join(failures) + " (--fail-under)")
 
 
 @click.command(
@@ -21,9 +65,8 @@ __all__ = ["demo_command"]
 @click.option("--per-class", is_flag=True, help="Also print the per-class tables.")
 @click.option("--markdown", is_flag=True, help="Print Markdown instead of plain tables.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-@click.pass_context
-def demo_command(ctx, demo_dir, demo_task, per_class, markdown, quiet) -> None:
+def demo_command(demo_dir, demo_task, per_class, markdown, quiet) -> None:
     """Generate a deterministic demo dataset (20 semantic label maps with
     perturbed predictions, a small COCO-panoptic set) and print the scores."""
-    ctx.invoke(eval_command, demo=True, demo_dir=demo_dir, demo_task=demo_task,
-               per_class=per_class, markdown=markdown, quiet=quiet)
+    run_demo(demo_dir, demo_task, jobs=None, out=dict(per_class=per_class, json_path=None, per_image_path=None,
+                                                     markdown=markdown, quiet=quiet, fail_under=None))

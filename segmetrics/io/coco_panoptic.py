@@ -10,7 +10,6 @@ suffix, as panopticapi assumes.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
@@ -63,40 +62,46 @@ def id2rgb(ids) -> np.ndarray:
     return np.stack([a & 255, (a >> 8) & 255, (a >> 16) & 255], axis=-1).astype(np.uint8)
 
 
-def read_id_png(path) -> np.ndarray:
+def read_id_png(path, *, max_pixels: int | None = None) -> np.ndarray:
     """Decode a COCO panoptic PNG into an ``(H, W, 3)`` uint8 RGB array.
 
-    The one place segmetrics decodes panoptic PNGs (a faster decoder can be
-    plugged in here).  Use :func:`rgb2id` for ids, or pass the RGB array to the
-    panoptic kernel directly, which fuses the conversion into its pixel pass.
+    The one place segmetrics decodes panoptic PNGs, with the project's decoder
+    (:mod:`segmetrics.io.png`).  Use :func:`rgb2id` for ids, or pass the RGB array to
+    the panoptic kernel directly, which fuses the conversion into its pixel pass.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG file.
+    max_pixels : int, optional
+        Pixel limit for this call (default: the process-wide limit of
+        :func:`segmetrics.io.png.set_max_pixels`).
 
     Raises
     ------
     DataFileError
-        The file is missing, unreadable, not an image, or truncated.
+        The file is missing (or a broken symbolic link), unreadable, not a PNG (an
+        empty file, a JPEG ... are named as such), corrupt or truncated.
     FormatError
-        The image is not 8-bit RGB (palette, grey, RGBA, 16-bit ...).
+        The image is not 8-bit RGB (palette, grey, RGBA, 16-bit ...); checked from
+        the header, before decoding.
+    InputError
+        The image has more pixels than the limit (checked before decoding).
     """
-    from PIL import Image
+    from ..io.png import decode_png, mode_name, read_png_file
 
-    path = os.fspath(path)
     try:
-        with Image.open(path) as im:
-            mode = im.mode
-            if mode != "RGB":
-                raise FormatError(
-                    f"{path}: panoptic PNGs must be 8-bit RGB (id = R + 256 G + 256^2 B), "
-                    f"got image mode {mode!r} of size {im.size[0]}x{im.size[1]}"
-                )
-            im.load()
-            arr = np.asarray(im)
-    except FormatError:
-        raise
-    except FileNotFoundError as exc:
-        raise DataFileError(f"{path}: PNG file not found") from exc
-    except (OSError, ValueError, SyntaxError) as exc:  # PIL reports truncation and bad data as OSError
-        raise DataFileError(f"{path}: cannot decode PNG ({exc})") from exc
-    return np.ascontiguousarray(arr)
+        data, name, info = read_png_file(path, max_pixels=max_pixels, what_missing="PNG file not found")
+    except FormatError as exc:  # not a PNG, corrupt, truncated: the file is unusable
+        raise DataFileError(str(exc)) from None
+    if info["color_type"] != 2 or info["bit_depth"] != 8:
+        raise FormatError(
+            f"{name}: panoptic PNGs must be 8-bit RGB (id = R + 256 G + 256^2 B), "
+            f"got image mode {mode_name(info)!r} of size {info['width']}x{info['height']}")
+    try:
+        return decode_png(data, name=name, max_pixels=max_pixels)
+    except FormatError as exc:
+        raise DataFileError(str(exc)) from None
 
 
 def default_folder(json_path) -> Path:

@@ -12,19 +12,34 @@ Pairing rule (the same for every dataset layout):
    ``frankfurt/frankfurt_000000_000294_gtFine_labelIds.png`` ->
    ``frankfurt/frankfurt_000000_000294``.  Prediction keys strip the first of
    ``pred_suffixes`` that the stem ends with.
-3. A GT key pairs with the prediction of the same key; failing that, with the
-   prediction whose file-name key (last path part) is the same, when exactly one
-   prediction has it.  So a flat prediction folder pairs with a GT tree
-   (Cityscapes city subfolders) and vice versa.
+3. A GT key pairs with the prediction of the same key.  The GT keys and
+   predictions left over then pair by file name (the key's last part), so a flat
+   prediction folder pairs with a GT tree (Cityscapes city subfolders) and vice
+   versa; when a file name is shared by more than one left-over GT key or more
+   than one left-over prediction, the pairing is ambiguous and an error lists
+   the candidates (no file silently takes another's partner).
 4. The key is the image id used in reports.  Predictions that match no GT file
    are reported as ``extra`` (a warning, not an error).
+
+Folders.  A folder that cannot be listed (no permission, an I/O error) is an
+error naming it; nothing is skipped silently.  Symbolic links to folders are
+followed, and every real folder is searched once: a link is skipped, with a note
+in :attr:`Pairing.notes`, when the folder it leads to is inside the tree being
+searched (a loop such as ``loop -> .``, or a second name of a folder searched under
+its own name) or was reached already through another link.  Links to files, and
+links to folders outside the tree, work as the files and folders they name.
+
+File names that are not valid UTF-8.  Names are decoded with
+:func:`os.fsdecode` (undecodable bytes become lone surrogates U+DC80-U+DCFF), so
+keys and image ids keep the exact bytes: ``os.fsencode(image_id)`` gives them back,
+and pairing compares these strings, never a lossy re-encoding.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from ..errors import DataFileError, FormatError, MissingPredictionError
 
@@ -50,11 +65,15 @@ class Pairing:
         Image ids without a prediction.
     extra : list of str
         Prediction keys that match no GT image.
+    notes : list of str
+        Things the search skipped on purpose (symbolic links to folders already
+        searched: loops and second names); one line each, for the user.
     """
 
     pairs: list = field(default_factory=list)
     missing: list = field(default_factory=list)
     extra: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
 
 def _strip_suffix(stem: str, suffixes: Sequence[str]) -> Optional[str]:
@@ -66,8 +85,64 @@ def _strip_suffix(stem: str, suffixes: Sequence[str]) -> Optional[str]:
     return None
 
 
+def _walk(root: Path, what: str, notes: list) -> Iterator[tuple[Path, list[str]]]:
+    """``(folder relative to root, sorted non-hidden entry names that are not folders)``
+    for every folder under ``root``, each real folder once (see the module Notes)."""
+    root_real = os.path.realpath(root)
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        raise DataFileError(f"cannot read the {what} folder {root}: {exc.strerror or exc}") from exc
+    seen = {(st.st_dev, st.st_ino)}
+    stack = [(os.fspath(root), Path())]
+    while stack:
+        path, rel = stack.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise DataFileError(f"cannot read the {what} folder {path}: {exc.strerror or exc}") from exc
+        files, children = [], []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                is_dir = False  # a link loop or an unreachable target: left to the reader to name
+            if not is_dir:
+                try:
+                    keep = entry.is_file() or entry.is_symlink()  # a broken link is named when read
+                except OSError:
+                    keep = True
+                if keep:  # not sockets, pipes or devices
+                    files.append(entry.name)
+                continue
+            try:
+                st = os.stat(entry.path)
+            except OSError as exc:
+                raise DataFileError(f"cannot read the {what} folder {entry.path}: {exc.strerror or exc}") from exc
+            ident = (st.st_dev, st.st_ino)
+            real = os.path.realpath(entry.path)
+            if ident in seen or (entry.is_symlink() and _inside(real, root_real)):
+                notes.append(
+                    f"skipped {entry.path} (a link to {real}): that {what} folder is searched under "
+                    f"another name already, so its files are counted once")
+                continue
+            seen.add(ident)
+            children.append((entry.path, rel / entry.name))
+        yield rel, files
+        stack.extend(reversed(children))
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether real path ``path`` is ``folder`` or below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def find_label_files(
-    root, *, suffix: str = "", strip_suffixes: Sequence[str] = (), what: str = "label"
+    root, *, suffix: str = "", strip_suffixes: Sequence[str] = (), what: str = "label",
+    notes: Optional[list] = None,
 ) -> dict[str, Path]:
     """Map key -> path for the label files under ``root`` (see the module Notes).
 
@@ -82,11 +157,14 @@ def find_label_files(
         ``suffix`` is empty.
     what : str
         Word used in error messages ("ground-truth", "prediction").
+    notes : list, optional
+        Receives one line per skipped folder link (loops, second names).
 
     Raises
     ------
     DataFileError
-        ``root`` does not exist or is not a folder / PNG file.
+        ``root`` does not exist, is not a folder / PNG file, or a folder under it
+        cannot be read (the message names it).
     FormatError
         Two files give the same key (e.g. ``a.png`` and ``a_leftImg8bit.png``).
     """
@@ -102,13 +180,9 @@ def find_label_files(
         raise DataFileError(f"{what} path {root} is neither a folder nor a file")
     found: dict[str, Path] = {}
     wanted = (suffix,) if suffix else tuple(strip_suffixes) + ("",)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = Path(dirpath).relative_to(root)
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
+    for rel_dir, names in _walk(root, what, [] if notes is None else notes):
+        for name in names:
+            path = root / rel_dir / name
             if path.suffix.lower() not in LABEL_EXTENSIONS:
                 continue
             stem = _strip_suffix(path.stem, wanted)
@@ -168,11 +242,12 @@ def pair_label_files(
         Some GT images have no prediction and ``allow_missing`` is False; the
         message names how many and the first few, ``.missing`` lists them all.
     """
-    gt = find_label_files(gt_root, suffix=gt_suffix, what="ground-truth")
+    notes: list[str] = []
+    gt = find_label_files(gt_root, suffix=gt_suffix, what="ground-truth", notes=notes)
     if not gt:
         pattern = f"*{gt_suffix}.png" if gt_suffix else "*.png"
         raise FormatError(f"no ground-truth label files ({pattern}) found under {gt_root}")
-    pred = find_label_files(pred_root, strip_suffixes=pred_suffixes, what="prediction")
+    pred = find_label_files(pred_root, strip_suffixes=pred_suffixes, what="prediction", notes=notes)
     if not pred and not allow_missing:
         raise FormatError(f"no prediction label files (*.png) found under {pred_root}")
     if Path(gt_root).is_file() and Path(pred_root).is_file():
@@ -180,28 +255,49 @@ def pair_label_files(
         (_, pp), = pred.items()
         return Pairing(pairs=[(gk, gp, pp)])
 
-    by_name: dict[str, list[str]] = {}
-    for key in pred:
-        by_name.setdefault(key.rsplit("/", 1)[-1], []).append(key)
-
-    out = Pairing()
-    used: set[str] = set()
+    match = {key: key for key in gt if key in pred}
+    match.update(_pair_by_name([k for k in gt if k not in match], [k for k in pred if k not in gt]))
+    out = Pairing(notes=notes)
     for key in sorted(gt):
-        match = key if key in pred else None
-        if match is None:
-            candidates = by_name.get(key.rsplit("/", 1)[-1], [])
-            if len(candidates) == 1 and candidates[0] not in used:
-                match = candidates[0]
-        if match is None:
-            out.missing.append(key)
-            if allow_missing:
-                out.pairs.append((key, gt[key], None))
+        if key in match:
+            out.pairs.append((key, gt[key], pred[match[key]]))
             continue
-        used.add(match)
-        out.pairs.append((key, gt[key], pred[match]))
-    out.extra = sorted(set(pred) - used)
+        out.missing.append(key)
+        if allow_missing:
+            out.pairs.append((key, gt[key], None))
+    out.extra = sorted(set(pred) - set(match.values()))
     if out.missing and not allow_missing:
         raise MissingPredictionError(
             describe_missing(out.missing, len(gt), pred_root), missing=out.missing
         )
+    return out
+
+
+def _name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def _pair_by_name(gt_keys: Sequence[str], pred_keys: Sequence[str]) -> dict[str, str]:
+    """GT key -> prediction key for the keys left without an exact match, by file name;
+    FormatError listing the candidates when a name is shared on either side."""
+    gt_by: dict[str, list[str]] = {}
+    pred_by: dict[str, list[str]] = {}
+    for key in gt_keys:
+        gt_by.setdefault(_name(key), []).append(key)
+    for key in pred_keys:
+        pred_by.setdefault(_name(key), []).append(key)
+    out = {}
+    for name in sorted(gt_by):
+        gts, preds = sorted(gt_by[name]), sorted(pred_by.get(name, []))
+        if not preds:
+            continue
+        if len(gts) > 1 or len(preds) > 1:
+            def listed(keys):
+                more = f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else ""
+                return ", ".join(keys[:MAX_LISTED]) + more
+            raise FormatError(
+                f"ambiguous pairing by file name {name!r}: ground truth {listed(gts)} and prediction(s) "
+                f"{listed(preds)}; give the predictions the same subfolders as the ground truth "
+                f"(or unique file names)")
+        out[gts[0]] = preds[0]
     return out

@@ -1,0 +1,39 @@
+"""``segmetrics merge``: one run-state file from the states of disjoint image sets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..runs import merge_states
+from ._common import EXIT_CODES_HELP, info, user_errors
+
+__all__ = ["merge_command"]
+
+EPILOG = f"""\b
+Examples:
+  segmetrics eval --gt gt/part1 --pred pred/part1 --preset ade20k --save-state part1.smstate
+  segmetrics merge part1.smstate part2.smstate part3.smstate -o all.smstate
+  segmetrics report all.smstate
+
+\b
+The merged state equals the state of one run over all the images, bit for
+bit, whatever the order of the inputs.  Refused (exit 2): states of different
+tasks, parameters or class lists, an image that is in two states, a file that
+is not a valid state file.
+
+{EXIT_CODES_HELP}
+"""
+
+
+@click.command("merge", epilog=EPILOG, short_help="Merge run-state files of disjoint image sets.")
+@click.argument("states", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The merged state file to write.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+def merge_command(states, output: Path, quiet: bool) -> None:
+    """Merge STATES (written by 'segmetrics eval --save-state') into one state file."""
+    with user_errors():
+        result = merge_states(states)
+        result.save_state(output)
+    info(f"segmetrics: merged {len(states)} states ({result.num_images} images) into {output}", quiet)

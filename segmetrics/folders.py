@@ -1,0 +1,780 @@
+"""Folder evaluation: the public folder API, from paths to a result with its state.
+
+:func:`evaluate_semantic_folders` and :func:`evaluate_panoptic_folders` do
+everything ``segmetrics eval`` does: presets, label maps, the prediction label
+convention (``pred_labels``), pairing files or annotations (missing and extra
+predictions), ``void_predictions``, the GT fingerprint, worker threads and
+the GT cache.  They return a :class:`~segmetrics.semantic.SemanticResult` /
+:class:`~segmetrics.panoptic.PanopticResult` that carries its state, its
+parameters, what was scored, notes and warnings; the CLI only renders it.
+
+:func:`evaluate_semantic_files` and :func:`evaluate_panoptic_files` are the
+lower level: they add a list of pairs (or two loaded COCO datasets) into an
+evaluator, through its state.
+
+Data path: the folder engine (behind :mod:`segmetrics._engine_seam`, the one
+seam to the compiled side) decodes and counts on ``jobs`` threads and returns
+plain sums; files it does not take go through the reference functions of this
+module (Pillow-compatible decoding and the array APIs), which also raise each
+image's precise error.  Sums become a state (``state.add_sums``), the state a
+result (``build_result``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from . import _engine_seam as _engine
+from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
+from .io.coco_panoptic import (
+    PanopticDataset,
+    check_segments,
+    dataset_from_dict,
+    load_panoptic_json,
+    read_id_png,
+    segment_columns,
+)
+from .io.folders import pair_label_files
+from .io.labelfiles import load_class_names, load_label_map
+from .labels import (
+    FILE_TABLE_SIZE,
+    PRED_LABELS,
+    LabelRules,
+    check_ignore,
+    check_num_classes,
+    decide_pred_labels,
+    label_map_lut,
+)
+from .metrics import ABSENT_RULES
+from .io.png import read_png
+from .panoptic import CategoryIndex, PanopticEvaluator, PanopticResult, _categories_bytes, _derived_warnings
+from .panoptic import build_result as panoptic_result
+from .panoptic import evaluate_image
+from .presets import get_preset
+from .semantic import SemanticEvaluator, SemanticResult, image_confusion
+from .semantic import build_result as semantic_result
+from .state import PanopticState, SemanticState, fingerprint, id_key
+
+__all__ = [
+    "default_jobs",
+    "read_label_map",
+    "detect_task",
+    "resolve_panoptic_input",
+    "evaluate_semantic_folders",
+    "evaluate_panoptic_folders",
+    "panoptic_quality",
+    "evaluate_semantic_files",
+    "evaluate_panoptic_files",
+    "pair_panoptic",
+]
+
+#: Images read to decide ``pred_labels="auto"`` (evenly spread over the sorted ids), then at most this many.
+AUTO_SAMPLE = (8, 32)
+
+
+def default_jobs() -> int:
+    """Default worker count: the CPUs this process may use, at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def _jobs(jobs: Optional[int], n: int) -> int:
+    return _engine.resolve_jobs(jobs, max(1, n), default_jobs)
+
+
+def read_label_map(path) -> np.ndarray:
+    """Read a single-channel label PNG as a 2-D integer array.
+
+    Palette (``P``) images give their indices, 8-bit greyscale gives uint8 and
+    16-bit greyscale gives uint16/int32.
+
+    Raises
+    ------
+    DataFileError
+        The file is missing or cannot be read.
+    FormatError
+        The file is not a valid PNG, or the image has colour channels (an RGB
+        visualisation instead of labels).
+    """
+    path = Path(path)
+    arr = read_png(path)
+    if arr.ndim == 3:
+        raise FormatError(
+            f"{path}: a label map must be single-channel (8/16-bit grey or palette), got "
+            f"{arr.shape[2]} channels of size {arr.shape[1]}x{arr.shape[0]} (a colour visualisation?)"
+        )
+    if arr.ndim != 2:
+        raise FormatError(f"{path}: a label map must be 2-D, got shape {arr.shape}")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def _digest(*parts: bytes) -> bytes:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def _file_bytes(path, what: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise DataFileError(f"cannot read {path} to fingerprint the {what}: {exc.strerror or exc}") from None
+
+
+# ============================================================================ semantic
+def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable[[tuple], np.ndarray]:
+    """One image's matrix the slow way (any PNG Pillow reads), or the image's precise error."""
+
+    def reference(item: tuple) -> np.ndarray:
+        image_id, gt_path, pred_path = item
+        gt = read_label_map(gt_path)
+        pred = None if missing else read_label_map(pred_path)
+        if pred is not None and gt.shape != pred.shape:
+            raise InputError(
+                f"image {image_id!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
+                f"but ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]} (width x height)"
+            )
+        try:
+            return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing)
+        except LabelError as exc:
+            exc.file = str(gt_path if exc.side == "gt" else pred_path)
+            raise
+        except InputError as exc:
+            if str(image_id) in str(exc):
+                raise
+            raise type(exc)(f"image {image_id!r} ({gt_path} / {pred_path}): {exc}") from None
+
+    return reference
+
+
+def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, jobs, cache_dir, progress,
+                    missing: bool = False, digests: Optional[list] = None) -> None:
+    """Score ``pairs`` with the engine and add the sums into ``state``.
+
+    ``missing``: the pairs have no prediction; every scored GT pixel is a void
+    prediction (the engine counts the void column, K + 1 classes).
+    """
+    if not pairs:
+        return
+    if missing:
+        counting = rules.with_void_column()
+        gt_codes, pred_codes = counting.gt_codes(FILE_TABLE_SIZE), counting.void_codes()
+        pairs = [(i, g, g) for i, g, _ in pairs]  # the GT file stands in for the prediction
+        cache_dir = None
+    else:
+        counting = rules
+        gt_codes, pred_codes = rules.file_tables()
+    sums = _engine.semantic_files(
+        pairs, num_classes=counting.counted_classes, gt_codes=gt_codes, pred_codes=pred_codes,
+        reference=_semantic_reference(rules, missing=missing), jobs=_jobs(jobs, len(pairs)), cache_dir=cache_dir,
+        progress=progress, per_image=state.per_image_kept)
+    state.add_sums(sums, [p[0] for p in pairs], missing=missing, digests=digests)
+
+
+def evaluate_semantic_files(pairs: Sequence[tuple], evaluator: SemanticEvaluator, *, jobs: Optional[int] = None,
+                            cache_dir=None, progress: Optional[Callable[[int], None]] = None) -> SemanticEvaluator:
+    """Score ``(image_id, gt_path, pred_path)`` pairs into ``evaluator``.
+
+    Parameters
+    ----------
+    pairs : sequence of (str, path, path)
+        One entry per image.
+    evaluator : SemanticEvaluator
+        Its label rules say how files are read; the run's sums join its state
+        (through ``state.merge``) once every image is scored.
+    jobs : int, optional
+        Worker threads (default: usable CPUs, at most 8).
+    cache_dir : path-like, optional
+        Folder of the ground-truth cache (:mod:`segmetrics.gtcache`); None: no cache.
+    progress : callable, optional
+        Called with ``1`` after each image.
+
+    Returns
+    -------
+    SemanticEvaluator
+        ``evaluator`` itself.
+
+    Notes
+    -----
+    Counts are integer sums, so the result is identical for every ``jobs``,
+    with or without the cache.  Pixels follow
+    :func:`segmetrics.semantic.confusion_matrix`'s rules; a bad label is a
+    :class:`~segmetrics.errors.LabelError` naming the image, the file, the
+    values and their pixel counts; a GT / prediction size mismatch an
+    :class:`~segmetrics.errors.InputError` naming both files.  The error of the
+    first failing image in input order is raised, and the evaluator is then
+    left unchanged.
+    """
+    pairs = list(pairs)
+    for image_id, _, pred_path in pairs:
+        if pred_path is None:
+            raise InputError(f"image {image_id!r} has no prediction; evaluate_semantic_folders(..., "
+                             "allow_missing=True) scores missing predictions as all-void")
+    run = SemanticState(evaluator.num_classes, per_image=evaluator.per_image)
+    if evaluator.per_image:
+        evaluator.state.check_new_ids([p[0] for p in pairs])  # before any work
+    _count_semantic(run, pairs, evaluator.rules, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    evaluator.state.merge(run)
+    return evaluator
+
+
+def _mapping(value, what: str):
+    """A label map argument: None, a mapping ``{raw: class, "*": default}``, or a file path."""
+    if value is None or isinstance(value, Mapping):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return load_label_map(value)
+    raise InputError(f"{what} must be a mapping or a label-map file path, got {type(value).__name__}")
+
+
+def _class_names(value) -> Optional[tuple]:
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        return load_class_names(value)
+    return tuple(str(n) for n in value)
+
+
+@dataclasses.dataclass
+class _SemanticSetup:
+    """The label settings of a folder run, resolved from preset and arguments."""
+
+    preset: Any
+    num_classes: int
+    class_names: tuple
+    ignore_index: int
+    reduce_zero_label: bool
+    gt_map: Optional[np.ndarray]
+    readings: dict            # "class-index" / "as-gt" -> prediction table (None: class indices)
+    label_map: Optional[str]
+    pred_label_map: Optional[str]
+    absent_rule: str
+    void_predictions: str
+
+    def rules(self, reading: str) -> LabelRules:
+        return LabelRules.build(self.num_classes, ignore_index=self.ignore_index, gt_map=self.gt_map,
+                                pred_map=self.readings[reading], void_predictions=self.void_predictions)
+
+    def readings_differ(self) -> bool:
+        a, b = self.readings["class-index"], self.readings["as-gt"]
+        return (a is None) != (b is None) or (a is not None and not np.array_equal(a, b))
+
+    def params(self, reading: str, rules: LabelRules, allow_missing: bool) -> dict:
+        plm = self.pred_label_map
+        if plm is None and reading == "as-gt" and self.label_map is not None:
+            plm = "same as label_map"
+        return {
+            "preset": self.preset.name if self.preset else None,
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "reduce_zero_label": self.reduce_zero_label,
+            "pred_reduce_zero_label": bool(self.reduce_zero_label and reading == "as-gt"),
+            "pred_labels": reading,
+            "label_map": self.label_map,
+            "pred_label_map": plm,
+            "absent_rule": self.absent_rule,
+            "void_predictions": self.void_predictions,
+            "allow_missing": bool(allow_missing),
+            "label_tables": rules.digest(),
+        }
+
+
+def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_zero_label, label_map,
+                    pred_label_map, absent_rule, void_predictions) -> _SemanticSetup:
+    """Merge a preset with the arguments (arguments win); :class:`InputError` on contradictions."""
+    p = get_preset(preset) if preset else None
+    if p is not None and p.task != "semantic":
+        raise InputError(f"preset {p.name} is for {p.task} evaluation, not semantic")
+    if absent_rule not in ABSENT_RULES:
+        raise InputError(f"absent_rule must be one of {ABSENT_RULES}, got {absent_rule!r}")
+    given_names = _class_names(class_names)
+    names = given_names if given_names is not None else (p.class_names if p else None)
+    if num_classes is not None:
+        k = check_num_classes(num_classes)
+    elif given_names is not None:
+        k = len(given_names)
+    elif p is not None and p.num_classes is not None:
+        k = p.num_classes
+    else:
+        raise InputError("semantic evaluation needs the number of classes: pass a preset, num_classes or "
+                         "class_names (--preset, --num-classes or --class-names)")
+    if given_names is not None and len(given_names) != k:
+        raise InputError(f"class_names {class_names} gives {len(given_names)} names but num_classes is {k}")
+    if names is None or len(names) != k:
+        names = tuple(str(i) for i in range(k))
+    ignore = check_ignore(ignore_index) if ignore_index is not None else (p.ignore_index if p else 255)
+    if ignore < 0:
+        raise InputError(f"ignore_index must be >= 0, got {ignore}")
+    if 0 <= ignore < k:
+        raise InputError(f"ignore_index {ignore} is one of the {k} classes (0..{k - 1}); pick a value outside them")
+    rzl = bool(reduce_zero_label) if reduce_zero_label is not None else (p.reduce_zero_label if p else False)
+    if label_map is not None:
+        mapping = _mapping(label_map, "label_map")
+        lm_name = str(label_map) if not isinstance(label_map, Mapping) else "<mapping>"
+    elif p is not None and p.label_map is not None:
+        mapping, lm_name = p.label_map, f"preset:{p.name}"
+    else:
+        mapping, lm_name = None, None
+    gt_map = label_map_lut(mapping, num_classes=k, ignore_index=ignore, reduce_zero_label=rzl) \
+        if (mapping is not None or rzl) else None
+    pred_mapping = _mapping(pred_label_map, "pred_label_map")
+    if pred_mapping is not None:
+        plm_name = str(pred_label_map) if not isinstance(pred_label_map, Mapping) else "<mapping>"
+        readings = {"class-index": label_map_lut(pred_mapping, num_classes=k, ignore_index=ignore),
+                    "as-gt": label_map_lut(pred_mapping, num_classes=k, ignore_index=ignore, reduce_zero_label=rzl)}
+    else:
+        plm_name = None
+        readings = {"class-index": None, "as-gt": gt_map}
+    return _SemanticSetup(p, k, tuple(names), ignore, rzl, gt_map, readings, lm_name, plm_name, absent_rule,
+                          void_predictions)
+
+
+def _auto_sample(pairs: list, size: int) -> list:
+    """Up to ``size`` decoded (gt, pred) pairs, evenly spread over the pairs sorted by image id;
+    of a large image every s-th pixel of every s-th row, about 65,536 pixels (class regions
+    are larger than the stride)."""
+    ordered = sorted(pairs, key=lambda p: id_key(p[0]))
+    idx = sorted(set(np.linspace(0, len(ordered) - 1, min(size, len(ordered))).round().astype(int).tolist()))
+    out = []
+    for j in idx:
+        _, g, p = ordered[j]
+        try:
+            gt, pred = read_label_map(g), read_label_map(p)
+        except (DataFileError, FormatError, OSError):
+            continue  # the full run names this file's error
+        if gt.shape == pred.shape:
+            s = max(1, int((gt.size / 65536) ** 0.5))
+            out.append((gt[::s, ::s], pred[::s, ::s]))
+    return out
+
+
+def _decide_reading(setup: _SemanticSetup, pred_labels: str, pairs: list) -> tuple[str, Optional[str]]:
+    """The prediction reading and the note that says why (None when there was nothing to decide)."""
+    if pred_labels not in PRED_LABELS:
+        raise InputError(f"pred_labels must be one of {PRED_LABELS}, got {pred_labels!r}")
+    differ = setup.readings_differ()
+    if pred_labels != "auto":
+        note = f"pred_labels={pred_labels!r} (given): predictions read as {_READING_TEXT[pred_labels]}"
+        return pred_labels, note if differ else None
+    if not differ:
+        return "class-index", None
+    present = [p for p in pairs if p[2] is not None]
+    if not present:
+        return "class-index", None
+    error = None
+    for size in AUTO_SAMPLE:
+        try:
+            reading, why = decide_pred_labels(_auto_sample(present, size),
+                                              rules_class_index=setup.rules("class-index"),
+                                              rules_as_gt=setup.rules("as-gt"))
+        except InputError as exc:
+            error = exc
+            if size >= len(present):
+                break
+            continue
+        return reading, f"pred_labels='auto' chose {reading!r}, predictions read as {_READING_TEXT[reading]}: {why}"
+    raise error
+
+
+_READING_TEXT = {"class-index": "class indices 0..K-1", "as-gt": "the ground truth's raw values"}
+
+
+def _semantic_digests(pairs: list) -> list:
+    return [_digest(_file_bytes(g, "ground truth")) for _, g, _ in pairs]
+
+
+def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_classes: Optional[int] = None,
+                              ignore_index: Optional[int] = None, reduce_zero_label: Optional[bool] = None,
+                              pred_labels: str = "auto", label_map=None, pred_label_map=None,
+                              absent_rule: str = "mmseg", void_predictions: str = "error",
+                              allow_missing: bool = False, per_image: bool = False, jobs: Optional[int] = None,
+                              cache_dir=None, progress: Optional[Callable[[int], None]] = None,
+                              class_names=None) -> SemanticResult:
+    """Score a folder of label PNGs against a folder of predictions.
+
+    Parameters
+    ----------
+    gt, pred : path-like
+        Folders (searched recursively; files pair by their path relative to
+        the folder without extension, or by name alone when the prediction
+        folder is flat) or single PNG files.
+    preset : str, optional
+        ``"ade20k"``, ``"cityscapes"``, ``"camvid"`` (:mod:`segmetrics.presets`);
+        every other argument overrides it.
+    num_classes, ignore_index, reduce_zero_label : optional
+        As in :class:`~segmetrics.semantic.SemanticEvaluator` (defaults: the
+        preset's, else ``ignore_index=255``, no ``reduce_zero_label``).
+    pred_labels : {"auto", "class-index", "as-gt"}
+        How predictions are written: class indices ``0..K-1``, or the ground
+        truth's raw values (its ``reduce_zero_label`` shift and label map);
+        ``"auto"`` decides from the data (Notes).
+    label_map, pred_label_map : mapping or path, optional
+        Raw value -> class maps (``{7: 0, "*": 255}`` or a label-map file, see
+        :mod:`segmetrics.io.labelfiles`) for the ground truth and for the
+        predictions.
+    absent_rule : {"mmseg", "detectron2"}
+    void_predictions : {"error", "miss"}
+        A prediction equal to the ignore index (after the prediction map) on a
+        scored pixel: an error, or a miss of the GT class and nobody's false
+        positive (the Cityscapes and mmsegmentation scripts).
+    allow_missing : bool
+        Score GT images without prediction as all-void instead of raising
+        :class:`~segmetrics.errors.MissingPredictionError`.
+    per_image : bool
+        Keep per-image TP / FP / FN (needed to save a state file).
+    jobs, cache_dir, progress
+        Worker threads (default: usable CPUs, at most 8), the GT cache folder
+        (None: no cache), a callable called with 1 per image.
+    class_names : sequence of str or path, optional
+        Class names (a file: one per line); without ``num_classes`` their
+        number sets K.
+
+    Returns
+    -------
+    SemanticResult
+        With ``params`` (every setting that changes the numbers, the reading
+        of the predictions included), ``dataset`` (paths, missing and extra
+        ids, the GT fingerprint), ``notes`` and ``warnings``.
+
+    Notes
+    -----
+    ``pred_labels="auto"``: when the ground truth is read as class indices
+    both readings are the same.  Otherwise up to 8 image pairs, spread evenly
+    over the image ids, are decoded, and :func:`segmetrics.labels.decide_pred_labels`
+    decides on about 65,536 pixels of each (a regular grid): a prediction
+    value on scored pixels that only one reading allows decides it (0 with
+    ``reduce_zero_label``: class indices; K: GT values); else the reading that
+    agrees with the GT on at least twice as many scored pixels, by five
+    standard deviations of chance agreement, wins (a reading shifted by one
+    class agrees on almost none); else 32 images are tried, then it is an
+    :class:`~segmetrics.errors.InputError` that names both options.  The
+    sample is safe: values outside the chosen reading remain errors in the
+    full run, so a wrong guess cannot score silently.  The decision and its
+    reason are in ``params["pred_labels"]`` and ``notes``.
+
+    Fingerprint: SHA-256 over the image ids (JSON text) and each GT file's
+    SHA-256 in id order (:func:`segmetrics.state.fingerprint`): the same for a
+    whole run and for merged shards of it.
+    """
+    setup = _semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
+                            ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
+                            pred_label_map=pred_label_map, absent_rule=absent_rule,
+                            void_predictions=void_predictions)
+    if pred_labels == "as-gt" and setup.pred_label_map is not None:
+        raise InputError("pred_labels='as-gt' reads predictions through the GT's label map: leave out "
+                         "pred_label_map (or pass pred_labels='class-index' to read them through it)")
+    if pred_labels == "as-gt" and setup.gt_map is None:
+        raise InputError("pred_labels='as-gt' needs a ground-truth label map or reduce_zero_label (label_map, "
+                         "reduce_zero_label or a preset that has one; CLI: --pred-labels as-gt, --pred-label-map gt): "
+                         "without one the GT holds class indices and so do the predictions")
+    p = setup.preset
+    pairing = pair_label_files(gt, pred, gt_suffix=p.gt_suffix if p else "",
+                               pred_suffixes=p.pred_suffixes if p else (), allow_missing=allow_missing)
+    reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
+    rules = setup.rules(reading)
+    present = [q for q in pairing.pairs if q[2] is not None]
+    absent = [q for q in pairing.pairs if q[2] is None]
+    digests = dict(zip([q[0] for q in pairing.pairs], _semantic_digests(pairing.pairs)))
+    state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image)
+    params = setup.params(reading, rules, allow_missing)
+    try:
+        _count_semantic(state, present, rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                        digests=[digests[q[0]] for q in present])
+        _count_semantic(state, absent, rules, jobs=jobs, cache_dir=None, progress=progress, missing=True,
+                        digests=[digests[q[0]] for q in absent])
+    except LabelError as exc:
+        exc.rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
+                                             "void_predictions", "ignore_index")}
+        exc.rules["pred_labels_given"] = pred_labels != "auto"
+        raise
+    ids = [q[0] for q in pairing.pairs]
+    dataset = {"gt": str(gt), "pred": str(pred),
+               "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key),
+               "fingerprint": fingerprint(ids, [digests[i] for i in ids])}
+    return semantic_result(state, class_names=setup.class_names, absent_rule=absent_rule, params=params,
+                           dataset=dataset, notes=[note] if note else [])
+
+
+# ============================================================================ panoptic
+def _sibling_json(folder: Path) -> Path:
+    return folder.parent / (folder.name + ".json")
+
+
+def detect_task(gt) -> str:
+    """``"panoptic"`` when ``gt`` is (or sits next to / holds) a COCO-panoptic JSON, else ``"semantic"``."""
+    gt = Path(gt)
+    if gt.is_file():
+        return "panoptic" if gt.suffix.lower() == ".json" else "semantic"
+    if gt.is_dir():
+        if _sibling_json(gt).is_file():
+            return "panoptic"
+        jsons = sorted(gt.glob("*.json"))
+        if len(jsons) == 1 and (gt / jsons[0].stem).is_dir():
+            return "panoptic"
+    return "semantic"
+
+
+def resolve_panoptic_input(path, folder, what: str) -> tuple[Path, Path]:
+    """Find the (JSON, PNG folder) of a COCO-panoptic ground truth or prediction.
+
+    Accepted: ``X.json`` (+ folder ``X/`` next to it), a folder ``X/`` with ``X.json``
+    next to it, or a folder holding one JSON (+ its folder, else the PNGs beside it).
+    ``folder`` overrides the PNG folder.  ``what``: ``"ground-truth"`` or ``"prediction"``.
+    """
+    path = Path(path)
+    flag = "gt_folder / --gt-folder" if what == "ground-truth" else "pred_folder / --pred-folder"
+    if not path.exists():
+        raise DataFileError(f"{what} path not found: {path}")
+    if path.is_file():
+        if path.suffix.lower() != ".json":
+            raise FormatError(f"{what} {path} is not a COCO-panoptic JSON file")
+        json_path, png = path, path.with_suffix("")
+    elif _sibling_json(path).is_file():
+        json_path, png = _sibling_json(path), path
+    else:
+        jsons = sorted(path.glob("*.json"))
+        if len(jsons) != 1:
+            raise FormatError(
+                f"{what} folder {path} holds {len(jsons)} JSON files and none named {_sibling_json(path).name} "
+                f"next to it; pass the panoptic JSON file itself"
+            )
+        json_path = jsons[0]
+        png = path / json_path.stem if (path / json_path.stem).is_dir() else path
+    if folder is not None:
+        png = Path(folder)
+    if not png.is_dir():
+        how = "" if folder is not None else f" (default: the JSON path without .json; pass {flag})"
+        raise DataFileError(f"no PNG folder for {what} {json_path}: {what} PNG folder {png} does not exist{how}")
+    return json_path, png
+
+
+def _load_panoptic(x, folder, what: str) -> tuple[PanopticDataset, Optional[Path]]:
+    """A dataset from a path (resolved as :func:`resolve_panoptic_input`), a dict or a loaded dataset;
+    also the JSON path when there is one."""
+    gt = what == "ground-truth"
+    if isinstance(x, (str, os.PathLike)):
+        json_path, png = resolve_panoptic_input(x, folder, what)
+        return load_panoptic_json(json_path, png, require_categories=gt), json_path
+    if isinstance(x, PanopticDataset):
+        ds = dataclasses.replace(x, folder=Path(folder)) if folder is not None else x
+    elif isinstance(x, dict):
+        if folder is None:
+            raise InputError(f"a {what} panoptic JSON given as a dict needs its PNG folder")
+        ds = dataset_from_dict(x, folder=folder, require_categories=gt)
+    else:
+        raise InputError(f"the {what} must be a COCO-panoptic JSON path, a dict or a PanopticDataset, "
+                         f"got {type(x).__name__}")
+    if ds.folder is None or not Path(ds.folder).is_dir():
+        how = "" if folder is not None else " (default: the JSON path without .json; pass it explicitly)"
+        raise DataFileError(f"{what} PNG folder {ds.folder} does not exist{how}")
+    return ds, ds.path
+
+
+def pair_panoptic(gt: PanopticDataset, pred: PanopticDataset, *, allow_missing: bool = False
+                  ) -> tuple[list, list, list]:
+    """Pair GT and prediction annotations by image id, in GT order: the one pairing rule.
+
+    Returns ``(items, missing, extra)``: ``(image_id, gt_annotation, pred_annotation
+    or None)`` per GT image, the GT ids without prediction, the prediction ids
+    that are no GT image (ignored).
+
+    Raises
+    ------
+    MissingPredictionError
+        GT images have no prediction and ``allow_missing`` is False.
+    """
+    g_ann, p_ann = gt.annotations, pred.annotations
+    items = [(i, a, p_ann.get(i)) for i, a in g_ann.items()]
+    missing = [i for i, _, p in items if p is None]
+    if missing and not allow_missing:
+        shown = ", ".join(repr(i) for i in missing[:5])
+        raise MissingPredictionError(
+            f"{len(missing)} of {len(g_ann)} ground-truth images have no prediction in {pred.path}: image ids "
+            f"{shown}{' ...' if len(missing) > 5 else ''}", missing=missing, total=len(g_ann))
+    extra = [i for i in p_ann if i not in g_ann]
+    return items, missing, extra
+
+
+def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: CategoryIndex,
+                        recompute_gt_areas: bool) -> Callable[[tuple], Any]:
+    """One image's statistics the slow way (Pillow decoding, the array API), or its error."""
+
+    def reference(item: tuple):
+        image_id, g_ann, p_ann = item
+        g_path = gt.png_path(image_id)
+        g_rgb = read_id_png(g_path)
+        if p_ann is None:
+            p_ids, p_segs, p_name = np.zeros(g_rgb.shape[:2], dtype=np.uint32), [], "<missing prediction>"
+        else:
+            p_path = pred.png_path(image_id)
+            p_ids, p_segs, p_name = read_id_png(p_path), p_ann["segments_info"], str(p_path)
+        return evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs, cats, image_id=image_id,
+                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name)
+
+    return reference
+
+
+def _count_panoptic(state: PanopticState, items: list, gt: PanopticDataset, pred: PanopticDataset,
+                    cats: CategoryIndex, *, recompute_gt_areas: bool, jobs, cache_dir, progress,
+                    digests: Optional[list] = None) -> None:
+    if not items:
+        return
+    sums = _engine.panoptic_files(items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas,
+                                  jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
+                                  per_image=state.per_image_kept,
+                                  reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas))
+    state.add_sums(sums, [it[0] for it in items], missing=[it[2] is None for it in items], digests=digests)
+
+
+def evaluate_panoptic_files(gt_dataset: PanopticDataset, pred_dataset: PanopticDataset,
+                            evaluator: PanopticEvaluator, *, jobs: Optional[int] = None, cache_dir=None,
+                            progress: Optional[Callable[[int], None]] = None,
+                            allow_missing: bool = False) -> PanopticEvaluator:
+    """Score a COCO-panoptic prediction set into ``evaluator``.
+
+    Parameters
+    ----------
+    gt_dataset, pred_dataset : PanopticDataset
+        As loaded by :func:`segmetrics.io.coco_panoptic.load_panoptic_json`.
+    evaluator : PanopticEvaluator
+        The run's state joins its state once every image is scored; a run that
+        raises leaves it unchanged.
+    jobs, cache_dir, progress
+        As in :func:`evaluate_panoptic_folders`.
+    allow_missing : bool
+        Score GT images without prediction (every GT segment a false negative)
+        instead of raising :class:`~segmetrics.errors.MissingPredictionError`.
+
+    Returns
+    -------
+    PanopticEvaluator
+        ``evaluator`` itself.  Pairing notes (missing, extra predictions) are
+        added to its state's warnings.
+    """
+    items, missing, extra = pair_panoptic(gt_dataset, pred_dataset, allow_missing=allow_missing)
+    run = PanopticState(len(evaluator.categories), per_image=evaluator.per_image)
+    _count_panoptic(run, items, gt_dataset, pred_dataset, evaluator.categories,
+                    recompute_gt_areas=evaluator.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
+                    progress=progress)
+    run.add_warnings(_derived_warnings({"missing_ids": missing, "extra_ids": extra}))
+    evaluator.state.merge(run)
+    return evaluator
+
+
+def _panoptic_preset_warnings(p, categories, annotations, gt_name: str) -> list:
+    """Warnings when a panoptic GT does not have the layout its preset describes."""
+    out = []
+    if p is None or p.expected_num_categories is None:
+        return out
+    ids = sorted(c.get("id") for c in categories if isinstance(c, dict))
+    if len(ids) != p.expected_num_categories:
+        out.append(f"preset {p.name} expects {p.expected_num_categories} categories but {gt_name} has {len(ids)}")
+    elif ids != list(range(p.expected_num_categories)):
+        out.append(f"preset {p.name} expects category ids 0..{p.expected_num_categories - 1}; "
+                   f"{gt_name} has {ids[0]}..{ids[-1]}")
+    crowd = sum(1 for a in annotations for s in a.get("segments_info", []) if s.get("iscrowd"))
+    if crowd:
+        out.append(f"preset {p.name} expects no crowd segments but {gt_name} has {crowd}")
+    return out
+
+
+def _panoptic_digests(gt: PanopticDataset, items: list) -> list:
+    """Per image: SHA-256 of its GT PNG bytes and its checked segments (id, category, crowd, area)."""
+    out = []
+    for image_id, ann, _ in items:
+        segs = ann["segments_info"]
+        cols = gt.columns.get(image_id)
+        if cols is None or not cols.describes(segs):
+            cols = segment_columns(segs, *check_segments(segs, f"image {image_id!r}: ground-truth"))
+        out.append(_digest(_file_bytes(gt.png_path(image_id), "ground truth"),
+                           np.ascontiguousarray(cols.ids, dtype="<i8").tobytes(),
+                           np.ascontiguousarray(cols.category_ids, dtype="<i8").tobytes(),
+                           np.ascontiguousarray(cols.iscrowd, dtype=np.uint8).tobytes(),
+                           np.ascontiguousarray(cols.area, dtype="<f8").tobytes()))
+    return out
+
+
+def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder=None, preset: Optional[str] = None,
+                              allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
+                              jobs: Optional[int] = None, cache_dir=None,
+                              progress: Optional[Callable[[int], None]] = None,
+                              with_semantic: bool = True) -> PanopticResult:
+    """PQ / SQ / RQ (and the category-map metrics) of a COCO-panoptic prediction set.
+
+    Parameters
+    ----------
+    gt_json, pred_json : path-like, dict or PanopticDataset
+        COCO panoptic JSON files (or a folder next to / holding one, as
+        :func:`resolve_panoptic_input` finds it), or loaded data.
+    gt_folder, pred_folder : path-like, optional
+        PNG folders; default: the JSON path without ``.json`` (panopticapi's rule).
+    preset : {"coco-panoptic", "ade20k-panoptic"}, optional
+        Checks the layout the preset describes (warnings).
+    allow_missing : bool
+        Score GT images without prediction: every GT segment a false negative.
+    per_image : bool
+        Keep per-image counts and matches (needed to save a state file).
+    recompute_gt_areas : bool
+        Use GT PNG pixel counts instead of the JSON ``area`` fields.
+    jobs, cache_dir, progress
+        Worker threads (default: usable CPUs, at most 8), the GT cache folder
+        (None: no cache), a callable called with 1 per image.
+    with_semantic : bool
+        Also compute mIoU, fwIoU, mAcc and aAcc of the category maps.
+
+    Returns
+    -------
+    PanopticResult
+
+    Notes
+    -----
+    Same rules as :class:`~segmetrics.panoptic.PanopticEvaluator`.  Annotations
+    pair by image id (:func:`pair_panoptic`); predictions for images not in
+    the GT are ignored with a warning.  Fingerprint: SHA-256 over the
+    categories and, per image in id order, the id and a SHA-256 of its GT PNG
+    and segments (:func:`segmetrics.state.fingerprint`).
+    """
+    p = get_preset(preset) if preset else None
+    if p is not None and p.task != "panoptic":
+        raise InputError(f"preset {p.name} is for {p.task} evaluation, not panoptic")
+    gt, gt_path = _load_panoptic(gt_json, gt_folder, "ground-truth")
+    pred, pred_path = _load_panoptic(pred_json, pred_folder, "prediction")
+    cats = CategoryIndex(gt.categories)
+    items, missing, extra = pair_panoptic(gt, pred, allow_missing=allow_missing)
+    gt_name = gt_path.name if gt_path is not None else "the ground truth"
+    run_warnings = _panoptic_preset_warnings(p, gt.categories, [it[1] for it in items], gt_name)
+    digests = _panoptic_digests(gt, items)
+    state = PanopticState(len(cats), per_image=per_image, digest=per_image)
+    _count_panoptic(state, items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas, jobs=jobs,
+                    cache_dir=cache_dir, progress=progress, digests=digests)
+    ids = [it[0] for it in items]
+    result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]
+    dataset = {"gt": str(gt_path if gt_path is not None else gt.path),
+               "pred": str(pred_path if pred_path is not None else pred.path),
+               "gt_folder": str(gt.folder), "pred_folder": str(pred.folder),
+               "missing_ids": sorted(missing, key=id_key), "extra_ids": sorted(extra, key=id_key),
+               "fingerprint": fingerprint(ids, digests, _categories_bytes(result_cats))}
+    params = {"preset": p.name if p else None, "allow_missing": bool(allow_missing),
+              "recompute_gt_areas": bool(recompute_gt_areas)}
+    return panoptic_result(state, cats, with_semantic=with_semantic, params=params, dataset=dataset,
+                           run_warnings=run_warnings)
+
+
+def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jobs: Optional[int] = None,
+                     **kwargs) -> PanopticResult:
+    """Alias of :func:`evaluate_panoptic_folders` (the PNG folders may be given by position)."""
+    return evaluate_panoptic_folders(gt_json, pred_json, gt_folder=gt_folder, pred_folder=pred_folder, jobs=jobs,
+                                     **kwargs)

@@ -1,0 +1,416 @@
+"""Label rules -> kernel code tables: the one place that says how a raw label value is read.
+
+Every path that counts semantic labels (the array API of
+:class:`~segmetrics.semantic.SemanticEvaluator`, the folder engine, the
+reference path for files the engine does not take, the GT of images without
+prediction) asks this module for its code tables.  A code table maps a raw
+label value to
+
+* a class ``0..K-1``;
+* :data:`IGNORED` (-1): a ground-truth pixel that counts nowhere;
+* :data:`BAD` (-2): a value that is an error on a scored pixel;
+* ``K`` (with ``void_predictions="miss"``): a prediction that abstains, counted as
+  a miss of the GT class and a false positive of no class (the "void column").
+
+Rules
+-----
+* ``gt_map`` / ``pred_map`` are lookup tables applied to raw values first
+  (``effective = map[raw]``); their entries lie in ``[0, K)`` or equal
+  ``ignore_index``.  A raw value at or beyond a table's length is bad, except
+  a raw ground-truth value equal to ``ignore_index`` (it stays ignored).
+* A ground-truth value whose effective label is ``ignore_index`` is ignored;
+  its prediction is never looked at.
+* A prediction whose effective label is ``ignore_index`` is bad on a scored
+  pixel (``void_predictions="error"``) or a miss (``"miss"``).
+* ``reduce_zero_label`` (ADE20K, mmsegmentation's rule) is the table
+  ``0 -> ignore, k -> k - 1``; :func:`label_map_lut` folds it into a label map.
+* Predictions are read either as class indices (``pred_labels="class-index"``:
+  no table) or like the ground truth (``"as-gt"``: the GT's table); ``"auto"``
+  decides from the data with :func:`decide_pred_labels`.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = [
+    "IGNORED",
+    "BAD",
+    "FILE_TABLE_SIZE",
+    "MAX_CLASSES",
+    "PRED_LABELS",
+    "VOID_PREDICTIONS",
+    "check_num_classes",
+    "check_ignore",
+    "check_map",
+    "reduce_zero_table",
+    "label_map_lut",
+    "LabelRules",
+    "decide_pred_labels",
+]
+
+IGNORED = -1
+BAD = -2
+#: Every value an 8- or 16-bit PNG sample can hold.
+FILE_TABLE_SIZE = 65536
+#: K * K must fit the kernel's int32 row offsets.
+MAX_CLASSES = 46340
+PRED_LABELS = ("auto", "class-index", "as-gt")
+VOID_PREDICTIONS = ("error", "miss")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def check_num_classes(num_classes: Any) -> int:
+    """``num_classes`` as an int in ``[1, MAX_CLASSES]`` or an :class:`InputError`."""
+    if not _is_int(num_classes):
+        raise InputError(f"num_classes must be an integer, got {num_classes!r}")
+    k = int(num_classes)
+    if not 1 <= k <= MAX_CLASSES:
+        raise InputError(f"num_classes must be in [1, {MAX_CLASSES}], got {k}")
+    return k
+
+
+def check_ignore(ignore_index: Any) -> int | None:
+    """``ignore_index`` as an int or None, or an :class:`InputError`."""
+    if ignore_index is None:
+        return None
+    if not _is_int(ignore_index):
+        raise InputError(f"ignore_index must be an integer or None, got {ignore_index!r}")
+    return int(ignore_index)
+
+
+def _as_table(table: Any, name: str) -> np.ndarray:
+    """A lookup table as a native integer ndarray (torch tensors accepted)."""
+    if type(table).__module__.split(".")[0] == "torch":
+        table = table.detach().cpu().numpy()
+    arr = np.asarray(table)
+    if arr.dtype.kind not in "iu":
+        raise InputError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr
+
+
+def check_map(table: Any, num_classes: int, ignore_index: int | None, name: str) -> np.ndarray | None:
+    """Validate a lookup table: 1-D integer, every entry in ``[0, K)`` or ``== ignore_index``.
+
+    Returns the table as int64 (None stays None).
+    """
+    if table is None:
+        return None
+    arr = _as_table(table, name)
+    if arr.ndim != 1 or arr.size == 0:
+        raise InputError(f"{name} must be a non-empty 1-D lookup table, got shape {arr.shape}")
+    values = arr.astype(np.int64) if arr.dtype != np.uint64 else arr
+    bad = (values < 0) | (values >= num_classes)
+    if ignore_index is not None:
+        bad &= values != ignore_index
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        shown = ", ".join(f"{name}[{i}] = {arr[i]}" for i in idx[:5])
+        raise InputError(
+            f"{name} entries must be in [0, {num_classes}) or equal ignore_index={ignore_index}: "
+            f"{shown}{' ...' if idx.size > 5 else ''} ({idx.size} bad entries)"
+        )
+    return values.astype(np.int64)
+
+
+def reduce_zero_table(num_classes: int, ignore_index: int) -> np.ndarray:
+    """mmsegmentation's ``reduce_zero_label`` as a table: 0 -> ignore, k -> k - 1 for 1..K."""
+    table = np.arange(-1, num_classes, dtype=np.int64)
+    table[0] = ignore_index
+    return table
+
+
+def label_map_lut(mapping: Mapping | None, *, num_classes: int, ignore_index: int,
+                  reduce_zero_label: bool = False) -> np.ndarray:
+    """Turn a raw -> class mapping into a lookup table (int64 array, index = raw value).
+
+    Parameters
+    ----------
+    mapping : mapping or None
+        Raw value -> class index, with an optional ``"*"`` default (as
+        :func:`segmetrics.io.labelfiles.load_label_map` returns), or None for
+        the identity.
+    num_classes, ignore_index : int
+        Classes must lie in ``[0, num_classes)`` or equal ``ignore_index``.
+    reduce_zero_label : bool
+        Apply the ADE20K rule first (raw 0 -> ignore, raw r -> ``mapping[r - 1]``).
+
+    Returns
+    -------
+    numpy.ndarray
+        With a mapping: length 256, or 65536 when a raw value above 255 is
+        listed (every entry is a class or the ignore index).  Without one (the
+        identity, possibly shifted): length ``num_classes + reduce_zero_label``,
+        so raw values beyond the classes stay errors.
+
+    Notes
+    -----
+    ``lut[v]`` is ``mapping[v']`` with ``v' = v - 1`` under ``reduce_zero_label``
+    (``v = 0`` is ignored) and ``v' = v`` otherwise; values not listed take
+    ``mapping["*"]`` when given, else ``ignore_index``.
+    """
+    mapping = dict(mapping) if mapping is not None else None
+    default = ignore_index
+    if mapping is not None:
+        default = mapping.pop("*", ignore_index)
+        for raw, cls in mapping.items():
+            if cls != ignore_index and not 0 <= cls < num_classes:
+                raise InputError(
+                    f"label map sends raw value {raw} to class {cls}, outside [0, {num_classes}) "
+                    f"and not the ignore index {ignore_index}"
+                )
+        if default != ignore_index and not 0 <= default < num_classes:
+            raise InputError(f"label map default class {default} is outside [0, {num_classes})")
+    if mapping is None:
+        size = num_classes + int(reduce_zero_label)
+    else:
+        top = max(mapping) if mapping else 0
+        if top + int(reduce_zero_label) >= FILE_TABLE_SIZE:
+            raise InputError(f"label map raw value {top} does not fit a 16-bit label PNG")
+        size = 256 if top + int(reduce_zero_label) < 256 else FILE_TABLE_SIZE
+    raw = np.arange(size, dtype=np.int64)
+    src = raw - 1 if reduce_zero_label else raw
+    if mapping is None:
+        lut = src.copy()
+    else:
+        lut = np.full(size, default, dtype=np.int64)
+        for r, cls in mapping.items():
+            lut[src == r] = cls
+    if reduce_zero_label:
+        lut[0] = ignore_index
+    return lut
+
+
+@dataclass(frozen=True, eq=False)
+class LabelRules:
+    """Validated label rules of one evaluation and the code tables they give.
+
+    Attributes
+    ----------
+    num_classes : int
+        K, the scored classes ``0..K-1``.
+    ignore_index : int or None
+    gt_map, pred_map : ndarray of int64 or None
+        Effective lookup tables (``reduce_zero_label`` folded in).
+    void_predictions : {"error", "miss"}
+        What a prediction equal to ``ignore_index`` (after ``pred_map``) on a
+        scored pixel is.
+
+    Notes
+    -----
+    The kernels count ``counted_classes`` columns: K, or K + 1 with
+    ``void_predictions="miss"``, where column K (no row reaches it) holds the
+    abstaining predictions.
+    """
+
+    num_classes: int
+    ignore_index: int | None
+    gt_map: np.ndarray | None
+    pred_map: np.ndarray | None
+    void_predictions: str = "error"
+
+    @classmethod
+    def build(cls, num_classes: Any, *, ignore_index: Any = 255, gt_map: Any = None, pred_map: Any = None,
+              void_predictions: str = "error") -> "LabelRules":
+        """Check every argument and return the rules (:class:`InputError` on a bad one)."""
+        k = check_num_classes(num_classes)
+        ign = check_ignore(ignore_index)
+        if void_predictions not in VOID_PREDICTIONS:
+            raise InputError(f"void_predictions must be one of {VOID_PREDICTIONS}, got {void_predictions!r}")
+        if void_predictions == "miss" and ign is None:
+            raise InputError("void_predictions='miss' needs an ignore_index (the value a void prediction holds)")
+        if void_predictions == "miss" and k + 1 > MAX_CLASSES:
+            raise InputError(f"void_predictions='miss' needs num_classes + 1 <= {MAX_CLASSES}")
+        return cls(k, ign, check_map(gt_map, k, ign, "gt_map"), check_map(pred_map, k, ign, "pred_map"),
+                   void_predictions)
+
+    @property
+    def counted_classes(self) -> int:
+        """Columns the kernels count: K, plus the void column with ``void_predictions="miss"``."""
+        return self.num_classes + (self.void_predictions == "miss")
+
+    def gt_codes(self, size: int | None = None) -> np.ndarray:
+        """Ground-truth code table (class, IGNORED or BAD).
+
+        ``size=None``: as long as ``gt_map`` (or K), for the array kernel, which
+        handles a raw ``ignore_index`` beyond the table itself; a size (the file
+        engine's 65536) folds that rule into the table.
+        """
+        k, ign = self.num_classes, self.ignore_index
+        values = np.arange(k, dtype=np.int64) if self.gt_map is None else self.gt_map
+        codes = _codes(values, k)
+        if ign is not None:
+            codes[values == ign] = IGNORED
+        if size is None:
+            return codes
+        out = _fit(codes, size)
+        if ign is not None and codes.size <= ign < size:
+            out[ign] = IGNORED
+        return out
+
+    def pred_codes(self, size: int | None = None) -> np.ndarray:
+        """Prediction code table (class, K for a void prediction under ``"miss"``, or BAD)."""
+        k, ign = self.num_classes, self.ignore_index
+        values = np.arange(k, dtype=np.int64) if self.pred_map is None else self.pred_map
+        codes = _codes(values, k)
+        if self.void_predictions == "miss":
+            codes[values == ign] = k
+            if codes.size <= ign < max(size or 0, FILE_TABLE_SIZE):  # the raw void value beyond the table
+                codes = _fit(codes, ign + 1)
+                codes[ign] = k
+        return codes if size is None else _fit(codes, size)
+
+    def void_codes(self, size: int = FILE_TABLE_SIZE) -> np.ndarray:
+        """Prediction code table of an image without prediction: every pixel a void prediction."""
+        return np.full(size, self.num_classes, dtype=np.int32)
+
+    def file_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The 65536-entry ``(gt_codes, pred_codes)`` the folder engine reads 8/16-bit PNGs with."""
+        return self.gt_codes(FILE_TABLE_SIZE), self.pred_codes(FILE_TABLE_SIZE)
+
+    def with_void_column(self) -> "LabelRules":
+        """The same rules counting K + 1 classes, class K being no GT value's (for void predictions)."""
+        return LabelRules(self.num_classes, self.ignore_index, self.gt_map, self.pred_map, "miss")
+
+    def digest(self) -> str:
+        """``sha256:<hex>`` of K, the ignore index, ``void_predictions`` and both lookup tables:
+        equal digests count every label value the same way."""
+        h = hashlib.sha256(f"{self.num_classes}|{self.ignore_index}|{self.void_predictions}".encode())
+        for table in (self.gt_map, self.pred_map):
+            h.update(b"|none" if table is None else b"|" + np.ascontiguousarray(table, dtype="<i8").tobytes())
+        return "sha256:" + h.hexdigest()
+
+    def differs_from(self, other: "LabelRules") -> str | None:
+        """Why two rule sets count differently (None when they count the same)."""
+        for attr in ("num_classes", "ignore_index", "void_predictions"):
+            if getattr(self, attr) != getattr(other, attr):
+                return f"{attr} differs ({getattr(self, attr)!r} vs {getattr(other, attr)!r})"
+        for attr in ("gt_map", "pred_map"):
+            a, b = getattr(self, attr), getattr(other, attr)
+            if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b)):
+                return f"{attr} differs"
+        return None
+
+
+def _codes(values: np.ndarray, k: int) -> np.ndarray:
+    """int32 codes of effective labels: the class where it is one, else BAD."""
+    codes = values.astype(np.int32)
+    codes[(values < 0) | (values >= k)] = BAD
+    return codes
+
+
+def _fit(codes: np.ndarray, size: int) -> np.ndarray:
+    """``codes`` cut or padded with BAD to ``size`` entries."""
+    out = np.full(size, BAD, dtype=np.int32)
+    n = min(size, codes.size)
+    out[:n] = codes[:n]
+    return out
+
+
+# ----------------------------------------------------------------------------- prediction convention
+def _lookup(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``table[values]`` with BAD for values outside the table (a plain gather when all are inside)."""
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int32)
+    if values.dtype.kind == "u" and values.dtype.itemsize <= 2 and table.size >= 1 << (8 * values.dtype.itemsize):
+        return table[values]
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= 0 and hi < table.size:
+        return table[values]
+    v = values.astype(np.int64)
+    inside = (v >= 0) & (v < table.size)
+    out = np.full(v.shape, BAD, dtype=np.int32)
+    out[inside] = table[v[inside]]
+    return out
+
+
+def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rules_class_index: LabelRules,
+                       rules_as_gt: LabelRules, agreement_ratio: float = 2.0) -> tuple[str, str]:
+    """Decide how predictions are written (``pred_labels="auto"``) from sample images.
+
+    Parameters
+    ----------
+    samples : sequence of (gt, pred) integer arrays
+        Decoded label maps of a few images (same shape within a pair).
+    rules_class_index, rules_as_gt : LabelRules
+        The rules under each reading (same ground-truth side).
+    agreement_ratio : float
+        How many times more scored pixels the winning reading must agree on.
+
+    Returns
+    -------
+    (str, str)
+        ``"class-index"`` or ``"as-gt"``, and the reason, one sentence.
+
+    Raises
+    ------
+    InputError
+        Neither reading is clearly right; the message names both options.
+
+    Notes
+    -----
+    Only scored pixels (GT not ignored) are looked at.  A reading is *valid*
+    when every sampled prediction value is a class under it (or a void
+    prediction where ``void_predictions="miss"``).  When exactly one reading
+    is valid it wins: a value only it allows was seen (e.g. 0 with ADE20K's
+    ``reduce_zero_label``: only class indices hold it; K: only GT values do).
+    Otherwise the reading under which the predictions equal the GT class on
+    ``agreement_ratio`` times more pixels wins, when the margin is also five
+    standard deviations of chance agreement (``a - b >= 5 sqrt(a + b)``, so
+    that noise never decides); a reading shifted by one class agrees on
+    almost none.  A wrong decision from an unlucky sample cannot
+    give a silently wrong number: values the chosen reading does not allow
+    are still errors in the full run, and an agreement decision needs a
+    factor of ``agreement_ratio`` between the readings.
+    """
+    gcodes = rules_class_index.gt_codes(FILE_TABLE_SIZE)
+    readings = (("class-index", rules_class_index), ("as-gt", rules_as_gt))
+    tables = [r.pred_codes(FILE_TABLE_SIZE) for _, r in readings]
+    scored_total = 0
+    agree = [0, 0]
+    invalid: list[set] = [set(), set()]
+    for gt, pred in samples:
+        g = _lookup(gcodes, np.asarray(gt).ravel())
+        scored = g >= 0
+        if not scored.any():
+            continue
+        gc = g[scored]
+        pv = np.asarray(pred).ravel()[scored]
+        scored_total += int(gc.size)
+        if pv.dtype.kind == "u" and pv.dtype.itemsize <= 2:  # the values present, without a sort
+            values = np.flatnonzero(np.bincount(pv, minlength=1))
+        else:
+            values = np.unique(pv)
+        for j, table in enumerate(tables):
+            invalid[j].update(values[_lookup(table, values) < 0].tolist())
+            agree[j] += int(np.count_nonzero(_lookup(table, pv) == gc))
+    names = ("class indices", "GT values")
+    if scored_total == 0:
+        raise InputError("pred_labels='auto' cannot decide how the predictions are written: the sampled "
+                         "images have no scored ground-truth pixel; pass pred_labels='class-index' or 'as-gt'")
+    valid = [not s for s in invalid]
+    if valid[0] != valid[1]:
+        j = 0 if valid[0] else 1
+        v = min(invalid[1 - j])
+        return readings[j][0], f"the value {v} is on scored pixels and only {names[j]} allow it"
+    pct = [100.0 * a / scored_total for a in agree]
+    for j in (0, 1):
+        a, b = agree[j], agree[1 - j]
+        if a > 0 and a >= agreement_ratio * b and (a - b) >= 5.0 * (a + b) ** 0.5:
+            return readings[j][0], (f"read as {names[j]} the predictions agree with the ground truth on "
+                                    f"{pct[j]:.1f}% of the sampled scored pixels, as {names[1 - j]} on "
+                                    f"{pct[1 - j]:.1f}%")
+    raise InputError(
+        f"pred_labels='auto' cannot tell how the predictions are written: read as class indices 0..K-1 they "
+        f"agree with the ground truth on {pct[0]:.1f}% of the sampled scored pixels, read as the ground truth's "
+        f"raw values on {pct[1]:.1f}%; pass pred_labels='class-index' or 'as-gt' (CLI: --pred-labels)"
+    )

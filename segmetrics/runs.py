@@ -1,0 +1,133 @@
+"""Run-state files as results: :func:`load_state` and :func:`merge_states`.
+
+A run-state file (``.smstate``, format in :mod:`segmetrics.state`) holds a
+state and the facts its result needs (parameters, classes, what was scored,
+notes); loading it gives back a result with the very numbers and report of the
+run that saved it.  Merging states of disjoint image sets gives the result of
+one run over all of them, bit for bit, in any merge order.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Union
+
+from .errors import InputError
+from .panoptic import PanopticResult, _categories_bytes
+from .panoptic import build_result as panoptic_result
+from .semantic import SemanticResult
+from .semantic import build_result as semantic_result
+from .state import id_key, read_state_file
+
+__all__ = ["load_state", "merge_states"]
+
+Result = Union[SemanticResult, PanopticResult]
+
+
+def _result(header: dict, state, *, dataset: dict | None = None, notes=None, run_warnings=None) -> Result:
+    params = header.get("params", {})
+    dataset = header.get("dataset", {}) if dataset is None else dataset
+    notes = header.get("notes", []) if notes is None else notes
+    run_warnings = header.get("run_warnings", []) if run_warnings is None else run_warnings
+    classes = header.get("classes", {})
+    if state.TASK == "semantic":
+        return semantic_result(state, class_names=classes["names"], absent_rule=params.get("absent_rule", "mmseg"),
+                               params=params, dataset=dataset, notes=notes, run_warnings=run_warnings)
+    return panoptic_result(state, classes["categories"], with_semantic=header.get("with_semantic", True),
+                           params=params, dataset=dataset, notes=notes, run_warnings=run_warnings,
+                           emit_warnings=False)
+
+
+def load_state(path) -> Result:
+    """Read a run-state file (``segmetrics eval --save-state``, ``result.save_state``) into a result.
+
+    Raises
+    ------
+    FormatError
+        Not a segmetrics state file, a newer format, a bad checksum, a truncated file.
+    """
+    header, state = read_state_file(path)
+    return _result(header, state)
+
+
+def _common(values: list):
+    """One value when all agree, else the distinct values in a fixed order."""
+    distinct = sorted({repr(v): v for v in values}.items())
+    return distinct[0][1] if len(distinct) == 1 else [v for _, v in distinct]
+
+
+def merge_states(items: Iterable[Union[str, os.PathLike, SemanticResult, PanopticResult]]) -> Result:
+    """Merge run states of disjoint image sets (state-file paths or results) into one result.
+
+    Raises
+    ------
+    InputError
+        Fewer than one item; different tasks, parameters, class lists or kept
+        fields; a state without per-image rows (image ids are needed to refuse
+        double counting); an image id in two states.  The message names the
+        first two inputs that disagree and what differs.
+    FormatError
+        A file that is not a valid state file.
+
+    Notes
+    -----
+    Counts add up, per-image rows and matches are kept in image-id order,
+    warnings sorted, so the merged result (and its saved file) does not depend
+    on the order of ``items``.  ``dataset``: paths common to all inputs are
+    kept (else the sorted list of the distinct ones); missing-prediction ids
+    are united; prediction ids that matched no GT image are united minus the
+    merged images (a shard's extras are often another shard's images); the
+    fingerprint is recomputed from the merged per-image GT digests.
+    """
+    items = list(items)
+    if not items:
+        raise InputError("merge_states needs at least one state")
+    names, headers, states = [], [], []
+    for x in items:
+        if isinstance(x, (SemanticResult, PanopticResult)):
+            if x.state is None:
+                raise InputError("a result without state cannot be merged")
+            names.append(f"result {len(names) + 1}")
+            headers.append(x.state_header())
+            states.append(x.state.copy())
+        else:
+            h, s = read_state_file(x)
+            names.append(os.fspath(x))
+            headers.append(h)
+            states.append(s)
+    first, h0 = names[0], headers[0]
+    for name, h, s in zip(names, headers, states):
+        if s.TASK != states[0].TASK:
+            raise InputError(f"cannot merge a {states[0].TASK} state ({first}) with a {s.TASK} state ({name})")
+        if not s.per_image_kept:
+            raise InputError(f"cannot merge {name}: it has no per-image rows (save it with per_image=True / "
+                             "--save-state), so overlapping images could not be refused")
+        for key in sorted(set(h0.get("params", {})) | set(h.get("params", {}))):
+            a, b = h0.get("params", {}).get(key), h.get("params", {}).get(key)
+            if a != b:
+                raise InputError(f"cannot merge {first} and {name}: parameter {key} differs ({a!r} vs {b!r})")
+        if h.get("classes") != h0.get("classes"):
+            raise InputError(f"cannot merge {first} and {name}: the class lists differ")
+        if h.get("with_semantic", True) != h0.get("with_semantic", True):
+            raise InputError(f"cannot merge {first} and {name}: one has the category-map metrics, one not")
+    merged = states[0]
+    for name, s in zip(names[1:], states[1:]):
+        try:
+            merged.merge(s)
+        except InputError as exc:
+            raise InputError(f"cannot merge {name} into {first}: {exc}") from None
+    ids = {id_key(i) for i in merged.image_ids}
+    datasets = [h.get("dataset", {}) for h in headers]
+    dataset = {}
+    for key in sorted({k for d in datasets for k in d}):
+        if key in ("missing_ids", "extra_ids", "fingerprint"):
+            continue
+        dataset[key] = _common([d.get(key) for d in datasets])
+    missing = {id_key(i): i for d in datasets for i in d.get("missing_ids", [])}
+    extra = {id_key(i): i for d in datasets for i in d.get("extra_ids", []) if id_key(i) not in ids}
+    dataset["missing_ids"] = [missing[k] for k in sorted(missing)]
+    dataset["extra_ids"] = [extra[k] for k in sorted(extra)]
+    cats = h0.get("classes", {}).get("categories")
+    dataset["fingerprint"] = merged.fingerprint(_categories_bytes(cats) if cats is not None else b"")
+    notes = sorted({n for h in headers for n in h.get("notes", [])})
+    run_warnings = sorted({w for h in headers for w in h.get("run_warnings", [])})
+    return _result(h0, merged, dataset=dataset, notes=notes, run_warnings=run_warnings)

@@ -1,0 +1,120 @@
+"""The import graph of segmetrics: no cycle (static walk), light top-level import, lazy optional deps."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "segmetrics"
+OPTIONAL = ("torch", "matplotlib", "dask", "distributed", "fsspec", "selenium", "tqdm", "scipy", "cv2")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _imports(name: str, path: Path, modules: dict) -> list[tuple[str, int, bool]]:
+    """(imported segmetrics module, line, inside a function) of every import statement in a module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+
+    def visit(node, in_function):
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            targets = []
+            if isinstance(child, ast.Import):
+                targets = [a.name for a in child.names]
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package.split(".")
+                    base = base[: len(base) - (child.level - 1)]
+                    mod = ".".join(base + ([child.module] if child.module else []))
+                else:
+                    mod = child.module or ""
+                targets = [mod] + [f"{mod}.{a.name}" for a in child.names]
+            for t in targets:
+                # the deepest segmetrics module the statement names
+                while t and t not in modules:
+                    t = t.rpartition(".")[0]
+                if t.startswith("segmetrics") and t != name:
+                    found.append((t, child.lineno, in_function))
+            visit(child, inner)
+
+    visit(tree, False)
+    return found
+
+
+def test_no_import_cycle_inside_segmetrics():
+    """Every import counts, also those inside functions: an import moved into a function
+    to dodge a cycle still closes it here."""
+    modules = _modules()
+    graph = {m: sorted({t for t, _, _ in _imports(m, p, modules)}) for m, p in modules.items()}
+    # a package imports its parent package implicitly; that edge is no cycle of ours
+    graph = {m: [t for t in ts if not m.startswith(t + ".")] for m, ts in graph.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def dfs(m):
+        state[m] = 1
+        stack.append(m)
+        for t in graph.get(m, []):
+            if state.get(t) == 1:
+                cycles.append(stack[stack.index(t):] + [t])
+            elif t not in state:
+                dfs(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            dfs(m)
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+    assert len(graph) > 20  # the walk saw the package
+
+
+def test_optional_dependencies_are_imported_inside_functions_only():
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n.split(".")[0] in OPTIONAL]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("statement", ["import segmetrics", "import segmetrics.folders, segmetrics.runs"])
+def test_top_level_import_is_light(statement):
+    code = (f"{statement}\nimport sys\n"
+            f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {OPTIONAL + ('click',)!r})\n"
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_public_api_is_complete():
+    import segmetrics as sm
+
+    for name in sm.__all__:
+        assert getattr(sm, name) is not None, name
+    for name in ("evaluate_semantic_folders", "evaluate_panoptic_folders", "load_state", "merge_states",
+                 "panoptic_quality", "SemanticState", "PanopticState"):
+        assert name in sm.__all__ and name in dir(sm)
+    assert sm.panoptic_quality is sm.folders.panoptic_quality
+    with pytest.raises(AttributeError):
+        sm.no_such_function  # noqa: B018

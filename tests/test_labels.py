@@ -1,0 +1,200 @@
+"""Label rules (segmetrics.labels): code tables and the prediction label convention (pred_labels)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import segmetrics as sm
+from segmetrics.cli import cli
+from segmetrics.errors import InputError, LabelError
+from segmetrics.labels import BAD, IGNORED, LabelRules, decide_pred_labels, reduce_zero_table
+
+from cli_data import oracle_confusion, oracle_miou, write_png
+
+K = 150
+
+
+def test_code_tables_by_hand():
+    rules = LabelRules.build(4, ignore_index=300, gt_map=[0, 300, 3, 1], pred_map=[1, 2])
+    g, p = rules.file_tables()
+    assert g.shape == p.shape == (65536,) and g.dtype == p.dtype == np.int32
+    assert g[:5].tolist() == [0, IGNORED, 3, 1, BAD] and g[300] == IGNORED and g[299] == BAD
+    assert p[:3].tolist() == [1, 2, BAD] and p[300] == BAD
+    miss = LabelRules.build(4, ignore_index=255, void_predictions="miss")
+    assert miss.counted_classes == 5
+    q = miss.pred_codes(65536)
+    assert q[:4].tolist() == [0, 1, 2, 3] and q[255] == 4 and q[4] == BAD and q[254] == BAD
+    assert miss.pred_codes().size == 256 and miss.pred_codes()[255] == 4  # the array path sees 255 too
+    with pytest.raises(InputError, match="gt_map"):
+        LabelRules.build(3, gt_map=[0, 7])
+    with pytest.raises(InputError, match="void_predictions"):
+        LabelRules.build(3, void_predictions="ignore")
+
+
+def _ade(rng, n=4, shape=(30, 40)):
+    """ADE20K-like GT (0 = other, 1..150) in blobs."""
+    out = []
+    for _ in range(n):
+        small = rng.integers(0, K + 1, (shape[0] // 5, shape[1] // 5))
+        out.append(small.repeat(5, 0).repeat(5, 1).astype(np.uint8))
+    return out
+
+
+def _write(root, name, arrays):
+    for i, a in enumerate(arrays):
+        write_png(root / name / f"ADE_{i:03d}.png", a)
+    return root / name
+
+
+def _good_prediction(rng, g):
+    """A decent model: the GT class (0..K-1) on 90 % of the pixels."""
+    cls = np.where(g == 0, rng.integers(0, K, g.shape), g.astype(np.int64) - 1)
+    noise = rng.random(g.shape) < 0.1
+    return np.where(noise, rng.integers(0, K, g.shape), cls)
+
+
+def test_class_indices_without_any_zero_are_not_read_shifted(tmp_path):
+    """0..K-1 predictions that never hold 0 (the issue's ADE20K case: 0.45 % instead of 68.54 %)."""
+    rng = np.random.default_rng(0)
+    gts = _ade(rng)
+    preds = []
+    for g in gts:
+        p = _good_prediction(rng, g)
+        preds.append(np.where(p == 0, 1, p).astype(np.uint8))  # class 0 never predicted
+    gt, pred = _write(tmp_path, "gt", gts), _write(tmp_path, "pred", preds)
+    res = sm.evaluate_semantic_folders(gt, pred, preset="ade20k")
+    assert res.params["pred_labels"] == "class-index" and "agree with the ground truth" in res.notes[0]
+    want = oracle_miou(oracle_confusion(list(zip(gts, preds)), K, gt_lut=reduce_zero_table(K, 255)))
+    assert res.metrics["mIoU"] == pytest.approx(want, rel=1e-12) and res.metrics["mIoU"] > 0.5
+    shifted = sm.evaluate_semantic_folders(gt, pred, preset="ade20k", pred_labels="as-gt")
+    assert shifted.metrics["mIoU"] < 0.05  # what the wrong reading gives: the reason this is decided
+
+
+def test_gt_values_without_any_k_are_not_read_shifted(tmp_path):
+    """1..K predictions (the GT's own values) that never hold K."""
+    rng = np.random.default_rng(1)
+    gts = _ade(rng)
+    preds = []
+    for g in gts:
+        p = _good_prediction(rng, g) + 1
+        preds.append(np.where(p == K, K - 1, p).astype(np.uint8))  # value K never written
+    gt, pred = _write(tmp_path, "gt", gts), _write(tmp_path, "pred", preds)
+    res = sm.evaluate_semantic_folders(gt, pred, preset="ade20k")
+    assert res.params["pred_labels"] == "as-gt" and res.params["pred_reduce_zero_label"] is True
+    lut = reduce_zero_table(K, 255)
+    want = oracle_miou(oracle_confusion(list(zip(gts, preds)), K, gt_lut=lut, pred_lut=lut))
+    assert res.metrics["mIoU"] == pytest.approx(want, rel=1e-12) and res.metrics["mIoU"] > 0.5
+    # the CLI reads them the same way and says so
+    r = CliRunner().invoke(cli, ["eval", "--preset", "ade20k", "--gt", str(gt), "--pred", str(pred), "--json", "-",
+                                 "--no-cache"])
+    rep = json.loads(r.stdout)
+    assert rep["metrics"]["mIoU"] == res.metrics["mIoU"] and rep["params"]["pred_labels"] == "as-gt"
+    assert "pred_labels='auto' chose 'as-gt'" in r.stderr and rep["notes"] == list(res.notes)
+
+
+def test_a_value_only_one_reading_allows_decides(tmp_path):
+    rng = np.random.default_rng(2)
+    gts = _ade(rng, n=2)
+    with_k = [np.full_like(g, K) for g in gts]  # nonsense predictions, but K exists only in the GT values
+    gt, pred = _write(tmp_path, "gt", gts), _write(tmp_path, "pred", with_k)
+    res = sm.evaluate_semantic_folders(gt, pred, preset="ade20k")
+    assert res.params["pred_labels"] == "as-gt" and f"value {K}" in res.notes[0]
+
+
+def test_undecidable_predictions_are_an_error_naming_both_options(tmp_path):
+    rng = np.random.default_rng(3)
+    gts = _ade(rng, n=3)
+    noise = [rng.integers(1, K, g.shape).astype(np.uint8) for g in gts]  # 1..K-1: both readings valid
+    gt, pred = _write(tmp_path, "gt", gts), _write(tmp_path, "pred", noise)
+    with pytest.raises(InputError, match="cannot tell") as exc:
+        sm.evaluate_semantic_folders(gt, pred, preset="ade20k")
+    assert "class-index" in str(exc.value) and "as-gt" in str(exc.value)
+    r = CliRunner().invoke(cli, ["eval", "--preset", "ade20k", "--gt", str(gt), "--pred", str(pred)])
+    assert r.exit_code == 2 and "--pred-labels" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # an explicit reading is scored as given
+    assert sm.evaluate_semantic_folders(gt, pred, preset="ade20k", pred_labels="class-index").num_images == 3
+
+
+def test_a_wrong_guess_from_the_sample_is_an_error_not_a_number(tmp_path):
+    """The sample decides by agreement; a value the chosen reading does not allow, in an image
+    outside the sample, still stops the run."""
+    rng = np.random.default_rng(4)
+    gts = _ade(rng, n=20)
+    preds = [(_good_prediction(rng, g) + 1).clip(1, K - 1).astype(np.uint8) for g in gts]  # GT values, no K
+    preds[1] = preds[1].copy()
+    preds[1][0, 0] = 0  # 0 is no GT class value (it is ignore): an error when read as GT values
+    gt, pred = _write(tmp_path, "gt", gts), _write(tmp_path, "pred", preds)
+    scored = gts[1][0, 0] != 0
+    if not scored:
+        gts[1][0, 0] = 5
+        _write(tmp_path, "gt", gts)
+    with pytest.raises(LabelError, match="ADE_001") as exc:
+        sm.evaluate_semantic_folders(gt, pred, preset="ade20k")
+    assert exc.value.side == "pred" and exc.value.rules["pred_labels"] == "as-gt"
+
+
+def test_cityscapes_train_ids_and_label_ids_are_told_apart(tmp_path):
+    from segmetrics.presets import CITYSCAPES_LABELID_TO_TRAINID as to_train
+
+    rng = np.random.default_rng(5)
+    ids = np.array(sorted(to_train), dtype=np.uint8)
+    gts, label_preds, train_preds = [], [], []
+    for i in range(3):
+        g = ids[rng.integers(0, ids.size, (6, 8))].repeat(4, 0).repeat(4, 1)
+        p = np.where(rng.random(g.shape) < 0.85, g, ids[rng.integers(0, ids.size, g.shape)])
+        gts.append(g)
+        label_preds.append(p.astype(np.uint8))
+        train_preds.append(np.vectorize(to_train.get)(p).astype(np.uint8))
+    for name, arrays in (("gt", gts), ("lab", label_preds), ("train", train_preds)):
+        for i, a in enumerate(arrays):
+            write_png(tmp_path / name / "x" / f"x_{i:06d}_000019{'_gtFine_labelIds' if name == 'gt' else ''}.png", a)
+    a = sm.evaluate_semantic_folders(tmp_path / "gt", tmp_path / "lab", preset="cityscapes")
+    b = sm.evaluate_semantic_folders(tmp_path / "gt", tmp_path / "train", preset="cityscapes")
+    assert a.params["pred_labels"] == "as-gt" and a.params["pred_label_map"] == "same as label_map"
+    assert b.params["pred_labels"] == "class-index" and a.metrics == b.metrics
+
+
+def test_real_ade20k_sample_read_right_both_ways(shared_data, tmp_path):
+    """The real ADE20K sample, predictions = the GT written both ways, with the telling value removed."""
+    from cli_data import read_png
+
+    files = sorted((shared_data / "ade20k_sample" / "sampleData" / "annotations").glob("*.png"))
+    if not files:
+        pytest.skip("ADE20K sample annotations absent")
+    gts = [read_png(f) for f in files]
+    idx = [np.where(g == 0, 1, np.maximum(g.astype(np.int64) - 1, 1)).astype(np.uint8) for g in gts]  # no 0
+    vals = [np.where(g == K, K - 1, np.maximum(g, 1)).astype(np.uint8) for g in gts]  # no K
+    gt = tmp_path / "gt"
+    for name, arrays in (("idx", idx), ("vals", vals)):
+        for f, a in zip(files, arrays):
+            write_png(tmp_path / name / f.name, a)
+    for f, g in zip(files, gts):
+        write_png(gt / f.name, g)
+    a = sm.evaluate_semantic_folders(gt, tmp_path / "idx", preset="ade20k")
+    b = sm.evaluate_semantic_folders(gt, tmp_path / "vals", preset="ade20k")
+    assert a.params["pred_labels"] == "class-index" and b.params["pred_labels"] == "as-gt"
+    assert a.metrics["mIoU"] > 0.9 and b.metrics["mIoU"] > 0.9
+
+
+def test_label_errors_carry_structured_fields(tmp_path):
+    from cli_data import make_flat_set
+
+    gt, pred, _ = make_flat_set(tmp_path, n=3, k=4)
+    bad = np.zeros((24, 32), np.uint8)
+    bad[:2] = 9
+    write_png(pred / "img_001.png", bad)
+    with pytest.raises(LabelError) as exc:
+        sm.evaluate_semantic_folders(gt, pred, num_classes=4)
+    e = exc.value
+    from cli_data import read_png
+
+    scored_nines = int(((bad == 9) & (read_png(gt / "img_001.png") != 255)).sum())
+    assert (e.side, e.values, e.counts, e.image) == ("pred", [9], [scored_nines], "img_001")
+    assert e.file == str(pred / "img_001.png") and e.rules["pred_labels"] == "class-index"
+    write_png(gt / "img_002.png", np.full((24, 32), 7, np.uint8))
+    with pytest.raises(LabelError) as exc:
+        sm.evaluate_semantic_files([("x", gt / "img_002.png", pred / "img_002.png")], sm.SemanticEvaluator(4))
+    assert exc.value.side == "gt" and exc.value.file == str(gt / "img_002.png") and exc.value.values == [7]
