@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import pq as _pq_formula
 from ..errors import InputError
 from ..metrics import _check_rule, _div
 
@@ -26,7 +27,6 @@ SEMANTIC_HEADLINE = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice")
 SEMANTIC_PER_CLASS = ("IoU", "Acc", "Dice", "Precision", "Recall")
 PANOPTIC_HEADLINE = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
 PANOPTIC_PER_CLASS = ("pq", "sq", "rq")
-_GROUPS = (("", None), ("_th", True), ("_st", False))
 
 
 def _as_counts(name: str, x) -> np.ndarray:
@@ -160,16 +160,14 @@ def pq_from_counts(tp, fp, fn, iou_sum, isthing) -> dict:
 
     Notes
     -----
-    Per category, ``PQ_c = iou_sum_c / (tp_c + fp_c / 2 + fn_c / 2)``,
-    ``SQ_c = iou_sum_c / tp_c`` (0 when ``tp_c = 0``) and
-    ``RQ_c = tp_c / (tp_c + fp_c / 2 + fn_c / 2)``, panopticapi's formulas.  A
+    The formulas are :mod:`segmetrics.pq`'s (panopticapi's): per category
+    ``PQ_c = iou_sum_c / (tp_c + fp_c / 2 + fn_c / 2)``, ``SQ_c = iou_sum_c / tp_c``
+    (0 when ``tp_c = 0``), ``RQ_c = tp_c / (tp_c + fp_c / 2 + fn_c / 2)``.  A
     category counts at an index iff ``tp_c + fp_c + fn_c > 0`` there (as
     panopticapi does on that dataset, resample or image); elsewhere its
     per-category values are NaN.  ``PQ`` / ``SQ`` / ``RQ`` of a group are the
     means over its counted categories, NaN when it has none (panopticapi
-    raises ``ZeroDivisionError`` there).  The denominator is formed as
-    ``(2 tp + fp + fn) / 2``, which equals ``tp + fp / 2 + fn / 2`` exactly
-    for integer counts below 2**52.
+    raises ``ZeroDivisionError`` there).
     """
     tp = _as_counts("tp", tp)
     fp = _as_counts("fp", fp)
@@ -181,18 +179,14 @@ def pq_from_counts(tp, fp, fn, iou_sum, isthing) -> dict:
 
 
 def _pq(tp: np.ndarray, den2: np.ndarray, iou: np.ndarray, isthing: np.ndarray) -> dict:
-    """:func:`pq_from_counts` from ``tp``, ``den2 = 2 tp + fp + fn`` and ``iou_sum`` (float64)."""
-    present = den2 > 0
-    den = 0.5 * den2
-    pq = _div(iou, den)
-    rq = _div(tp, den)
-    sq = np.where(present, 0.0, np.nan)
-    np.divide(iou, tp, out=sq, where=tp > 0)
-    out: dict = {}
-    for suffix, flag in _GROUPS:
-        keep = present if flag is None else present & (isthing == flag)
-        for key, values in (("PQ", pq), ("SQ", sq), ("RQ", rq)):
-            out[key + suffix] = _masked_mean(values, keep)
-        out["N" + suffix] = keep.sum(axis=-1).astype(np.int64)
-    out["pq"], out["sq"], out["rq"] = pq, sq, rq
+    """:func:`pq_from_counts` from ``tp``, ``den2 = 2 tp + fp + fn`` and ``iou_sum`` (exact float64).
+
+    PQ depends on FP and FN only through ``fp + fn = den2 - 2 tp``, so that sum is
+    passed as FP with FN = 0: ``tp + (fp + fn) / 2`` equals ``tp + fp / 2 + fn / 2``
+    exactly for integer counts below 2**52, and presence is unchanged.
+    """
+    fp_fn = den2 - 2.0 * tp
+    zero = np.zeros_like(tp)
+    out = {key: np.asarray(v) for key, v in _pq_formula.pq_groups(tp, fp_fn, zero, iou, isthing).items()}
+    out["pq"], out["sq"], out["rq"], _ = _pq_formula.pq_per_class(tp, fp_fn, zero, iou)
     return out

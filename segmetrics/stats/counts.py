@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..metrics import _check_rule
-from ..panoptic import _fsum_by_category
+from ..pq import iou_sums
 from ._formulas import (
     PANOPTIC_HEADLINE,
     PANOPTIC_PER_CLASS,
@@ -111,7 +111,7 @@ class _Counts:
             return None
         if self._float_totals is None:
             rows, cols = np.nonzero(block)
-            self._float_totals = _fsum_by_category(cols, block[rows, cols], block.shape[1])
+            self._float_totals = iou_sums(cols, block[rows, cols], block.shape[1])
         return self._float_totals
 
     def metrics(self) -> dict:
@@ -274,7 +274,8 @@ class PanopticCounts(_Counts):
         -----
         ``iou_sum[i, c] = math.fsum`` of the IoUs of the matches of image ``i``
         and category ``c`` (correctly rounded, so the order of the matches
-        does not matter), the rule of :class:`segmetrics.panoptic.PanopticState`.
+        does not matter): :func:`segmetrics.pq.iou_sums`, the rule of
+        :meth:`segmetrics.state.PanopticState.image_iou_sum`.
         """
         shape = np.shape(tp)
         image = np.asarray(match_image, dtype=np.int64)
@@ -287,7 +288,7 @@ class PanopticCounts(_Counts):
             j = int(np.argmax(bad))
             raise InputError(f"match {j} names image index {int(image[j])} and category {int(cat[j])}, "
                              f"outside the {shape[0]} x {shape[1]} counts")
-        iou_sum = _fsum_by_category(image * shape[1] + cat, iou, shape[0] * shape[1]).reshape(shape)
+        iou_sum = iou_sums(cat, iou, shape[1], match_image=image, num_images=shape[0])
         return cls(tp, fp, fn, iou_sum, isthing, category_names=category_names, image_ids=image_ids)
 
     def _make_block(self) -> np.ndarray:

@@ -21,11 +21,11 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..report import json_ready
 from .counts import _Counts
 from .resample import (
     Intervals,
     Operand,
-    _clean,
     _nonempty,
     _scalar,
     block_rows,
@@ -156,7 +156,7 @@ class Comparison:
                "level": self.level, "method": self.method, "resamples": self.resamples, "seed": self.seed,
                "permutations": self.permutations, "exact_permutations": self.exact,
                "num_images": self.num_images}
-        return _clean(out)
+        return json_ready(out)
 
 
 # ----------------------------------------------------------------------------- the comparison

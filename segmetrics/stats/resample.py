@@ -28,6 +28,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError
+from ..report import json_ready
 from .counts import _Counts
 
 __all__ = ["METHODS", "Intervals", "bootstrap", "bootstrap_indices", "replicate_sums"]
@@ -239,21 +240,6 @@ def interval(rep: np.ndarray, estimate: np.ndarray, jack: np.ndarray | None, lev
 
 
 # ----------------------------------------------------------------------------- result
-def _clean(v):
-    """JSON-ready: arrays to lists, NaN to None, numpy scalars to Python."""
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _clean(v.tolist())
-    if isinstance(v, (float, np.floating)):
-        return None if math.isnan(v) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
 @dataclasses.dataclass(frozen=True)
 class Intervals:
     """Bootstrap confidence intervals of every headline metric and every per-class value.
@@ -296,7 +282,7 @@ class Intervals:
         for kind, keys in (("metrics", self.headline), ("per_class", self.per_class)):
             for key in keys:
                 out[kind][key] = {"low": self.low[key], "high": self.high[key], **common}
-        return _clean(out)
+        return json_ready(out)
 
 
 def _scalar(v):

@@ -26,8 +26,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import DataFileError, FormatError, InputError
+from ..report import json_ready
 from .counts import _Counts
-from .resample import Intervals, _clean, bootstrap
+from .resample import Intervals, bootstrap
 
 __all__ = ["UNASSIGNED", "Manifest", "Slice", "read_manifest", "slice_metrics"]
 
@@ -215,7 +216,7 @@ class Slice:
 
     def to_dict(self) -> dict:
         """JSON-ready ``{attribute, value, num_images, metrics, per_class, intervals}``."""
-        return _clean({
+        return json_ready({
             "attribute": self.attribute, "value": self.value, "num_images": self.num_images,
             "metrics": {k: v for k, v in self.metrics.items() if np.ndim(v) == 0},
             "per_class": {k: v for k, v in self.metrics.items() if np.ndim(v) == 1},
