@@ -62,59 +62,6 @@ COCO_BIN = Path(sys.executable).parent / "coco"  # hotcoco's console script, wit
 
 
 # ----------------------------------------------------------------------------------------------
-# data
-# ----------------------------------------------------------------------------------------------
-
-def subset(base: dict, n: int) -> dict:
-    """The set restricted to its first ``n`` images (hard links, or JSON files listing them)."""
-    if base["task"] == "panoptic":
-        d = Path(base["gt_json"]).parent / f"subset_{n}"
-        d.mkdir(exist_ok=True)
-        out = dict(base)
-        for side in ("gt", "pred"):
-            src = Path(base[f"{side}_json"])
-            dst = d / src.name
-            if not dst.is_file():
-                data = json.loads(src.read_bytes())
-                keep = {im["id"] for im in data["images"][:n]}
-                data["images"] = data["images"][:n]
-                data["annotations"] = [a for a in data["annotations"] if a["image_id"] in keep]
-                dst.write_text(json.dumps(data))
-            out[f"{side}_json"] = str(dst)
-        return out
-    root = Path(base["pred_dir"]).parent
-    d = root / f"subset_{n}"
-    names = sorted(p.name for p in Path(base["pred_dir"]).glob("*.png"))[:n]
-    out = dict(base)
-    for key in ("pred_dir", "plain_gt_dir", "vernier_pred_dir"):
-        if key in base:
-            src = Path(base[key])
-            dst = d / src.relative_to(root)
-            _link_all([(src / name, dst / name) for name in names])
-            out[key] = str(dst)
-    if base.get("preset"):  # label-id GT in city folders, paired by stem + suffix
-        gt_root = Path(base["gt_dir"])
-        stems = {name[:-4] for name in names}
-        files = [p for p in gt_root.rglob("*.png") if p.name.replace(base["gt_suffix"], "")[:-4] in stems]
-        dst_root = d / gt_root.relative_to(root)
-        _link_all([(p, dst_root / p.relative_to(gt_root)) for p in files])
-        out["gt_dir"] = str(dst_root)
-    else:
-        out["gt_dir"] = out["plain_gt_dir"]
-    return out
-
-
-def _link_all(pairs) -> None:
-    for src, dst in pairs:
-        if not dst.exists():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src, dst)
-            except OSError:
-                dst.write_bytes(src.read_bytes())
-
-
-# ----------------------------------------------------------------------------------------------
 # rows
 # ----------------------------------------------------------------------------------------------
 
@@ -352,7 +299,7 @@ def main(argv=None) -> int:
             title, keys = (f"Cityscapes-like: {n} images of 1024 x 2048 (`ragged.py`), label ids -> 19 train ids",
                            H.SEM_KEYS)
         small_n = max(2, n // 10)
-        sets.append((kind, title, keys, base, subset(base, small_n), n, small_n))
+        sets.append((kind, title, keys, base, H.subset(base, small_n), n, small_n))
     t_gen = time.perf_counter() - t_gen
 
     load_before = load()

@@ -182,5 +182,51 @@ def test_make_results_orders_known_sections_and_lists_others(tmp_path):
     text = mr.assemble(tmp_path)
     assert text.startswith("# Benchmark results")
     assert text.index("## Folders") < text.index("## PNG") < text.index("## Zeta")
+    (tmp_path / "scale.md").write_text("## Scale\n")
+    text = mr.assemble(tmp_path)
+    assert text.index("## Scale") < text.index("## Folders")
+    assert "`python benchmarks/bench_scale.py`" in text
     assert "`python benchmarks/bench_folders.py`" in text and "bench_panoptic" not in text
     assert "| [zeta.md](results/zeta.md) |" in text
+
+
+def test_bench_semantic_kernel_quick_run_covers_every_regime(tmp_path):
+    text = _run_quick("bench_semantic_kernel.py", tmp_path / "kernel.md")
+    assert "every method gives the same confusion matrix in every regime (checked)" in text
+    regimes = ("uniform noise", "large blobs (Voronoi cells)", "5 % salt noise", "30 % salt noise",
+               "boundary-rich", "ADE20K-like", "Cityscapes-like 1024 x 2048, label-id map fused")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "Mpx/s" not in line]
+    for regime in regimes:
+        row = next(r for r in rows if regime in r)
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[1]) > 0  # SemanticEvaluator.update Mpx/s
+        if _installed("hotcoco"):
+            assert cells[-2].endswith("x") and float(cells[-2][:-1]) > 0
+    assert "Goal 1 of issue 17" in text
+
+
+def test_bench_startup_quick_run_times_each_command(tmp_path):
+    text = _run_quick("bench_startup.py", tmp_path / "startup.md", "--repeat", "2")
+    for what in ("`python -c 'import numpy'`", "`python -c 'import segmetrics'`", "`python -m segmetrics --version`",
+                 "`python -m segmetrics eval --help`", "console script `segmetrics --version`"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {what}"))
+        assert float(row.split("|")[2]) > 0
+    assert text.count("### `python -X importtime`") == 3
+    assert "| numpy |" in text and "| segmetrics |" in text
+    assert text.count("(goal < ") == 5
+
+
+def test_bench_breakdown_quick_run_splits_the_time(tmp_path):
+    text = _run_quick("bench_breakdown.py", tmp_path / "breakdown.md", "--panoptic", "6", "--semantic", "6",
+                      "--cg-images", "3", "--cg-task", "semantic", "--data-root", str(tmp_path / "data"))
+    assert text.count("inflate: libdeflate, zlib streams with Adler-32 (the floor)") == 2
+    assert text.count("**total in process, 1 thread, from paths**") == 2
+    assert text.count("the inflate-only floor") == 2
+    assert "orjson.loads into dicts and lists" in text and "fingerprint_files" in text
+    if importlib.util.find_spec("msgspec") is not None:
+        assert "msgspec Structs, then flat segment columns" in text
+    import shutil
+
+    if shutil.which("valgrind") and shutil.which("callgrind_annotate"):
+        assert "| inflate (libdeflate) |" in text and "| unfilter (segmetrics png kernel) |" in text
+        assert "`sm_unfilter_1`" in text or "unfilter" in text.split("function (top 12")[1]
