@@ -377,7 +377,7 @@ def main(argv=None) -> int:
         f"{args.budget:g} s, imports not timed, `CPU s` of the process's threads, `peak RSS` its `VmHWM`, "
         "`RSS growth` the peak minus the post-import peak; thread counts: segmetrics `jobs=`, hotcoco "
         "`RAYON_NUM_THREADS`, vernier `num_threads=`. Whole-process rows: best wall of "
-        f"{cli_repeat} fresh processes, CPU and peak RSS from GNU time. `x` columns: the peer's time divided "
+        f"{cli_repeat} fresh processes, least CPU (`RUSAGE_CHILDREN`), peak RSS from GNU time. `x` columns: the peer's time divided "
         "by the row's (above 1 = faster than the peer); for vernier panoptic the faster of its two ways.",
         "",
         "Summary of issue 17's goals on this run:", "",

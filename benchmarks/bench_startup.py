@@ -103,7 +103,8 @@ def main(argv=None) -> int:
     lines = header("Start-up: segmetrics --version, eval --help, import segmetrics (one run)", cmd, started,
                    load_before, load_after, ("numpy", "click", "orjson", "hotcoco"))
     lines += [f"- method: each command is a fresh process from the repository root, {repeat} runs after one "
-              "untimed run; wall measured around the process, CPU and peak RSS from GNU time", "",
+              "untimed run; wall measured around the process, CPU (user + system) from `RUSAGE_CHILDREN`, peak "
+              "RSS from GNU time", "",
               "| command | best wall ms | median wall ms | CPU ms | peak RSS MB |", "|---|---:|---:|---:|---:|"]
     for label, rec in results.items():
         if not rec.get("wall"):
@@ -113,18 +114,22 @@ def main(argv=None) -> int:
         cpu = "-" if rec.get("cpu") is None else f"{1000 * rec['cpu']:.0f}"
         lines.append(f"| {label} | {1000 * rec['wall']:.0f} | {1000 * statistics.median(rec['walls']):.0f} | "
                      f"{cpu} | {rec['rss_kb'] / 1024:.0f} |")
-    wall = {label: rec.get("wall") for label, rec in results.items()}
-    numpy_ms = wall[COMMANDS[1][0]]
     goals = []
+    np_rec = results[COMMANDS[1][0]]
     for label, limit in ((COMMANDS[3][0], 0.12), (COMMANDS[4][0], 0.12), (COMMANDS[5][0], 0.12),
                          (COMMANDS[6][0], 0.12), (COMMANDS[2][0], None)):
-        w = wall.get(label)
-        if w is None:
+        rec = results.get(label, {})
+        if not rec.get("wall") or not np_rec.get("wall"):
             continue
-        target = limit if limit is not None else numpy_ms + 0.030
-        what = f"{limit * 1000:.0f} ms" if limit is not None else f"`import numpy` + 30 ms = {1000 * target:.0f} ms"
-        goals.append(f"- {label}: {1000 * w:.0f} ms (goal < {what}) -> **{'met' if w < target else 'NOT met'}**")
-    lines += ["", "Goals of issue 17 (best wall, this run):", ""] + goals + [""]
+        parts = []
+        for what in ("wall", "cpu"):
+            target = limit if limit is not None else np_rec[what] + 0.030
+            desc = f"{limit * 1000:.0f} ms" if limit is not None else f"`import numpy` + 30 ms = {1000 * target:.0f} ms"
+            parts.append(f"{what} {1000 * rec[what]:.0f} ms (goal < {desc}) -> **{'met' if rec[what] < target else 'NOT met'}**")
+        goals.append(f"- {label}: " + "; ".join(parts))
+    lines += ["", "Goals of issue 17, on the best wall and on the least CPU time of this run (each process is "
+              "single-threaded: on a quiet machine its wall is about its CPU time, which moves less with the load):",
+              ""] + goals + [""]
     bare_names = {name for name, _, _ in bare}
     lines += [f"`python -X importtime -c pass` imports {len(bare)} modules in {sum(s for _, s, _ in bare) / 1000:.0f} ms "
               "(site and `.pth` files; every process pays them); the tables below leave them out.", ""]
