@@ -195,7 +195,7 @@ def cache_note(rows: list[dict], gt_bytes: int) -> str | None:
     fill = next((r for r in rows if r.get("cache") == "fill" and r.get("rec", {}).get("times")), None)
     if fill is None:
         return None
-    filled = Path(fill["cache_dir"]) / "fill0"
+    filled = Path(fill["cache_dir"]) / "fill00"
     files = [p for p in filled.rglob("*") if p.is_file()] if filled.exists() else []
     if not files:
         return ("**Note: this segmetrics version ignores `cache_dir`** (nothing was written to the cache "
@@ -214,8 +214,7 @@ def run_set(title: str, rows: list[dict], keys, args, repeat: int) -> tuple[list
         H.warm_page_cache(sorted(Path(base["plain_gt_dir"]).glob("*.png")))
     mpx = sum(H.png_pixels(p) for p in gts) / 1e6
     n = len(gts)
-    for row in rows:
-        H.run_row(row, repeat=repeat, budget=args.budget, timeout=args.timeout, log_prefix=f"[{title}] ")
+    H.run_rows(rows, repeat=repeat, budget=args.budget, timeout=args.timeout, log_prefix=f"[{title}] ")
     failed = [r for r in rows if r["rec"].get("error")]
     checks = H.check_numbers(rows, keys) + [f"FAILED: {r['label']} (jobs={r.get('jobs')}, {H.cache_label(r)}): "
                                             f"{r['rec']['error'][:300]}" for r in failed]
@@ -232,8 +231,8 @@ def run_set(title: str, rows: list[dict], keys, args, repeat: int) -> tuple[list
 
 
 METHOD = (
-    "- method: each row is a fresh Python process; `best s` is the best of `runs` timed runs (at most "
-    "{repeat}, fewer once they pass {budget}) going from paths to final numbers (listing, JSON loading, decoding, "
+    "- method: each run is a fresh Python process, the rows taken round-robin ({repeat} rounds; a row stops "
+    "once its runs took {budget}); `best s` is the best of the row's `runs`, each going from paths to final numbers (listing, JSON loading, decoding, "
     "counting, metrics); `setup s` (imports) is not in it. `Mpx/s` counts label-map pixels (one GT and one "
     "prediction pixel each); decode floors decode both files of every pair. `CPU s` is the least user + system "
     "CPU time of one run (the process's threads and its worker processes). `peak RSS` is the process's peak "

@@ -316,11 +316,9 @@ def main(argv=None) -> int:
             rows = inprocess_rows(base, Path(tmp) / f"cache{k}", one_call or q)
             if q:  # a smoke run: the 2-thread rows (and the cold 1-thread one) are enough
                 rows = [r for r in rows if r["jobs"] == 2 or (r["group"] == "segmetrics" and r.get("cache") == "none")]
-            for row in rows:
-                H.run_row(row, repeat=repeat, budget=args.budget, timeout=args.timeout, log_prefix=f"[{kind}] ")
+            H.run_rows(rows, repeat=repeat, budget=args.budget, timeout=args.timeout, log_prefix=f"[{kind}] ")
             srows = flat_rows(small)
-            for row in srows:
-                H.run_row(row, repeat=1, budget=None, timeout=args.timeout, log_prefix=f"[{kind} n={small_n}] ")
+            H.run_rows(srows, repeat=1, budget=None, timeout=args.timeout, log_prefix=f"[{kind} n={small_n}] ")
             cli_cache = Path(tmp) / f"cli_cache{k}"
             cli_rows = []
             for label, c, env, parser in cli_commands(base, cli_cache):
@@ -373,8 +371,8 @@ def main(argv=None) -> int:
                    ("numpy", "hotcoco", "vernier", "orjson"))
     lines += [
         f"- data generated or reused in {t_gen:.1f} s (seed {args.seed}); page cache warm",
-        f"- method: in-process rows are fresh interpreters (`harness.py`), best of up to {repeat} runs within "
-        f"{args.budget:g} s, imports not timed, `CPU s` of the process's threads, `peak RSS` its `VmHWM`, "
+        f"- method: in-process rows are fresh interpreters (`harness.py`), one per run, the rows taken "
+        f"round-robin ({repeat} rounds; a row stops once its runs took {args.budget:g} s), best run kept, imports not timed, `CPU s` of the process's threads, `peak RSS` its `VmHWM`, "
         "`RSS growth` the peak minus the post-import peak; thread counts: segmetrics `jobs=`, hotcoco "
         "`RAYON_NUM_THREADS`, vernier `num_threads=`. Whole-process rows: best wall of "
         f"{cli_repeat} fresh processes, least CPU (`RUSAGE_CHILDREN`), peak RSS from GNU time. `x` columns: the peer's time divided "

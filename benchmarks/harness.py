@@ -272,13 +272,14 @@ def thread_map(fn, items, jobs):
 
 
 def cache_for(spec, k):
-    """Cache folder for repeat ``k``: the shared warm one, a fresh empty one, or None."""
+    """Cache folder for run ``k`` of this process: the shared warm one, a fresh empty one
+    (``fill<round><k>``: ``fill00`` is the one the warm rows read), or None."""
     mode = spec.get("cache", "none")
     if mode == "none":
         return None
     if mode == "warm":
         return spec["cache_dir"]
-    return str(Path(spec["cache_dir"]) / f"fill{k}")
+    return str(Path(spec["cache_dir"]) / f"fill{spec.get('round', 0)}{k}")
 
 
 def seg_semantic_digest(res) -> dict:
@@ -713,23 +714,45 @@ def run_child(spec: dict, env_extra: dict, timeout: float) -> dict:
             return {"error": f"child exited with status {proc.returncode}: {proc.stderr.strip()[-400:]}"}
 
 
-def run_row(row: dict, *, repeat: int, budget: float | None, timeout: float, log_prefix: str = "") -> dict:
-    """Run a row's tool in its own process; sets ``row["rec"]`` and ``row["best"]``, returns the row."""
-    spec = {k: v for k, v in row.items() if k not in ROW_META}
-    spec["repeat"] = repeat
-    spec["budget"] = budget
-    if row.get("cache") == "fill":
-        Path(row["cache_dir"]).mkdir(parents=True, exist_ok=True)
-    rec = run_child(spec, row.get("env", {}), timeout)
-    row["rec"] = rec
-    row["best"] = min(rec["times"]) if rec.get("times") and "error" not in rec else None
-    status = ("skipped: " + rec["skipped"]) if rec.get("skipped") else \
-        ("ERROR: " + rec["error"]) if rec.get("error") else f"{row['best']:.3f} s"
-    print(f"{log_prefix}{row['label']} jobs={row.get('jobs')} {cache_label(row)}: {status}", file=sys.stderr,
-          flush=True)
-    if rec.get("traceback"):
-        print(rec["traceback"], file=sys.stderr)
-    return row
+def run_rows(rows: list[dict], *, repeat: int, budget: float | None, timeout: float,
+             log_prefix: str = "") -> list[dict]:
+    """Run every row ``repeat`` times, round-robin: round ``r`` runs each row once, in a fresh
+    process.  A machine whose load changes during the run then weighs on every tool alike
+    (best of the rounds kept); a row stops repeating once its runs took ``budget`` seconds.
+    Sets ``row["rec"]`` (times, CPU, the least setup time, the largest peak RSS, the result of
+    the last round) and ``row["best"]``."""
+    for r in range(max(1, repeat)):
+        for row in rows:
+            rec = row.get("rec")
+            if rec is not None and (rec.get("error") or rec.get("skipped") or
+                                    (budget and sum(rec["times"]) >= budget)):
+                continue
+            spec = {k: v for k, v in row.items() if k not in ROW_META}
+            spec.update(repeat=1, budget=None, round=r)
+            if row.get("cache") == "fill":
+                Path(row["cache_dir"]).mkdir(parents=True, exist_ok=True)
+            new = run_child(spec, row.get("env", {}), timeout)
+            if rec is None or new.get("error") or new.get("skipped"):
+                row["rec"] = new
+            else:
+                rec["times"] += new["times"]
+                rec["cpu"] += new["cpu"]
+                rec["setup_s"] = min(rec["setup_s"], new["setup_s"])
+                for key in ("rss_peak_kb", "rss_children_kb"):
+                    rec[key] = max(rec[key], new[key])
+                if rec["rss_peak_kb"] == new["rss_peak_kb"]:
+                    rec["rss_setup_kb"] = new["rss_setup_kb"]
+                rec["result"] = new["result"]
+    for row in rows:
+        rec = row["rec"]
+        row["best"] = min(rec["times"]) if rec.get("times") and "error" not in rec else None
+        status = ("skipped: " + rec["skipped"]) if rec.get("skipped") else \
+            ("ERROR: " + rec["error"]) if rec.get("error") else f"{row['best']:.3f} s ({len(rec['times'])} runs)"
+        print(f"{log_prefix}{row['label']} jobs={row.get('jobs')} {cache_label(row)}: {status}", file=sys.stderr,
+              flush=True)
+        if rec.get("traceback"):
+            print(rec["traceback"], file=sys.stderr)
+    return rows
 
 
 def time_process(cmd, *, env_extra=None, cwd=None, timeout: float = 600.0) -> dict:
@@ -788,7 +811,7 @@ def segmetrics_rows(base: dict, cache_dir: str) -> list[dict]:
     label = "segmetrics folder evaluation"
     rows = [dict(base, tool=tool, label=label, jobs=j, cache="none", group="segmetrics") for j in (1, 2)]
     rows.append(dict(base, tool=tool, label=label, jobs=2, cache="fill", cache_dir=cache_dir, group="segmetrics"))
-    rows += [dict(base, tool=tool, label=label, jobs=j, cache="warm", cache_dir=str(Path(cache_dir) / "fill0"),
+    rows += [dict(base, tool=tool, label=label, jobs=j, cache="warm", cache_dir=str(Path(cache_dir) / "fill00"),
                   group="segmetrics", full_only=j == 1) for j in (1, 2)]
     return rows
 
