@@ -181,6 +181,16 @@ def scaling_lines(rows) -> list[str]:
     return out
 
 
+def cpu_line(rows) -> str:
+    """CPU seconds of each tool's 1-thread cold run: the work itself, which a busy machine inflates
+    much less than wall time."""
+    parts = []
+    for r in rows:
+        if r.get("jobs") == 1 and r.get("best") is not None and r.get("cache", "none") == "none":
+            parts.append(f"{r['label']} {min(r['rec']['cpu']):.2f} s")
+    return "CPU time of one run, 1 thread (steadier than wall time on a busy machine): " + "; ".join(parts) + "."
+
+
 def flat_table(rows_full, rows_small, n_full: int, n_small: int) -> tuple[list[str], dict]:
     lines = [f"| tool (2 threads, cold) | RSS growth MB at {n_small} images | at {n_full} images | "
              f"kB per extra image | peak RSS MB at {n_full} |", "|---|---:|---:|---:|---:|"]
@@ -353,6 +363,7 @@ def main(argv=None) -> int:
                      + ".", "", "In process (imports not timed):", ""]
             body += inprocess_table(rows, n)
             body += ["1 -> 2 threads: " + "; ".join(scaling_lines(rows)) + ".", ""]
+            body += [cpu_line(rows), ""]
             if base["task"] == "panoptic" and not (one_call or q):
                 need = 8 * sum(im["height"] * im["width"] for im in images) / 2**30
                 body += [f"vernier's one-call `Evaluator.evaluate` was not run: it needs every label map decoded "
