@@ -41,7 +41,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from bench_folders import _panapi_metrics, _peak_rss_kb, _run_child, _version  # noqa: E402
+from harness import panapi_metrics as _panapi_metrics  # noqa: E402
+from harness import peak_rss_kb as _peak_rss_kb  # noqa: E402
+from harness import run_child as _run_child  # noqa: E402
+from machine_info import version as _version  # noqa: E402
 from machine_info import cpu_model  # noqa: E402
 
 H, W = 300, 400

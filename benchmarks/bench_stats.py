@@ -157,7 +157,7 @@ def write(args, rows, load: float, load_end: float, gen_s: float, rss: float) ->
     lines = [
         "## Statistics engine (`benchmarks/bench_stats.py`)",
         "",
-        f"Command: `/work/coord/quiet python benchmarks/bench_stats.py {' '.join(args.argv)}`  ",
+        f"Command: `python benchmarks/bench_stats.py {' '.join(args.argv)}`  ",
         f"Machine: {os.cpu_count()} CPUs, {cpu_model()}; numpy {np.__version__}. Date: {now}.  ",
         f"Load average (1 min) at start {load:.2f}, at end {load_end:.2f}. Best of {args.repeat} calls; "
         f"{args.resamples} resamples (and {args.resamples} random swap patterns for the randomization test); "

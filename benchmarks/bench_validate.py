@@ -15,8 +15,7 @@ The data are the cached sets of :mod:`datasets` (COCO-like panoptic, ADE20K-like
 the page cache is warmed first.  ``validate`` must find no error on them (the COCO-like
 generator paints several segments of one stuff category per image, which it reports as a
 warning) and eval must succeed.  The markdown section goes to
-``benchmarks/results/validate.md`` and to stdout.  Run it through ``/work/coord/quiet`` on a
-shared machine.
+``benchmarks/results/validate.md`` and to stdout.  Run it on a quiet machine for figures to quote.
 """
 from __future__ import annotations
 

@@ -62,7 +62,8 @@ from PIL import Image
 
 __all__ = [
     "make_coco_panoptic", "panoptic_categories", "make_image_pair",
-    "make_ade20k_like", "make_ade20k_pair", "coco_panoptic_dir", "ade20k_like_dir", "DATA_ROOT",
+    "make_ade20k_like", "make_ade20k_pair", "coco_panoptic_dir", "ade20k_like_dir", "ade20k_pred_1based",
+    "DATA_ROOT",
 ]
 
 N_THING, N_STUFF = 80, 53
@@ -398,6 +399,32 @@ def ade20k_like_dir(n_images: int = 500, seed: int = 0, root=None) -> Path:
     """Folder of the cached :func:`make_ade20k_like` set for these parameters (made on first use)."""
     out = Path(root or DATA_ROOT) / f"ade20k_like_{n_images}_s{seed}"
     make_ade20k_like(out, n_images=n_images, seed=seed)
+    return out
+
+
+def ade20k_pred_1based(ade_dir) -> Path:
+    """``ade_dir/pred_1based/``: the predictions of an ADE20K-like set shifted to 1..150 (made once).
+
+    For tools without a ``reduce_zero_label`` rule (vernier uses labels as
+    stored and only drops GT pixels equal to ``ignore_label``): with 151
+    classes and ``ignore_label=0`` their matrix without row and column 0 is the
+    150-class matrix of the original files.  Rewritten when the prediction
+    files are newer than the marker written last.
+    """
+    src, out = Path(ade_dir) / "pred", Path(ade_dir) / "pred_1based"
+    marker = out / ".complete"
+    names = sorted(p.name for p in src.glob("*.png"))
+    if marker.is_file() and marker.read_text() == str(len(names)) and \
+            marker.stat().st_mtime >= max((src / n).stat().st_mtime for n in names):
+        return out
+    out.mkdir(exist_ok=True)
+    marker.unlink(missing_ok=True)
+    for stale in out.glob("*.png"):
+        stale.unlink()
+    for n in names:
+        with Image.open(src / n) as im:
+            Image.fromarray(np.asarray(im) + np.uint8(1)).save(out / n)
+    marker.write_text(str(len(names)))
     return out
 
 

@@ -18,15 +18,28 @@ HERE = Path(__file__).resolve().parent
 
 # (section file, what it measures, the command that regenerates it)
 SECTIONS = [
-    ("folders.md", "folder evaluation end to end, segmetrics against hotcoco, panopticapi, numpy, "
-                   "torchmetrics and decode-only floors (issue 4's goals)",
+    ("scale.md", "COCO-val scale (5,000 panoptic, 2,000 ADE20K-like, 500 Cityscapes-like images): in process, "
+                 "memory against n and whole process, against hotcoco and vernier (issue 17's goals)",
+     "python benchmarks/bench_scale.py"),
+    ("folders.md", "folder evaluation on two generators (blobs, ragged), segmetrics against hotcoco, vernier, "
+                   "panopticapi, numpy, torchmetrics and decode-only floors (issue 4's goals)",
      "python benchmarks/bench_folders.py"),
-    ("semantic_kernel.md", "the in-memory confusion-matrix kernel, one thread",
+    ("semantic_kernel.md", "the in-memory confusion-matrix kernel on every data regime, one thread",
      "python benchmarks/bench_semantic_kernel.py"),
+    ("startup.md", "start-up: `segmetrics --version`, `eval --help`, `import segmetrics`, `-X importtime`",
+     "python benchmarks/bench_startup.py"),
+    ("breakdown.md", "where the time goes: inflate floor, unfilter, counting, Python, JSON, hashing; "
+                     "callgrind instruction profile",
+     "python benchmarks/bench_breakdown.py"),
     ("panoptic.md", "panoptic quality from JSON + PNG folders (first engine, issue 3)",
      "python benchmarks/bench_panoptic.py"),
     ("png.md", "label-PNG decoding alone, against Pillow, pyspng, OpenCV and inflate floors",
      "python benchmarks/bench_png.py"),
+    ("many_segments.md", "panoptic images with 1k..50k segments", "python benchmarks/bench_many_segments.py"),
+    ("stats.md", "per-image statistics and bootstrap intervals", "python benchmarks/bench_stats.py"),
+    ("boundary.md", "boundary metrics", "python benchmarks/bench_boundary.py"),
+    ("validate.md", "`segmetrics validate` against `eval`", "python benchmarks/bench_validate.py"),
+    ("render.md", "HTML reports, plots and overlays", "python benchmarks/bench_render.py"),
 ]
 
 HEADER = """# Benchmark results
