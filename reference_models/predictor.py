@@ -27,7 +27,7 @@ from segmetrics.io.coco_panoptic import id2rgb
 
 from .datasets import IMAGE_SUFFIXES, read_rgb
 from .trainer import load_checkpoint, model_from_checkpoint, resolve_device
-from .transforms import normalize
+from .augment import image_batch
 
 __all__ = ["Predictor", "connected_components", "semantic_to_panoptic", "predict_folder", "parse_scales",
            "list_images"]
@@ -119,7 +119,7 @@ class Predictor:
         if image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
         h, w = image.shape[:2]
-        x = torch.from_numpy(normalize(image, self.mean, self.std))[None].to(self.device)
+        x = image_batch([image], self.device, self.mean, self.std)
         total = None
         passes = 0
         for s in self.scales:
