@@ -41,7 +41,7 @@ from .deeplabv3 import DeepLabV3
 from .losses import build_loss, median_frequency_weights
 
 __all__ = ["TrainConfig", "Trainer", "make_evaluator", "poly_lr", "evaluate_model", "load_checkpoint",
-           "model_from_checkpoint"]
+           "model_from_checkpoint", "progress_bar"]
 
 log = logging.getLogger("reference_models.trainer")
 
@@ -219,15 +219,18 @@ def evaluate_model(model: DeepLabV3, dataset: SegmentationDataset, device: torch
     return ev.compute()
 
 
-def _progress_bar(total: int, initial: int, enabled: bool):
-    """A tqdm bar (ETA, loss, LR) on an interactive stderr; None without a TTY or without tqdm."""
+def progress_bar(total: int, initial: int = 0, enabled: bool = True, desc: str = "train", unit: str = "it"):
+    """A tqdm bar with ETA on an interactive stderr; None when disabled, without a TTY or without tqdm.
+
+    Logs and redirected output get no bar (train.log has the same figures).
+    """
     if not enabled or not sys.stderr.isatty():
         return None
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, initial=initial, dynamic_ncols=True, mininterval=0.5, desc="train", unit="it",
+    return tqdm(total=total, initial=initial, dynamic_ncols=True, mininterval=0.5, desc=desc, unit=unit,
                 file=sys.stderr)
 
 
@@ -455,7 +458,7 @@ class Trainer:
                  len(self.train_set), 0 if self.val_set is None else len(self.val_set), self.device, self.amp,
                  torch.get_num_threads(),
                  None if self.class_weights is None else [round(w, 3) for w in self.class_weights])
-        bar = _progress_bar(cfg.iterations, self.iteration, cfg.progress)
+        bar = progress_bar(cfg.iterations, self.iteration, cfg.progress)
         t0 = time.perf_counter()
         start_it = self.iteration
         running = None

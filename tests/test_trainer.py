@@ -551,12 +551,12 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
         def flush(self):
             pass
 
-    assert tr._progress_bar(10, 0, True) is None  # pytest's captured stderr is not a TTY
+    assert tr.progress_bar(10, 0, True) is None  # pytest's captured stderr is not a TTY
     monkeypatch.setattr(tr.sys, "stderr", Tty())
-    bar = tr._progress_bar(10, 3, True)
+    bar = tr.progress_bar(10, 3, True)
     assert bar is not None and bar.n == 3 and bar.total == 10
     bar.close()
-    assert tr._progress_bar(10, 0, False) is None
+    assert tr.progress_bar(10, 0, False) is None
 
 
 def test_history_and_curve_carry_per_class_iou_and_cpu_time(tmp_path):
@@ -651,3 +651,28 @@ def test_gpu_script_smoke_run_on_cpu(tmp_path):
     if (out / "val_eval.json").is_file():
         report = json.loads((out / "val_eval.json").read_text())
         assert report["metrics"]["mIoU"] == pytest.approx(history[-1]["mIoU"], abs=1e-12)
+
+
+# ------------------------------------------------------------------ recipes: report tables and the speed probe
+def test_report_tables_from_a_run_folder(tmp_path):
+    from reference_models.recipes import report
+
+    cfg = _tiny_cfg(tmp_path, iterations=4, val_interval=2, log_interval=1, class_weight="median-freq")
+    Trainer(cfg, train_set=_small_shapes(), val_set=_small_shapes(3, seed=1)).fit()
+    run = report.load_run(cfg.out_dir)
+    assert run["config"]["class_weight"] == "median-freq" and len(run["history"]) == 2 and len(run["curve"]) == 4
+    lines = report.curve_table(run).splitlines()
+    assert run["n_train"] == 6
+    assert len(lines) == 4 and lines[2].startswith("| 2 | 1 |") and lines[3].startswith("| 4 | 1 |")  # 2 x 2 / 6
+    last = run["history"][-1]
+    table = report.loss_table([run], names=("a", "b", "c", "d")).splitlines()
+    assert table[2].startswith(f"| ce + median-freq weights | **{100 * last['mIoU']:.1f}** |")
+    assert table[2].count("|") == 5 + 4 + 1
+    assert report.main(["nonsense"]) == 2
+
+
+def test_speed_probe_rejects_unknown_rows(capsys):
+    from reference_models.recipes import speed
+
+    assert speed.main(["--rows", "w32,w7"]) == 2
+    assert "unknown rows ['w7']" in capsys.readouterr().err
