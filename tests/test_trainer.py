@@ -676,3 +676,24 @@ def test_speed_probe_rejects_unknown_rows(capsys):
 
     assert speed.main(["--rows", "w32,w7"]) == 2
     assert "unknown rows ['w7']" in capsys.readouterr().err
+
+
+def test_report_publish_fills_only_the_marked_blocks(tmp_path):
+    from reference_models.recipes import report
+
+    runs = tmp_path / "runs"
+    cfg = _tiny_cfg(tmp_path, iterations=2, val_interval=0, out_dir=str(runs / "s-ce"))
+    Trainer(cfg, train_set=_small_shapes(), val_set=_small_shapes(3, seed=1)).fit()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "benchmarks" / "camvid").mkdir(parents=True)
+    blocks = "".join(f"<!-- BEGIN camvid-{n} -->\nold\n<!-- END camvid-{n} -->\n" for n in ("curve", "losses", "perf"))
+    (tmp_path / "docs" / "model.md").write_text("# head\n" + blocks + "tail\n")
+    (tmp_path / "README.md").write_text("intro\n<!-- BEGIN camvid-perf -->\n<!-- END camvid-perf -->\nrest\n")
+    report.publish(runs, tmp_path)
+    doc = (tmp_path / "docs" / "model.md").read_text()
+    assert doc.startswith("# head\n") and doc.endswith("tail\n") and "old" not in doc
+    assert "(not run yet)" in doc and "| ce |" in doc and "no GPU lent to this task" in doc
+    assert "85.7 | quoted" in (tmp_path / "README.md").read_text()
+    (tmp_path / "README.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="markers"):
+        report.publish(runs, tmp_path)
