@@ -5,6 +5,8 @@
 #   bash reference_models/recipes/camvid_cpu.sh final      # the same recipe on train+val, the 233 test predictions
 #   bash reference_models/recipes/camvid_cpu.sh losses     # the loss table: one short run per loss
 #   bash reference_models/recipes/camvid_cpu.sh loss NAME  # one row of it (ce, wce, focal, combo, lovasz, ohem, ...)
+#   bash reference_models/recipes/camvid_cpu.sh post-recipe|post-final  # only the prediction steps of recipe/final
+#   bash reference_models/recipes/camvid_cpu.sh publish    # fill the tables of docs/model.md and README.md
 #
 # Environment: CAMVID (../shared/data/camvid, else /work/shared/data/camvid), RUNS (runs), THREADS (1:
 # the runs of docs/model.md ran two at a time, one thread each, on a shared 2-core machine).
@@ -42,25 +44,39 @@ loss_run() {  # the loss table: same model and schedule for every loss, only --l
         --log-interval 50 --out "$RUNS/s-$name"
 }
 
+post_recipe() {  # val predictions of the train-only model, scored by segmetrics eval
+    rm -rf benchmarks/camvid/val_predictions
+    $SM predict --checkpoint "$RUNS/r1-train/last.pt" --images "$CAMVID/val" \
+        --out benchmarks/camvid/val_predictions --threads "$THREADS" --no-progress
+    $SM eval --preset camvid --gt "$CAMVID/valannot" --pred benchmarks/camvid/val_predictions --per-class \
+        --json benchmarks/camvid/val_eval.json
+}
+
+post_final() {  # test predictions of the final (train + val) model
+    rm -rf benchmarks/camvid/test_predictions
+    $SM predict --checkpoint "$RUNS/r1-trainval/last.pt" --images "$CAMVID/test" \
+        --out benchmarks/camvid/test_predictions --threads "$THREADS" --no-progress
+}
+
 case ${1:-} in
     recipe)
         $SM train $BASE --loss ce --class-weight median-freq --iterations $RECIPE_ITERS --val-interval 1000 \
             --checkpoint-interval 500 --log-interval 100 --out "$RUNS/r1-train"
-        $SM predict --checkpoint "$RUNS/r1-train/last.pt" --images "$CAMVID/val" \
-            --out benchmarks/camvid/val_predictions --threads "$THREADS" --no-progress
-        $SM eval --preset camvid --gt "$CAMVID/valannot" --pred benchmarks/camvid/val_predictions --per-class \
-            --json benchmarks/camvid/val_eval.json
-        ;;
+        post_recipe ;;
+    post-recipe)
+        post_recipe ;;
     final)
         $SM train $BASE --train-split trainval --val-split none --loss ce --class-weight median-freq \
             --iterations $RECIPE_ITERS --checkpoint-interval 500 --log-interval 100 --out "$RUNS/r1-trainval"
-        $SM predict --checkpoint "$RUNS/r1-trainval/last.pt" --images "$CAMVID/test" \
-            --out benchmarks/camvid/test_predictions --threads "$THREADS" --no-progress
-        ;;
+        post_final ;;
+    post-final)
+        post_final ;;
+    publish)  # the tables of docs/model.md and README.md, benchmarks/camvid/train_history.json, the plot
+        python -m reference_models.recipes.report publish "$RUNS" ;;
     losses)
         for name in ce wce focal combo lovasz ohem; do loss_run "$name"; done ;;
     loss)
         loss_run "${2:?name of the loss run}" ;;
     *)
-        sed -n '2,10p' "$0"; exit 2 ;;
+        sed -n '2,13p' "$0"; exit 2 ;;
 esac
