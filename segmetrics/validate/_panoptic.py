@@ -2,7 +2,7 @@
 
 The JSON files are walked once (:mod:`._panoptic_json`); then each image's PNGs are
 read, parsed, decoded by the compiled decoder and reduced by one nogil pass
-(:func:`segmetrics._kernels.segstats.segment_stats`: area and box of every id) on a
+(:func:`segmetrics._kernels.segstats_panoptic.segment_stats`: area and box of every id) on a
 thread pool; the comparison with ``segments_info`` happens on the worker, and only
 the differences come back.  ``write_fixed_json`` writes a copy of the GT JSON with
 ``area`` and ``bbox`` recomputed from the same pass.
@@ -46,7 +46,7 @@ class _Png:
 def _read_png(path: Path, buffers: Buffers) -> _Png:
     """Read, decode and reduce one PNG: one fused nogil pass, or the Python decoder for the
     files that pass does not take (interlaced ...) and for precise error messages."""
-    from .._kernels.segstats import png_segment_stats, segment_stats
+    from .._kernels.segstats_panoptic import png_segment_stats, segment_stats
 
     png = _Png(path)
     data, problem = read_bytes(path)
@@ -107,7 +107,7 @@ class _Diff:
 
 def _compare(ann: Annotation, png: _Png, *, boxes: bool, keep_fixed: bool) -> _Diff:
     """Differences between a PNG's statistics and its listed segments (listing order kept)."""
-    from .._kernels import segstats as K
+    from .._kernels import segstats_panoptic as K
 
     flags, area, box, unlisted, n_unlisted = K.compare_segments(png.ids, png.area, png.bbox, ann.ids, ann.area,
                                                                 ann.bbox, boxes)

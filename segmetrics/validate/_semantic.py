@@ -2,7 +2,7 @@
 
 One pass per image on a thread pool: both files are read, their chunks checked,
 inflated and unfiltered row by row and each row counted at once, run by run, without
-the GIL (:func:`segmetrics._kernels.segstats.png_label_stats`: the GT histogram, the
+the GIL (:func:`segmetrics._kernels.segstats_semantic.png_label_stats`: the GT histogram, the
 histogram of predictions on scored pixels, and how many scored pixels each prediction
 reading gets right).  Files that kernel does not take (colour files, sizes that differ,
 corrupt files) go through the Python decoder, which also words their problems.  Only
@@ -72,7 +72,7 @@ def _examine(key: str, gt_path: Path, pred_path: Optional[Path], setup: Semantic
              buffers: Buffers) -> _Record:
     """One image: the fused kernel (decode both files row by row and count them), or the
     Python path for what it does not take (colour files, sizes that differ, corrupt files)."""
-    from .._kernels.segstats import label_histogram, pair_stats, png_label_stats
+    from .._kernels.segstats_semantic import label_histogram, pair_stats, png_label_stats
 
     gdata, gprob = read_bytes(gt_path)
     pdata, pprob = read_bytes(pred_path) if pred_path is not None else (None, None)
