@@ -5,15 +5,17 @@ COCO panoptic JSON + PNG sets; both return a :class:`ValidationReport` of
 :class:`Finding` objects (stable ``code``, ``severity``, one human line and
 structured fields).  :func:`quick_checks` is the cheap subset ``segmetrics eval``
 runs on what it has already counted.  ``docs/validate.md`` describes every check.
+
+The rules validate applies are the library's own: the folder API's settings
+resolver, :mod:`segmetrics.labels`' code tables and prediction-reading rule
+(:func:`segmetrics.labels.decide_reading`), the panoptic presets' layout check.
 """
 from ._findings import CHECKS, SEVERITIES, Check, Finding, ValidationReport, format_text
-from ._readings import Decision, Evidence, clearly_more, decide_reading
 from ._panoptic import validate_panoptic
 from ._quick import quick_checks
 from ._semantic import validate_semantic
 
 __all__ = [
     "CHECKS", "SEVERITIES", "Check", "Finding", "ValidationReport", "format_text",
-    "Decision", "Evidence", "clearly_more", "decide_reading",
     "validate_semantic", "validate_panoptic", "quick_checks",
 ]

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from ..report import plural  # noqa: F401  (the one plural rule; re-exported for the validate modules)
 
-__all__ = ["SEVERITIES", "Check", "CHECKS", "Finding", "ValidationReport", "listing", "format_text"]
+__all__ = ["SEVERITIES", "Check", "CHECKS", "Finding", "ValidationReport", "listing", "verb", "format_text"]
 
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
@@ -109,6 +109,11 @@ CHECKS: dict[str, Check] = _checks(
     ("panoptic.image_id_type", "error", "image ids that differ between the files only by type (1 vs \"1\")"),
     ("panoptic.fixed_json", "info", "a copy of the JSON with areas and bboxes recomputed was written"),
 )
+
+
+def verb(n: int, one: str, many: str) -> str:
+    """The verb that agrees with a count (``plural(n, "image")`` then ``verb(n, "has", "have")``)."""
+    return one if n == 1 else many
 
 
 def listing(items: Sequence[Any], total: int | None = None, *, limit: int = MAX_LISTED) -> str:
