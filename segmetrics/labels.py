@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .report import listing
 
 __all__ = [
     "IGNORED",
@@ -323,12 +324,9 @@ def _fit(codes: np.ndarray, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- prediction convention
-#: A reading must agree with the GT on at least this many times the other's scored pixels ...
-AGREEMENT_RATIO = 2.0
-#: ... by at least this share of the scored pixels ...
-AGREEMENT_MARGIN = 0.01
-#: ... and by this many standard deviations of chance agreement (``sqrt(a + b)``).
-AGREEMENT_SIGMAS = 5.0
+#: A reading wins by agreement with this many times the other's scored pixels, by this share of
+#: the scored pixels and by this many standard deviations of chance agreement (``sqrt(a + b)``).
+AGREEMENT_RATIO, AGREEMENT_MARGIN, AGREEMENT_SIGMAS = 2.0, 0.01, 5.0
 
 
 def clearly_more(a: int, b: int, total: int) -> bool:
@@ -382,9 +380,7 @@ class ReadingDecision:
 
 
 def _values(d: dict) -> str:
-    items = sorted(d.items())
-    shown = ", ".join(f"{v} ({c:,} px)" for v, c in items[:4])
-    return shown + (f" and {len(items) - 4} more" if len(items) > 4 else "")
+    return listing([f"{v} ({c:,} px)" for v, c in sorted(d.items())], limit=4)
 
 
 def decide_reading(ev: ReadingEvidence, names: tuple = ("class indices", "the GT's raw values"), *,
@@ -473,13 +469,10 @@ def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rule
 
     Notes
     -----
-    The counts of :class:`ReadingEvidence` are taken on the sampled scored pixels
-    (GT not ignored), where a prediction value is *allowed* by a reading when it
-    is a class under it (or a void prediction where ``void_predictions="miss"``);
-    :func:`decide_reading` decides.  A wrong decision from an unlucky sample
-    cannot give a silently wrong number: values the chosen reading does not allow
-    are still errors in the full run, and an agreement decision needs a factor of
-    two between the readings.
+    :func:`decide_reading` decides on the counts of the sampled scored pixels (a value
+    is *allowed* by a reading when it is a class under it, or a void prediction where
+    ``void_predictions="miss"``).  An unlucky sample cannot give a silently wrong
+    number: values the chosen reading does not allow are errors in the full run.
     """
     gcodes = rules_class_index.gt_codes(FILE_TABLE_SIZE)
     tables = [r.pred_codes(FILE_TABLE_SIZE) for r in (rules_class_index, rules_as_gt)]
