@@ -41,12 +41,12 @@ import numpy as np
 from ._engine import image as _image
 from ._engine.columns import folder_str, panoptic_batch, png_path
 from ._engine.image import CategoryIndex, ImageStats, score_image
-from ._engine.schedule import Batch, Loop, run, run_indexed
+from ._engine.schedule import Batch, Loop, resolve_jobs, run, run_indexed
 from ._kernels import folder as _folder
 from ._kernels import folder_panoptic as _fpan
 from ._kernels import folder_semantic as _fsem
 from ._kernels.panoptic import PairTable
-from .errors import InputError, SegmetricsError
+from .errors import SegmetricsError
 from .gtcache import GTCache
 
 __all__ = [
@@ -110,14 +110,6 @@ class PanopticSums:
     image_tp: Optional[np.ndarray] = None
     image_fp: Optional[np.ndarray] = None
     image_fn: Optional[np.ndarray] = None
-
-
-def resolve_jobs(jobs: Optional[int], n_items: int, default: Callable[[], int]) -> int:
-    """Validated worker count, never more than the number of items."""
-    n = default() if jobs is None else jobs
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
-    return max(1, min(int(n), n_items))
 
 
 def _read(path) -> bytes | None:

@@ -21,6 +21,7 @@ result (``build_result``).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -32,7 +33,7 @@ import numpy as np
 
 from . import _pipeline
 from ._memory import check_run_memory
-from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
+from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError, SegmetricsError
 from .io.coco_panoptic import (
     FlatColumns,
     PanopticDataset,
@@ -65,6 +66,7 @@ from .semantic import build_result as semantic_result
 from .gtcache import probe_cache_dir
 from .report import plural
 from .state import PanopticState, SemanticState, _shown, fingerprint, id_key
+from .validate._quick import quick_checks, validate_command_line
 
 __all__ = [
     "default_jobs",
@@ -166,6 +168,20 @@ def _cache_notes(cache_dir) -> list:
         return []
     note = probe_cache_dir(cache_dir)
     return [note] if note else []
+
+
+@contextlib.contextmanager
+def _suggest_validate(command: str, kinds: tuple = (SegmetricsError,)):
+    """An error of ``kinds`` about the data (not a missing prediction: its message lists them)
+    leaves with a note (``exc.__notes__``) naming the ``segmetrics validate`` command that
+    lists every problem of its kind; eval stops at the first."""
+    try:
+        yield
+    except kinds as exc:
+        if not isinstance(exc, MissingPredictionError):
+            for note in quick_checks(error=exc, validate_command=command):
+                exc.add_note(note)
+        raise
 
 
 # ============================================================================ semantic
@@ -326,9 +342,16 @@ class _SemanticSetup:
         }
 
 
-def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_zero_label, label_map,
-                    pred_label_map, absent_rule, void_predictions) -> _SemanticSetup:
-    """Merge a preset with the arguments (arguments win); :class:`InputError` on contradictions."""
+def resolve_semantic_setup(*, preset=None, num_classes=None, class_names=None, ignore_index=None,
+                           reduce_zero_label=None, label_map=None, pred_label_map=None, absent_rule="mmseg",
+                           void_predictions="error", require_classes=True) -> _SemanticSetup:
+    """Merge a preset with the arguments (arguments win); :class:`InputError` on contradictions.
+
+    The one resolver of semantic settings: the folder API and ``segmetrics validate``
+    call it.  With ``require_classes=False`` (validate lists the values it finds when
+    the class count is unknown) a setup without a class count has ``num_classes``
+    None, no class names and no label tables.
+    """
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "semantic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not semantic")
@@ -342,6 +365,8 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
         k = len(given_names)
     elif p is not None and p.num_classes is not None:
         k = p.num_classes
+    elif not require_classes:
+        k = None
     else:
         raise InputError("semantic evaluation needs the number of classes: pass a preset, num_classes or "
                          "class_names (--preset, --num-classes or --class-names)")
@@ -354,11 +379,11 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
                      f"the preset's names" + (f", {kept}..{k - 1} are named by their index" if k > kept else ""))
         names = tuple(names[:kept]) + tuple(str(i) for i in range(kept, k))
     if names is None:
-        names = tuple(str(i) for i in range(k))
+        names = tuple(str(i) for i in range(k or 0))
     ignore = check_ignore(ignore_index) if ignore_index is not None else (p.ignore_index if p else 255)
     if ignore < 0:
         raise InputError(f"ignore_index must be >= 0, got {ignore}")
-    if 0 <= ignore < k:
+    if k is not None and 0 <= ignore < k:
         raise InputError(f"ignore_index {ignore} is one of the {k} classes (0..{k - 1}); pick a value outside them")
     rzl = bool(reduce_zero_label) if reduce_zero_label is not None else (p.reduce_zero_label if p else False)
     if label_map is not None:
@@ -368,6 +393,10 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
         mapping, lm_name = p.label_map, f"preset:{p.name}"
     else:
         mapping, lm_name = None, None
+    if k is None:
+        return _SemanticSetup(p, None, (), ignore, rzl, None, {"class-index": None, "as-gt": None}, lm_name,
+                              None if pred_label_map is None else str(pred_label_map), absent_rule,
+                              void_predictions, notes)
     gt_map = label_map_lut(mapping, num_classes=k, ignore_index=ignore, reduce_zero_label=rzl) \
         if (mapping is not None or rzl) else None
     pred_mapping = _mapping(pred_label_map, "pred_label_map")
@@ -509,10 +538,10 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     SHA-256 in id order (:func:`segmetrics.state.fingerprint`): the same for a
     whole run and for merged shards of it.
     """
-    setup = _semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
-                            ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
-                            pred_label_map=pred_label_map, absent_rule=absent_rule,
-                            void_predictions=void_predictions)
+    setup = resolve_semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
+                                   ignore_index=ignore_index, reduce_zero_label=reduce_zero_label,
+                                   label_map=label_map, pred_label_map=pred_label_map, absent_rule=absent_rule,
+                                   void_predictions=void_predictions)
     if pred_labels == "as-gt" and setup.pred_label_map is not None:
         raise InputError("pred_labels='as-gt' reads predictions through the GT's label map: leave out "
                          "pred_label_map (or pass pred_labels='class-index' to read them through it)")
@@ -521,28 +550,37 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                          "reduce_zero_label or a preset that has one; CLI: --pred-labels as-gt, --pred-label-map gt): "
                          "without one the GT holds class indices and so do the predictions")
     p = setup.preset
-    pairing = pair_label_files(gt, pred, gt_suffix=p.gt_suffix if p else "",
-                               pred_suffixes=p.pred_suffixes if p else (), allow_missing=allow_missing)
+    command = validate_command_line(gt, pred, preset=preset, num_classes=num_classes, ignore_index=ignore_index,
+                                    reduce_zero_label=reduce_zero_label, label_map=label_map,
+                                    pred_label_map=pred_label_map, pred_labels=pred_labels)
+    with _suggest_validate(command, (FormatError,)):  # files that pair ambiguously
+        pairing = pair_label_files(gt, pred, gt_suffix=p.gt_suffix if p else "",
+                                   pred_suffixes=p.pred_suffixes if p else (), allow_missing=allow_missing)
     check_run_memory("semantic", setup.num_classes, threads=_jobs(jobs, len(pairing.pairs)), per_image=per_image,
                      num_images=len(pairing.pairs), what=f"num_classes={setup.num_classes}")
-    reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
-    rules = setup.rules(reading)
-    present = [q for q in pairing.pairs if q[2] is not None]
-    absent = [q for q in pairing.pairs if q[2] is None]
-    digests = dict(zip([q[0] for q in pairing.pairs], _semantic_digests(pairing.pairs)))
-    state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image)
-    params = setup.params(reading, rules, allow_missing)
-    try:
-        _count_semantic(state, present, rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
-                        digests=[digests[q[0]] for q in present])
-        _count_semantic(state, absent, rules, jobs=jobs, cache_dir=None, progress=progress, missing=True,
-                        digests=[digests[q[0]] for q in absent])
-    except LabelError as exc:
-        exc.rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
-                                             "void_predictions", "ignore_index")}
-        exc.rules["pred_labels_given"] = pred_labels != "auto"
-        raise
-    scored_notes = _semantic_scored(state, setup)  # or the error when nothing at all is scored
+    with _suggest_validate(command):
+        reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
+        rules = setup.rules(reading)
+        present = [q for q in pairing.pairs if q[2] is not None]
+        absent = [q for q in pairing.pairs if q[2] is None]
+        digests = dict(zip([q[0] for q in pairing.pairs], _semantic_digests(pairing.pairs)))
+        state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image)
+        params = setup.params(reading, rules, allow_missing)
+        try:
+            _count_semantic(state, present, rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                            digests=[digests[q[0]] for q in present])
+            _count_semantic(state, absent, rules, jobs=jobs, cache_dir=None, progress=progress, missing=True,
+                            digests=[digests[q[0]] for q in absent])
+        except LabelError as exc:
+            exc.rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
+                                                 "void_predictions", "ignore_index")}
+            exc.rules["pred_labels_given"] = pred_labels != "auto"
+            raise
+        _semantic_scored(state, setup)  # the error when nothing at all is scored
+    kept = state.per_image_kept  # images with no scored pixel are known from the per-image counts
+    scored_notes = quick_checks(confusion=state.confusion, image_ids=state.image_ids if kept else None,
+                                image_gt_pixels=(state.image_tp + state.image_fn).sum(axis=1) if kept else None,
+                                ignore_index=setup.ignore_index, validate_command=command)
     ids = [q[0] for q in pairing.pairs]
     dataset = {"gt": str(gt), "pred": str(pred),
                "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key),
@@ -553,9 +591,9 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                            dataset=dataset, notes=notes)
 
 
-def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> list:
-    """A note on the images with no scored GT pixel (known when per-image counts are kept:
-    they add nothing); :class:`InputError` when no pixel of any image is scored."""
+def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> None:
+    """:class:`InputError` when no pixel of any image is scored (the images with no scored pixel
+    are noted by :func:`~segmetrics.validate.quick_checks`)."""
     n = int(state.num_images)
     if not int(state.confusion.sum()) + int(state.void.sum()) + int(state.missing.sum()):
         rules = ", ".join(filter(None, ["reduce_zero_label" if setup.reduce_zero_label else "",
@@ -564,15 +602,6 @@ def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> list:
             f"nothing to score: no ground-truth pixel of the {plural(n, 'image')} is scored (every pixel is "
             f"ignore_index {setup.ignore_index}{' after ' + rules if rules else ''}); check ignore_index, label_map "
             f"and reduce_zero_label (--ignore-index, --label-map, --reduce-zero-label)")
-    if not state.per_image_kept:
-        return []
-    empty = np.flatnonzero((state.image_tp + state.image_fn).sum(axis=1) == 0)
-    if not empty.size:
-        return []
-    ids = [state.image_ids[i] for i in empty.tolist()]
-    return [f"{plural(len(ids), 'image')} {'has' if len(ids) == 1 else 'have'} no scored ground-truth pixel "
-            f"(all ignore_index {setup.ignore_index}), so {'it adds' if len(ids) == 1 else 'they add'} nothing: "
-            f"{_shown(ids)}"]
 
 
 # ============================================================================ panoptic
@@ -743,20 +772,21 @@ def evaluate_panoptic_files(gt_dataset: PanopticDataset, pred_dataset: PanopticD
     return evaluator
 
 
-def _panoptic_preset_warnings(p, categories, annotations, gt_name: str) -> list:
-    """Warnings when a panoptic GT does not have the layout its preset describes."""
+def panoptic_preset_problems(p, category_ids, n_crowd: int, gt_name: str) -> list:
+    """What does not fit the layout a panoptic preset describes (its category count and ids
+    0..N-1, no crowd segment), one sentence each: eval's warnings and validate's
+    ``panoptic.preset_layout`` finding."""
     out = []
     if p is None or p.expected_num_categories is None:
         return out
-    ids = sorted(c.get("id") for c in categories if isinstance(c, dict))
+    ids = sorted(category_ids)
     if len(ids) != p.expected_num_categories:
         out.append(f"preset {p.name} expects {p.expected_num_categories} categories but {gt_name} has {len(ids)}")
     elif ids != list(range(p.expected_num_categories)):
         out.append(f"preset {p.name} expects category ids 0..{p.expected_num_categories - 1}; "
                    f"{gt_name} has {ids[0]}..{ids[-1]}")
-    crowd = sum(1 for a in annotations for s in a.get("segments_info", []) if s.get("iscrowd"))
-    if crowd:
-        out.append(f"preset {p.name} expects no crowd segments but {gt_name} has {crowd}")
+    if n_crowd:
+        out.append(f"preset {p.name} expects no crowd segments but {gt_name} has {n_crowd}")
     return out
 
 
@@ -879,8 +909,15 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "panoptic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not panoptic")
-    gt, gt_path = _load_panoptic(gt_json, gt_folder, "ground-truth")
-    pred, pred_path = _load_panoptic(pred_json, pred_folder, "prediction")
+
+    def command(gt_path=gt_json, pred_path=pred_json) -> str:
+        as_path = (lambda x, name: x if isinstance(x, (str, os.PathLike)) else name)
+        return validate_command_line(as_path(gt_path, "GT.json"), as_path(pred_path, "PRED.json"), preset=preset,
+                                     gt_folder=gt_folder, pred_folder=pred_folder)
+
+    with _suggest_validate(command(), (FormatError,)):  # JSON files with structure problems
+        gt, gt_path = _load_panoptic(gt_json, gt_folder, "ground-truth")
+        pred, pred_path = _load_panoptic(pred_json, pred_folder, "prediction")
     cats = CategoryIndex(gt.categories)
     gt_name = gt_path.name if gt_path is not None else "the ground truth"
     if not gt.annotations:
@@ -888,14 +925,18 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     items, missing, extra = pair_panoptic(gt, pred, allow_missing=allow_missing)
     check_run_memory("panoptic", len(cats), threads=_jobs(jobs, len(items)), per_image=per_image,
                      num_images=len(items), what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}")
-    if not recompute_gt_areas:
-        _check_zero_areas(gt, items, gt_name)
-    run_warnings = _panoptic_preset_warnings(p, gt.categories, [it[1] for it in items], gt_name)
-    digests = _panoptic_digests(gt, items)
-    state = PanopticState(len(cats), per_image=per_image, digest=per_image)
-    _count_panoptic(state, items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas, jobs=jobs,
-                    cache_dir=cache_dir, progress=progress, digests=digests)
-    notes = _panoptic_scored(state, items) + _cache_notes(cache_dir)
+    validate = command(gt_path or gt_json, pred_path or pred_json)
+    with _suggest_validate(validate):
+        if not recompute_gt_areas:
+            _check_zero_areas(gt, items, gt_name)
+        run_warnings = panoptic_preset_problems(
+            p, [c.get("id") for c in gt.categories if isinstance(c, dict)],
+            sum(1 for it in items for seg in it[1].get("segments_info", []) if seg.get("iscrowd")), gt_name)
+        digests = _panoptic_digests(gt, items)
+        state = PanopticState(len(cats), per_image=per_image, digest=per_image)
+        _count_panoptic(state, items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas, jobs=jobs,
+                        cache_dir=cache_dir, progress=progress, digests=digests)
+        notes = _panoptic_scored(state, items) + _cache_notes(cache_dir)
     ids = [it[0] for it in items]
     result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]
     dataset = {"gt": str(gt_path if gt_path is not None else gt.path),
@@ -905,8 +946,10 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                "fingerprint": fingerprint(ids, digests, _categories_bytes(result_cats))}
     params = {"preset": p.name if p else None, "allow_missing": bool(allow_missing),
               "recompute_gt_areas": bool(recompute_gt_areas)}
-    return panoptic_result(state, cats, with_semantic=with_semantic, params=params, dataset=dataset,
-                           run_warnings=run_warnings, notes=notes)
+    result = panoptic_result(state, cats, with_semantic=with_semantic, params=params, dataset=dataset,
+                             run_warnings=run_warnings, notes=notes)
+    quick = quick_checks(panoptic_sq=[row["sq"] for row in result.per_class], validate_command=validate)
+    return dataclasses.replace(result, notes=result.notes + tuple(quick)) if quick else result
 
 
 def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jobs: Optional[int] = None,

@@ -132,6 +132,16 @@ def plural(n: int, word: str, words: Optional[str] = None) -> str:
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
+def listing(items: Sequence, total: Optional[int] = None, *, limit: int = 5) -> str:
+    """``"a, b, c and 12 more"``: the first ``limit`` items and how many are left out (``total``:
+    how many there are in all, when ``items`` holds only the first ones).  The one rule for
+    naming a few of many in a message."""
+    total = len(items) if total is None else total
+    shown = ", ".join(str(x) for x in list(items)[:limit])
+    more = total - min(len(items), limit)
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def _pct(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"

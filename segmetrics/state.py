@@ -61,6 +61,7 @@ import numpy as np
 from ._version import __version__
 from .errors import DataFileError, FormatError, InputError
 from .pq import iou_sums as _iou_sums
+from .report import listing
 
 __all__ = [
     "FORMAT_NAME",
@@ -127,7 +128,7 @@ def _json_id(image_id: Any) -> Any:
 
 
 def _shown(ids: list) -> str:
-    return ", ".join(repr(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return listing([repr(i) for i in ids[:5]], len(ids))
 
 
 class _State:

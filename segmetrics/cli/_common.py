@@ -89,6 +89,12 @@ def label_hint(exc: LabelError) -> Optional[str]:
     return None
 
 
+def _notes(exc: BaseException) -> str:
+    """The notes the library attached to an error (``exc.__notes__``: the ``segmetrics validate``
+    command that lists every problem of its kind), for the same line."""
+    return "".join(f" -- {one_line(n)}" for n in getattr(exc, "__notes__", ()))
+
+
 @contextlib.contextmanager
 def user_errors(hint_missing: Optional[str] = "--allow-missing") -> Iterator[None]:
     """Turn ``SegmetricsError``, ``OSError`` and ``MemoryError`` into :class:`UserError` (exit 2, no traceback);
@@ -103,12 +109,12 @@ def user_errors(hint_missing: Optional[str] = "--allow-missing") -> Iterator[Non
         msg = one_line(str(exc))
         if hint_missing:
             msg += f" (pass {hint_missing} to score them as all-void)"
-        raise UserError(msg) from None
+        raise UserError(msg + _notes(exc)) from None
     except LabelError as exc:
         hint = label_hint(exc)
-        raise UserError(one_line(str(exc)) + (f" -- {hint}" if hint else "")) from None
+        raise UserError(one_line(str(exc)) + (f" -- {hint}" if hint else "") + _notes(exc)) from None
     except SegmetricsError as exc:
-        raise UserError(one_line(str(exc))) from None
+        raise UserError(one_line(str(exc)) + _notes(exc)) from None
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         raise UserError(one_line(f"{where}{exc.strerror or exc}")) from None

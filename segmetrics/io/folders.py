@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from ..errors import DataFileError, FormatError, MissingPredictionError
+from ..report import listing
 
 __all__ = ["LABEL_EXTENSIONS", "Pairing", "find_label_files", "pair_label_files", "describe_missing"]
 
@@ -199,11 +200,9 @@ def find_label_files(
 
 def describe_missing(missing: Sequence[str], total: int, pred_root) -> str:
     """One line naming how many and the first few GT images without prediction."""
-    shown = ", ".join(missing[:MAX_LISTED])
-    more = f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
     return (
         f"{len(missing)} of {total} ground-truth images have no prediction in {pred_root}: "
-        f"{shown}{more}"
+        f"{listing(missing, limit=MAX_LISTED)}"
     )
 
 
@@ -292,12 +291,9 @@ def _pair_by_name(gt_keys: Sequence[str], pred_keys: Sequence[str]) -> dict[str,
         if not preds:
             continue
         if len(gts) > 1 or len(preds) > 1:
-            def listed(keys):
-                more = f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else ""
-                return ", ".join(keys[:MAX_LISTED]) + more
             raise FormatError(
-                f"ambiguous pairing by file name {name!r}: ground truth {listed(gts)} and prediction(s) "
-                f"{listed(preds)}; give the predictions the same subfolders as the ground truth "
+                f"ambiguous pairing by file name {name!r}: ground truth {listing(gts, limit=MAX_LISTED)} and "
+                f"prediction(s) {listing(preds, limit=MAX_LISTED)}; give the predictions the same subfolders as the ground truth "
                 f"(or unique file names)")
         out[gts[0]] = preds[0]
     return out
