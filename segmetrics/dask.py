@@ -38,13 +38,12 @@ dask and distributed are imported inside the functions (the ``[dist]`` extra).
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .errors import InputError
-from .folders import check_shard, plan_panoptic_run, plan_semantic_run
+from .folders import check_shard, default_jobs, plan_panoptic_run, plan_semantic_run
 
 __all__ = ["PER_WORKER", "FAN_IN", "evaluate_semantic_folders", "evaluate_panoptic_folders", "connect",
            "default_chunk_size"]
@@ -88,7 +87,7 @@ def _merge(*parts: _Part) -> _Part:
 def connect(client):
     """A ``distributed.Client`` from ``client``: a Client (returned as it is), a scheduler address
     (``tcp://HOST:8786``), or ``local:N`` / ``local:NxT`` (a new LocalCluster of N worker processes
-    with T threads each; default T: the usable CPUs divided by N, at least 1).
+    with T threads each; default T: :func:`segmetrics.folders.default_jobs` divided by N, at least 1).
 
     Returns ``(client, close)``: ``close()`` shuts down what this call started (nothing for a Client).
     """
@@ -101,18 +100,17 @@ def connect(client):
     if not isinstance(client, str):
         raise InputError(f"client must be a distributed.Client, a scheduler address or local:N, got {client!r}")
     if client.startswith("local:"):
-        spec = client[len("local:"):]
+        n, _, t = client[len("local:"):].partition("x")
         try:
-            n, _, t = spec.partition("x")
-            workers = int(n)
-            threads = int(t) if t else max(1, len(os.sched_getaffinity(0)) // workers)
-        except (ValueError, AttributeError):
+            workers, threads = int(n), int(t) if t else 0
+        except ValueError:
             raise InputError(f"--dask {client}: write local:N or local:NxT (N worker processes, T threads each)") \
                 from None
-        if workers < 1 or threads < 1:
+        if workers < 1 or threads < 0 or (t and threads < 1):
             raise InputError(f"--dask {client}: N and T must be at least 1")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
-                               dashboard_address=None)
+        threads = threads or max(1, default_jobs() // workers)
+        # a free port for the scheduler's HTTP routes (no dashboard), so that clusters side by side do not clash
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=":0")
         c = Client(cluster)
 
         def close():

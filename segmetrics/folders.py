@@ -531,9 +531,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not sep:
         raise InputError(f"--shard {text}: write I/N, e.g. 0/4 (shards are numbered from 0)")
     try:
-        return check_shard(int(index), int(count))
+        i, n = int(index), int(count)
     except ValueError:
         raise InputError(f"--shard {text}: write I/N with integers, e.g. 0/4") from None
+    return check_shard(i, n)
 
 
 def check_shard(index, count) -> tuple[int, int]:

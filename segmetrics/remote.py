@@ -142,6 +142,8 @@ def _listing(url: str, what: str) -> Iterator[tuple[PurePosixPath, list]]:
     fs, root = _fs(url)
     try:
         found = fs.find(root, detail=False)
+        if not found and not fs.exists(root):
+            raise FileNotFoundError(root)
     except FileNotFoundError:
         raise DataFileError(f"{what} path not found: {url}") from None
     except Exception as exc:  # noqa: BLE001 - one line naming the URL, whatever the backend raised

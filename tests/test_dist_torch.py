@@ -21,25 +21,17 @@ if not dist.is_available() or not dist.is_gloo_available():
 import segmetrics as sm  # noqa: E402
 from segmetrics.errors import InputError  # noqa: E402
 
+from test_dist_state import K, assert_same_arrays, semantic_images  # noqa: E402
 from test_panoptic import CATEGORIES, make_dataset  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
 
-K = 5
 N_SEM = 7   # 2 ranks: the sampler pads to 8, image 0 twice
 N_PAN = 5   # 2 ranks: padded to 6
 
 
-def semantic_data(n=N_SEM, seed=3):
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        gt = rng.integers(0, K, (17, 23)).astype(np.uint8)
-        gt[rng.random(gt.shape) < 0.1] = 255
-        pred = np.where(rng.random(gt.shape) < 0.7, gt, rng.integers(0, K, gt.shape)).astype(np.uint8)
-        pred[gt == 255] = rng.integers(0, K)
-        out.append((100 + i, gt, pred))
-    return out
+def semantic_data(n=N_SEM):
+    return semantic_images(n, seed=3)  # int and str ids, void predictions
 
 
 def panoptic_data(n=N_PAN):
@@ -52,7 +44,7 @@ def panoptic_data(n=N_PAN):
 
 
 def semantic_evaluator(items, per_image=True):
-    ev = sm.SemanticEvaluator(K, per_image=per_image)
+    ev = sm.SemanticEvaluator(K, per_image=per_image, void_predictions="miss")
     for image_id, gt, pred in items:
         ev.update(torch.from_numpy(gt), torch.from_numpy(pred), image_id=image_id)
     return ev
@@ -157,16 +149,6 @@ def ranks(tmp_path_factory):
     return got
 
 
-def assert_same_arrays(x: dict, y: dict):
-    assert x.keys() == y.keys()
-    for key in x:
-        if isinstance(x[key], np.ndarray):
-            assert x[key].dtype == y[key].dtype and x[key].shape == y[key].shape, key
-            assert x[key].tobytes() == y[key].tobytes(), key
-        else:
-            assert x[key] == y[key], key
-
-
 def assert_same_metrics(a: dict, b: dict):
     assert a.keys() == b.keys()
     for key in a:
@@ -210,7 +192,7 @@ def test_conflicting_duplicate_is_an_error_on_every_rank(ranks):
     for r in range(2):
         status, msg = ranks[r]["conflict"]
         assert status == "error"
-        assert "image id 100" in msg and "ranks 0 and 1" in msg and "different results" in msg
+        assert "image id 0 " in msg and "ranks 0 and 1" in msg and "different results" in msg
 
 
 def test_states_without_rows_are_refused_unless_disjoint(ranks):
