@@ -38,6 +38,7 @@ dask and distributed are imported inside the functions (the ``[dist]`` extra).
 from __future__ import annotations
 
 import math
+import pickle
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -63,14 +64,31 @@ class _Part:
     digests: list
 
 
-def _count(count, chunk: list, jobs: Optional[int], cache_dir) -> _Part:
+@dataclass
+class _Chunk:
+    """A task's work: the counting and its images.  One object, so that Dask does not walk the
+    annotations looking for futures in them (that walk cost more than the scoring), pickled as one
+    bytes object (not one out-of-band buffer per small segment array)."""
+
+    count: Any
+    items: list
+
+    def __reduce__(self):
+        return _unpickle_chunk, (pickle.dumps((self.count, self.items), protocol=pickle.HIGHEST_PROTOCOL),)
+
+
+def _unpickle_chunk(data: bytes) -> _Chunk:
+    return _Chunk(*pickle.loads(data))
+
+
+def _count(chunk: _Chunk, jobs: Optional[int], cache_dir) -> _Part:
     """One chunk on a worker (runs there)."""
     if cache_dir == PER_WORKER:
         from .gtcache import default_cache_dir
 
         cache_dir = default_cache_dir()
-    state, digests = count(chunk, jobs=jobs or 1, cache_dir=cache_dir, progress=None)
-    return _Part(state, [x[0] for x in chunk], digests)
+    state, digests = chunk.count(chunk.items, jobs=jobs or 1, cache_dir=cache_dir, progress=None)
+    return _Part(state, [x[0] for x in chunk.items], digests)
 
 
 def _merge(*parts: _Part) -> _Part:
@@ -141,9 +159,9 @@ def _run(client, count, items: list, *, chunk_size: Optional[int], jobs: Optiona
             raise InputError(f"chunk_size must be at least 1, got {size}")
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
         if not chunks:
-            return _count(count, [], jobs, None)
+            return _count(_Chunk(count, []), jobs, None)
         token = uuid.uuid4().hex[:12]
-        futures = [c.submit(_count, count.part(ch) if hasattr(count, "part") else count, ch, jobs, cache_dir,
+        futures = [c.submit(_count, _Chunk(count.part(ch) if hasattr(count, "part") else count, ch), jobs, cache_dir,
                             key=f"segmetrics-count-{token}-{i}", pure=False) for i, ch in enumerate(chunks)]
         index = {f.key: i for i, f in enumerate(futures)}
         level, depth = futures, 0

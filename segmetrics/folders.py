@@ -33,6 +33,7 @@ import numpy as np
 from . import _engine_seam as _engine
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
 from .io.coco_panoptic import (
+    FlatColumns,
     PanopticDataset,
     check_id_png_sizes,
     check_segments,
@@ -961,6 +962,19 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     return run.result(state, [it[0] for it in run.items], digests)
 
 
+def _flat_columns(cols: list) -> FlatColumns:
+    """``(image_id, SegmentColumns)`` pairs as one :class:`FlatColumns` (shared flat arrays)."""
+    offsets = np.zeros(len(cols) + 1, dtype=np.int64)
+    np.cumsum([c.ids.size for _, c in cols], out=offsets[1:])
+
+    def flat(name: str, dtype) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for _, c in cols]).astype(dtype, copy=False) if cols \
+            else np.zeros(0, dtype)
+    arrays = (offsets, flat("ids", np.int64), flat("category_ids", np.int64), flat("iscrowd", np.uint8),
+              flat("area", np.float64), flat("order", np.intp), np.ones(len(cols), dtype=np.uint8))
+    return FlatColumns([i for i, _ in cols], [c.segments for _, c in cols], arrays, {})
+
+
 @dataclasses.dataclass
 class _PanopticCounting:
     """What counting any subset of a panoptic run's items needs (:meth:`part` makes it small for a Dask task)."""
@@ -973,11 +987,12 @@ class _PanopticCounting:
     shards: Optional[int] = None
 
     def part(self, items: list) -> "_PanopticCounting":
-        """The same counting with datasets cut down to ``items`` (their annotations and segment columns)."""
+        """The same counting with datasets cut down to ``items``: their annotations, and their segment
+        columns in a few flat arrays (cheap to send to a Dask worker)."""
         def cut(ds: PanopticDataset, which: int) -> PanopticDataset:
             anns = {it[0]: it[which] for it in items if it[which] is not None}
-            return dataclasses.replace(ds, annotations=anns, images={},
-                                       columns={i: c for i in anns if (c := ds.columns.get(i)) is not None})
+            cols = [(i, c) for i in anns if (c := ds.columns.get(i)) is not None]
+            return dataclasses.replace(ds, annotations=anns, images={}, columns=_flat_columns(cols))
         return dataclasses.replace(self, gt=cut(self.gt, 1), pred=cut(self.pred, 2))
 
     def __call__(self, items: list, *, jobs=None, cache_dir=None, progress=None) -> tuple[PanopticState, list]:

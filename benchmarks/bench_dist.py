@@ -1,0 +1,175 @@
+"""Scaling out (issue 14): local threads against Dask workers, and merging 1,000 shard states.
+
+Usage::
+
+    python benchmarks/bench_dist.py [--images 5000] [--repeat 3] [--shards 1000] [--data-root DIR] [--out FILE]
+
+On the cached COCO-like panoptic set of :mod:`datasets` (``coco_panoptic_dir(5000, 0)``) it
+times, in one process with the page cache warm and no GT cache:
+
+* the local folder API, 1 and 2 threads (``segmetrics.evaluate_panoptic_folders(jobs=...)``);
+* ``segmetrics.dask.evaluate_panoptic_folders`` on a ``distributed.LocalCluster`` of 1 worker
+  process x 2 threads and of 2 worker processes x 1 thread (cluster started once per layout,
+  its start-up time stated apart; default chunk size, one pipeline thread per task);
+
+best wall time of ``--repeat`` runs each, every result checked bit for bit against the local
+one.  Then it writes ``--shards`` shard states of the same set (``--shard I/N`` runs through
+the library, kept under ``benchmarks/data``) and times ``segmetrics.merge_states`` on all of
+them in this process (best of ``--repeat``) and ``segmetrics merge`` as a fresh process.  The
+markdown section goes to ``benchmarks/results/dist.md`` and to stdout.  Run it through
+``/work/coord/quiet`` on a shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from datasets import DATA_ROOT, coco_panoptic_dir
+from machine_info import cpu_model
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import segmetrics as sm  # noqa: E402
+import segmetrics.dask as smd  # noqa: E402
+from segmetrics.folders import plan_panoptic_run  # noqa: E402
+from segmetrics.report import json_ready  # noqa: E402
+
+
+def _warm(folder: Path) -> int:
+    total = 0
+    for p in folder.rglob("*"):
+        if p.is_file():
+            total += len(p.read_bytes())
+    return total
+
+
+def _best(fn, repeat: int) -> tuple[float, object]:
+    best, out = None, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t
+        best = dt if best is None else min(best, dt)
+    return best, out
+
+
+def _same(a, b) -> bool:
+    return json_ready(a.to_report()) == json_ready(b.to_report())
+
+
+def _shard_states(d: Path, n_shards: int, out: Path) -> list[Path]:
+    """``n_shards`` state files of the set, as ``segmetrics eval --shard I/N --save-state`` writes them."""
+    paths = [out / f"part-{i:04d}.smstate" for i in range(n_shards)]
+    if all(p.exists() for p in paths) and (out / "done").exists():
+        return paths
+    out.mkdir(parents=True, exist_ok=True)
+    run = plan_panoptic_run(d / "gt.json", d / "pred.json", per_image=True)
+    for i, path in enumerate(paths):
+        part = run.shard(i, n_shards)
+        state, digests = part.count(part.items, jobs=1)
+        part.result(state, [it[0] for it in part.items], digests).save_state(path)
+    (out / "done").write_text("ok")
+    return paths
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--shards", type=int, default=1000)
+    ap.add_argument("--data-root", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "dist.md")
+    args = ap.parse_args(argv)
+    from distributed import Client, LocalCluster
+
+    warnings.simplefilter("ignore")
+    d = coco_panoptic_dir(args.images, 0, root=args.data_root)
+    shard_dir = DATA_ROOT / f"dist_shards_{args.images}_{args.shards}"
+    shard_paths = _shard_states(d, args.shards, shard_dir)  # made once, before anything is timed
+    size = _warm(d)
+    load_before = os.getloadavg()
+    started = _dt.datetime.now(_dt.timezone.utc)
+    gt, pred = d / "gt.json", d / "pred.json"
+    rows = []
+    ref = None
+    for jobs in (1, 2):
+        sm.evaluate_panoptic_folders(gt, pred, jobs=jobs)  # warm-up: imports, JSON
+        t, res = _best(lambda: sm.evaluate_panoptic_folders(gt, pred, jobs=jobs), args.repeat)
+        ref = ref or res
+        rows.append((f"local folder API, {jobs} thread{'s' * (jobs > 1)}", t, None, _same(res, ref)))
+    local2 = rows[1][1]
+    for workers, threads in ((1, 2), (2, 1)):
+        t0 = time.perf_counter()
+        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
+            start = time.perf_counter() - t0
+            smd.evaluate_panoptic_folders(gt, pred, client=client)  # warm-up: worker imports
+            t, res = _best(lambda: smd.evaluate_panoptic_folders(gt, pred, client=client), args.repeat)
+        chunk = smd.default_chunk_size(args.images, workers * threads)
+        rows.append((f"Dask LocalCluster {workers} worker{'s' * (workers > 1)} x {threads} thread"
+                     f"{'s' * (threads > 1)} ({-(-args.images // chunk)} tasks of {chunk} images)", t, start,
+                     _same(res, ref)))
+    merge_t, merged = _best(lambda: sm.merge_states(shard_paths), args.repeat)
+    full = sm.evaluate_panoptic_folders(gt, pred, per_image=True, jobs=2)
+    merged_ok = _same(merged, full)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "segmetrics", "merge", *map(str, shard_paths), "-o",
+                    str(shard_dir / "merged.smstate"), "-q"], cwd=ROOT, check=True)
+    merge_cli = time.perf_counter() - t
+    load_after = os.getloadavg()
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                         text=True).stdout.strip()
+    shared = load_before[0] > 1.5 or load_after[0] > 2.5
+    lines = [
+        "## Scaling out: Dask workers against local threads, merging shard states",
+        "",
+        f"- command: `python benchmarks/bench_dist.py{''.join(' ' + a for a in (argv or sys.argv[1:]))}`",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC; segmetrics at git {rev}",
+        f"- machine: `nproc` = {os.cpu_count()}, CPU: {cpu_model()}; load average before the run "
+        f"{load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f} (1 / 5 / 15 min), after "
+        f"{load_after[0]:.2f}" + (" (a shared machine: ratios are more reliable than seconds)" if shared else ""),
+        f"- Python {platform.python_version()}; dask {__import__('dask').__version__}, "
+        f"distributed {__import__('distributed').__version__}",
+        f"- data: {args.images:,} COCO-like panoptic images (`benchmarks/datasets.py`, seed 0; GT + prediction "
+        f"files {size / 1e6:.0f} MB, page cache warm), no GT cache, no per-image rows; best wall time of "
+        f"{args.repeat} runs in one process after a warm-up run; every result equal to the local one, bit for bit",
+        "",
+        "| how | best wall s | images / s | x local 2 threads | cluster start s | same result |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for label, t, start, same in rows:
+        lines.append(f"| {label} | {t:.2f} | {args.images / t:,.0f} | {t / local2:.2f} | "
+                     f"{'' if start is None else f'{start:.1f}'} | {'yes' if same else 'NO'} |")
+    dask_rows = rows[2:]
+    lines += [
+        "",
+        f"Overhead of Dask over the local run with the same 2 threads: "
+        + ", ".join(f"{(t / local2 - 1) * 100:+.0f}% ({label.split(' (')[0].replace('Dask LocalCluster ', '')})"
+                    for label, t, _, _ in dask_rows)
+        + f". Per-image cost (local, 1 thread): {rows[0][1] / args.images * 1e3:.3f} ms.",
+        "",
+        f"Merging {args.shards:,} shard states (`--shard I/{args.shards}` runs of the same set, per-image rows and "
+        f"digests kept, {sum(p.stat().st_size for p in shard_paths) / 1e6:.1f} MB of state files): "
+        f"`segmetrics.merge_states` {merge_t:.2f} s (best of {args.repeat}, "
+        f"{merge_t / args.shards * 1e3:.2f} ms per state, read + checks + merge), `segmetrics merge ... -o` as a "
+        f"fresh process {merge_cli:.2f} s (interpreter, imports and writing the merged file included); merged "
+        f"result equal to the unsharded run: {'yes' if merged_ok else 'NO'}.",
+    ]
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    return 0 if all(r[3] for r in rows) and merged_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
