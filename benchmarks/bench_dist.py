@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
+import pickle
 import platform
 import subprocess
 import sys
@@ -81,6 +82,40 @@ def _shard_states(d: Path, n_shards: int, out: Path) -> list[Path]:
     return paths
 
 
+def _merge_model(states: int, images: int, matches: int, k: int = 133, seed: int = 0) -> tuple[float, float, int]:
+    """The merge at scale, measured on synthetic states (no per-image rows, as a 1 M-image Dask run
+    keeps them): ``states`` states of ``images`` images and ``matches`` matches per image each, merged
+    by a tree of fan-in ``segmetrics.dask.FAN_IN`` in one process, then the result's IoU sums.
+    Returns (merge seconds, result seconds, bytes of one state's arrays)."""
+    import numpy as np
+
+    from segmetrics.state import PanopticState
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _ in range(states):
+        m = images * matches
+        arrays = {"num_images": np.int64(images), "tp": rng.integers(0, 50, k), "fp": rng.integers(0, 50, k),
+                  "fn": rng.integers(0, 50, k), "confusion": rng.integers(0, 10 ** 6, (k + 1, k + 1)),
+                  "match_cat": rng.integers(0, k, m), "match_iou": 0.5 + rng.random(m) / 2}
+        parts.append(PanopticState.from_arrays(k, arrays))
+    size = sum(np.asarray(a).nbytes for a in parts[0].to_arrays().values() if hasattr(a, "nbytes"))
+    t = time.perf_counter()
+    level = parts
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level), smd.FAN_IN):
+            head = level[i]
+            for other in level[i + 1:i + smd.FAN_IN]:
+                head.merge(other)
+            nxt.append(head)
+        level = nxt
+    merged = time.perf_counter() - t
+    t = time.perf_counter()
+    level[0].iou_sum()  # canonical order (one sort of every match) and the correctly rounded sums
+    return merged, time.perf_counter() - t, size
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=5000)
@@ -88,6 +123,8 @@ def main(argv=None) -> int:
     ap.add_argument("--shards", type=int, default=1000)
     ap.add_argument("--data-root", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "dist.md")
+    ap.add_argument("--model-states", type=int, default=100, help="synthetic states merged for the scale model")
+    ap.add_argument("--model-images", type=int, default=10000, help="images per synthetic state")
     args = ap.parse_args(argv)
     from distributed import Client, LocalCluster
 
@@ -118,6 +155,11 @@ def main(argv=None) -> int:
         rows.append((f"Dask LocalCluster {workers} worker{'s' * (workers > 1)} x {threads} thread"
                      f"{'s' * (threads > 1)} ({-(-args.images // chunk)} tasks of {chunk} images)", t, start,
                      _same(res, ref)))
+    plan_t, run = _best(lambda: plan_panoptic_run(gt, pred), args.repeat)
+    size_chunk = smd.default_chunk_size(args.images, 2)
+    chunks = [run.items[i:i + size_chunk] for i in range(0, len(run.items), size_chunk)]
+    payload_t, payload = _best(lambda: sum(len(pickle.dumps((run.count.part(ch), ch), protocol=5)) for ch in chunks),
+                               args.repeat)
     merge_t, merged = _best(lambda: sm.merge_states(shard_paths), args.repeat)
     full = sm.evaluate_panoptic_folders(gt, pred, per_image=True, jobs=2)
     merged_ok = _same(merged, full)
@@ -125,6 +167,8 @@ def main(argv=None) -> int:
     subprocess.run([sys.executable, "-m", "segmetrics", "merge", *map(str, shard_paths), "-o",
                     str(shard_dir / "merged.smstate"), "-q"], cwd=ROOT, check=True)
     merge_cli = time.perf_counter() - t
+    matches_per_image = int(round(len(full.state.match_cat) / max(1, full.num_images)))
+    model = _merge_model(args.model_states, args.model_images, matches_per_image)
     load_after = os.getloadavg()
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                          text=True).stdout.strip()
@@ -155,7 +199,11 @@ def main(argv=None) -> int:
         f"Overhead of Dask over the local run with the same 2 threads: "
         + ", ".join(f"{(t / local2 - 1) * 100:+.0f}% ({label.split(' (')[0].replace('Dask LocalCluster ', '')})"
                     for label, t, _, _ in dask_rows)
-        + f". Per-image cost (local, 1 thread): {rows[0][1] / args.images * 1e3:.3f} ms.",
+        + f". Per-image cost (local, 1 thread): {rows[0][1] / args.images * 1e3:.3f} ms. On the client, "
+        f"before any task runs: planning (both JSONs read and checked, pairing) {plan_t:.2f} s "
+        f"({plan_t / args.images * 1e3:.3f} ms per image), the tasks' payloads (annotations and flat segment "
+        f"columns, pickled) {payload_t:.2f} s for {payload / 1e6:.0f} MB ({payload_t / args.images * 1e3:.3f} ms "
+        f"per image).",
         "",
         f"Merging {args.shards:,} shard states (`--shard I/{args.shards}` runs of the same set, per-image rows and "
         f"digests kept, {sum(p.stat().st_size for p in shard_paths) / 1e6:.1f} MB of state files): "
@@ -163,6 +211,12 @@ def main(argv=None) -> int:
         f"{merge_t / args.shards * 1e3:.2f} ms per state, read + checks + merge), `segmetrics merge ... -o` as a "
         f"fresh process {merge_cli:.2f} s (interpreter, imports and writing the merged file included); merged "
         f"result equal to the unsharded run: {'yes' if merged_ok else 'NO'}.",
+        "",
+        f"Merge at scale (synthetic states without per-image rows, {matches_per_image} matches per image as in "
+        f"this set, 133 categories): {args.model_states} states of {args.model_images:,} images "
+        f"({model[2] / 1e6:.1f} MB of arrays each) merged by a tree of fan-in {smd.FAN_IN} in one process in "
+        f"{model[0]:.2f} s, then the IoU sums of all {args.model_states * args.model_images * matches_per_image:,} "
+        f"matches (one sort, correctly rounded sums) in {model[1]:.2f} s.",
     ]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
