@@ -5,12 +5,13 @@ Usage::
     python benchmarks/bench_dist.py [--images 5000] [--repeat 3] [--shards 1000] [--data-root DIR] [--out FILE]
 
 On the cached COCO-like panoptic set of :mod:`datasets` (``coco_panoptic_dir(5000, 0)``) it
-times, in one process with the page cache warm and no GT cache:
+times, in one process with the page cache warm and no GT cache, every layout in turn within each
+round (so that load from other jobs falls on all of them alike):
 
 * the local folder API, 1 and 2 threads (``segmetrics.evaluate_panoptic_folders(jobs=...)``);
 * ``segmetrics.dask.evaluate_panoptic_folders`` on a ``distributed.LocalCluster`` of 1 worker
-  process x 2 threads and of 2 worker processes x 1 thread (cluster started once per layout,
-  its start-up time stated apart; default chunk size, one pipeline thread per task);
+  process x 2 threads and of 2 worker processes x 1 thread (both clusters started once and kept
+  up, their start-up time stated apart; default chunk size, one pipeline thread per task);
 
 best wall time of ``--repeat`` runs each, every result checked bit for bit against the local
 one.  Then it writes ``--shards`` shard states of the same set (``--shard I/N`` runs through
@@ -136,25 +137,50 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     started = _dt.datetime.now(_dt.timezone.utc)
     gt, pred = d / "gt.json", d / "pred.json"
+    # every layout is timed in turn within each round, so that load from other jobs on a shared
+    # machine falls on all of them alike; the clusters stay up (idle) between their turns
+    layouts = [("local", 1, 1), ("local", 1, 2), ("dask", 1, 2), ("dask", 2, 1)]
+    clusters, starts, runs = {}, {}, {}
+    try:
+        for kind, workers, threads in layouts:
+            if kind == "dask":
+                t0 = time.perf_counter()
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                                       dashboard_address=":0")
+                clusters[workers, threads] = (cluster, Client(cluster))
+                starts[workers, threads] = time.perf_counter() - t0
+
+        def evaluate(kind, workers, threads):
+            if kind == "local":
+                return sm.evaluate_panoptic_folders(gt, pred, jobs=threads)
+            return smd.evaluate_panoptic_folders(gt, pred, client=clusters[workers, threads][1])
+
+        for layout in layouts:
+            evaluate(*layout)  # warm-up: imports, JSON, the workers' imports
+        best = {}
+        for _ in range(args.repeat):
+            for layout in layouts:
+                t = time.perf_counter()
+                runs[layout] = evaluate(*layout)
+                dt = time.perf_counter() - t
+                best[layout] = min(best.get(layout, dt), dt)
+    finally:
+        for cluster, client in clusters.values():
+            client.close()
+            cluster.close()
+    ref = runs[layouts[0]]
     rows = []
-    ref = None
-    for jobs in (1, 2):
-        sm.evaluate_panoptic_folders(gt, pred, jobs=jobs)  # warm-up: imports, JSON
-        t, res = _best(lambda: sm.evaluate_panoptic_folders(gt, pred, jobs=jobs), args.repeat)
-        ref = ref or res
-        rows.append((f"local folder API, {jobs} thread{'s' * (jobs > 1)}", t, None, _same(res, ref)))
+    for layout in layouts:
+        kind, workers, threads = layout
+        if kind == "local":
+            label = f"local folder API, {threads} thread{'s' * (threads > 1)}"
+        else:
+            chunk = smd.default_chunk_size(args.images, workers * threads)
+            label = (f"Dask LocalCluster {workers} worker{'s' * (workers > 1)} x {threads} thread"
+                     f"{'s' * (threads > 1)} ({-(-args.images // chunk)} tasks of {chunk} images)")
+        rows.append((label, best[layout], starts.get((workers, threads)) if kind == "dask" else None,
+                     _same(runs[layout], ref)))
     local2 = rows[1][1]
-    for workers, threads in ((1, 2), (2, 1)):
-        t0 = time.perf_counter()
-        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
-                          dashboard_address=":0") as cluster, Client(cluster) as client:
-            start = time.perf_counter() - t0
-            smd.evaluate_panoptic_folders(gt, pred, client=client)  # warm-up: worker imports
-            t, res = _best(lambda: smd.evaluate_panoptic_folders(gt, pred, client=client), args.repeat)
-        chunk = smd.default_chunk_size(args.images, workers * threads)
-        rows.append((f"Dask LocalCluster {workers} worker{'s' * (workers > 1)} x {threads} thread"
-                     f"{'s' * (threads > 1)} ({-(-args.images // chunk)} tasks of {chunk} images)", t, start,
-                     _same(res, ref)))
     plan_t, run = _best(lambda: plan_panoptic_run(gt, pred), args.repeat)
     size_chunk = smd.default_chunk_size(args.images, 2)
     chunks = [run.items[i:i + size_chunk] for i in range(0, len(run.items), size_chunk)]
@@ -185,7 +211,8 @@ def main(argv=None) -> int:
         f"distributed {__import__('distributed').__version__}",
         f"- data: {args.images:,} COCO-like panoptic images (`benchmarks/datasets.py`, seed 0; GT + prediction "
         f"files {size / 1e6:.0f} MB, page cache warm), no GT cache, no per-image rows; best wall time of "
-        f"{args.repeat} runs in one process after a warm-up run; every result equal to the local one, bit for bit",
+        f"{args.repeat} rounds in one process after a warm-up round, each round timing every layout in turn "
+        "(both clusters up, idle while the others run); every result equal to the local one, bit for bit",
         "",
         "| how | best wall s | images / s | x local 2 threads | cluster start s | same result |",
         "|---|---:|---:|---:|---:|---|",
