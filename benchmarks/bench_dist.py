@@ -33,6 +33,7 @@ import time
 import warnings
 from pathlib import Path
 
+import psutil
 from datasets import DATA_ROOT, coco_panoptic_dir
 from machine_info import cpu_model
 
@@ -62,6 +63,11 @@ def _best(fn, repeat: int) -> tuple[float, object]:
         dt = time.perf_counter() - t
         best = dt if best is None else min(best, dt)
     return best, out
+
+
+def _worker_pids(client) -> list:
+    """The process ids of a client's workers (a LocalCluster's processes)."""
+    return list(client.run(os.getpid).values())
 
 
 def _same(a, b) -> bool:
@@ -157,13 +163,18 @@ def main(argv=None) -> int:
 
         for layout in layouts:
             evaluate(*layout)  # warm-up: imports, JSON, the workers' imports
-        best = {}
+        workers_of = {key: [psutil.Process(p) for p in _worker_pids(client)] for key, (_, client) in clusters.items()}
+        best, cpu = {}, {}
         for _ in range(args.repeat):
             for layout in layouts:
+                procs = workers_of.get(layout[1:], []) if layout[0] == "dask" else []
+                c0 = time.process_time() + sum(sum(p.cpu_times()[:2]) for p in procs)
                 t = time.perf_counter()
                 runs[layout] = evaluate(*layout)
                 dt = time.perf_counter() - t
-                best[layout] = min(best.get(layout, dt), dt)
+                used = time.process_time() + sum(sum(p.cpu_times()[:2]) for p in procs) - c0
+                if dt < best.get(layout, float("inf")):
+                    best[layout], cpu[layout] = dt, used
     finally:
         for cluster, client in clusters.values():
             client.close()
@@ -179,7 +190,7 @@ def main(argv=None) -> int:
             label = (f"Dask LocalCluster {workers} worker{'s' * (workers > 1)} x {threads} thread"
                      f"{'s' * (threads > 1)} ({-(-args.images // chunk)} tasks of {chunk} images)")
         rows.append((label, best[layout], starts.get((workers, threads)) if kind == "dask" else None,
-                     _same(runs[layout], ref)))
+                     _same(runs[layout], ref), cpu[layout]))
     local2 = rows[1][1]
     plan_t, run = _best(lambda: plan_panoptic_run(gt, pred), args.repeat)
     size_chunk = smd.default_chunk_size(args.images, 2)
@@ -214,19 +225,25 @@ def main(argv=None) -> int:
         f"{args.repeat} rounds in one process after a warm-up round, each round timing every layout in turn "
         "(both clusters up, idle while the others run); every result equal to the local one, bit for bit",
         "",
-        "| how | best wall s | images / s | x local 2 threads | cluster start s | same result |",
-        "|---|---:|---:|---:|---:|---|",
+        "| how | best wall s | images / s | x local 2 threads | CPU s, all processes | CPU ms per image | "
+        "cluster start s | same result |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for label, t, start, same in rows:
-        lines.append(f"| {label} | {t:.2f} | {args.images / t:,.0f} | {t / local2:.2f} | "
-                     f"{'' if start is None else f'{start:.1f}'} | {'yes' if same else 'NO'} |")
+    for label, t, start, same, used in rows:
+        lines.append(f"| {label} | {t:.2f} | {args.images / t:,.0f} | {t / local2:.2f} | {used:.2f} | "
+                     f"{used / args.images * 1e3:.3f} | {'' if start is None else f'{start:.1f}'} | "
+                     f"{'yes' if same else 'NO'} |")
     dask_rows = rows[2:]
     lines += [
         "",
         f"Overhead of Dask over the local run with the same 2 threads: "
         + ", ".join(f"{(t / local2 - 1) * 100:+.0f}% ({label.split(' (')[0].replace('Dask LocalCluster ', '')})"
-                    for label, t, _, _ in dask_rows)
-        + f". Per-image cost (local, 1 thread): {rows[0][1] / args.images * 1e3:.3f} ms. On the client, "
+                    for label, t, _, _, _ in dask_rows)
+        + "; in CPU time (client, scheduler and workers, which no load from other jobs inflates): "
+        + ", ".join(f"{(used / rows[0][4] - 1) * 100:+.0f}%" for _, _, _, _, used in dask_rows)
+        + " over the local 1-thread run's CPU time"
+        + f". Per-image cost (local, 1 thread): {rows[0][1] / args.images * 1e3:.3f} ms wall, "
+        f"{rows[0][4] / args.images * 1e3:.3f} ms CPU. On the client, "
         f"before any task runs: planning (both JSONs read and checked, pairing) {plan_t:.2f} s "
         f"({plan_t / args.images * 1e3:.3f} ms per image), the tasks' payloads (annotations and flat segment "
         f"columns, pickled) {payload_t:.2f} s for {payload / 1e6:.0f} MB ({payload_t / args.images * 1e3:.3f} ms "

@@ -27,6 +27,8 @@ SECTIONS = [
      "python benchmarks/bench_panoptic.py"),
     ("png.md", "label-PNG decoding alone, against Pillow, pyspng, OpenCV and inflate floors",
      "python benchmarks/bench_png.py"),
+    ("dist.md", "scaling out: Dask workers against local threads, merging 1,000 shard states, the merge at scale",
+     "python benchmarks/bench_dist.py"),
 ]
 
 HEADER = """# Benchmark results
