@@ -42,6 +42,7 @@ def _shard(ctx, param, value):
     except InputError as exc:
         raise click.BadParameter(str(exc)) from None
 
+
 PRESET_HELP = "\n".join(f"  {p.name:<16} {p.description}" for p in PRESETS.values())
 
 EPILOG = f"""\b
@@ -226,7 +227,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
             else:
                 if recompute_gt_areas:
                     raise click.UsageError("--recompute-gt-areas applies to panoptic evaluation")
-                if str(gt).lower().endswith(".json"):
+                if (is_url(gt) or gt.is_file()) and str(gt).lower().endswith(".json"):
                     raise InputError(f"{gt} is a JSON file; semantic evaluation needs a folder of label PNGs")
                 result = evaluate_semantic(
                     gt, pred, preset=preset, num_classes=num_classes, ignore_index=ignore_index,
