@@ -153,6 +153,10 @@ def sync(evaluator, group=None, *, assume_disjoint: bool = False) -> SyncReport:
     ``all_gather_object``.  The merged state is put together in the states'
     canonical order, so it is bit for bit the state one process gets from
     the same images, and ``compute()`` gives the same numbers on every rank.
+    With nccl, each rank's CUDA device must be set first
+    (``torch.cuda.set_device``), as ``all_gather_object`` requires; the
+    states themselves are host memory (the evaluators count on the CPU), so
+    the one copy to the device is the packed sums.
 
     Duplicates: a ``DistributedSampler`` pads the last round with repeated
     images so that every rank gets as many.  An image id held by more than
