@@ -58,6 +58,7 @@ from .labels import (
 from .metrics import ABSENT_RULES
 from .io.png import check_same_size, png_header, read_png
 from .panoptic import CategoryIndex, PanopticEvaluator, PanopticResult, _categories_bytes, _derived_warnings
+from .remote import is_url
 from .panoptic import build_result as panoptic_result
 from .panoptic import evaluate_image
 from .presets import get_preset
@@ -79,6 +80,13 @@ __all__ = [
     "evaluate_semantic_files",
     "evaluate_panoptic_files",
     "pair_panoptic",
+    "plan_semantic_run",
+    "plan_panoptic_run",
+    "SemanticRun",
+    "PanopticRun",
+    "shard_of",
+    "check_shard",
+    "parse_shard",
 ]
 
 #: Images read to decide ``pred_labels="auto"`` (evenly spread over the sorted ids), then at most this many.
@@ -471,7 +479,7 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                               absent_rule: str = "mmseg", void_predictions: str = "error",
                               allow_missing: bool = False, per_image: bool = False, jobs: Optional[int] = None,
                               cache_dir=None, progress: Optional[Callable[[int], None]] = None,
-                              class_names=None) -> SemanticResult:
+                              class_names=None, shard: Optional[tuple] = None) -> SemanticResult:
     """Score a folder of label PNGs against a folder of predictions.
 
     Parameters
@@ -510,6 +518,12 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     class_names : sequence of str or path, optional
         Class names (a file: one per line); without ``num_classes`` their
         number sets K.
+    shard : (int, int), optional
+        ``(index, count)``: score only the images of shard ``index`` (``0..count-1``),
+        as :func:`shard_of` assigns them (the prediction reading is still decided
+        on the whole set, so every shard reads predictions alike); the state
+        records the shard, so that :func:`segmetrics.merge_states` can refuse
+        missing or repeated shards.
 
     Returns
     -------
@@ -538,10 +552,180 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     SHA-256 in id order (:func:`segmetrics.state.fingerprint`): the same for a
     whole run and for merged shards of it.
     """
+    run = plan_semantic_run(gt, pred, preset=preset, num_classes=num_classes, ignore_index=ignore_index,
+                            reduce_zero_label=reduce_zero_label, pred_labels=pred_labels, label_map=label_map,
+                            pred_label_map=pred_label_map, absent_rule=absent_rule,
+                            void_predictions=void_predictions, allow_missing=allow_missing, per_image=per_image,
+                            class_names=class_names)
+    if shard is not None:
+        run = run.shard(*shard)
+    state, digests = run.count(run.pairs, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    return run.result(state, [q[0] for q in run.pairs], digests, notes=_cache_notes(cache_dir))
+
+
+def shard_of(image_id, num_shards: int) -> int:
+    """The shard (``0..num_shards-1``) of an image: the first 8 bytes of the SHA-256 of its id,
+    as a big-endian integer, modulo ``num_shards``.
+
+    The id is hashed as bytes: a string id as :func:`os.fsencode` gives it (UTF-8, and the
+    original bytes of a file name that is not UTF-8), an integer id as its decimal digits.
+    The rule depends on nothing but the id, so every machine cuts a dataset alike.
+    """
+    text = str(int(image_id)) if isinstance(image_id, (int, np.integer)) and not isinstance(image_id, bool) \
+        else str(image_id)
+    return int.from_bytes(hashlib.sha256(os.fsencode(text)).digest()[:8], "big") % int(num_shards)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` (:func:`check_shard`); :class:`InputError` naming the text otherwise."""
+    index, sep, count = str(text).partition("/")
+    if not sep:
+        raise InputError(f"--shard {text}: write I/N, e.g. 0/4 (shards are numbered from 0)")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise InputError(f"--shard {text}: write I/N with integers, e.g. 0/4") from None
+    return check_shard(i, n)
+
+
+def check_shard(index, count) -> tuple[int, int]:
+    """``(index, count)`` as ints, or :class:`InputError` (shards are numbered from 0)."""
+    try:
+        i, n = int(index), int(count)
+    except (TypeError, ValueError):
+        raise InputError(f"a shard is (index, count) with integers, got ({index!r}, {count!r})") from None
+    if n < 1 or not 0 <= i < n:
+        raise InputError(f"shard {i}/{n}: the index must be 0..{n - 1} (shards are numbered from 0) and the "
+                         "count at least 1")
+    return i, n
+
+
+@dataclasses.dataclass
+class _SemanticCounting:
+    """What counting any subset of a semantic run's pairs needs (small and picklable: one per Dask task)."""
+
+    rules: LabelRules
+    per_image: bool
+    error_rules: dict          # what a LabelError carries as ``rules`` (for the CLI's hints)
+    shards: Optional[int] = None
+    validate_command: str = ""  # suggested by data errors
+
+    def __call__(self, pairs: list, *, jobs=None, cache_dir=None, progress=None) -> tuple[SemanticState, list]:
+        """The state of ``pairs`` and each pair's GT digest (in the order of ``pairs``)."""
+        K = self.rules.num_classes
+        check_run_memory("semantic", K, threads=_jobs(jobs, len(pairs)), per_image=self.per_image,
+                         num_images=len(pairs), what=f"num_classes={K}")
+        state = SemanticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards)
+        with _suggest_validate(self.validate_command):
+            digests = self._count(state, pairs, jobs, cache_dir, progress)
+        return state, digests
+
+    def _count(self, state, pairs, jobs, cache_dir, progress) -> list:
+        from .remote import real_names, staged_pairs
+
+        digests: list = []
+        for local, names in staged_pairs(pairs):  # the pairs themselves when all are local files
+            with real_names(names):
+                part = _semantic_digests(local)
+                by_id = dict(zip([q[0] for q in local], part))
+                present = [q for q in local if q[2] is not None]
+                absent = [q for q in local if q[2] is None]
+                try:
+                    _count_semantic(state, present, self.rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                                    digests=[by_id[q[0]] for q in present])
+                    _count_semantic(state, absent, self.rules, jobs=jobs, cache_dir=None, progress=progress,
+                                    missing=True, digests=[by_id[q[0]] for q in absent])
+                except LabelError as exc:
+                    exc.rules = dict(self.error_rules)
+                    raise
+            digests.extend(part)
+        return digests
+
+
+class _Sharded:
+    """Sharding and the shard mark, shared by :class:`SemanticRun` and :class:`PanopticRun`."""
+
+    _WORK = ""  # the field holding the run's images: pairs or items
+
+    @property
+    def work(self) -> list:
+        """The images the run scores (``pairs`` or ``items``), sorted as the run keeps them."""
+        return getattr(self, self._WORK)
+
+    def shard(self, index: int, count: int):
+        """The run restricted to shard ``index`` of ``count`` (:func:`shard_of` of each image id); the
+        dataset's missing and extra ids are restricted alike, so merged shards give the whole run."""
+        i, n = check_shard(index, count)
+        if self.shard_index is not None:
+            raise InputError("this run is a shard already")
+        dataset = dict(self.dataset)
+        for key in ("missing_ids", "extra_ids"):
+            dataset[key] = [x for x in dataset[key] if shard_of(x, n) == i]
+        return dataclasses.replace(self, **{self._WORK: [x for x in self.work if shard_of(x[0], n) == i]},
+                                   count=dataclasses.replace(self.count, shards=n), dataset=dataset, shard_index=i)
+
+    def _mark_shard(self, state) -> None:
+        if self.shard_index is not None and not state.shard_runs.any():
+            state.add_shard(self.shard_index)
+
+
+@dataclasses.dataclass
+class SemanticRun(_Sharded):
+    """A semantic folder run as decided before any image is counted (:func:`plan_semantic_run`).
+
+    Attributes
+    ----------
+    pairs : list of (image_id, gt, pred or None)
+        Every pair the run scores, sorted by image id.
+    count : callable
+        ``count(pairs, *, jobs, cache_dir, progress) -> (state, digests)``: the
+        state of any subset of ``pairs`` (states of disjoint subsets merge into
+        the state of their union) and the GT digest of each pair.
+    params, class_names, absent_rule, dataset, notes
+        What the result says (``dataset`` without its fingerprint).
+    shard_index : int or None
+        Which shard of ``count.shards`` this run is (:meth:`shard`).
+    """
+
+    pairs: list
+    count: _SemanticCounting
+    params: dict
+    class_names: tuple
+    absent_rule: str
+    dataset: dict
+    notes: list
+    setup: Any = None
+    shard_index: Optional[int] = None
+    _WORK = "pairs"
+
+    def result(self, state: SemanticState, ids: list, digests: list, notes: Sequence[str] = ()) -> SemanticResult:
+        """The result of the counted ``state`` of the images ``ids`` with GT ``digests`` (for the
+        fingerprint); ``notes`` are added after the run's own and eval's quick checks."""
+        self._mark_shard(state)
+        command = self.count.validate_command
+        if self.shard_index is None:  # a shard may hold nothing; the merged shards are checked by report
+            with _suggest_validate(command):
+                _semantic_scored(state, self.setup)  # the error when nothing at all is scored
+        kept = state.per_image_kept  # images with no scored pixel are known from the per-image counts
+        scored_notes = quick_checks(confusion=state.confusion, image_ids=state.image_ids if kept else None,
+                                    image_gt_pixels=(state.image_tp + state.image_fn).sum(axis=1) if kept else None,
+                                    ignore_index=self.setup.ignore_index, validate_command=command)
+        dataset = dict(self.dataset, fingerprint=fingerprint(ids, digests))
+        return semantic_result(state, class_names=self.class_names, absent_rule=self.absent_rule,
+                               params=self.params, dataset=dataset, notes=list(self.notes) + scored_notes + list(notes))
+
+
+def plan_semantic_run(gt, pred, *, preset: Optional[str] = None, num_classes: Optional[int] = None,
+                      ignore_index: Optional[int] = None, reduce_zero_label: Optional[bool] = None,
+                      pred_labels: str = "auto", label_map=None, pred_label_map=None, absent_rule: str = "mmseg",
+                      void_predictions: str = "error", allow_missing: bool = False, per_image: bool = False,
+                      class_names=None) -> SemanticRun:
+    """Everything :func:`evaluate_semantic_folders` decides before counting: settings, pairing, the
+    prediction reading (``pred_labels="auto"`` reads a sample here); the arguments are its own."""
     setup = resolve_semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
-                                   ignore_index=ignore_index, reduce_zero_label=reduce_zero_label,
-                                   label_map=label_map, pred_label_map=pred_label_map, absent_rule=absent_rule,
-                                   void_predictions=void_predictions)
+                            ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
+                            pred_label_map=pred_label_map, absent_rule=absent_rule,
+                            void_predictions=void_predictions)
     if pred_labels == "as-gt" and setup.pred_label_map is not None:
         raise InputError("pred_labels='as-gt' reads predictions through the GT's label map: leave out "
                          "pred_label_map (or pass pred_labels='class-index' to read them through it)")
@@ -553,42 +737,26 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     command = validate_command_line(gt, pred, preset=preset, num_classes=num_classes, ignore_index=ignore_index,
                                     reduce_zero_label=reduce_zero_label, label_map=label_map,
                                     pred_label_map=pred_label_map, pred_labels=pred_labels)
+    pair = pair_label_files
+    if is_url(gt) or is_url(pred):
+        from .remote import pair_label_urls as pair
     with _suggest_validate(command, (FormatError,)):  # files that pair ambiguously
-        pairing = pair_label_files(gt, pred, gt_suffix=p.gt_suffix if p else "",
-                                   pred_suffixes=p.pred_suffixes if p else (), allow_missing=allow_missing)
-    check_run_memory("semantic", setup.num_classes, threads=_jobs(jobs, len(pairing.pairs)), per_image=per_image,
-                     num_images=len(pairing.pairs), what=f"num_classes={setup.num_classes}")
+        pairing = pair(gt, pred, gt_suffix=p.gt_suffix if p else "", pred_suffixes=p.pred_suffixes if p else (),
+                       allow_missing=allow_missing)
     with _suggest_validate(command):
         reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
-        rules = setup.rules(reading)
-        present = [q for q in pairing.pairs if q[2] is not None]
-        absent = [q for q in pairing.pairs if q[2] is None]
-        digests = dict(zip([q[0] for q in pairing.pairs], _semantic_digests(pairing.pairs)))
-        state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image)
-        params = setup.params(reading, rules, allow_missing)
-        try:
-            _count_semantic(state, present, rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
-                            digests=[digests[q[0]] for q in present])
-            _count_semantic(state, absent, rules, jobs=jobs, cache_dir=None, progress=progress, missing=True,
-                            digests=[digests[q[0]] for q in absent])
-        except LabelError as exc:
-            exc.rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
-                                                 "void_predictions", "ignore_index")}
-            exc.rules["pred_labels_given"] = pred_labels != "auto"
-            raise
-        _semantic_scored(state, setup)  # the error when nothing at all is scored
-    kept = state.per_image_kept  # images with no scored pixel are known from the per-image counts
-    scored_notes = quick_checks(confusion=state.confusion, image_ids=state.image_ids if kept else None,
-                                image_gt_pixels=(state.image_tp + state.image_fn).sum(axis=1) if kept else None,
-                                ignore_index=setup.ignore_index, validate_command=command)
-    ids = [q[0] for q in pairing.pairs]
+    rules = setup.rules(reading)
+    params = setup.params(reading, rules, allow_missing)
+    error_rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
+                                          "void_predictions", "ignore_index")}
+    error_rules["pred_labels_given"] = pred_labels != "auto"
     dataset = {"gt": str(gt), "pred": str(pred),
-               "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key),
-               "fingerprint": fingerprint(ids, [digests[i] for i in ids])}
-    # skipped folder links, the settings, the reading, the cache
-    notes = list(pairing.notes) + setup.notes + ([note] if note else []) + scored_notes + _cache_notes(cache_dir)
-    return semantic_result(state, class_names=setup.class_names, absent_rule=absent_rule, params=params,
-                           dataset=dataset, notes=notes)
+               "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key)}
+    # skipped folder links, the settings, the reading
+    notes = list(pairing.notes) + setup.notes + ([note] if note else [])
+    counting = _SemanticCounting(rules, bool(per_image), error_rules, validate_command=command)
+    return SemanticRun(pairs=list(pairing.pairs), count=counting, params=params, class_names=setup.class_names,
+                       absent_rule=absent_rule, dataset=dataset, notes=notes, setup=setup)
 
 
 def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> None:
@@ -610,7 +778,10 @@ def _sibling_json(folder: Path) -> Path:
 
 
 def detect_task(gt) -> str:
-    """``"panoptic"`` when ``gt`` is (or sits next to / holds) a COCO-panoptic JSON, else ``"semantic"``."""
+    """``"panoptic"`` when ``gt`` is (or sits next to / holds) a COCO-panoptic JSON, else ``"semantic"``
+    (a URL: panoptic when it names a ``.json`` file)."""
+    if is_url(gt):
+        return "panoptic" if str(gt).split("?", 1)[0].lower().endswith(".json") else "semantic"
     gt = Path(gt)
     if gt.is_file():
         return "panoptic" if gt.suffix.lower() == ".json" else "semantic"
@@ -657,10 +828,30 @@ def resolve_panoptic_input(path, folder, what: str) -> tuple[Path, Path]:
     return json_path, png
 
 
+def _load_remote_panoptic(x, folder, what: str) -> tuple[PanopticDataset, Any]:
+    """:func:`_load_panoptic` where the JSON or the PNG folder is a URL (:mod:`segmetrics.remote`)."""
+    from .remote import RemoteFile, as_path, local_copy, real_names
+
+    if is_url(x):
+        url = str(x)
+        if not url.lower().endswith(".json"):
+            raise FormatError(f"{what} {url}: a URL must name the COCO-panoptic JSON file itself")
+        json_path, local = RemoteFile(url), local_copy(url)
+        png = as_path(folder) if folder is not None else RemoteFile(url[:-5])
+    else:  # a local JSON with a PNG folder URL
+        json_path = local = Path(x)
+        png = as_path(folder)
+    with real_names({local: str(json_path)}):
+        ds = load_panoptic_json(local, require_categories=what == "ground-truth")
+    return dataclasses.replace(ds, path=json_path, folder=png), json_path
+
+
 def _load_panoptic(x, folder, what: str) -> tuple[PanopticDataset, Optional[Path]]:
     """A dataset from a path (resolved as :func:`resolve_panoptic_input`), a dict or a loaded dataset;
     also the JSON path when there is one."""
     gt = what == "ground-truth"
+    if is_url(x) or is_url(folder):
+        return _load_remote_panoptic(x, folder, what)
     if isinstance(x, (str, os.PathLike)):
         json_path, png = resolve_panoptic_input(x, folder, what)
         return load_panoptic_json(json_path, png, require_categories=gt), json_path
@@ -850,10 +1041,10 @@ def _check_zero_areas(gt: PanopticDataset, items: list, gt_name: str) -> None:
         f"(--recompute-gt-areas) to use the PNGs' pixel counts")
 
 
-def _panoptic_scored(state: PanopticState, items: list) -> list:
+def _panoptic_scored(state: PanopticState, items: list, *, require: bool = True) -> list:
     """A note on the GT images that list no segment (they add nothing); :class:`InputError`
-    when nothing counts in any image (TP + FP + FN = 0 in every category)."""
-    if not (int(state.tp.sum()) + int(state.fp.sum()) + int(state.fn.sum())):
+    when nothing counts in any image (TP + FP + FN = 0 in every category) and ``require``."""
+    if require and not (int(state.tp.sum()) + int(state.fp.sum()) + int(state.fn.sum())):
         raise InputError(
             f"nothing to score: no category has a ground-truth or predicted segment that counts in the "
             f"{plural(len(items), 'image')} (TP + FP + FN = 0: the ground truth lists no segment that is not "
@@ -870,7 +1061,7 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                               allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
                               jobs: Optional[int] = None, cache_dir=None,
                               progress: Optional[Callable[[int], None]] = None,
-                              with_semantic: bool = True) -> PanopticResult:
+                              with_semantic: bool = True, shard: Optional[tuple] = None) -> PanopticResult:
     """PQ / SQ / RQ (and the category-map metrics) of a COCO-panoptic prediction set.
 
     Parameters
@@ -893,6 +1084,10 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
         (None: no cache), a callable called with 1 per image.
     with_semantic : bool
         Also compute mIoU, fwIoU, mAcc and aAcc of the category maps.
+    shard : (int, int), optional
+        ``(index, count)``: score only the images of shard ``index`` (``0..count-1``),
+        as :func:`shard_of` assigns them; the state records the shard, so that
+        :func:`segmetrics.merge_states` can refuse missing or repeated shards.
 
     Returns
     -------
@@ -906,6 +1101,104 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     categories and, per image in id order, the id and a SHA-256 of its GT PNG
     and segments (:func:`segmetrics.state.fingerprint`).
     """
+    run = plan_panoptic_run(gt_json, pred_json, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
+                            allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
+                            with_semantic=with_semantic)
+    if shard is not None:
+        run = run.shard(*shard)
+    state, digests = run.count(run.items, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    return run.result(state, [it[0] for it in run.items], digests, notes=_cache_notes(cache_dir))
+
+
+def _flat_columns(cols: list) -> FlatColumns:
+    """``(image_id, SegmentColumns)`` pairs as one :class:`FlatColumns` (shared flat arrays)."""
+    offsets = np.zeros(len(cols) + 1, dtype=np.int64)
+    np.cumsum([c.ids.size for _, c in cols], out=offsets[1:])
+
+    def flat(name: str, dtype) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for _, c in cols]).astype(dtype, copy=False) if cols \
+            else np.zeros(0, dtype)
+    arrays = (offsets, flat("ids", np.int64), flat("category_ids", np.int64), flat("iscrowd", np.uint8),
+              flat("area", np.float64), flat("order", np.intp), np.ones(len(cols), dtype=np.uint8))
+    return FlatColumns([i for i, _ in cols], [c.segments for _, c in cols], arrays, {})
+
+
+@dataclasses.dataclass
+class _PanopticCounting:
+    """What counting any subset of a panoptic run's items needs (:meth:`part` makes it small for a Dask task)."""
+
+    gt: PanopticDataset
+    pred: PanopticDataset
+    categories: CategoryIndex
+    recompute_gt_areas: bool
+    per_image: bool
+    shards: Optional[int] = None
+    validate_command: str = ""  # suggested by data errors
+    memory_what: str = ""       # what sets the number of categories, for the memory estimate
+
+    def part(self, items: list) -> "_PanopticCounting":
+        """The same counting with datasets cut down to ``items``: their annotations, and their segment
+        columns in a few flat arrays (cheap to send to a Dask worker)."""
+        def cut(ds: PanopticDataset, which: int) -> PanopticDataset:
+            anns = {it[0]: it[which] for it in items if it[which] is not None}
+            cols = [(i, c) for i in anns if (c := ds.columns.get(i)) is not None]
+            return dataclasses.replace(ds, annotations=anns, images={}, columns=_flat_columns(cols))
+        return dataclasses.replace(self, gt=cut(self.gt, 1), pred=cut(self.pred, 2))
+
+    def __call__(self, items: list, *, jobs=None, cache_dir=None, progress=None) -> tuple[PanopticState, list]:
+        """The state of ``items`` and each item's GT digest (in the order of ``items``)."""
+        from .remote import real_names, staged_panoptic
+
+        K = len(self.categories)
+        check_run_memory("panoptic", K, threads=_jobs(jobs, len(items)), per_image=self.per_image,
+                         num_images=len(items), what=self.memory_what or f"{plural(K, 'category', 'categories')}")
+        state = PanopticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards)
+        digests: list = []
+        with _suggest_validate(self.validate_command):
+            for local, gt, pred, names in staged_panoptic(items, self.gt, self.pred):
+                with real_names(names):
+                    part = _panoptic_digests(gt, local)
+                    _count_panoptic(state, local, gt, pred, self.categories,
+                                    recompute_gt_areas=self.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
+                                    progress=progress, digests=part)
+                digests.extend(part)
+        return state, digests
+
+
+@dataclasses.dataclass
+class PanopticRun(_Sharded):
+    """A panoptic run as decided before any image is counted (:func:`plan_panoptic_run`); the
+    counterpart of :class:`SemanticRun` (``items`` in place of ``pairs``)."""
+
+    items: list
+    count: _PanopticCounting
+    with_semantic: bool
+    params: dict
+    dataset: dict
+    run_warnings: list
+    categories: list
+    shard_index: Optional[int] = None
+    _WORK = "items"
+
+    def result(self, state: PanopticState, ids: list, digests: list, notes: Sequence[str] = ()) -> PanopticResult:
+        """The result of the counted ``state`` of the images ``ids`` with GT ``digests``; ``notes``
+        are added after the run's own (eval's quick checks come last)."""
+        self._mark_shard(state)
+        command = self.count.validate_command
+        with _suggest_validate(command):
+            scored = _panoptic_scored(state, self.items, require=self.shard_index is None)
+        dataset = dict(self.dataset, fingerprint=fingerprint(ids, digests, _categories_bytes(self.categories)))
+        result = panoptic_result(state, self.count.categories, with_semantic=self.with_semantic, params=self.params,
+                                 dataset=dataset, run_warnings=self.run_warnings, notes=scored + list(notes))
+        quick = quick_checks(panoptic_sq=[row["sq"] for row in result.per_class], validate_command=command)
+        return dataclasses.replace(result, notes=result.notes + tuple(quick)) if quick else result
+
+
+def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, preset: Optional[str] = None,
+                      allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
+                      with_semantic: bool = True) -> PanopticRun:
+    """Everything :func:`evaluate_panoptic_folders` decides before counting: the JSONs loaded and
+    checked, pairing, the preset's layout warnings; the arguments are its own."""
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "panoptic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not panoptic")
@@ -923,8 +1216,6 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     if not gt.annotations:
         raise InputError(f"{gt_name} lists no image (its 'annotations' are empty): nothing to score")
     items, missing, extra = pair_panoptic(gt, pred, allow_missing=allow_missing)
-    check_run_memory("panoptic", len(cats), threads=_jobs(jobs, len(items)), per_image=per_image,
-                     num_images=len(items), what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}")
     validate = command(gt_path or gt_json, pred_path or pred_json)
     with _suggest_validate(validate):
         if not recompute_gt_areas:
@@ -932,24 +1223,17 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
         run_warnings = panoptic_preset_problems(
             p, [c.get("id") for c in gt.categories if isinstance(c, dict)],
             sum(1 for it in items for seg in it[1].get("segments_info", []) if seg.get("iscrowd")), gt_name)
-        digests = _panoptic_digests(gt, items)
-        state = PanopticState(len(cats), per_image=per_image, digest=per_image)
-        _count_panoptic(state, items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas, jobs=jobs,
-                        cache_dir=cache_dir, progress=progress, digests=digests)
-        notes = _panoptic_scored(state, items) + _cache_notes(cache_dir)
-    ids = [it[0] for it in items]
     result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]
     dataset = {"gt": str(gt_path if gt_path is not None else gt.path),
                "pred": str(pred_path if pred_path is not None else pred.path),
                "gt_folder": str(gt.folder), "pred_folder": str(pred.folder),
-               "missing_ids": sorted(missing, key=id_key), "extra_ids": sorted(extra, key=id_key),
-               "fingerprint": fingerprint(ids, digests, _categories_bytes(result_cats))}
+               "missing_ids": sorted(missing, key=id_key), "extra_ids": sorted(extra, key=id_key)}
     params = {"preset": p.name if p else None, "allow_missing": bool(allow_missing),
               "recompute_gt_areas": bool(recompute_gt_areas)}
-    result = panoptic_result(state, cats, with_semantic=with_semantic, params=params, dataset=dataset,
-                             run_warnings=run_warnings, notes=notes)
-    quick = quick_checks(panoptic_sq=[row["sq"] for row in result.per_class], validate_command=validate)
-    return dataclasses.replace(result, notes=result.notes + tuple(quick)) if quick else result
+    counting = _PanopticCounting(gt, pred, cats, bool(recompute_gt_areas), bool(per_image), validate_command=validate,
+                                 memory_what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}")
+    return PanopticRun(items=items, count=counting, with_semantic=with_semantic, params=params, dataset=dataset,
+                       run_warnings=run_warnings, categories=result_cats)
 
 
 def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jobs: Optional[int] = None,

@@ -298,7 +298,8 @@ class PanopticEvaluator:
     categories : list of dict
         COCO categories ``{id, name, isthing}`` (the ground truth's).
     per_image : bool
-        Keep per-image per-class TP / FP / FN (and the image of each match).
+        Keep per-image per-class TP / FP / FN (and the image of each match, and each image's
+        category-map cells, so that :func:`segmetrics.torch.sync` can count an image scored on two ranks once).
     with_semantic : bool
         Also report mIoU, fwIoU, mAcc and aAcc of the category maps.
     recompute_gt_areas : bool
@@ -330,7 +331,7 @@ class PanopticEvaluator:
         self.per_image = per_image
         self.with_semantic = with_semantic
         self.recompute_gt_areas = recompute_gt_areas
-        self.state = PanopticState(len(self.categories), per_image=per_image)
+        self.state = PanopticState(len(self.categories), per_image=per_image, cells=per_image)
 
     def params(self) -> dict:
         """The settings that change the numbers (the result's ``params``)."""
@@ -363,7 +364,7 @@ class PanopticEvaluator:
 
     def reset(self) -> None:
         """Forget every image."""
-        self.state = PanopticState(len(self.categories), per_image=self.per_image)
+        self.state = PanopticState(len(self.categories), per_image=self.per_image, cells=self.per_image)
 
     def compute(self) -> PanopticResult:
         """PQ / SQ / RQ for All, Things and Stuff, per class, and the category-map metrics."""

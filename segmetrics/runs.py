@@ -18,7 +18,7 @@ from .semantic import SemanticResult
 from .semantic import build_result as semantic_result
 from .state import id_key, read_state_file
 
-__all__ = ["load_state", "merge_states"]
+__all__ = ["load_state", "merge_states", "check_shards"]
 
 Result = Union[SemanticResult, PanopticResult]
 
@@ -55,7 +55,40 @@ def _common(values: list):
     return distinct[0][1] if len(distinct) == 1 else [v for _, v in distinct]
 
 
-def merge_states(items: Iterable[Union[str, os.PathLike, SemanticResult, PanopticResult]]) -> Result:
+def _listed(names: list) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def check_shards(names: list, states: list, *, partial: bool = False) -> None:
+    """Refuse shard states that do not make one run: a shard given twice, a shard missing (unless
+    ``partial``), shards of different cuts, shards with whole runs.  Messages name the shards and files."""
+    sharded = [(n, s) for n, s in zip(names, states) if "shard" in s.groups]
+    if not sharded:
+        return
+    whole = next((n for n, s in zip(names, states) if "shard" not in s.groups), None)
+    if whole is not None:
+        raise InputError(f"cannot merge {whole} (a run that is not a shard) with shards ({sharded[0][0]})")
+    cuts = sorted({s.num_shards for _, s in sharded})
+    if len(cuts) > 1:
+        first = {c: next(n for n, s in sharded if s.num_shards == c) for c in cuts}
+        raise InputError("cannot merge shards of runs cut in different numbers of shards: "
+                         + ", ".join(f"{first[c]} ({c})" for c in cuts))
+    n = cuts[0]
+    total = sum(s.shard_runs for _, s in sharded)
+    twice = [i for i in range(n) if total[i] > 1]
+    if twice:
+        i = twice[0]
+        where = [name for name, s in sharded if s.shard_runs[i]]
+        raise InputError(f"shard {i}/{n} is given more than once ({' and '.join(where[:3])})"
+                         + (f"; also repeated: {_listed([f'{j}/{n}' for j in twice[1:]])}" if len(twice) > 1 else ""))
+    missing = [f"{i}/{n}" for i in range(n) if total[i] == 0]
+    if missing and not partial:
+        raise InputError(f"{len(missing)} of {n} shards are missing: {_listed(missing)} (merge every shard of the "
+                         "run, or pass partial=True / --partial to merge some of them)")
+
+
+def merge_states(items: Iterable[Union[str, os.PathLike, SemanticResult, PanopticResult]], *,
+                 partial: bool = False) -> Result:
     """Merge run states of disjoint image sets (state-file paths or results) into one result.
 
     Raises
@@ -63,7 +96,9 @@ def merge_states(items: Iterable[Union[str, os.PathLike, SemanticResult, Panopti
     InputError
         Fewer than one item; different tasks, parameters, class lists or kept
         fields; a state without per-image rows (image ids are needed to refuse
-        double counting); an image id in two states.  The message names the
+        double counting); an image id in two states; shard states
+        (``--shard I/N``) of which one is given twice or, unless ``partial``,
+        one is missing, or mixed with whole runs.  The message names the
         first two inputs that disagree and what differs.
     FormatError
         A file that is not a valid state file.
@@ -109,6 +144,7 @@ def merge_states(items: Iterable[Union[str, os.PathLike, SemanticResult, Panopti
             raise InputError(f"cannot merge {first} and {name}: the class lists differ")
         if h.get("with_semantic", True) != h0.get("with_semantic", True):
             raise InputError(f"cannot merge {first} and {name}: one has the category-map metrics, one not")
+    check_shards(names, states, partial=partial)
     merged = states[0]
     for name, s in zip(names[1:], states[1:]):
         try:

@@ -503,7 +503,8 @@ class SemanticEvaluator:
         Lookup tables applied to raw labels (Cityscapes labelId -> trainId,
         custom merges); entries in ``[0, K)`` or ``== ignore_index``.
     per_image : bool, default False
-        Keep per-image per-class TP / FP / FN vectors.
+        Keep per-image per-class TP / FP / FN vectors (and each image's confusion cells, so that
+        :func:`segmetrics.torch.sync` can count an image scored on two ranks once).
     absent_rule : {"mmseg", "detectron2"}
         How classes absent from the ground truth but predicted are scored
         (see :mod:`segmetrics.metrics`).
@@ -567,7 +568,7 @@ class SemanticEvaluator:
             "pred_map" if pred_map is not None else "class-index")
         self.per_image = bool(per_image)
         self.absent_rule = absent_rule
-        self.state = SemanticState(k, per_image=self.per_image)
+        self.state = SemanticState(k, per_image=self.per_image, cells=self.per_image)
 
     # configuration, as effective tables
     @property
@@ -694,7 +695,7 @@ class SemanticEvaluator:
 
     def reset(self) -> None:
         """Forget every counted image (the configuration stays)."""
-        self.state = SemanticState(self.num_classes, per_image=self.per_image)
+        self.state = SemanticState(self.num_classes, per_image=self.per_image, cells=self.per_image)
 
     def compute(self) -> SemanticResult:
         """Metrics of everything counted so far, as a frozen :class:`SemanticResult`."""

@@ -9,7 +9,8 @@ table, so a field added there (a later feature's counts) is saved, loaded and
 merged with no other change.
 
 Shape symbols: ``K`` classes / categories, ``K+1`` with the void column,
-``N`` images (rows of per-image fields), ``M`` matches, integers literally.
+``N`` images (rows of per-image fields), ``M`` matches, ``C`` per-image
+confusion cells, ``S`` shards, integers literally.
 
 Reductions
 ----------
@@ -19,7 +20,8 @@ Reductions
   depend on the order in which images, threads, shards or merges came:
   image rows ascending by image id (integers by value, before strings by
   text, see :func:`id_key`); match rows by image row (keeping each image's
-  own order), or, without per-image rows, by ``(category, IoU)``.  Float sums
+  own order), or, without per-image rows, by ``(category, IoU)``; cell rows
+  by image row (each image's cells ascending by cell index).  Float sums
   are only ever taken with :func:`math.fsum` over a category's or an image's
   matches, which is correctly rounded, hence order-free.
 * Warnings (one line each, from the per-image scoring) are kept sorted.
@@ -28,11 +30,18 @@ Groups
 ------
 ``counts`` (always), ``per_image`` (per-image rows, the image id of each,
 and the image of each match; the CLI's ``--save-state`` always keeps it) and
-``digest`` (a SHA-256 of each image's ground truth, folder runs only).  Later
-features add their own groups (documented in ``docs/json_schema.md``):
-``boundary`` (boundary intersection / union per class, boundary-PQ counts and
-PQ-dagger sums), ``boundary_image`` (the same per image), ``slices`` and
-``shard``.  A group is either present with all its fields or absent.
+``digest`` (a SHA-256 of each image's ground truth, folder runs only),
+``cells`` (each image's non-zero confusion cells, so that an image can be taken
+out again exactly: :meth:`~_State.drop_images`, used to count an image that two
+torch.distributed ranks scored once; the array evaluators keep it with their
+per-image rows, the folder engine does not, and a merge keeps it only when both
+states have it) and ``shard`` (``shard_runs``: how often each of the ``S``
+shards of a ``--shard I/S`` run was counted; a complete merge holds 1 for
+each).  Later features add their own groups (documented in
+``docs/json_schema.md``): ``boundary`` (boundary intersection / union per
+class, boundary-PQ counts and PQ-dagger sums), ``boundary_image`` (the same
+per image) and ``slices``.  A group is either present with all its fields or
+absent.
 
 Run-state file (``.smstate``)
 -----------------------------
@@ -83,6 +92,8 @@ SUFFIX = ".smstate"
 _DIGEST = 32
 _MAX_JSON = 1 << 28  # bytes a JSON member may declare
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+#: concatenated axes whose rows belong to an image: axis symbol -> the field holding each row's image row
+_POINTERS = {"M": "match_image", "C": "cell_image"}
 
 
 @dataclass(frozen=True)
@@ -108,8 +119,8 @@ class Field:
     group: str
     doc: str
 
-    def concrete_shape(self, k: int, n: int = 0, m: int = 0) -> tuple:
-        sizes = {"K": k, "K+1": k + 1, "N": n, "M": m}
+    def concrete_shape(self, k: int, n: int = 0, m: int = 0, c: int = 0, s: int = 0) -> tuple:
+        sizes = {"K": k, "K+1": k + 1, "N": n, "M": m, "C": c, "S": s}
         return tuple(sizes[s] if isinstance(s, str) else s for s in self.shape)
 
 
@@ -137,17 +148,22 @@ class _State:
     TASK = ""
     FIELDS: tuple = ()
 
-    def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False) -> None:
-        if digest and not per_image:
-            raise InputError("per-image GT digests need per-image rows (per_image=True)")
+    def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False, cells: bool = False,
+                 shards: int | None = None) -> None:
+        if (digest or cells) and not per_image:
+            raise InputError("per-image GT digests and cells need per-image rows (per_image=True)")
+        if shards is not None and (not isinstance(shards, (int, np.integer)) or shards < 1):
+            raise InputError(f"shards must be a positive number of shards, got {shards!r}")
         self.num_classes = int(num_classes)
-        groups = {"counts"} | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set())
+        self.num_shards = int(shards) if shards is not None else 0
+        groups = {"counts"} | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set()) \
+            | ({"cells"} if cells else set()) | ({"shard"} if shards is not None else set())
         self.groups = frozenset(groups)
         self._sums: dict[str, np.ndarray] = {}
         self._blocks: dict[str, list] = {}
         for f in self._fields():
             if f.reduce == "sum":  # a scalar sum is a numpy scalar: cheaper to add to than a 0-d array
-                shape = f.concrete_shape(self.num_classes)
+                shape = f.concrete_shape(self.num_classes, s=self.num_shards)
                 self._sums[f.name] = np.zeros(shape, dtype=f.dtype) if shape else np.dtype(f.dtype).type(0)
             else:
                 self._blocks[f.name] = []
@@ -185,6 +201,9 @@ class _State:
             f = self.field(name)
             return np.zeros(f.concrete_shape(self.num_classes), dtype=f.dtype)
         return blocks[0]
+
+    def _axis_fields(self, axis: str) -> list:
+        return [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == axis]
 
     @property
     def image_ids(self) -> list:
@@ -244,24 +263,23 @@ class _State:
             f = self.field(name)
             arrays[name] = (np.concatenate(blocks) if len(blocks) > 1 else blocks[0]) if blocks else \
                 np.zeros(f.concrete_shape(self.num_classes), dtype=f.dtype)
-        image_fields = [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == "N"]
-        match_fields = [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == "M"]
         if self.per_image_kept:
             keys = [id_key(i) for i in self._ids]
             order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
             self._ids = [self._ids[i] for i in order.tolist()]
-            for name in image_fields:
+            for name in self._axis_fields("N"):
                 arrays[name] = arrays[name][order]
-            if "match_image" in arrays:
-                inverse = np.empty(order.size, dtype=np.int64)
-                inverse[order] = np.arange(order.size, dtype=np.int64)
-                arrays["match_image"] = inverse[arrays["match_image"]]
-                morder = np.argsort(arrays["match_image"], kind="stable")
-                for name in match_fields:
-                    arrays[name] = arrays[name][morder]
+            inverse = np.empty(order.size, dtype=np.int64)
+            inverse[order] = np.arange(order.size, dtype=np.int64)
+            for axis, pointer in _POINTERS.items():  # rows of each image together, in image order
+                if pointer in arrays:
+                    arrays[pointer] = inverse[arrays[pointer]]
+                    rorder = np.argsort(arrays[pointer], kind="stable")
+                    for name in self._axis_fields(axis):
+                        arrays[name] = arrays[name][rorder]
         elif "match_cat" in arrays:
             morder = np.lexsort((arrays["match_iou"], arrays["match_cat"]))
-            for name in match_fields:
+            for name in self._axis_fields("M"):
                 arrays[name] = arrays[name][morder]
         self._blocks = {name: [np.ascontiguousarray(arr)] for name, arr in arrays.items()}  # all 1-D or more
         self._warnings.sort()
@@ -277,17 +295,26 @@ class _State:
             extra = sorted(self.groups ^ other.groups)
             raise InputError(f"cannot merge states that keep different fields ({', '.join(extra)} in only one "
                              "of them; per_image differs?)")
+        if other.num_shards != self.num_shards:
+            raise InputError(f"cannot merge shards of a run cut in {other.num_shards} with shards of a run cut in "
+                             f"{self.num_shards}")
 
     def merge(self, other: "_State") -> "_State":
         """Add ``other`` into this state (in place) and return self.
 
         Raises :class:`InputError` when the states hold different classes or
         fields, or when both have per-image rows for one image id.  The result
-        does not depend on the merge order, bit for bit.
+        does not depend on the merge order, bit for bit.  The per-image cells
+        are kept only when both states have them.
         """
-        self._compatible(other)
         if other is self:
             raise InputError("cannot merge a state into itself (every image would count twice)")
+        if "cells" in self.groups and "cells" not in other.groups and "per_image" in other.groups:
+            self.drop_cells()
+        elif "cells" in other.groups and "cells" not in self.groups and "per_image" in self.groups:
+            other = other.copy()
+            other.drop_cells()
+        self._compatible(other)
         other_ids = other.image_ids
         if self.per_image_kept:
             keys = [id_key(i) for i in other_ids]
@@ -298,8 +325,9 @@ class _State:
         for name, arr in other._sums.items():
             self._sums[name] += arr
         rows = {name: other._array(name) for name in other._blocks}
-        if "match_image" in rows:
-            rows["match_image"] = rows["match_image"] + offset
+        for pointer in _POINTERS.values():
+            if pointer in rows:
+                rows[pointer] = rows[pointer] + offset
         self._ids.extend(other_ids)
         self._id_keys.update(id_key(i) for i in other_ids)
         self._add_blocks(rows)
@@ -322,15 +350,24 @@ class _State:
         unknown = groups - {f.group for f in cls.FIELDS}
         if unknown:
             raise InputError(f"{cls.__name__} has no field group {sorted(unknown)}")
-        state = cls(num_classes, per_image="per_image" in groups, digest="digest" in groups)
+
+        def rows(name):
+            return int(np.shape(arrays.get(name, ()))[0]) if name in arrays else 0
+
+        s = rows("shard_runs") if "shard" in groups else None
+        if s == 0:
+            raise InputError("field 'shard_runs' must list at least one shard")
+        state = cls(num_classes, per_image="per_image" in groups, digest="digest" in groups,
+                    cells="cells" in groups, shards=s)
         ids = list(arrays.get("image_ids", []))
         n = len(ids) if state.per_image_kept else 0
-        m = int(np.asarray(arrays.get("match_cat", np.zeros(0))).shape[0]) if "match_cat" in state._blocks else 0
+        m = rows("match_cat") if "match_cat" in state._blocks else 0
+        c = rows("cell_count") if "cell_count" in state._blocks else 0
         for f in state._fields():
             if f.name not in arrays:
                 raise InputError(f"field {f.name!r} is missing")
             arr = np.asarray(arrays[f.name])
-            want = f.concrete_shape(state.num_classes, n, m)
+            want = f.concrete_shape(state.num_classes, n, m, c, state.num_shards)
             if arr.shape != want or arr.dtype != np.dtype(f.dtype):
                 raise InputError(f"field {f.name!r} must be {f.dtype} of shape {want}, got {arr.dtype} {arr.shape}")
             if f.reduce == "sum":
@@ -343,16 +380,153 @@ class _State:
             keys = state.check_new_ids(ids)
             state._ids = [_json_id(i) for i in ids]
             state._id_keys = set(keys)
-            if "match_image" in state._blocks and m and (
-                    arrays["match_image"].min() < 0 or arrays["match_image"].max() >= n):
-                raise InputError("match_image points outside the image rows")
+            for axis, pointer in _POINTERS.items():
+                size = {"M": m, "C": c}[axis]
+                if pointer in state._blocks and size and (
+                        np.min(arrays[pointer]) < 0 or np.max(arrays[pointer]) >= n):
+                    raise InputError(f"{pointer} points outside the image rows")
         if "match_cat" in state._blocks and m and (
-                arrays["match_cat"].min() < 0 or arrays["match_cat"].max() >= state.num_classes):
+                np.min(arrays["match_cat"]) < 0 or np.max(arrays["match_cat"]) >= state.num_classes):
             raise InputError("match_cat holds a category outside [0, K)")
+        if c and (np.min(arrays["cell_index"]) < 0 or np.max(arrays["cell_index"]) >= int(np.prod(state._cell_shape()))
+                  or np.min(arrays["cell_count"]) <= 0):
+            raise InputError("cell_index outside the confusion matrix or a cell_count that is not positive")
         state._warnings = [str(w) for w in arrays.get("warnings", [])]
         state._canonical = False
         state._canonicalize()
         return state
+
+    def row_arrays(self) -> dict:
+        """:meth:`to_arrays` without the sums: the concatenated fields, ``image_ids`` and ``warnings``."""
+        out = self.to_arrays()
+        for name in self._sums:
+            del out[name]
+        return out
+
+    def sum_arrays(self) -> dict:
+        """The sums (copies), field name -> array or numpy scalar."""
+        return {name: np.copy(arr) if np.ndim(arr) else arr.dtype.type(arr) for name, arr in self._sums.items()}
+
+    @classmethod
+    def from_parts(cls, num_classes: int, sums: dict, parts: list, *, groups: Iterable[str]) -> "_State":
+        """A state of the sums ``sums`` and the rows of ``parts`` (:meth:`row_arrays` of states that hold
+        disjoint images), concatenated as :meth:`merge` does; checked as :meth:`from_arrays`."""
+        arrays = dict(sums)
+        arrays["image_ids"] = [i for p in parts for i in p.get("image_ids", [])]
+        arrays["warnings"] = [w for p in parts for w in p.get("warnings", [])]
+        for f in cls.FIELDS:
+            if f.reduce != "cat" or f.group not in set(groups):
+                continue
+            blocks, offset = [], 0
+            for p in parts:
+                arr = np.asarray(p[f.name])
+                blocks.append(arr + offset if f.name in _POINTERS.values() else arr)
+                offset += len(p.get("image_ids", []))
+            arrays[f.name] = np.concatenate(blocks) if blocks else \
+                np.zeros(f.concrete_shape(num_classes), dtype=f.dtype)
+        return cls.from_arrays(num_classes, arrays, groups=groups)
+
+    # ---- shards and taking images out
+    def add_shard(self, index: int) -> None:
+        """Record that this state holds the images of shard ``index`` (0-based) of ``num_shards``."""
+        if "shard" not in self.groups:
+            raise InputError("this state was not made for a sharded run (shards=None)")
+        if not 0 <= index < self.num_shards:
+            raise InputError(f"shard index {index} outside 0..{self.num_shards - 1}")
+        self._sums["shard_runs"][index] += 1
+
+    def _image_mask(self, ids: list) -> np.ndarray:
+        self._canonicalize()
+        pos = {id_key(x): j for j, x in enumerate(self._ids)}
+        absent = [i for i in ids if id_key(i) not in pos]
+        if absent:
+            raise InputError(f"image ids {_shown(absent)} are not in this state")
+        mask = np.zeros(len(self._ids), dtype=bool)
+        mask[[pos[id_key(i)] for i in ids]] = True
+        return mask
+
+    def _warning_owner(self, image_id) -> str:
+        # the per-image scoring starts each warning with the image it is about
+        return f"image {_json_id(image_id)!r}:"
+
+    def image_record(self, image_id) -> dict:
+        """Everything ``image_id`` added to this state: its per-image rows, its matches and cells (in
+        canonical order) and the warnings naming it; two records are equal iff the image was scored alike."""
+        if "cells" not in self.groups:
+            raise InputError("image records need the per-image cells (group 'cells')")
+        mask = self._image_mask([image_id])
+        out: dict = {}
+        for name in self._axis_fields("N"):
+            out[name] = self._array(name)[mask]
+        for axis, pointer in _POINTERS.items():
+            if pointer in self._blocks:
+                sel = mask[self._array(pointer)]
+                for name in self._axis_fields(axis):
+                    if name != pointer:
+                        out[name] = self._array(name)[sel]
+        prefix = self._warning_owner(image_id)
+        out["warnings"] = [w for w in self._warnings if w.startswith(prefix)]
+        return out
+
+    def drop_images(self, ids: list) -> None:
+        """Take images out again: their counts are subtracted and their rows, matches, cells and
+        warnings (those that start with ``image <id>:``, as the per-image scoring writes them) removed.
+
+        Needs the ``cells`` group (the pixel counts of each image).  Raises
+        :class:`InputError` for an id that is not in the state.
+        """
+        if "cells" not in self.groups:
+            raise InputError("taking images out of a state needs its per-image cells (group 'cells'; the array "
+                             "evaluators keep them with per_image=True)")
+        ids = list(ids)
+        if not ids:
+            return
+        mask = self._image_mask(ids)
+        self._subtract(mask)
+        keep = ~mask
+        new_row = np.cumsum(keep) - 1
+        arrays = {name: self._array(name) for name in self._blocks}
+        for name in self._axis_fields("N"):
+            arrays[name] = arrays[name][keep]
+        for axis, pointer in _POINTERS.items():
+            if pointer in arrays:
+                rsel = keep[arrays[pointer]]
+                for name in self._axis_fields(axis):
+                    arrays[name] = arrays[name][rsel]
+                arrays[pointer] = new_row[arrays[pointer]]
+        self._blocks = {name: [np.ascontiguousarray(a)] for name, a in arrays.items()}
+        prefixes = tuple(self._warning_owner(i) for i in ids)
+        self._warnings = [w for w in self._warnings if not w.startswith(prefixes)]
+        self._ids = [i for i, k in zip(self._ids, keep.tolist()) if k]
+        self._id_keys = {id_key(i) for i in self._ids}
+        self._sums["num_images"] -= int(mask.sum())
+
+    def drop_cells(self) -> None:
+        """Forget the per-image cells (the group ``cells``)."""
+        self.groups = self.groups - {"cells"}
+        for f in _CELLS:
+            self._blocks.pop(f.name, None)
+
+    def _add_cells(self, row: int, cells: dict) -> None:
+        self._add_blocks({"cell_image": np.full(cells["cell_index"].size, row, dtype=np.int64), **cells})
+
+    def _refuse_cells(self) -> None:
+        if "cells" in self.groups:
+            raise InputError("the folder engine's sums have no per-image cells: make the state without cells")
+
+    def _cells_of(self, mask: np.ndarray) -> np.ndarray:
+        """The cells of the images in ``mask``, added up, as a dense array of :meth:`_cell_shape`."""
+        cells = np.zeros(int(np.prod(self._cell_shape())), dtype=np.int64)
+        sel = mask[self._array("cell_image")]
+        np.add.at(cells, self._array("cell_index")[sel], self._array("cell_count")[sel])
+        return cells.reshape(self._cell_shape())
+
+    def _cell_shape(self) -> tuple:
+        raise NotImplementedError
+
+    def _subtract(self, mask: np.ndarray) -> None:
+        """Subtract the counts of the images in ``mask`` from the sums (``num_images`` aside)."""
+        raise NotImplementedError
 
     def copy(self) -> "_State":
         """An independent copy."""
@@ -391,6 +565,21 @@ _IMAGE_DIGEST = Field("image_digest", "uint8", ("N", _DIGEST), "cat", "digest",
                       "SHA-256 of each image's ground truth (see segmetrics.folders)")
 _IMAGE_MISSING = Field("image_missing", "bool", ("N",), "cat", "per_image",
                        "the image had no prediction (scored as all-void)")
+_CELLS = (Field("cell_image", "int64", ("C",), "cat", "cells", "image row of each per-image confusion cell"),
+          Field("cell_index", "int64", ("C",), "cat", "cells", "flat index of the cell (see _cell_shape)"),
+          Field("cell_count", "int64", ("C",), "cat", "cells", "pixels in the cell (> 0)"))
+_SHARD = Field("shard_runs", "int64", ("S",), "sum", "shard", "times each shard's images were counted")
+
+
+def _cell_rows(flat: np.ndarray, counts: np.ndarray) -> dict:
+    """One image's cells, ascending by flat index, repeated indices added up, zero counts dropped."""
+    flat = np.asarray(flat, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    index, inverse = np.unique(flat, return_inverse=True)
+    total = np.zeros(index.size, dtype=np.int64)
+    np.add.at(total, inverse, counts)
+    keep = total != 0
+    return {"cell_index": index[keep], "cell_count": total[keep]}
 
 
 def image_counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -424,7 +613,23 @@ class SemanticState(_State):
         Field("image_fn", "int64", ("N", "K"), "cat", "per_image", "false-negative pixels per image and class"),
         _IMAGE_MISSING,
         _IMAGE_DIGEST,
+        *_CELLS,
+        _SHARD,
     )
+
+    def _cell_shape(self) -> tuple:
+        # rows: GT class; columns: predicted class, then K = void (or missing, by image_missing)
+        return (self.num_classes, self.num_classes + 1)
+
+    def _subtract(self, mask: np.ndarray) -> None:
+        k = self.num_classes
+        missing = self._array("image_missing")
+        for flag, column in ((False, "void"), (True, "missing")):
+            sel = mask & (missing == flag)
+            if sel.any():
+                cells = self._cells_of(sel)
+                self._sums["confusion"] -= cells[:, :k]
+                self._sums[column] -= cells[:, k]
 
     def _fold(self, cm: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """A (K, K) or void-column (K+1, K+1) matrix as (K x K counts, void vector or None)."""
@@ -473,7 +678,14 @@ class SemanticState(_State):
             self._sums["missing" if missing else "void"] += void
         self._sums["num_images"] += 1
         if rows is not None:
-            self._add_rows([image_id], keys, rows)
+            first = self._add_rows([image_id], keys, rows)
+            if "cells" in self.groups:
+                full = np.zeros(self._cell_shape(), dtype=np.int64)
+                full[:, :-1] = counts
+                if void is not None:
+                    full[:, -1] = void
+                flat = np.flatnonzero(full)
+                self._add_cells(first, {"cell_index": flat, "cell_count": full.reshape(-1)[flat]})
 
     def add_sums(self, sums, image_ids: list, *, missing: bool = False, digests: list | None = None) -> None:
         """Add what the folder engine returned for ``image_ids`` (a ``SemanticSums``).
@@ -482,6 +694,7 @@ class SemanticState(_State):
         void column; per-image rows (``sums.image_tp`` ...) are in the order of
         ``image_ids``.
         """
+        self._refuse_cells()
         counts, void = self._fold(np.asarray(sums.confusion, dtype=np.int64))
         rows = None
         k = self.num_classes
@@ -546,7 +759,17 @@ class PanopticState(_State):
         Field("image_fn", "int64", ("N", "K"), "cat", "per_image", "unmatched GT segments per image and category"),
         _IMAGE_MISSING,
         _IMAGE_DIGEST,
+        *_CELLS,
+        _SHARD,
     )
+
+    def _cell_shape(self) -> tuple:
+        return (self.num_classes + 1, self.num_classes + 1)  # the category-map matrix
+
+    def _subtract(self, mask: np.ndarray) -> None:
+        for name in ("tp", "fp", "fn"):
+            self._sums[name] -= self._array("image_" + name)[mask].sum(axis=0)
+        self._sums["confusion"] -= self._cells_of(mask)
 
     def add_image(self, stats, *, missing: bool = False, digest: bytes | None = None) -> None:
         """Add one image's statistics (an ``ImageStats`` of the per-image scoring)."""
@@ -569,6 +792,8 @@ class PanopticState(_State):
         if keys is not None:
             first = self._add_rows([stats.image_id], keys, {})
             rows["match_image"] = np.full(stats.match_cat.size, first, dtype=np.int64)
+            if "cells" in self.groups:
+                self._add_cells(first, _cell_rows(stats.confusion_index, stats.confusion_count))
         self._add_blocks(rows)
         self.add_warnings(stats.warnings)
 
@@ -577,6 +802,7 @@ class PanopticState(_State):
 
         ``missing`` flags the images scored without prediction (one bool per image).
         """
+        self._refuse_cells()
         n = len(image_ids)
         rows: dict = {"match_cat": sums.match_cat, "match_iou": sums.match_iou}
         keys = None
@@ -640,6 +866,16 @@ def _checksum(members: dict) -> str:
     return h.hexdigest()
 
 
+def _counts(ids: list, arrays: dict) -> dict:
+    """The header's ``counts``: images, matches, and cells / shards when the state has them."""
+    out = {"images": len(ids), "matches": int(arrays["match_cat"].shape[0]) if "match_cat" in arrays else 0}
+    if "cell_count" in arrays:
+        out["cells"] = int(arrays["cell_count"].shape[0])
+    if "shard_runs" in arrays:
+        out["shards"] = int(arrays["shard_runs"].shape[0])
+    return out
+
+
 def write_state_file(path, state: _State, header: dict) -> None:
     """Write ``state`` and the JSON-ready ``header`` (task-level facts: params, classes,
     dataset, notes) to ``path`` atomically (a temporary file, then a rename)."""
@@ -648,8 +884,7 @@ def write_state_file(path, state: _State, header: dict) -> None:
     head = dict(header)
     head.update(format=FORMAT_NAME, version=FORMAT_VERSION, segmetrics_version=__version__, task=state.TASK,
                 num_classes=state.num_classes, groups=sorted(state.groups),
-                counts={"images": len(ids), "matches": int(arrays["match_cat"].shape[0])
-                        if "match_cat" in arrays else 0})
+                counts=_counts(ids, arrays))
     members = {
         "header.json": json.dumps(head, allow_nan=False).encode("ascii"),  # key order kept: reports follow it
         "image_ids.json": json.dumps(ids).encode("ascii"),
@@ -741,6 +976,8 @@ def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
         groups = set(header["groups"])
         n = int(header["counts"]["images"])
         m = int(header["counts"]["matches"])
+        c = int(header["counts"].get("cells", 0))
+        s = int(header["counts"].get("shards", 0))
     except (KeyError, TypeError, ValueError):
         raise FormatError(f"{path}: the header lacks num_classes, groups or counts") from None
     members = {"header.json": raw}
@@ -749,7 +986,7 @@ def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
     fields = [f for f in cls.FIELDS if f.group in groups]
     arrays: dict = {}
     for f in fields:
-        shape = f.concrete_shape(k, n, m)
+        shape = f.concrete_shape(k, n, m, c, s)
         limit = int(np.prod(shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize + 4096
         data = _read_member(zf, f.name + ".npy", limit, path)
         members[f.name + ".npy"] = data

@@ -72,6 +72,8 @@ def assert_same_result(got, want):
     assert got.num_images == want.num_images
     if got.state is not None and want.state is not None and got.state.per_image_kept and want.state.per_image_kept:
         x, y = got.state.to_arrays(), want.state.to_arrays()
+        if ("cells" in got.state.groups) != ("cells" in want.state.groups):  # only the array evaluators keep them
+            x, y = ({k: v for k, v in d.items() if not k.startswith("cell_")} for d in (x, y))
         assert x.keys() == y.keys()
         for key in x:
             if isinstance(x[key], np.ndarray):

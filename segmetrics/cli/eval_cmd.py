@@ -7,10 +7,11 @@ from typing import Optional
 import click
 
 from ..errors import DataFileError, InputError
-from ..folders import detect_task, evaluate_panoptic_folders, evaluate_semantic_folders
+from ..folders import detect_task, evaluate_panoptic_folders, evaluate_semantic_folders, parse_shard
 from ..gtcache import default_cache_dir
 from ..io.labelfiles import CLASS_NAMES_FORMAT, LABEL_MAP_FORMAT
 from ..presets import PRESETS
+from ..remote import is_url
 from ._common import (
     EXIT_CODES_HELP,
     check_outputs,
@@ -23,6 +24,24 @@ from ._common import (
 from .demo_cmd import run_demo
 
 __all__ = ["eval_command"]
+
+
+class _PathOrURL(click.ParamType):
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        return value if is_url(value) else Path(value)
+
+
+PATH_OR_URL = _PathOrURL()
+
+
+def _shard(ctx, param, value):
+    try:
+        return value and parse_shard(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
 
 PRESET_HELP = "\n".join(f"  {p.name:<16} {p.description}" for p in PRESETS.values())
 
@@ -68,6 +87,16 @@ Missing predictions (--allow-missing):
   correct); panoptic: every GT segment of the image is a false negative.
 
 \b
+Scaling out (docs/scaling.md):
+  --shard I/N --save-state part-I.smstate scores shard I (0..N-1) of the
+  images; 'segmetrics merge part-*.smstate -o all.smstate' joins the N
+  shards (a missing or repeated shard is refused).  --dask tcp://HOST:8786
+  or --dask local:N scores on a Dask cluster; the GT cache is then each
+  worker's own default folder unless --cache-dir names one.  --gt/--pred
+  (and --gt-folder/--pred-folder) may be fsspec URLs: s3://, gs://,
+  https://, ... (the [dist] extra; the worker scoring a file fetches it).
+
+\b
 Outputs: the table goes to stdout; --json PATH writes the report
 (schema: docs/json_schema.md; values are fractions, '-' = stdout);
 --per-image PATH.csv one row per image; --markdown prints Markdown for PR
@@ -95,8 +124,8 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 
 @click.command("eval", epilog=EPILOG,
                short_help="Score predictions against ground truth (semantic folders or COCO panoptic).")
-@click.option("--gt", "gt", type=click.Path(path_type=Path), help="Ground truth: folder of label PNGs, or a COCO-panoptic JSON (or its PNG folder).")
-@click.option("--pred", "pred", type=click.Path(path_type=Path), help="Predictions in the same layout as --gt.")
+@click.option("--gt", "gt", type=PATH_OR_URL, help="Ground truth: folder of label PNGs, or a COCO-panoptic JSON (or its PNG folder); a URL with the [dist] extra.")
+@click.option("--pred", "pred", type=PATH_OR_URL, help="Predictions in the same layout as --gt.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Dataset preset (classes, names, ignore index, label map); flags override it.")
 @click.option("--task", type=click.Choice(["auto", "semantic", "panoptic"]), default="auto", show_default=True, help="Force the kind of evaluation instead of detecting it.")
 @click.option("--num-classes", type=click.IntRange(min=1), help="Number of classes (semantic).")
@@ -109,8 +138,8 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--class-names", type=click.Path(path_type=Path, dir_okay=False), help="Class names, one per line.")
 @click.option("--absent-rule", type=click.Choice(["mmseg", "detectron2"]), default="mmseg", show_default=True, help="Class predicted but absent from GT: IoU 0 (mmseg) or left out (detectron2).")
 @click.option("--void-predictions", type=click.Choice(["error", "miss"]), default="error", show_default=True, help="Semantic: a prediction equal to the ignore index (after --pred-label-map) on a scored pixel is an error, or a miss of the GT class (no false positive), as the Cityscapes and mmsegmentation scripts count it.")
-@click.option("--gt-folder", type=click.Path(path_type=Path, file_okay=False), help="Panoptic: GT PNG folder when not next to the JSON.")
-@click.option("--pred-folder", type=click.Path(path_type=Path, file_okay=False), help="Panoptic: prediction PNG folder when not next to the JSON.")
+@click.option("--gt-folder", type=PATH_OR_URL, help="Panoptic: GT PNG folder when not next to the JSON.")
+@click.option("--pred-folder", type=PATH_OR_URL, help="Panoptic: prediction PNG folder when not next to the JSON.")
 @click.option("--recompute-gt-areas", is_flag=True, help="Panoptic: use the GT PNGs' pixel counts instead of the JSON 'area' fields.")
 @output_options
 @click.option("--save-state", metavar="PATH", help="Write the run-state file (counts per image included) for 'segmetrics report' / 'merge'.")
@@ -122,14 +151,16 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--no-cache", is_flag=True, help="Do not read or write the ground-truth cache.")
 @click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse images with more pixels than this (default 134217728 = 2**27; the decoder's cap is 2**31).")
 @click.option("--allow-missing", is_flag=True, help="Score GT images without prediction as all-void instead of failing.")
+@click.option("--shard", metavar="I/N", callback=_shard, help="Score only shard I of N (0-based; the SHA-256 of each image id picks its shard); merge the shards' --save-state files with 'segmetrics merge'.")
+@click.option("--dask", "dask", metavar="ADDRESS", help="Score on a Dask cluster: tcp://HOST:8786, or local:N[xT] for N local worker processes (T threads each); needs the [dist] extra.")
 @click.option("--demo", is_flag=True, help="Generate a small demo dataset and evaluate it (no --gt/--pred).")
 @click.option("--demo-dir", type=click.Path(path_type=Path, file_okay=False), help="Keep the demo data in this folder (default: a temporary folder, removed).")
 @click.option("--demo-task", type=click.Choice(["both", "semantic", "panoptic"]), default="both", show_default=True, help="Which demo to run.")
 def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_label, pred_labels,
                  pred_reduce_zero_label, label_map, pred_label_map, class_names, absent_rule, void_predictions,
                  gt_folder, pred_folder, recompute_gt_areas, per_class, all_classes, json_path, per_image_path, markdown,
-                 fail_under, quiet, save_state, jobs, cache_dir, no_cache, max_pixels, allow_missing, demo, demo_dir,
-                 demo_task):
+                 fail_under, quiet, save_state, jobs, cache_dir, no_cache, max_pixels, allow_missing, shard, dask,
+                 demo, demo_dir, demo_task):
     """Score predictions against ground truth and print the metrics.
 
     Semantic: aAcc mAcc mIoU fwIoU mDice.  Panoptic: PQ SQ RQ (all, things,
@@ -152,8 +183,15 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
         raise click.UsageError("both --gt and --pred are required (or try --demo)")
     if no_cache and cache_dir is not None:
         raise click.UsageError("--cache-dir and --no-cache contradict each other")
+    runner = dict(shard=shard) if shard else {}
+    evaluate_panoptic, evaluate_semantic = evaluate_panoptic_folders, evaluate_semantic_folders
+    if dask:
+        from .. import dask as sm_dask  # the module; dask itself loads when the run starts
+
+        evaluate_panoptic, evaluate_semantic = sm_dask.evaluate_panoptic_folders, sm_dask.evaluate_semantic_folders
+        runner["client"] = dask
     if not no_cache and cache_dir is None:
-        cache_dir = default_cache_dir()
+        cache_dir = sm_dask.PER_WORKER if dask else default_cache_dir()
     reading, pred_label_map = _pred_labels(pred_labels, pred_reduce_zero_label, pred_label_map)
     per_image = bool(per_image_path or save_state)
     with user_errors():
@@ -162,7 +200,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
 
             set_max_pixels(max_pixels)
         for what, path in (("ground-truth", gt), ("prediction", pred)):
-            if not path.exists():
+            if not is_url(path) and not path.exists():
                 raise DataFileError(f"{what} path not found: {path}")
         detected = detect_task(gt)
         kind = task if task != "auto" else (PRESETS[preset].task if preset else detected)
@@ -172,7 +210,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
             raise InputError(f"preset {preset} is for semantic label folders but --gt {gt} is COCO-panoptic data")
         if kind == "panoptic" and detected != "panoptic":
             raise InputError(f"panoptic evaluation needs a COCO-panoptic JSON as --gt; {gt} is a folder of label "
-                             f"images without {gt.name}.json next to it")
+                             f"images without {Path(str(gt)).name}.json next to it")
         with progress_bar("scoring", quiet=quiet) as tick:
             if kind == "panoptic":
                 given = (num_classes, ignore_index, reduce_zero_label, label_map, pred_label_map, class_names,
@@ -182,21 +220,21 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                 if bad:
                     raise click.UsageError(f"{', '.join(bad)} apply to semantic evaluation; panoptic categories "
                                            "come from the GT JSON")
-                result = evaluate_panoptic_folders(
+                result = evaluate_panoptic(
                     gt, pred, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
                     allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
-                    jobs=jobs, cache_dir=cache_dir, progress=tick)
+                    jobs=jobs, cache_dir=cache_dir, progress=tick, **runner)
             else:
                 if recompute_gt_areas:
                     raise click.UsageError("--recompute-gt-areas applies to panoptic evaluation")
-                if gt.is_file() and gt.suffix.lower() == ".json":
+                if (is_url(gt) or gt.is_file()) and str(gt).lower().endswith(".json"):
                     raise InputError(f"{gt} is a JSON file; semantic evaluation needs a folder of label PNGs")
-                result = evaluate_semantic_folders(
+                result = evaluate_semantic(
                     gt, pred, preset=preset, num_classes=num_classes, ignore_index=ignore_index,
                     reduce_zero_label=reduce_zero_label, pred_labels=reading, label_map=label_map,
                     pred_label_map=pred_label_map, absent_rule=absent_rule, void_predictions=void_predictions,
                     allow_missing=allow_missing, per_image=per_image, jobs=jobs, cache_dir=cache_dir,
-                    progress=tick, class_names=class_names)
+                    progress=tick, class_names=class_names, **runner)
         if save_state:
             result.save_state(save_state)
     render(result, **out)
