@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from . import _pipeline
+from ._engine import band as _band
 from ._memory import check_run_memory
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
 from .io.coco_panoptic import (
@@ -159,6 +160,20 @@ def _file_bytes(path, what: str) -> bytes:
         raise DataFileError(f"cannot read {path} to fingerprint the {what}: {exc.strerror or exc}") from None
 
 
+def _band_setting(boundary: bool, dilation_ratio: Optional[float], preset) -> Optional[tuple]:
+    """``(dilation_ratio, None)`` of a run with ``boundary`` (the argument, else the preset's
+    ratio, else 0.02), or None without; a ratio without ``boundary`` is an :class:`InputError`."""
+    if not boundary:
+        if dilation_ratio is not None:
+            raise InputError("dilation_ratio sets the band width of boundary=True (--dilation-ratio needs --boundary)")
+        return None
+    if dilation_ratio is None and preset is not None:
+        dilation_ratio = preset.dilation_ratio
+    if dilation_ratio is None:
+        dilation_ratio = _band.DEFAULT_DILATION_RATIO
+    return _band.check_ratio(dilation_ratio), None
+
+
 def _cache_notes(cache_dir) -> list:
     """The one-line note when the GT cache folder cannot be used (the run then scores without
     storing; a folder that can be read still serves its entries)."""
@@ -169,8 +184,10 @@ def _cache_notes(cache_dir) -> list:
 
 
 # ============================================================================ semantic
-def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable[[tuple], np.ndarray]:
-    """One image's matrix the slow way (any PNG Pillow reads), or the image's precise error."""
+def _semantic_reference(rules: LabelRules, *, missing: bool = False,
+                        band: Optional[tuple] = None) -> Callable[[tuple], np.ndarray]:
+    """One image's matrix the slow way (any PNG Pillow reads), or the image's precise error;
+    with ``band`` (``(dilation_ratio, dilation)``) ``(matrix, interior)``."""
 
     def reference(item: tuple) -> np.ndarray:
         image_id, gt_path, pred_path = item
@@ -179,6 +196,9 @@ def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable
         gt = read_label_map(gt_path)
         pred = None if missing else read_label_map(pred_path)
         try:
+            if band is not None:
+                return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing,
+                                       dilation_ratio=band[0], dilation=band[1])
             return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing)
         except LabelError as exc:
             exc.file = str(gt_path if exc.side == "gt" else pred_path)
@@ -194,8 +214,9 @@ def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable
 
 
 def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, jobs, cache_dir, progress,
-                    missing: bool = False, digests: Optional[list] = None) -> None:
-    """Score ``pairs`` with the engine and add the sums into ``state``.
+                    missing: bool = False, digests: Optional[list] = None, band: Optional[tuple] = None) -> None:
+    """Score ``pairs`` with the engine and add the sums into ``state`` (with Boundary IoU
+    band counts when ``band``, ``(dilation_ratio, dilation)``, is given).
 
     ``missing``: the pairs have no prediction; every scored GT pixel is a void
     prediction (the engine counts the void column, K + 1 classes).
@@ -212,8 +233,9 @@ def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, job
         gt_codes, pred_codes = rules.file_tables()
     sums = _pipeline.semantic_files(
         pairs, num_classes=counting.counted_classes, gt_codes=gt_codes, pred_codes=pred_codes,
-        reference=_semantic_reference(rules, missing=missing), jobs=_jobs(jobs, len(pairs)), cache_dir=cache_dir,
-        progress=progress, per_image=state.per_image_kept)
+        reference=_semantic_reference(rules, missing=missing, band=band), jobs=_jobs(jobs, len(pairs)),
+        cache_dir=cache_dir, progress=progress, per_image=state.per_image_kept,
+        dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
     state.add_sums(sums, [p[0] for p in pairs], missing=missing, digests=digests)
 
 
@@ -256,10 +278,11 @@ def evaluate_semantic_files(pairs: Sequence[tuple], evaluator: SemanticEvaluator
         if pred_path is None:
             raise InputError(f"image {image_id!r} has no prediction; evaluate_semantic_folders(..., "
                              "allow_missing=True) scores missing predictions as all-void")
-    run = SemanticState(evaluator.num_classes, per_image=evaluator.per_image)
+    run = SemanticState(evaluator.num_classes, per_image=evaluator.per_image, boundary=evaluator.boundary)
     if evaluator.per_image:
         evaluator.state.check_new_ids([p[0] for p in pairs])  # before any work
-    _count_semantic(run, pairs, evaluator.rules, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    _count_semantic(run, pairs, evaluator.rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                    band=(evaluator.dilation_ratio, evaluator.dilation) if evaluator.boundary else None)
     evaluator.state.merge(run)
     return evaluator
 
@@ -442,7 +465,8 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                               absent_rule: str = "mmseg", void_predictions: str = "error",
                               allow_missing: bool = False, per_image: bool = False, jobs: Optional[int] = None,
                               cache_dir=None, progress: Optional[Callable[[int], None]] = None,
-                              class_names=None) -> SemanticResult:
+                              class_names=None, boundary: bool = False,
+                              dilation_ratio: Optional[float] = None) -> SemanticResult:
     """Score a folder of label PNGs against a folder of predictions.
 
     Parameters
@@ -481,6 +505,12 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     class_names : sequence of str or path, optional
         Class names (a file: one per line); without ``num_classes`` their
         number sets K.
+    boundary : bool
+        Also count Boundary IoU (``mBIoU``, ``mMinIoU``, per-class ``BIoU``,
+        ``MinIoU``; ``docs/boundary.md``) in the same pass over the pixels.
+    dilation_ratio : float, optional
+        The band width as a fraction of each image's diagonal (default: the
+        preset's, else 0.02); only with ``boundary``.
 
     Returns
     -------
@@ -513,6 +543,7 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                             ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
                             pred_label_map=pred_label_map, absent_rule=absent_rule,
                             void_predictions=void_predictions)
+    band = _band_setting(boundary, dilation_ratio, setup.preset)
     if pred_labels == "as-gt" and setup.pred_label_map is not None:
         raise InputError("pred_labels='as-gt' reads predictions through the GT's label map: leave out "
                          "pred_label_map (or pass pred_labels='class-index' to read them through it)")
@@ -530,13 +561,15 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     present = [q for q in pairing.pairs if q[2] is not None]
     absent = [q for q in pairing.pairs if q[2] is None]
     digests = dict(zip([q[0] for q in pairing.pairs], _semantic_digests(pairing.pairs)))
-    state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image)
+    state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image, boundary=band is not None)
     params = setup.params(reading, rules, allow_missing)
+    if band is not None:
+        params.update(_band.params(band[0]))
     try:
         _count_semantic(state, present, rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
-                        digests=[digests[q[0]] for q in present])
+                        digests=[digests[q[0]] for q in present], band=band)
         _count_semantic(state, absent, rules, jobs=jobs, cache_dir=None, progress=progress, missing=True,
-                        digests=[digests[q[0]] for q in absent])
+                        digests=[digests[q[0]] for q in absent], band=band)
     except LabelError as exc:
         exc.rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
                                              "void_predictions", "ignore_index")}
@@ -676,8 +709,9 @@ def pair_panoptic(gt: PanopticDataset, pred: PanopticDataset, *, allow_missing: 
 
 
 def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: CategoryIndex,
-                        recompute_gt_areas: bool) -> Callable[[tuple], Any]:
-    """One image's statistics the slow way (Pillow decoding, the array API), or its error."""
+                        recompute_gt_areas: bool, band: Optional[tuple] = None) -> Callable[[tuple], Any]:
+    """One image's statistics the slow way (Pillow decoding, the array API), or its error
+    (with Boundary PQ when ``band``, ``(dilation_ratio, dilation)``, is given)."""
 
     def reference(item: tuple):
         image_id, g_ann, p_ann = item
@@ -691,20 +725,22 @@ def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: Catego
             p_path = pred.png_path(image_id)
             p_ids, p_segs, p_name = read_id_png(p_path), p_ann["segments_info"], str(p_path)
         return evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs, cats, image_id=image_id,
-                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name)
+                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name,
+                              dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
 
     return reference
 
 
 def _count_panoptic(state: PanopticState, items: list, gt: PanopticDataset, pred: PanopticDataset,
                     cats: CategoryIndex, *, recompute_gt_areas: bool, jobs, cache_dir, progress,
-                    digests: Optional[list] = None) -> None:
+                    digests: Optional[list] = None, band: Optional[tuple] = None) -> None:
     if not items:
         return
     sums = _pipeline.panoptic_files(items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas,
-                                  jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
-                                  per_image=state.per_image_kept,
-                                  reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas))
+                                    jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
+                                    per_image=state.per_image_kept,
+                                    reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas, band),
+                                    dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
     state.add_sums(sums, [it[0] for it in items], missing=[it[2] is None for it in items], digests=digests)
 
 
@@ -734,10 +770,11 @@ def evaluate_panoptic_files(gt_dataset: PanopticDataset, pred_dataset: PanopticD
         added to its state's warnings.
     """
     items, missing, extra = pair_panoptic(gt_dataset, pred_dataset, allow_missing=allow_missing)
-    run = PanopticState(len(evaluator.categories), per_image=evaluator.per_image)
+    run = PanopticState(len(evaluator.categories), per_image=evaluator.per_image, boundary=evaluator.boundary)
     _count_panoptic(run, items, gt_dataset, pred_dataset, evaluator.categories,
                     recompute_gt_areas=evaluator.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
-                    progress=progress)
+                    progress=progress,
+                    band=(evaluator.dilation_ratio, evaluator.dilation) if evaluator.boundary else None)
     run.add_warnings(_derived_warnings({"missing_ids": missing, "extra_ids": extra}))
     evaluator.state.merge(run)
     return evaluator
@@ -840,7 +877,8 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                               allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
                               jobs: Optional[int] = None, cache_dir=None,
                               progress: Optional[Callable[[int], None]] = None,
-                              with_semantic: bool = True) -> PanopticResult:
+                              with_semantic: bool = True, boundary: bool = False,
+                              dilation_ratio: Optional[float] = None) -> PanopticResult:
     """PQ / SQ / RQ (and the category-map metrics) of a COCO-panoptic prediction set.
 
     Parameters
@@ -863,6 +901,13 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
         (None: no cache), a callable called with 1 per image.
     with_semantic : bool
         Also compute mIoU, fwIoU, mAcc and aAcc of the category maps.
+    boundary : bool
+        Also compute Boundary PQ (``BPQ BSQ BRQ`` and ``_th`` / ``_st``;
+        ``docs/boundary.md``) in the same pass over the pixels.  PQ-dagger is always
+        computed.
+    dilation_ratio : float, optional
+        The band width as a fraction of each image's diagonal (default: the
+        preset's, else 0.02); only with ``boundary``.
 
     Returns
     -------
@@ -879,6 +924,7 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "panoptic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not panoptic")
+    band = _band_setting(boundary, dilation_ratio, p)
     gt, gt_path = _load_panoptic(gt_json, gt_folder, "ground-truth")
     pred, pred_path = _load_panoptic(pred_json, pred_folder, "prediction")
     cats = CategoryIndex(gt.categories)
@@ -892,9 +938,9 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
         _check_zero_areas(gt, items, gt_name)
     run_warnings = _panoptic_preset_warnings(p, gt.categories, [it[1] for it in items], gt_name)
     digests = _panoptic_digests(gt, items)
-    state = PanopticState(len(cats), per_image=per_image, digest=per_image)
+    state = PanopticState(len(cats), per_image=per_image, digest=per_image, boundary=band is not None)
     _count_panoptic(state, items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas, jobs=jobs,
-                    cache_dir=cache_dir, progress=progress, digests=digests)
+                    cache_dir=cache_dir, progress=progress, digests=digests, band=band)
     notes = _panoptic_scored(state, items) + _cache_notes(cache_dir)
     ids = [it[0] for it in items]
     result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]
@@ -905,6 +951,8 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                "fingerprint": fingerprint(ids, digests, _categories_bytes(result_cats))}
     params = {"preset": p.name if p else None, "allow_missing": bool(allow_missing),
               "recompute_gt_areas": bool(recompute_gt_areas)}
+    if band is not None:
+        params.update(_band.params(band[0]))
     return panoptic_result(state, cats, with_semantic=with_semantic, params=params, dataset=dataset,
                            run_warnings=run_warnings, notes=notes)
 

@@ -9,7 +9,8 @@ table, so a field added there (a later feature's counts) is saved, loaded and
 merged with no other change.
 
 Shape symbols: ``K`` classes / categories, ``K+1`` with the void column,
-``N`` images (rows of per-image fields), ``M`` matches, integers literally.
+``N`` images (rows of per-image fields), ``M`` matches, ``B`` Boundary PQ
+matches, ``S`` PQ-dagger stuff pairs, integers literally.
 
 Reductions
 ----------
@@ -18,8 +19,9 @@ Reductions
   concatenated.  Rows are kept in a canonical order, so that a state does not
   depend on the order in which images, threads, shards or merges came:
   image rows ascending by image id (integers by value, before strings by
-  text, see :func:`id_key`); match rows by image row (keeping each image's
-  own order), or, without per-image rows, by ``(category, IoU)``.  Float sums
+  text, see :func:`id_key`); match rows (``M``, ``B``) by image row (keeping
+  each image's own order), or, without per-image rows, by ``(category, IoU)``;
+  stuff pairs (``S``) by ``(category, IoU)``.  Float sums
   are only ever taken with :func:`math.fsum` over a category's or an image's
   matches, which is correctly rounded, hence order-free.
 * Warnings (one line each, from the per-image scoring) are kept sorted.
@@ -27,12 +29,14 @@ Reductions
 Groups
 ------
 ``counts`` (always), ``per_image`` (per-image rows, the image id of each,
-and the image of each match; the CLI's ``--save-state`` always keeps it) and
-``digest`` (a SHA-256 of each image's ground truth, folder runs only).  Later
-features add their own groups (documented in ``docs/json_schema.md``):
-``boundary`` (boundary intersection / union per class, boundary-PQ counts and
-PQ-dagger sums), ``boundary_image`` (the same per image), ``slices`` and
-``shard``.  A group is either present with all its fields or absent.
+and the image of each match; the CLI's ``--save-state`` always keeps it),
+``digest`` (a SHA-256 of each image's ground truth, folder runs only),
+``dagger`` (panoptic, always in new states: PQ-dagger's stuff pairs and GT
+segment counts), ``boundary`` (semantic band counts per class, Boundary PQ
+counts and matches; runs with ``boundary=True``) and ``boundary_image`` (the
+same per image, with per-image rows).  Later features add their own groups
+(documented in ``docs/json_schema.md``): ``slices`` and ``shard``.  A group
+is either present with all its fields or absent.
 
 Run-state file (``.smstate``)
 -----------------------------
@@ -94,7 +98,7 @@ class Field:
     dtype : str
         numpy dtype name.
     shape : tuple
-        Shape rule: ``"K"``, ``"K+1"``, ``"N"``, ``"M"`` or integers.
+        Shape rule: ``"K"``, ``"K+1"``, ``"N"``, ``"M"``, ``"B"``, ``"S"`` or integers.
     reduce : {"sum", "cat"}
     group : str
     doc : str
@@ -107,9 +111,18 @@ class Field:
     group: str
     doc: str
 
-    def concrete_shape(self, k: int, n: int = 0, m: int = 0) -> tuple:
-        sizes = {"K": k, "K+1": k + 1, "N": n, "M": m}
+    def concrete_shape(self, k: int, n: int = 0, lists: dict | None = None) -> tuple:
+        """The shape for ``k`` classes, ``n`` image rows and ``lists`` (list axis -> length)."""
+        sizes = {"K": k, "K+1": k + 1, "N": n, "M": 0, "B": 0, "S": 0}
+        sizes.update(lists or {})
         return tuple(sizes[s] if isinstance(s, str) else s for s in self.shape)
+
+
+#: The list axes (concatenated rows that are not image rows): axis -> (category field,
+#: IoU field, image-row field or None, name of its length in the file header's counts).
+LISTS = {"M": ("match_cat", "match_iou", "match_image", "matches"),
+         "B": ("bmatch_cat", "bmatch_iou", "bmatch_image", "boundary_matches"),
+         "S": ("stuff_cat", "stuff_iou", None, "stuff_pairs")}
 
 
 def id_key(image_id: Any) -> tuple:
@@ -135,12 +148,19 @@ class _State:
 
     TASK = ""
     FIELDS: tuple = ()
+    ALWAYS: frozenset = frozenset({"counts"})  # the groups every new state keeps
 
-    def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False) -> None:
+    def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False,
+                 boundary: bool = False) -> None:
         if digest and not per_image:
             raise InputError("per-image GT digests need per-image rows (per_image=True)")
+        groups = set(self.ALWAYS) | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set())
+        if boundary:
+            groups |= {"boundary", "boundary_image"} if per_image else {"boundary"}
+        self._setup(num_classes, groups)
+
+    def _setup(self, num_classes: int, groups: set) -> None:
         self.num_classes = int(num_classes)
-        groups = {"counts"} | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set())
         self.groups = frozenset(groups)
         self._sums: dict[str, np.ndarray] = {}
         self._blocks: dict[str, list] = {}
@@ -166,6 +186,11 @@ class _State:
     @property
     def per_image_kept(self) -> bool:
         return "per_image" in self.groups
+
+    @property
+    def boundary_kept(self) -> bool:
+        """Whether the state holds boundary counts (a run with ``boundary=True``)."""
+        return "boundary" in self.groups
 
     # ---- reading
     def __getattr__(self, name: str):
@@ -244,24 +269,26 @@ class _State:
             arrays[name] = (np.concatenate(blocks) if len(blocks) > 1 else blocks[0]) if blocks else \
                 np.zeros(f.concrete_shape(self.num_classes), dtype=f.dtype)
         image_fields = [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == "N"]
-        match_fields = [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == "M"]
+        inverse = None
         if self.per_image_kept:
             keys = [id_key(i) for i in self._ids]
             order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
             self._ids = [self._ids[i] for i in order.tolist()]
             for name in image_fields:
                 arrays[name] = arrays[name][order]
-            if "match_image" in arrays:
-                inverse = np.empty(order.size, dtype=np.int64)
-                inverse[order] = np.arange(order.size, dtype=np.int64)
-                arrays["match_image"] = inverse[arrays["match_image"]]
-                morder = np.argsort(arrays["match_image"], kind="stable")
-                for name in match_fields:
-                    arrays[name] = arrays[name][morder]
-        elif "match_cat" in arrays:
-            morder = np.lexsort((arrays["match_iou"], arrays["match_cat"]))
-            for name in match_fields:
-                arrays[name] = arrays[name][morder]
+            inverse = np.empty(order.size, dtype=np.int64)
+            inverse[order] = np.arange(order.size, dtype=np.int64)
+        for axis, (cat, iou, image, _) in LISTS.items():
+            if cat not in arrays:
+                continue
+            fields = [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == axis]
+            if image in arrays and inverse is not None:
+                arrays[image] = inverse[arrays[image]]
+                lorder = np.argsort(arrays[image], kind="stable")
+            else:
+                lorder = np.lexsort((arrays[iou], arrays[cat]))
+            for name in fields:
+                arrays[name] = arrays[name][lorder]
         self._blocks = {name: [np.ascontiguousarray(arr)] for name, arr in arrays.items()}  # all 1-D or more
         self._warnings.sort()
         self._canonical = True
@@ -297,8 +324,9 @@ class _State:
         for name, arr in other._sums.items():
             self._sums[name] += arr
         rows = {name: other._array(name) for name in other._blocks}
-        if "match_image" in rows:
-            rows["match_image"] = rows["match_image"] + offset
+        for _, _, image, _ in LISTS.values():
+            if image in rows:
+                rows[image] = rows[image] + offset
         self._ids.extend(other_ids)
         self._id_keys.update(id_key(i) for i in other_ids)
         self._add_blocks(rows)
@@ -321,15 +349,21 @@ class _State:
         unknown = groups - {f.group for f in cls.FIELDS}
         if unknown:
             raise InputError(f"{cls.__name__} has no field group {sorted(unknown)}")
-        state = cls(num_classes, per_image="per_image" in groups, digest="digest" in groups)
+        if "counts" not in groups or ("digest" in groups and "per_image" not in groups) or (
+                "boundary_image" in groups and not {"per_image", "boundary"} <= groups) or (
+                "boundary" in groups and "per_image" in groups and "boundary_image" not in groups):
+            raise InputError(f"inconsistent field groups {sorted(groups)}")
+        state = cls.__new__(cls)
+        state._setup(num_classes, groups)
         ids = list(arrays.get("image_ids", []))
         n = len(ids) if state.per_image_kept else 0
-        m = int(np.asarray(arrays.get("match_cat", np.zeros(0))).shape[0]) if "match_cat" in state._blocks else 0
+        lists = {axis: int(np.asarray(arrays.get(cat, np.zeros(0))).shape[0])
+                 for axis, (cat, _, _, _) in LISTS.items() if cat in state._blocks}
         for f in state._fields():
             if f.name not in arrays:
                 raise InputError(f"field {f.name!r} is missing")
             arr = np.asarray(arrays[f.name])
-            want = f.concrete_shape(state.num_classes, n, m)
+            want = f.concrete_shape(state.num_classes, n, lists)
             if arr.shape != want or arr.dtype != np.dtype(f.dtype):
                 raise InputError(f"field {f.name!r} must be {f.dtype} of shape {want}, got {arr.dtype} {arr.shape}")
             if f.reduce == "sum":
@@ -342,12 +376,14 @@ class _State:
             keys = state.check_new_ids(ids)
             state._ids = [_json_id(i) for i in ids]
             state._id_keys = set(keys)
-            if "match_image" in state._blocks and m and (
-                    arrays["match_image"].min() < 0 or arrays["match_image"].max() >= n):
-                raise InputError("match_image points outside the image rows")
-        if "match_cat" in state._blocks and m and (
-                arrays["match_cat"].min() < 0 or arrays["match_cat"].max() >= state.num_classes):
-            raise InputError("match_cat holds a category outside [0, K)")
+        for axis, (cat, _, image, _) in LISTS.items():
+            m = lists.get(axis, 0)
+            if not m:
+                continue
+            if image in state._blocks and (arrays[image].min() < 0 or arrays[image].max() >= n):
+                raise InputError(f"{image} points outside the image rows")
+            if arrays[cat].min() < 0 or arrays[cat].max() >= state.num_classes:
+                raise InputError(f"{cat} holds a category outside [0, K)")
         state._warnings = [str(w) for w in arrays.get("warnings", [])]
         state._canonical = False
         state._canonicalize()
@@ -409,7 +445,9 @@ class SemanticState(_State):
     the ignore index under ``void_predictions="miss"``) and ``missing[i]`` GT
     pixels of class ``i`` in images without prediction: both are false
     negatives of ``i`` and false positives of no class.  Per image: ``tp = diag``, ``fp = column sums - tp``,
-    ``fn = row sums - tp`` (void pixels included).
+    ``fn = row sums - tp`` (void pixels included).  Boundary IoU (``boundary``):
+    ``boundary_inter`` / ``boundary_gt`` / ``boundary_pred`` are ``sum |G_d & P_d|``,
+    ``sum |G_d|``, ``sum |P_d|`` per class (GT-ignored pixels removed from both bands).
     """
 
     TASK = "semantic"
@@ -423,7 +461,36 @@ class SemanticState(_State):
         Field("image_fn", "int64", ("N", "K"), "cat", "per_image", "false-negative pixels per image and class"),
         _IMAGE_MISSING,
         _IMAGE_DIGEST,
+        Field("boundary_inter", "int64", ("K",), "sum", "boundary", "band pixels in both the GT and the prediction"),
+        Field("boundary_gt", "int64", ("K",), "sum", "boundary", "GT band pixels"),
+        Field("boundary_pred", "int64", ("K",), "sum", "boundary", "predicted band pixels on scored GT"),
+        Field("image_boundary_inter", "int64", ("N", "K"), "cat", "boundary_image", "boundary_inter per image"),
+        Field("image_boundary_gt", "int64", ("N", "K"), "cat", "boundary_image", "boundary_gt per image"),
+        Field("image_boundary_pred", "int64", ("N", "K"), "cat", "boundary_image", "boundary_pred per image"),
     )
+    _BAND = ("boundary_inter", "boundary_gt", "boundary_pred")
+
+    def _band_rows(self, band, n: int) -> dict:
+        """The boundary sums and rows to add: ``band`` is ``(3, K')`` (one image) or
+        ``(n, 3, K')`` band counts (intersection, GT band, predicted band), K' >= K."""
+        if not self.boundary_kept:
+            return {}
+        if band is None:
+            raise InputError("this state keeps boundary counts: pass the images' band counts")
+        k = self.num_classes
+        arr = np.asarray(band, dtype=np.int64)
+        rows = arr.reshape(n, 3, arr.shape[-1])[:, :, :k]
+        out = {name: rows[:, j].sum(axis=0) for j, name in enumerate(self._BAND)}
+        if "boundary_image" in self.groups:
+            out.update({"image_" + name: rows[:, j] for j, name in enumerate(self._BAND)})
+        return out
+
+    def _add_band(self, band_rows: dict) -> dict:
+        """Add the sums of :meth:`_band_rows`; returns its per-image rows."""
+        for name in self._BAND:
+            if name in band_rows:
+                self._sums[name] += band_rows.pop(name)
+        return band_rows
 
     def _fold(self, cm: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """A (K, K) or void-column (K+1, K+1) matrix as (K x K counts, void vector or None)."""
@@ -454,9 +521,13 @@ class SemanticState(_State):
         self._sums["num_images"] += num_images
         return bad
 
-    def add_image(self, cm, *, image_id: Any = None, missing: bool = False, digest: bytes | None = None) -> None:
-        """Add one image's confusion matrix ((K, K), or (K+1, K+1) with the void column)."""
+    def add_image(self, cm, *, image_id: Any = None, missing: bool = False, digest: bytes | None = None,
+                  band=None) -> None:
+        """Add one image's confusion matrix ((K, K), or (K+1, K+1) with the void column) and, in a
+        state with boundary counts, its ``(3, K)`` / ``(3, K+1)`` band counts ``band``
+        (intersection, GT band, predicted band)."""
         counts, void = self._fold(np.asarray(cm, dtype=np.int64))
+        band_rows = self._band_rows(band, 1)
         rows = None
         if self.per_image_kept:
             keys = self.check_new_ids([image_id])
@@ -471,17 +542,26 @@ class SemanticState(_State):
         if void is not None:
             self._sums["missing" if missing else "void"] += void
         self._sums["num_images"] += 1
+        band_rows = self._add_band(band_rows)
         if rows is not None:
-            self._add_rows([image_id], keys, rows)
+            self._add_rows([image_id], keys, {**rows, **band_rows})
 
     def add_sums(self, sums, image_ids: list, *, missing: bool = False, digests: list | None = None) -> None:
         """Add what the folder engine returned for ``image_ids`` (a ``SemanticSums``).
 
         ``sums.confusion`` is (K, K), or (K+1, K+1) when the engine counted the
         void column; per-image rows (``sums.image_tp`` ...) are in the order of
-        ``image_ids``.
+        ``image_ids``; band counts in ``sums.boundary`` / ``sums.image_boundary``.
         """
         counts, void = self._fold(np.asarray(sums.confusion, dtype=np.int64))
+        band_rows = {}
+        if self.boundary_kept:
+            per_image = "boundary_image" in self.groups
+            band = getattr(sums, "image_boundary" if per_image else "boundary", None)
+            if band is None:
+                raise InputError("these sums have no band counts (run the engine with a dilation ratio)")
+            band_rows = self._band_rows(band if per_image else np.asarray(band)[None], len(image_ids) if per_image
+                                        else 1)
         rows = None
         k = self.num_classes
         if self.per_image_kept:
@@ -496,8 +576,9 @@ class SemanticState(_State):
         if void is not None:
             self._sums["missing" if missing else "void"] += void
         self._sums["num_images"] += int(sums.num_images)
+        band_rows = self._add_band(band_rows)
         if rows is not None:
-            self._add_rows(list(image_ids), keys, rows)
+            self._add_rows(list(image_ids), keys, {**rows, **band_rows})
 
     @property
     def per_image(self) -> list | None:
@@ -528,9 +609,15 @@ class PanopticState(_State):
     ``confusion`` is the (K+1) x (K+1) pixel matrix of the painted category
     maps (row / column K: void).  With per-image rows, ``match_image`` gives
     each match's image row, so per-image IoU sums follow the same way.
+    PQ-dagger (``dagger``): ``gt_segments`` (non-crowd GT segments per category)
+    and ``stuff_cat`` / ``stuff_iou``, every same-category pair of a stuff category
+    whose GT segment is not crowd with its mask IoU.  Boundary PQ (``boundary``):
+    ``btp`` ... ``bmatch_iou`` as ``tp`` ... ``match_iou`` for the matching on
+    ``min(mask IoU, boundary IoU)``.
     """
 
     TASK = "panoptic"
+    ALWAYS = frozenset({"counts", "dagger"})
     FIELDS = (
         Field("num_images", "int64", (), "sum", "counts", "images counted"),
         Field("tp", "int64", ("K",), "sum", "counts", "matched segments per category"),
@@ -545,7 +632,41 @@ class PanopticState(_State):
         Field("image_fn", "int64", ("N", "K"), "cat", "per_image", "unmatched GT segments per image and category"),
         _IMAGE_MISSING,
         _IMAGE_DIGEST,
+        Field("gt_segments", "int64", ("K",), "sum", "dagger", "non-crowd GT segments per category"),
+        Field("stuff_cat", "int64", ("S",), "cat", "dagger", "category of each stuff pair (PQ-dagger)"),
+        Field("stuff_iou", "float64", ("S",), "cat", "dagger", "mask IoU of each stuff pair"),
+        Field("btp", "int64", ("K",), "sum", "boundary", "Boundary PQ matched segments per category"),
+        Field("bfp", "int64", ("K",), "sum", "boundary", "Boundary PQ unmatched predictions per category"),
+        Field("bfn", "int64", ("K",), "sum", "boundary", "Boundary PQ unmatched GT segments per category"),
+        Field("bmatch_cat", "int64", ("B",), "cat", "boundary", "dense category of each Boundary PQ match"),
+        Field("bmatch_iou", "float64", ("B",), "cat", "boundary", "min(mask IoU, boundary IoU) of each match"),
+        Field("bmatch_image", "int64", ("B",), "cat", "boundary_image", "image row of each Boundary PQ match"),
+        Field("image_btp", "int64", ("N", "K"), "cat", "boundary_image", "btp per image"),
+        Field("image_bfp", "int64", ("N", "K"), "cat", "boundary_image", "bfp per image"),
+        Field("image_bfn", "int64", ("N", "K"), "cat", "boundary_image", "bfn per image"),
     )
+
+    def _extra(self, src, n: int, per_image_rows: bool) -> tuple[dict, dict]:
+        """(sums, list / row blocks) of the PQ-dagger and boundary groups from ``src`` (an
+        ``ImageStats`` or a ``PanopticSums``: the same attribute names)."""
+        sums, blocks = {}, {}
+        if "dagger" in self.groups:
+            if getattr(src, "stuff_cat", None) is None:
+                raise InputError("this state keeps PQ-dagger counts: these statistics have none")
+            sums["gt_segments"] = src.gt_segments
+            blocks.update(stuff_cat=src.stuff_cat, stuff_iou=src.stuff_iou)
+        if self.boundary_kept:
+            if getattr(src, "btp", None) is None:
+                raise InputError("this state keeps Boundary PQ counts: these statistics have none "
+                                 "(score with boundary=True)")
+            sums.update(btp=src.btp, bfp=src.bfp, bfn=src.bfn)
+            blocks.update(bmatch_cat=src.bmatch_cat, bmatch_iou=src.bmatch_iou)
+            if "boundary_image" in self.groups and per_image_rows:
+                rows = [getattr(src, "image_" + x) for x in ("btp", "bfp", "bfn")]
+                if rows[0] is None:
+                    raise InputError("these sums have no per-image Boundary PQ rows")
+                blocks.update(image_btp=rows[0], image_bfp=rows[1], image_bfn=rows[2])
+        return sums, blocks
 
     def add_image(self, stats, *, missing: bool = False, digest: bytes | None = None) -> None:
         """Add one image's statistics (an ``ImageStats`` of the per-image scoring)."""
@@ -553,6 +674,7 @@ class PanopticState(_State):
         if np.shape(stats.tp) != (k,):
             raise InputError("these image statistics were computed for other categories")
         rows: dict = {"match_cat": stats.match_cat, "match_iou": stats.match_iou}
+        sums, blocks = self._extra(stats, 1, False)
         keys = None
         if self.per_image_kept:
             keys = self.check_new_ids([stats.image_id])
@@ -560,15 +682,21 @@ class PanopticState(_State):
                         image_missing=np.array([missing]))
             if "digest" in self.groups:
                 rows["image_digest"] = _digest_rows([digest])
+            if "boundary_image" in self.groups:
+                rows.update(image_btp=stats.btp[None], image_bfp=stats.bfp[None], image_bfn=stats.bfn[None])
         self._sums["tp"] += stats.tp
         self._sums["fp"] += stats.fp
         self._sums["fn"] += stats.fn
+        for name, v in sums.items():
+            self._sums[name] += v
         np.add.at(self._sums["confusion"].reshape(-1), stats.confusion_index, stats.confusion_count)
         self._sums["num_images"] += 1
         if keys is not None:
             first = self._add_rows([stats.image_id], keys, {})
             rows["match_image"] = np.full(stats.match_cat.size, first, dtype=np.int64)
-        self._add_blocks(rows)
+            if "boundary_image" in self.groups:
+                rows["bmatch_image"] = np.full(stats.bmatch_cat.size, first, dtype=np.int64)
+        self._add_blocks({**rows, **blocks})
         self.add_warnings(stats.warnings)
 
     def add_sums(self, sums, image_ids: list, *, missing=None, digests: list | None = None) -> None:
@@ -578,6 +706,7 @@ class PanopticState(_State):
         """
         n = len(image_ids)
         rows: dict = {"match_cat": sums.match_cat, "match_iou": sums.match_iou}
+        extra_sums, blocks = self._extra(sums, n, True)
         keys = None
         if self.per_image_kept:
             if sums.image_tp is None:
@@ -588,15 +717,22 @@ class PanopticState(_State):
                           "image_missing": flags}
             if "digest" in self.groups:
                 image_rows["image_digest"] = _digest_rows(digests)
+            for name in ("image_btp", "image_bfp", "image_bfn"):
+                if name in blocks:
+                    image_rows[name] = blocks.pop(name)
         self._sums["tp"] += sums.tp
         self._sums["fp"] += sums.fp
         self._sums["fn"] += sums.fn
+        for name, v in extra_sums.items():
+            self._sums[name] += v
         self._sums["confusion"] += sums.confusion
         self._sums["num_images"] += int(sums.num_images)
         if keys is not None:
             first = self._add_rows(list(image_ids), keys, image_rows)
             rows["match_image"] = np.asarray(sums.match_image, dtype=np.int64) + first
-        self._add_blocks(rows)
+            if "boundary_image" in self.groups:
+                rows["bmatch_image"] = np.asarray(sums.bmatch_image, dtype=np.int64) + first
+        self._add_blocks({**rows, **blocks})
         self.add_warnings(sums.warnings)
 
     def iou_sum(self) -> np.ndarray:
@@ -608,6 +744,21 @@ class PanopticState(_State):
         if not self.per_image_kept:
             return None
         return _iou_sums(self.match_cat, self.match_iou, self.num_classes, match_image=self.match_image,
+                         num_images=len(self.image_ids))
+
+    def stuff_iou_sum(self) -> np.ndarray:
+        """Per-category sum of the stuff pairs' mask IoUs (PQ-dagger; correctly rounded)."""
+        return _iou_sums(self.stuff_cat, self.stuff_iou, self.num_classes)
+
+    def boundary_iou_sum(self) -> np.ndarray:
+        """Per-category sum of the Boundary PQ matches' IoUs (correctly rounded)."""
+        return _iou_sums(self.bmatch_cat, self.bmatch_iou, self.num_classes)
+
+    def image_boundary_iou_sum(self) -> np.ndarray | None:
+        """``(N, K)`` per-image Boundary PQ IoU sums (None without per-image boundary rows)."""
+        if "boundary_image" not in self.groups:
+            return None
+        return _iou_sums(self.bmatch_cat, self.bmatch_iou, self.num_classes, match_image=self.bmatch_image,
                          num_images=len(self.image_ids))
 
     @property
@@ -645,10 +796,11 @@ def write_state_file(path, state: _State, header: dict) -> None:
     arrays = state.to_arrays()
     ids, warnings = arrays.pop("image_ids"), arrays.pop("warnings")
     head = dict(header)
+    counts = {"images": len(ids)}
+    counts.update({name: int(arrays[cat].shape[0]) if cat in arrays else 0 for cat, _, _, name in LISTS.values()
+                   if name == "matches" or cat in arrays})
     head.update(format=FORMAT_NAME, version=FORMAT_VERSION, segmetrics_version=__version__, task=state.TASK,
-                num_classes=state.num_classes, groups=sorted(state.groups),
-                counts={"images": len(ids), "matches": int(arrays["match_cat"].shape[0])
-                        if "match_cat" in arrays else 0})
+                num_classes=state.num_classes, groups=sorted(state.groups), counts=counts)
     members = {
         "header.json": json.dumps(head, allow_nan=False).encode("ascii"),  # key order kept: reports follow it
         "image_ids.json": json.dumps(ids).encode("ascii"),
@@ -739,8 +891,8 @@ def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
         k = int(header["num_classes"])
         groups = set(header["groups"])
         n = int(header["counts"]["images"])
-        m = int(header["counts"]["matches"])
-    except (KeyError, TypeError, ValueError):
+        lists = {axis: int(header["counts"].get(name, 0)) for axis, (_, _, _, name) in LISTS.items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise FormatError(f"{path}: the header lacks num_classes, groups or counts") from None
     members = {"header.json": raw}
     members["image_ids.json"] = _read_member(zf, "image_ids.json", _MAX_JSON, path)
@@ -748,7 +900,7 @@ def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
     fields = [f for f in cls.FIELDS if f.group in groups]
     arrays: dict = {}
     for f in fields:
-        shape = f.concrete_shape(k, n, m)
+        shape = f.concrete_shape(k, n, lists)
         limit = int(np.prod(shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize + 4096
         data = _read_member(zf, f.name + ".npy", limit, path)
         members[f.name + ".npy"] = data
