@@ -362,6 +362,7 @@ cdef struct _Vert:
     int64_t* s_off     # per row of that block: start and length in spool
     _Iv* C             # the interior of the row being emitted
     Py_ssize_t nC
+    Py_ssize_t q       # the next row's place in its block (row % k, kept without a division)
 
 
 cdef void _suffixes(_Vert* V, Py_ssize_t k) noexcept nogil:
@@ -381,8 +382,9 @@ cdef void _suffixes(_Vert* V, Py_ssize_t k) noexcept nogil:
 
 
 cdef void _vert_row(_Vert* V, Py_ssize_t r, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
-    """Take row r into the prefix; when r >= k - 1, leave the interior of row r - d in C."""
-    cdef Py_ssize_t q = r % k, a, ne
+    """Take row r (the rows come in order from 0) into the prefix; when r >= k - 1, leave the
+    interior of row r - d in C."""
+    cdef Py_ssize_t q = V.q, a, ne
     cdef _Iv* e
     cdef _Iv* t
     if q == 0:
@@ -402,9 +404,10 @@ cdef void _vert_row(_Vert* V, Py_ssize_t r, Py_ssize_t k, Py_ssize_t d) noexcept
         t = V.P
         V.P = V.P2
         V.P2 = t
+    V.q = q + 1 if q + 1 < k else 0
     if r < k - 1:
         return
-    a = (r - k + 1) % k
+    a = V.q  # (r - k + 1) % k
     if q == k - 1:  # the window is this block
         memcpy(V.C, V.P, V.nP * sizeof(_Iv))
         V.nC = V.nP
@@ -424,6 +427,7 @@ cdef void _vert_init(_Vert* V, const BdRuns* R, _Iv* iv, int64_t* off, Py_ssize_
     V.e_end = 0
     V.nP = 0
     V.nC = 0
+    V.q = 0
 
 
 ctypedef int (*_row_fn)(void* ctx, Py_ssize_t i, const _Iv* ca, Py_ssize_t na,

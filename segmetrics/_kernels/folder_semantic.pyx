@@ -32,14 +32,14 @@ cdef struct _BandSink:
     BdBuild *b
 
 
-cdef int _band_emit(void *sink, int32_t g, int32_t p, size_t n) noexcept nogil:
+cdef inline int _band_emit(void *sink, int32_t g, int32_t p, size_t n) noexcept nogil:
     cdef _BandSink *s = <_BandSink *>sink
     if bd_build_piece(s.b, g, p, n) != 0:
         return -1
     return sm_sem_emit_more(s.sem, g, p, n)
 
 
-cdef int _walk_band(sm_side *G, int gB, sm_side *P, int pB, size_t w, sm_sem_sink *sem, BandWork band) noexcept nogil:
+cdef inline int _walk_band(sm_side *G, int gB, sm_side *P, int pB, size_t w, sm_sem_sink *sem, BandWork band) noexcept nogil:
     """One row pair counted into sem, both rows' runs built in band (nothing skipped); 0 or -1
     (out of memory)."""
     cdef _BandSink sk
