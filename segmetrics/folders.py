@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from . import _pipeline
+from ._engine import band as _band
 from ._memory import check_run_memory
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError, SegmetricsError
 from .io.coco_panoptic import (
@@ -169,6 +170,20 @@ def _file_bytes(path, what: str) -> bytes:
         raise DataFileError(f"cannot read {path} to fingerprint the {what}: {exc.strerror or exc}") from None
 
 
+def _band_setting(boundary: bool, dilation_ratio: Optional[float], preset) -> Optional[tuple]:
+    """``(dilation_ratio, None)`` of a run with ``boundary`` (the argument, else the preset's
+    ratio, else 0.02), or None without; a ratio without ``boundary`` is an :class:`InputError`."""
+    if not boundary:
+        if dilation_ratio is not None:
+            raise InputError("dilation_ratio sets the band width of boundary=True (--dilation-ratio needs --boundary)")
+        return None
+    if dilation_ratio is None and preset is not None:
+        dilation_ratio = preset.dilation_ratio
+    if dilation_ratio is None:
+        dilation_ratio = _band.DEFAULT_DILATION_RATIO
+    return _band.check_ratio(dilation_ratio), None
+
+
 def _cache_notes(cache_dir) -> list:
     """The one-line note when the GT cache folder cannot be used (the run then scores without
     storing; a folder that can be read still serves its entries)."""
@@ -193,8 +208,10 @@ def _suggest_validate(command: str, kinds: tuple = (SegmetricsError,)):
 
 
 # ============================================================================ semantic
-def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable[[tuple], np.ndarray]:
-    """One image's matrix the slow way (any PNG Pillow reads), or the image's precise error."""
+def _semantic_reference(rules: LabelRules, *, missing: bool = False,
+                        band: Optional[tuple] = None) -> Callable[[tuple], np.ndarray]:
+    """One image's matrix the slow way (any PNG Pillow reads), or the image's precise error;
+    with ``band`` (``(dilation_ratio, dilation)``) ``(matrix, interior)``."""
 
     def reference(item: tuple) -> np.ndarray:
         image_id, gt_path, pred_path = item
@@ -203,6 +220,9 @@ def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable
         gt = read_label_map(gt_path)
         pred = None if missing else read_label_map(pred_path)
         try:
+            if band is not None:
+                return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing,
+                                       dilation_ratio=band[0], dilation=band[1])
             return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing)
         except LabelError as exc:
             exc.file = str(gt_path if exc.side == "gt" else pred_path)
@@ -218,8 +238,9 @@ def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable
 
 
 def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, jobs, cache_dir, progress,
-                    missing: bool = False, digests: Optional[list] = None) -> None:
-    """Score ``pairs`` with the engine and add the sums into ``state``.
+                    missing: bool = False, digests: Optional[list] = None, band: Optional[tuple] = None) -> None:
+    """Score ``pairs`` with the engine and add the sums into ``state`` (with Boundary IoU
+    band counts when ``band``, ``(dilation_ratio, dilation)``, is given).
 
     ``missing``: the pairs have no prediction; every scored GT pixel is a void
     prediction (the engine counts the void column, K + 1 classes).
@@ -236,8 +257,9 @@ def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, job
         gt_codes, pred_codes = rules.file_tables()
     sums = _pipeline.semantic_files(
         pairs, num_classes=counting.counted_classes, gt_codes=gt_codes, pred_codes=pred_codes,
-        reference=_semantic_reference(rules, missing=missing), jobs=_jobs(jobs, len(pairs)), cache_dir=cache_dir,
-        progress=progress, per_image=state.per_image_kept)
+        reference=_semantic_reference(rules, missing=missing, band=band), jobs=_jobs(jobs, len(pairs)),
+        cache_dir=cache_dir, progress=progress, per_image=state.per_image_kept,
+        dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
     state.add_sums(sums, [p[0] for p in pairs], missing=missing, digests=digests)
 
 
@@ -280,10 +302,11 @@ def evaluate_semantic_files(pairs: Sequence[tuple], evaluator: SemanticEvaluator
         if pred_path is None:
             raise InputError(f"image {image_id!r} has no prediction; evaluate_semantic_folders(..., "
                              "allow_missing=True) scores missing predictions as all-void")
-    run = SemanticState(evaluator.num_classes, per_image=evaluator.per_image)
+    run = SemanticState(evaluator.num_classes, per_image=evaluator.per_image, boundary=evaluator.boundary)
     if evaluator.per_image:
         evaluator.state.check_new_ids([p[0] for p in pairs])  # before any work
-    _count_semantic(run, pairs, evaluator.rules, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    _count_semantic(run, pairs, evaluator.rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                    band=(evaluator.dilation_ratio, evaluator.dilation) if evaluator.boundary else None)
     evaluator.state.merge(run)
     return evaluator
 
@@ -479,7 +502,8 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                               absent_rule: str = "mmseg", void_predictions: str = "error",
                               allow_missing: bool = False, per_image: bool = False, jobs: Optional[int] = None,
                               cache_dir=None, progress: Optional[Callable[[int], None]] = None,
-                              class_names=None, shard: Optional[tuple] = None) -> SemanticResult:
+                              class_names=None, shard: Optional[tuple] = None, boundary: bool = False,
+                              dilation_ratio: Optional[float] = None) -> SemanticResult:
     """Score a folder of label PNGs against a folder of predictions.
 
     Parameters
@@ -524,6 +548,12 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
         on the whole set, so every shard reads predictions alike); the state
         records the shard, so that :func:`segmetrics.merge_states` can refuse
         missing or repeated shards.
+    boundary : bool
+        Also count Boundary IoU (``mBIoU``, ``mMinIoU``, per-class ``BIoU``,
+        ``MinIoU``; ``docs/boundary.md``) in the same pass over the pixels.
+    dilation_ratio : float, optional
+        The band width as a fraction of each image's diagonal (default: the
+        preset's, else 0.02); only with ``boundary``.
 
     Returns
     -------
@@ -556,7 +586,7 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                             reduce_zero_label=reduce_zero_label, pred_labels=pred_labels, label_map=label_map,
                             pred_label_map=pred_label_map, absent_rule=absent_rule,
                             void_predictions=void_predictions, allow_missing=allow_missing, per_image=per_image,
-                            class_names=class_names)
+                            class_names=class_names, boundary=boundary, dilation_ratio=dilation_ratio)
     if shard is not None:
         run = run.shard(*shard)
     state, digests = run.count(run.pairs, jobs=jobs, cache_dir=cache_dir, progress=progress)
@@ -609,13 +639,15 @@ class _SemanticCounting:
     error_rules: dict          # what a LabelError carries as ``rules`` (for the CLI's hints)
     shards: Optional[int] = None
     validate_command: str = ""  # suggested by data errors
+    band: Optional[tuple] = None  # (dilation_ratio, dilation) of a run with boundary metrics
 
     def __call__(self, pairs: list, *, jobs=None, cache_dir=None, progress=None) -> tuple[SemanticState, list]:
         """The state of ``pairs`` and each pair's GT digest (in the order of ``pairs``)."""
         K = self.rules.num_classes
         check_run_memory("semantic", K, threads=_jobs(jobs, len(pairs)), per_image=self.per_image,
                          num_images=len(pairs), what=f"num_classes={K}")
-        state = SemanticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards)
+        state = SemanticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards,
+                              boundary=self.band is not None)
         with _suggest_validate(self.validate_command):
             digests = self._count(state, pairs, jobs, cache_dir, progress)
         return state, digests
@@ -632,9 +664,9 @@ class _SemanticCounting:
                 absent = [q for q in local if q[2] is None]
                 try:
                     _count_semantic(state, present, self.rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
-                                    digests=[by_id[q[0]] for q in present])
+                                    digests=[by_id[q[0]] for q in present], band=self.band)
                     _count_semantic(state, absent, self.rules, jobs=jobs, cache_dir=None, progress=progress,
-                                    missing=True, digests=[by_id[q[0]] for q in absent])
+                                    missing=True, digests=[by_id[q[0]] for q in absent], band=self.band)
                 except LabelError as exc:
                     exc.rules = dict(self.error_rules)
                     raise
@@ -719,13 +751,14 @@ def plan_semantic_run(gt, pred, *, preset: Optional[str] = None, num_classes: Op
                       ignore_index: Optional[int] = None, reduce_zero_label: Optional[bool] = None,
                       pred_labels: str = "auto", label_map=None, pred_label_map=None, absent_rule: str = "mmseg",
                       void_predictions: str = "error", allow_missing: bool = False, per_image: bool = False,
-                      class_names=None) -> SemanticRun:
+                      class_names=None, boundary: bool = False, dilation_ratio: Optional[float] = None) -> SemanticRun:
     """Everything :func:`evaluate_semantic_folders` decides before counting: settings, pairing, the
     prediction reading (``pred_labels="auto"`` reads a sample here); the arguments are its own."""
     setup = resolve_semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
-                            ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
-                            pred_label_map=pred_label_map, absent_rule=absent_rule,
-                            void_predictions=void_predictions)
+                                   ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
+                                   pred_label_map=pred_label_map, absent_rule=absent_rule,
+                                   void_predictions=void_predictions)
+    band = _band_setting(boundary, dilation_ratio, setup.preset)
     if pred_labels == "as-gt" and setup.pred_label_map is not None:
         raise InputError("pred_labels='as-gt' reads predictions through the GT's label map: leave out "
                          "pred_label_map (or pass pred_labels='class-index' to read them through it)")
@@ -747,6 +780,8 @@ def plan_semantic_run(gt, pred, *, preset: Optional[str] = None, num_classes: Op
         reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
     rules = setup.rules(reading)
     params = setup.params(reading, rules, allow_missing)
+    if band is not None:
+        params.update(_band.params(band[0]))
     error_rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
                                           "void_predictions", "ignore_index")}
     error_rules["pred_labels_given"] = pred_labels != "auto"
@@ -754,7 +789,7 @@ def plan_semantic_run(gt, pred, *, preset: Optional[str] = None, num_classes: Op
                "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key)}
     # skipped folder links, the settings, the reading
     notes = list(pairing.notes) + setup.notes + ([note] if note else [])
-    counting = _SemanticCounting(rules, bool(per_image), error_rules, validate_command=command)
+    counting = _SemanticCounting(rules, bool(per_image), error_rules, validate_command=command, band=band)
     return SemanticRun(pairs=list(pairing.pairs), count=counting, params=params, class_names=setup.class_names,
                        absent_rule=absent_rule, dataset=dataset, notes=notes, setup=setup)
 
@@ -896,8 +931,9 @@ def pair_panoptic(gt: PanopticDataset, pred: PanopticDataset, *, allow_missing: 
 
 
 def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: CategoryIndex,
-                        recompute_gt_areas: bool) -> Callable[[tuple], Any]:
-    """One image's statistics the slow way (Pillow decoding, the array API), or its error."""
+                        recompute_gt_areas: bool, band: Optional[tuple] = None) -> Callable[[tuple], Any]:
+    """One image's statistics the slow way (Pillow decoding, the array API), or its error
+    (with Boundary PQ when ``band``, ``(dilation_ratio, dilation)``, is given)."""
 
     def reference(item: tuple):
         image_id, g_ann, p_ann = item
@@ -911,20 +947,22 @@ def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: Catego
             p_path = pred.png_path(image_id)
             p_ids, p_segs, p_name = read_id_png(p_path), p_ann["segments_info"], str(p_path)
         return evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs, cats, image_id=image_id,
-                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name)
+                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name,
+                              dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
 
     return reference
 
 
 def _count_panoptic(state: PanopticState, items: list, gt: PanopticDataset, pred: PanopticDataset,
                     cats: CategoryIndex, *, recompute_gt_areas: bool, jobs, cache_dir, progress,
-                    digests: Optional[list] = None) -> None:
+                    digests: Optional[list] = None, band: Optional[tuple] = None) -> None:
     if not items:
         return
     sums = _pipeline.panoptic_files(items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas,
-                                  jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
-                                  per_image=state.per_image_kept,
-                                  reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas))
+                                    jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
+                                    per_image=state.per_image_kept,
+                                    reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas, band),
+                                    dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
     state.add_sums(sums, [it[0] for it in items], missing=[it[2] is None for it in items], digests=digests)
 
 
@@ -954,10 +992,11 @@ def evaluate_panoptic_files(gt_dataset: PanopticDataset, pred_dataset: PanopticD
         added to its state's warnings.
     """
     items, missing, extra = pair_panoptic(gt_dataset, pred_dataset, allow_missing=allow_missing)
-    run = PanopticState(len(evaluator.categories), per_image=evaluator.per_image)
+    run = PanopticState(len(evaluator.categories), per_image=evaluator.per_image, boundary=evaluator.boundary)
     _count_panoptic(run, items, gt_dataset, pred_dataset, evaluator.categories,
                     recompute_gt_areas=evaluator.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
-                    progress=progress)
+                    progress=progress,
+                    band=(evaluator.dilation_ratio, evaluator.dilation) if evaluator.boundary else None)
     run.add_warnings(_derived_warnings({"missing_ids": missing, "extra_ids": extra}))
     evaluator.state.merge(run)
     return evaluator
@@ -1061,7 +1100,8 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                               allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
                               jobs: Optional[int] = None, cache_dir=None,
                               progress: Optional[Callable[[int], None]] = None,
-                              with_semantic: bool = True, shard: Optional[tuple] = None) -> PanopticResult:
+                              with_semantic: bool = True, shard: Optional[tuple] = None, boundary: bool = False,
+                              dilation_ratio: Optional[float] = None) -> PanopticResult:
     """PQ / SQ / RQ (and the category-map metrics) of a COCO-panoptic prediction set.
 
     Parameters
@@ -1088,6 +1128,13 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
         ``(index, count)``: score only the images of shard ``index`` (``0..count-1``),
         as :func:`shard_of` assigns them; the state records the shard, so that
         :func:`segmetrics.merge_states` can refuse missing or repeated shards.
+    boundary : bool
+        Also compute Boundary PQ (``BPQ BSQ BRQ`` and ``_th`` / ``_st``;
+        ``docs/boundary.md``) in the same pass over the pixels.  PQ-dagger is always
+        computed.
+    dilation_ratio : float, optional
+        The band width as a fraction of each image's diagonal (default: the
+        preset's, else 0.02); only with ``boundary``.
 
     Returns
     -------
@@ -1103,7 +1150,7 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     """
     run = plan_panoptic_run(gt_json, pred_json, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
                             allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
-                            with_semantic=with_semantic)
+                            with_semantic=with_semantic, boundary=boundary, dilation_ratio=dilation_ratio)
     if shard is not None:
         run = run.shard(*shard)
     state, digests = run.count(run.items, jobs=jobs, cache_dir=cache_dir, progress=progress)
@@ -1135,6 +1182,7 @@ class _PanopticCounting:
     shards: Optional[int] = None
     validate_command: str = ""  # suggested by data errors
     memory_what: str = ""       # what sets the number of categories, for the memory estimate
+    band: Optional[tuple] = None  # (dilation_ratio, dilation) of a run with boundary metrics
 
     def part(self, items: list) -> "_PanopticCounting":
         """The same counting with datasets cut down to ``items``: their annotations, and their segment
@@ -1152,7 +1200,8 @@ class _PanopticCounting:
         K = len(self.categories)
         check_run_memory("panoptic", K, threads=_jobs(jobs, len(items)), per_image=self.per_image,
                          num_images=len(items), what=self.memory_what or f"{plural(K, 'category', 'categories')}")
-        state = PanopticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards)
+        state = PanopticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards,
+                              boundary=self.band is not None)
         digests: list = []
         with _suggest_validate(self.validate_command):
             for local, gt, pred, names in staged_panoptic(items, self.gt, self.pred):
@@ -1160,7 +1209,7 @@ class _PanopticCounting:
                     part = _panoptic_digests(gt, local)
                     _count_panoptic(state, local, gt, pred, self.categories,
                                     recompute_gt_areas=self.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
-                                    progress=progress, digests=part)
+                                    progress=progress, digests=part, band=self.band)
                 digests.extend(part)
         return state, digests
 
@@ -1196,12 +1245,14 @@ class PanopticRun(_Sharded):
 
 def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, preset: Optional[str] = None,
                       allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
-                      with_semantic: bool = True) -> PanopticRun:
+                      with_semantic: bool = True, boundary: bool = False,
+                      dilation_ratio: Optional[float] = None) -> PanopticRun:
     """Everything :func:`evaluate_panoptic_folders` decides before counting: the JSONs loaded and
     checked, pairing, the preset's layout warnings; the arguments are its own."""
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "panoptic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not panoptic")
+    band = _band_setting(boundary, dilation_ratio, p)
 
     def command(gt_path=gt_json, pred_path=pred_json) -> str:
         as_path = (lambda x, name: x if isinstance(x, (str, os.PathLike)) else name)
@@ -1230,8 +1281,11 @@ def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, p
                "missing_ids": sorted(missing, key=id_key), "extra_ids": sorted(extra, key=id_key)}
     params = {"preset": p.name if p else None, "allow_missing": bool(allow_missing),
               "recompute_gt_areas": bool(recompute_gt_areas)}
+    if band is not None:
+        params.update(_band.params(band[0]))
     counting = _PanopticCounting(gt, pred, cats, bool(recompute_gt_areas), bool(per_image), validate_command=validate,
-                                 memory_what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}")
+                                 memory_what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}",
+                                 band=band)
     return PanopticRun(items=items, count=counting, with_semantic=with_semantic, params=params, dataset=dataset,
                        run_warnings=run_warnings, categories=result_cats)
 

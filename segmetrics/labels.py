@@ -49,6 +49,7 @@ __all__ = [
     "MAX_CLASSES",
     "PRED_LABELS",
     "VOID_PREDICTIONS",
+    "as_label_array",
     "check_num_classes",
     "check_ignore",
     "check_map",
@@ -70,6 +71,28 @@ FILE_TABLE_SIZE = 65536
 MAX_CLASSES = 46340
 PRED_LABELS = ("auto", "class-index", "as-gt")
 VOID_PREDICTIONS = ("error", "miss")
+
+
+def as_label_array(x: Any, name: str) -> np.ndarray:
+    """A label map as a native-byte-order integer ndarray (torch tensors without a copy);
+    :class:`InputError` for another dtype (class scores need an argmax first)."""
+    if type(x).__module__.split(".")[0] == "torch":
+        x = x.detach()
+        if x.device.type != "cpu":
+            x = x.cpu()
+        try:
+            x = x.numpy()
+        except TypeError as exc:  # a torch dtype numpy has no twin for
+            raise InputError(f"{name}: torch dtype {x.dtype} is not an integer label dtype") from exc
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise InputError(
+            f"{name} must hold integer labels, got dtype {arr.dtype}"
+            + (" (cast class scores with argmax first)" if arr.dtype.kind in "fc" else "")
+        )
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
 
 
 def _is_int(x: Any) -> bool:

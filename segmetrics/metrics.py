@@ -39,6 +39,7 @@ __all__ = [
     "summarize",
     "image_scores",
     "nanmean",
+    "boundary_iou",
 ]
 
 ABSENT_RULES = ("mmseg", "detectron2")
@@ -259,3 +260,65 @@ def image_scores(tp, fp, fn, *, absent_rule: str = "mmseg") -> dict:
             m_iou[i] = np.mean(tp[i][keep[i]] / den[i][keep[i]])
     return {"pixels": pixels.astype(np.int64), "aAcc": a_acc, "mIoU": m_iou,
             "classes": (gt > 0).sum(axis=1).astype(np.int64)}
+
+
+def _nanmean_last(x: np.ndarray):
+    """Mean over the last axis of the non-NaN entries (NaN where there is none)."""
+    valid = ~np.isnan(x)
+    n = valid.sum(axis=-1)
+    total = np.where(valid, x, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def boundary_iou(intersection, gt_band, pred_band, *, mask_iou=None, absent_rule: str = "mmseg") -> dict:
+    """Semantic Boundary IoU of summed band counts (vectorised over leading axes).
+
+    Parameters
+    ----------
+    intersection, gt_band, pred_band : int arrays ``(..., K)``
+        ``sum |G_d & P_d|``, ``sum |G_d|``, ``sum |P_d|`` per class (GT-ignored
+        pixels removed from both bands); a leading axis holds images or resamples.
+    mask_iou : float array ``(..., K)``, optional
+        The mask IoU per class of the same pixels; adds ``MinIoU`` and ``mMinIoU``.
+    absent_rule : {"mmseg", "detectron2"}
+
+    Returns
+    -------
+    dict
+        ``BIoU`` (..., K), ``mBIoU`` (...), and with ``mask_iou`` ``MinIoU`` (..., K)
+        and ``mMinIoU`` (...); scalars as float.
+
+    Notes
+    -----
+    ``BIoU_c = I_c / (G_c + P_c - I_c)``, NaN when the union is 0 (the class has no
+    band pixel on either side).  A class predicted but absent from the ground truth
+    scores 0 (``"mmseg"``); ``"detectron2"`` leaves out (NaN) the classes without GT
+    band pixels, as for mask IoU.  ``MinIoU_c = fmin(IoU_c, BIoU_c)``: the smaller of
+    the two, or the defined one when the other is NaN.  Means are over the non-NaN
+    classes; NaN when there is none.
+    """
+    _check_rule(absent_rule)
+    inter = np.asarray(intersection, dtype=np.int64)
+    g = np.asarray(gt_band, dtype=np.int64)
+    p = np.asarray(pred_band, dtype=np.int64)
+    if inter.shape != g.shape or inter.shape != p.shape or inter.ndim == 0:
+        raise InputError(f"intersection, gt_band and pred_band need one shape (..., K), got "
+                         f"{inter.shape}, {g.shape}, {p.shape}")
+    union = g + p - inter
+    if (inter < 0).any() or (union < inter).any() or (inter > np.minimum(g, p)).any():
+        raise InputError("boundary counts are inconsistent (intersection larger than a band, or negative)")
+    biou = np.full(inter.shape, np.nan)
+    np.divide(inter, union, out=biou, where=union > 0)
+    if absent_rule == "detectron2":
+        biou[g == 0] = np.nan
+    out: dict = {"BIoU": biou, "mBIoU": _nanmean_last(biou)}
+    if mask_iou is not None:
+        miou = np.asarray(mask_iou, dtype=np.float64)
+        if miou.shape != biou.shape:
+            raise InputError(f"mask_iou has shape {miou.shape}, the counts {biou.shape}")
+        both = np.fmin(miou, biou)
+        out["MinIoU"] = both
+        out["mMinIoU"] = _nanmean_last(both)
+    return out

@@ -50,12 +50,14 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-SEMANTIC_METRICS: tuple[str, ...] = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice")
+SEMANTIC_METRICS: tuple[str, ...] = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice", "mBIoU", "mMinIoU")
 PANOPTIC_METRICS: tuple[str, ...] = (
     "PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st",
+    "PQ_dagger", "PQ_dagger_th", "PQ_dagger_st",
+    "BPQ", "BSQ", "BRQ", "BPQ_th", "BSQ_th", "BRQ_th", "BPQ_st", "BSQ_st", "BRQ_st",
 )
-_SEMANTIC_PER_CLASS = ("IoU", "Acc", "Dice", "Precision", "Recall")
-_PANOPTIC_PER_CLASS = ("PQ", "SQ", "RQ")
+_SEMANTIC_PER_CLASS = ("IoU", "Acc", "Dice", "Precision", "Recall", "BIoU")
+_PANOPTIC_PER_CLASS = ("PQ", "SQ", "RQ", "PQ_dagger", "BPQ")
 
 
 # --------------------------------------------------------------------------- data
@@ -179,7 +181,8 @@ def _per_class_columns(report: Mapping) -> tuple[list[str], list[str]]:
 
 #: Table headers of per-class columns (``%`` marks percentages).
 _HEADERS = {"IoU": "IoU %", "Acc": "Acc %", "Dice": "Dice %", "Precision": "Prec %", "Recall": "Rec %",
-            "PQ": "PQ %", "SQ": "SQ %", "RQ": "RQ %", "gt_pixels": "GT px", "pred_pixels": "pred px"}
+            "PQ": "PQ %", "SQ": "SQ %", "RQ": "RQ %", "gt_pixels": "GT px", "pred_pixels": "pred px",
+            "BIoU": "BIoU %", "PQ_dagger": "PQdag %", "BPQ": "BPQ %"}
 
 
 def _grid(header: Sequence[str], rows: Sequence[Sequence[str]], align_left: int = 0) -> str:
@@ -264,12 +267,14 @@ def _headline(report: Mapping) -> list[str]:
     keys = _headline_keys(report)
     if report["task"] != "panoptic" or "PQ" not in m:
         return [_grid([f"{k} %" for k in keys], [[_pct(m[k]) for k in keys]])]
-    # panoptic: PQ / SQ / RQ by group (as panopticapi prints them), then the category-map metrics
+    # panoptic: PQ / SQ / RQ by group (as panopticapi prints them), PQ-dagger and Boundary PQ
+    # when the report has them, then the category-map metrics
     d = report["dataset"]
     groups = [("All", "", "categories"), ("Things", "_th", "things"), ("Stuff", "_st", "stuff")]
-    rows = [[label] + [_pct(m.get(k + suffix)) for k in ("PQ", "SQ", "RQ")]
+    keys = [k for k in ("PQ", "SQ", "RQ", "PQ_dagger", "BPQ", "BSQ", "BRQ") if k in m]
+    rows = [[label] + [_pct(m.get(k + suffix)) for k in keys]
             + [str(d[n]) if d.get(n) is not None else "n/a"] for label, suffix, n in groups]
-    out = [_grid(["", "PQ %", "SQ %", "RQ %", "categories"], rows, align_left=1)]
+    out = [_grid([""] + [_HEADERS.get(k, k + " %") for k in keys] + ["categories"], rows, align_left=1)]
     sem = [k for k in SEMANTIC_METRICS if k in m]
     if sem:
         out.append(_grid([f"{k} %" for k in sem], [[_pct(m[k]) for k in sem]]))

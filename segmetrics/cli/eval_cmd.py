@@ -54,6 +54,7 @@ Examples:
   segmetrics eval --gt panoptic_val2017.json --pred panoptic_pred.json --per-class --save-state run.smstate
   segmetrics eval --preset ade20k-panoptic --gt ade20k_panoptic_val.json --pred pred.json
   segmetrics eval --gt labels/ --pred pred/ --num-classes 5 --ignore-index 255 --markdown
+  segmetrics eval --preset cityscapes --gt gtFine/val --pred results/ --boundary
 
 \b
 What is evaluated:
@@ -95,6 +96,14 @@ Scaling out (docs/scaling.md):
   worker's own default folder unless --cache-dir names one.  --gt/--pred
   (and --gt-folder/--pred-folder) may be fsspec URLs: s3://, gs://,
   https://, ... (the [dist] extra; the worker scoring a file fetches it).
+
+\b
+Boundary metrics (--boundary, docs/boundary.md): semantic mBIoU and
+mMinIoU (per class BIoU, MinIoU), panoptic Boundary PQ (BPQ BSQ BRQ),
+counted in the same pass as the mask metrics, on bands of
+max(1, round(R x image diagonal)) pixels: R = --dilation-ratio, default the
+preset's (cityscapes 0.005) or 0.02.  Panoptic reports always hold
+PQ-dagger (PQdag: stuff classes scored without the 0.5 threshold).
 
 \b
 Outputs: the table goes to stdout; --json PATH writes the report
@@ -141,6 +150,8 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--gt-folder", type=PATH_OR_URL, help="Panoptic: GT PNG folder when not next to the JSON.")
 @click.option("--pred-folder", type=PATH_OR_URL, help="Panoptic: prediction PNG folder when not next to the JSON.")
 @click.option("--recompute-gt-areas", is_flag=True, help="Panoptic: use the GT PNGs' pixel counts instead of the JSON 'area' fields.")
+@click.option("--boundary", is_flag=True, help="Also compute Boundary IoU (semantic) / Boundary PQ (panoptic), see below.")
+@click.option("--dilation-ratio", type=click.FloatRange(min=0, min_open=True, max=1), help="With --boundary: band width as a fraction of the image diagonal (default: the preset's, else 0.02).")
 @output_options
 @click.option("--save-state", metavar="PATH", help="Write the run-state file (counts per image included) for 'segmetrics report' / 'merge'.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker threads (default: usable CPUs, at most 8).")
@@ -158,22 +169,27 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--demo-task", type=click.Choice(["both", "semantic", "panoptic"]), default="both", show_default=True, help="Which demo to run.")
 def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_label, pred_labels,
                  pred_reduce_zero_label, label_map, pred_label_map, class_names, absent_rule, void_predictions,
-                 gt_folder, pred_folder, recompute_gt_areas, per_class, all_classes, json_path, per_image_path, markdown,
-                 fail_under, quiet, save_state, jobs, cache_dir, no_cache, max_pixels, allow_missing, shard, dask,
-                 demo, demo_dir, demo_task):
+                 gt_folder, pred_folder, recompute_gt_areas, boundary, dilation_ratio, per_class, all_classes,
+                 json_path, per_image_path, markdown, fail_under, quiet, save_state, jobs, cache_dir, no_cache,
+                 max_pixels, allow_missing, shard, dask, demo, demo_dir, demo_task):
     """Score predictions against ground truth and print the metrics.
 
-    Semantic: aAcc mAcc mIoU fwIoU mDice.  Panoptic: PQ SQ RQ (all, things,
-    stuff) plus the semantic metrics of the panoptic maps.  Tables print
+    Semantic: aAcc mAcc mIoU fwIoU mDice (+ mBIoU mMinIoU with --boundary).
+    Panoptic: PQ SQ RQ and PQ-dagger (all, things, stuff; + BPQ BSQ BRQ with
+    --boundary) plus the semantic metrics of the panoptic maps.  Tables print
     percentages; JSON holds fractions.
     """
     gates = parse_gate(fail_under, "--fail-under")
     check_outputs(json_path, per_image_path)
     out = dict(per_class=per_class, all_classes=all_classes, json_path=json_path, per_image_path=per_image_path, markdown=markdown,
                quiet=quiet, fail_under=gates)
+    if dilation_ratio is not None and not boundary:
+        raise click.UsageError("--dilation-ratio sets the band width of --boundary: add --boundary")
     if demo:
         if gt or pred:
             raise click.UsageError("--demo generates its own data; leave out --gt and --pred")
+        if boundary:
+            raise click.UsageError("--boundary applies to --gt / --pred runs, not to --demo")
         if demo_task == "both" and (json_path or per_image_path or save_state):
             raise click.UsageError("--json/--per-image/--save-state with --demo need one task: "
                                    "add --demo-task semantic or panoptic")
@@ -223,7 +239,8 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                 result = evaluate_panoptic(
                     gt, pred, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
                     allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
-                    jobs=jobs, cache_dir=cache_dir, progress=tick, **runner)
+                    jobs=jobs, cache_dir=cache_dir, progress=tick, boundary=boundary,
+                    dilation_ratio=dilation_ratio, **runner)
             else:
                 if recompute_gt_areas:
                     raise click.UsageError("--recompute-gt-areas applies to panoptic evaluation")
@@ -234,7 +251,8 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                     reduce_zero_label=reduce_zero_label, pred_labels=reading, label_map=label_map,
                     pred_label_map=pred_label_map, absent_rule=absent_rule, void_predictions=void_predictions,
                     allow_missing=allow_missing, per_image=per_image, jobs=jobs, cache_dir=cache_dir,
-                    progress=tick, class_names=class_names, **runner)
+                    progress=tick, class_names=class_names, boundary=boundary,
+                    dilation_ratio=dilation_ratio, **runner)
         if save_state:
             result.save_state(save_state)
     render(result, **out)
