@@ -76,12 +76,26 @@ def pq_groups(tp, fp, fn, iou_sum, isthing) -> dict:
         members = present if flag is None else present & (isthing == flag)
         n = members.sum(axis=-1)
         for key, values in (("PQ", pq), ("SQ", sq), ("RQ", rq)):
-            total = np.cumsum(np.where(members, values, 0.0), axis=-1)[..., -1]
+            total = _running_sum(np.where(members, values, 0.0))
             with np.errstate(divide="ignore", invalid="ignore"):
                 mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
             out[key + suffix] = float(mean) if scalar else mean
         out["N" + suffix] = int(n) if scalar else n
     return out
+
+
+def _running_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over the last axis, left to right (``((x0 + x1) + x2) + ...``, the bits of
+    ``np.cumsum(x, axis=-1)[..., -1]``), as one vector addition per category over the
+    leading axes (a cumulative sum along the last axis of an ``(R, K)`` block is
+    several times slower)."""
+    if x.ndim == 1:
+        return np.cumsum(x)[-1]
+    columns = np.moveaxis(x, -1, 0)
+    total = columns[0].copy()
+    for column in columns[1:]:
+        total += column
+    return total
 
 
 def _fsum_groups(keys: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
