@@ -180,7 +180,9 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
     non-crowd GT segments are false negatives; an unmatched prediction is a false
     positive unless ``(|p & void| + |p & crowd region of its category|) / |p| > 0.5``.
     The category confusion adds each GT segment's pixels at (its category, the
-    prediction's category or K for void); GT void is not counted.
+    prediction's category or K for void); GT void is not counted.  Each segment's
+    outcome: GT 1 matched, 2 false negative, 0 crowd; prediction 1 matched, 2 false
+    positive, 0 unmatched and not counted.
     """
     ng, npr = len(g_cat), len(p_cat)
     gpix = [0] * (ng + 1)
@@ -216,9 +218,12 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
             matches.append((int(p_cat[p - 1]), iou))
             gm.add(g)
             pm.add(p)
+    gt_outcome = [1 if g in gm else 0 for g in range(1, ng + 1)]  # 1 matched, 2 FN, 0 crowd
+    pred_outcome = [1 if p in pm else 0 for p in range(1, npr + 1)]  # 1 matched, 2 FP, 0 not counted
     for g in range(1, ng + 1):
         if g not in gm and not g_crowd[g - 1]:
             fn[g_cat[g - 1]] += 1
+            gt_outcome[g - 1] = 2
     for p in range(1, npr + 1):
         if p in pm:
             continue
@@ -227,12 +232,13 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
         if ignored / ppix[p] > 0.5:
             continue
         fp[c] += 1
+        pred_outcome[p - 1] = 2
     conf = np.zeros((k + 1) * (k + 1), np.int64)
     for (g, p), c in pairs.items():
         if g:
             conf[int(g_cat[g - 1]) * (k + 1) + (int(p_cat[p - 1]) if p else k)] += c
     return {"status": 0, "tp": tp, "fp": fp, "fn": fn, "matches": matches, "confusion": conf, "stale": stale,
-            "gt_pixels": gpix[1:], "pred_pixels": ppix[1:]}
+            "gt_pixels": gpix[1:], "pred_pixels": ppix[1:], "gt_outcome": gt_outcome, "pred_outcome": pred_outcome}
 
 
 def panoptic_run(images: list, k: int, recompute: bool = False) -> dict:

@@ -84,7 +84,7 @@ def kernel_pairs(t: panoptic.PairTable) -> dict:
 
 
 def check_stats(got: tuple, want: dict, k: int):
-    status, tp, fp, fn, m_cat, m_iou, c_idx, c_cnt, stale, gpix, ppix = got
+    status, tp, fp, fn, m_cat, m_iou, c_idx, c_cnt, stale, gpix, ppix, g_out, p_out = got
     assert status == want["status"]
     assert gpix.tolist() == want["gt_pixels"] and ppix.tolist() == want["pred_pixels"]
     if status:
@@ -96,6 +96,7 @@ def check_stats(got: tuple, want: dict, k: int):
     np.add.at(conf, c_idx, c_cnt)
     np.testing.assert_array_equal(conf, want["confusion"])
     assert stale.tolist() == want["stale"]
+    assert g_out.tolist() == want["gt_outcome"] and p_out.tolist() == want["pred_outcome"]
 
 
 @SETTINGS
@@ -237,7 +238,7 @@ def test_image_stats_rules_by_hand():
     gt_ids, pred_ids = np.array([1, 2, 3]), np.array([10, 11, 12])
     assert t.count_maps(g.astype(np.uint32).reshape(-1).view(np.uint8), False,
                         p.astype(np.uint32).reshape(-1).view(np.uint8), False, 10, gt_ids, pred_ids) == 0
-    status, tp, fp, fn, m_cat, m_iou, _, _, stale, gpix, ppix = panoptic.image_stats(
+    status, tp, fp, fn, m_cat, m_iou, _, _, stale, gpix, ppix, g_out, p_out = panoptic.image_stats(
         t, 2, np.array([0, 1, 1]), np.array([0, 1, 1], np.uint8), np.array([5.0, 2.0, 2.0]),
         np.array([0, 1, 2]), np.array([0, 1, 1]), False)
     assert status == 0 and gpix.tolist() == [4, 2, 2] and ppix.tolist() == [5, 3, 2]
@@ -246,6 +247,8 @@ def test_image_stats_rules_by_hand():
     # 11: 2 px on crowd 3 (the last crowd of cat 1) + 1 void of 3 -> not a FP;
     # 12: 2 px on crowd 2, which is not the crowd region -> a FP
     assert tp.tolist() == [1, 0] and fp.tolist() == [0, 1] and fn.tolist() == [0, 0]
+    # per segment: GT 1 matched, crowds 2 and 3 never scored; prediction 10 matched, 11 not counted, 12 a FP
+    assert g_out.tolist() == [1, 0, 0] and p_out.tolist() == [1, 0, 2]
 
 
 @pytest.mark.parametrize("side", ["gt", "pred"])

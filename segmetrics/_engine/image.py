@@ -31,9 +31,11 @@ from ..errors import FormatError, InputError
 from ..io.coco_panoptic import check_segments, segment_columns
 from ..pq import iou_sums as _fsum_by_category  # the one correctly rounded IoU sum
 
-__all__ = ["CategoryIndex", "ImageStats", "score_image", "table_stats"]
+__all__ = ["CategoryIndex", "ImageStats", "OUTCOMES", "score_image", "table_stats"]
 
 _MAX_ID = 2**32 - 2
+#: Names of the per-segment outcome codes (``ImageStats.gt_outcome`` / ``pred_outcome``), per side.
+OUTCOMES = {"gt": ("not scored", "matched", "fn"), "pred": ("not scored", "matched", "fp")}
 
 
 class CategoryIndex:
@@ -112,6 +114,14 @@ class ImageStats:
     confusion_index, confusion_count : ndarray of int64
         Sparse entries of the (K+1) x (K+1) category confusion matrix (flat index, count).
     warnings : list of str
+    gt_ids, pred_ids : ndarray of int64
+        The image's segment ids, ascending.
+    gt_outcome, pred_outcome : ndarray of uint8
+        What the rules decided for each of those segments (:data:`OUTCOMES`):
+        GT ``1`` matched, ``2`` false negative, ``0`` crowd (never scored);
+        prediction ``1`` matched, ``2`` false positive, ``0`` unmatched but not
+        counted (more than half of it on void or on its category's crowd region).
+        Per category they add up to ``tp``, ``fn`` and ``fp``.
     """
 
     image_id: Any
@@ -123,6 +133,10 @@ class ImageStats:
     confusion_index: np.ndarray
     confusion_count: np.ndarray
     warnings: list = field(default_factory=list)
+    gt_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    gt_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
+    pred_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    pred_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
 
     def iou_sum(self) -> np.ndarray:
         """Per-class sum of this image's match IoUs (correctly rounded)."""
@@ -294,7 +308,8 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     """
     g_ids, g_cat, g_crowd, g_area, g_order = gt
     p_ids, p_cat = pred
-    status, tp, fp, fn, match_cat, match_iou, conf_index, conf_count, stale, gt_pixels, pred_pixels = \
+    status, tp, fp, fn, match_cat, match_iou, conf_index, conf_count, stale, gt_pixels, pred_pixels, \
+        gt_outcome, pred_outcome = \
         _kernel.image_stats(table, len(cats), np.ascontiguousarray(g_cat, dtype=np.int64),
                             np.ascontiguousarray(g_crowd, dtype=np.uint8),
                             np.ascontiguousarray(g_area, dtype=np.float64),
@@ -321,4 +336,6 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     return ImageStats(
         image_id=image_id, tp=tp, fp=fp, fn=fn, match_cat=match_cat, match_iou=match_iou,
         confusion_index=conf_index, confusion_count=conf_count, warnings=notes,
+        gt_ids=np.asarray(g_ids, dtype=np.int64), gt_outcome=gt_outcome,
+        pred_ids=np.asarray(p_ids, dtype=np.int64), pred_outcome=pred_outcome,
     )

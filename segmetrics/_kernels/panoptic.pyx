@@ -131,13 +131,15 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
     -------
     tuple
         ``(status, tp, fp, fn, match_cat, match_iou, confusion_index,
-        confusion_count, stale, gt_pixels, pred_pixels)``.  ``status`` 0: the
-        statistics (``tp``, ``fp``, ``fn`` of length ``k``; one category and IoU
-        per match in row-major pair order; sparse entries of the ``(k + 1) x (k + 1)``
-        category confusion; ``stale``, the dense GT indices whose JSON area differs
-        from the PNG).  ``status`` 1: a listed segment has no pixel (see
-        ``gt_pixels`` / ``pred_pixels``, per segment in dense order); nothing else
-        is filled.
+        confusion_count, stale, gt_pixels, pred_pixels, gt_outcome, pred_outcome)``.
+        ``status`` 0: the statistics (``tp``, ``fp``, ``fn`` of length ``k``; one
+        category and IoU per match in row-major pair order; sparse entries of the
+        ``(k + 1) x (k + 1)`` category confusion; ``stale``, the dense GT indices
+        whose JSON area differs from the PNG) and each segment's outcome (uint8, dense
+        order): GT 1 matched, 2 false negative, 0 crowd; prediction 1 matched, 2
+        false positive, 0 unmatched but not counted (mostly on void or crowd).
+        ``status`` 1: a listed segment has no pixel (see ``gt_pixels`` /
+        ``pred_pixels``, per segment in dense order); nothing else is filled.
     """
     cdef Py_ssize_t ng = t.n_gt, npr = t.n_pred, j, n
     cdef sm_pq q
@@ -162,6 +164,8 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
     conf_index, conf_count = np.empty(n, np.int64), np.empty(n, np.int64)
     stale, crowd = np.empty(ng, np.int64), np.zeros(k, np.int64)
     gt_pixels, pred_pixels = np.empty(ng, np.int64), np.empty(npr, np.int64)
+    gt_outcome, pred_outcome = np.zeros(ng, np.uint8), np.zeros(npr, np.uint8)
+    cdef uint8_t[::1] v_go = gt_outcome, v_po = pred_outcome
     cdef int64_t[::1] v_tp = tp, v_fp = fp, v_fn = fn, v_mc = match_cat, v_mi = match_image
     cdef int64_t[::1] v_ci = conf_index, v_cc = conf_count, v_st = stale, v_crowd = crowd
     cdef int64_t[::1] v_gp = gt_pixels, v_pp = pred_pixels
@@ -193,12 +197,17 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
                 v_gp[j] = q.gpix[j]
             for j in range(npr):
                 v_pp[j] = q.ppix[j + 1]
+        if status == 0:
+            for j in range(ng):
+                v_go[j] = q.gm[j]
+            for j in range(npr):
+                v_po[j] = q.pm[j + 1]
     sm_pq_free(&q)
     if status == SM_PQ_NOMEM:
         raise MemoryError()
     m, c, s = q.n_match, q.n_conf, q.n_stale
     return (status, tp, fp, fn, match_cat[:m].copy(), match_iou[:m].copy(), conf_index[:c].copy(),
-            conf_count[:c].copy(), stale[:s].copy(), gt_pixels, pred_pixels)
+            conf_count[:c].copy(), stale[:s].copy(), gt_pixels, pred_pixels, gt_outcome, pred_outcome)
 
 
 cdef struct _IdPos:

@@ -133,6 +133,8 @@ cdef extern from "sm_pq.h" nogil:
         int64_t *crowd_of_cat
         int64_t *gpix
         int64_t *ppix
+        uint8_t *gm
+        uint8_t *pm
 
     int sm_pq_reserve(sm_pq *q, size_t n)
     void sm_pq_free(sm_pq *q)

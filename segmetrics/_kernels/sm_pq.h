@@ -15,6 +15,9 @@
  *   6. the category confusion: each GT segment's pixels by the category of the
  *      prediction over them (prediction void -> column K; GT void not counted).
  * Steps 1-2 run before anything is added, so an image is added whole or not at all.
+ * Afterwards the scratch holds each segment's outcome (SM_PQ_SEG_*): gm[g - 1] for GT
+ * segment g (matched, missed = false negative, or not scored: crowd) and pm[p] for
+ * prediction p (matched, missed = false positive, or not scored: mostly on void or crowd).
  */
 #ifndef SM_PQ_H
 #define SM_PQ_H
@@ -22,6 +25,8 @@
 #include "sm_pairs.h"
 
 enum { SM_PQ_OK = 0, SM_PQ_EMPTY = 1, SM_PQ_STALE = 2, SM_PQ_NOMEM = 3 };
+/* Per-segment outcomes left in gm / pm by sm_pq_add_image. */
+enum { SM_PQ_SEG_NOT_SCORED = 0, SM_PQ_SEG_MATCHED = 1, SM_PQ_SEG_MISSED = 2 };
 
 /* One image's segment columns, in dense order (ascending ids). */
 typedef struct sm_pq_image {
@@ -156,13 +161,14 @@ static inline int sm_pq_add_image(sm_pq *q, const sm_pairs *t, const sm_pq_image
             q->match_iou[q->n_match] = iou;
             q->match_image[q->n_match] = im->index;
             q->n_match++;
-            q->gm[g - 1] = 1;
-            q->pm[p] = 1;
+            q->gm[g - 1] = SM_PQ_SEG_MATCHED;
+            q->pm[p] = SM_PQ_SEG_MATCHED;
         }
     }
     /* 5. false negatives and false positives */
     for (g = 0; g < ng; g++) {
         if (q->gm[g] || im->gcrowd[g]) continue;
+        q->gm[g] = SM_PQ_SEG_MISSED;
         q->fn[im->gcat[g]] += 1;
         if (q->ifn) q->ifn[im->gcat[g]] += 1;
     }
@@ -172,6 +178,7 @@ static inline int sm_pq_add_image(sm_pq *q, const sm_pairs *t, const sm_pq_image
         ignored = q->pvoid[p];
         if (q->crowd_of_cat[cat] > 0) ignored += q->pcrowd[p];
         if (q->ppix[p] > 0 && (double)ignored / (double)q->ppix[p] > 0.5) continue;
+        q->pm[p] = SM_PQ_SEG_MISSED;
         q->fp[cat] += 1;
         if (q->ifp) q->ifp[cat] += 1;
     }

@@ -247,7 +247,8 @@ def _panoptic(data: ReportData, item: GalleryImage, entry: GalleryEntry, max_sid
     gt = rgb2id(read_id_png(item.gt_path))
     pred = rgb2id(read_id_png(item.pred_path)) if item.pred_path is not None else None
     if pred is not None:
-        m = segment_matches(gt, gt_segs, pred, pred_segs, cats, image_id=item.image_id)
+        m = segment_matches(gt, gt_segs, pred, pred_segs, cats, image_id=item.image_id,
+                            recompute_gt_areas=bool(data.report.get("params", {}).get("recompute_gt_areas")))
         gt_status, pred_status = m.gt_status, m.pred_status
     else:  # a missing prediction: every GT segment that is not crowd is a false negative
         gt_status = tuple("not scored" if s.get("iscrowd", 0) else "fn" for s in gt_segs)
