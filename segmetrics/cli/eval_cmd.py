@@ -13,12 +13,14 @@ from ..io.labelfiles import CLASS_NAMES_FORMAT, LABEL_MAP_FORMAT
 from ..presets import PRESETS
 from ._common import (
     EXIT_CODES_HELP,
+    analysis_options,
     check_outputs,
     output_options,
     parse_gate,
     progress_bar,
     render,
     user_errors,
+    with_slices,
 )
 from .demo_cmd import run_demo
 
@@ -72,8 +74,11 @@ Outputs: the table goes to stdout; --json PATH writes the report
 (schema: docs/json_schema.md; values are fractions, '-' = stdout);
 --per-image PATH.csv one row per image; --markdown prints Markdown for PR
 comments instead of the table; --save-state PATH the run-state file that
-'segmetrics report' and 'segmetrics merge' read.  Warnings, notes and
-progress go to stderr.
+'segmetrics report', 'merge' and 'compare' read; --html PATH a
+self-contained report with the worst images; --plots DIR the figures.
+--ci adds bootstrap intervals, --worst K the K worst images, --slices
+MANIFEST.csv metrics per attribute value (docs/statistics.md).  Warnings,
+notes and progress go to stderr.
 
 {EXIT_CODES_HELP}
 """
@@ -113,6 +118,7 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--pred-folder", type=click.Path(path_type=Path, file_okay=False), help="Panoptic: prediction PNG folder when not next to the JSON.")
 @click.option("--recompute-gt-areas", is_flag=True, help="Panoptic: use the GT PNGs' pixel counts instead of the JSON 'area' fields.")
 @output_options
+@analysis_options
 @click.option("--save-state", metavar="PATH", help="Write the run-state file (counts per image included) for 'segmetrics report' / 'merge'.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker threads (default: usable CPUs, at most 8).")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
@@ -129,7 +135,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                  pred_reduce_zero_label, label_map, pred_label_map, class_names, absent_rule, void_predictions,
                  gt_folder, pred_folder, recompute_gt_areas, per_class, all_classes, json_path, per_image_path, markdown,
                  fail_under, quiet, save_state, jobs, cache_dir, no_cache, max_pixels, allow_missing, demo, demo_dir,
-                 demo_task):
+                 demo_task, analysis):
     """Score predictions against ground truth and print the metrics.
 
     Semantic: aAcc mAcc mIoU fwIoU mDice.  Panoptic: PQ SQ RQ (all, things,
@@ -143,10 +149,10 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
     if demo:
         if gt or pred:
             raise click.UsageError("--demo generates its own data; leave out --gt and --pred")
-        if demo_task == "both" and (json_path or per_image_path or save_state):
-            raise click.UsageError("--json/--per-image/--save-state with --demo need one task: "
+        if demo_task == "both" and (json_path or per_image_path or save_state or analysis.outputs):
+            raise click.UsageError("--json/--per-image/--save-state/--html/--plots/--slices with --demo need one task: "
                                    "add --demo-task semantic or panoptic")
-        run_demo(demo_dir, demo_task, jobs=jobs, out=out, save_state=save_state)
+        run_demo(demo_dir, demo_task, jobs=jobs, out=dict(out, analysis=analysis), save_state=save_state)
         return
     if gt is None or pred is None:
         raise click.UsageError("both --gt and --pred are required (or try --demo)")
@@ -155,7 +161,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
     if not no_cache and cache_dir is None:
         cache_dir = default_cache_dir()
     reading, pred_label_map = _pred_labels(pred_labels, pred_reduce_zero_label, pred_label_map)
-    per_image = bool(per_image_path or save_state)
+    per_image = bool(per_image_path or save_state or analysis.per_image)
     with user_errors():
         if max_pixels is not None:
             from ..io.png import set_max_pixels  # the decoder, loaded only when asked
@@ -197,6 +203,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                     pred_label_map=pred_label_map, absent_rule=absent_rule, void_predictions=void_predictions,
                     allow_missing=allow_missing, per_image=per_image, jobs=jobs, cache_dir=cache_dir,
                     progress=tick, class_names=class_names)
+        result = with_slices(result, analysis)
         if save_state:
             result.save_state(save_state)
-    render(result, **out)
+    render(result, **out, analysis=analysis)

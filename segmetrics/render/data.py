@@ -182,6 +182,33 @@ class ReportData:
         return class_colors(self.names, ids=ids, categories=cats, palette=self.palette)
 
     @classmethod
+    def from_result(cls, result, *, intervals=None, worst: Optional[int] = None, report: Optional[Mapping] = None,
+                    **extras) -> "ReportData":
+        """Everything a result holds: its report (with ``intervals`` when given, the worst images
+        and the slices of its manifest), confusion matrix (panoptic: the category-map matrix),
+        per-image rows and boundary metrics when the report has them.
+
+        Parameters
+        ----------
+        result : SemanticResult or PanopticResult
+        intervals : segmetrics.stats.Intervals, optional
+            From ``result.intervals()``.
+        worst : int, optional
+            Also list the ``worst`` images in the report.
+        report : dict, optional
+            The report, when it was made already (``result.to_report(...)``).
+        **extras
+            Further fields (``images``, ``gt_map``, ``pred_map``, ``palette``, ...).
+        """
+        if report is None:
+            report = result.to_report(intervals=intervals, worst=worst)
+        boundary = report.get("boundary")
+        extras.setdefault("per_image", result.per_image_rows(per_class=False))
+        return cls(report=report, confusion=result.confusion, intervals=report.get("intervals"),
+                   slices=report.get("slices"), boundary=boundary if isinstance(boundary, Mapping) else None,
+                   **extras)
+
+    @classmethod
     def from_files(cls, report_json, *, per_image_csv=None, **extras) -> "ReportData":
         """Read a JSON report (and optionally the per-image CSV) written by ``segmetrics eval``.
 
@@ -394,20 +421,22 @@ def worst_images(data: ReportData, k: int) -> list[tuple[Mapping, Optional[Galle
     Notes
     -----
     Score: ``data.score_key`` or ``mIoU`` (semantic) / ``PQ`` (panoptic) of the
-    per-image rows; lowest first, ties in row order, undefined (NaN) scores
-    last (an image with nothing to score is not a failure).  Without per-image
+    per-image rows, ordered by :func:`segmetrics.stats.worst`: lowest first, ties
+    in row order, undefined (NaN) scores last (an image with nothing to score is
+    not a failure).  Without per-image
     rows the images given are shown in their order.  Only images whose files
     are given are returned when files are given for some images.
     """
+    from ..stats import worst
+
     files = {_key(g.image_id): g for g in data.images}
     if not data.per_image:
         return [({"image_id": g.image_id}, g) for g in list(data.images)[:k]]
     key = data.score_key or headline_metric(data)
     rows = list(data.per_image)
-    scored = [(math.isnan(_num(r.get(key))), _num(r.get(key)), i) for i, r in enumerate(rows)]
-    scored.sort(key=lambda t: (t[0], 0.0 if t[0] else t[1], t[2]))
+    values = np.array([_num(r.get(key)) for r in rows], dtype=np.float64)
     out = []
-    for _, _, i in scored:
+    for i in worst({key: values}, len(rows), key).tolist():
         r = rows[i]
         g = files.get(_key(r.get("image_id")))
         if files and g is None:
