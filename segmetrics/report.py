@@ -190,23 +190,30 @@ def _width(text: str) -> int:
     return max(len(ln) for ln in text.splitlines())
 
 
-def _fit_grid(header: Sequence[str], make_rows, align_left: int, name_col: int, width: int = TABLE_WIDTH) -> str:
+def _fit_grid(header: Sequence[str], make_rows, align_left: int, name_col, width: int = TABLE_WIDTH) -> str:
     """A grid no wider than ``width``: counts in compact form (``12.3M``) when exact ones do
-    not fit, then names cut (ending in ``~``, at least 8 characters kept)."""
+    not fit, then names cut (ending in ``~``, at least 8 characters kept); ``name_col`` is the
+    column of names, or several (cut to one common length, the longest names first)."""
     text = _grid(header, make_rows(False), align_left)
     if _width(text) <= width:
         return text
     rows = make_rows(True)
     text = _grid(header, rows, align_left)
     over = _width(text) - width
-    if over <= 0:
+    if over <= 0 or not rows:
         return text
-    longest = max(len(str(r[name_col])) for r in rows)
-    keep = max(8, longest - over, len(header[name_col]))
+    cols = (name_col,) if isinstance(name_col, int) else tuple(name_col)
+    widths = [max(len(str(r[c])) for r in rows) for c in cols]
+    floor = [max(8, len(header[c])) for c in cols]
+    keep = max(widths)
+    while keep > min(floor) and sum(max(0, w - max(keep, f)) for w, f in zip(widths, floor)) < over:
+        keep -= 1
     cut = [list(r) for r in rows]
-    for r in cut:
-        if len(str(r[name_col])) > keep:
-            r[name_col] = str(r[name_col])[:keep - 1] + "~"
+    for c, f in zip(cols, floor):
+        limit = max(keep, f)
+        for r in cut:
+            if len(str(r[c])) > limit:
+                r[c] = str(r[c])[:limit - 1] + "~"
     return _grid(header, cut, align_left)
 
 
@@ -297,17 +304,17 @@ def _headline(report: Mapping) -> list[str]:
     ci = bool(report.get("intervals"))
     if report["task"] != "panoptic" or "PQ" not in m:
         if ci:  # one metric per row: five intervals side by side do not fit 80 columns
-            rows = [[k, _pct(m[k]), _bracket(_interval(report, k))] for k in keys]
-            return [_grid(["metric", "value %", "interval %"], rows, align_left=1)]
+            rows = [[k, _with_interval(m[k], _interval(report, k))] for k in keys]
+            return [_grid(["metric", "% [interval]"], rows, align_left=1)]
         return [_grid([f"{k} %" for k in keys], [[_pct(m[k]) for k in keys]])]
     # panoptic: PQ / SQ / RQ by group (as panopticapi prints them), then the category-map metrics
     d = report["dataset"]
     groups = [("All", "", "categories"), ("Things", "_th", "things"), ("Stuff", "_st", "stuff")]
     counted = {n: str(d[n]) if d.get(n) is not None else "n/a" for _, _, n in groups}
     if ci:  # a row per metric: three intervals side by side do not fit 80 columns
-        rows = [[label if k == "PQ" else "", k, _pct(m.get(k + suffix)), _bracket(_interval(report, k + suffix)),
+        rows = [[label if k == "PQ" else "", k, _with_interval(m.get(k + suffix), _interval(report, k + suffix)),
                  counted[n] if k == "PQ" else ""] for label, suffix, n in groups for k in ("PQ", "SQ", "RQ")]
-        out = [_grid(["", "metric", "value %", "interval %", "categories"], rows, align_left=2)]
+        out = [_grid(["", "metric", "% [interval]", "categories"], rows, align_left=2)]
     else:
         rows = [[label] + [_pct(m.get(k + suffix)) for k in ("PQ", "SQ", "RQ")] + [counted[n]]
                 for label, suffix, n in groups]
@@ -354,8 +361,9 @@ def _per_class_table(report: Mapping, all_classes: bool) -> list:
     ci_col = pct[0] if pct and pct[0] in class_iv else None
     if ci_col is not None and not panoptic:
         pct = [c for c in pct if c not in ("Precision", "Recall")]
-    header = ["id", "name"] + (["kind"] if panoptic else []) + [_HEADERS.get(c, c) for c in pct[:1]]
-    header += (["interval %"] if ci_col else []) + [_HEADERS.get(c, c) for c in pct[1:] + cnt]
+    header = ["id", "name"] + (["kind"] if panoptic else []) + [_HEADERS.get(c, c) + (" [interval]" if ci_col else "")
+                                                                  for c in pct[:1]]
+    header += [_HEADERS.get(c, c) for c in pct[1:] + cnt]
 
     def make_rows(compact: bool) -> list:
         out = []
@@ -363,9 +371,8 @@ def _per_class_table(report: Mapping, all_classes: bool) -> list:
             row = [str(r.get("id")), str(r.get("name"))]
             if panoptic:
                 row.append("thing" if r.get("isthing") else "stuff")
-            row += [_pct(r.get(c)) for c in pct[:1]]
-            if ci_col:
-                row.append(_bracket(_class_interval(report, ci_col, index[id(r)])))
+            row += [_with_interval(r.get(c), _class_interval(report, c, index[id(r)]) if ci_col else None)
+                    for c in pct[:1]]
             row += [_pct(r.get(c)) for c in pct[1:]] + [_count(r.get(c), compact) for c in cnt]
             out.append(row)
         return out
@@ -403,7 +410,7 @@ def _slices_table(report: Mapping) -> str:
     slices = report["slices"]
     keys = [k for k in _SLICE_KEYS[report["task"]] if any(k in (s.get("metrics") or {}) for s in slices)]
     ci = any(s.get("intervals") for s in slices) and bool(keys)
-    header = ["attribute", "value", "images"] + [f"{k} %" for k in keys[:1]] + (["interval %"] if ci else []) \
+    header = ["attribute", "value", "images"] + [f"{k} %" + (" [interval]" if ci else "") for k in keys[:1]] \
         + [f"{k} %" for k in keys[1:]]
 
     def make_rows(compact: bool) -> list:
@@ -411,14 +418,12 @@ def _slices_table(report: Mapping) -> str:
         for s in slices:
             m = s.get("metrics") or {}
             row = [str(s.get("attribute")), str(s.get("value")), _count(s.get("images"), compact)]
-            row += [_pct(m.get(k)) for k in keys[:1]]
-            if ci:
-                iv = (s.get("intervals") or {}).get(keys[0])
-                row.append(_bracket(None if not iv else (iv["low"], iv["high"])))
+            iv = (s.get("intervals") or {}).get(keys[0]) if keys else None
+            row += [_with_interval(m.get(k), None if not iv else (iv["low"], iv["high"])) for k in keys[:1]]
             out.append(row + [_pct(m.get(k)) for k in keys[1:]])
         return out
 
-    return "Slices\n" + _fit_grid(header, make_rows, align_left=2, name_col=1)
+    return "Slices\n" + _fit_grid(header, make_rows, align_left=2, name_col=(0, 1))
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

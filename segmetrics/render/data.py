@@ -106,7 +106,8 @@ class ReportData:
         ``{name: {base, new, delta, low, high, p_value}}`` or the list of
         :func:`segmetrics.report.compare_reports`), ``per_class`` (rows with
         ``id, name, metric, base, new, delta`` and optional ``low, high,
-        p_value, p_adjusted, significant``), optional ``alpha`` and ``correction``.
+        p_value, p_adjusted, significant``), optional ``alpha`` and ``correction``, and
+        optional ``metrics_rule`` / ``per_class_rule``: how ``significant`` was decided, in words.
     base_report : dict, optional
         The base run's JSON report (compare page header).
     images : list of GalleryImage
@@ -469,7 +470,8 @@ def comparison_view(data: ReportData) -> dict:
     ``p_adjusted`` and ``p_adjusted < alpha``; else, for headline metrics only,
     when ``p_value < alpha`` (a per-class family needs a multiple-comparison
     correction, so a raw per-class p-value decides nothing); otherwise it is
-    None (unknown: JSON reports carry no p-values).  ``alpha`` defaults to 0.05.
+    None (unknown: JSON reports carry no p-values).  ``alpha`` defaults to 0.05.  The
+    rules stated are the comparison's ``metrics_rule`` / ``per_class_rule`` when given.
     """
     from ..errors import InputError
 
@@ -502,5 +504,5 @@ def comparison_view(data: ReportData) -> dict:
     rows = [norm(r, False, m_rules) for r in metrics]
     pcs = [norm(r, True, c_rules) for r in cmp.get("per_class", [])]
     return {"metrics": rows, "per_class": pcs, "alpha": alpha,
-            "metrics_rule": "; ".join(sorted(m_rules)) if m_rules else None,
-            "per_class_rule": "; ".join(sorted(c_rules)) if c_rules else None}
+            "metrics_rule": cmp.get("metrics_rule") or ("; ".join(sorted(m_rules)) if m_rules else None),
+            "per_class_rule": cmp.get("per_class_rule") or ("; ".join(sorted(c_rules)) if c_rules else None)}

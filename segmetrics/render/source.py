@@ -145,6 +145,10 @@ def render_comparison(new_report: Mapping, base_report: Mapping, rows: Mapping, 
     sig = rows.get("significance") or {}
     comparison = dict(rows, alpha=sig.get("alpha", 0.05))
     if sig.get("correction"):
-        comparison["correction"] = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[sig["correction"]]
+        corr = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[sig["correction"]]
+        comparison.update(correction=corr,
+                          metrics_rule=f"p <= {sig['alpha']:g} (two-sided paired randomization test over "
+                                       f"{sig['images']} images; not corrected across metrics)",
+                          per_class_rule=f"{corr}-adjusted p <= {sig['alpha']:g}")
     return render_compare_html(ReportData(new_report, base_report=base_report, comparison=comparison), path,
                                **kwargs)
