@@ -750,7 +750,8 @@ def _signed_bracket(low, high) -> str:
 
 
 def _p(p) -> str:
-    return "n/a" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+    """A p-value for people: three decimals, ``<0.001`` below (the JSON keeps the value)."""
+    return "n/a" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
 _MOVED = {True: "up", False: "down"}

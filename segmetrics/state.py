@@ -31,8 +31,9 @@ and the image of each match; the CLI's ``--save-state`` always keeps it) and
 ``digest`` (a SHA-256 of each image's ground truth, folder runs only).  Later
 features add their own groups (documented in ``docs/json_schema.md``):
 ``boundary`` (boundary intersection / union per class, boundary-PQ counts and
-PQ-dagger sums), ``boundary_image`` (the same per image), ``slices`` and
-``shard``.  A group is either present with all its fields or absent.
+PQ-dagger sums), ``boundary_image`` (the same per image) and ``shard``.  A
+group is either present with all its fields or absent.  A slice manifest is
+no field group: the header keeps it (``slices``, one value per image row).
 
 Run-state file (``.smstate``)
 -----------------------------

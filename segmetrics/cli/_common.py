@@ -19,7 +19,8 @@ from ..errors import LabelError, MissingPredictionError, SegmetricsError, Segmet
 EXIT_CODES = {
     0: "success",
     2: "usage or input error (one line 'segmetrics: error: ...' on stderr)",
-    3: "a --fail-under / --max-drop gate failed (one line 'segmetrics: FAILED: ...' on stderr)",
+    3: "a --fail-under / --max-drop / --max-significant-drop gate failed (one line 'segmetrics: FAILED: ...' "
+       "on stderr)",
     4: "segmetrics validate found errors (one line 'segmetrics: validate: ...' on stderr)",
     130: "interrupted (Ctrl-C)",
 }
