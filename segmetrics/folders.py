@@ -88,6 +88,7 @@ __all__ = [
     "shard_of",
     "check_shard",
     "parse_shard",
+    "semantic_label_rules",
 ]
 
 #: Images read to decide ``pred_labels="auto"`` (evenly spread over the sorted ids), then at most this many.
@@ -440,6 +441,43 @@ def resolve_semantic_setup(*, preset=None, num_classes=None, class_names=None, i
         readings = {"class-index": None, "as-gt": gt_map}
     return _SemanticSetup(p, k, tuple(names), ignore, rzl, gt_map, readings, lm_name, plm_name, absent_rule,
                           void_predictions, notes)
+
+
+def semantic_label_rules(params: Mapping) -> LabelRules:
+    """The label rules a semantic folder run counted with, rebuilt from its ``params``.
+
+    The same resolution as :func:`evaluate_semantic_folders` (preset, label-map
+    files, ``reduce_zero_label``, the prediction reading); used to draw a saved
+    run's files as the run read them (the HTML report's error maps).
+
+    Raises
+    ------
+    InputError
+        The params name a label map given as a mapping (not kept in the
+        report), or the rebuilt tables differ from the run's (``label_tables``:
+        a label-map file changed or moved since).
+    DataFileError
+        A label-map file of the run cannot be read.
+    """
+    def file(name):
+        if name in (None, "same as label_map") or str(name).startswith("preset:"):
+            return None
+        if name == "<mapping>":
+            raise InputError("the run's label map was given as a mapping, which the report does not keep")
+        return name
+
+    setup = resolve_semantic_setup(
+        preset=params.get("preset"), num_classes=params.get("num_classes"), class_names=None,
+        ignore_index=params.get("ignore_index"), reduce_zero_label=params.get("reduce_zero_label"),
+        label_map=file(params.get("label_map")), pred_label_map=file(params.get("pred_label_map")),
+        absent_rule=params.get("absent_rule", "mmseg"), void_predictions=params.get("void_predictions", "error"))
+    reading = params.get("pred_labels", "class-index")
+    rules = setup.rules(reading if reading in setup.readings else "class-index")
+    want = params.get("label_tables")
+    if want is not None and rules.digest() != want:
+        raise InputError(f"the label tables rebuilt from the run's parameters ({rules.digest()[:19]}) differ from "
+                         f"those it counted with ({str(want)[:19]}): a label-map file changed since the run")
+    return rules
 
 
 def _auto_sample(pairs: list, size: int) -> list:

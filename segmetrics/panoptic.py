@@ -64,12 +64,13 @@ from __future__ import annotations
 import json
 import warnings as _warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from . import metrics as _metrics
 from . import report as _report
+from ._analysis import ResultAnalysis
 from ._engine.image import (  # noqa: F401 - the per-image scoring (on the compiled rules), re-exported
     CategoryIndex,
     ImageStats,
@@ -121,7 +122,7 @@ _REPORT_PER_CLASS = (("pq", "PQ"), ("sq", "SQ"), ("rq", "RQ"), ("tp", "TP"), ("f
 
 # ----------------------------------------------------------------------------- result
 @dataclass(frozen=True)
-class PanopticResult:
+class PanopticResult(ResultAnalysis):
     """Frozen PQ / SQ / RQ results (fractions in [0, 1]; NaN where undefined).
 
     Attributes
@@ -147,6 +148,11 @@ class PanopticResult:
     notes : tuple of str
     categories : tuple of dict
         ``{id, name, isthing}`` in the ground truth's order.
+    manifest : segmetrics.stats.Manifest or None
+        Slice attributes of the images (:meth:`with_slices`).
+
+    Statistics and figures: see :class:`segmetrics._analysis.ResultAnalysis`
+    (:meth:`intervals`, :meth:`worst`, :meth:`slice_metrics`, :meth:`plot_confusion`, ...).
     """
 
     metrics: dict
@@ -159,8 +165,17 @@ class PanopticResult:
     dataset: dict = field(default_factory=dict)
     notes: tuple = ()
     categories: tuple = ()
+    manifest: Any = field(default=None, repr=False, compare=False)
 
     task = "panoptic"
+
+    @property
+    def confusion(self) -> np.ndarray | None:
+        """The (K+1) x (K+1) pixel confusion matrix of the category maps (rows = ground truth;
+        row and column K: void), or None when the run did not compute the category-map metrics."""
+        if self.state is None or "aAcc" not in self.metrics:
+            return None
+        return self.state.confusion.copy()
 
     def to_dict(self) -> dict:
         """JSON-ready dict (NaN and infinities -> None, arrays -> lists)."""
@@ -169,8 +184,12 @@ class PanopticResult:
             "num_images": self.num_images, "per_image": self.per_image,
         })
 
-    def to_report(self) -> dict:
-        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``)."""
+    def to_report(self, *, intervals=None, worst: int | None = None) -> dict:
+        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``).
+
+        ``intervals`` (from :meth:`intervals`) adds the ``intervals`` key, ``worst=K`` the K
+        worst images; a result with a manifest (:meth:`with_slices`) adds ``slices``.
+        """
         m = self.metrics
         metrics = {k: m[k] for k in HEADLINE + DAGGER_HEADLINE + BOUNDARY_HEADLINE + SEMANTIC_HEADLINE if k in m}
         per_class = []
@@ -188,15 +207,19 @@ class PanopticResult:
         params = {"preset": self.params.get("preset")}
         params.update({key: d[key] for key in ("gt_folder", "pred_folder") if key in d})
         params.update(self.params)
-        return _report.build_report(task="panoptic", params=params, dataset=dataset, metrics=metrics,
-                                    per_class=per_class, warnings=self.warnings, notes=self.notes)
+        report = _report.build_report(task="panoptic", params=params, dataset=dataset, metrics=metrics,
+                                      per_class=per_class, warnings=self.warnings, notes=self.notes)
+        return self._report_extras(report, intervals, worst)
 
-    def per_image_rows(self) -> list | None:
+    def per_image_rows(self, *, per_class: bool = True) -> list | None:
         """One row per image for the per-image CSV (None without per-image counts).
 
-        ``TP, FP, FN`` are segment counts summed over categories; ``PQ, SQ, RQ``
-        the "All" group of :func:`segmetrics.pq.pq_groups` on the image's counts;
-        with boundary counts also ``BPQ, BSQ, BRQ`` the same way.
+        ``TP, FP, FN`` are segment counts summed over categories; ``PQ SQ RQ``,
+        ``PQ_th SQ_th RQ_th`` and ``PQ_st SQ_st RQ_st`` the groups of
+        :func:`segmetrics.pq.pq_groups` on the image's counts (means over the
+        categories with TP + FP + FN > 0 in the image); with boundary counts also
+        ``BPQ, BSQ, BRQ`` (All) the same way.  ``per_class`` is accepted for symmetry
+        with the semantic rows (panoptic rows have no per-class columns).
         """
         st = self.state
         if st is None or not st.per_image_kept:
@@ -208,10 +231,11 @@ class PanopticResult:
         if "boundary_image" in st.groups:
             b = pq_groups(st.image_btp, st.image_bfp, st.image_bfn, st.image_boundary_iou_sum(), isthing, prefix="B")
         missing = st.image_missing
+        keys = [k + s for s in ("", "_th", "_st") for k in ("PQ", "SQ", "RQ")]
         rows = []
         for j, image_id in enumerate(st.image_ids):
             row = {"image_id": image_id, "TP": int(tp[j].sum()), "FP": int(fp[j].sum()), "FN": int(fn[j].sum()),
-                   "PQ": float(g["PQ"][j]), "SQ": float(g["SQ"][j]), "RQ": float(g["RQ"][j])}
+                   **{k: float(g[k][j]) for k in keys}}
             if b is not None:
                 row.update({key: float(b[key][j]) for key in ("BPQ", "BSQ", "BRQ")})
             row["missing_prediction"] = bool(missing[j])
@@ -228,10 +252,13 @@ class PanopticResult:
         """What a state file holds besides the state: params, classes, dataset, notes, run warnings."""
         computed = set(_derived_warnings(self.dataset)) | set(self.state.warnings) | set(
             _group_notes(self.metrics))
-        return {"params": dict(self.params), "classes": {"categories": [dict(c) for c in self.categories]},
-                "dataset": dict(self.dataset), "notes": list(self.notes),
-                "run_warnings": [w for w in self.warnings if w not in computed],
-                "with_semantic": "aAcc" in self.metrics}
+        header = {"params": dict(self.params), "classes": {"categories": [dict(c) for c in self.categories]},
+                  "dataset": dict(self.dataset), "notes": list(self.notes),
+                  "run_warnings": [w for w in self.warnings if w not in computed],
+                  "with_semantic": "aAcc" in self.metrics}
+        if self.manifest is not None:
+            header["slices"] = self.manifest.to_header()
+        return header
 
 
 def _categories_bytes(categories: Sequence[dict]) -> bytes:
@@ -272,7 +299,7 @@ def _group_notes(metrics: dict) -> list:
 
 def build_result(state: PanopticState, categories, *, with_semantic: bool = True, params: dict | None = None,
                  dataset: dict | None = None, notes: Iterable[str] = (), run_warnings: Iterable[str] = (),
-                 emit_warnings: bool = True) -> PanopticResult:
+                 emit_warnings: bool = True, manifest=None) -> PanopticResult:
     """The frozen result of a state: PQ / SQ / RQ (:mod:`segmetrics.pq`), per class, and the
     category-map metrics.  ``emit_warnings`` also issues them as :class:`SegmetricsWarning`."""
     cats = categories if isinstance(categories, CategoryIndex) else CategoryIndex(categories)
@@ -323,7 +350,8 @@ def build_result(state: PanopticState, categories, *, with_semantic: bool = True
                           num_images=state.num_images, per_image=state.per_image, state=state,
                           params=dict(params or {}), dataset=dataset, notes=tuple(notes),
                           categories=tuple({"id": c["id"], "name": n, "isthing": bool(t)}
-                                           for c, n, t in zip(cats.categories, cats.names, cats.isthing)))
+                                           for c, n, t in zip(cats.categories, cats.names, cats.isthing)),
+                          manifest=manifest)
 
 
 # ----------------------------------------------------------------------------- evaluator

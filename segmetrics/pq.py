@@ -96,7 +96,7 @@ def group_means(per_class: dict, members, isthing, *, n_key: str = "N") -> dict:
         group = present if flag is None else present & (isthing == flag)
         n = group.sum(axis=-1)
         for key, values in per_class.items():
-            total = np.cumsum(np.where(group, values, 0.0), axis=-1)[..., -1]
+            total = _running_sum(np.where(group, values, 0.0))
             with np.errstate(divide="ignore", invalid="ignore"):
                 mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
             out[key + suffix] = float(mean) if scalar else mean
@@ -145,6 +145,20 @@ def pq_dagger_groups(tp, fp, fn, iou_sum, stuff_iou_sum, gt_segments, isthing) -
     equals ``PQ_th``."""
     per_class = pq_dagger_per_class(tp, fp, fn, iou_sum, stuff_iou_sum, gt_segments, isthing)
     return group_means({"PQ_dagger": per_class}, ~np.isnan(per_class), isthing, n_key="N_dagger")
+
+
+def _running_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over the last axis, left to right (``((x0 + x1) + x2) + ...``, the bits of
+    ``np.cumsum(x, axis=-1)[..., -1]``), as one vector addition per category over the
+    leading axes (a cumulative sum along the last axis of an ``(R, K)`` block is
+    several times slower)."""
+    if x.ndim == 1:
+        return np.cumsum(x)[-1]
+    columns = np.moveaxis(x, -1, 0)
+    total = columns[0].copy()
+    for column in columns[1:]:
+        total += column
+    return total
 
 
 def _fsum_groups(keys: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:

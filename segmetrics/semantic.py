@@ -39,6 +39,7 @@ import numpy as np
 
 from . import metrics as _metrics
 from . import report as _report
+from ._analysis import ResultAnalysis
 from ._kernels.confusion import accumulate
 from .errors import InputError, LabelError
 from ._engine import band as _band
@@ -336,7 +337,7 @@ def image_band(cm: np.ndarray, interior: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- result
 @dataclasses.dataclass(frozen=True)
-class SemanticResult:
+class SemanticResult(ResultAnalysis):
     """Frozen result of a semantic evaluation (:meth:`SemanticEvaluator.compute`,
     :func:`segmetrics.evaluate_semantic_folders`, :func:`segmetrics.load_state`).
 
@@ -367,6 +368,11 @@ class SemanticResult:
         How settings were decided (e.g. the prediction label convention).
     warnings : tuple of str
         Data warnings (missing / extra predictions, void predictions).
+    manifest : segmetrics.stats.Manifest or None
+        Slice attributes of the images (:meth:`with_slices`).
+
+    Statistics and figures: see :class:`segmetrics._analysis.ResultAnalysis`
+    (:meth:`intervals`, :meth:`worst`, :meth:`slice_metrics`, :meth:`plot_confusion`, ...).
     """
 
     metrics: dict
@@ -381,6 +387,7 @@ class SemanticResult:
     dataset: dict = dataclasses.field(default_factory=dict)
     notes: tuple = ()
     warnings: tuple = ()
+    manifest: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     task = "semantic"
 
@@ -398,8 +405,12 @@ class SemanticResult:
             out["per_image"] = self.per_image
         return _report.json_ready(out)
 
-    def to_report(self) -> dict:
-        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``)."""
+    def to_report(self, *, intervals=None, worst: int | None = None) -> dict:
+        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``).
+
+        ``intervals`` (from :meth:`intervals`) adds the ``intervals`` key, ``worst=K`` the K
+        worst images; a result with a manifest (:meth:`with_slices`) adds ``slices``.
+        """
         rows = []
         for i, name in enumerate(self.class_names):
             row = {"id": i, "name": name}
@@ -410,15 +421,21 @@ class SemanticResult:
                    "missing_predictions": len(d.get("missing_ids", ())),
                    "extra_predictions": len(d.get("extra_ids", ())),
                    "fingerprint": d.get("fingerprint")}
-        return _report.build_report(task="semantic", params=self.params, dataset=dataset,
-                                    metrics={k: self.metrics[k] for k in HEADLINE + BOUNDARY_HEADLINE
-                                             if k in self.metrics}, per_class=rows,
-                                    warnings=self.warnings, notes=self.notes)
+        report = _report.build_report(task="semantic", params=self.params, dataset=dataset,
+                                      metrics={k: self.metrics[k] for k in HEADLINE + BOUNDARY_HEADLINE
+                                               if k in self.metrics}, per_class=rows,
+                                      warnings=self.warnings, notes=self.notes)
+        return self._report_extras(report, intervals, worst)
 
-    def per_image_rows(self) -> list | None:
-        """One row per image for the per-image CSV (None without per-image counts); see
-        :func:`segmetrics.metrics.image_scores` (and, with boundary counts, ``mBIoU``:
-        :func:`segmetrics.metrics.boundary_iou` of the image's band counts)."""
+    def per_image_rows(self, *, per_class: bool = True) -> list | None:
+        """One row per image for the per-image CSV (None without per-image counts).
+
+        Columns ``image_id, pixels, aAcc, mIoU`` (with boundary counts ``mBIoU``:
+        :func:`segmetrics.metrics.boundary_iou` of the image's band counts), ``classes,
+        missing_prediction`` and, with ``per_class``, ``IoU:<class name>`` per class (NaN
+        where the class is in neither the GT nor the prediction of the image); see
+        :func:`segmetrics.metrics.image_scores`.
+        """
         st = self.state
         if st is None or not st.per_image_kept:
             return None
@@ -436,6 +453,11 @@ class SemanticResult:
                 row["mBIoU"] = float(np.asarray(b_iou).reshape(-1)[j])
             row.update(classes=int(scores["classes"][j]), missing_prediction=bool(missing[j]))
             rows.append(row)
+        if per_class:
+            unique = len(set(self.class_names)) == len(self.class_names)
+            columns = [f"IoU:{n if unique else i}" for i, n in enumerate(self.class_names)]
+            for row, iou in zip(rows, scores["IoU"].tolist()):
+                row.update(zip(columns, iou))
         return rows
 
     def save_state(self, path) -> None:
@@ -449,9 +471,12 @@ class SemanticResult:
         """What a state file holds besides the state: params, classes, dataset, notes, run warnings."""
         derived = set(_derived_warnings(self.dataset)) | set(self.state.warnings) | set(
             _void_note(self.state, self.params, self.class_names))
-        return {"params": dict(self.params), "classes": {"names": list(self.class_names)},
-                "dataset": dict(self.dataset), "notes": list(self.notes),
-                "run_warnings": [w for w in self.warnings if w not in derived]}
+        header = {"params": dict(self.params), "classes": {"names": list(self.class_names)},
+                  "dataset": dict(self.dataset), "notes": list(self.notes),
+                  "run_warnings": [w for w in self.warnings if w not in derived]}
+        if self.manifest is not None:
+            header["slices"] = self.manifest.to_header()
+        return header
 
 
 def _listed(ids: list) -> str:
@@ -489,7 +514,7 @@ def _void_note(state: SemanticState, params: dict, names: Sequence[str]) -> list
 
 def build_result(state: SemanticState, *, class_names: Sequence[str], absent_rule: str = "mmseg",
                  params: dict | None = None, dataset: dict | None = None, notes: Iterable[str] = (),
-                 run_warnings: Iterable[str] = ()) -> SemanticResult:
+                 run_warnings: Iterable[str] = (), manifest=None) -> SemanticResult:
     """The frozen result of a state (metrics from :func:`segmetrics.metrics.summarize`)."""
     s = summarize(state.confusion, void=state.void + state.missing, absent_rule=absent_rule)
     dataset = dict(dataset or {})
@@ -517,6 +542,7 @@ def build_result(state: SemanticState, *, class_names: Sequence[str], absent_rul
         dataset=dataset,
         notes=tuple(notes),
         warnings=tuple(warnings),
+        manifest=manifest,
     )
 
 

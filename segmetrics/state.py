@@ -45,7 +45,8 @@ and GT segment counts), ``boundary`` (semantic band counts per class, Boundary
 PQ counts and matches; runs with ``boundary=True``) and ``boundary_image`` (the
 same per image, with per-image rows).  Later features add their own groups
 (documented in ``docs/json_schema.md``).  A group is either present with all
-its fields or absent.
+its fields or absent.  A slice manifest is no field group: the header keeps it
+(``slices``, one value per image row).
 
 Run-state file (``.smstate``)
 -----------------------------

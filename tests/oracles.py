@@ -185,6 +185,8 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
     PQ-dagger's inputs too: every pair of a stuff category with the same category on
     both sides and a GT segment that is not crowd, with its IoU above (no threshold),
     in ascending (GT, prediction) order, and the non-crowd GT segments per category.
+    Each segment's outcome: GT 1 matched, 2 false negative, 0 crowd; prediction 1
+    matched, 2 false positive, 0 unmatched and not counted.
     """
     ng, npr = len(g_cat), len(p_cat)
     gpix = [0] * (ng + 1)
@@ -222,9 +224,12 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
             matches.append((int(p_cat[p - 1]), iou))
             gm.add(g)
             pm.add(p)
+    gt_outcome = [1 if g in gm else 0 for g in range(1, ng + 1)]  # 1 matched, 2 FN, 0 crowd
+    pred_outcome = [1 if p in pm else 0 for p in range(1, npr + 1)]  # 1 matched, 2 FP, 0 not counted
     for g in range(1, ng + 1):
         if g not in gm and not g_crowd[g - 1]:
             fn[g_cat[g - 1]] += 1
+            gt_outcome[g - 1] = 2
     for p in range(1, npr + 1):
         if p in pm:
             continue
@@ -233,12 +238,13 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
         if ignored / ppix[p] > 0.5:
             continue
         fp[c] += 1
+        pred_outcome[p - 1] = 2
     conf = np.zeros((k + 1) * (k + 1), np.int64)
     for (g, p), c in pairs.items():
         if g:
             conf[int(g_cat[g - 1]) * (k + 1) + (int(p_cat[p - 1]) if p else k)] += c
     out = {"status": 0, "tp": tp, "fp": fp, "fn": fn, "matches": matches, "confusion": conf, "stale": stale,
-           "gt_pixels": gpix[1:], "pred_pixels": ppix[1:]}
+           "gt_pixels": gpix[1:], "pred_pixels": ppix[1:], "gt_outcome": gt_outcome, "pred_outcome": pred_outcome}
     if isthing is not None:
         out["stuff"] = stuff
         out["gt_segments"] = np.bincount([int(g_cat[g]) for g in range(ng) if not g_crowd[g]],

@@ -98,6 +98,7 @@ def check_stats(got: dict, want: dict, k: int):
     if "stuff" in want:  # PQ-dagger's stuff pairs and GT segment counts
         assert list(zip(got["stuff_cat"].tolist(), got["stuff_iou"].tolist())) == want["stuff"]
         np.testing.assert_array_equal(got["gt_segments"], want["gt_segments"])
+    assert got["gt_outcome"].tolist() == want["gt_outcome"] and got["pred_outcome"].tolist() == want["pred_outcome"]
 
 
 @SETTINGS
@@ -252,14 +253,17 @@ def test_image_stats_rules_by_hand():
                         p.astype(np.uint32).reshape(-1).view(np.uint8), False, 10, gt_ids, pred_ids) == 0
     r = panoptic.image_stats(t, 2, np.array([0, 1, 1]), np.array([0, 1, 1], np.uint8), np.array([5.0, 2.0, 2.0]),
                              np.array([0, 1, 2]), np.array([0, 1, 1]), False)
-    status, tp, fp, fn, m_cat, m_iou, stale, gpix, ppix = (r[key] for key in (
-        "status", "tp", "fp", "fn", "match_cat", "match_iou", "stale", "gt_pixels", "pred_pixels"))
+    status, tp, fp, fn, m_cat, m_iou, stale, gpix, ppix, g_out, p_out = (r[key] for key in (
+        "status", "tp", "fp", "fn", "match_cat", "match_iou", "stale", "gt_pixels", "pred_pixels", "gt_outcome",
+        "pred_outcome"))
     assert status == 0 and gpix.tolist() == [4, 2, 2] and ppix.tolist() == [5, 3, 2]
     # 10 vs 1: |g & p| = 4, union = 5 + 5 (JSON area) - 4 - 1 (void) = 5 -> IoU 0.8
     assert m_cat.tolist() == [0] and m_iou.tolist() == [0.8] and stale.tolist() == [0]
     # 11: 2 px on crowd 3 (the last crowd of cat 1) + 1 void of 3 -> not a FP;
     # 12: 2 px on crowd 2, which is not the crowd region -> a FP
     assert tp.tolist() == [1, 0] and fp.tolist() == [0, 1] and fn.tolist() == [0, 0]
+    # per segment: GT 1 matched, crowds 2 and 3 never scored; prediction 10 matched, 11 not counted, 12 a FP
+    assert g_out.tolist() == [1, 0, 0] and p_out.tolist() == [1, 0, 2]
 
 
 @pytest.mark.parametrize("side", ["gt", "pred"])

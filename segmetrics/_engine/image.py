@@ -34,9 +34,11 @@ from . import band as _band
 from ..io.coco_panoptic import check_segments, segment_columns
 from ..pq import iou_sums as _fsum_by_category  # the one correctly rounded IoU sum
 
-__all__ = ["CategoryIndex", "ImageStats", "score_image", "table_stats"]
+__all__ = ["CategoryIndex", "ImageStats", "OUTCOMES", "score_image", "table_stats"]
 
 _MAX_ID = 2**32 - 2
+#: Names of the per-segment outcome codes (``ImageStats.gt_outcome`` / ``pred_outcome``), per side.
+OUTCOMES = {"gt": ("not scored", "matched", "fn"), "pred": ("not scored", "matched", "fp")}
 
 
 class CategoryIndex:
@@ -125,6 +127,14 @@ class ImageStats:
         matching on ``min(mask IoU, boundary IoU)``.
     dilation : int
         The band width in pixels (0: no band).
+    gt_ids, pred_ids : ndarray of int64
+        The image's segment ids, ascending.
+    gt_outcome, pred_outcome : ndarray of uint8
+        What the rules decided for each of those segments (:data:`OUTCOMES`):
+        GT ``1`` matched, ``2`` false negative, ``0`` crowd (never scored);
+        prediction ``1`` matched, ``2`` false positive, ``0`` unmatched but not
+        counted (more than half of it on void or on its category's crowd region).
+        Per category they add up to ``tp``, ``fn`` and ``fp``.
     """
 
     image_id: Any
@@ -145,6 +155,10 @@ class ImageStats:
     bmatch_cat: np.ndarray | None = None
     bmatch_iou: np.ndarray | None = None
     dilation: int = 0
+    gt_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    gt_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
+    pred_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    pred_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
 
     def iou_sum(self) -> np.ndarray:
         """Per-class sum of this image's match IoUs (correctly rounded)."""
@@ -359,4 +373,6 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
         stuff_cat=r["stuff_cat"], stuff_iou=r["stuff_iou"], gt_segments=r["gt_segments"],
         btp=r.get("btp"), bfp=r.get("bfp"), bfn=r.get("bfn"), bmatch_cat=r.get("bmatch_cat"),
         bmatch_iou=r.get("bmatch_iou"), dilation=int(r.get("dilation", 0)),
+        gt_ids=np.asarray(g_ids, dtype=np.int64), gt_outcome=r["gt_outcome"],
+        pred_ids=np.asarray(p_ids, dtype=np.int64), pred_outcome=r["pred_outcome"],
     )

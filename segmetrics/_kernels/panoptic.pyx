@@ -169,7 +169,10 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
         (k + 1)`` category confusion); ``stale`` (dense GT indices whose JSON area
         differs from the PNG); with ``isthing``: ``stuff_cat``, ``stuff_iou``,
         ``gt_segments``; with ``band``: ``btp``, ``bfp``, ``bfn``, ``bmatch_cat``,
-        ``bmatch_iou``, ``dilation``.  ``status`` 1: a listed segment has no pixel
+        ``bmatch_iou``, ``dilation``; ``gt_outcome`` / ``pred_outcome``, each
+        segment's outcome of the mask matching (uint8, dense order): GT 1 matched, 2
+        false negative, 0 crowd; prediction 1 matched, 2 false positive, 0 unmatched
+        but not counted (mostly on void or crowd).  ``status`` 1: a listed segment has no pixel
         (see ``gt_pixels`` / ``pred_pixels``, per segment in dense order); nothing
         else is filled.
     """
@@ -204,6 +207,8 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
              "confusion_index": np.empty(m, np.int64), "confusion_count": np.empty(m, np.int64)}
     stale, crowd = np.empty(max(ng, 1), np.int64), np.zeros(k, np.int64)
     gt_pixels, pred_pixels = np.empty(ng, np.int64), np.empty(npr, np.int64)
+    gt_outcome, pred_outcome = np.zeros(ng, np.uint8), np.zeros(npr, np.uint8)
+    cdef uint8_t[::1] v_go = gt_outcome, v_po = pred_outcome
     cdef int64_t[::1] v_tp = out["tp"], v_fp = out["fp"], v_fn = out["fn"], v_gs = out["gt_segments"]
     cdef int64_t[::1] v_btp = out["btp"], v_bfp = out["bfp"], v_bfn = out["bfn"]
     cdef int64_t[::1] v_mc = lists["match_cat"], v_mi = lists["match_image"], v_bmc = lists["bmatch_cat"]
@@ -243,12 +248,19 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
                 v_gp[j] = q.gpix[j]
             for j in range(npr):
                 v_pp[j] = q.ppix[j + 1]
+        if status == 0:
+            for j in range(ng):
+                v_go[j] = q.gm[j]
+            for j in range(npr):
+                v_po[j] = q.pm[j + 1]
     sm_pq_free(&q)
     if status == SM_PQ_NOMEM:
         raise MemoryError()
     out["status"] = status
     out["gt_pixels"] = gt_pixels
     out["pred_pixels"] = pred_pixels
+    out["gt_outcome"] = gt_outcome
+    out["pred_outcome"] = pred_outcome
     if status:
         return out
     sizes = {"match": q.n_match, "bmatch": q.n_bmatch, "stuff": q.n_stuff, "confusion": q.n_conf}

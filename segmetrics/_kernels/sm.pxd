@@ -151,6 +151,8 @@ cdef extern from "sm_pq.h" nogil:
         int64_t *gseg
         int64_t *gpix
         int64_t *ppix
+        uint8_t *gm
+        uint8_t *pm
 
     int sm_pq_reserve(sm_pq *q, size_t n)
     void sm_pq_free(sm_pq *q)

@@ -23,6 +23,9 @@
  * every same-category pair of a stuff category whose GT segment is not crowd with its
  * mask IoU (no threshold), and counts the non-crowd GT segments per category.
  * Steps 1-2 run before anything is added, so an image is added whole or not at all.
+ * Afterwards the scratch holds each segment's outcome (SM_PQ_SEG_*): gm[g - 1] for GT
+ * segment g (matched, missed = false negative, or not scored: crowd) and pm[p] for
+ * prediction p (matched, missed = false positive, or not scored: mostly on void or crowd).
  */
 #ifndef SM_PQ_H
 #define SM_PQ_H
@@ -30,6 +33,8 @@
 #include "sm_pairs.h"
 
 enum { SM_PQ_OK = 0, SM_PQ_EMPTY = 1, SM_PQ_STALE = 2, SM_PQ_NOMEM = 3 };
+/* Per-segment outcomes left in gm / pm by sm_pq_add_image (of the mask matching). */
+enum { SM_PQ_SEG_NOT_SCORED = 0, SM_PQ_SEG_MATCHED = 1, SM_PQ_SEG_MISSED = 2 };
 
 /* One image's segment columns, in dense order (ascending ids). */
 typedef struct sm_pq_image {
@@ -173,14 +178,15 @@ static inline void sm_pq_match(sm_pq *q, const sm_pairs *t, const sm_pq_image *i
             miou[m] = iou;
             mimg[m] = im->index;
             m++;
-            q->gm[g - 1] = 1;
-            q->pm[p] = 1;
+            q->gm[g - 1] = SM_PQ_SEG_MATCHED;
+            q->pm[p] = SM_PQ_SEG_MATCHED;
         }
     }
     if (boundary) q->n_bmatch = m;
     else q->n_match = m;
     for (g = 0; g < ng; g++) {
         if (q->gm[g] || im->gcrowd[g]) continue;
+        q->gm[g] = SM_PQ_SEG_MISSED;
         fn[im->gcat[g]] += 1;
         if (ifn) ifn[im->gcat[g]] += 1;
     }
@@ -190,6 +196,7 @@ static inline void sm_pq_match(sm_pq *q, const sm_pairs *t, const sm_pq_image *i
         ignored = q->pvoid[p];
         if (q->crowd_of_cat[cat] > 0) ignored += q->pcrowd[p];
         if (q->ppix[p] > 0 && (double)ignored / (double)q->ppix[p] > 0.5) continue;
+        q->pm[p] = SM_PQ_SEG_MISSED;
         fp[cat] += 1;
         if (ifp) ifp[cat] += 1;
     }
@@ -236,9 +243,9 @@ static inline int sm_pq_add_image(sm_pq *q, const sm_pairs *t, const sm_pq_image
             q->pcrowd[p] = t->c[k];
         }
     }
-    /* 4-5. matching: mask, then boundary */
-    sm_pq_match(q, t, im, 0);
+    /* 4-5. matching: boundary, then mask (whose outcomes stay in gm / pm) */
     if (im->band) sm_pq_match(q, t, im, 1);
+    sm_pq_match(q, t, im, 0);
     if (q->gseg)
         for (g = 0; g < ng; g++)
             if (!im->gcrowd[g]) q->gseg[im->gcat[g]] += 1;

@@ -14,12 +14,14 @@ from ..presets import PRESETS
 from ..remote import is_url
 from ._common import (
     EXIT_CODES_HELP,
+    analysis_options,
     check_outputs,
     output_options,
     parse_gate,
     progress_bar,
     render,
     user_errors,
+    with_slices,
 )
 from .demo_cmd import run_demo
 
@@ -110,8 +112,11 @@ Outputs: the table goes to stdout; --json PATH writes the report
 (schema: docs/json_schema.md; values are fractions, '-' = stdout);
 --per-image PATH.csv one row per image; --markdown prints Markdown for PR
 comments instead of the table; --save-state PATH the run-state file that
-'segmetrics report' and 'segmetrics merge' read.  Warnings, notes and
-progress go to stderr.
+'segmetrics report', 'merge' and 'compare' read; --html PATH a
+self-contained report with the worst images; --plots DIR the figures.
+--ci adds bootstrap intervals, --worst K the K worst images, --slices
+MANIFEST.csv metrics per attribute value (docs/statistics.md).  Warnings,
+notes and progress go to stderr.
 
 {EXIT_CODES_HELP}
 """
@@ -153,6 +158,7 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--boundary", is_flag=True, help="Also compute Boundary IoU (semantic) / Boundary PQ (panoptic), see below.")
 @click.option("--dilation-ratio", type=click.FloatRange(min=0, min_open=True, max=1), help="With --boundary: band width as a fraction of the image diagonal (default: the preset's, else 0.02).")
 @output_options
+@analysis_options
 @click.option("--save-state", metavar="PATH", help="Write the run-state file (counts per image included) for 'segmetrics report' / 'merge'.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker threads (default: usable CPUs, at most 8).")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
@@ -171,7 +177,8 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                  pred_reduce_zero_label, label_map, pred_label_map, class_names, absent_rule, void_predictions,
                  gt_folder, pred_folder, recompute_gt_areas, boundary, dilation_ratio, per_class, all_classes,
                  json_path, per_image_path, markdown, fail_under, quiet, save_state, jobs, cache_dir, no_cache,
-                 max_pixels, allow_missing, shard, dask, demo, demo_dir, demo_task):
+                 max_pixels, allow_missing, shard, dask, demo, demo_dir, demo_task,
+                 analysis):
     """Score predictions against ground truth and print the metrics.
 
     Semantic: aAcc mAcc mIoU fwIoU mDice (+ mBIoU mMinIoU with --boundary).
@@ -190,10 +197,10 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
             raise click.UsageError("--demo generates its own data; leave out --gt and --pred")
         if boundary:
             raise click.UsageError("--boundary applies to --gt / --pred runs, not to --demo")
-        if demo_task == "both" and (json_path or per_image_path or save_state):
-            raise click.UsageError("--json/--per-image/--save-state with --demo need one task: "
+        if demo_task == "both" and (json_path or per_image_path or save_state or analysis.outputs):
+            raise click.UsageError("--json/--per-image/--save-state/--html/--plots/--slices with --demo need one task: "
                                    "add --demo-task semantic or panoptic")
-        run_demo(demo_dir, demo_task, jobs=jobs, out=out, save_state=save_state)
+        run_demo(demo_dir, demo_task, jobs=jobs, out=dict(out, analysis=analysis), save_state=save_state)
         return
     if gt is None or pred is None:
         raise click.UsageError("both --gt and --pred are required (or try --demo)")
@@ -209,7 +216,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
     if not no_cache and cache_dir is None:
         cache_dir = sm_dask.PER_WORKER if dask else default_cache_dir()
     reading, pred_label_map = _pred_labels(pred_labels, pred_reduce_zero_label, pred_label_map)
-    per_image = bool(per_image_path or save_state)
+    per_image = bool(per_image_path or save_state or analysis.per_image)
     with user_errors():
         if max_pixels is not None:
             from ..io.png import set_max_pixels  # the decoder, loaded only when asked
@@ -253,6 +260,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                     allow_missing=allow_missing, per_image=per_image, jobs=jobs, cache_dir=cache_dir,
                     progress=tick, class_names=class_names, boundary=boundary,
                     dilation_ratio=dilation_ratio, **runner)
+        result = with_slices(result, analysis)
         if save_state:
             result.save_state(save_state)
-    render(result, **out)
+    render(result, **out, analysis=analysis)
