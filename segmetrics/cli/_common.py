@@ -10,7 +10,6 @@ from typing import Callable, Iterator, Optional
 
 import click
 
-from .. import report as R
 from ..errors import LabelError, MissingPredictionError, SegmetricsError, SegmetricsWarning
 
 #: The exit codes of every command, in one place (the help texts and docs/cli.md show this table).
@@ -154,6 +153,8 @@ def progress_bar(label: str, *, quiet: bool) -> Iterator[Optional[Callable[[int]
         finally:
             bar.close()
         return
+    from .. import report as R
+
     done = [0]
 
     def count(n: int = 1) -> None:
@@ -192,6 +193,8 @@ def parse_gate(spec: Optional[str], flag: str, kind: str = "fail_under", allowed
     """``--fail-under`` / ``--max-drop`` as ``{metric: percent}`` (a bad spec is a usage error)."""
     if not spec:
         return None
+    from .. import report as R
+
     if allowed is None and kind == "fail_under":
         allowed = R.PANOPTIC_METRICS + R.SEMANTIC_METRICS
     try:
@@ -212,6 +215,8 @@ def render(result, *, per_class: bool, json_path: Optional[str], per_image_path:
 
     Returns the gate's failure reasons; raises :class:`GateFailed` on them when ``gate``.
     """
+    from .. import report as R
+
     report = result.to_report()
     rows = result.per_image_rows() if per_image_path else None
     if per_image_path and rows is None:

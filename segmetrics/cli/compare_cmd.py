@@ -6,7 +6,6 @@ from typing import Optional
 
 import click
 
-from .. import report as R
 from ._common import EXIT_CODES_HELP, GateFailed, UserError, parse_gate, user_errors, warn
 
 __all__ = ["compare_command", "load_report"]
@@ -33,6 +32,8 @@ lists differ); a different schema_version is a warning.
 
 def load_report(path: Path) -> dict:
     """Read a ``segmetrics eval --json`` report (:func:`segmetrics.report.read_report`)."""
+    from .. import report as R
+
     return R.read_report(path)
 
 
@@ -47,6 +48,8 @@ def load_report(path: Path) -> dict:
 def compare_command(base: Path, new: Path, max_drop: Optional[str], allow_different_data: bool,
                     per_class: bool, top: Optional[int], quiet: bool) -> None:
     """Print how NEW differs from BASE, metric by metric and class by class."""
+    from .. import report as R
+
     limits = parse_gate(max_drop, "--max-drop", kind="max_drop")
     with user_errors():
         a, b = load_report(base), load_report(new)

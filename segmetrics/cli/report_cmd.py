@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from ..runs import load_state
 from ._common import EXIT_CODES_HELP, check_outputs, output_options, parse_gate, render, user_errors
 
 __all__ = ["report_command"]
@@ -33,6 +32,8 @@ written is refused (exit 2).
 def report_command(state: Path, per_class, all_classes, json_path, per_image_path, markdown, fail_under,
                    quiet) -> None:
     """Print the metrics of a saved run (table, JSON, per-image CSV, Markdown)."""
+    from ..runs import load_state
+
     gates = parse_gate(fail_under, "--fail-under")
     check_outputs(json_path, per_image_path)
     with user_errors():
