@@ -371,13 +371,13 @@ def hashing(task: str, base: dict, repeat: int) -> list[tuple[str, float]]:
         gt = load_panoptic_json(base["gt_json"], base["gt_folder"], require_categories=True)
         items = [(i, a, None) for i, a in gt.annotations.items()]
         paths = [gt.png_path(i) for i, _, _ in items]
-        fp = lambda: folders._panoptic_digests(gt, items)  # noqa: E731
+        fp = lambda: folders._panoptic_digests(gt, items, 1)  # noqa: E731
     else:
         from segmetrics.io.folders import pair_label_files
 
         pairs = pair_label_files(base["gt_dir"], base["pred_dir"]).pairs
         paths = [g for _, g, _ in pairs]
-        fp = lambda: folders._semantic_digests(pairs)  # noqa: E731
+        fp = lambda: folders._semantic_digests(pairs, [None] * len(pairs))  # noqa: E731
     data = [p.read_bytes() for p in paths]
     mb = sum(len(d) for d in data) / 2**20
 

@@ -6,38 +6,51 @@ The public API: evaluators for arrays (:class:`SemanticEvaluator`,
 :func:`merge_states`, :func:`compare_states`, ``result.save_state``), results, states, functional
 metrics and errors.
 
-The folder API and the state-file functions live in :mod:`segmetrics.folders`
-and :mod:`segmetrics.runs`; they load on first use (they bring the folder
-engine, the PNG decoder and the GT cache, which array users do not need).
+Every public name loads its module on first use (PEP 562): ``import segmetrics``
+itself imports neither numpy nor the compiled kernels, so the command line
+starts fast, and array users never load the folder engine, the PNG decoder or
+the GT cache (:mod:`segmetrics.folders`, :mod:`segmetrics.runs`).
 """
 from __future__ import annotations
 
-from . import errors, metrics, semantic
+from typing import TYPE_CHECKING
+
 from ._version import __version__
-from .errors import (
-    DataFileError,
-    FormatError,
-    InputError,
-    LabelError,
-    MissingPredictionError,
-    SegmetricsError,
-    SegmetricsWarning,
-)
-from .metrics import (
-    class_accuracy,
-    class_dice,
-    class_iou,
-    class_precision,
-    class_recall,
-    fw_iou,
-    mean_accuracy,
-    mean_dice,
-    mean_iou,
-    pixel_accuracy,
-)
-from .panoptic import PanopticEvaluator, PanopticResult, panoptic_quality_arrays
-from .semantic import SemanticEvaluator, SemanticResult, confusion_matrix
-from .state import PanopticState, SemanticState
+
+if TYPE_CHECKING:  # what the names below are, for type checkers; at run time they load on first use
+    from . import errors, metrics, semantic
+    from .errors import (
+        DataFileError,
+        FormatError,
+        InputError,
+        LabelError,
+        MissingPredictionError,
+        SegmetricsError,
+        SegmetricsWarning,
+    )
+    from .folders import (
+        evaluate_panoptic_files,
+        evaluate_panoptic_folders,
+        evaluate_semantic_files,
+        evaluate_semantic_folders,
+        panoptic_quality,
+    )
+    from .metrics import (
+        class_accuracy,
+        class_dice,
+        class_iou,
+        class_precision,
+        class_recall,
+        fw_iou,
+        mean_accuracy,
+        mean_dice,
+        mean_iou,
+        pixel_accuracy,
+    )
+    from .panoptic import PanopticEvaluator, PanopticResult, panoptic_quality_arrays
+    from .runs import load_state, merge_states
+    from .semantic import SemanticEvaluator, SemanticResult, confusion_matrix
+    from .state import PanopticState, SemanticState
 
 __all__ = [
     "__version__",
@@ -79,7 +92,21 @@ __all__ = [
     "class_recall",
 ]
 
+#: Public name -> the module that defines it (a name that is a module maps to None).  Nothing
+#: is imported with the package itself: ``segmetrics --version`` and ``import segmetrics`` do
+#: not load numpy or the compiled kernels; each name loads its module on first use.
 _LAZY = {
+    "errors": None,
+    "metrics": None,
+    "semantic": None,
+    "confusion_matrix": "semantic",
+    "SemanticEvaluator": "semantic",
+    "SemanticResult": "semantic",
+    "SemanticState": "state",
+    "PanopticEvaluator": "panoptic",
+    "PanopticResult": "panoptic",
+    "PanopticState": "state",
+    "panoptic_quality_arrays": "panoptic",
     "evaluate_semantic_folders": "folders",
     "evaluate_panoptic_folders": "folders",
     "evaluate_semantic_files": "folders",
@@ -88,16 +115,23 @@ _LAZY = {
     "load_state": "runs",
     "merge_states": "runs",
     "compare_states": "runs",
+    **{name: "errors" for name in ("SegmetricsError", "InputError", "LabelError", "FormatError", "DataFileError",
+                                    "MissingPredictionError", "SegmetricsWarning")},
+    **{name: "metrics" for name in ("pixel_accuracy", "class_accuracy", "mean_accuracy", "class_iou", "mean_iou",
+                                     "fw_iou", "class_dice", "mean_dice", "class_precision", "class_recall")},
 }
 
 
 def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'segmetrics' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f"segmetrics.{module}"), name)
+    module = _LAZY[name]
+    if module is None:
+        value = importlib.import_module(f"segmetrics.{name}")
+    else:
+        value = getattr(importlib.import_module(f"segmetrics.{module}"), name)
     globals()[name] = value
     return value
 

@@ -51,8 +51,8 @@ from ._kernels import folder as _folder
 from ._kernels import folder_panoptic as _fpan
 from ._kernels import folder_semantic as _fsem
 from ._kernels.panoptic import PairTable
-from .errors import SegmetricsError
-from .gtcache import GTCache
+from .errors import InputError, SegmetricsError
+from .gtcache import GTCache, file_digest
 
 __all__ = [
     "SemanticSums", "PanopticSums", "semantic_files", "panoptic_files", "score_image",
@@ -182,7 +182,8 @@ def _count_pair(cache: Optional[GTCache], key_parts: Optional[tuple], s: _folder
 def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.ndarray, pred_codes: np.ndarray,
                    reference: Callable[[tuple], np.ndarray], jobs: int, cache_dir=None,
                    progress: Optional[Callable[[int], None]] = None, per_image: bool = False,
-                   dilation_ratio: Optional[float] = None, dilation: Optional[int] = None) -> SemanticSums:
+                   dilation_ratio: Optional[float] = None, dilation: Optional[int] = None,
+                   digests: Optional[list] = None) -> SemanticSums:
     """Score ``(image_id, gt_path, pred_path)`` pairs.
 
     ``gt_codes`` / ``pred_codes`` are 65536-entry int32 code tables (see
@@ -192,6 +193,10 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
     (or a fixed ``dilation`` in pixels) also counts Boundary IoU (the fused kernels
     count the band interiors in the same call; ``reference`` must then return
     ``(matrix, interior)``, see :func:`segmetrics.semantic.image_confusion`).
+    ``digests``, a list of ``len(pairs)`` entries, receives
+    :func:`~segmetrics.gtcache.file_digest` of each GT file from the bytes the worker
+    read to score it (None where the file could not be read and the reference path
+    scored the image); the same digest keys the cache.
     """
     k = int(num_classes)
     n = len(pairs)
@@ -212,11 +217,16 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
         interior = inner_rows[i] if inner_rows is not None else inner
         pred = _read(pred_path)
         gt = _read(gt_path)
+        digest = None
+        if gt is not None and (digests is not None or cache is not None):
+            digest = file_digest(gt)
+            if digests is not None:
+                digests[i] = digest
         if pred is None or gt is None:
             status, counted = 1, False
         else:
             status = _count_pair(
-                cache, (gt,), s,
+                cache, (digest,), s,
                 lambda e: _fsem.semantic_cached(s, e.values, e.lengths, e.width, e.height, pred, cm, pcodes,
                                                 *vectors, band, interior),
                 lambda record: _fsem.semantic_pair(s, gt, pred, cm, gcodes, pcodes, record, *vectors, band,
@@ -321,7 +331,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
         s, acc = t.scratch, t.acc
         g_ids = batch.gt_ids(i)
         status[i] = _count_pair(
-            cache, (gt, g_ids.tobytes()) if g_ids.size < 65536 else None, s,
+            cache, (file_digest(gt), g_ids.tobytes()) if cache is not None and g_ids.size < 65536 else None, s,
             lambda e: batch.score_cached(s, acc, i, e.values, e.lengths, e.width, e.height, pred),
             lambda record: batch.score_pair(s, acc, i, gt, pred, record))
 
@@ -346,7 +356,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
             return reference(item)  # raises the missing-file error
         s, table, band = t.scratch, t.table, t.band
         st = _count_pair(
-            cache, (gt, g_ids.tobytes()) if g_ids.size < 65536 else None, s,
+            cache, (file_digest(gt), g_ids.tobytes()) if cache is not None and g_ids.size < 65536 else None, s,
             lambda e: _fpan.panoptic_cached(s, e.values, e.lengths, e.width, e.height, pred, table, g_ids.size,
                                             p_ids, band),
             lambda record: _fpan.panoptic_pair(s, gt, pred, table, g_ids, p_ids, record, band))

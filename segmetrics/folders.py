@@ -33,6 +33,7 @@ import numpy as np
 
 from . import _pipeline
 from ._engine import band as _band
+from ._engine.columns import folder_str, png_path
 from ._memory import check_run_memory
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError, SegmetricsError
 from .io.coco_panoptic import (
@@ -65,7 +66,7 @@ from .panoptic import evaluate_image
 from .presets import get_preset
 from .semantic import SemanticEvaluator, SemanticResult, image_confusion
 from .semantic import build_result as semantic_result
-from .gtcache import probe_cache_dir
+from .gtcache import file_digest, probe_cache_dir
 from .report import plural
 from .state import PanopticState, SemanticState, _shown, fingerprint, id_key
 from .validate._quick import quick_checks, validate_command_line
@@ -244,7 +245,9 @@ def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, job
     band counts when ``band``, ``(dilation_ratio, dilation)``, is given).
 
     ``missing``: the pairs have no prediction; every scored GT pixel is a void
-    prediction (the engine counts the void column, K + 1 classes).
+    prediction (the engine counts the void column, K + 1 classes).  ``digests``
+    (one entry per pair) receives the SHA-256 of each GT file, hashed from the
+    bytes the engine read (:func:`_semantic_digests` for the others).
     """
     if not pairs:
         return
@@ -260,7 +263,9 @@ def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, job
         pairs, num_classes=counting.counted_classes, gt_codes=gt_codes, pred_codes=pred_codes,
         reference=_semantic_reference(rules, missing=missing, band=band), jobs=_jobs(jobs, len(pairs)),
         cache_dir=cache_dir, progress=progress, per_image=state.per_image_kept,
-        dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
+        dilation_ratio=band[0] if band else None, dilation=band[1] if band else None, digests=digests)
+    if digests is not None:
+        _semantic_digests(pairs, digests)
     state.add_sums(sums, [p[0] for p in pairs], missing=missing, digests=digests)
 
 
@@ -530,8 +535,12 @@ def _decide_reading(setup: _SemanticSetup, pred_labels: str, pairs: list) -> tup
 _READING_TEXT = {"class-index": "class indices 0..K-1", "as-gt": "the ground truth's raw values"}
 
 
-def _semantic_digests(pairs: list) -> list:
-    return [_digest(_file_bytes(g, "ground truth")) for _, g, _ in pairs]
+def _semantic_digests(pairs: list, digests: list) -> None:
+    """Fill the digests the engine left None (GT files it could not read, scored by the
+    reference path) by reading those files: every run ends with one digest per image."""
+    for j, d in enumerate(digests):
+        if d is None:
+            digests[j] = file_digest(_file_bytes(pairs[j][1], "ground truth"))
 
 
 def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_classes: Optional[int] = None,
@@ -696,19 +705,19 @@ class _SemanticCounting:
         digests: list = []
         for local, names in staged_pairs(pairs):  # the pairs themselves when all are local files
             with real_names(names):
-                part = _semantic_digests(local)
-                by_id = dict(zip([q[0] for q in local], part))
                 present = [q for q in local if q[2] is not None]
                 absent = [q for q in local if q[2] is None]
+                present_digests, absent_digests = [None] * len(present), [None] * len(absent)
                 try:
                     _count_semantic(state, present, self.rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
-                                    digests=[by_id[q[0]] for q in present], band=self.band)
+                                    digests=present_digests, band=self.band)
                     _count_semantic(state, absent, self.rules, jobs=jobs, cache_dir=None, progress=progress,
-                                    missing=True, digests=[by_id[q[0]] for q in absent], band=self.band)
+                                    missing=True, digests=absent_digests, band=self.band)
                 except LabelError as exc:
                     exc.rules = dict(self.error_rules)
                     raise
-            digests.extend(part)
+                by_id = dict(zip([q[0] for q in present + absent], present_digests + absent_digests))
+            digests.extend(by_id[q[0]] for q in local)
         return digests
 
 
@@ -1067,16 +1076,40 @@ def _gt_columns(gt: PanopticDataset, image_id, ann):
     return cols
 
 
-def _panoptic_digests(gt: PanopticDataset, items: list) -> list:
-    """Per image: SHA-256 of its GT PNG bytes and its checked segments (id, category, crowd, area)."""
-    out = []
-    for image_id, ann, _ in items:
-        cols = _gt_columns(gt, image_id, ann)
-        out.append(_digest(_file_bytes(gt.png_path(image_id), "ground truth"),
-                           np.ascontiguousarray(cols.ids, dtype="<i8").tobytes(),
-                           np.ascontiguousarray(cols.category_ids, dtype="<i8").tobytes(),
-                           np.ascontiguousarray(cols.iscrowd, dtype=np.uint8).tobytes(),
-                           np.ascontiguousarray(cols.area, dtype="<f8").tobytes()))
+def _panoptic_digests(gt: PanopticDataset, items: list, jobs: Optional[int]) -> list:
+    """Per image: SHA-256 of its GT PNG bytes and its checked segments (id, category, crowd, area:
+    little-endian int64, int64, uint8, float64), on ``jobs`` threads (reading and hashing release
+    the GIL).  The segments of images whose loaded columns still hold are hashed straight from
+    the flat column arrays; the others from :func:`_gt_columns`.  The error of the first failing
+    image in input order is raised."""
+    n = len(items)
+    out: list = [None] * n
+    g_folder = folder_str(gt)
+    flat = gt.columns
+    if isinstance(flat, FlatColumns):
+        start, end, ok = flat.ranges([it[0] for it in items], [it[1] for it in items])
+        start, end, ok = start.tolist(), end.tolist(), ok.tolist()
+        views = [memoryview(a.astype(dtype, copy=False)).cast("B")
+                 for a, dtype in ((flat.ids, "<i8"), (flat.category_ids, "<i8"), (flat.iscrowd, np.uint8),
+                                  (flat.area, "<f8"))]
+        sizes = [8, 8, 1, 8]
+    else:
+        ok = [False] * n
+
+    def work(_, i: int) -> None:
+        image_id, ann, _ = items[i]
+        if ok[i]:
+            a, b = start[i], end[i]
+            tail = [v[a * size:b * size] for v, size in zip(views, sizes)]
+        else:
+            cols = _gt_columns(gt, image_id, ann)
+            tail = [np.ascontiguousarray(cols.ids, dtype="<i8").tobytes(),
+                    np.ascontiguousarray(cols.category_ids, dtype="<i8").tobytes(),
+                    np.ascontiguousarray(cols.iscrowd, dtype=np.uint8).tobytes(),
+                    np.ascontiguousarray(cols.area, dtype="<f8").tobytes()]
+        out[i] = _digest(_file_bytes(png_path(gt, g_folder, image_id), "ground truth"), *tail)
+
+    _pipeline.run_indexed(n, work, lambda: None, _jobs(jobs, n))
     return out
 
 
@@ -1244,7 +1277,7 @@ class _PanopticCounting:
         with _suggest_validate(self.validate_command):
             for local, gt, pred, names in staged_panoptic(items, self.gt, self.pred):
                 with real_names(names):
-                    part = _panoptic_digests(gt, local)
+                    part = _panoptic_digests(gt, local, jobs)
                     _count_panoptic(state, local, gt, pred, self.categories,
                                     recompute_gt_areas=self.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
                                     progress=progress, digests=part, band=self.band)

@@ -13,8 +13,10 @@ decoding only the prediction.
 
 Entry key
 ---------
-``sha256(format version, kind, params, per-image extra, GT file bytes)``: the
-content of the GT file (not its name or time stamp) and every parameter that
+``sha256(format version, kind, params, per-image extra, sha256(GT file bytes))``:
+the content of the GT file (not its name or time stamp), through the SHA-256
+digest the run computes anyway for the dataset fingerprint (each GT file is read
+and hashed once), and every parameter that
 changes the decoded form (``params``: the semantic code table, which folds in
 ``num_classes``, ``ignore_index``, ``gt_map`` and ``reduce_zero_label``;
 ``extra``: the sorted GT segment ids of a panoptic image).  A changed GT file or
@@ -25,7 +27,7 @@ Files
 -----
 Creating a file costs far more than appending to one on many file systems, so
 entries are packed: each writer thread of each run appends its entries to its
-own ``<dir>/v1/<unique>.pack`` and, when the run ends (:meth:`GTCache.close`),
+own ``<dir>/v<FORMAT_VERSION>/<unique>.pack`` and, when the run ends (:meth:`GTCache.close`),
 writes the pack's index ``<unique>.idx`` (keys, offsets, sizes; CRC-32 checked)
 to a temporary file that :func:`os.replace` puts in place.  An entry is a 64-byte
 header (magic, key, width, height, number of runs, CRC-32 of the payload) and the
@@ -35,7 +37,7 @@ fit inside its pack file is dropped as corrupt before anything is read.
 
 Concurrent runs and hygiene
 ---------------------------
-One run at a time stores entries: a run takes the lock file ``<dir>/v1/writer.lock``
+One run at a time stores entries: a run takes the lock file ``<dir>/v<FORMAT_VERSION>/writer.lock``
 (an exclusive, non-blocking ``flock``) at its first store and keeps it until
 :meth:`GTCache.close` has published its indexes.  Another run that finds the lock
 taken reads the cache but stores nothing (a note says so), so two concurrent cold
@@ -65,11 +67,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["GTCache", "CachedRuns", "default_cache_dir", "FORMAT_VERSION", "cache_info", "cache_clear",
+__all__ = ["GTCache", "CachedRuns", "file_digest", "default_cache_dir", "FORMAT_VERSION", "cache_info", "cache_clear",
            "probe_cache_dir"]
 
-#: Bumped whenever the decoded form or the file layout changes.
-FORMAT_VERSION = 1
+#: Bumped whenever the decoded form, the file layout or the key derivation changes
+#: (2: keys hash the GT file's SHA-256 digest instead of its bytes).
+FORMAT_VERSION = 2
 
 _MAGIC = b"SMGTRUNS"
 _HEADER = struct.Struct("<8s32sIIQI4x")  # magic, key, width, height, runs, crc32 -> 64 bytes
@@ -98,6 +101,12 @@ class CachedRuns(NamedTuple):
     lengths: np.ndarray
     width: int
     height: int
+
+
+def file_digest(content: bytes) -> bytes:
+    """SHA-256 of a GT file's bytes: the one digest that keys the cache and enters the
+    dataset fingerprint of a semantic run (:func:`segmetrics.state.fingerprint`)."""
+    return hashlib.sha256(content).digest()
 
 
 def default_cache_dir() -> Path:
@@ -224,12 +233,13 @@ class GTCache:
         self.hits = self.misses = self.writes = self.write_errors = self.bad_entries = 0
 
     # ---------------------------------------------------------------- keys
-    def key(self, gt_content: bytes, extra: bytes = b"") -> bytes:
-        """The 32-byte key of a GT file's content (plus per-image parameters ``extra``)."""
+    def key(self, gt_digest: bytes, extra: bytes = b"") -> bytes:
+        """The 32-byte key of a GT file, from the SHA-256 digest of its bytes (:func:`file_digest`)
+        and the per-image parameters ``extra``."""
         h = self._base.copy()
         h.update(len(extra).to_bytes(8, "little"))
         h.update(extra)
-        h.update(gt_content)
+        h.update(gt_digest)
         return h.digest()
 
     # ---------------------------------------------------------------- reading

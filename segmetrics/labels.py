@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .report import listing
+from ._text import listing
 
 __all__ = [
     "IGNORED",

@@ -25,6 +25,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ._text import listing, plural  # noqa: F401  (re-exported: report.plural, report.listing)
 from ._version import __version__
 from .errors import DataFileError, FormatError, InputError
 
@@ -131,21 +132,6 @@ def to_json(report: Mapping) -> str:
 # --------------------------------------------------------------------------- text
 #: Human tables fit this many columns (a terminal's default width).
 TABLE_WIDTH = 80
-
-
-def plural(n: int, word: str, words: Optional[str] = None) -> str:
-    """``"1 image"``, ``"3 images"`` (thousands separated; ``words`` for irregular plurals)."""
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
-
-
-def listing(items: Sequence, total: Optional[int] = None, *, limit: int = 5) -> str:
-    """``"a, b, c and 12 more"``: the first ``limit`` items and how many are left out (``total``:
-    how many there are in all, when ``items`` holds only the first ones).  The one rule for
-    naming a few of many in a message."""
-    total = len(items) if total is None else total
-    shown = ", ".join(str(x) for x in list(items)[:limit])
-    more = total - min(len(items), limit)
-    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _pct(v) -> str:

@@ -75,7 +75,7 @@ import numpy as np
 from ._version import __version__
 from .errors import DataFileError, FormatError, InputError
 from .pq import iou_sums as _iou_sums
-from .report import listing
+from ._text import listing
 
 __all__ = [
     "FORMAT_NAME",

@@ -29,7 +29,7 @@ from PIL import Image
 from segmetrics import gtcache
 from segmetrics.errors import DataFileError, FormatError, InputError
 from segmetrics.folders import evaluate_semantic_files
-from segmetrics.gtcache import GTCache, cache_clear, cache_info
+from segmetrics.gtcache import FORMAT_VERSION, GTCache, cache_clear, cache_info
 from segmetrics.io.coco_panoptic import id2rgb, read_id_png
 from segmetrics.io.folders import find_label_files, pair_label_files
 from segmetrics.io.png import (DEFAULT_MAX_PIXELS, check_same_size, decode_png, get_max_pixels, png_info,
@@ -642,8 +642,9 @@ def test_23_killed_run_leaves_an_orphan_that_the_next_run_removes(tmp_path):
         os.kill(os.getpid(), signal.SIGKILL)  # killed before close(): no index
         """)
     assert res.returncode == -signal.SIGKILL
-    packs = list(cache.glob("v1/*.pack"))
-    assert len(packs) == 1 and not list(cache.glob("v1/*.idx")) and packs[0].stat().st_size > 50 * 4000
+    packs = list(cache.glob(f"v{FORMAT_VERSION}/*.pack"))
+    assert len(packs) == 1 and not list(cache.glob(f"v{FORMAT_VERSION}/*.idx"))
+    assert packs[0].stat().st_size > 50 * 4000
     info = cache_info(cache)
     assert info["orphans"] == 1 and info["orphan_bytes"] == packs[0].stat().st_size and info["entries"] == 0
     assert info["in_use"] is False
@@ -669,7 +670,7 @@ def test_23_a_pack_being_written_by_a_live_run_is_left_alone(tmp_path):
         """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert child.stdout.readline().strip() == "writing"
-        pack = next(cache.glob("v1/*.pack"))
+        pack = next(cache.glob(f"v{FORMAT_VERSION}/*.pack"))
         assert cache_info(cache)["in_use"] is True
         r = GTCache(cache, "semantic")
         assert r.get(r.key(b"live")) is None  # not published yet, and not removed either
@@ -725,7 +726,8 @@ def test_23_cache_info_and_clear_only_touch_cache_files(tmp_path):
     cache = tmp_path / "cache"
     evaluate_semantic_files(pairs, SemanticEvaluator(3), jobs=2, cache_dir=cache)
     (cache / "README.txt").write_text("mine")
-    (cache / "v1" / "keep.txt").write_text("mine too")
+    current = cache / f"v{FORMAT_VERSION}"
+    (current / "keep.txt").write_text("mine too")
     (cache / "v0").mkdir()
     (cache / "v0" / "x.pack").write_bytes(b"12345")
     info = cache_info(cache)
@@ -735,7 +737,7 @@ def test_23_cache_info_and_clear_only_touch_cache_files(tmp_path):
     assert info["old_versions"] == [0] and info["orphans"] == 0 and info["packs"] >= 1
     out = cache_clear(cache)
     assert out["removed_files"] == len(files) and out["removed_bytes"] == info["size_bytes"] and out["in_use"] == 0
-    assert (cache / "README.txt").exists() and (cache / "v1" / "keep.txt").exists()
+    assert (cache / "README.txt").exists() and (current / "keep.txt").exists()
     assert cache_info(cache)["entries"] == 0 and cache_info(cache)["size_bytes"] == 0
 
 

@@ -118,3 +118,34 @@ def test_public_api_is_complete():
     assert sm.panoptic_quality is sm.folders.panoptic_quality
     with pytest.raises(AttributeError):
         sm.no_such_function  # noqa: B018
+
+
+@pytest.mark.parametrize("args", [["--version"], ["eval", "--help"], ["--help"]])
+def test_version_and_help_import_no_numpy(args):
+    """The command line starts without numpy, Pillow, orjson or the compiled kernels: the
+    library loads when a command runs (issue 17).  Checked on the modules, not on a timing."""
+    code = ("import sys\nfrom segmetrics.cli import main\nsys.argv = ['segmetrics'] + sys.argv[1:]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\nelse:\n    code = 0\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'PIL', 'orjson', 'deflate')"
+            " or m.startswith('segmetrics._kernels'))\n"
+            "print('HEAVY', code, heavy, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "segmetrics" in out.stdout  # the version line or the help text was printed
+    assert out.stderr.strip().splitlines()[-1] == "HEAVY 0 []", out.stderr
+
+
+def test_lazy_names_resolve_to_their_modules():
+    """Every public name of ``segmetrics`` loads on first use, from the module that defines it."""
+    import importlib
+
+    code = "import segmetrics, sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'numpy')[:1])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+    import segmetrics as sm
+
+    assert set(sm.__all__) == set(sm._LAZY) | {"__version__"}
+    for name, module in sm._LAZY.items():
+        value = getattr(sm, name)
+        expected = (importlib.import_module(f"segmetrics.{name}") if module is None
+                    else getattr(importlib.import_module(f"segmetrics.{module}"), name))
+        assert value is expected, name

@@ -12,7 +12,6 @@ from typing import Callable, Iterator, Optional
 
 import click
 
-from .. import report as R
 from ..errors import LabelError, MissingPredictionError, SegmetricsError, SegmetricsWarning
 
 #: The exit codes of every command, in one place (the help texts and docs/cli.md show this table).
@@ -163,6 +162,8 @@ def progress_bar(label: str, *, quiet: bool) -> Iterator[Optional[Callable[[int]
         finally:
             bar.close()
         return
+    from .. import report as R
+
     done = [0]
 
     def count(n: int = 1) -> None:
@@ -201,6 +202,8 @@ def parse_gate(spec: Optional[str], flag: str, kind: str = "fail_under", allowed
     """``--fail-under`` / ``--max-drop`` as ``{metric: percent}`` (a bad spec is a usage error)."""
     if not spec:
         return None
+    from .. import report as R
+
     if allowed is None and kind == "fail_under":
         allowed = R.PANOPTIC_METRICS + R.SEMANTIC_METRICS
     try:
@@ -317,6 +320,8 @@ def render(result, *, per_class: bool, json_path: Optional[str], per_image_path:
     places of a state file's data.  Returns the gate's failure reasons; raises
     :class:`GateFailed` on them when ``gate``.
     """
+    from .. import report as R
+
     a = analysis or Analysis()
     with user_errors():
         iv = result.intervals(level=a.ci, resamples=a.resamples, seed=a.seed, method=a.ci_method) \

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from ..report import plural
 from ._common import user_errors
 
 __all__ = ["cache_command"]
@@ -47,6 +46,7 @@ def info_command(cache_dir) -> None:
     """Print the cache's location, size, entries and the files interrupted runs left,
     one fact per line."""
     from ..gtcache import cache_info
+    from ..report import plural
 
     with user_errors(hint_missing=None):
         info = cache_info(cache_dir)
@@ -68,6 +68,7 @@ def info_command(cache_dir) -> None:
 def clear_command(cache_dir) -> None:
     """Remove every cached entry (only the cache's own files) and say what was removed."""
     from ..gtcache import cache_clear
+    from ..report import plural
 
     with user_errors(hint_missing=None):
         out = cache_clear(cache_dir)

@@ -6,7 +6,6 @@ from typing import Optional
 
 import click
 
-from .. import report as R
 from ._common import EXIT_CODES_HELP, GateFailed, UserError, info, one_line, parse_gate, user_errors, warn, \
     write_output
 
@@ -51,6 +50,8 @@ else by name (JSON reports; a warning says how the class lists differ).
 
 def load_report(path: Path) -> dict:
     """Read a ``segmetrics eval --json`` report (:func:`segmetrics.report.read_report`)."""
+    from .. import report as R
+
     return R.read_report(path)
 
 
@@ -98,6 +99,8 @@ def compare_command(base: Path, new: Path, max_drop: Optional[str], max_signific
                     ci_method: str, allow_different_data: bool, per_class: bool, top: Optional[int],
                     json_path: Optional[str], html: Optional[str], plots: Optional[Path], quiet: bool) -> None:
     """Print how NEW differs from BASE, metric by metric and class by class."""
+    from .. import report as R
+
     limits = parse_gate(max_drop, "--max-drop", kind="max_drop")
     sig_limits = parse_gate(max_significant_drop, "--max-significant-drop", kind="max_drop")
     level = _level(level)
@@ -152,6 +155,8 @@ def _state_report(path: Path) -> dict:
 
 
 def _outputs(cmp: dict, a: dict, b: dict, names: tuple, json_path, html, plots, quiet: bool) -> None:
+    from .. import report as R
+
     if json_path:
         from ..stats.results import comparison_document
 

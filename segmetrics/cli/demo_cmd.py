@@ -9,8 +9,6 @@ from typing import Optional
 
 import click
 
-from ..demo import make_panoptic_demo, make_semantic_demo
-from ..folders import evaluate_panoptic_folders, evaluate_semantic_folders
 from ._common import GateFailed, info, render, user_errors, with_slices
 
 __all__ = ["demo_command", "run_demo"]
@@ -28,6 +26,9 @@ def run_demo(demo_dir: Optional[Path], demo_task: str, *, jobs, out: dict, save_
     afterwards, so no command that points into them is printed.  A
     ``--fail-under`` gate applies to each report that has its metric.
     """
+    from ..demo import make_panoptic_demo, make_semantic_demo
+    from ..folders import evaluate_panoptic_folders, evaluate_semantic_folders
+
     quiet = out["quiet"]
     root = demo_dir if demo_dir is not None else Path(tempfile.mkdtemp(prefix="segmetrics-demo-"))
     analysis = out.get("analysis")

@@ -7,8 +7,6 @@ from typing import Optional
 import click
 
 from ..errors import DataFileError, InputError
-from ..folders import detect_task, evaluate_panoptic_folders, evaluate_semantic_folders, parse_shard
-from ..gtcache import default_cache_dir
 from ..io.labelfiles import CLASS_NAMES_FORMAT, LABEL_MAP_FORMAT
 from ..presets import PRESETS
 from ..remote import is_url
@@ -40,6 +38,8 @@ PATH_OR_URL = _PathOrURL()
 
 def _shard(ctx, param, value):
     try:
+        from ..folders import parse_shard
+
         return value and parse_shard(value)
     except InputError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -186,6 +186,10 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
     --boundary) plus the semantic metrics of the panoptic maps.  Tables print
     percentages; JSON holds fractions.
     """
+    # the library (numpy, the kernels) loads here, not with the command: --help stays fast
+    from ..folders import detect_task, evaluate_panoptic_folders, evaluate_semantic_folders
+    from ..gtcache import default_cache_dir
+
     gates = parse_gate(fail_under, "--fail-under")
     check_outputs(json_path, per_image_path)
     out = dict(per_class=per_class, all_classes=all_classes, json_path=json_path, per_image_path=per_image_path, markdown=markdown,

@@ -5,8 +5,6 @@ from pathlib import Path
 
 import click
 
-from ..report import plural
-from ..runs import merge_states
 from ._common import EXIT_CODES_HELP, info, user_errors
 
 __all__ = ["merge_command"]
@@ -40,6 +38,9 @@ given twice or missing (unless --partial), or a mix with whole runs:
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 def merge_command(states, output: Path, partial: bool, quiet: bool) -> None:
     """Merge STATES (written by 'segmetrics eval --save-state') into one state file."""
+    from ..report import plural
+    from ..runs import merge_states
+
     with user_errors():
         result = merge_states(states, partial=partial)
         result.save_state(output)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from ..runs import load_state
 from ._common import (
     EXIT_CODES_HELP,
     analysis_options,
@@ -56,6 +55,8 @@ segmetrics, or was changed or truncated after it was written is refused
 def report_command(state: Path, per_class, all_classes, json_path, per_image_path, markdown, fail_under,
                    quiet, analysis, gt, pred, gt_folder, pred_folder) -> None:
     """Print the metrics of a saved run (table, JSON, per-image CSV, Markdown, HTML)."""
+    from ..runs import load_state
+
     gates = parse_gate(fail_under, "--fail-under")
     check_outputs(json_path, per_image_path)
     moved = {k: v for k, v in (("gt", gt), ("pred", pred), ("gt_folder", gt_folder), ("pred_folder", pred_folder))

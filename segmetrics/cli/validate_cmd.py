@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from ..presets import PRESETS
-from ..report import plural
+from .._text import plural
 from ._common import EXIT_VALIDATION_FAILED, UserError, user_errors, write_output
 
 __all__ = ["validate_command", "EXIT_VALIDATION_FAILED"]

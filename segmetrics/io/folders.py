@@ -42,7 +42,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator, Optional, Sequence
 
 from ..errors import DataFileError, FormatError, MissingPredictionError
-from ..report import listing
+from .._text import listing
 
 __all__ = ["LABEL_EXTENSIONS", "Pairing", "find_label_files", "pair_label_files", "describe_missing", "label_keys",
            "pair_keys"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..report import listing, plural  # noqa: F401  (the one plural and listing rules, for the validate modules)
+from .._text import listing, plural  # noqa: F401  (the one plural and listing rules, for the validate modules)
 
 __all__ = ["SEVERITIES", "Check", "CHECKS", "Finding", "ValidationReport", "listing", "verb", "format_text"]
 
