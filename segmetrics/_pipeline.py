@@ -96,6 +96,10 @@ class PanopticSums:
         Per-image warnings, in input order.
     image_tp, image_fp, image_fn : ndarray of int64, shape (N, K), or None
         Per image, in input order (``per_image=True``).
+    variants : tuple or None
+        With ``variants`` asked (:mod:`segmetrics.conventions`): the run under
+        other tools' matching rules, ``(tp, fp, fn, match_var, match_cat,
+        match_iou)``: ``(V, K)`` counts and one row per match.
     """
 
     tp: np.ndarray
@@ -110,6 +114,7 @@ class PanopticSums:
     image_tp: Optional[np.ndarray] = None
     image_fp: Optional[np.ndarray] = None
     image_fn: Optional[np.ndarray] = None
+    variants: Optional[tuple] = None
 
 
 def resolve_jobs(jobs: Optional[int], n_items: int, default: Callable[[], int]) -> int:
@@ -224,20 +229,25 @@ class _PanopticThread:
 
     __slots__ = ("scratch", "acc", "table", "stats")
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, variants=None, isthing=None):
         self.scratch = _folder.Scratch()
         self.acc = _fpan.PanopticAccumulator(k)
+        if variants is not None:
+            self.acc.set_variants(variants, isthing)
         self.table = PairTable()
         self.stats: list[tuple[int, ImageStats]] = []
 
 
 def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories, *, recompute_gt_areas: bool,
                    jobs: int, cache_dir=None, progress: Optional[Callable[[int], None]] = None,
-                   per_image: bool = False, reference: Callable[[tuple], ImageStats]) -> PanopticSums:
+                   per_image: bool = False, reference: Callable[[tuple], ImageStats],
+                   variants: Optional[Sequence[int]] = None) -> PanopticSums:
     """Score ``(image_id, gt_annotation, pred_annotation or None)`` items (GT order).
 
     ``reference(item)`` returns the image's :class:`ImageStats` the slow way or
-    raises the image's error.
+    raises the image's error (with the same ``variants``).  ``variants``:
+    option sets of other tools' matching rules (``sm_pq.h``), counted in the
+    same pass into :attr:`PanopticSums.variants`.
 
     Two passes over the same scheduler.  First every image whose segment columns
     are known goes the fused way: one nogil call decodes, counts, matches and adds
@@ -254,7 +264,9 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
     cache = GTCache(cache_dir, "panoptic") if cache_dir is not None else None
     g_folder, p_folder = folder_str(gt_dataset), folder_str(pred_dataset)
     batch, fast = panoptic_batch(items, gt_dataset, pred_dataset, cats, recompute_gt_areas, per_image)
-    threads = [_PanopticThread(k) for _ in range(jobs)]
+    variants = None if variants is None else np.asarray(variants, dtype=np.uint32)
+    isthing = cats.isthing.astype(np.uint8)
+    threads = [_PanopticThread(k, variants, isthing) for _ in range(jobs)]
     status = np.ones(n, dtype=np.uint8)  # 0: added by the fused kernels
 
     def fused(t: _PanopticThread, i: int) -> None:
@@ -302,7 +314,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
             return reference(item)
         return _image.table_stats(table, gt_arr, (p_ids, p_cat), cats, image_id=image_id,
                                   recompute_gt_areas=recompute_gt_areas, where=where, gt_name=g_path,
-                                  pred_name=p_path)
+                                  pred_name=p_path, variants=variants)
 
     try:
         if fast.any():
@@ -323,7 +335,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
     finally:
         if cache is not None:
             cache.close()
-    return _panoptic_sums(threads, batch, k, n, per_image)
+    return _panoptic_sums(threads, batch, k, n, per_image, variants is not None)
 
 
 def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folder, p_folder) -> None:
@@ -337,7 +349,14 @@ def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folde
     batch.set_paths(gt_paths, pred_paths)
 
 
-def _panoptic_sums(threads: list, batch, k: int, n: int, per_image: bool) -> PanopticSums:
+def _variant_sums(threads: list, stats: list) -> tuple:
+    """The variant counts and matches of the threads' accumulators and of the per-image path."""
+    parts = [t.acc.variant_result() for t in threads] + [st.variants for _, st in stats]
+    counts = [sum(p[j] for p in parts) for j in range(3)]
+    return tuple(counts) + tuple(np.concatenate([p[j] for p in parts]) for j in range(3, 6))
+
+
+def _panoptic_sums(threads: list, batch, k: int, n: int, per_image: bool, variants: bool = False) -> PanopticSums:
     """The threads' accumulators and per-image statistics as one :class:`PanopticSums`."""
     tp, fp, fn = (np.zeros(k, dtype=np.int64) for _ in range(3))
     confusion = np.zeros((k + 1, k + 1), dtype=np.int64)
@@ -371,4 +390,5 @@ def _panoptic_sums(threads: list, batch, k: int, n: int, per_image: bool) -> Pan
     match_image = np.concatenate(images)
     order = np.argsort(match_image, kind="stable")  # by image; an image's matches come from one place
     return PanopticSums(tp, fp, fn, confusion, match_image[order], np.concatenate(cats)[order],
-                        np.concatenate(ious)[order], n, warnings, *(rows if rows is not None else (None, None, None)))
+                        np.concatenate(ious)[order], n, warnings, *(rows if rows is not None else (None, None, None)),
+                        variants=_variant_sums(threads, stats) if variants else None)

@@ -54,6 +54,7 @@ from .labels import (
     decide_pred_labels,
     label_map_lut,
 )
+from .conventions import PANOPTIC_VARIANTS, counting_rules, get_profile, resolve_names
 from .metrics import ABSENT_RULES
 from .io.png import check_same_size, png_header, read_png
 from .panoptic import CategoryIndex, PanopticEvaluator, PanopticResult, _categories_bytes, _derived_warnings
@@ -442,7 +443,8 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                               absent_rule: str = "mmseg", void_predictions: str = "error",
                               allow_missing: bool = False, per_image: bool = False, jobs: Optional[int] = None,
                               cache_dir=None, progress: Optional[Callable[[int], None]] = None,
-                              class_names=None) -> SemanticResult:
+                              class_names=None, convention: Optional[str] = None,
+                              conventions=None) -> SemanticResult:
     """Score a folder of label PNGs against a folder of predictions.
 
     Parameters
@@ -481,6 +483,17 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     class_names : sequence of str or path, optional
         Class names (a file: one per line); without ``num_classes`` their
         number sets K.
+    convention : str, optional
+        Score with another tool's rules (:mod:`segmetrics.conventions`):
+        ``"mmseg"``, ``"detectron2"``, ``"torchmetrics"``, ``"hf-evaluate"``,
+        ``"cityscapes"``.  ``"mmseg"`` and ``"hf-evaluate"`` count labels
+        outside ``[0, K)`` apart instead of refusing them, as those tools drop
+        them, and the result's warnings say how many; ``"cityscapes"`` scores
+        void predictions as misses.
+    conventions : "all", str or sequence of str, optional
+        Also compare the profiles (``result.comparison``, the report's
+        ``conventions`` section; :func:`segmetrics.conventions.compare`).
+        Per-image counts are then kept (torchmetrics' per-image mean).
 
     Returns
     -------
@@ -509,6 +522,13 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     SHA-256 in id order (:func:`segmetrics.state.fingerprint`): the same for a
     whole run and for merged shards of it.
     """
+    counting = {}
+    if convention is not None:
+        convention = get_profile(convention, "semantic").name
+        counting = counting_rules(convention, "semantic")
+        void_predictions = counting.get("void_predictions", void_predictions)
+    shown = resolve_names(conventions, "semantic")  # checked before any work
+    per_image = per_image or bool(shown) or convention == "torchmetrics"
     setup = _semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
                             ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
                             pred_label_map=pred_label_map, absent_rule=absent_rule,
@@ -527,11 +547,16 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                      num_images=len(pairing.pairs), what=f"num_classes={setup.num_classes}")
     reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
     rules = setup.rules(reading)
+    if counting.get("out_of_range"):  # the tool drops such labels: count them apart (the decision stays strict)
+        rules = dataclasses.replace(rules, out_of_range=counting["out_of_range"])
     present = [q for q in pairing.pairs if q[2] is not None]
     absent = [q for q in pairing.pairs if q[2] is None]
     digests = dict(zip([q[0] for q in pairing.pairs], _semantic_digests(pairing.pairs)))
-    state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image)
+    state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image,
+                          conventions=rules.out_of_range == "drop")
     params = setup.params(reading, rules, allow_missing)
+    if convention is not None:
+        params["convention"] = convention
     try:
         _count_semantic(state, present, rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
                         digests=[digests[q[0]] for q in present])
@@ -550,7 +575,7 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     # skipped folder links, the settings, the reading, the cache
     notes = list(pairing.notes) + setup.notes + ([note] if note else []) + scored_notes + _cache_notes(cache_dir)
     return semantic_result(state, class_names=setup.class_names, absent_rule=absent_rule, params=params,
-                           dataset=dataset, notes=notes)
+                           dataset=dataset, notes=notes, conventions=shown)
 
 
 def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> list:
@@ -676,7 +701,7 @@ def pair_panoptic(gt: PanopticDataset, pred: PanopticDataset, *, allow_missing: 
 
 
 def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: CategoryIndex,
-                        recompute_gt_areas: bool) -> Callable[[tuple], Any]:
+                        recompute_gt_areas: bool, variants=None) -> Callable[[tuple], Any]:
     """One image's statistics the slow way (Pillow decoding, the array API), or its error."""
 
     def reference(item: tuple):
@@ -691,7 +716,8 @@ def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: Catego
             p_path = pred.png_path(image_id)
             p_ids, p_segs, p_name = read_id_png(p_path), p_ann["segments_info"], str(p_path)
         return evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs, cats, image_id=image_id,
-                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name)
+                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name,
+                              variants=variants)
 
     return reference
 
@@ -701,10 +727,12 @@ def _count_panoptic(state: PanopticState, items: list, gt: PanopticDataset, pred
                     digests: Optional[list] = None) -> None:
     if not items:
         return
+    variants = PANOPTIC_VARIANTS if state.conventions_kept else None
     sums = _pipeline.panoptic_files(items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas,
                                   jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
                                   per_image=state.per_image_kept,
-                                  reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas))
+                                  reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas, variants),
+                                  variants=variants)
     state.add_sums(sums, [it[0] for it in items], missing=[it[2] is None for it in items], digests=digests)
 
 
@@ -840,7 +868,8 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                               allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
                               jobs: Optional[int] = None, cache_dir=None,
                               progress: Optional[Callable[[int], None]] = None,
-                              with_semantic: bool = True) -> PanopticResult:
+                              with_semantic: bool = True, convention: Optional[str] = None,
+                              conventions=None) -> PanopticResult:
     """PQ / SQ / RQ (and the category-map metrics) of a COCO-panoptic prediction set.
 
     Parameters
@@ -863,6 +892,13 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
         (None: no cache), a callable called with 1 per image.
     with_semantic : bool
         Also compute mIoU, fwIoU, mAcc and aAcc of the category maps.
+    convention : {"panopticapi", "torchmetrics", "cityscapes"}, optional
+        Score PQ with another tool's matching rules (:mod:`segmetrics.conventions`);
+        the category-map metrics and per-image rows stay panopticapi's.
+    conventions : "all", str or sequence of str, optional
+        Also compare the profiles (``result.comparison``, the report's
+        ``conventions`` section).  The variant rules are counted in the same
+        pass and kept in the state (its ``conventions`` field group).
 
     Returns
     -------
@@ -879,6 +915,10 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "panoptic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not panoptic")
+    if convention is not None:
+        convention = get_profile(convention, "panoptic").name
+    shown = resolve_names(conventions, "panoptic")  # checked before any work
+    variants = bool(shown) or convention not in (None, "panopticapi", "cityscapes")
     gt, gt_path = _load_panoptic(gt_json, gt_folder, "ground-truth")
     pred, pred_path = _load_panoptic(pred_json, pred_folder, "prediction")
     cats = CategoryIndex(gt.categories)
@@ -892,7 +932,7 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
         _check_zero_areas(gt, items, gt_name)
     run_warnings = _panoptic_preset_warnings(p, gt.categories, [it[1] for it in items], gt_name)
     digests = _panoptic_digests(gt, items)
-    state = PanopticState(len(cats), per_image=per_image, digest=per_image)
+    state = PanopticState(len(cats), per_image=per_image, digest=per_image, conventions=variants)
     _count_panoptic(state, items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas, jobs=jobs,
                     cache_dir=cache_dir, progress=progress, digests=digests)
     notes = _panoptic_scored(state, items) + _cache_notes(cache_dir)
@@ -905,8 +945,13 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                "fingerprint": fingerprint(ids, digests, _categories_bytes(result_cats))}
     params = {"preset": p.name if p else None, "allow_missing": bool(allow_missing),
               "recompute_gt_areas": bool(recompute_gt_areas)}
+    if convention is not None:
+        params["convention"] = convention
+        if variants and per_image:
+            notes.append(f"convention {convention}: per-image rows (CSV) follow panopticapi's rules; the "
+                         f"{convention} counts are kept for the whole run")
     return panoptic_result(state, cats, with_semantic=with_semantic, params=params, dataset=dataset,
-                           run_warnings=run_warnings, notes=notes)
+                           run_warnings=run_warnings, notes=notes, conventions=shown)
 
 
 def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jobs: Optional[int] = None,

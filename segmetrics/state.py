@@ -9,7 +9,8 @@ table, so a field added there (a later feature's counts) is saved, loaded and
 merged with no other change.
 
 Shape symbols: ``K`` classes / categories, ``K+1`` with the void column,
-``N`` images (rows of per-image fields), ``M`` matches, integers literally.
+``N`` images (rows of per-image fields), ``M`` matches, ``C`` matches under
+the variant rules of :mod:`segmetrics.conventions`, integers literally.
 
 Reductions
 ----------
@@ -19,7 +20,8 @@ Reductions
   depend on the order in which images, threads, shards or merges came:
   image rows ascending by image id (integers by value, before strings by
   text, see :func:`id_key`); match rows by image row (keeping each image's
-  own order), or, without per-image rows, by ``(category, IoU)``.  Float sums
+  own order), or, without per-image rows, by ``(category, IoU)``; variant
+  matches by ``(variant, category, IoU)``.  Float sums
   are only ever taken with :func:`math.fsum` over a category's or an image's
   matches, which is correctly rounded, hence order-free.
 * Warnings (one line each, from the per-image scoring) are kept sorted.
@@ -28,8 +30,11 @@ Groups
 ------
 ``counts`` (always), ``per_image`` (per-image rows, the image id of each,
 and the image of each match; the CLI's ``--save-state`` always keeps it) and
-``digest`` (a SHA-256 of each image's ground truth, folder runs only).  Later
-features add their own groups (documented in ``docs/json_schema.md``):
+``digest`` (a SHA-256 of each image's ground truth, folder runs only) and
+``conventions`` (what other tools' rules need beyond the counts, when a run
+asks for them: semantic pixels with labels outside ``[0, K)`` counted apart,
+panoptic counts and matches under the variant matching rules of
+:mod:`segmetrics.conventions`).  Later features add their own groups (documented in ``docs/json_schema.md``):
 ``boundary`` (boundary intersection / union per class, boundary-PQ counts and
 PQ-dagger sums), ``boundary_image`` (the same per image), ``slices`` and
 ``shard``.  A group is either present with all its fields or absent.
@@ -59,6 +64,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ._version import __version__
+from .conventions import PANOPTIC_VARIANTS
 from .errors import DataFileError, FormatError, InputError
 from .pq import iou_sums as _iou_sums
 
@@ -94,7 +100,7 @@ class Field:
     dtype : str
         numpy dtype name.
     shape : tuple
-        Shape rule: ``"K"``, ``"K+1"``, ``"N"``, ``"M"`` or integers.
+        Shape rule: ``"K"``, ``"K+1"``, ``"N"``, ``"M"``, ``"C"`` or integers.
     reduce : {"sum", "cat"}
     group : str
     doc : str
@@ -107,8 +113,8 @@ class Field:
     group: str
     doc: str
 
-    def concrete_shape(self, k: int, n: int = 0, m: int = 0) -> tuple:
-        sizes = {"K": k, "K+1": k + 1, "N": n, "M": m}
+    def concrete_shape(self, k: int, n: int = 0, m: int = 0, c: int = 0) -> tuple:
+        sizes = {"K": k, "K+1": k + 1, "N": n, "M": m, "C": c}
         return tuple(sizes[s] if isinstance(s, str) else s for s in self.shape)
 
 
@@ -136,11 +142,13 @@ class _State:
     TASK = ""
     FIELDS: tuple = ()
 
-    def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False) -> None:
+    def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False,
+                 conventions: bool = False) -> None:
         if digest and not per_image:
             raise InputError("per-image GT digests need per-image rows (per_image=True)")
         self.num_classes = int(num_classes)
-        groups = {"counts"} | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set())
+        groups = {"counts"} | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set()) \
+            | ({"conventions"} if conventions else set())
         self.groups = frozenset(groups)
         self._sums: dict[str, np.ndarray] = {}
         self._blocks: dict[str, list] = {}
@@ -166,6 +174,11 @@ class _State:
     @property
     def per_image_kept(self) -> bool:
         return "per_image" in self.groups
+
+    @property
+    def conventions_kept(self) -> bool:
+        """Whether the state holds the ``conventions`` field group."""
+        return "conventions" in self.groups
 
     # ---- reading
     def __getattr__(self, name: str):
@@ -262,6 +275,10 @@ class _State:
             morder = np.lexsort((arrays["match_iou"], arrays["match_cat"]))
             for name in match_fields:
                 arrays[name] = arrays[name][morder]
+        if "conv_match_cat" in arrays:
+            corder = np.lexsort((arrays["conv_match_iou"], arrays["conv_match_cat"], arrays["conv_match_var"]))
+            for name in [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == "C"]:
+                arrays[name] = arrays[name][corder]
         self._blocks = {name: [np.ascontiguousarray(arr)] for name, arr in arrays.items()}  # all 1-D or more
         self._warnings.sort()
         self._canonical = True
@@ -321,15 +338,18 @@ class _State:
         unknown = groups - {f.group for f in cls.FIELDS}
         if unknown:
             raise InputError(f"{cls.__name__} has no field group {sorted(unknown)}")
-        state = cls(num_classes, per_image="per_image" in groups, digest="digest" in groups)
+        state = cls(num_classes, per_image="per_image" in groups, digest="digest" in groups,
+                    conventions="conventions" in groups)
         ids = list(arrays.get("image_ids", []))
         n = len(ids) if state.per_image_kept else 0
         m = int(np.asarray(arrays.get("match_cat", np.zeros(0))).shape[0]) if "match_cat" in state._blocks else 0
+        c = int(np.asarray(arrays.get("conv_match_cat", np.zeros(0))).shape[0]) \
+            if "conv_match_cat" in state._blocks else 0
         for f in state._fields():
             if f.name not in arrays:
                 raise InputError(f"field {f.name!r} is missing")
             arr = np.asarray(arrays[f.name])
-            want = f.concrete_shape(state.num_classes, n, m)
+            want = f.concrete_shape(state.num_classes, n, m, c)
             if arr.shape != want or arr.dtype != np.dtype(f.dtype):
                 raise InputError(f"field {f.name!r} must be {f.dtype} of shape {want}, got {arr.dtype} {arr.shape}")
             if f.reduce == "sum":
@@ -348,6 +368,10 @@ class _State:
         if "match_cat" in state._blocks and m and (
                 arrays["match_cat"].min() < 0 or arrays["match_cat"].max() >= state.num_classes):
             raise InputError("match_cat holds a category outside [0, K)")
+        if "conv_match_cat" in state._blocks and c and (
+                arrays["conv_match_cat"].min() < 0 or arrays["conv_match_cat"].max() >= state.num_classes
+                or arrays["conv_match_var"].min() < 0 or arrays["conv_match_var"].max() >= len(PANOPTIC_VARIANTS)):
+            raise InputError("conv_match_cat / conv_match_var hold a category or variant out of range")
         state._warnings = [str(w) for w in arrays.get("warnings", [])]
         state._canonical = False
         state._canonicalize()
@@ -423,16 +447,33 @@ class SemanticState(_State):
         Field("image_fn", "int64", ("N", "K"), "cat", "per_image", "false-negative pixels per image and class"),
         _IMAGE_MISSING,
         _IMAGE_DIGEST,
+        Field("dropped_gt", "int64", ("K+1",), "sum", "conventions",
+              "pixels per predicted class (K: a prediction outside [0, K) too) whose GT label is outside [0, K) "
+              "and not ignored (out_of_range='drop')"),
+        Field("dropped_pred", "int64", ("K",), "sum", "conventions",
+              "GT pixels per class predicted outside [0, K) and not as the ignore index (out_of_range='drop')"),
     )
 
-    def _fold(self, cm: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """A (K, K) or void-column (K+1, K+1) matrix as (K x K counts, void vector or None)."""
+    def _fold(self, cm: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, dict]:
+        """A (K, K), void-column (K+1, K+1) or dropped-label (K+2, K+2) matrix (see
+        :class:`~segmetrics.labels.LabelRules`) as (K x K counts, void vector or None,
+        the ``conventions`` sums or {})."""
         k = self.num_classes
+        if cm.shape == (k + 2, k + 2):
+            if not self.conventions_kept:
+                raise InputError("labels outside [0, K) were counted apart (out_of_range='drop'): the state needs "
+                                 "the conventions field group")
+            dropped_gt = np.append(cm[k + 1, :k], cm[k + 1, k:].sum())
+            return cm[:k, :k], cm[:k, k], {"dropped_gt": dropped_gt, "dropped_pred": cm[:k, k + 1]}
         if cm.shape == (k + 1, k + 1):
-            return cm[:k, :k], cm[:k, k]
+            return cm[:k, :k], cm[:k, k], {}
         if cm.shape != (k, k):
             raise InputError(f"confusion matrix must be ({k}, {k}) or ({k + 1}, {k + 1}), got {cm.shape}")
-        return cm, None
+        return cm, None, {}
+
+    def _add_dropped(self, extra: dict) -> None:
+        for name, arr in extra.items():
+            self._sums[name] += arr
 
     def add_counted(self, count, num_images: int) -> tuple:
         """Let ``count(matrix)`` add images into the confusion matrix in place (the fast path).
@@ -455,14 +496,18 @@ class SemanticState(_State):
         return bad
 
     def add_image(self, cm, *, image_id: Any = None, missing: bool = False, digest: bytes | None = None) -> None:
-        """Add one image's confusion matrix ((K, K), or (K+1, K+1) with the void column)."""
-        counts, void = self._fold(np.asarray(cm, dtype=np.int64))
+        """Add one image's confusion matrix ((K, K), or (K+1, K+1) with the void column, or
+        (K+2, K+2) with labels outside [0, K) counted apart)."""
+        counts, void, extra = self._fold(np.asarray(cm, dtype=np.int64))
         rows = None
         if self.per_image_kept:
             keys = self.check_new_ids([image_id])
             tp, fp, fn = image_counts(counts)
             if void is not None:
                 fn = fn + void
+            if extra:  # as the kernels count them: predictions on dropped GT are false positives
+                fn = fn + extra["dropped_pred"]
+                fp = fp + extra["dropped_gt"][:-1]
             rows = {"image_tp": tp[None], "image_fp": fp[None], "image_fn": fn[None],
                     "image_missing": np.array([missing])}
             if "digest" in self.groups:
@@ -470,6 +515,7 @@ class SemanticState(_State):
         self._sums["confusion"] += counts
         if void is not None:
             self._sums["missing" if missing else "void"] += void
+        self._add_dropped(extra)
         self._sums["num_images"] += 1
         if rows is not None:
             self._add_rows([image_id], keys, rows)
@@ -478,10 +524,10 @@ class SemanticState(_State):
         """Add what the folder engine returned for ``image_ids`` (a ``SemanticSums``).
 
         ``sums.confusion`` is (K, K), or (K+1, K+1) when the engine counted the
-        void column; per-image rows (``sums.image_tp`` ...) are in the order of
-        ``image_ids``.
+        void column, or (K+2, K+2) with labels outside [0, K) counted apart;
+        per-image rows (``sums.image_tp`` ...) are in the order of ``image_ids``.
         """
-        counts, void = self._fold(np.asarray(sums.confusion, dtype=np.int64))
+        counts, void, extra = self._fold(np.asarray(sums.confusion, dtype=np.int64))
         rows = None
         k = self.num_classes
         if self.per_image_kept:
@@ -495,6 +541,7 @@ class SemanticState(_State):
         self._sums["confusion"] += counts
         if void is not None:
             self._sums["missing" if missing else "void"] += void
+        self._add_dropped(extra)
         self._sums["num_images"] += int(sums.num_images)
         if rows is not None:
             self._add_rows(list(image_ids), keys, rows)
@@ -545,7 +592,29 @@ class PanopticState(_State):
         Field("image_fn", "int64", ("N", "K"), "cat", "per_image", "unmatched GT segments per image and category"),
         _IMAGE_MISSING,
         _IMAGE_DIGEST,
+        Field("conv_tp", "int64", (len(PANOPTIC_VARIANTS), "K"), "sum", "conventions",
+              "matched segments per variant of the matching rules and category"),
+        Field("conv_fp", "int64", (len(PANOPTIC_VARIANTS), "K"), "sum", "conventions",
+              "unmatched predicted segments per variant and category"),
+        Field("conv_fn", "int64", (len(PANOPTIC_VARIANTS), "K"), "sum", "conventions",
+              "unmatched GT segments per variant and category"),
+        Field("conv_match_var", "int64", ("C",), "cat", "conventions", "variant of each variant match"),
+        Field("conv_match_cat", "int64", ("C",), "cat", "conventions", "dense category of each variant match"),
+        Field("conv_match_iou", "float64", ("C",), "cat", "conventions", "IoU of each variant match"),
     )
+
+    def _add_variants(self, variants) -> None:
+        """The variant sums ``(tp, fp, fn, match_var, match_cat, match_iou)`` of an image or a run."""
+        if not self.conventions_kept:
+            return
+        if variants is None:
+            raise InputError("this state keeps the conventions field group: count the images with the variant "
+                             "rules (variants=segmetrics.conventions.PANOPTIC_VARIANTS)")
+        tp, fp, fn, m_var, m_cat, m_iou = variants
+        self._sums["conv_tp"] += tp
+        self._sums["conv_fp"] += fp
+        self._sums["conv_fn"] += fn
+        self._add_blocks({"conv_match_var": m_var, "conv_match_cat": m_cat, "conv_match_iou": m_iou})
 
     def add_image(self, stats, *, missing: bool = False, digest: bytes | None = None) -> None:
         """Add one image's statistics (an ``ImageStats`` of the per-image scoring)."""
@@ -564,6 +633,7 @@ class PanopticState(_State):
         self._sums["fp"] += stats.fp
         self._sums["fn"] += stats.fn
         np.add.at(self._sums["confusion"].reshape(-1), stats.confusion_index, stats.confusion_count)
+        self._add_variants(stats.variants)
         self._sums["num_images"] += 1
         if keys is not None:
             first = self._add_rows([stats.image_id], keys, {})
@@ -592,6 +662,7 @@ class PanopticState(_State):
         self._sums["fp"] += sums.fp
         self._sums["fn"] += sums.fn
         self._sums["confusion"] += sums.confusion
+        self._add_variants(getattr(sums, "variants", None))
         self._sums["num_images"] += int(sums.num_images)
         if keys is not None:
             first = self._add_rows(list(image_ids), keys, image_rows)
@@ -645,10 +716,11 @@ def write_state_file(path, state: _State, header: dict) -> None:
     arrays = state.to_arrays()
     ids, warnings = arrays.pop("image_ids"), arrays.pop("warnings")
     head = dict(header)
+    counts = {"images": len(ids), "matches": int(arrays["match_cat"].shape[0]) if "match_cat" in arrays else 0}
+    if "conv_match_cat" in arrays:
+        counts["conv_matches"] = int(arrays["conv_match_cat"].shape[0])
     head.update(format=FORMAT_NAME, version=FORMAT_VERSION, segmetrics_version=__version__, task=state.TASK,
-                num_classes=state.num_classes, groups=sorted(state.groups),
-                counts={"images": len(ids), "matches": int(arrays["match_cat"].shape[0])
-                        if "match_cat" in arrays else 0})
+                num_classes=state.num_classes, groups=sorted(state.groups), counts=counts)
     members = {
         "header.json": json.dumps(head, allow_nan=False).encode("ascii"),  # key order kept: reports follow it
         "image_ids.json": json.dumps(ids).encode("ascii"),
@@ -740,6 +812,7 @@ def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
         groups = set(header["groups"])
         n = int(header["counts"]["images"])
         m = int(header["counts"]["matches"])
+        c = int(header["counts"].get("conv_matches", 0))
     except (KeyError, TypeError, ValueError):
         raise FormatError(f"{path}: the header lacks num_classes, groups or counts") from None
     members = {"header.json": raw}
@@ -748,7 +821,7 @@ def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
     fields = [f for f in cls.FIELDS if f.group in groups]
     arrays: dict = {}
     for f in fields:
-        shape = f.concrete_shape(k, n, m)
+        shape = f.concrete_shape(k, n, m, c)
         limit = int(np.prod(shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize + 4096
         data = _read_member(zf, f.name + ".npy", limit, path)
         members[f.name + ".npy"] = data

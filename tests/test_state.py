@@ -58,8 +58,8 @@ def test_fields_are_declared_once_with_reductions():
         names = [f.name for f in cls.FIELDS]
         assert len(names) == len(set(names))
         for f in cls.FIELDS:
-            assert f.reduce in ("sum", "cat") and f.group in ("counts", "per_image", "digest")
-            assert (f.reduce == "cat") == (bool(f.shape) and f.shape[0] in ("N", "M"))
+            assert f.reduce in ("sum", "cat") and f.group in ("counts", "per_image", "digest", "conventions")
+            assert (f.reduce == "cat") == (bool(f.shape) and f.shape[0] in ("N", "M", "C"))
             np.dtype(f.dtype)  # a real dtype
     st = SemanticState(3, per_image=True)
     assert st.confusion.shape == (3, 3) and st.image_tp.shape == (0, 3) and st.num_images == 0

@@ -112,6 +112,10 @@ class ImageStats:
     confusion_index, confusion_count : ndarray of int64
         Sparse entries of the (K+1) x (K+1) category confusion matrix (flat index, count).
     warnings : list of str
+    variants : tuple or None
+        The image under other tools' matching rules, when asked
+        (:mod:`segmetrics.conventions`): ``(tp, fp, fn, match_var, match_cat,
+        match_iou)``, counts ``(V, K)`` and one row per match.
     """
 
     image_id: Any
@@ -123,6 +127,7 @@ class ImageStats:
     confusion_index: np.ndarray
     confusion_count: np.ndarray
     warnings: list = field(default_factory=list)
+    variants: tuple | None = None
 
     def iou_sum(self) -> np.ndarray:
         """Per-class sum of this image's match IoUs (correctly rounded)."""
@@ -214,6 +219,7 @@ def score_image(
     recompute_gt_areas: bool = False,
     gt_name: str | None = None,
     pred_name: str | None = None,
+    variants=None,
 ) -> ImageStats:
     """Score one image: the per-image work function (thread-safe, GIL released in the pixel pass).
 
@@ -230,6 +236,9 @@ def score_image(
         Use GT pixel counts instead of the JSON ``area`` (which panopticapi uses).
     gt_name, pred_name : str, optional
         File names for error messages.
+    variants : sequence of int, optional
+        Option sets of other tools' matching rules (``sm_pq.h``,
+        :mod:`segmetrics.conventions`) counted in the same pass.
 
     Returns
     -------
@@ -271,12 +280,12 @@ def score_image(
         )
     return table_stats(table, (g_ids, g_cat, g_crowd, g_area, g_order), (p_ids, p_cat), cats,
                        image_id=image_id, recompute_gt_areas=recompute_gt_areas, where=where,
-                       gt_name=gname, pred_name=pname)
+                       gt_name=gname, pred_name=pname, variants=variants)
 
 
 
 def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id: Any,
-                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str) -> ImageStats:
+                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str, variants=None) -> ImageStats:
     """Matching and statistics of one image from the pairs last counted into ``table``.
 
     ``table`` is a :class:`~segmetrics._kernels.panoptic.PairTable` (dense indices:
@@ -286,6 +295,7 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     (:func:`segmetrics._kernels.panoptic.image_stats`); this function names what
     they find.  Shared by :func:`score_image` and the folder engine
     (:mod:`segmetrics._pipeline`), which counts the pairs straight from the PNG files.
+    ``variants`` (option sets) also counts the image under other tools' rules.
 
     Raises
     ------
@@ -294,12 +304,14 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     """
     g_ids, g_cat, g_crowd, g_area, g_order = gt
     p_ids, p_cat = pred
-    status, tp, fp, fn, match_cat, match_iou, conf_index, conf_count, stale, gt_pixels, pred_pixels = \
-        _kernel.image_stats(table, len(cats), np.ascontiguousarray(g_cat, dtype=np.int64),
-                            np.ascontiguousarray(g_crowd, dtype=np.uint8),
-                            np.ascontiguousarray(g_area, dtype=np.float64),
-                            np.ascontiguousarray(g_order, dtype=np.int64),
-                            np.ascontiguousarray(p_cat, dtype=np.int64), bool(recompute_gt_areas))
+    out = _kernel.image_stats(table, len(cats), np.ascontiguousarray(g_cat, dtype=np.int64),
+                              np.ascontiguousarray(g_crowd, dtype=np.uint8),
+                              np.ascontiguousarray(g_area, dtype=np.float64),
+                              np.ascontiguousarray(g_order, dtype=np.int64),
+                              np.ascontiguousarray(p_cat, dtype=np.int64), bool(recompute_gt_areas),
+                              None if variants is None else np.asarray(variants, dtype=np.uint32),
+                              None if variants is None else cats.isthing.astype(np.uint8))
+    status, tp, fp, fn, match_cat, match_iou, conf_index, conf_count, stale, gt_pixels, pred_pixels = out[:11]
     if status:  # a listed segment without pixels
         for side, pix, ids_, name in (("ground-truth", gt_pixels, g_ids, gt_name),
                                       ("prediction", pred_pixels, p_ids, pred_name)):
@@ -321,4 +333,5 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     return ImageStats(
         image_id=image_id, tp=tp, fp=fp, fn=fn, match_cat=match_cat, match_iou=match_iou,
         confusion_index=conf_index, confusion_count=conf_count, warnings=notes,
+        variants=out[11] if variants is not None else None,
     )

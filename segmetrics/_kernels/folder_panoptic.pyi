@@ -31,7 +31,19 @@ def panoptic_cached(
 class PanopticAccumulator:
     k: int
     num_images: int
+    n_var: int
     def __init__(self, k: int) -> None: ...
+    def set_variants(self, variants: npt.NDArray[np.uint32], isthing: npt.NDArray[np.uint8]) -> None: ...
+    def variant_result(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+    ]: ...
     def result(
         self,
     ) -> tuple[

@@ -170,9 +170,18 @@ cdef class PanopticAccumulator:
     cdef int64_t *match_image
     cdef double *match_iou
     cdef size_t n_match, match_cap
+    cdef uint32_t *var_opts
+    cdef uint8_t *isthing
+    cdef int64_t *vtp
+    cdef int64_t *vfp
+    cdef int64_t *vfn
+    cdef int64_t *vmatch_var
+    cdef int64_t *vmatch_cat
+    cdef double *vmatch_iou
+    cdef size_t n_vmatch, vmatch_cap
     cdef sm_pq q
     cdef PairTable table
-    cdef readonly Py_ssize_t k, num_images
+    cdef readonly Py_ssize_t k, num_images, n_var
 
     def __cinit__(self, Py_ssize_t k):
         if k < 1:
@@ -202,7 +211,54 @@ cdef class PanopticAccumulator:
         free(self.match_cat)
         free(self.match_image)
         free(self.match_iou)
+        free(self.var_opts)
+        free(self.isthing)
+        free(self.vtp)
+        free(self.vfp)
+        free(self.vfn)
+        free(self.vmatch_var)
+        free(self.vmatch_cat)
+        free(self.vmatch_iou)
         sm_pq_free(&self.q)
+
+    def set_variants(self, variants, isthing):
+        """Also count every image under other tools' matching rules: ``variants`` are
+        uint32 option sets (``SM_PQV_*`` of ``sm_pq.h``), ``isthing`` one flag per
+        category.  Call before any image is added."""
+        cdef const uint32_t[::1] opts = np.ascontiguousarray(variants, dtype=np.uint32)
+        cdef const uint8_t[::1] thing = np.ascontiguousarray(isthing, dtype=np.uint8)
+        cdef Py_ssize_t nv = opts.shape[0], j
+        if self.num_images or self.n_var:
+            raise ValueError("set_variants before any image, once")
+        if thing.shape[0] != self.k:
+            raise ValueError("isthing needs one flag per category")
+        if nv == 0:
+            return
+        self.var_opts = <uint32_t *>malloc(nv * sizeof(uint32_t))
+        self.isthing = <uint8_t *>malloc(self.k)
+        self.vtp = <int64_t *>calloc(nv * self.k, sizeof(int64_t))
+        self.vfp = <int64_t *>calloc(nv * self.k, sizeof(int64_t))
+        self.vfn = <int64_t *>calloc(nv * self.k, sizeof(int64_t))
+        if (self.var_opts == NULL or self.isthing == NULL or self.vtp == NULL or self.vfp == NULL
+                or self.vfn == NULL):
+            raise MemoryError()
+        for j in range(nv):
+            self.var_opts[j] = opts[j]
+        for j in range(self.k):
+            self.isthing[j] = thing[j]
+        self.n_var = nv
+        self.q.n_var = <size_t>nv
+        self.q.var_opts = self.var_opts
+        self.q.isthing = self.isthing
+        self.q.vtp, self.q.vfp, self.q.vfn = self.vtp, self.vfp, self.vfn
+
+    def variant_result(self):
+        """``(tp, fp, fn, match_var, match_cat, match_iou)`` of the variants: ``(V, k)``
+        counts and one row per match, as new NumPy arrays."""
+        k, v, m = self.k, self.n_var, self.n_vmatch
+        return (_array(self.vtp, v * k, np.int64).reshape(v, k), _array(self.vfp, v * k, np.int64).reshape(v, k),
+                _array(self.vfn, v * k, np.int64).reshape(v, k), _array(self.vmatch_var, m, np.int64),
+                _array(self.vmatch_cat, m, np.int64), _array(self.vmatch_iou, m, np.float64))
 
     def result(self):
         """``(tp, fp, fn, confusion, match_cat, match_iou, match_image)`` as new NumPy arrays."""
@@ -213,26 +269,37 @@ cdef class PanopticAccumulator:
                 _array(self.match_image, m, np.int64))
 
     cdef int reserve(self, size_t n) noexcept nogil:
-        """Room for n more matches; -1 if out of memory."""
-        cdef void *p
-        cdef size_t want
-        if self.match_cap >= self.n_match + n:
-            return 0
-        want = 2 * (self.n_match + n) + 64
-        p = realloc(self.match_cat, want * sizeof(int64_t))
-        if p == NULL:
-            return -1
-        self.match_cat = <int64_t *>p
-        p = realloc(self.match_image, want * sizeof(int64_t))
-        if p == NULL:
-            return -1
-        self.match_image = <int64_t *>p
-        p = realloc(self.match_iou, want * sizeof(double))
-        if p == NULL:
-            return -1
-        self.match_iou = <double *>p
-        self.match_cap = want
+        """Room for n more matches (and n_var * n more variant matches); -1 if out of memory."""
+        cdef size_t want, need = self.n_match + n
+        if self.match_cap < need:
+            want = 2 * need + 64
+            if _grow_matches(&self.match_cat, &self.match_image, &self.match_iou, want):
+                return -1
+            self.match_cap = want
+        need = self.n_vmatch + <size_t>self.n_var * n
+        if self.n_var and self.vmatch_cap < need:
+            want = 2 * need + 64
+            if _grow_matches(&self.vmatch_cat, &self.vmatch_var, &self.vmatch_iou, want):
+                return -1
+            self.vmatch_cap = want
         return 0
+
+
+cdef int _grow_matches(int64_t **cat, int64_t **aux, double **iou, size_t n) noexcept nogil:
+    """Reallocate three match columns to n rows (contents kept); -1 if out of memory."""
+    cdef void *p = realloc(cat[0], n * sizeof(int64_t))
+    if p == NULL:
+        return -1
+    cat[0] = <int64_t *>p
+    p = realloc(aux[0], n * sizeof(int64_t))
+    if p == NULL:
+        return -1
+    aux[0] = <int64_t *>p
+    p = realloc(iou[0], n * sizeof(double))
+    if p == NULL:
+        return -1
+    iou[0] = <double *>p
+    return 0
 
 
 cdef class PanopticBatch:
@@ -425,6 +492,8 @@ cdef class PanopticBatch:
         q.match_iou = acc.match_iou
         q.match_image = acc.match_image
         q.n_match = acc.n_match
+        q.vmatch_var, q.vmatch_cat, q.vmatch_iou = acc.vmatch_var, acc.vmatch_cat, acc.vmatch_iou
+        q.n_vmatch = acc.n_vmatch
         q.stale = NULL
         if self.per_image:
             q.itp, q.ifp, q.ifn = &self.img_tp[i, 0], &self.img_fp[i, 0], &self.img_fn[i, 0]
@@ -436,5 +505,6 @@ cdef class PanopticBatch:
         if status != SM_PQ_OK:
             return NEEDS_PYTHON
         acc.n_match = q.n_match
+        acc.n_vmatch = q.n_vmatch
         acc.num_images += 1
         return OK

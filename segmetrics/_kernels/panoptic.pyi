@@ -30,9 +30,9 @@ def image_stats(
     g_order: npt.NDArray[np.int64],
     p_cat: npt.NDArray[np.int64],
     recompute_gt_areas: bool,
-) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
-           npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
-           npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+    variants: npt.NDArray[np.uint32] | None = None,
+    isthing: npt.NDArray[np.uint8] | None = None,
+) -> tuple: ...  # 11 items; a 12th (the variant sums) with ``variants``
 def segment_columns_all(
     seg_lists: list, max_id: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8],

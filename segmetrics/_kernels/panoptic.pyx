@@ -12,7 +12,7 @@ rules of ``sm_pq.h`` (the only copy: the folder kernels run the same code).  Bot
 release the GIL.
 """
 from libc.math cimport NAN
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 
@@ -120,12 +120,13 @@ cdef class PairTable:
 
 def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8_t[::1] g_crowd,
                 const double[::1] g_area, const int64_t[::1] g_order, const int64_t[::1] p_cat,
-                bint recompute_gt_areas):
+                bint recompute_gt_areas, variants=None, isthing=None):
     """panopticapi's rules on the pairs last counted into ``t`` (see ``sm_pq.h``).
 
     ``g_*`` / ``p_cat`` are the image's segment columns in dense order (ascending
     ids): dense category indices in ``[0, k)``, crowd flags, JSON areas (NaN where
-    absent), listing positions.
+    absent), listing positions.  ``variants`` (uint32 option sets, ``SM_PQV_*``)
+    and ``isthing`` (``k`` flags) also count the image under other tools' rules.
 
     Returns
     -------
@@ -137,12 +138,22 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
         category confusion; ``stale``, the dense GT indices whose JSON area differs
         from the PNG).  ``status`` 1: a listed segment has no pixel (see
         ``gt_pixels`` / ``pred_pixels``, per segment in dense order); nothing else
-        is filled.
+        is filled.  With ``variants``, a 12th item: ``(tp, fp, fn, match_var,
+        match_cat, match_iou)`` of the variants (``(V, k)`` counts, one row per
+        match).
     """
-    cdef Py_ssize_t ng = t.n_gt, npr = t.n_pred, j, n
+    cdef Py_ssize_t ng = t.n_gt, npr = t.n_pred, j, n, nv = 0
     cdef sm_pq q
     cdef sm_pq_image im
     cdef int status
+    cdef const uint32_t[::1] v_opts
+    cdef const uint8_t[::1] v_thing
+    if variants is not None:
+        v_opts = np.ascontiguousarray(variants, dtype=np.uint32)
+        v_thing = np.ascontiguousarray(isthing, dtype=np.uint8)
+        nv = v_opts.shape[0]
+        if v_thing.shape[0] != k:
+            raise ValueError("isthing needs one flag per category")
     if g_cat.shape[0] != ng or g_crowd.shape[0] != ng or g_area.shape[0] != ng or g_order.shape[0] != ng \
             or p_cat.shape[0] != npr:
         raise ValueError("segment columns do not match the counted table")
@@ -168,7 +179,20 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
     cdef double[::1] v_iou = match_iou
     cdef int64_t dummy = 0
     cdef double ddummy = 0
+    vtp, vfp, vfn = np.zeros((nv, k), np.int64), np.zeros((nv, k), np.int64), np.zeros((nv, k), np.int64)
+    var_var, var_cat, var_iou = np.empty(nv * n, np.int64), np.empty(nv * n, np.int64), np.empty(nv * n, np.float64)
+    cdef int64_t[:, ::1] w_tp = vtp, w_fp = vfp, w_fn = vfn
+    cdef int64_t[::1] w_var = var_var, w_cat = var_cat
+    cdef double[::1] w_iou = var_iou
     memset(&q, 0, sizeof(q))
+    if nv:
+        q.n_var = <size_t>nv
+        q.var_opts = &v_opts[0]
+        q.isthing = &v_thing[0]
+        q.vtp, q.vfp, q.vfn = &w_tp[0, 0], &w_fp[0, 0], &w_fn[0, 0]
+        q.vmatch_var = &w_var[0] if n else &dummy
+        q.vmatch_cat = &w_cat[0] if n else &dummy
+        q.vmatch_iou = &w_iou[0] if n else &ddummy
     memset(&im, 0, sizeof(im))
     q.K = <size_t>k
     q.tp, q.fp, q.fn = &v_tp[0], &v_fp[0], &v_fn[0]
@@ -196,9 +220,12 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
     sm_pq_free(&q)
     if status == SM_PQ_NOMEM:
         raise MemoryError()
-    m, c, s = q.n_match, q.n_conf, q.n_stale
-    return (status, tp, fp, fn, match_cat[:m].copy(), match_iou[:m].copy(), conf_index[:c].copy(),
-            conf_count[:c].copy(), stale[:s].copy(), gt_pixels, pred_pixels)
+    m, c, s, mv = q.n_match, q.n_conf, q.n_stale, q.n_vmatch
+    out = (status, tp, fp, fn, match_cat[:m].copy(), match_iou[:m].copy(), conf_index[:c].copy(),
+           conf_count[:c].copy(), stale[:s].copy(), gt_pixels, pred_pixels)
+    if variants is None:
+        return out
+    return out + ((vtp, vfp, vfn, var_var[:mv].copy(), var_cat[:mv].copy(), var_iou[:mv].copy()),)
 
 
 cdef struct _IdPos:
