@@ -426,9 +426,7 @@ def _extras(profile: Profile, state, parts: dict, class_names, summary: dict) ->
             out["mIoU_per_image"] = float("nan")
     if "mIoU_category" in profile.reported:
         g = _cityscapes_categories(class_names) if class_names is not None else None
-        if g is None:
-            out["mIoU_category"] = float("nan")
-        else:
+        if g is not None:  # only for the 19 Cityscapes classes
             void = parts["void"] + parts["missing"]
             cat = _metrics.summarize(g.T @ parts["cm"] @ g, void=g.T @ void)
             out["mIoU_category"] = cat["mIoU"]
@@ -533,7 +531,7 @@ def _semantic_compare(state, names: tuple, class_names) -> list:
         if why is None:
             s = _semantic_numbers(parts, p.rules)
             s.update(_extras(p, state, parts, class_names, s))
-            metrics = {key: float(s[key]) for key in p.reported}
+            metrics = {key: float(s[key]) for key in p.reported if key in s}
         rules = []
         for key, value in p.rules.items():
             if value == ref.rules[key]:

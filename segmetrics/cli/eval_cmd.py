@@ -10,6 +10,7 @@ from ..errors import DataFileError, InputError
 from ..folders import detect_task, evaluate_panoptic_folders, evaluate_semantic_folders
 from ..gtcache import default_cache_dir
 from ..io.labelfiles import CLASS_NAMES_FORMAT, LABEL_MAP_FORMAT
+from ..conventions import PROFILES
 from ..presets import PRESETS
 from ._common import (
     EXIT_CODES_HELP,
@@ -68,6 +69,12 @@ Missing predictions (--allow-missing):
   correct); panoptic: every GT segment of the image is a false negative.
 
 \b
+Other tools' numbers (--convention, --conventions all):
+  each tool's rules for the edge cases (classes only predicted, labels
+  outside [0, K), void predictions, the panoptic union, crowd and stuff
+  segments) as a profile; docs/conventions.md gives each rule's source.
+
+\b
 Outputs: the table goes to stdout; --json PATH writes the report
 (schema: docs/json_schema.md; values are fractions, '-' = stdout);
 --per-image PATH.csv one row per image; --markdown prints Markdown for PR
@@ -77,6 +84,8 @@ progress go to stderr.
 
 {EXIT_CODES_HELP}
 """
+
+CONVENTION_NAMES = sorted({name for _, name in PROFILES})
 
 _SEMANTIC_ONLY = ("--num-classes", "--ignore-index", "--reduce-zero-label", "--label-map", "--pred-label-map",
                   "--class-names", "--pred-labels", "--void-predictions")
@@ -112,6 +121,8 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--gt-folder", type=click.Path(path_type=Path, file_okay=False), help="Panoptic: GT PNG folder when not next to the JSON.")
 @click.option("--pred-folder", type=click.Path(path_type=Path, file_okay=False), help="Panoptic: prediction PNG folder when not next to the JSON.")
 @click.option("--recompute-gt-areas", is_flag=True, help="Panoptic: use the GT PNGs' pixel counts instead of the JSON 'area' fields.")
+@click.option("--convention", type=click.Choice(CONVENTION_NAMES), help="Score with another tool's rules (docs/conventions.md): semantic mmseg, detectron2, torchmetrics, hf-evaluate, cityscapes; panoptic panopticapi, torchmetrics, cityscapes.")
+@click.option("--conventions", "compare", metavar="all|NAME,...", help="Also print every tool's numbers side by side and how much each rule moves them.")
 @output_options
 @click.option("--save-state", metavar="PATH", help="Write the run-state file (counts per image included) for 'segmetrics report' / 'merge'.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker threads (default: usable CPUs, at most 8).")
@@ -127,9 +138,9 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--demo-task", type=click.Choice(["both", "semantic", "panoptic"]), default="both", show_default=True, help="Which demo to run.")
 def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_label, pred_labels,
                  pred_reduce_zero_label, label_map, pred_label_map, class_names, absent_rule, void_predictions,
-                 gt_folder, pred_folder, recompute_gt_areas, per_class, all_classes, json_path, per_image_path, markdown,
-                 fail_under, quiet, save_state, jobs, cache_dir, no_cache, max_pixels, allow_missing, demo, demo_dir,
-                 demo_task):
+                 gt_folder, pred_folder, recompute_gt_areas, convention, compare, per_class, all_classes, json_path,
+                 per_image_path, markdown, fail_under, quiet, save_state, jobs, cache_dir, no_cache, max_pixels,
+                 allow_missing, demo, demo_dir, demo_task):
     """Score predictions against ground truth and print the metrics.
 
     Semantic: aAcc mAcc mIoU fwIoU mDice.  Panoptic: PQ SQ RQ (all, things,
@@ -185,7 +196,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                 result = evaluate_panoptic_folders(
                     gt, pred, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
                     allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
-                    jobs=jobs, cache_dir=cache_dir, progress=tick)
+                    jobs=jobs, cache_dir=cache_dir, progress=tick, convention=convention, conventions=compare)
             else:
                 if recompute_gt_areas:
                     raise click.UsageError("--recompute-gt-areas applies to panoptic evaluation")
@@ -196,7 +207,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                     reduce_zero_label=reduce_zero_label, pred_labels=reading, label_map=label_map,
                     pred_label_map=pred_label_map, absent_rule=absent_rule, void_predictions=void_predictions,
                     allow_missing=allow_missing, per_image=per_image, jobs=jobs, cache_dir=cache_dir,
-                    progress=tick, class_names=class_names)
+                    progress=tick, class_names=class_names, convention=convention, conventions=compare)
         if save_state:
             result.save_state(save_state)
     render(result, **out)
