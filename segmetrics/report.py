@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -393,10 +394,13 @@ def format_conventions(conv: Mapping, *, markdown: bool = False) -> str:
     out = [title, "", _grid(header, rows, align_left=1)]
     out += [f"  {u}" for u in unavailable]
     if moves:
-        out += ["", f"Each rule in which a profile differs from {ref}, switched alone ({primary}, points):"]
+        out += ["", f"Rules that differ from {ref}'s, each switched alone ({primary}, points):"]
         for name, what, effect in moves:
-            line = f"  {name:<12} {what}"
-            out += [line + "  " + effect] if len(line) + 2 + len(effect) <= TABLE_WIDTH else [line, " " * 15 + effect]
+            line = f"  {name:<12} {what}  {effect}"
+            if len(line) > TABLE_WIDTH:  # the rule on its line(s), the effect under it
+                line = textwrap.fill(f"  {name:<12} {what}", TABLE_WIDTH, subsequent_indent=" " * 15,
+                                     break_long_words=False) + "\n" + " " * 15 + effect
+            out.append(line)
     return "\n".join(out) + "\n"
 
 
