@@ -55,6 +55,7 @@ import numpy as np
 from . import metrics as _metrics
 from .errors import InputError
 from .pq import iou_sums, pq_groups
+from .report import plural
 
 __all__ = [
     "UNION_GVOID",
@@ -390,7 +391,7 @@ def _refusal(rules: dict, parts: dict, tool: str) -> str | None:
     aff = parts["affected"]
     for key in ("gt_outside", "pred_outside", "void_pred"):
         if rules[key] == "refused" and aff[key]:
-            return f"{tool} cannot score {aff[key]:,} pixels: {RULES[key].title}"
+            return f"{tool} cannot score {plural(aff[key], 'pixel')}: {RULES[key].title}"
     return None
 
 
@@ -501,12 +502,14 @@ def dropped_warnings(state, name, task: str, ignore_index=None) -> list:
     n_gt, n_pred = int(state.dropped_gt.sum()), int(state.dropped_pred.sum())
     ign = "" if ignore_index is None else f" (ignore index {ignore_index})"
     if n_gt and p.rules["gt_outside"] == "dropped":
-        out.append(f"convention {p.name}: {n_gt:,} ground-truth pixels have labels outside [0, {k}){ign}; "
-                   f"{p.name} drops them silently and counts their {int(state.dropped_gt[:k].sum()):,} "
-                   f"predictions in [0, {k}) as false positives (segmetrics refuses such labels: score without "
-                   f"--convention to see the values and images)")
+        n_fp = int(state.dropped_gt[:k].sum())
+        out.append(f"convention {p.name}: {plural(n_gt, 'ground-truth pixel')} {'has' if n_gt == 1 else 'have'} "
+                   f"labels outside [0, {k}){ign}; {p.name} drops them silently and counts their "
+                   f"{plural(n_fp, 'prediction')} in [0, {k}) as false positives (segmetrics refuses such labels: "
+                   f"score without --convention to see the values and images)")
     if n_pred and p.rules["pred_outside"] == "miss":
-        out.append(f"convention {p.name}: {n_pred:,} scored pixels are predicted outside [0, {k}){ign}; "
+        out.append(f"convention {p.name}: {plural(n_pred, 'scored pixel')} {'is' if n_pred == 1 else 'are'} "
+                   f"predicted outside [0, {k}){ign}; "
                    f"{p.name} drops them silently from the predictions, so they count as misses (segmetrics "
                    f"refuses such labels: score without --convention to see the values and images)")
     return out

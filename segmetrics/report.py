@@ -349,14 +349,14 @@ def _conv_delta(rule: Mapping, primary: str) -> str:
     d = rule.get("delta")
     affected, unit = rule.get("affected"), rule.get("unit", "")
     if rule.get("value") == "refused":
-        return f"no number: refuses {affected:,} {unit}" if affected else f"none in this run (0 {unit})"
+        return f"no number: refuses {plural(affected, unit[:-1])}" if affected else f"none in this run (0 {unit})"
     if d is None:
         return "no number"
     text = f"{primary} {100.0 * d[primary]:+.2f}" if d.get(primary) is not None else f"{primary} n/a"
     if "TP" in d:
         text += f" (TP {d['TP']:+d}, FP {d['FP']:+d}, FN {d['FN']:+d})"
     elif affected is not None:
-        text += f" ({affected:,} {unit})"
+        text += f" ({plural(affected, unit[:-1], unit)})"
     return text
 
 
@@ -392,7 +392,7 @@ def format_conventions(conv: Mapping, *, markdown: bool = False) -> str:
                     _md_table(["profile", "rule", f"effect ({primary}, points)"], moves)]
         return "\n".join(out) + "\n"
     out = [title, "", _grid(header, rows, align_left=1)]
-    out += [f"  {u}" for u in unavailable]
+    out += [textwrap.fill(u, TABLE_WIDTH, initial_indent="  ", subsequent_indent="    ") for u in unavailable]
     if moves:
         out += ["", f"Rules that differ from {ref}'s, each switched alone ({primary}, points):"]
         for name, what, effect in moves:

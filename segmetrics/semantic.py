@@ -469,7 +469,9 @@ def _void_note(state: SemanticState, params: dict, names: Sequence[str]) -> list
         return []
     top = np.argsort(-void, kind="stable")[:3]
     where = ", ".join(f"{names[c]} {int(void[c])}" for c in top if void[c])
-    return [f"{total} scored pixels were predicted as void (the ignore index) and count as misses of their "
+    one = total == 1
+    return [f"{_report.plural(total, 'scored pixel')} {'was' if one else 'were'} predicted as void (the ignore index) "
+            f"and {'counts as a miss' if one else 'count as misses'} of {'its' if one else 'their'} "
             f"GT class (most for: {where})"]
 
 

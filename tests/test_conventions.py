@@ -104,8 +104,8 @@ def test_dropping_profiles_hand_derived_and_never_silent(tmp_path, name):
     assert st.dropped_gt.tolist() == [0, 1, 0, 1] and st.dropped_pred.tolist() == [1, 0, 0]
     assert st.void.tolist() == [0, 1, 0]
     text = " ".join(res.warnings)
-    assert "2 ground-truth pixels have labels outside [0, 3)" in text and "1 predictions in [0, 3)" in text
-    assert "1 scored pixels are predicted outside [0, 3)" in text and "1 scored pixels were predicted as void" in text
+    assert "2 ground-truth pixels have labels outside [0, 3)" in text and "1 prediction in [0, 3)" in text
+    assert "1 scored pixel is predicted outside [0, 3)" in text and "1 scored pixel was predicted as void" in text
     # the strict tools have no number for this run, and say why
     rows = {r["name"]: r for r in res.conventions()["profiles"]}
     for strict in ("detectron2", "torchmetrics", "cityscapes"):
@@ -130,7 +130,7 @@ def test_cityscapes_profile_void_predictions_and_categories():
     assert s["mIoU_category"] == pytest.approx((1 + 1 / 2) / 2, abs=1e-15)
     rows = {r["name"]: r for r in res.conventions()["profiles"]}
     assert rows["cityscapes"]["metrics"] == {"mIoU": s["mIoU"], "mIoU_category": s["mIoU_category"]}
-    assert not rows["detectron2"]["available"] and "1 pixels" in rows["detectron2"]["reason"]
+    assert not rows["detectron2"]["available"] and "cannot score 1 pixel:" in rows["detectron2"]["reason"]
     # other classes: no category score
     ev = sm.SemanticEvaluator(3, void_predictions="miss")
     ev.update(np.array([[0, 1]], np.uint8), np.array([[0, 255]], np.uint8))
@@ -144,7 +144,7 @@ def test_cityscapes_convention_scores_void_predictions_as_misses(tmp_path):
     res = sm.evaluate_semantic_folders(gt, pred, num_classes=2, convention="cityscapes")
     assert res.params["void_predictions"] == "miss"
     assert res.metrics["mIoU"] == pytest.approx((1 / 2 + 1) / 2, abs=1e-15)
-    with pytest.raises(InputError, match="detectron2 cannot score 1 pixels"):
+    with pytest.raises(InputError, match="detectron2 cannot score 1 pixel:"):
         sm.evaluate_semantic_folders(gt, pred, num_classes=2, convention="detectron2", void_predictions="miss")
 
 

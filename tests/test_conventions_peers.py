@@ -225,3 +225,53 @@ def test_panopticapi_and_cityscapes_profiles_equal_pq_compute(tmp_path, seed):
         for group, suffix in (("All", ""), ("Things", "_th"), ("Stuff", "_st")):
             for key in ("pq", "sq", "rq"):
                 assert res.metrics[key.upper() + suffix] == pytest.approx(ref[group][key], abs=1e-12)
+
+
+# ----------------------------------------------------------------------------- the docs' worked examples
+SEM_EXAMPLE = [(np.array([[0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1]]), np.array([[0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 3]])),
+               (np.array([[2, 2, 2, 2, 255, 255], [0, 0, 2, 2, 255, 255]]),
+                np.array([[2, 2, 2, 0, 0, 3], [0, 0, 2, 2, 2, 2]]))]
+
+
+def test_docs_semantic_worked_example(tmp_path):
+    """docs/conventions.md, "Semantic: a class only predicted": the numbers of the text."""
+    hotcoco_semantic = pytest.importorskip("hotcoco.semantic")
+    pairs = [(g.astype(np.uint8), p.astype(np.uint8)) for g, p in SEM_EXAMPLE]
+    res = sm.evaluate_semantic_folders(*write_pairs(tmp_path, pairs), num_classes=4, conventions="all")
+    rows = {r["name"]: r["metrics"] for r in res.comparison["profiles"]}
+    iou = [7 / 9, 5 / 7, 5 / 6, 0.0]
+    assert rows["mmseg"]["mIoU"] == pytest.approx(sum(iou) / 4, abs=1e-15)
+    assert rows["detectron2"]["mIoU"] == pytest.approx(sum(iou) / 3, abs=1e-15)
+    assert rows["torchmetrics"]["mIoU_per_image"] == pytest.approx((5 / 6 + 5 / 7 + 0 + 2 / 3 + 5 / 6) / 5, abs=1e-15)
+    jac, miou = torchmetrics_semantic(pairs, 4)
+    assert (rows["torchmetrics"]["mIoU"], rows["torchmetrics"]["mIoU_per_image"]) == (
+        pytest.approx(jac, rel=F32), pytest.approx(miou, rel=F32))
+    hc = hotcoco_semantic.SemanticEval(4)
+    for g, p in pairs:
+        hc.update(g, p)
+    assert rows["mmseg"]["mIoU"] == pytest.approx(hc.results()["mIoU"], rel=1e-12)
+
+
+def test_docs_panoptic_worked_example(tmp_path):
+    """docs/conventions.md, "Panoptic: void, crowd and stuff": panopticapi 45.83 %, torchmetrics 100 %."""
+    gt = np.array([[1, 1, 1, 1, 2, 2, 2, 2], [3, 3, 3, 3, 4, 4, 4, 4], [5, 5, 5, 5, 5, 5, 0, 0], [6] * 8])
+    pr = np.array([[10] * 8, [11, 11, 11, 11, 0, 0, 0, 12], [13, 13, 13, 13, 13, 0, 13, 13], [14] * 8])
+    cats = [{"id": 1, "name": "person", "isthing": 1}, {"id": 3, "name": "car", "isthing": 1},
+            {"id": 20, "name": "sky", "isthing": 0}, {"id": 21, "name": "road", "isthing": 0}]
+    gseg = [{"id": 1, "category_id": 20, "iscrowd": 0, "area": 4}, {"id": 2, "category_id": 20, "iscrowd": 0, "area": 4},
+            {"id": 3, "category_id": 1, "iscrowd": 1, "area": 4}, {"id": 4, "category_id": 3, "iscrowd": 0, "area": 4},
+            {"id": 5, "category_id": 1, "iscrowd": 0, "area": 6}, {"id": 6, "category_id": 21, "iscrowd": 0, "area": 8}]
+    pseg = [{"id": i, "category_id": c} for i, c in ((10, 20), (11, 1), (12, 3), (13, 1), (14, 21))]
+    data = [(1, gt.astype(np.uint32), gseg, pr.astype(np.uint32), pseg)]
+    gt_json, pred_json = write_coco(tmp_path, data, categories=cats)
+    res = sm.evaluate_panoptic_folders(gt_json, pred_json, conventions="all")
+    rows = {r["name"]: r for r in res.comparison["profiles"]}
+    assert res.metrics["PQ"] == pytest.approx((5 / 6 + 1) / 4, abs=1e-15)
+    assert panopticapi_pq(gt_json, pred_json)["All"]["pq"] == pytest.approx(res.metrics["PQ"], abs=1e-15)
+    assert rows["torchmetrics"]["metrics"]["PQ"] == 1.0
+    m, _ = torchmetrics_pq(data, cats)
+    assert float(m.compute()[:, 0].mean()) == pytest.approx(1.0, abs=1e-6)
+    moves = {r["rule"]: r["delta"] for r in rows["torchmetrics"]["rules"]}
+    assert (moves["stuff"]["TP"], moves["stuff"]["FP"], moves["stuff"]["FN"]) == (1, -1, -2)
+    assert (moves["crowd"]["TP"], moves["gt_mostly_void"]["FN"], moves["gt_area"]["PQ"]) == (1, -1, 0.0)
+    assert moves["union"]["PQ"] == pytest.approx((1 + 1 + 0 + 1) / 4 - res.metrics["PQ"], abs=1e-15)
