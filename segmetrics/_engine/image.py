@@ -125,6 +125,10 @@ class ImageStats:
         matching on ``min(mask IoU, boundary IoU)``.
     dilation : int
         The band width in pixels (0: no band).
+    variants : tuple or None
+        The image under other tools' matching rules, when asked
+        (:mod:`segmetrics.conventions`): ``(tp, fp, fn, match_var, match_cat,
+        match_iou)``, counts ``(V, K)`` and one row per match.
     """
 
     image_id: Any
@@ -145,6 +149,7 @@ class ImageStats:
     bmatch_cat: np.ndarray | None = None
     bmatch_iou: np.ndarray | None = None
     dilation: int = 0
+    variants: tuple | None = None
 
     def iou_sum(self) -> np.ndarray:
         """Per-class sum of this image's match IoUs (correctly rounded)."""
@@ -238,6 +243,7 @@ def score_image(
     pred_name: str | None = None,
     dilation_ratio: float | None = None,
     dilation: int | None = None,
+    variants=None,
 ) -> ImageStats:
     """Score one image: the per-image work function (thread-safe, GIL released in the pixel pass).
 
@@ -257,6 +263,9 @@ def score_image(
     dilation_ratio, dilation : optional
         Also score Boundary PQ, with bands of this width (a fraction of the image
         diagonal, or pixels: :mod:`segmetrics._engine.band`).
+    variants : sequence of int, optional
+        Option sets of other tools' matching rules (``sm_pq.h``,
+        :mod:`segmetrics.conventions`) counted in the same pass.
 
     Returns
     -------
@@ -303,12 +312,13 @@ def score_image(
         )
     return table_stats(table, (g_ids, g_cat, g_crowd, g_area, g_order), (p_ids, p_cat), cats,
                        image_id=image_id, recompute_gt_areas=recompute_gt_areas, where=where,
-                       gt_name=gname, pred_name=pname, band=band)
+                       gt_name=gname, pred_name=pname, band=band, variants=variants)
 
 
 
 def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id: Any,
-                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str, band=None) -> ImageStats:
+                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str, band=None,
+                variants=None) -> ImageStats:
     """Matching and statistics of one image from the pairs last counted into ``table``
     (Boundary PQ too when ``band``, a :class:`~segmetrics._kernels.boundary.BandWork`,
     holds the runs built with them).
@@ -320,6 +330,7 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     (:func:`segmetrics._kernels.panoptic.image_stats`); this function names what
     they find.  Shared by :func:`score_image` and the folder engine
     (:mod:`segmetrics._pipeline`), which counts the pairs straight from the PNG files.
+    ``variants`` (option sets) also counts the image under other tools' rules.
 
     Raises
     ------
@@ -333,7 +344,8 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
                             np.ascontiguousarray(g_area, dtype=np.float64),
                             np.ascontiguousarray(g_order, dtype=np.int64),
                             np.ascontiguousarray(p_cat, dtype=np.int64), bool(recompute_gt_areas),
-                            cats.isthing.astype(np.uint8), band)
+                            cats.isthing.astype(np.uint8), band,
+                            None if variants is None else np.asarray(variants, dtype=np.uint32))
     if r["status"]:  # a listed segment without pixels
         for side, pix, ids_, name in (("ground-truth", r["gt_pixels"], g_ids, gt_name),
                                       ("prediction", r["pred_pixels"], p_ids, pred_name)):
@@ -358,5 +370,5 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
         confusion_index=r["confusion_index"], confusion_count=r["confusion_count"], warnings=notes,
         stuff_cat=r["stuff_cat"], stuff_iou=r["stuff_iou"], gt_segments=r["gt_segments"],
         btp=r.get("btp"), bfp=r.get("bfp"), bfn=r.get("bfn"), bmatch_cat=r.get("bmatch_cat"),
-        bmatch_iou=r.get("bmatch_iou"), dilation=int(r.get("dilation", 0)),
+        bmatch_iou=r.get("bmatch_iou"), dilation=int(r.get("dilation", 0)), variants=r.get("variants"),
     )
