@@ -117,6 +117,10 @@ class PanopticSums:
         Boundary PQ (runs with a ``dilation_ratio``), as ``tp`` ... ``match_iou``.
     image_btp, image_bfp, image_bfn : ndarray of int64, shape (N, K), or None
         Boundary PQ per image (``per_image=True`` and a ``dilation_ratio``).
+    variants : tuple or None
+        With ``variants`` asked (:mod:`segmetrics.conventions`): the run under
+        other tools' matching rules, ``(tp, fp, fn, match_var, match_cat,
+        match_iou)``: ``(V, K)`` counts and one row per match.
     """
 
     tp: np.ndarray
@@ -143,6 +147,7 @@ class PanopticSums:
     image_btp: Optional[np.ndarray] = None
     image_bfp: Optional[np.ndarray] = None
     image_bfn: Optional[np.ndarray] = None
+    variants: Optional[tuple] = None
 
 
 def _read(path) -> bytes | None:
@@ -280,10 +285,13 @@ class _PanopticThread:
 
     __slots__ = ("scratch", "acc", "table", "band", "stats")
 
-    def __init__(self, k: int, isthing: np.ndarray, dilation_ratio: Optional[float], dilation: Optional[int]):
+    def __init__(self, k: int, isthing: np.ndarray, dilation_ratio: Optional[float], dilation: Optional[int],
+                 variants: Optional[np.ndarray] = None):
         self.scratch = _folder.Scratch()
         bands = dilation_ratio is not None
         self.acc = _fpan.PanopticAccumulator(k, isthing, _band.band_work(dilation_ratio, dilation) if bands else None)
+        if variants is not None:
+            self.acc.set_variants(variants, isthing)
         self.table = PairTable()
         self.band = _band.band_work(dilation_ratio, dilation) if bands else None
         self.stats: list[tuple[int, ImageStats]] = []
@@ -292,13 +300,16 @@ class _PanopticThread:
 def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories, *, recompute_gt_areas: bool,
                    jobs: int, cache_dir=None, progress: Optional[Callable[[int], None]] = None,
                    per_image: bool = False, reference: Callable[[tuple], ImageStats],
-                   dilation_ratio: Optional[float] = None, dilation: Optional[int] = None) -> PanopticSums:
+                   dilation_ratio: Optional[float] = None, dilation: Optional[int] = None,
+                   variants: Optional[Sequence[int]] = None) -> PanopticSums:
     """Score ``(image_id, gt_annotation, pred_annotation or None)`` items (GT order).
 
     ``reference(item)`` returns the image's :class:`ImageStats` the slow way or
     raises the image's error (with Boundary PQ when ``dilation_ratio`` is given,
     which turns on the band pass in the fused kernels; ``dilation``: a fixed band
-    width in pixels instead).
+    width in pixels instead; with the same ``variants``).  ``variants``: option sets
+    of other tools' matching rules (``sm_pq.h``), counted in the same pass into
+    :attr:`PanopticSums.variants`.
 
     Two passes over the same scheduler.  First every image whose segment columns
     are known goes the fused way: one nogil call decodes, counts, matches and adds
@@ -316,7 +327,8 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
     g_folder, p_folder = folder_str(gt_dataset), folder_str(pred_dataset)
     bands = dilation_ratio is not None
     batch, fast = panoptic_batch(items, gt_dataset, pred_dataset, cats, recompute_gt_areas, per_image, bands)
-    threads = [_PanopticThread(k, cats.isthing, dilation_ratio, dilation) for _ in range(jobs)]
+    variants = None if variants is None else np.asarray(variants, dtype=np.uint32)
+    threads = [_PanopticThread(k, cats.isthing, dilation_ratio, dilation, variants) for _ in range(jobs)]
     status = np.ones(n, dtype=np.uint8)  # 0: added by the fused kernels
 
     def fused(t: _PanopticThread, i: int) -> None:
@@ -364,7 +376,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
             return reference(item)
         return _image.table_stats(table, gt_arr, (p_ids, p_cat), cats, image_id=image_id,
                                   recompute_gt_areas=recompute_gt_areas, where=where, gt_name=g_path,
-                                  pred_name=p_path, band=band)
+                                  pred_name=p_path, band=band, variants=variants)
 
     try:
         if fast.any():
@@ -385,7 +397,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
     finally:
         if cache is not None:
             cache.close()
-    return _panoptic_sums(threads, batch, k, n, per_image, bands)
+    return _panoptic_sums(threads, batch, k, n, per_image, bands, variants is not None)
 
 
 def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folder, p_folder) -> None:
@@ -399,7 +411,15 @@ def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folde
     batch.set_paths(gt_paths, pred_paths)
 
 
-def _panoptic_sums(threads: list, batch, k: int, n: int, per_image: bool, bands: bool) -> PanopticSums:
+def _variant_sums(threads: list, stats: list) -> tuple:
+    """The variant counts and matches of the threads' accumulators and of the per-image path."""
+    parts = [t.acc.variant_result() for t in threads] + [st.variants for _, st in stats]
+    counts = [sum(p[j] for p in parts) for j in range(3)]
+    return tuple(counts) + tuple(np.concatenate([p[j] for p in parts]) for j in range(3, 6))
+
+
+def _panoptic_sums(threads: list, batch, k: int, n: int, per_image: bool, bands: bool,
+                   variants: bool = False) -> PanopticSums:
     """The threads' accumulators and per-image statistics as one :class:`PanopticSums`."""
     counts = ("tp", "fp", "fn", "gt_segments") + (("btp", "bfp", "bfn") if bands else ())
     lists = (("match", "match_image", "match_cat", "match_iou"), ("stuff", None, "stuff_cat", "stuff_iou")) + (
@@ -449,7 +469,8 @@ def _panoptic_sums(threads: list, batch, k: int, n: int, per_image: bool, bands:
             out[image] = images[order]
     sums = PanopticSums(total["tp"], total["fp"], total["fn"], confusion, out["match_image"], out["match_cat"],
                         out["match_iou"], n, warnings, *(rows if rows is not None else (None, None, None)),
-                        gt_segments=total["gt_segments"], stuff_cat=out["stuff_cat"], stuff_iou=out["stuff_iou"])
+                        gt_segments=total["gt_segments"], stuff_cat=out["stuff_cat"], stuff_iou=out["stuff_iou"],
+                        variants=_variant_sums(threads, stats) if variants else None)
     if bands:
         sums.btp, sums.bfp, sums.bfn = total["btp"], total["bfp"], total["bfn"]
         sums.bmatch_image, sums.bmatch_cat, sums.bmatch_iou = out["bmatch_image"], out["bmatch_cat"], out["bmatch_iou"]

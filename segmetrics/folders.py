@@ -57,6 +57,7 @@ from .labels import (
     decide_pred_labels,
     label_map_lut,
 )
+from .conventions import PANOPTIC_VARIANTS, counting_rules, get_profile, resolve_names
 from .metrics import ABSENT_RULES
 from .io.png import check_same_size, png_header, read_png
 from .panoptic import CategoryIndex, PanopticEvaluator, PanopticResult, _categories_bytes, _derived_warnings
@@ -550,7 +551,8 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                               allow_missing: bool = False, per_image: bool = False, jobs: Optional[int] = None,
                               cache_dir=None, progress: Optional[Callable[[int], None]] = None,
                               class_names=None, shard: Optional[tuple] = None, boundary: bool = False,
-                              dilation_ratio: Optional[float] = None) -> SemanticResult:
+                              dilation_ratio: Optional[float] = None, convention: Optional[str] = None,
+                              conventions=None) -> SemanticResult:
     """Score a folder of label PNGs against a folder of predictions.
 
     Parameters
@@ -601,6 +603,17 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     dilation_ratio : float, optional
         The band width as a fraction of each image's diagonal (default: the
         preset's, else 0.02); only with ``boundary``.
+    convention : str, optional
+        Score with another tool's rules (:mod:`segmetrics.conventions`):
+        ``"mmseg"``, ``"detectron2"``, ``"torchmetrics"``, ``"hf-evaluate"``,
+        ``"cityscapes"``.  ``"mmseg"`` and ``"hf-evaluate"`` count labels
+        outside ``[0, K)`` apart instead of refusing them, as those tools drop
+        them, and the result's warnings say how many; ``"cityscapes"`` scores
+        void predictions as misses.
+    conventions : "all", str or sequence of str, optional
+        Also compare the profiles (``result.comparison``, the report's
+        ``conventions`` section; :func:`segmetrics.conventions.compare`).
+        Per-image counts are then kept (torchmetrics' per-image mean).
 
     Returns
     -------
@@ -633,7 +646,8 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                             reduce_zero_label=reduce_zero_label, pred_labels=pred_labels, label_map=label_map,
                             pred_label_map=pred_label_map, absent_rule=absent_rule,
                             void_predictions=void_predictions, allow_missing=allow_missing, per_image=per_image,
-                            class_names=class_names, boundary=boundary, dilation_ratio=dilation_ratio)
+                            class_names=class_names, boundary=boundary, dilation_ratio=dilation_ratio,
+                            convention=convention, conventions=conventions)
     if shard is not None:
         run = run.shard(*shard)
     state, digests = run.count(run.pairs, jobs=jobs, cache_dir=cache_dir, progress=progress)
@@ -694,7 +708,7 @@ class _SemanticCounting:
         check_run_memory("semantic", K, threads=_jobs(jobs, len(pairs)), per_image=self.per_image,
                          num_images=len(pairs), what=f"num_classes={K}")
         state = SemanticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards,
-                              boundary=self.band is not None)
+                              boundary=self.band is not None, conventions=self.rules.out_of_range == "drop")
         with _suggest_validate(self.validate_command):
             digests = self._count(state, pairs, jobs, cache_dir, progress)
         return state, digests
@@ -775,6 +789,7 @@ class SemanticRun(_Sharded):
     notes: list
     setup: Any = None
     shard_index: Optional[int] = None
+    conventions: tuple = ()  # the profiles the result compares (resolve_names)
     _WORK = "pairs"
 
     def result(self, state: SemanticState, ids: list, digests: list, notes: Sequence[str] = ()) -> SemanticResult:
@@ -791,16 +806,26 @@ class SemanticRun(_Sharded):
                                     ignore_index=self.setup.ignore_index, validate_command=command)
         dataset = dict(self.dataset, fingerprint=fingerprint(ids, digests))
         return semantic_result(state, class_names=self.class_names, absent_rule=self.absent_rule,
-                               params=self.params, dataset=dataset, notes=list(self.notes) + scored_notes + list(notes))
+                               params=self.params, dataset=dataset, notes=list(self.notes) + scored_notes + list(notes),
+                               conventions=self.conventions)
 
 
 def plan_semantic_run(gt, pred, *, preset: Optional[str] = None, num_classes: Optional[int] = None,
                       ignore_index: Optional[int] = None, reduce_zero_label: Optional[bool] = None,
                       pred_labels: str = "auto", label_map=None, pred_label_map=None, absent_rule: str = "mmseg",
                       void_predictions: str = "error", allow_missing: bool = False, per_image: bool = False,
-                      class_names=None, boundary: bool = False, dilation_ratio: Optional[float] = None) -> SemanticRun:
+                      class_names=None, boundary: bool = False, dilation_ratio: Optional[float] = None,
+                      convention: Optional[str] = None, conventions=None) -> SemanticRun:
     """Everything :func:`evaluate_semantic_folders` decides before counting: settings, pairing, the
-    prediction reading (``pred_labels="auto"`` reads a sample here); the arguments are its own."""
+    prediction reading (``pred_labels="auto"`` reads a sample here), the convention profile's
+    counting rules; the arguments are its own."""
+    counting = {}
+    if convention is not None:
+        convention = get_profile(convention, "semantic").name
+        counting = counting_rules(convention, "semantic")
+        void_predictions = counting.get("void_predictions", void_predictions)
+    shown = resolve_names(conventions, "semantic")  # checked before any work
+    per_image = per_image or bool(shown) or convention == "torchmetrics"
     setup = resolve_semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
                                    ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
                                    pred_label_map=pred_label_map, absent_rule=absent_rule,
@@ -826,19 +851,23 @@ def plan_semantic_run(gt, pred, *, preset: Optional[str] = None, num_classes: Op
     with _suggest_validate(command):
         reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
     rules = setup.rules(reading)
+    if counting.get("out_of_range"):  # the tool drops such labels: count them apart (the decision stays strict)
+        rules = dataclasses.replace(rules, out_of_range=counting["out_of_range"])
     params = setup.params(reading, rules, allow_missing)
     if band is not None:
         params.update(_band.params(band[0]))
     error_rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
                                           "void_predictions", "ignore_index")}
     error_rules["pred_labels_given"] = pred_labels != "auto"
+    if convention is not None:
+        params["convention"] = convention
     dataset = {"gt": str(gt), "pred": str(pred),
                "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key)}
     # skipped folder links, the settings, the reading
     notes = list(pairing.notes) + setup.notes + ([note] if note else [])
-    counting = _SemanticCounting(rules, bool(per_image), error_rules, validate_command=command, band=band)
-    return SemanticRun(pairs=list(pairing.pairs), count=counting, params=params, class_names=setup.class_names,
-                       absent_rule=absent_rule, dataset=dataset, notes=notes, setup=setup)
+    count = _SemanticCounting(rules, bool(per_image), error_rules, validate_command=command, band=band)
+    return SemanticRun(pairs=list(pairing.pairs), count=count, params=params, class_names=setup.class_names,
+                       absent_rule=absent_rule, dataset=dataset, notes=notes, setup=setup, conventions=shown)
 
 
 def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> None:
@@ -978,9 +1007,11 @@ def pair_panoptic(gt: PanopticDataset, pred: PanopticDataset, *, allow_missing: 
 
 
 def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: CategoryIndex,
-                        recompute_gt_areas: bool, band: Optional[tuple] = None) -> Callable[[tuple], Any]:
+                        recompute_gt_areas: bool, band: Optional[tuple] = None,
+                        variants=None) -> Callable[[tuple], Any]:
     """One image's statistics the slow way (Pillow decoding, the array API), or its error
-    (with Boundary PQ when ``band``, ``(dilation_ratio, dilation)``, is given)."""
+    (with Boundary PQ when ``band``, ``(dilation_ratio, dilation)``, is given; with the
+    ``variants`` rules counted too)."""
 
     def reference(item: tuple):
         image_id, g_ann, p_ann = item
@@ -995,7 +1026,8 @@ def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: Catego
             p_ids, p_segs, p_name = read_id_png(p_path), p_ann["segments_info"], str(p_path)
         return evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs, cats, image_id=image_id,
                               recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name,
-                              dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
+                              dilation_ratio=band[0] if band else None, dilation=band[1] if band else None,
+                              variants=variants)
 
     return reference
 
@@ -1005,11 +1037,13 @@ def _count_panoptic(state: PanopticState, items: list, gt: PanopticDataset, pred
                     digests: Optional[list] = None, band: Optional[tuple] = None) -> None:
     if not items:
         return
+    variants = PANOPTIC_VARIANTS if state.conventions_kept else None
     sums = _pipeline.panoptic_files(items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas,
                                     jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
                                     per_image=state.per_image_kept,
-                                    reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas, band),
-                                    dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
+                                    reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas, band, variants),
+                                    dilation_ratio=band[0] if band else None, dilation=band[1] if band else None,
+                                    variants=variants)
     state.add_sums(sums, [it[0] for it in items], missing=[it[2] is None for it in items], digests=digests)
 
 
@@ -1172,7 +1206,8 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                               jobs: Optional[int] = None, cache_dir=None,
                               progress: Optional[Callable[[int], None]] = None,
                               with_semantic: bool = True, shard: Optional[tuple] = None, boundary: bool = False,
-                              dilation_ratio: Optional[float] = None) -> PanopticResult:
+                              dilation_ratio: Optional[float] = None, convention: Optional[str] = None,
+                              conventions=None) -> PanopticResult:
     """PQ / SQ / RQ (and the category-map metrics) of a COCO-panoptic prediction set.
 
     Parameters
@@ -1206,6 +1241,13 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     dilation_ratio : float, optional
         The band width as a fraction of each image's diagonal (default: the
         preset's, else 0.02); only with ``boundary``.
+    convention : {"panopticapi", "torchmetrics", "cityscapes"}, optional
+        Score PQ with another tool's matching rules (:mod:`segmetrics.conventions`);
+        the category-map metrics and per-image rows stay panopticapi's.
+    conventions : "all", str or sequence of str, optional
+        Also compare the profiles (``result.comparison``, the report's
+        ``conventions`` section).  The variant rules are counted in the same
+        pass and kept in the state (its ``conventions`` field group).
 
     Returns
     -------
@@ -1221,7 +1263,8 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     """
     run = plan_panoptic_run(gt_json, pred_json, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
                             allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
-                            with_semantic=with_semantic, boundary=boundary, dilation_ratio=dilation_ratio)
+                            with_semantic=with_semantic, boundary=boundary, dilation_ratio=dilation_ratio,
+                            convention=convention, conventions=conventions)
     if shard is not None:
         run = run.shard(*shard)
     state, digests = run.count(run.items, jobs=jobs, cache_dir=cache_dir, progress=progress)
@@ -1254,6 +1297,7 @@ class _PanopticCounting:
     validate_command: str = ""  # suggested by data errors
     memory_what: str = ""       # what sets the number of categories, for the memory estimate
     band: Optional[tuple] = None  # (dilation_ratio, dilation) of a run with boundary metrics
+    conventions: bool = False     # also count the variant matching rules (segmetrics.conventions)
 
     def part(self, items: list) -> "_PanopticCounting":
         """The same counting with datasets cut down to ``items``: their annotations, and their segment
@@ -1272,7 +1316,7 @@ class _PanopticCounting:
         check_run_memory("panoptic", K, threads=_jobs(jobs, len(items)), per_image=self.per_image,
                          num_images=len(items), what=self.memory_what or f"{plural(K, 'category', 'categories')}")
         state = PanopticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards,
-                              boundary=self.band is not None)
+                              boundary=self.band is not None, conventions=self.conventions)
         digests: list = []
         with _suggest_validate(self.validate_command):
             for local, gt, pred, names in staged_panoptic(items, self.gt, self.pred):
@@ -1298,6 +1342,8 @@ class PanopticRun(_Sharded):
     run_warnings: list
     categories: list
     shard_index: Optional[int] = None
+    notes: list = dataclasses.field(default_factory=list)
+    conventions: tuple = ()  # the profiles the result compares (resolve_names)
     _WORK = "items"
 
     def result(self, state: PanopticState, ids: list, digests: list, notes: Sequence[str] = ()) -> PanopticResult:
@@ -1309,7 +1355,8 @@ class PanopticRun(_Sharded):
             scored = _panoptic_scored(state, self.items, require=self.shard_index is None)
         dataset = dict(self.dataset, fingerprint=fingerprint(ids, digests, _categories_bytes(self.categories)))
         result = panoptic_result(state, self.count.categories, with_semantic=self.with_semantic, params=self.params,
-                                 dataset=dataset, run_warnings=self.run_warnings, notes=scored + list(notes))
+                                 dataset=dataset, run_warnings=self.run_warnings,
+                                 notes=scored + list(self.notes) + list(notes), conventions=self.conventions)
         quick = quick_checks(panoptic_sq=[row["sq"] for row in result.per_class], validate_command=command)
         return dataclasses.replace(result, notes=result.notes + tuple(quick)) if quick else result
 
@@ -1317,13 +1364,18 @@ class PanopticRun(_Sharded):
 def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, preset: Optional[str] = None,
                       allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
                       with_semantic: bool = True, boundary: bool = False,
-                      dilation_ratio: Optional[float] = None) -> PanopticRun:
+                      dilation_ratio: Optional[float] = None, convention: Optional[str] = None,
+                      conventions=None) -> PanopticRun:
     """Everything :func:`evaluate_panoptic_folders` decides before counting: the JSONs loaded and
     checked, pairing, the preset's layout warnings; the arguments are its own."""
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "panoptic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not panoptic")
     band = _band_setting(boundary, dilation_ratio, p)
+    if convention is not None:
+        convention = get_profile(convention, "panoptic").name
+    shown = resolve_names(conventions, "panoptic")  # checked before any work
+    variants = bool(shown) or convention not in (None, "panopticapi", "cityscapes")
 
     def command(gt_path=gt_json, pred_path=pred_json) -> str:
         as_path = (lambda x, name: x if isinstance(x, (str, os.PathLike)) else name)
@@ -1354,11 +1406,17 @@ def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, p
               "recompute_gt_areas": bool(recompute_gt_areas)}
     if band is not None:
         params.update(_band.params(band[0]))
+    notes = []
+    if convention is not None:
+        params["convention"] = convention
+        if variants and per_image:
+            notes.append(f"convention {convention}: per-image rows (CSV) follow panopticapi's rules; the "
+                         f"{convention} counts are kept for the whole run")
     counting = _PanopticCounting(gt, pred, cats, bool(recompute_gt_areas), bool(per_image), validate_command=validate,
                                  memory_what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}",
-                                 band=band)
+                                 band=band, conventions=variants)
     return PanopticRun(items=items, count=counting, with_semantic=with_semantic, params=params, dataset=dataset,
-                       run_warnings=run_warnings, categories=result_cats)
+                       run_warnings=run_warnings, categories=result_cats, notes=notes, conventions=shown)
 
 
 def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jobs: Optional[int] = None,

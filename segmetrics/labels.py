@@ -10,7 +10,11 @@ label value to
 * :data:`IGNORED` (-1): a ground-truth pixel that counts nowhere;
 * :data:`BAD` (-2): a value that is an error on a scored pixel;
 * ``K`` (with ``void_predictions="miss"``): a prediction that abstains, counted as
-  a miss of the GT class and a false positive of no class (the "void column").
+  a miss of the GT class and a false positive of no class (the "void column");
+* ``K + 1`` (with ``out_of_range="drop"``, the rule of the tools that drop such
+  labels silently: see :mod:`segmetrics.conventions`): a label outside
+  ``[0, K)`` that is not ignored, counted apart (row ``K + 1`` for the ground
+  truth, column ``K + 1`` for predictions) instead of raising.
 
 Rules
 -----
@@ -50,6 +54,7 @@ __all__ = [
     "PRED_LABELS",
     "VOID_PREDICTIONS",
     "as_label_array",
+    "OUT_OF_RANGE",
     "check_num_classes",
     "check_ignore",
     "check_map",
@@ -71,6 +76,7 @@ FILE_TABLE_SIZE = 65536
 MAX_CLASSES = 46340
 PRED_LABELS = ("auto", "class-index", "as-gt")
 VOID_PREDICTIONS = ("error", "miss")
+OUT_OF_RANGE = ("error", "drop")
 
 
 def as_label_array(x: Any, name: str) -> np.ndarray:
@@ -234,12 +240,20 @@ class LabelRules:
     void_predictions : {"error", "miss"}
         What a prediction equal to ``ignore_index`` (after ``pred_map``) on a
         scored pixel is.
+    out_of_range : {"error", "drop"}
+        What a label outside ``[0, K)`` that is not ignored is: an error, or
+        (``"drop"``) counted apart, as mmsegmentation and HF ``evaluate`` drop
+        it from their histograms (:mod:`segmetrics.conventions` says what each
+        tool makes of those pixels).
 
     Notes
     -----
     The kernels count ``counted_classes`` columns: K, or K + 1 with
     ``void_predictions="miss"``, where column K (no row reaches it) holds the
-    abstaining predictions.
+    abstaining predictions, or K + 2 with ``out_of_range="drop"``: column K the
+    predictions equal to the ignore index (whatever ``void_predictions`` says),
+    column K + 1 the other predictions outside ``[0, K)``, row K + 1 the
+    ground-truth pixels outside ``[0, K)`` (row K is never reached).
     """
 
     num_classes: int
@@ -247,25 +261,33 @@ class LabelRules:
     gt_map: np.ndarray | None
     pred_map: np.ndarray | None
     void_predictions: str = "error"
+    out_of_range: str = "error"
 
     @classmethod
     def build(cls, num_classes: Any, *, ignore_index: Any = 255, gt_map: Any = None, pred_map: Any = None,
-              void_predictions: str = "error") -> "LabelRules":
+              void_predictions: str = "error", out_of_range: str = "error") -> "LabelRules":
         """Check every argument and return the rules (:class:`InputError` on a bad one)."""
         k = check_num_classes(num_classes)
         ign = check_ignore(ignore_index)
         if void_predictions not in VOID_PREDICTIONS:
             raise InputError(f"void_predictions must be one of {VOID_PREDICTIONS}, got {void_predictions!r}")
+        if out_of_range not in OUT_OF_RANGE:
+            raise InputError(f"out_of_range must be one of {OUT_OF_RANGE}, got {out_of_range!r}")
         if void_predictions == "miss" and ign is None:
             raise InputError("void_predictions='miss' needs an ignore_index (the value a void prediction holds)")
-        if void_predictions == "miss" and k + 1 > MAX_CLASSES:
-            raise InputError(f"void_predictions='miss' needs num_classes + 1 <= {MAX_CLASSES}")
+        extra = 2 if out_of_range == "drop" else int(void_predictions == "miss")
+        if k + extra > MAX_CLASSES:
+            raise InputError(f"void_predictions='miss' / out_of_range='drop' need num_classes + {extra} <= "
+                             f"{MAX_CLASSES}")
         return cls(k, ign, check_map(gt_map, k, ign, "gt_map"), check_map(pred_map, k, ign, "pred_map"),
-                   void_predictions)
+                   void_predictions, out_of_range)
 
     @property
     def counted_classes(self) -> int:
-        """Columns the kernels count: K, plus the void column with ``void_predictions="miss"``."""
+        """Columns the kernels count: K, plus the void column with ``void_predictions="miss"``, or
+        K + 2 with ``out_of_range="drop"``."""
+        if self.out_of_range == "drop":
+            return self.num_classes + 2
         return self.num_classes + (self.void_predictions == "miss")
 
     def gt_codes(self, size: int | None = None) -> np.ndarray:
@@ -280,24 +302,32 @@ class LabelRules:
         codes = _codes(values, k)
         if ign is not None:
             codes[values == ign] = IGNORED
+        if size is None and self.out_of_range == "drop":
+            size = max(FILE_TABLE_SIZE, codes.size)  # every 8/16-bit value counted, not refused
         if size is None:
             return codes
-        out = _fit(codes, size)
+        out = _fit(codes, size, self._dropped())
         if ign is not None and codes.size <= ign < size:
             out[ign] = IGNORED
         return out
+
+    def _dropped(self) -> int:
+        """The code of a label outside ``[0, K)``: BAD, or K + 1 with ``out_of_range="drop"``."""
+        return self.num_classes + 1 if self.out_of_range == "drop" else BAD
 
     def pred_codes(self, size: int | None = None) -> np.ndarray:
         """Prediction code table (class, K for a void prediction under ``"miss"``, or BAD)."""
         k, ign = self.num_classes, self.ignore_index
         values = np.arange(k, dtype=np.int64) if self.pred_map is None else self.pred_map
-        codes = _codes(values, k)
-        if self.void_predictions == "miss":
+        codes = _codes(values, k, self._dropped())
+        if self.out_of_range == "drop" and size is None:
+            size = max(FILE_TABLE_SIZE, codes.size)
+        if (self.void_predictions == "miss" or self.out_of_range == "drop") and ign is not None:
             codes[values == ign] = k
             if codes.size <= ign < max(size or 0, FILE_TABLE_SIZE):  # the raw void value beyond the table
-                codes = _fit(codes, ign + 1)
+                codes = _fit(codes, ign + 1, self._dropped())
                 codes[ign] = k
-        return codes if size is None else _fit(codes, size)
+        return codes if size is None else _fit(codes, size, self._dropped())
 
     def void_codes(self, size: int = FILE_TABLE_SIZE) -> np.ndarray:
         """Prediction code table of an image without prediction: every pixel a void prediction."""
@@ -309,19 +339,20 @@ class LabelRules:
 
     def with_void_column(self) -> "LabelRules":
         """The same rules counting K + 1 classes, class K being no GT value's (for void predictions)."""
-        return LabelRules(self.num_classes, self.ignore_index, self.gt_map, self.pred_map, "miss")
+        return LabelRules(self.num_classes, self.ignore_index, self.gt_map, self.pred_map, "miss", self.out_of_range)
 
     def digest(self) -> str:
-        """``sha256:<hex>`` of K, the ignore index, ``void_predictions`` and both lookup tables:
-        equal digests count every label value the same way."""
-        h = hashlib.sha256(f"{self.num_classes}|{self.ignore_index}|{self.void_predictions}".encode())
+        """``sha256:<hex>`` of K, the ignore index, ``void_predictions``, ``out_of_range`` (when
+        ``"drop"``) and both lookup tables: equal digests count every label value the same way."""
+        drop = "|drop" if self.out_of_range == "drop" else ""
+        h = hashlib.sha256(f"{self.num_classes}|{self.ignore_index}|{self.void_predictions}{drop}".encode())
         for table in (self.gt_map, self.pred_map):
             h.update(b"|none" if table is None else b"|" + np.ascontiguousarray(table, dtype="<i8").tobytes())
         return "sha256:" + h.hexdigest()
 
     def differs_from(self, other: "LabelRules") -> str | None:
         """Why two rule sets count differently (None when they count the same)."""
-        for attr in ("num_classes", "ignore_index", "void_predictions"):
+        for attr in ("num_classes", "ignore_index", "void_predictions", "out_of_range"):
             if getattr(self, attr) != getattr(other, attr):
                 return f"{attr} differs ({getattr(self, attr)!r} vs {getattr(other, attr)!r})"
         for attr in ("gt_map", "pred_map"):
@@ -331,16 +362,16 @@ class LabelRules:
         return None
 
 
-def _codes(values: np.ndarray, k: int) -> np.ndarray:
-    """int32 codes of effective labels: the class where it is one, else BAD."""
+def _codes(values: np.ndarray, k: int, bad: int = BAD) -> np.ndarray:
+    """int32 codes of effective labels: the class where it is one, else ``bad``."""
     codes = values.astype(np.int32)
-    codes[(values < 0) | (values >= k)] = BAD
+    codes[(values < 0) | (values >= k)] = bad
     return codes
 
 
-def _fit(codes: np.ndarray, size: int) -> np.ndarray:
-    """``codes`` cut or padded with BAD to ``size`` entries."""
-    out = np.full(size, BAD, dtype=np.int32)
+def _fit(codes: np.ndarray, size: int, bad: int = BAD) -> np.ndarray:
+    """``codes`` cut or padded with ``bad`` to ``size`` entries."""
+    out = np.full(size, bad, dtype=np.int32)
     n = min(size, codes.size)
     out[:n] = codes[:n]
     return out

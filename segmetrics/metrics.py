@@ -39,6 +39,7 @@ __all__ = [
     "summarize",
     "semantic_from_counts",
     "image_scores",
+    "pooled_image_iou",
     "nanmean",
     "boundary_iou",
 ]
@@ -160,7 +161,7 @@ def class_precision(cm) -> np.ndarray:
     return _div(tp, pred)
 
 
-def summarize(cm, *, void=None, absent_rule: str = "mmseg") -> dict:
+def summarize(cm, *, void=None, pred_only=None, absent_rule: str = "mmseg") -> dict:
     """All headline metrics and per-class arrays of a confusion matrix.
 
     Parameters
@@ -169,8 +170,15 @@ def summarize(cm, *, void=None, absent_rule: str = "mmseg") -> dict:
         Confusion matrix, rows = GT.
     void : (K,) array, optional
         GT pixels of each class predicted as "void": images without prediction
-        (``allow_missing``) and predictions equal to the ignore index
-        (``void_predictions="miss"``).
+        (``allow_missing``), predictions equal to the ignore index
+        (``void_predictions="miss"``) and, under the conventions of the tools
+        that drop them (:mod:`segmetrics.conventions`), predictions outside
+        ``[0, K)``.
+    pred_only : (K,) array, optional
+        Pixels predicted as each class whose ground truth is not scored and
+        not ignored: mmsegmentation's and HF ``evaluate``'s rule for a
+        ground-truth label outside ``[0, K)`` (dropped from the GT histogram,
+        kept in the prediction histogram).
     absent_rule : {"mmseg", "detectron2"}
 
     Returns
@@ -183,22 +191,43 @@ def summarize(cm, *, void=None, absent_rule: str = "mmseg") -> dict:
     -----
     The void pixels are a (K+1)-th prediction column that no class owns: they
     raise ``GT_c`` (false negatives of class c) and no class's prediction count
-    (no false positive anywhere).  Per-class arrays are those of the first K
-    classes of the extended matrix and the means are taken over them only;
-    ``aAcc`` and ``fwIoU`` count the void pixels as scored and wrong.
+    (no false positive anywhere).  The ``pred_only`` pixels are a (K+1)-th
+    ground-truth row that is no class: they raise ``P_c`` (false positives of
+    class c) and no class's ground truth.  Per-class arrays are those of the
+    first K classes of the extended matrix and the means are taken over them
+    only; ``aAcc`` and ``fwIoU`` count the void pixels as scored and wrong and
+    the ``pred_only`` pixels not at all (they have no scored ground truth).
     """
     cm = check_confusion(cm)
-    if void is None or not np.any(void):
+    extra_col = void is not None and np.any(void)
+    extra_row = pred_only is not None and np.any(pred_only)
+    if not (extra_col or extra_row):
         return _summarize(cm, absent_rule)
     k = cm.shape[0]
     ext = np.zeros((k + 1, k + 1), dtype=np.int64)
     ext[:k, :k] = cm
-    ext[:k, k] = np.asarray(void, dtype=np.int64)
+    if extra_col:
+        ext[:k, k] = np.asarray(void, dtype=np.int64)
     full = _summarize(ext, absent_rule)
     out = {key: (val[:k] if isinstance(val, np.ndarray) else val) for key, val in full.items()}
     out["mAcc"] = nanmean(out["Acc"])
     out["mIoU"] = nanmean(out["IoU"])
     out["mDice"] = nanmean(out["Dice"])
+    if extra_row:
+        # the row adds to the prediction counts only; aAcc / fwIoU stay those of the scored rows
+        ext[k, :k] = np.asarray(pred_only, dtype=np.int64)
+        rows = _summarize(ext, absent_rule)
+        for key in ("IoU", "Dice", "Precision", "pred_pixels"):
+            out[key] = rows[key][:k]
+        out["mIoU"] = nanmean(out["IoU"])
+        out["mDice"] = nanmean(out["Dice"])
+        scored = ext[:k]
+        tp, gt = np.diag(ext)[:k].astype(np.float64), scored.sum(axis=1).astype(np.float64)
+        total = gt.sum()
+        out["aAcc"] = float(tp.sum() / total) if total > 0 else float("nan")
+        valid = gt > 0
+        iou = np.asarray(out["IoU"], dtype=np.float64)
+        out["fwIoU"] = float(np.sum(gt[valid] / total * iou[valid])) if total > 0 else float("nan")
     return out
 
 
@@ -324,6 +353,41 @@ def _from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, absent_rule: st
         "Precision": _div(tp, pred),
         "Recall": acc,
     }
+
+
+def pooled_image_iou(tp, fp, fn, *, per_class: bool = False):
+    """The mean of per-image, per-class IoUs over the (image, class) pairs present in either map.
+
+    Parameters
+    ----------
+    tp, fp, fn : (N, K) integer arrays
+        Per-image counts (FN includes void pixels).
+    per_class : bool
+        Return the per-class means ``(K,)`` instead of one number.
+
+    Returns
+    -------
+    float or ndarray
+        NaN where no pair is present.
+
+    Notes
+    -----
+    ``IoU_ic = TP_ic / (TP_ic + FP_ic + FN_ic)`` for the pairs with
+    ``TP + FP + FN > 0``; the result is ``sum IoU_ic / #pairs`` (one mean over
+    all pairs, not a mean of per-image means), or per class
+    ``sum_i IoU_ic / #{i}``.  This is how torchmetrics' ``MeanIoU``
+    accumulates its score (``segmentation/mean_iou.py``, ``update``: the sum of
+    the valid IoUs and their count, ``compute``: their ratio).
+    """
+    tp = np.atleast_2d(np.asarray(tp, dtype=np.float64))
+    den = tp + np.atleast_2d(np.asarray(fp, dtype=np.float64)) + np.atleast_2d(np.asarray(fn, dtype=np.float64))
+    valid = den > 0
+    iou = np.zeros_like(tp)
+    np.divide(tp, den, out=iou, where=valid)
+    if per_class:
+        return _div(iou.sum(axis=0), valid.sum(axis=0).astype(np.float64))
+    n = int(valid.sum())
+    return float(iou[valid].sum() / n) if n else float("nan")
 
 
 def image_scores(tp, fp, fn, *, absent_rule: str = "mmseg") -> dict:

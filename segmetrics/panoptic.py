@@ -166,6 +166,7 @@ class PanopticResult(ResultAnalysis):
     notes: tuple = ()
     categories: tuple = ()
     manifest: Any = field(default=None, repr=False, compare=False)
+    comparison: dict | None = field(default=None, repr=False, compare=False)
 
     task = "panoptic"
 
@@ -176,6 +177,19 @@ class PanopticResult(ResultAnalysis):
         if self.state is None or "aAcc" not in self.metrics:
             return None
         return self.state.confusion.copy()
+
+    def conventions(self, names="all") -> dict:
+        """Every convention profile's numbers for this run and how each rule moves them
+        (:func:`segmetrics.conventions.compare`)."""
+        from .conventions import compare
+
+        return compare(self, names)
+
+    def with_conventions(self, names="all") -> "PanopticResult":
+        """A copy whose report (``to_report``, the CLI's JSON and table) includes :meth:`conventions`."""
+        import dataclasses
+
+        return dataclasses.replace(self, comparison=self.conventions(names))
 
     def to_dict(self) -> dict:
         """JSON-ready dict (NaN and infinities -> None, arrays -> lists)."""
@@ -209,6 +223,8 @@ class PanopticResult(ResultAnalysis):
         params.update(self.params)
         report = _report.build_report(task="panoptic", params=params, dataset=dataset, metrics=metrics,
                                       per_class=per_class, warnings=self.warnings, notes=self.notes)
+        if self.comparison is not None:
+            report["conventions"] = _report.json_ready(self.comparison)
         return self._report_extras(report, intervals, worst)
 
     def per_image_rows(self, *, per_class: bool = True) -> list | None:
@@ -258,6 +274,8 @@ class PanopticResult(ResultAnalysis):
                   "with_semantic": "aAcc" in self.metrics}
         if self.manifest is not None:
             header["slices"] = self.manifest.to_header()
+        if self.comparison is not None:
+            header["conventions"] = [row["name"] for row in self.comparison["profiles"]]
         return header
 
 
@@ -299,18 +317,29 @@ def _group_notes(metrics: dict) -> list:
 
 def build_result(state: PanopticState, categories, *, with_semantic: bool = True, params: dict | None = None,
                  dataset: dict | None = None, notes: Iterable[str] = (), run_warnings: Iterable[str] = (),
-                 emit_warnings: bool = True, manifest=None) -> PanopticResult:
+                 emit_warnings: bool = True, manifest=None, conventions=None) -> PanopticResult:
     """The frozen result of a state: PQ / SQ / RQ (:mod:`segmetrics.pq`), per class, and the
-    category-map metrics.  ``emit_warnings`` also issues them as :class:`SegmetricsWarning`."""
+    category-map metrics.  ``emit_warnings`` also issues them as :class:`SegmetricsWarning`.
+    With ``params["convention"]`` the PQ counts are that profile's
+    (:func:`segmetrics.conventions.panoptic_counts`; PQ-dagger and Boundary PQ keep
+    panopticapi's matching); ``conventions`` (profile names or "all") attaches the
+    comparison of every profile."""
     cats = categories if isinstance(categories, CategoryIndex) else CategoryIndex(categories)
     dataset = dict(dataset or {})
-    iou = state.iou_sum()
-    metrics = pq_groups(state.tp, state.fp, state.fn, iou, cats.isthing)
-    extra: dict = {}  # per-class arrays of the variants
+    own_iou = state.iou_sum()
+    if (params or {}).get("convention"):
+        from .conventions import panoptic_counts
+
+        tp, fp, fn, iou = panoptic_counts(state, params["convention"])
+    else:
+        tp, fp, fn, iou = state.tp, state.fp, state.fn, own_iou
+    metrics = pq_groups(tp, fp, fn, iou, cats.isthing)
+    extra: dict = {}  # per-class arrays of the variants (panopticapi's matching: PQ-dagger, Boundary PQ)
     if "dagger" in state.groups:
         s_iou = state.stuff_iou_sum()
-        metrics.update(pq_dagger_groups(state.tp, state.fp, state.fn, iou, s_iou, state.gt_segments, cats.isthing))
-        extra.update(pq_dagger=pq_dagger_per_class(state.tp, state.fp, state.fn, iou, s_iou, state.gt_segments,
+        metrics.update(pq_dagger_groups(state.tp, state.fp, state.fn, own_iou, s_iou, state.gt_segments,
+                                        cats.isthing))
+        extra.update(pq_dagger=pq_dagger_per_class(state.tp, state.fp, state.fn, own_iou, s_iou, state.gt_segments,
                                                    cats.isthing), stuff_iou_sum=s_iou, gt_segments=state.gt_segments)
     if state.boundary_kept:
         b_iou = state.boundary_iou_sum()
@@ -327,12 +356,12 @@ def build_result(state: PanopticState, categories, *, with_semantic: bool = True
         metrics["mAcc"] = _metrics.nanmean(sem_acc)
         metrics["mIoU"] = _metrics.nanmean(sem_iou)
         metrics["fwIoU"] = _metrics.fw_iou(cm)
-    pq, sq, rq, _ = pq_per_class(state.tp, state.fp, state.fn, iou)
+    pq, sq, rq, _ = pq_per_class(tp, fp, fn, iou)
     per_class = []
     for c, cid in enumerate(cats.ids):
         row = {"category_id": cid, "name": cats.names[c], "isthing": bool(cats.isthing[c]),
-               "pq": float(pq[c]), "sq": float(sq[c]), "rq": float(rq[c]), "tp": int(state.tp[c]),
-               "fp": int(state.fp[c]), "fn": int(state.fn[c]), "iou_sum": float(iou[c])}
+               "pq": float(pq[c]), "sq": float(sq[c]), "rq": float(rq[c]), "tp": int(tp[c]),
+               "fp": int(fp[c]), "fn": int(fn[c]), "iou_sum": float(iou[c])}
         row.update({key: v[c].item() for key, v in extra.items()})
         if sem_iou is not None:
             row["iou"] = float(sem_iou[c])
@@ -346,12 +375,13 @@ def build_result(state: PanopticState, categories, *, with_semantic: bool = True
                            f"{data_warnings[0]}", SegmetricsWarning, stacklevel=3)
         for msg in group_notes:
             _warnings.warn(msg, SegmetricsWarning, stacklevel=3)
-    return PanopticResult(metrics=metrics, per_class=per_class, warnings=data_warnings + group_notes,
-                          num_images=state.num_images, per_image=state.per_image, state=state,
-                          params=dict(params or {}), dataset=dataset, notes=tuple(notes),
-                          categories=tuple({"id": c["id"], "name": n, "isthing": bool(t)}
-                                           for c, n, t in zip(cats.categories, cats.names, cats.isthing)),
-                          manifest=manifest)
+    result = PanopticResult(metrics=metrics, per_class=per_class, warnings=data_warnings + group_notes,
+                            num_images=state.num_images, per_image=state.per_image, state=state,
+                            params=dict(params or {}), dataset=dataset, notes=tuple(notes),
+                            categories=tuple({"id": c["id"], "name": n, "isthing": bool(t)}
+                                             for c, n, t in zip(cats.categories, cats.names, cats.isthing)),
+                            manifest=manifest)
+    return result.with_conventions(conventions) if conventions else result
 
 
 # ----------------------------------------------------------------------------- evaluator

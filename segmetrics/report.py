@@ -44,6 +44,7 @@ __all__ = [
     "interval_line",
     "shown_classes",
     "format_csv",
+    "format_conventions",
     "parse_metric_spec",
     "check_fail_under",
     "GATE_KINDS",
@@ -56,6 +57,8 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 SEMANTIC_METRICS: tuple[str, ...] = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice", "mBIoU", "mMinIoU")
+#: Headline keys that convention profiles add (``segmetrics.conventions``), shown when present.
+EXTRA_METRICS: tuple[str, ...] = ("mIoU_per_image", "mIoU_category")
 PANOPTIC_METRICS: tuple[str, ...] = (
     "PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st",
     "PQ_dagger", "PQ_dagger_th", "PQ_dagger_st",
@@ -155,7 +158,7 @@ def _count(n, compact: bool) -> str:
 
 
 def _headline_keys(report: Mapping) -> list[str]:
-    order = PANOPTIC_METRICS + SEMANTIC_METRICS if report["task"] == "panoptic" else SEMANTIC_METRICS
+    order = PANOPTIC_METRICS + SEMANTIC_METRICS if report["task"] == "panoptic" else SEMANTIC_METRICS + EXTRA_METRICS
     return [k for k in order if k in report["metrics"]]
 
 
@@ -347,6 +350,8 @@ def format_table(report: Mapping, *, per_class: bool = False, all_classes: bool 
         parts += ["", _worst_table(report)]
     if report.get("slices"):
         parts += ["", _slices_table(report)]
+    if report.get("conventions"):
+        parts += ["", format_conventions(report["conventions"]).rstrip("\n")]
     return "\n".join(parts) + "\n"
 
 
@@ -457,8 +462,74 @@ def format_markdown(report: Mapping, *, per_class: bool = False, all_classes: bo
         if report.get(key):
             title, *lines = table(report).splitlines()
             out += ["", f"<details><summary>{title}</summary>", "", "```", *lines, "```", "", "</details>"]
+    if report.get("conventions"):
+        out += ["", format_conventions(report["conventions"], markdown=True).rstrip("\n")]
     if report.get("warnings"):
         out += ["", "Warnings:", ""] + [f"- {w}" for w in report["warnings"]]
+    return "\n".join(out) + "\n"
+
+
+#: Short column headers of the comparison table.
+_CONV_HEADERS = {"mIoU_per_image": "mIoU/img", "mIoU_category": "mIoU/cat"}
+
+
+def _conv_delta(rule: Mapping, primary: str) -> str:
+    """What switching one rule does: the primary metric's change in points, or why there is none."""
+    d = rule.get("delta")
+    affected, unit = rule.get("affected"), rule.get("unit", "")
+    if rule.get("value") == "refused":
+        return f"no number: refuses {plural(affected, unit[:-1])}" if affected else f"none in this run (0 {unit})"
+    if d is None:
+        return "no number"
+    text = f"{primary} {100.0 * d[primary]:+.2f}" if d.get(primary) is not None else f"{primary} n/a"
+    if "TP" in d:
+        text += f" (TP {d['TP']:+d}, FP {d['FP']:+d}, FN {d['FN']:+d})"
+    elif affected is not None:
+        text += f" ({plural(affected, unit[:-1], unit)})"
+    return text
+
+
+def format_conventions(conv: Mapping, *, markdown: bool = False) -> str:
+    """The comparison of convention profiles (``segmetrics.conventions.compare``, a report's
+    ``conventions`` section): one row per profile with the headline metrics it reports (%),
+    then each rule in which a profile differs from the reference and how much that rule
+    alone moves the primary metric (points).  Fits :data:`TABLE_WIDTH` columns."""
+    rows_in = conv["profiles"]
+    keys = [k for k in conv["headline"] if any(k in (r.get("metrics") or {}) for r in rows_in)]
+    header = ["profile"] + [_CONV_HEADERS.get(k, k) + ("" if markdown else " %") for k in keys]
+    rows, unavailable = [], []
+    for r in rows_in:
+        m = r.get("metrics")
+        if m is None:
+            rows.append([r["name"]] + ["n/a"] * len(keys))
+            unavailable.append(f"{r['name']}: no number ({r.get('reason')})")
+        else:
+            rows.append([r["name"]] + [_pct(m[k]) if k in m else "-" for k in keys])
+    primary, ref = conv["primary"], conv["reference"]
+    title = "Other tools' numbers (convention profiles, %; '-': the tool does not report it)"
+    moves = []
+    for r in rows_in:
+        for rule in r["rules"]:
+            moves.append((r["name"], f"{rule['rule']}: {rule['value']} ({ref}: {rule['reference']})",
+                          _conv_delta(rule, primary)))
+    if markdown:
+        out = [f"#### {title}", "", _md_table(header, rows)]
+        if unavailable:
+            out += [""] + [f"- {u}" for u in unavailable]
+        if moves:
+            out += ["", f"Each rule alone, switched from {ref}'s:", "",
+                    _md_table(["profile", "rule", f"effect ({primary}, points)"], moves)]
+        return "\n".join(out) + "\n"
+    out = [title, "", _grid(header, rows, align_left=1)]
+    out += [textwrap.fill(u, TABLE_WIDTH, initial_indent="  ", subsequent_indent="    ") for u in unavailable]
+    if moves:
+        out += ["", f"Rules that differ from {ref}'s, each switched alone ({primary}, points):"]
+        for name, what, effect in moves:
+            line = f"  {name:<12} {what}  {effect}"
+            if len(line) > TABLE_WIDTH:  # the rule on its line(s), the effect under it
+                line = textwrap.fill(f"  {name:<12} {what}", TABLE_WIDTH, subsequent_indent=" " * 15,
+                                     break_long_words=False) + "\n" + " " * 15 + effect
+            out.append(line)
     return "\n".join(out) + "\n"
 
 

@@ -31,13 +31,14 @@ def _result(header: dict, state, *, dataset: dict | None = None, notes=None, run
     run_warnings = header.get("run_warnings", []) if run_warnings is None else run_warnings
     classes = header.get("classes", {})
     manifest = None if header.get("slices") is None else Manifest.from_header(header["slices"], len(state.image_ids))
+    conventions = header.get("conventions")  # the comparison the run showed, computed again from the state
     if state.TASK == "semantic":
         return semantic_result(state, class_names=classes["names"], absent_rule=params.get("absent_rule", "mmseg"),
                                params=params, dataset=dataset, notes=notes, run_warnings=run_warnings,
-                               manifest=manifest)
+                               manifest=manifest, conventions=conventions)
     return panoptic_result(state, classes["categories"], with_semantic=header.get("with_semantic", True),
                            params=params, dataset=dataset, notes=notes, run_warnings=run_warnings,
-                           emit_warnings=False, manifest=manifest)
+                           emit_warnings=False, manifest=manifest, conventions=conventions)
 
 
 def load_state(path) -> Result:

@@ -54,6 +54,8 @@ __all__ = ["confusion_matrix", "SemanticEvaluator", "SemanticState", "SemanticRe
 
 HEADLINE = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice")
 BOUNDARY_HEADLINE = ("mBIoU", "mMinIoU")
+#: Headline keys some convention profiles add (:mod:`segmetrics.conventions`).
+EXTRA_HEADLINE = ("mIoU_per_image", "mIoU_category")
 _PER_CLASS_KEYS = ("IoU", "Acc", "Dice", "Precision", "Recall", "BIoU", "MinIoU", "gt_pixels", "pred_pixels")
 
 # dtype the kernel reads -> (view dtype, table cap).  Signed 8/16-bit maps are
@@ -344,8 +346,9 @@ class SemanticResult(ResultAnalysis):
     Attributes
     ----------
     metrics : dict of str to float
-        ``aAcc, mAcc, mIoU, fwIoU, mDice`` as fractions (NaN when undefined), and
-        ``mBIoU, mMinIoU`` with ``boundary=True``.
+        ``aAcc, mAcc, mIoU, fwIoU, mDice`` as fractions (NaN when undefined),
+        ``mBIoU, mMinIoU`` with ``boundary=True``, and, scored with a convention
+        profile, the keys it adds (``mIoU_per_image``, ``mIoU_category``).
     per_class : dict of str to numpy.ndarray
         ``IoU, Acc, Dice, Precision, Recall`` (float64, NaN where undefined)
         and ``gt_pixels, pred_pixels`` (int64), each of length K; ``BIoU``,
@@ -388,8 +391,20 @@ class SemanticResult(ResultAnalysis):
     notes: tuple = ()
     warnings: tuple = ()
     manifest: Any = dataclasses.field(default=None, repr=False, compare=False)
+    comparison: dict | None = dataclasses.field(default=None, repr=False, compare=False)
 
     task = "semantic"
+
+    def conventions(self, names="all") -> dict:
+        """Every convention profile's numbers for this run and how each rule moves them
+        (:func:`segmetrics.conventions.compare`)."""
+        from .conventions import compare
+
+        return compare(self, names)
+
+    def with_conventions(self, names="all") -> "SemanticResult":
+        """A copy whose report (``to_report``, the CLI's JSON and table) includes :meth:`conventions`."""
+        return dataclasses.replace(self, comparison=self.conventions(names))
 
     def to_dict(self) -> dict:
         """JSON-ready dict: plain floats / ints / lists, NaN written as None."""
@@ -421,10 +436,12 @@ class SemanticResult(ResultAnalysis):
                    "missing_predictions": len(d.get("missing_ids", ())),
                    "extra_predictions": len(d.get("extra_ids", ())),
                    "fingerprint": d.get("fingerprint")}
+        keys = HEADLINE + tuple(k for k in EXTRA_HEADLINE + BOUNDARY_HEADLINE if k in self.metrics)
         report = _report.build_report(task="semantic", params=self.params, dataset=dataset,
-                                      metrics={k: self.metrics[k] for k in HEADLINE + BOUNDARY_HEADLINE
-                                               if k in self.metrics}, per_class=rows,
+                                      metrics={k: self.metrics[k] for k in keys}, per_class=rows,
                                       warnings=self.warnings, notes=self.notes)
+        if self.comparison is not None:
+            report["conventions"] = _report.json_ready(self.comparison)
         return self._report_extras(report, intervals, worst)
 
     def per_image_rows(self, *, per_class: bool = True) -> list | None:
@@ -470,10 +487,12 @@ class SemanticResult(ResultAnalysis):
     def state_header(self) -> dict:
         """What a state file holds besides the state: params, classes, dataset, notes, run warnings."""
         derived = set(_derived_warnings(self.dataset)) | set(self.state.warnings) | set(
-            _void_note(self.state, self.params, self.class_names))
+            _void_note(self.state, self.params, self.class_names)) | set(_convention_warnings(self.state, self.params))
         header = {"params": dict(self.params), "classes": {"names": list(self.class_names)},
                   "dataset": dict(self.dataset), "notes": list(self.notes),
                   "run_warnings": [w for w in self.warnings if w not in derived]}
+        if self.comparison is not None:
+            header["conventions"] = [row["name"] for row in self.comparison["profiles"]]
         if self.manifest is not None:
             header["slices"] = self.manifest.to_header()
         return header
@@ -508,28 +527,46 @@ def _void_note(state: SemanticState, params: dict, names: Sequence[str]) -> list
         return []
     top = np.argsort(-void, kind="stable")[:3]
     where = ", ".join(f"{names[c]} {int(void[c])}" for c in top if void[c])
-    return [f"{total} scored pixels were predicted as void (the ignore index) and count as misses of their "
+    one = total == 1
+    return [f"{_report.plural(total, 'scored pixel')} {'was' if one else 'were'} predicted as void (the ignore index) "
+            f"and {'counts as a miss' if one else 'count as misses'} of {'its' if one else 'their'} "
             f"GT class (most for: {where})"]
+
+
+def _convention_warnings(state: SemanticState, params: dict) -> list:
+    from .conventions import dropped_warnings
+
+    return dropped_warnings(state, params.get("convention"), "semantic", params.get("ignore_index"))
 
 
 def build_result(state: SemanticState, *, class_names: Sequence[str], absent_rule: str = "mmseg",
                  params: dict | None = None, dataset: dict | None = None, notes: Iterable[str] = (),
-                 run_warnings: Iterable[str] = (), manifest=None) -> SemanticResult:
-    """The frozen result of a state (metrics from :func:`segmetrics.metrics.summarize`)."""
-    s = summarize(state.confusion, void=state.void + state.missing, absent_rule=absent_rule)
+                 run_warnings: Iterable[str] = (), manifest=None, conventions=None) -> SemanticResult:
+    """The frozen result of a state (metrics from :func:`segmetrics.metrics.summarize`, or, with
+    ``params["convention"]``, from that profile's rules: :func:`segmetrics.conventions.semantic_summary`).
+    ``conventions`` (profile names or "all") attaches the comparison of every profile."""
     dataset = dict(dataset or {})
     params = dict(params or {})
     names = tuple(class_names)
+    convention = params.get("convention")
+    if convention:
+        from .conventions import get_profile, semantic_summary
+
+        s = semantic_summary(state, convention, names)
+        absent_rule = "detectron2" if get_profile(convention, "semantic").rules["absent"] == "left out" else "mmseg"
+    else:
+        s = summarize(state.confusion, void=state.void + state.missing, absent_rule=absent_rule)
     warnings = sorted(set(run_warnings)) + _derived_warnings(dataset) + state.warnings \
-        + _void_note(state, params, names)
-    metrics = {k: float(s[k]) for k in HEADLINE}
-    per_class = {k: v for k, v in s.items() if k not in HEADLINE}
+        + _void_note(state, params, names) + _convention_warnings(state, params)
+    keys = HEADLINE + tuple(k for k in EXTRA_HEADLINE if k in s)
+    metrics = {k: float(s[k]) for k in keys}
+    per_class = {k: v for k, v in s.items() if k not in keys}
     if state.boundary_kept:
         b = _metrics.boundary_iou(state.boundary_inter, state.boundary_gt, state.boundary_pred,
                                   mask_iou=per_class["IoU"], absent_rule=absent_rule)
         metrics.update(mBIoU=float(b["mBIoU"]), mMinIoU=float(b["mMinIoU"]))
         per_class.update(BIoU=b["BIoU"], MinIoU=b["MinIoU"])
-    return SemanticResult(
+    result = SemanticResult(
         metrics=metrics,
         per_class=per_class,
         confusion=state.confusion.copy(),
@@ -544,6 +581,7 @@ def build_result(state: SemanticState, *, class_names: Sequence[str], absent_rul
         warnings=tuple(warnings),
         manifest=manifest,
     )
+    return result.with_conventions(conventions) if conventions else result
 
 
 # --------------------------------------------------------------------------- evaluator

@@ -10,7 +10,8 @@ merged with no other change.
 
 Shape symbols: ``K`` classes / categories, ``K+1`` with the void column,
 ``N`` images (rows of per-image fields), ``M`` matches, ``B`` Boundary PQ
-matches, ``P`` PQ-dagger stuff pairs, ``C`` per-image confusion cells, ``S``
+matches, ``P`` PQ-dagger stuff pairs, ``C`` per-image confusion cells, ``V``
+matches under the variant rules of :mod:`segmetrics.conventions`, ``S``
 shards, integers literally.
 
 Reductions
@@ -24,7 +25,7 @@ Reductions
   each image's own order), or, without per-image rows, by ``(category, IoU)``;
   stuff pairs (``P``) by ``(category, IoU)`` (then image row, where the
   state has cells); cell rows by image row (each image's cells ascending by
-  cell index).  Float sums
+  cell index); variant matches (``V``) by ``(variant, category, IoU)``.  Float sums
   are only ever taken with :func:`math.fsum` over a category's or an image's
   matches, which is correctly rounded, hence order-free.
 * Warnings (one line each, from the per-image scoring) are kept sorted.
@@ -42,8 +43,12 @@ states have it) and ``shard`` (``shard_runs``: how often each of the ``S``
 shards of a ``--shard I/S`` run was counted; a complete merge holds 1 for
 each), ``dagger`` (panoptic, always in new states: PQ-dagger's stuff pairs
 and GT segment counts), ``boundary`` (semantic band counts per class, Boundary
-PQ counts and matches; runs with ``boundary=True``) and ``boundary_image`` (the
-same per image, with per-image rows).  Later features add their own groups
+PQ counts and matches; runs with ``boundary=True``), ``boundary_image`` (the
+same per image, with per-image rows) and ``conventions`` (what other tools'
+rules need beyond the counts, when a folder run asks for them: semantic pixels
+with labels outside ``[0, K)`` counted apart, panoptic counts and matches under
+the variant matching rules of :mod:`segmetrics.conventions`; run-level sums
+only, so never together with ``cells``).  Later features add their own groups
 (documented in ``docs/json_schema.md``).  A group is either present with all
 its fields or absent.  A slice manifest is no field group: the header keeps it
 (``slices``, one value per image row).
@@ -73,6 +78,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ._version import __version__
+from .conventions import PANOPTIC_VARIANTS
 from .errors import DataFileError, FormatError, InputError
 from .pq import iou_sums as _iou_sums
 from ._text import listing
@@ -99,11 +105,13 @@ _MAX_JSON = 1 << 28  # bytes a JSON member may declare
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 #: concatenated axes whose rows belong to an image: axis symbol -> the field holding each row's image row
 _POINTERS = {"M": "match_image", "B": "bmatch_image", "P": "stuff_image", "C": "cell_image"}
-#: list axes ordered by (category, IoU) when their rows have no image pointer: axis -> (category, IoU)
-_BY_VALUE = {"M": ("match_cat", "match_iou"), "B": ("bmatch_cat", "bmatch_iou"), "P": ("stuff_cat", "stuff_iou")}
+#: list axes ordered by value when their rows have no image pointer: axis -> (category, IoU, outer keys...),
+#: sorted by the outer keys first, then category, then IoU
+_BY_VALUE = {"M": ("match_cat", "match_iou"), "B": ("bmatch_cat", "bmatch_iou"), "P": ("stuff_cat", "stuff_iou"),
+             "V": ("conv_match_cat", "conv_match_iou", "conv_match_var")}
 #: the length field and header ``counts`` name of each list axis (``S``, shards, is a sum axis)
 _LISTS = {"M": ("match_cat", "matches"), "B": ("bmatch_cat", "boundary_matches"), "P": ("stuff_cat", "stuff_pairs"),
-          "C": ("cell_count", "cells")}
+          "C": ("cell_count", "cells"), "V": ("conv_match_cat", "conv_matches")}
 
 
 @dataclass(frozen=True)
@@ -116,8 +124,8 @@ class Field:
     dtype : str
         numpy dtype name.
     shape : tuple
-        Shape rule: ``"K"``, ``"K+1"``, ``"N"``, a list axis (``"M"``, ``"B"``, ``"P"``, ``"C"``),
-        ``"S"`` or integers.
+        Shape rule: ``"K"``, ``"K+1"``, ``"N"``, a list axis (``"M"``, ``"B"``, ``"P"``, ``"C"``,
+        ``"V"``), ``"S"`` or integers.
     reduce : {"sum", "cat"}
     group : str
     doc : str
@@ -163,13 +171,16 @@ class _State:
     ALWAYS: frozenset = frozenset({"counts"})  # the groups every new state keeps
 
     def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False, cells: bool = False,
-                 shards: int | None = None, boundary: bool = False) -> None:
+                 shards: int | None = None, boundary: bool = False, conventions: bool = False) -> None:
         if (digest or cells) and not per_image:
             raise InputError("per-image GT digests and cells need per-image rows (per_image=True)")
+        if cells and conventions:
+            raise InputError("the conventions sums are run-level: a state with per-image cells cannot keep them")
         if shards is not None and (not isinstance(shards, (int, np.integer)) or shards < 1):
             raise InputError(f"shards must be a positive number of shards, got {shards!r}")
         groups = set(self.ALWAYS) | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set()) \
-            | ({"cells"} if cells else set()) | ({"shard"} if shards is not None else set())
+            | ({"cells"} if cells else set()) | ({"shard"} if shards is not None else set()) \
+            | ({"conventions"} if conventions else set())
         if boundary:
             groups |= {"boundary", "boundary_image"} if per_image else {"boundary"}
         self._setup(num_classes, groups, int(shards) if shards is not None else 0)
@@ -207,6 +218,11 @@ class _State:
     def boundary_kept(self) -> bool:
         """Whether the state holds boundary counts (a run with ``boundary=True``)."""
         return "boundary" in self.groups
+
+    @property
+    def conventions_kept(self) -> bool:
+        """Whether the state holds the ``conventions`` field group."""
+        return "conventions" in self.groups
 
     # ---- reading
     def __getattr__(self, name: str):
@@ -296,7 +312,8 @@ class _State:
                 arrays[name] = arrays[name][order]
             inverse = np.empty(order.size, dtype=np.int64)
             inverse[order] = np.arange(order.size, dtype=np.int64)
-        for axis, pointer in _POINTERS.items():
+        for axis in _LISTS:
+            pointer = _POINTERS.get(axis)
             has_pointer = inverse is not None and pointer in arrays
             if has_pointer:
                 arrays[pointer] = inverse[arrays[pointer]]
@@ -306,8 +323,8 @@ class _State:
             elif has_pointer:  # rows of each image together, in image order
                 rorder = np.argsort(arrays[pointer], kind="stable")
             elif axis in _BY_VALUE and _BY_VALUE[axis][0] in arrays:
-                cat, iou = _BY_VALUE[axis]
-                rorder = np.lexsort((arrays[iou], arrays[cat]))
+                cat, iou, *outer = _BY_VALUE[axis]  # outer keys (the variant) sort first
+                rorder = np.lexsort((arrays[iou], arrays[cat], *(arrays[o] for o in outer)))
             else:
                 continue
             for name in self._axis_fields(axis):
@@ -384,7 +401,7 @@ class _State:
         if "counts" not in groups or ({"digest", "cells"} & groups and "per_image" not in groups) or (
                 "boundary_image" in groups and not {"per_image", "boundary"} <= groups) or (
                 "boundary" in groups and "per_image" in groups and "boundary_image" not in groups) or (
-                "cells" in groups and not cls.ALWAYS <= groups):
+                "cells" in groups and not cls.ALWAYS <= groups) or {"cells", "conventions"} <= groups:
             raise InputError(f"inconsistent field groups {sorted(groups)}")
 
         def rows(name):
@@ -419,7 +436,7 @@ class _State:
                 if pointer in state._blocks and lists.get(axis) and (
                         np.min(arrays[pointer]) < 0 or np.max(arrays[pointer]) >= n):
                     raise InputError(f"{pointer} points outside the image rows")
-        for axis, (cat, _) in _BY_VALUE.items():
+        for axis, (cat, *_) in _BY_VALUE.items():
             if cat in state._blocks and lists.get(axis) and (
                     np.min(arrays[cat]) < 0 or np.max(arrays[cat]) >= state.num_classes):
                 raise InputError(f"{cat} holds a category outside [0, K)")
@@ -427,6 +444,9 @@ class _State:
         if c and (np.min(arrays["cell_index"]) < 0 or np.max(arrays["cell_index"]) >= int(np.prod(state._cell_shape()))
                   or np.min(arrays["cell_count"]) <= 0):
             raise InputError("cell_index outside the confusion matrix or a cell_count that is not positive")
+        v = lists.get("V", 0)
+        if v and (np.min(arrays["conv_match_var"]) < 0 or np.max(arrays["conv_match_var"]) >= len(PANOPTIC_VARIANTS)):
+            raise InputError("conv_match_var holds a variant outside the variant rules")
         state._warnings = [str(w) for w in arrays.get("warnings", [])]
         state._canonical = False
         state._canonicalize()
@@ -660,6 +680,11 @@ class SemanticState(_State):
         Field("image_boundary_inter", "int64", ("N", "K"), "cat", "boundary_image", "boundary_inter per image"),
         Field("image_boundary_gt", "int64", ("N", "K"), "cat", "boundary_image", "boundary_gt per image"),
         Field("image_boundary_pred", "int64", ("N", "K"), "cat", "boundary_image", "boundary_pred per image"),
+        Field("dropped_gt", "int64", ("K+1",), "sum", "conventions",
+              "pixels per predicted class (K: a prediction outside [0, K) too) whose GT label is outside [0, K) "
+              "and not ignored (out_of_range='drop')"),
+        Field("dropped_pred", "int64", ("K",), "sum", "conventions",
+              "GT pixels per class predicted outside [0, K) and not as the ignore index (out_of_range='drop')"),
     )
     _BAND = ("boundary_inter", "boundary_gt", "boundary_pred")
 
@@ -702,14 +727,26 @@ class SemanticState(_State):
             for name in self._BAND:
                 self._sums[name] -= self._array("image_" + name)[mask].sum(axis=0)
 
-    def _fold(self, cm: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """A (K, K) or void-column (K+1, K+1) matrix as (K x K counts, void vector or None)."""
+    def _fold(self, cm: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, dict]:
+        """A (K, K), void-column (K+1, K+1) or dropped-label (K+2, K+2) matrix (see
+        :class:`~segmetrics.labels.LabelRules`) as (K x K counts, void vector or None,
+        the ``conventions`` sums or {})."""
         k = self.num_classes
+        if cm.shape == (k + 2, k + 2):
+            if not self.conventions_kept:
+                raise InputError("labels outside [0, K) were counted apart (out_of_range='drop'): the state needs "
+                                 "the conventions field group")
+            dropped_gt = np.append(cm[k + 1, :k], cm[k + 1, k:].sum())
+            return cm[:k, :k], cm[:k, k], {"dropped_gt": dropped_gt, "dropped_pred": cm[:k, k + 1]}
         if cm.shape == (k + 1, k + 1):
-            return cm[:k, :k], cm[:k, k]
+            return cm[:k, :k], cm[:k, k], {}
         if cm.shape != (k, k):
             raise InputError(f"confusion matrix must be ({k}, {k}) or ({k + 1}, {k + 1}), got {cm.shape}")
-        return cm, None
+        return cm, None, {}
+
+    def _add_dropped(self, extra: dict) -> None:
+        for name, arr in extra.items():
+            self._sums[name] += arr
 
     def add_counted(self, count, num_images: int) -> tuple:
         """Let ``count(matrix)`` add images into the confusion matrix in place (the fast path).
@@ -733,10 +770,11 @@ class SemanticState(_State):
 
     def add_image(self, cm, *, image_id: Any = None, missing: bool = False, digest: bytes | None = None,
                   band=None) -> None:
-        """Add one image's confusion matrix ((K, K), or (K+1, K+1) with the void column) and, in a
-        state with boundary counts, its ``(3, K)`` / ``(3, K+1)`` band counts ``band``
-        (intersection, GT band, predicted band)."""
-        counts, void = self._fold(np.asarray(cm, dtype=np.int64))
+        """Add one image's confusion matrix ((K, K), or (K+1, K+1) with the void column, or
+        (K+2, K+2) with labels outside [0, K) counted apart) and, in a state with boundary
+        counts, its ``(3, K)`` / ``(3, K+1)`` band counts ``band`` (intersection, GT band,
+        predicted band)."""
+        counts, void, extra = self._fold(np.asarray(cm, dtype=np.int64))
         band_rows = self._band_rows(band, 1)
         rows = None
         if self.per_image_kept:
@@ -744,6 +782,9 @@ class SemanticState(_State):
             tp, fp, fn = image_counts(counts)
             if void is not None:
                 fn = fn + void
+            if extra:  # as the kernels count them: predictions on dropped GT are false positives
+                fn = fn + extra["dropped_pred"]
+                fp = fp + extra["dropped_gt"][:-1]
             rows = {"image_tp": tp[None], "image_fp": fp[None], "image_fn": fn[None],
                     "image_missing": np.array([missing])}
             if "digest" in self.groups:
@@ -751,6 +792,7 @@ class SemanticState(_State):
         self._sums["confusion"] += counts
         if void is not None:
             self._sums["missing" if missing else "void"] += void
+        self._add_dropped(extra)
         self._sums["num_images"] += 1
         band_rows = self._add_band(band_rows)
         if rows is not None:
@@ -767,11 +809,12 @@ class SemanticState(_State):
         """Add what the folder engine returned for ``image_ids`` (a ``SemanticSums``).
 
         ``sums.confusion`` is (K, K), or (K+1, K+1) when the engine counted the
-        void column; per-image rows (``sums.image_tp`` ...) are in the order of
-        ``image_ids``; band counts in ``sums.boundary`` / ``sums.image_boundary``.
+        void column, or (K+2, K+2) with labels outside [0, K) counted apart;
+        per-image rows (``sums.image_tp`` ...) are in the order of ``image_ids``;
+        band counts in ``sums.boundary`` / ``sums.image_boundary``.
         """
         self._refuse_cells()
-        counts, void = self._fold(np.asarray(sums.confusion, dtype=np.int64))
+        counts, void, extra = self._fold(np.asarray(sums.confusion, dtype=np.int64))
         band_rows = {}
         if self.boundary_kept:
             per_image = "boundary_image" in self.groups
@@ -793,6 +836,7 @@ class SemanticState(_State):
         self._sums["confusion"] += counts
         if void is not None:
             self._sums["missing" if missing else "void"] += void
+        self._add_dropped(extra)
         self._sums["num_images"] += int(sums.num_images)
         band_rows = self._add_band(band_rows)
         if rows is not None:
@@ -833,6 +877,8 @@ class PanopticState(_State):
     ``btp`` ... ``bmatch_iou`` as ``tp`` ... ``match_iou`` for the matching on
     ``min(mask IoU, boundary IoU)``.  With cells, ``stuff_image`` and
     ``image_gt_segments`` let an image's PQ-dagger counts be taken out again.
+    Conventions (``conventions``): ``conv_tp`` ... ``conv_match_iou``, the run
+    under each option set of :data:`segmetrics.conventions.PANOPTIC_VARIANTS`.
     """
 
     TASK = "panoptic"
@@ -867,6 +913,15 @@ class PanopticState(_State):
         Field("image_btp", "int64", ("N", "K"), "cat", "boundary_image", "btp per image"),
         Field("image_bfp", "int64", ("N", "K"), "cat", "boundary_image", "bfp per image"),
         Field("image_bfn", "int64", ("N", "K"), "cat", "boundary_image", "bfn per image"),
+        Field("conv_tp", "int64", (len(PANOPTIC_VARIANTS), "K"), "sum", "conventions",
+              "matched segments per variant of the matching rules and category"),
+        Field("conv_fp", "int64", (len(PANOPTIC_VARIANTS), "K"), "sum", "conventions",
+              "unmatched predicted segments per variant and category"),
+        Field("conv_fn", "int64", (len(PANOPTIC_VARIANTS), "K"), "sum", "conventions",
+              "unmatched GT segments per variant and category"),
+        Field("conv_match_var", "int64", ("V",), "cat", "conventions", "variant of each variant match"),
+        Field("conv_match_cat", "int64", ("V",), "cat", "conventions", "dense category of each variant match"),
+        Field("conv_match_iou", "float64", ("V",), "cat", "conventions", "IoU of each variant match"),
     )
 
     def _cell_shape(self) -> tuple:
@@ -902,6 +957,19 @@ class PanopticState(_State):
                 blocks.update(image_btp=rows[0], image_bfp=rows[1], image_bfn=rows[2])
         return sums, blocks
 
+    def _add_variants(self, variants) -> None:
+        """The variant sums ``(tp, fp, fn, match_var, match_cat, match_iou)`` of an image or a run."""
+        if not self.conventions_kept:
+            return
+        if variants is None:
+            raise InputError("this state keeps the conventions field group: count the images with the variant "
+                             "rules (variants=segmetrics.conventions.PANOPTIC_VARIANTS)")
+        tp, fp, fn, m_var, m_cat, m_iou = variants
+        self._sums["conv_tp"] += tp
+        self._sums["conv_fp"] += fp
+        self._sums["conv_fn"] += fn
+        self._add_blocks({"conv_match_var": m_var, "conv_match_cat": m_cat, "conv_match_iou": m_iou})
+
     def add_image(self, stats, *, missing: bool = False, digest: bytes | None = None) -> None:
         """Add one image's statistics (an ``ImageStats`` of the per-image scoring)."""
         k = self.num_classes
@@ -924,6 +992,7 @@ class PanopticState(_State):
         for name, v in sums.items():
             self._sums[name] += v
         np.add.at(self._sums["confusion"].reshape(-1), stats.confusion_index, stats.confusion_count)
+        self._add_variants(stats.variants)
         self._sums["num_images"] += 1
         if keys is not None:
             first = self._add_rows([stats.image_id], keys, {})
@@ -965,6 +1034,7 @@ class PanopticState(_State):
         for name, v in extra_sums.items():
             self._sums[name] += v
         self._sums["confusion"] += sums.confusion
+        self._add_variants(getattr(sums, "variants", None))
         self._sums["num_images"] += int(sums.num_images)
         if keys is not None:
             first = self._add_rows(list(image_ids), keys, image_rows)

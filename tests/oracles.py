@@ -166,6 +166,16 @@ def pair_counts(gt_map, pred_map, gt_ids, pred_ids):
     return {(int(a // width), int(a % width)): int(c) for a, c in zip(keys, counts)}, 0
 
 
+def segment_pixels(pairs: dict, ng: int, npr: int) -> tuple[list, list]:
+    """Pixels per dense index (0 = void) on each side: the row and column sums of the pairs."""
+    gpix = [0] * (ng + 1)
+    ppix = [0] * (npr + 1)
+    for (g, p), c in pairs.items():
+        gpix[g] += c
+        ppix[p] += c
+    return gpix, ppix
+
+
 def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, recompute: bool = False,
                 isthing=None) -> dict:
     """panopticapi's per-image rules on the pair counts of one image.
@@ -189,11 +199,7 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
     matched, 2 false positive, 0 unmatched and not counted.
     """
     ng, npr = len(g_cat), len(p_cat)
-    gpix = [0] * (ng + 1)
-    ppix = [0] * (npr + 1)
-    for (g, p), c in pairs.items():
-        gpix[g] += c
-        ppix[p] += c
+    gpix, ppix = segment_pixels(pairs, ng, npr)
     if any(gpix[g] == 0 for g in range(1, ng + 1)) or any(ppix[p] == 0 for p in range(1, npr + 1)):
         return {"status": 1, "gt_pixels": gpix[1:], "pred_pixels": ppix[1:]}
     area, stale = [], []
@@ -274,3 +280,98 @@ def panoptic_run(images: list, k: int, recompute: bool = False) -> dict:
         conf += st["confusion"]
         matches += [(i, c, iou) for c, iou in st["matches"]]
     return {"tp": tp, "fp": fp, "fn": fn, "confusion": conf.reshape(k + 1, k + 1), "matches": matches}
+
+
+#: Option flags of the variant matching rules (segmetrics.conventions, sm_pq.h).
+UNION_GVOID, AREA_PIXELS, FN_VOID, NO_CROWD, MERGE_STUFF = 1, 2, 4, 8, 16
+
+
+def image_stats_rules(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, isthing, opts: int,
+                      recompute: bool = False) -> dict:
+    """The per-image rules under an option set, from their definitions (docs/conventions.md).
+
+    Definitions: a *unit* is a segment, or, with ``MERGE_STUFF``, all segments of one stuff
+    category on one side of the image (crowd GT segments never merge while crowd rules hold).
+    Crowd rules hold unless ``NO_CROWD``: crowd GT units are never matched nor missed, and the
+    last-listed crowd segment of a category is its crowd region.  A GT segment's area is its
+    pixel count with ``AREA_PIXELS`` (or ``recompute``, or a NaN JSON area), else its JSON
+    area; a unit's area, pixels, pixels predicted void and (prediction side) pixels on GT
+    void and on its category's crowd region are the sums over its segments; the intersection
+    of two units is the sum of their segments' pairs.  GT unit U and predicted unit V of the
+    same category match iff U is not crowd and ``|U & V| / union > 0.5`` with
+    ``union = |V| + area(U) - |U & V| - |V & GT void|`` (``- |U & predicted void|`` with
+    ``UNION_GVOID``).  An unmatched non-crowd GT unit is a false negative unless
+    ``FN_VOID`` and ``|U & predicted void| / area(U) > 0.5``; an unmatched predicted unit
+    is a false positive unless ``(|V & GT void| + |V & crowd region|) / |V| > 0.5``.
+    Returns ``tp, fp, fn`` and the matches as a sorted list of ``(category, IoU)``.
+    """
+    ng, npr = len(g_cat), len(p_cat)
+    gpix, ppix = segment_pixels(pairs, ng, npr)
+    crowd_rules = not opts & NO_CROWD
+
+    def area(g):  # 1-based
+        a = float(g_area[g - 1])
+        return float(gpix[g]) if (opts & AREA_PIXELS or recompute or math.isnan(a)) else a
+
+    def crowd(g):
+        return crowd_rules and bool(g_crowd[g - 1])
+
+    region = {}
+    if crowd_rules:
+        for g in sorted((g for g in range(1, ng + 1) if g_crowd[g - 1]), key=lambda g: g_order[g - 1]):
+            region[int(g_cat[g - 1])] = g
+
+    def g_unit(g):
+        c = int(g_cat[g - 1])
+        return ("stuff", c) if opts & MERGE_STUFF and not isthing[c] and not crowd(g) else ("seg", g)
+
+    def p_unit(p):
+        c = int(p_cat[p - 1])
+        return ("stuff", c) if opts & MERGE_STUFF and not isthing[c] else ("seg", p)
+
+    gu, pu = {}, {}
+    for g in range(1, ng + 1):
+        u = gu.setdefault(g_unit(g), {"cat": int(g_cat[g - 1]), "crowd": crowd(g), "area": 0.0, "void": 0})
+        u["area"] += area(g)
+        u["void"] += pairs.get((g, 0), 0)
+    for p in range(1, npr + 1):
+        c = int(p_cat[p - 1])
+        u = pu.setdefault(p_unit(p), {"cat": c, "pix": 0, "void": 0, "crowd": 0})
+        u["pix"] += ppix[p]
+        u["void"] += pairs.get((0, p), 0)
+        if c in region:
+            u["crowd"] += pairs.get((region[c], p), 0)
+    inter = {}
+    for (g, p), c in pairs.items():
+        if g and p:
+            key = (g_unit(g), p_unit(p))
+            inter[key] = inter.get(key, 0) + c
+    tp, fp, fn = np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k, np.int64)
+    matches, gm, pm = [], set(), set()
+    for (a, b), i in inter.items():
+        U, V = gu[a], pu[b]
+        if U["crowd"] or U["cat"] != V["cat"]:
+            continue
+        union = float(V["pix"]) + U["area"] - float(i) - float(V["void"])
+        if opts & UNION_GVOID:
+            union -= float(U["void"])
+        iou = i / union if union else (math.inf if i else math.nan)  # IEEE division, as the kernel (stale JSON areas)
+        if iou > 0.5:
+            tp[U["cat"]] += 1
+            matches.append((U["cat"], iou))
+            gm.add(a)
+            pm.add(b)
+    for a, U in gu.items():
+        if a in gm or U["crowd"]:
+            continue
+        if opts & FN_VOID and U["void"] / U["area"] > 0.5:
+            continue
+        fn[U["cat"]] += 1
+    for b, V in pu.items():
+        if b in pm:
+            continue
+        ignored = V["void"] + (V["crowd"] if V["cat"] in region else 0)
+        if ignored / V["pix"] > 0.5:
+            continue
+        fp[V["cat"]] += 1
+    return {"tp": tp, "fp": fp, "fn": fn, "matches": sorted(matches)}

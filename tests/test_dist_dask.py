@@ -81,6 +81,21 @@ def test_dask_equals_local_byte_for_byte(client, sets, tmp_path, task, chunk_siz
 
 
 @pytest.mark.parametrize("task", ["semantic", "panoptic"])
+def test_dask_carries_the_conventions_and_the_band(client, sets, tmp_path, task):
+    """The run plan carries a convention profile, the compared profiles and the band to the
+    workers: the report (the comparison included) and the state file equal the local run's."""
+    kw = dict(per_image=True, conventions="all", boundary=True, dilation_ratio=0.05,
+              convention="mmseg" if task == "semantic" else "torchmetrics")
+    local = evaluate(task, sets, None, **kw)
+    dist = evaluate(task, sets, client, chunk_size=4, **kw)
+    assert {"conventions", "boundary"} <= dist.state.groups and dist.comparison is not None
+    assert report_bytes(dist) == report_bytes(local)
+    local.save_state(tmp_path / "local.smstate")
+    dist.save_state(tmp_path / "dask.smstate")
+    assert (tmp_path / "local.smstate").read_bytes() == (tmp_path / "dask.smstate").read_bytes()
+
+
+@pytest.mark.parametrize("task", ["semantic", "panoptic"])
 def test_dask_without_per_image_rows(client, sets, task):
     local = evaluate(task, sets, None)
     dist = evaluate(task, sets, client, chunk_size=3)

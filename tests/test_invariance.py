@@ -47,6 +47,14 @@ PANOPTIC_BOUNDARY = ["BPQ", "BSQ", "BRQ", "BN", "BPQ_th", "BSQ_th", "BRQ_th", "B
                      "BN_st"]
 PANOPTIC_BOUNDARY_PER_CLASS = ["bpq", "bsq", "brq", "btp", "bfp", "bfn", "biou_sum"]
 RATIO = 0.05  # the band width of the boundary runs (the images are small)
+# convention profiles (segmetrics.conventions): the headline keys each profile reports, checked in
+# result.comparison (conventions="all") and, for the semantic profiles, in the profile's own result
+SEMANTIC_CONVENTIONS = {"mmseg": ["aAcc", "mAcc", "mIoU", "mDice"], "detectron2": ["aAcc", "mAcc", "mIoU", "fwIoU"],
+                        "torchmetrics": ["mIoU", "mIoU_per_image"], "hf-evaluate": ["aAcc", "mAcc", "mIoU"],
+                        "cityscapes": ["mIoU", "mIoU_category"]}
+PANOPTIC_CONVENTIONS = {"panopticapi": ["PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st"],
+                        "torchmetrics": ["PQ", "SQ", "RQ"],
+                        "cityscapes": ["PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st"]}
 
 
 def _same(a, b) -> bool:
@@ -78,6 +86,15 @@ def _values(result) -> dict:
         for key in per_class:
             for row in result.per_class:
                 out[(key, row["category_id"])] = row[key]
+    registry = SEMANTIC_CONVENTIONS if isinstance(result, sm.SemanticResult) else PANOPTIC_CONVENTIONS
+    for row in (result.comparison or {}).get("profiles", []):
+        for key in registry[row["name"]]:
+            if row["metrics"] is not None and key in row["metrics"]:
+                out[("convention", row["name"], key)] = row["metrics"][key]
+        for rule in row["rules"]:
+            for key, value in (rule["delta"] or {}).items():
+                out[("rule", row["name"], rule["rule"], key)] = value
+        out[("available", row["name"])] = row["available"]
     return out
 
 
@@ -135,7 +152,8 @@ def band(request) -> dict:
 
 @pytest.fixture(scope="module")
 def sem_kw(band) -> dict:
-    return dict(num_classes=5, void_predictions="miss", allow_missing=True, per_image=True, **band)
+    return dict(num_classes=5, void_predictions="miss", allow_missing=True, per_image=True, conventions="all",
+                **band)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +183,8 @@ def panoptic_set(tmp_path_factory):
 
 def _pan(d, gt_json=None, pred_json=None, **kw):
     return sm.evaluate_panoptic_folders(gt_json or d.gt_json, pred_json or d.pred_json, gt_folder=d.gt_folder,
-                                        pred_folder=d.pred_folder, allow_missing=True, per_image=True, **kw)
+                                        pred_folder=d.pred_folder, allow_missing=True, per_image=True,
+                                        conventions="all", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +210,13 @@ def test_registry_covers_every_key(semantic_base, panoptic_base, band):
     # the data exercises the rules: void predictions, a missing image, every PQ group
     assert semantic_base.state.void.sum() > 0 and semantic_base.state.missing.sum() > 0
     assert panoptic_base.metrics["N_th"] > 0 and panoptic_base.metrics["N_st"] > 0
+    # every profile is registered with the keys it reports; every panoptic one has numbers here
+    from segmetrics.conventions import PROFILES
+
+    for registry, task in ((SEMANTIC_CONVENTIONS, "semantic"), (PANOPTIC_CONVENTIONS, "panoptic")):
+        assert {name: list(p.reported) for (t, name), p in PROFILES.items() if t == task} == registry
+    assert all(row["available"] for row in panoptic_base.comparison["profiles"])
+    assert {key[1] for key in _values(panoptic_base) if key[0] == "convention"} == set(PANOPTIC_CONVENTIONS)
 
 
 @pytest.mark.parametrize("jobs", [2, 3])
@@ -273,13 +299,14 @@ def test_library_equals_cli_json(semantic_set, semantic_base, panoptic_set, pano
     gt, pred, _ = semantic_set
     run = CliRunner().invoke(cli, ["eval", "--gt", str(gt), "--pred", str(pred), "--num-classes", "5",
                                    "--void-predictions", "miss", "--allow-missing", "--json", "-", "-q",
-                                   "--no-cache", "-j", "2", *flags], catch_exceptions=False)
+                                   "--no-cache", "-j", "2", "--conventions", "all", *flags], catch_exceptions=False)
     assert run.exit_code == 0, run.output
     lib = semantic_base.to_report()
     assert run.stdout == R.to_json(lib)
     d, _ = panoptic_set
     run = CliRunner().invoke(cli, ["eval", "--gt", str(d.gt_json), "--pred", str(d.pred_json), "--allow-missing",
-                                   "--json", "-", "-q", "--no-cache", *flags], catch_exceptions=False)
+                                   "--json", "-", "-q", "--no-cache", "--conventions", "all",
+                                   *flags], catch_exceptions=False)
     assert run.exit_code == 0, run.output
     assert run.stdout == R.to_json(panoptic_base.to_report())
     # report renders a saved run exactly as eval did: JSON, per-image CSV, table
@@ -328,3 +355,53 @@ def test_array_evaluator_equals_the_folder_engine(semantic_set, panoptic_set, ba
                   p_ds.annotations[image_id]["segments_info"], image_id=image_id)
     assert_same_result(ev.compute(), files)
 
+
+
+# ---------------------------------------------------------------- every semantic profile with a number
+@pytest.fixture(scope="module")
+def clean_semantic_set(tmp_path_factory):
+    """No void prediction, no missing image, a class only predicted, the 19 Cityscapes classes:
+    every semantic profile has a number; and 3 shard folders."""
+    root = tmp_path_factory.mktemp("inv_conv")
+    gt, pred, _ = make_flat_set(root, n=N, k=19, seed=8)
+    shards = []
+    for s in range(3):
+        g, q = root / f"gt_s{s}", root / f"pred_s{s}"
+        g.mkdir()
+        q.mkdir()
+        for name in sorted(f.name for f in gt.iterdir())[s::3]:
+            os.link(gt / name, g / name)
+            os.link(pred / name, q / name)
+        shards.append((g, q))
+    return gt, pred, shards
+
+
+CONV_KW = dict(num_classes=19, class_names=__import__("segmetrics.presets", fromlist=["x"]).CITYSCAPES_CLASSES,
+               per_image=True, conventions="all")
+
+
+@pytest.mark.parametrize("convention", [None, "detectron2", "torchmetrics", "cityscapes"])
+def test_every_semantic_profile_is_invariant(clean_semantic_set, tmp_path, convention):
+    gt, pred, shards = clean_semantic_set
+    base = sm.evaluate_semantic_folders(gt, pred, jobs=1, convention=convention, **CONV_KW)
+    values = _values(base)
+    assert {key[1:] for key in values if key[0] == "convention"} == {
+        (name, key) for name, keys in SEMANTIC_CONVENTIONS.items() for key in keys}
+    for name, keys in SEMANTIC_CONVENTIONS.items():  # the profile's own result reports the same numbers
+        if convention == name:
+            assert all(base.metrics[k] == values[("convention", name, k)] for k in keys)
+    for jobs in (2, 3):
+        assert_same_result(sm.evaluate_semantic_folders(gt, pred, jobs=jobs, convention=convention, **CONV_KW), base)
+    parts = [sm.evaluate_semantic_folders(g, q, jobs=2, convention=convention, **CONV_KW) for g, q in shards]
+    for order in itertools.permutations(range(3)):
+        assert_same_result(sm.merge_states([parts[i] for i in order]), base)
+    path = tmp_path / "c.smstate"
+    base.save_state(path)
+    assert_same_result(sm.load_state(path), base)
+    args = ["eval", "--gt", str(gt), "--pred", str(pred), "--num-classes", "19", "--json", "-", "-q", "--no-cache",
+            "--conventions", "all", "--class-names", str(tmp_path / "names.txt")]
+    (tmp_path / "names.txt").write_text("\n".join(CONV_KW["class_names"]) + "\n")
+    run = CliRunner().invoke(cli, args + (["--convention", convention] if convention else []),
+                             catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    assert run.stdout == R.to_json(base.to_report())

@@ -61,8 +61,8 @@ def test_fields_are_declared_once_with_reductions():
         assert len(names) == len(set(names))
         for f in cls.FIELDS:
             assert f.reduce in ("sum", "cat") and f.group in ("counts", "per_image", "digest", "cells", "shard", "dagger",
-                                                              "boundary", "boundary_image")
-            assert (f.reduce == "cat") == (bool(f.shape) and f.shape[0] in ("N", "M", "B", "P", "C"))
+                                                              "boundary", "boundary_image", "conventions")
+            assert (f.reduce == "cat") == (bool(f.shape) and f.shape[0] in ("N", "M", "B", "P", "C", "V"))
             np.dtype(f.dtype)  # a real dtype
     st = SemanticState(3, per_image=True)
     assert st.confusion.shape == (3, 3) and st.image_tp.shape == (0, 3) and st.num_images == 0
@@ -270,3 +270,38 @@ def test_write_is_atomic_and_names_unwritable_paths(tmp_path):
     with pytest.raises(InputError, match="cannot write the state file"):
         write_state_file(tmp_path / "no" / "such" / "dir" / "x.smstate", res.state, res.state_header())
     assert not list((tmp_path).glob("*.tmp*"))
+
+
+def test_variant_matches_have_their_own_axis_and_never_go_with_cells(tmp_path):
+    from segmetrics.conventions import PANOPTIC_VARIANTS
+
+    for cls in (SemanticState, PanopticState):
+        for f in cls.FIELDS:
+            if f.reduce == "cat":
+                assert (f.shape[0] == "V") == (f.group == "conventions"), f.name
+                assert f.shape[0] != "C" or f.group == "cells", f.name
+    with pytest.raises(InputError, match="cells"):
+        PanopticState(3, per_image=True, cells=True, conventions=True)
+    rng = np.random.default_rng(4)
+    v = len(PANOPTIC_VARIANTS)
+    st = PanopticState(3, per_image=True, conventions=True)
+    for image_id in ("b", 2, "a"):
+        s = _stats(rng, image_id)
+        m = int(rng.integers(1, 5))
+        s.variants = (rng.integers(0, 3, (v, 3)), rng.integers(0, 3, (v, 3)), rng.integers(0, 3, (v, 3)),
+                      rng.integers(0, v, m), rng.integers(0, 3, m), 0.5 + rng.random(m) / 2)
+        st.add_image(s)
+    arrays = st.to_arrays()
+    keys = list(zip(arrays["conv_match_var"].tolist(), arrays["conv_match_cat"].tolist(),
+                    arrays["conv_match_iou"].tolist()))
+    assert keys == sorted(keys) and len(keys) >= 3
+    write_state_file(tmp_path / "v.smstate", st, {})
+    with zipfile.ZipFile(tmp_path / "v.smstate") as zf:
+        assert json.loads(zf.read("header.json"))["counts"]["conv_matches"] == len(keys)
+    _, back = read_state_file(tmp_path / "v.smstate")
+    assert _equal_arrays(back.to_arrays(), arrays)
+    with pytest.raises(InputError, match="inconsistent"):
+        PanopticState.from_arrays(3, arrays, groups=("counts", "dagger", "per_image", "cells", "conventions"))
+    bad = dict(arrays, conv_match_var=np.full(len(keys), v, np.int64))
+    with pytest.raises(InputError, match="variant"):
+        PanopticState.from_arrays(3, bad, groups=st.groups)

@@ -135,6 +135,10 @@ class ImageStats:
         prediction ``1`` matched, ``2`` false positive, ``0`` unmatched but not
         counted (more than half of it on void or on its category's crowd region).
         Per category they add up to ``tp``, ``fn`` and ``fp``.
+    variants : tuple or None
+        The image under other tools' matching rules, when asked
+        (:mod:`segmetrics.conventions`): ``(tp, fp, fn, match_var, match_cat,
+        match_iou)``, counts ``(V, K)`` and one row per match.
     """
 
     image_id: Any
@@ -159,6 +163,7 @@ class ImageStats:
     gt_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
     pred_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     pred_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
+    variants: tuple | None = None
 
     def iou_sum(self) -> np.ndarray:
         """Per-class sum of this image's match IoUs (correctly rounded)."""
@@ -252,6 +257,7 @@ def score_image(
     pred_name: str | None = None,
     dilation_ratio: float | None = None,
     dilation: int | None = None,
+    variants=None,
 ) -> ImageStats:
     """Score one image: the per-image work function (thread-safe, GIL released in the pixel pass).
 
@@ -271,6 +277,9 @@ def score_image(
     dilation_ratio, dilation : optional
         Also score Boundary PQ, with bands of this width (a fraction of the image
         diagonal, or pixels: :mod:`segmetrics._engine.band`).
+    variants : sequence of int, optional
+        Option sets of other tools' matching rules (``sm_pq.h``,
+        :mod:`segmetrics.conventions`) counted in the same pass.
 
     Returns
     -------
@@ -317,12 +326,13 @@ def score_image(
         )
     return table_stats(table, (g_ids, g_cat, g_crowd, g_area, g_order), (p_ids, p_cat), cats,
                        image_id=image_id, recompute_gt_areas=recompute_gt_areas, where=where,
-                       gt_name=gname, pred_name=pname, band=band)
+                       gt_name=gname, pred_name=pname, band=band, variants=variants)
 
 
 
 def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id: Any,
-                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str, band=None) -> ImageStats:
+                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str, band=None,
+                variants=None) -> ImageStats:
     """Matching and statistics of one image from the pairs last counted into ``table``
     (Boundary PQ too when ``band``, a :class:`~segmetrics._kernels.boundary.BandWork`,
     holds the runs built with them).
@@ -334,6 +344,7 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     (:func:`segmetrics._kernels.panoptic.image_stats`); this function names what
     they find.  Shared by :func:`score_image` and the folder engine
     (:mod:`segmetrics._pipeline`), which counts the pairs straight from the PNG files.
+    ``variants`` (option sets) also counts the image under other tools' rules.
 
     Raises
     ------
@@ -347,7 +358,8 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
                             np.ascontiguousarray(g_area, dtype=np.float64),
                             np.ascontiguousarray(g_order, dtype=np.int64),
                             np.ascontiguousarray(p_cat, dtype=np.int64), bool(recompute_gt_areas),
-                            cats.isthing.astype(np.uint8), band)
+                            cats.isthing.astype(np.uint8), band,
+                            None if variants is None else np.asarray(variants, dtype=np.uint32))
     if r["status"]:  # a listed segment without pixels
         for side, pix, ids_, name in (("ground-truth", r["gt_pixels"], g_ids, gt_name),
                                       ("prediction", r["pred_pixels"], p_ids, pred_name)):
@@ -372,7 +384,7 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
         confusion_index=r["confusion_index"], confusion_count=r["confusion_count"], warnings=notes,
         stuff_cat=r["stuff_cat"], stuff_iou=r["stuff_iou"], gt_segments=r["gt_segments"],
         btp=r.get("btp"), bfp=r.get("bfp"), bfn=r.get("bfn"), bmatch_cat=r.get("bmatch_cat"),
-        bmatch_iou=r.get("bmatch_iou"), dilation=int(r.get("dilation", 0)),
+        bmatch_iou=r.get("bmatch_iou"), dilation=int(r.get("dilation", 0)), variants=r.get("variants"),
         gt_ids=np.asarray(g_ids, dtype=np.int64), gt_outcome=r["gt_outcome"],
         pred_ids=np.asarray(p_ids, dtype=np.int64), pred_outcome=r["pred_outcome"],
     )

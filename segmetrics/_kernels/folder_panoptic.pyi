@@ -37,7 +37,19 @@ class PanopticAccumulator:
     k: int
     num_images: int
     band: BandWork | None
+    n_var: int
     def __init__(self, k: int, isthing: npt.ArrayLike | None = None, band: BandWork | None = None) -> None: ...
+    def set_variants(self, variants: npt.NDArray[np.uint32], isthing: npt.NDArray[np.uint8]) -> None: ...
+    def variant_result(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+    ]: ...
     def result(self) -> dict[str, npt.NDArray[Any]]: ...
 
 class PanopticBatch:

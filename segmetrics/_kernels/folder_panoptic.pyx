@@ -202,18 +202,28 @@ cdef class PanopticAccumulator:
     with ``isthing`` (``k`` flags) PQ-dagger's stuff pairs (category, mask IoU) and
     non-crowd GT segments per class; with ``band`` (a
     :class:`~segmetrics._kernels.boundary.BandWork`) Boundary PQ's TP / FP / FN and
-    matches; plus the counting and statistics scratch.  Never share one between
-    threads."""
+    matches; after :meth:`set_variants` the counts and matches under other tools'
+    matching rules (:meth:`variant_result`), all in the same call per image; plus the
+    counting and statistics scratch.  Never share one between threads."""
     cdef int64_t *sums              # tp fp fn btp bfp bfn gseg crowd_of_cat, k each
     cdef int64_t *confusion
     cdef int64_t *lists_i[5]        # match_cat match_image bmatch_cat bmatch_image stuff_cat
     cdef double *lists_f[3]         # match_iou bmatch_iou stuff_iou
     cdef size_t n_match, n_bmatch, n_stuff, list_cap
     cdef uint8_t *isthing
+    cdef bint dagger                # isthing given to the constructor: PQ-dagger's lists
+    cdef uint32_t *var_opts
+    cdef int64_t *vtp
+    cdef int64_t *vfp
+    cdef int64_t *vfn
+    cdef int64_t *vmatch_var
+    cdef int64_t *vmatch_cat
+    cdef double *vmatch_iou
+    cdef size_t n_vmatch, vmatch_cap
     cdef sm_pq q
     cdef PairTable table
     cdef readonly BandWork band
-    cdef readonly Py_ssize_t k, num_images
+    cdef readonly Py_ssize_t k, num_images, n_var
 
     def __cinit__(self, Py_ssize_t k, isthing=None, BandWork band=None):
         cdef Py_ssize_t c
@@ -243,6 +253,7 @@ cdef class PanopticAccumulator:
                 self.isthing[c] = flags[c]
             self.q.isthing = self.isthing
             self.q.gseg = self.sums + 6 * k
+            self.dagger = True
 
     def __dealloc__(self):
         cdef int j
@@ -253,7 +264,60 @@ cdef class PanopticAccumulator:
             free(self.lists_i[j])
         for j in range(3):
             free(self.lists_f[j])
+        free(self.var_opts)
+        free(self.vtp)
+        free(self.vfp)
+        free(self.vfn)
+        free(self.vmatch_var)
+        free(self.vmatch_cat)
+        free(self.vmatch_iou)
         sm_pq_free(&self.q)
+
+    def set_variants(self, variants, isthing):
+        """Also count every image under other tools' matching rules: ``variants`` are
+        uint32 option sets (``SM_PQV_*`` of ``sm_pq.h``), ``isthing`` one flag per
+        category (the constructor's, when it was given one).  Call before any image is
+        added."""
+        cdef const uint32_t[::1] opts = np.ascontiguousarray(variants, dtype=np.uint32)
+        cdef const uint8_t[::1] thing = np.ascontiguousarray(isthing, dtype=np.uint8)
+        cdef Py_ssize_t nv = opts.shape[0], j
+        if self.num_images or self.n_var:
+            raise ValueError("set_variants before any image, once")
+        if thing.shape[0] != self.k:
+            raise ValueError("isthing needs one flag per category")
+        if self.isthing != NULL:
+            for j in range(self.k):
+                if self.isthing[j] != thing[j]:
+                    raise ValueError("isthing differs from the accumulator's")
+        if nv == 0:
+            return
+        self.var_opts = <uint32_t *>malloc(nv * sizeof(uint32_t))
+        if self.isthing == NULL:
+            self.isthing = <uint8_t *>malloc(self.k)
+            if self.isthing != NULL:
+                for j in range(self.k):
+                    self.isthing[j] = thing[j]
+        self.vtp = <int64_t *>calloc(nv * self.k, sizeof(int64_t))
+        self.vfp = <int64_t *>calloc(nv * self.k, sizeof(int64_t))
+        self.vfn = <int64_t *>calloc(nv * self.k, sizeof(int64_t))
+        if (self.var_opts == NULL or self.isthing == NULL or self.vtp == NULL or self.vfp == NULL
+                or self.vfn == NULL):
+            raise MemoryError()
+        for j in range(nv):
+            self.var_opts[j] = opts[j]
+        self.n_var = nv
+        self.q.n_var = <size_t>nv
+        self.q.var_opts = self.var_opts
+        self.q.isthing = self.isthing
+        self.q.vtp, self.q.vfp, self.q.vfn = self.vtp, self.vfp, self.vfn
+
+    def variant_result(self):
+        """``(tp, fp, fn, match_var, match_cat, match_iou)`` of the variants: ``(V, k)``
+        counts and one row per match, as new NumPy arrays."""
+        k, v, m = self.k, self.n_var, self.n_vmatch
+        return (_array(self.vtp, v * k, np.int64).reshape(v, k), _array(self.vfp, v * k, np.int64).reshape(v, k),
+                _array(self.vfn, v * k, np.int64).reshape(v, k), _array(self.vmatch_var, m, np.int64),
+                _array(self.vmatch_cat, m, np.int64), _array(self.vmatch_iou, m, np.float64))
 
     def result(self):
         """The sums as new NumPy arrays: a dict with ``tp fp fn`` (k), ``confusion``
@@ -268,7 +332,7 @@ cdef class PanopticAccumulator:
         out["match_cat"] = _array(self.lists_i[0], self.n_match, np.int64)
         out["match_image"] = _array(self.lists_i[1], self.n_match, np.int64)
         out["match_iou"] = _array(self.lists_f[0], self.n_match, np.float64)
-        if self.isthing != NULL:
+        if self.dagger:
             out["gt_segments"] = _array(self.sums + 6 * k, k, np.int64)
             out["stuff_cat"] = _array(self.lists_i[4], self.n_stuff, np.int64)
             out["stuff_iou"] = _array(self.lists_f[2], self.n_stuff, np.float64)
@@ -281,8 +345,8 @@ cdef class PanopticAccumulator:
         return out
 
     cdef int reserve(self, size_t n) noexcept nogil:
-        """Room for n more entries in every list (matches, boundary matches, stuff pairs);
-        -1 if out of memory."""
+        """Room for n more entries in every list (matches, boundary matches, stuff pairs,
+        and n_var * n more variant matches); -1 if out of memory."""
         cdef void *p
         cdef size_t want, used = self.n_match
         cdef int j
@@ -290,21 +354,43 @@ cdef class PanopticAccumulator:
             used = self.n_bmatch
         if self.n_stuff > used:
             used = self.n_stuff
-        if self.list_cap >= used + n:
-            return 0
-        want = 2 * (used + n) + 64
-        for j in range(5):
-            p = realloc(self.lists_i[j], want * sizeof(int64_t))
-            if p == NULL:
+        if self.list_cap < used + n:
+            want = 2 * (used + n) + 64
+            for j in range(5):
+                p = realloc(self.lists_i[j], want * sizeof(int64_t))
+                if p == NULL:
+                    return -1
+                self.lists_i[j] = <int64_t *>p
+            for j in range(3):
+                p = realloc(self.lists_f[j], want * sizeof(double))
+                if p == NULL:
+                    return -1
+                self.lists_f[j] = <double *>p
+            self.list_cap = want
+        used = self.n_vmatch + <size_t>self.n_var * n
+        if self.n_var and self.vmatch_cap < used:
+            want = 2 * used + 64
+            if _grow_matches(&self.vmatch_cat, &self.vmatch_var, &self.vmatch_iou, want):
                 return -1
-            self.lists_i[j] = <int64_t *>p
-        for j in range(3):
-            p = realloc(self.lists_f[j], want * sizeof(double))
-            if p == NULL:
-                return -1
-            self.lists_f[j] = <double *>p
-        self.list_cap = want
+            self.vmatch_cap = want
         return 0
+
+
+cdef int _grow_matches(int64_t **cat, int64_t **aux, double **iou, size_t n) noexcept nogil:
+    """Reallocate three match columns to n rows (contents kept); -1 if out of memory."""
+    cdef void *p = realloc(cat[0], n * sizeof(int64_t))
+    if p == NULL:
+        return -1
+    cat[0] = <int64_t *>p
+    p = realloc(aux[0], n * sizeof(int64_t))
+    if p == NULL:
+        return -1
+    aux[0] = <int64_t *>p
+    p = realloc(iou[0], n * sizeof(double))
+    if p == NULL:
+        return -1
+    iou[0] = <double *>p
+    return 0
 
 
 cdef class PanopticBatch:
@@ -520,9 +606,11 @@ cdef class PanopticBatch:
             im.band, im.gin, im.pin = acc.band.band, acc.band.gin, acc.band.pin
         q.match_cat, q.match_image, q.match_iou = acc.lists_i[0], acc.lists_i[1], acc.lists_f[0]
         q.bmatch_cat, q.bmatch_image, q.bmatch_iou = acc.lists_i[2], acc.lists_i[3], acc.lists_f[1]
-        q.stuff_cat = acc.lists_i[4] if acc.isthing != NULL else NULL
+        q.stuff_cat = acc.lists_i[4] if acc.dagger else NULL
         q.stuff_iou = acc.lists_f[2]
         q.n_match, q.n_bmatch, q.n_stuff = acc.n_match, acc.n_bmatch, acc.n_stuff
+        q.vmatch_var, q.vmatch_cat, q.vmatch_iou = acc.vmatch_var, acc.vmatch_cat, acc.vmatch_iou
+        q.n_vmatch = acc.n_vmatch
         q.stale = NULL
         if self.per_image:
             q.itp, q.ifp, q.ifn = &self.img_tp[i, 0], &self.img_fp[i, 0], &self.img_fn[i, 0]
@@ -538,5 +626,6 @@ cdef class PanopticBatch:
         if status != SM_PQ_OK:
             return NEEDS_PYTHON
         acc.n_match, acc.n_bmatch, acc.n_stuff = q.n_match, q.n_bmatch, q.n_stuff
+        acc.n_vmatch = q.n_vmatch
         acc.num_images += 1
         return OK

@@ -38,6 +38,7 @@ def image_stats(
     recompute_gt_areas: bool,
     isthing: npt.NDArray[np.uint8] | None = None,
     band: BandWork | None = None,
+    variants: npt.NDArray[np.uint32] | None = None,
 ) -> dict[str, Any]: ...
 def segment_columns_all(
     seg_lists: list, max_id: int

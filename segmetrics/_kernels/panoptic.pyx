@@ -151,14 +151,17 @@ cdef class PairTable:
 
 def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8_t[::1] g_crowd,
                 const double[::1] g_area, const int64_t[::1] g_order, const int64_t[::1] p_cat,
-                bint recompute_gt_areas, const uint8_t[::1] isthing=None, BandWork band=None):
+                bint recompute_gt_areas, const uint8_t[::1] isthing=None, BandWork band=None,
+                variants=None):
     """panopticapi's rules on the pairs last counted into ``t`` (see ``sm_pq.h``).
 
     ``g_*`` / ``p_cat`` are the image's segment columns in dense order (ascending
     ids): dense category indices in ``[0, k)``, crowd flags, JSON areas (NaN where
     absent), listing positions.  ``isthing`` (``k`` flags) adds PQ-dagger's stuff
     pairs and GT segment counts; ``band`` (whose runs :meth:`PairTable.count_maps`
-    or a folder kernel built while counting ``t``) adds Boundary PQ.
+    or a folder kernel built while counting ``t``) adds Boundary PQ; ``variants``
+    (uint32 option sets, ``SM_PQV_*``; needs ``isthing``) also counts the image
+    under other tools' rules.
 
     Returns
     -------
@@ -169,17 +172,26 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
         (k + 1)`` category confusion); ``stale`` (dense GT indices whose JSON area
         differs from the PNG); with ``isthing``: ``stuff_cat``, ``stuff_iou``,
         ``gt_segments``; with ``band``: ``btp``, ``bfp``, ``bfn``, ``bmatch_cat``,
-        ``bmatch_iou``, ``dilation``; ``gt_outcome`` / ``pred_outcome``, each
-        segment's outcome of the mask matching (uint8, dense order): GT 1 matched, 2
-        false negative, 0 crowd; prediction 1 matched, 2 false positive, 0 unmatched
-        but not counted (mostly on void or crowd).  ``status`` 1: a listed segment has no pixel
+        ``bmatch_iou``, ``dilation``; with ``variants``: ``variants``, the tuple
+        ``(tp, fp, fn, match_var, match_cat, match_iou)`` of the variants (``(V, k)``
+        counts, one row per match); ``gt_outcome`` / ``pred_outcome``, each
+        segment's outcome of the mask matching under panopticapi's rules (uint8, dense
+        order): GT 1 matched, 2 false negative, 0 crowd; prediction 1 matched, 2 false
+        positive, 0 unmatched but not counted (mostly on void or crowd).  ``status`` 1:
+        a listed segment has no pixel
         (see ``gt_pixels`` / ``pred_pixels``, per segment in dense order); nothing
         else is filled.
     """
-    cdef Py_ssize_t ng = t.n_gt, npr = t.n_pred, j, n
+    cdef Py_ssize_t ng = t.n_gt, npr = t.n_pred, j, n, nv = 0
     cdef sm_pq q
     cdef sm_pq_image im
     cdef int status = 0
+    cdef const uint32_t[::1] v_opts
+    if variants is not None:
+        if isthing is None:
+            raise ValueError("variants need isthing")
+        v_opts = np.ascontiguousarray(variants, dtype=np.uint32)
+        nv = v_opts.shape[0]
     if g_cat.shape[0] != ng or g_crowd.shape[0] != ng or g_area.shape[0] != ng or g_order.shape[0] != ng \
             or p_cat.shape[0] != npr:
         raise ValueError("segment columns do not match the counted table")
@@ -216,7 +228,18 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
     cdef int64_t[::1] v_ci = lists["confusion_index"], v_cc = lists["confusion_count"], v_st = stale
     cdef int64_t[::1] v_crowd = crowd, v_gp = gt_pixels, v_pp = pred_pixels
     cdef double[::1] v_iou = lists["match_iou"], v_biou = lists["bmatch_iou"], v_siou = lists["stuff_iou"]
+    vtp, vfp, vfn = np.zeros((nv, k), np.int64), np.zeros((nv, k), np.int64), np.zeros((nv, k), np.int64)
+    var_var, var_cat = np.empty(max(nv * n, 1), np.int64), np.empty(max(nv * n, 1), np.int64)
+    var_iou = np.empty(max(nv * n, 1), np.float64)
+    cdef int64_t[:, ::1] w_tp = vtp, w_fp = vfp, w_fn = vfn
+    cdef int64_t[::1] w_var = var_var, w_cat = var_cat
+    cdef double[::1] w_iou = var_iou
     memset(&q, 0, sizeof(q))
+    if nv:
+        q.n_var = <size_t>nv
+        q.var_opts = &v_opts[0]
+        q.vtp, q.vfp, q.vfn = &w_tp[0, 0], &w_fp[0, 0], &w_fn[0, 0]
+        q.vmatch_var, q.vmatch_cat, q.vmatch_iou = &w_var[0], &w_cat[0], &w_iou[0]
     memset(&im, 0, sizeof(im))
     q.K = <size_t>k
     q.tp, q.fp, q.fn = &v_tp[0], &v_fp[0], &v_fn[0]
@@ -229,6 +252,8 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
     q.conf_index, q.conf_count = &v_ci[0], &v_cc[0]
     q.stale = &v_st[0]
     q.crowd_of_cat = &v_crowd[0]
+    q.gout = &v_go[0] if ng else NULL
+    q.pout = &v_po[0] if npr else NULL
     im.ng, im.npr = <size_t>ng, <size_t>npr
     im.gcat = &g_cat[0] if ng else NULL
     im.gcrowd = &g_crowd[0] if ng else NULL
@@ -248,11 +273,6 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
                 v_gp[j] = q.gpix[j]
             for j in range(npr):
                 v_pp[j] = q.ppix[j + 1]
-        if status == 0:
-            for j in range(ng):
-                v_go[j] = q.gm[j]
-            for j in range(npr):
-                v_po[j] = q.pm[j + 1]
     sm_pq_free(&q)
     if status == SM_PQ_NOMEM:
         raise MemoryError()
@@ -276,6 +296,9 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
             del out[name]
     else:
         out["dilation"] = band.last_width
+    if variants is not None:
+        mv = q.n_vmatch
+        out["variants"] = (vtp, vfp, vfn, var_var[:mv].copy(), var_cat[:mv].copy(), var_iou[:mv].copy())
     return out
 
 

@@ -101,6 +101,12 @@ cdef extern from "sm_pq.h" nogil:
         SM_PQ_EMPTY
         SM_PQ_STALE
         SM_PQ_NOMEM
+    enum:
+        SM_PQV_UNION_GVOID
+        SM_PQV_AREA_PIXELS
+        SM_PQV_FN_VOID
+        SM_PQV_NO_CROWD
+        SM_PQV_MERGE_STUFF
 
     ctypedef struct sm_pq_image:
         size_t ng, npr
@@ -149,10 +155,21 @@ cdef extern from "sm_pq.h" nogil:
         double *stuff_iou
         size_t n_stuff
         int64_t *gseg
+        size_t n_var
+        const uint32_t *var_opts
+        int64_t *vtp
+        int64_t *vfp
+        int64_t *vfn
+        int64_t *vmatch_var
+        int64_t *vmatch_cat
+        double *vmatch_iou
+        size_t n_vmatch
         int64_t *gpix
         int64_t *ppix
         uint8_t *gm
         uint8_t *pm
+        uint8_t *gout
+        uint8_t *pout
 
     int sm_pq_reserve(sm_pq *q, size_t n)
     void sm_pq_free(sm_pq *q)

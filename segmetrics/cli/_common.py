@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Optional
 
 import click
 
+from .._text import plural
 from ..errors import LabelError, MissingPredictionError, SegmetricsError, SegmetricsWarning
 
 #: The exit codes of every command, in one place (the help texts and docs/cli.md show this table).
@@ -162,14 +163,12 @@ def progress_bar(label: str, *, quiet: bool) -> Iterator[Optional[Callable[[int]
         finally:
             bar.close()
         return
-    from .. import report as R
-
     done = [0]
 
     def count(n: int = 1) -> None:
         with lock:
             done[0] += n
-            click.echo(f"\r{label}: {R.plural(done[0], 'image')}", err=True, nl=False)
+            click.echo(f"\r{label}: {plural(done[0], 'image')}", err=True, nl=False)
     try:
         yield count
     finally:
@@ -389,4 +388,4 @@ def pictures(result, report: dict, intervals, a: Analysis, quiet: bool, moved: d
                 written = save_plots(data, a.plots)
             except ImportError:
                 raise UserError("--plots needs matplotlib: pip install 'segmetrics[plot]'") from None
-            info(f"segmetrics: wrote {R.plural(len(written), 'figure file')} to {a.plots}", quiet)
+            info(f"segmetrics: wrote {plural(len(written), 'figure file')} to {a.plots}", quiet)

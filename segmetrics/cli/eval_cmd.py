@@ -7,11 +7,9 @@ from typing import Optional
 import click
 
 from ..errors import DataFileError, InputError
-from ..io.labelfiles import CLASS_NAMES_FORMAT, LABEL_MAP_FORMAT
 from ..presets import PRESETS
 from ..remote import is_url
 from ._common import (
-    EXIT_CODES_HELP,
     analysis_options,
     check_outputs,
     output_options,
@@ -21,6 +19,7 @@ from ._common import (
     user_errors,
     with_slices,
 )
+from ._eval_help import EPILOG
 from .demo_cmd import run_demo
 
 __all__ = ["eval_command"]
@@ -44,82 +43,6 @@ def _shard(ctx, param, value):
     except InputError as exc:
         raise click.BadParameter(str(exc)) from None
 
-
-PRESET_HELP = "\n".join(f"  {p.name:<16} {p.description}" for p in PRESETS.values())
-
-EPILOG = f"""\b
-Examples:
-  segmetrics eval --demo
-  segmetrics eval --preset ade20k --gt ADEChallengeData2016/annotations/validation --pred out/ --per-class
-  segmetrics eval --preset cityscapes --gt gtFine/val --pred results/ --json cs.json
-  segmetrics eval --preset camvid --gt CamVid/testannot --pred pred/ --fail-under mIoU=60
-  segmetrics eval --gt panoptic_val2017.json --pred panoptic_pred.json --per-class --save-state run.smstate
-  segmetrics eval --preset ade20k-panoptic --gt ade20k_panoptic_val.json --pred pred.json
-  segmetrics eval --gt labels/ --pred pred/ --num-classes 5 --ignore-index 255 --markdown
-  segmetrics eval --preset cityscapes --gt gtFine/val --pred results/ --boundary
-
-\b
-What is evaluated:
-  A COCO-panoptic JSON as --gt (or a PNG folder with a JSON of the same
-  name next to it, or a folder holding one JSON and its PNG folder) means
-  panoptic; a folder of label PNGs means semantic.  Semantic files pair by
-  their path relative to --gt/--pred without extension (subfolders are
-  searched); a prediction may also sit flat, paired by file name alone.
-
-\b
-How predictions are written (--pred-labels, semantic):
-  class-index: class indices 0..K-1 (what a model outputs); as-gt: the
-  GT files' raw values (ADE20K 1..K, Cityscapes labelIds), read through the
-  GT's rules; auto (default): decided from a sample of the images, the
-  same way for every preset; the report says which reading was used and why.
-
-\b
-Presets:
-{PRESET_HELP}
-
-\b
-{LABEL_MAP_FORMAT}
-
-\b
-{CLASS_NAMES_FORMAT}
-
-\b
-Missing predictions (--allow-missing):
-  semantic: every scored GT pixel of the image is a false negative of its
-  class and a false positive of no class (as if predicted "void", never
-  correct); panoptic: every GT segment of the image is a false negative.
-
-\b
-Scaling out (docs/scaling.md):
-  --shard I/N --save-state part-I.smstate scores shard I (0..N-1) of the
-  images; 'segmetrics merge part-*.smstate -o all.smstate' joins the N
-  shards (a missing or repeated shard is refused).  --dask tcp://HOST:8786
-  or --dask local:N scores on a Dask cluster; the GT cache is then each
-  worker's own default folder unless --cache-dir names one.  --gt/--pred
-  (and --gt-folder/--pred-folder) may be fsspec URLs: s3://, gs://,
-  https://, ... (the [dist] extra; the worker scoring a file fetches it).
-
-\b
-Boundary metrics (--boundary, docs/boundary.md): semantic mBIoU and
-mMinIoU (per class BIoU, MinIoU), panoptic Boundary PQ (BPQ BSQ BRQ),
-counted in the same pass as the mask metrics, on bands of
-max(1, round(R x image diagonal)) pixels: R = --dilation-ratio, default the
-preset's (cityscapes 0.005) or 0.02.  Panoptic reports always hold
-PQ-dagger (PQdag: stuff classes scored without the 0.5 threshold).
-
-\b
-Outputs: the table goes to stdout; --json PATH writes the report
-(schema: docs/json_schema.md; values are fractions, '-' = stdout);
---per-image PATH.csv one row per image; --markdown prints Markdown for PR
-comments instead of the table; --save-state PATH the run-state file that
-'segmetrics report', 'merge' and 'compare' read; --html PATH a
-self-contained report with the worst images; --plots DIR the figures.
---ci adds bootstrap intervals, --worst K the K worst images, --slices
-MANIFEST.csv metrics per attribute value (docs/statistics.md).  Warnings,
-notes and progress go to stderr.
-
-{EXIT_CODES_HELP}
-"""
 
 _SEMANTIC_ONLY = ("--num-classes", "--ignore-index", "--reduce-zero-label", "--label-map", "--pred-label-map",
                   "--class-names", "--pred-labels", "--void-predictions")
@@ -157,6 +80,8 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--recompute-gt-areas", is_flag=True, help="Panoptic: use the GT PNGs' pixel counts instead of the JSON 'area' fields.")
 @click.option("--boundary", is_flag=True, help="Also compute Boundary IoU (semantic) / Boundary PQ (panoptic), see below.")
 @click.option("--dilation-ratio", type=click.FloatRange(min=0, min_open=True, max=1), help="With --boundary: band width as a fraction of the image diagonal (default: the preset's, else 0.02).")
+@click.option("--convention", metavar="NAME", help="Score with another tool's rules (docs/conventions.md): semantic mmseg, detectron2, torchmetrics, hf-evaluate, cityscapes; panoptic panopticapi, torchmetrics, cityscapes.")
+@click.option("--conventions", "compare", metavar="all|NAME,...", help="Also print every tool's numbers side by side and how much each rule moves them.")
 @output_options
 @analysis_options
 @click.option("--save-state", metavar="PATH", help="Write the run-state file (counts per image included) for 'segmetrics report' / 'merge'.")
@@ -175,10 +100,9 @@ def _pred_labels(pred_labels: Optional[str], pred_rzl: Optional[bool], pred_labe
 @click.option("--demo-task", type=click.Choice(["both", "semantic", "panoptic"]), default="both", show_default=True, help="Which demo to run.")
 def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_label, pred_labels,
                  pred_reduce_zero_label, label_map, pred_label_map, class_names, absent_rule, void_predictions,
-                 gt_folder, pred_folder, recompute_gt_areas, boundary, dilation_ratio, per_class, all_classes,
-                 json_path, per_image_path, markdown, fail_under, quiet, save_state, jobs, cache_dir, no_cache,
-                 max_pixels, allow_missing, shard, dask, demo, demo_dir, demo_task,
-                 analysis):
+                 gt_folder, pred_folder, recompute_gt_areas, boundary, dilation_ratio, convention, compare, per_class,
+                 all_classes, json_path, per_image_path, markdown, fail_under, quiet, save_state, jobs, cache_dir,
+                 no_cache, max_pixels, allow_missing, shard, dask, demo, demo_dir, demo_task, analysis):
     """Score predictions against ground truth and print the metrics.
 
     Semantic: aAcc mAcc mIoU fwIoU mDice (+ mBIoU mMinIoU with --boundary).
@@ -251,7 +175,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                     gt, pred, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
                     allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
                     jobs=jobs, cache_dir=cache_dir, progress=tick, boundary=boundary,
-                    dilation_ratio=dilation_ratio, **runner)
+                    dilation_ratio=dilation_ratio, convention=convention, conventions=compare, **runner)
             else:
                 if recompute_gt_areas:
                     raise click.UsageError("--recompute-gt-areas applies to panoptic evaluation")
@@ -263,7 +187,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                     pred_label_map=pred_label_map, absent_rule=absent_rule, void_predictions=void_predictions,
                     allow_missing=allow_missing, per_image=per_image, jobs=jobs, cache_dir=cache_dir,
                     progress=tick, class_names=class_names, boundary=boundary,
-                    dilation_ratio=dilation_ratio, **runner)
+                    dilation_ratio=dilation_ratio, convention=convention, conventions=compare, **runner)
         result = with_slices(result, analysis)
         if save_state:
             result.save_state(save_state)

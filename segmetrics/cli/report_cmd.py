@@ -27,6 +27,7 @@ Examples:
   segmetrics report run.smstate --ci --worst 10 --per-class
   segmetrics report run.smstate --html report.html --images photos/
   segmetrics report run.smstate --html report.html --gt /new/place/gt --pred /new/place/pred
+  segmetrics report run.smstate --conventions all
 
 \b
 The JSON, CSV, table and Markdown are the ones 'segmetrics eval' writes for
@@ -43,6 +44,8 @@ segmetrics, or was changed or truncated after it was written is refused
 
 @click.command("report", epilog=EPILOG, short_help="Render a run-state file (.smstate) as eval does.")
 @click.argument("state", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--conventions", "compare", metavar="all|NAME,...",
+              help="Also show every tool's numbers side by side (computed from the state's sums).")
 @output_options
 @analysis_options
 @click.option("--gt", type=click.Path(path_type=Path), help="With --html: where the ground truth is now, when it moved "
@@ -52,7 +55,7 @@ segmetrics, or was changed or truncated after it was written is refused
               "folder when not next to the JSON.")
 @click.option("--pred-folder", type=click.Path(path_type=Path, file_okay=False), help="With --html, panoptic: the "
               "prediction PNG folder.")
-def report_command(state: Path, per_class, all_classes, json_path, per_image_path, markdown, fail_under,
+def report_command(state: Path, compare, per_class, all_classes, json_path, per_image_path, markdown, fail_under,
                    quiet, analysis, gt, pred, gt_folder, pred_folder) -> None:
     """Print the metrics of a saved run (table, JSON, per-image CSV, Markdown, HTML)."""
     from ..runs import load_state
@@ -65,6 +68,8 @@ def report_command(state: Path, per_class, all_classes, json_path, per_image_pat
         raise click.UsageError(f"--{next(iter(moved)).replace('_', '-')} applies with --html (the gallery's files)")
     with user_errors():
         result = load_state(state)
+        if compare:
+            result = result.with_conventions(compare)
     render(with_slices(result, analysis), per_class=per_class, all_classes=all_classes, json_path=json_path,
            per_image_path=per_image_path, markdown=markdown, quiet=quiet, fail_under=gates, analysis=analysis,
            moved=moved)
