@@ -32,10 +32,21 @@ RATIO = 0.06  # a band of 2 pixels on 24 x 28 images
 
 
 def semantic_pairs(seed: int, n: int, shape=(24, 28)):
-    """(gt, pred) label maps: blocky classes 0..3 with ignore pixels, predictions shifted and noisy
-    (class 4 only ever predicted)."""
+    """(gt, pred) label maps: blocky classes 0..3 with ignore pixels; predictions shifted and noisy
+    (class 4 only ever predicted), or exact but for a 16 x 16 square of one class (a large false
+    positive: mask IoU drops more than Boundary IoU, so ``MinIoU`` takes either side)."""
     rng = np.random.default_rng(seed)
-    return [(g, perturb(rng, g, K, 255)) for g in (random_labels(rng, shape, K - 1, 255) for _ in range(n))]
+    out = []
+    for i in range(n):
+        g = random_labels(rng, shape, K - 1, 255)
+        if i % 2:
+            p = np.where(g == 255, 0, g).astype(g.dtype)
+            y, x = rng.integers(0, 8), rng.integers(0, 10)
+            p[y:y + 16, x:x + 16] = i % 4
+        else:
+            p = perturb(rng, g, K, 255)
+        out.append((g, p))
+    return out
 
 
 def semantic_ev(pairs, rows=None, *, rule="mmseg", per_image=False):
@@ -61,6 +72,8 @@ def test_semantic_boundary_bootstrap_equals_a_loop_over_the_real_evaluator(rule)
     res = semantic_ev(pairs, rule=rule, per_image=True).compute()
     counts = res.counts()
     assert counts.has_boundary and counts.headline == stats.SEMANTIC_HEADLINE + ("mBIoU", "mMinIoU")
+    iou, biou = res.per_class["IoU"], res.per_class["BIoU"]
+    assert (iou < biou).any() and (iou > biou).any()  # both sides of fmin are exercised
     r, seed = 25, 4
     iv, ints, _, drawn = bootstrap_replicates(counts, r, seed)
     k = counts.num_classes
@@ -100,6 +113,22 @@ def test_panoptic_boundary_bootstrap_equals_a_loop_over_the_real_evaluator():
                 close(iv.replicates[key][rep], got.metrics[key])  # the mask numbers are unchanged
             for key in ("bpq", "bsq", "brq"):
                 close(iv.replicates[key][rep], per_class_array(got, key))
+
+
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+def test_boundary_intervals_equal_scipy_bootstrap_with_the_same_draw(method):
+    """scipy.stats.bootstrap over image indices (BCa's jackknife included) as the oracle."""
+    from test_stats_bootstrap import _scipy_interval
+
+    sem = semantic_ev(semantic_pairs(9, 30), per_image=True).compute().counts()
+    pan = panoptic_ev(panoptic_images(10, 24), per_image=True).compute().counts()
+    for counts, key, column in ((sem, "mBIoU", None), (sem, "mMinIoU", None), (sem, "BIoU", 1),
+                                (pan, "BPQ", None), (pan, "BSQ_st", None), (pan, "bpq", 0)):
+        iv = stats.bootstrap(counts, resamples=300, seed=4, method=method, level=0.9)
+        low, high = (iv.low[key], iv.high[key]) if column is None else (iv.low[key][column], iv.high[key][column])
+        ref = _scipy_interval(counts, key, column, method.upper() if method == "bca" else method, 300, 4, 0.9)
+        assert 0.0 <= low < high <= 1.0
+        np.testing.assert_allclose([low, high], [ref.low, ref.high], rtol=1e-12, atol=1e-14)
 
 
 def test_paired_randomization_of_boundary_metrics_equals_swapping_the_real_images():
