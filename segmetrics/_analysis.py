@@ -43,7 +43,9 @@ class ResultAnalysis:
     def intervals(self, *, level: float = 0.95, resamples: int = 1000, seed: int = 0,
                   method: str = "percentile"):
         """Image-level bootstrap intervals of every headline metric and per-class value
-        (:func:`segmetrics.stats.bootstrap`; ``method`` ``"percentile"`` or ``"bca"``).
+        (:func:`segmetrics.stats.bootstrap`; ``method`` ``"percentile"`` or ``"bca"``), the
+        boundary metrics included when the run kept per-image boundary counts (PQ-dagger and
+        the panoptic category-map metrics have none).
 
         Pass the returned :class:`~segmetrics.stats.Intervals` to :meth:`to_report` to
         write them into the report (``intervals``; slices get intervals too).

@@ -295,8 +295,13 @@ def interval_line(report: Mapping) -> str:
         return ""
     line = (f"[low, high]: {100 * float(info['level']):g}% {info['method']} bootstrap interval over images, "
             f"{plural(int(info['resamples']), 'resample')}, seed {info['seed']}")
+    none = []
+    if report["task"] == "panoptic" and "PQ_dagger" in report["metrics"]:
+        none.append("PQ-dagger: its stuff pairs and GT segment counts are not kept per image")
     if report["task"] == "panoptic" and "aAcc" in report["metrics"]:
-        line += " (none for the category-map metrics: their per-image pixel counts are not kept)"
+        none.append("the category-map metrics: their per-image pixel counts are not kept")
+    if none:
+        line += " (none for " + "; nor for ".join(none) + ")"
     return line
 
 

@@ -64,6 +64,14 @@ def panoptic_evaluate(data, rows):
     return ev
 
 
+def bootstrap_replicates(counts, r: int, seed: int):
+    """``(Intervals with replicates, exact int sums, float sums, drawn rows)`` of ``r`` replicates:
+    what a loop over the real evaluator checks replicate by replicate."""
+    iv = stats.bootstrap(counts, resamples=r, seed=seed, keep_replicates=True)
+    ints, floats = stats.replicate_sums(counts, resamples=r, seed=seed)
+    return iv, ints, floats, stats.bootstrap_indices(counts.num_images, r, seed)
+
+
 def per_class_array(res, key):
     return np.array([r[key] for r in res.per_class], dtype=np.float64)
 

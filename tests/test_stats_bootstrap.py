@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 from stats_data import (
+    bootstrap_replicates,
     close,
     panoptic_evaluate,
     panoptic_images,
@@ -42,11 +43,10 @@ def test_semantic_bootstrap_equals_a_loop_over_the_real_evaluator(rule):
     images = semantic_images(21, 11)
     _, counts = semantic_run(images, absent_rule=rule)
     r, seed = 30, 5
-    iv = stats.bootstrap(counts, resamples=r, seed=seed, keep_replicates=True)
-    ints, floats = stats.replicate_sums(counts, resamples=r, seed=seed)
+    iv, ints, floats, drawn = bootstrap_replicates(counts, r, seed)
     assert floats is None
     k = counts.num_classes
-    for rep, rows in enumerate(stats.bootstrap_indices(len(images), r, seed)):
+    for rep, rows in enumerate(drawn):
         ev = semantic_evaluate(images, rows, absent_rule=rule)
         cm = ev.state.confusion
         tp = np.diag(cm)
@@ -63,12 +63,11 @@ def test_panoptic_bootstrap_equals_a_loop_over_the_real_evaluator():
     data = panoptic_images(22, 9)
     _, counts = panoptic_run(data)
     r, seed = 25, 3
-    iv = stats.bootstrap(counts, resamples=r, seed=seed, keep_replicates=True)
-    ints, floats = stats.replicate_sums(counts, resamples=r, seed=seed)
+    iv, ints, floats, drawn = bootstrap_replicates(counts, r, seed)
     k = counts.num_classes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for rep, rows in enumerate(stats.bootstrap_indices(len(data), r, seed)):
+        for rep, rows in enumerate(drawn):
             ev = panoptic_evaluate(data, rows)
             st = ev.state
             assert np.array_equal(ints[rep], np.concatenate([st.tp, 2 * st.tp + st.fp + st.fn]))  # exact sums

@@ -127,7 +127,7 @@ def compare_command(base: Path, new: Path, max_drop: Optional[str], max_signific
 
             run_cmp = compare_results(ra, rb, names=names, level=level, resamples=resamples, seed=seed,
                                       method=ci_method, permutations=permutations, alpha=alpha, correction=correction)
-            cmp = dict(run_cmp.rows(), warnings=cmp["warnings"])
+            cmp = dict(run_cmp.rows(), warnings=cmp["warnings"] + list(run_cmp.warnings))
         if sig_limits and run_cmp is None:
             raise UserError("--max-significant-drop needs two run-state files of the same images "
                             "(segmetrics eval --save-state); JSON reports carry no per-image counts")

@@ -13,14 +13,20 @@ object::
 
 The statistic of every resample is computed exactly as the real metric: the
 integer counts of the resampled images are summed (one matrix product for all
-resamples, exact), and the metric is computed from the sums.  See
+resamples, exact), and the metric is computed from the sums.  Counts built with
+per-image boundary counts (``boundary=...``, or ``result.counts()`` of a
+``boundary=True`` run) score the boundary metrics the same way.  See
 ``docs/statistics.md`` for the formulas, the random procedures and the limits.
 """
 from __future__ import annotations
 
 from ._formulas import (
+    PANOPTIC_BOUNDARY_HEADLINE,
+    PANOPTIC_BOUNDARY_PER_CLASS,
     PANOPTIC_HEADLINE,
     PANOPTIC_PER_CLASS,
+    SEMANTIC_BOUNDARY_HEADLINE,
+    SEMANTIC_BOUNDARY_PER_CLASS,
     SEMANTIC_HEADLINE,
     SEMANTIC_PER_CLASS,
     pq_from_counts,
@@ -45,6 +51,10 @@ __all__ = [
     "SEMANTIC_PER_CLASS",
     "PANOPTIC_HEADLINE",
     "PANOPTIC_PER_CLASS",
+    "SEMANTIC_BOUNDARY_HEADLINE",
+    "SEMANTIC_BOUNDARY_PER_CLASS",
+    "PANOPTIC_BOUNDARY_HEADLINE",
+    "PANOPTIC_BOUNDARY_PER_CLASS",
     "METHODS",
     "CORRECTIONS",
     "UNASSIGNED",

@@ -1,7 +1,8 @@
 """Semantic and panoptic metrics from summed counts, vectorised over leading axes.
 
 The semantic rule lives in :func:`segmetrics.metrics.semantic_from_counts` (re-exported
-here); the PQ formula in :mod:`segmetrics.pq`.
+here), semantic Boundary IoU in :func:`segmetrics.metrics.boundary_iou`; the PQ formula
+(and Boundary PQ, the same formula on another matching) in :mod:`segmetrics.pq`.
 
 Both functions take per-class arrays of shape ``(..., K)``: one dataset
 (``(K,)``), one row per image (``(N, K)``) or one row per bootstrap resample
@@ -22,6 +23,10 @@ __all__ = [
     "SEMANTIC_PER_CLASS",
     "PANOPTIC_HEADLINE",
     "PANOPTIC_PER_CLASS",
+    "SEMANTIC_BOUNDARY_HEADLINE",
+    "SEMANTIC_BOUNDARY_PER_CLASS",
+    "PANOPTIC_BOUNDARY_HEADLINE",
+    "PANOPTIC_BOUNDARY_PER_CLASS",
     "semantic_from_counts",
     "pq_from_counts",
 ]
@@ -30,6 +35,12 @@ SEMANTIC_HEADLINE = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice")
 SEMANTIC_PER_CLASS = ("IoU", "Acc", "Dice", "Precision", "Recall")
 PANOPTIC_HEADLINE = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
 PANOPTIC_PER_CLASS = ("pq", "sq", "rq")
+#: Keys added by per-image boundary counts (``boundary=True`` runs): semantic Boundary IoU
+#: (:func:`segmetrics.metrics.boundary_iou`) and Boundary PQ (``pq_groups(..., prefix="B")``).
+SEMANTIC_BOUNDARY_HEADLINE = ("mBIoU", "mMinIoU")
+SEMANTIC_BOUNDARY_PER_CLASS = ("BIoU", "MinIoU")
+PANOPTIC_BOUNDARY_HEADLINE = tuple("B" + key for key in PANOPTIC_HEADLINE)
+PANOPTIC_BOUNDARY_PER_CLASS = tuple("b" + key for key in PANOPTIC_PER_CLASS)
 
 
 def _check_isthing(isthing, k: int) -> np.ndarray:
@@ -80,15 +91,18 @@ def pq_from_counts(tp, fp, fn, iou_sum, isthing) -> dict:
     return _pq(tp, 2.0 * tp + fp + fn, iou, things)
 
 
-def _pq(tp: np.ndarray, den2: np.ndarray, iou: np.ndarray, isthing: np.ndarray) -> dict:
+def _pq(tp: np.ndarray, den2: np.ndarray, iou: np.ndarray, isthing: np.ndarray, prefix: str = "") -> dict:
     """:func:`pq_from_counts` from ``tp``, ``den2 = 2 tp + fp + fn`` and ``iou_sum`` (exact float64).
 
     PQ depends on FP and FN only through ``fp + fn = den2 - 2 tp``, so that sum is
     passed as FP with FN = 0: ``tp + (fp + fn) / 2`` equals ``tp + fp / 2 + fn / 2``
-    exactly for integer counts below 2**52, and presence is unchanged.
+    exactly for integer counts below 2**52, and presence is unchanged.  ``prefix="B"``
+    names the keys of Boundary PQ (``BPQ ... BN_st``, per class ``bpq bsq brq``).
     """
     fp_fn = den2 - 2.0 * tp
     zero = np.zeros_like(tp)
-    out = {key: np.asarray(v) for key, v in _pq_formula.pq_groups(tp, fp_fn, zero, iou, isthing).items()}
-    out["pq"], out["sq"], out["rq"], _ = _pq_formula.pq_per_class(tp, fp_fn, zero, iou)
+    out = {key: np.asarray(v)
+           for key, v in _pq_formula.pq_groups(tp, fp_fn, zero, iou, isthing, prefix=prefix).items()}
+    low = prefix.lower()
+    out[low + "pq"], out[low + "sq"], out[low + "rq"], _ = _pq_formula.pq_per_class(tp, fp_fn, zero, iou)
     return out

@@ -4,6 +4,9 @@ A counts object holds the per-image integer counts of a run (rows in image
 order, as the run-state file stores them) and knows how to score any sum of
 its rows.  The resampling code only ever forms weighted row sums
 (``weights @ block``) and hands them back to :meth:`_Counts.evaluate`.
+Per-image boundary counts (runs with ``boundary=True``), when given, are more
+columns of the same block: every resample, permutation and slice scores them
+with the formulas of the point estimates.
 """
 from __future__ import annotations
 
@@ -12,11 +15,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import _check_rule, _from_counts
+from ..metrics import _check_rule, _from_counts, boundary_iou
 from ..pq import iou_sums
 from ._formulas import (
+    PANOPTIC_BOUNDARY_HEADLINE,
+    PANOPTIC_BOUNDARY_PER_CLASS,
     PANOPTIC_HEADLINE,
     PANOPTIC_PER_CLASS,
+    SEMANTIC_BOUNDARY_HEADLINE,
+    SEMANTIC_BOUNDARY_PER_CLASS,
     SEMANTIC_HEADLINE,
     SEMANTIC_PER_CLASS,
     _check_isthing,
@@ -46,6 +53,29 @@ def _int_counts(name: str, x, shape: tuple | None) -> np.ndarray:
         i, c = np.unravel_index(int(np.argmin(out)), out.shape)
         raise InputError(f"{name} holds a negative count ({int(out[i, c])}) at image index {i}, class {c}")
     return out
+
+
+def _iou_rows(name: str, iou_sum, tp: np.ndarray) -> np.ndarray:
+    """(N, K) float64 IoU sums, each in ``[0, tp]`` of its image and category."""
+    iou = np.asarray(iou_sum, dtype=np.float64) if np.asarray(iou_sum).dtype.kind in "iuf" else None
+    if iou is None or iou.shape != tp.shape:
+        raise InputError(f"{name} must be a numeric array of shape {tp.shape} like tp")
+    bad = ~np.isfinite(iou) | (iou < 0) | (iou > tp * (1.0 + 1e-9))
+    if bad.any():
+        i, c = (int(v[0]) for v in np.nonzero(bad))
+        raise InputError(f"{name} of image index {i}, category {c} is {float(iou[i, c])!r}, outside "
+                         f"[0, tp = {int(tp[i, c])}] (each match has 0.5 < IoU <= 1)")
+    return iou
+
+
+def _boundary_rows(boundary, names: tuple) -> tuple | None:
+    """The per-image boundary arrays named ``names`` (None when ``boundary`` is None)."""
+    if boundary is None:
+        return None
+    parts = tuple(boundary)
+    if len(parts) != len(names):
+        raise InputError(f"boundary must hold {len(names)} arrays ({', '.join(names)}), got {len(parts)}")
+    return parts
 
 
 def _names(names, k: int, what: str) -> tuple[str, ...]:
@@ -83,6 +113,16 @@ class _Counts:
         self.image_ids = _image_ids(image_ids, n)
         self._block: np.ndarray | None = None
         self._float_totals: np.ndarray | None = None
+        self.boundary: tuple | None = None
+
+    @property
+    def has_boundary(self) -> bool:
+        """Whether the counts hold per-image boundary counts (and score the boundary metrics)."""
+        return self.boundary is not None
+
+    def mask_only(self) -> "_Counts":
+        """These counts without their boundary counts (``self`` when there are none)."""
+        return self
 
     @property
     def num_images(self) -> int:
@@ -143,6 +183,8 @@ class _Counts:
                     f"{other.class_names[diff]!r})")
         if other.num_images != self.num_images:
             return f"the runs have {self.num_images} and {other.num_images} images"
+        if other.has_boundary != self.has_boundary:
+            return "one run has per-image boundary counts, the other not (compare their mask_only() counts)"
         if self.image_ids is not None and other.image_ids is not None and self.image_ids != other.image_ids:
             diff = next(i for i, (a, b) in enumerate(zip(self.image_ids, other.image_ids)) if a != b)
             return (f"the image ids differ (row {diff}: {self.image_ids[diff]!r} vs "
@@ -171,12 +213,20 @@ class SemanticCounts(_Counts):
     class_names : sequence of str, optional
     image_ids : sequence, optional
         One id per row (int or str, as the run-state file keeps them).
+    boundary : (intersection, gt_band, pred_band), optional
+        Per-image Boundary IoU band counts, ``(N, K)`` integer arrays each (the
+        state file's ``image_boundary_inter``, ``image_boundary_gt``,
+        ``image_boundary_pred``); adds ``mBIoU mMinIoU`` and per class ``BIoU
+        MinIoU`` to every score.
 
     Notes
     -----
     Metrics of any set of rows are :func:`semantic_from_counts` of their sums
     (never a mean of per-image scores).  The state file's ``image_tp``,
-    ``image_fp``, ``image_fn`` arrays go in as they are.
+    ``image_fp``, ``image_fn`` arrays go in as they are.  With ``boundary``
+    the band counts are summed the same way and scored by
+    :func:`segmetrics.metrics.boundary_iou` with the mask IoU of the same sums
+    (``MinIoU = fmin(IoU, BIoU)``), as the dataset result does.
     """
 
     task = "semantic"
@@ -184,25 +234,49 @@ class SemanticCounts(_Counts):
     per_class = SEMANTIC_PER_CLASS
     primary = "mIoU"
 
+    _BAND = ("intersection", "gt_band", "pred_band")
+
     def __init__(self, tp, fp, fn, *, absent_rule: str = "mmseg", class_names: Sequence[str] | None = None,
-                 image_ids: Sequence[Any] | None = None) -> None:
+                 image_ids: Sequence[Any] | None = None, boundary: Sequence[Any] | None = None) -> None:
         super().__init__(tp, class_names, image_ids)
         _check_rule(absent_rule)
         self.fp = _int_counts("fp", fp, self.tp.shape)
         self.fn = _int_counts("fn", fn, self.tp.shape)
         self.absent_rule = absent_rule
+        parts = _boundary_rows(boundary, self._BAND)
+        if parts is not None:
+            inter, g, p = (_int_counts(name, x, self.tp.shape) for name, x in zip(self._BAND, parts))
+            bad = inter > np.minimum(g, p)
+            if bad.any():
+                i, c = (int(v[0]) for v in np.nonzero(bad))
+                raise InputError(f"boundary counts of image index {i}, class {c}: intersection {int(inter[i, c])} "
+                                 f"exceeds a band ({int(g[i, c])} GT, {int(p[i, c])} predicted pixels)")
+            self.boundary = (inter, g, p)
+            self.headline = SEMANTIC_HEADLINE + SEMANTIC_BOUNDARY_HEADLINE
+            self.per_class = SEMANTIC_PER_CLASS + SEMANTIC_BOUNDARY_PER_CLASS
+
+    def mask_only(self) -> "SemanticCounts":
+        if self.boundary is None:
+            return self
+        return SemanticCounts(self.tp, self.fp, self.fn, absent_rule=self.absent_rule, class_names=self.class_names,
+                              image_ids=self.image_ids)
 
     def _make_block(self) -> np.ndarray:
-        return np.hstack([self.tp, self.fp, self.fn])
+        return np.hstack([self.tp, self.fp, self.fn, *(self.boundary or ())])
 
     def evaluate(self, int_sums, float_sums=None) -> dict:
         k = self.num_classes
-        return _from_counts(int_sums[..., :k], int_sums[..., k:2 * k], int_sums[..., 2 * k:], self.absent_rule)
+        out = _from_counts(int_sums[..., :k], int_sums[..., k:2 * k], int_sums[..., 2 * k:3 * k], self.absent_rule)
+        if self.boundary is not None:
+            out.update(boundary_iou(int_sums[..., 3 * k:4 * k], int_sums[..., 4 * k:5 * k], int_sums[..., 5 * k:],
+                                    mask_iou=out["IoU"], absent_rule=self.absent_rule))
+        return out
 
     def subset(self, rows) -> "SemanticCounts":
         ids = None if self.image_ids is None else [self.image_ids[i] for i in _row_list(rows, self.num_images)]
+        band = None if self.boundary is None else [b[rows] for b in self.boundary]
         return SemanticCounts(self.tp[rows], self.fp[rows], self.fn[rows], absent_rule=self.absent_rule,
-                              class_names=self.class_names, image_ids=ids)
+                              class_names=self.class_names, image_ids=ids, boundary=band)
 
     def same_setup(self, other) -> str | None:
         why = super().same_setup(other)
@@ -225,39 +299,56 @@ class PanopticCounts(_Counts):
     isthing : array_like of bool, shape (K,)
     category_names : sequence of str, optional
     image_ids : sequence, optional
+    boundary : (btp, bfp, bfn, biou_sum), optional
+        Per-image Boundary PQ counts, ``(N, K)`` each (the state file's
+        ``image_btp``, ``image_bfp``, ``image_bfn`` and
+        :meth:`~segmetrics.state.PanopticState.image_boundary_iou_sum`); adds
+        ``BPQ BSQ BRQ`` (and ``_th``, ``_st``, ``BN``) and per category ``bpq bsq
+        brq`` to every score.
 
     Notes
     -----
     Metrics of any set of rows are :func:`pq_from_counts` of their sums: a
     category counts iff its summed ``tp + fp + fn > 0``, as panopticapi would
-    decide on that set of images.
+    decide on that set of images.  Boundary PQ is the same formula
+    (:func:`segmetrics.pq.pq_groups` with ``prefix="B"``) on the summed
+    boundary counts, its categories counted by their own ``btp + bfp + bfn``.
+    PQ-dagger has no per-image rows here (folder states keep its stuff pairs
+    without image row).
     """
 
     task = "panoptic"
     headline = PANOPTIC_HEADLINE
     per_class = PANOPTIC_PER_CLASS
     primary = "PQ"
+    _BOUNDARY = ("btp", "bfp", "bfn", "biou_sum")
 
     def __init__(self, tp, fp, fn, iou_sum, isthing, *, category_names: Sequence[str] | None = None,
-                 image_ids: Sequence[Any] | None = None) -> None:
+                 image_ids: Sequence[Any] | None = None, boundary: Sequence[Any] | None = None) -> None:
         super().__init__(tp, category_names, image_ids)
         self.fp = _int_counts("fp", fp, self.tp.shape)
         self.fn = _int_counts("fn", fn, self.tp.shape)
-        iou = np.asarray(iou_sum, dtype=np.float64) if np.asarray(iou_sum).dtype.kind in "iuf" else None
-        if iou is None or iou.shape != self.tp.shape:
-            raise InputError(f"iou_sum must be a numeric array of shape {self.tp.shape} like tp")
-        bad = ~np.isfinite(iou) | (iou < 0) | (iou > self.tp * (1.0 + 1e-9))
-        if bad.any():
-            i, c = (int(v[0]) for v in np.nonzero(bad))
-            raise InputError(f"iou_sum of image index {i}, category {c} is {float(iou[i, c])!r}, outside "
-                             f"[0, tp = {int(self.tp[i, c])}] (each match has 0.5 < IoU <= 1)")
-        self.iou_sum = iou
+        self.iou_sum = _iou_rows("iou_sum", iou_sum, self.tp)
         self.isthing = _check_isthing(isthing, self.num_classes)
+        parts = _boundary_rows(boundary, self._BOUNDARY)
+        if parts is not None:
+            btp, bfp, bfn = (_int_counts(name, x, self.tp.shape) for name, x in zip(self._BOUNDARY[:3], parts))
+            self.boundary = (btp, bfp, bfn, _iou_rows("biou_sum", parts[3], btp))
+            self.headline = PANOPTIC_HEADLINE + PANOPTIC_BOUNDARY_HEADLINE
+            self.per_class = PANOPTIC_PER_CLASS + PANOPTIC_BOUNDARY_PER_CLASS
+        self._floats = self.iou_sum if self.boundary is None else np.hstack([self.iou_sum, self.boundary[3]])
+
+    def mask_only(self) -> "PanopticCounts":
+        if self.boundary is None:
+            return self
+        return PanopticCounts(self.tp, self.fp, self.fn, self.iou_sum, self.isthing,
+                              category_names=self.class_names, image_ids=self.image_ids)
 
     @classmethod
     def from_matches(cls, tp, fp, fn, match_image, match_cat, match_iou, isthing, *,
                      category_names: Sequence[str] | None = None,
-                     image_ids: Sequence[Any] | None = None) -> "PanopticCounts":
+                     image_ids: Sequence[Any] | None = None, boundary: Sequence[Any] | None = None
+                     ) -> "PanopticCounts":
         """Counts whose per-image IoU sums are formed from the match list of a run.
 
         Parameters
@@ -266,7 +357,7 @@ class PanopticCounts(_Counts):
         match_image, match_cat : array_like of int, shape (M,)
             Row (image index) and category index of each match.
         match_iou : array_like of float, shape (M,)
-        isthing, category_names, image_ids
+        isthing, category_names, image_ids, boundary
             As for the constructor.
 
         Notes
@@ -288,22 +379,32 @@ class PanopticCounts(_Counts):
             raise InputError(f"match {j} names image index {int(image[j])} and category {int(cat[j])}, "
                              f"outside the {shape[0]} x {shape[1]} counts")
         iou_sum = iou_sums(cat, iou, shape[1], match_image=image, num_images=shape[0])
-        return cls(tp, fp, fn, iou_sum, isthing, category_names=category_names, image_ids=image_ids)
+        return cls(tp, fp, fn, iou_sum, isthing, category_names=category_names, image_ids=image_ids,
+                   boundary=boundary)
 
     def _make_block(self) -> np.ndarray:
-        return np.hstack([self.tp, 2 * self.tp + self.fp + self.fn])
+        parts = [self.tp, 2 * self.tp + self.fp + self.fn]
+        if self.boundary is not None:
+            btp, bfp, bfn, _ = self.boundary
+            parts += [btp, 2 * btp + bfp + bfn]
+        return np.hstack(parts)
 
     def float_block(self) -> np.ndarray:
-        return self.iou_sum
+        return self._floats
 
     def evaluate(self, int_sums, float_sums=None) -> dict:
         k = self.num_classes
-        return _pq(int_sums[..., :k], int_sums[..., k:], float_sums, self.isthing)
+        out = _pq(int_sums[..., :k], int_sums[..., k:2 * k], float_sums[..., :k], self.isthing)
+        if self.boundary is not None:
+            out.update(_pq(int_sums[..., 2 * k:3 * k], int_sums[..., 3 * k:], float_sums[..., k:], self.isthing,
+                           prefix="B"))
+        return out
 
     def subset(self, rows) -> "PanopticCounts":
         ids = None if self.image_ids is None else [self.image_ids[i] for i in _row_list(rows, self.num_images)]
+        band = None if self.boundary is None else [b[rows] for b in self.boundary]
         return PanopticCounts(self.tp[rows], self.fp[rows], self.fn[rows], self.iou_sum[rows], self.isthing,
-                              category_names=self.class_names, image_ids=ids)
+                              category_names=self.class_names, image_ids=ids, boundary=band)
 
     def same_setup(self, other) -> str | None:
         why = super().same_setup(other)

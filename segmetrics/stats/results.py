@@ -32,7 +32,10 @@ __all__ = ["REPORT_KEYS", "counts_of", "intervals_of", "intervals_json", "worst_
            "slices_of", "slices_json", "report_extras", "RunComparison", "compare_results", "comparison_document", "primary_score"]
 
 #: Per-class keys of the statistics -> the report's per-class column names.
-REPORT_KEYS = {"pq": "PQ", "sq": "SQ", "rq": "RQ"}
+REPORT_KEYS = {"pq": "PQ", "sq": "SQ", "rq": "RQ", "bpq": "BPQ", "bsq": "BSQ", "brq": "BRQ"}
+
+#: The parameters that set the boundary band: two runs' boundary metrics compare only when they agree.
+_BAND_PARAMS = ("dilation_ratio", "dilation")
 
 
 def primary_score(task: str) -> str:
@@ -42,6 +45,10 @@ def primary_score(task: str) -> str:
 
 def counts_of(result) -> _Counts:
     """The per-image counts of a result, ready for :mod:`segmetrics.stats` (rows in image-id order).
+
+    With per-image boundary counts in the state (a ``boundary=True`` run) the
+    counts carry them too, so every statistic also covers ``mBIoU mMinIoU`` /
+    ``BPQ BSQ BRQ`` and their per-class values.
 
     Raises
     ------
@@ -53,13 +60,17 @@ def counts_of(result) -> _Counts:
     if st is None or not st.per_image_kept:
         raise InputError("this result keeps no per-image counts: evaluate with per_image=True (the CLI keeps them "
                          "for --ci, --per-image, --worst, --slices, --html and --save-state)")
+    band = "boundary_image" in st.groups
     if result.task == "semantic":
+        boundary = (st.image_boundary_inter, st.image_boundary_gt, st.image_boundary_pred) if band else None
         return SemanticCounts(st.image_tp, st.image_fp, st.image_fn, absent_rule=result.absent_rule,
-                              class_names=result.class_names, image_ids=st.image_ids)
+                              class_names=result.class_names, image_ids=st.image_ids, boundary=boundary)
     cats = result.categories
+    boundary = (st.image_btp, st.image_bfp, st.image_bfn, st.image_boundary_iou_sum()) if band else None
     return PanopticCounts(st.image_tp, st.image_fp, st.image_fn, st.image_iou_sum(),
                           np.array([bool(c["isthing"]) for c in cats], dtype=bool),
-                          category_names=[str(c.get("name", c["id"])) for c in cats], image_ids=st.image_ids)
+                          category_names=[str(c.get("name", c["id"])) for c in cats], image_ids=st.image_ids,
+                          boundary=boundary)
 
 
 def intervals_of(result, *, level: float = 0.95, resamples: int = 1000, seed: int = 0,
@@ -183,6 +194,8 @@ class RunComparison:
         Significance level of the ``significant`` flags.
     correction : {"holm", "bh"}
         Multiple-comparison correction over the classes.
+    warnings : tuple of str
+        What the comparison left out (boundary metrics of runs whose bands differ).
     """
 
     comparison: Comparison
@@ -191,6 +204,7 @@ class RunComparison:
     names: tuple
     alpha: float
     correction: str
+    warnings: tuple = ()
 
     @property
     def per_class_metric(self) -> str:
@@ -226,7 +240,7 @@ class RunComparison:
                 "delta": None if b is None or nv is None else nv - b, "low": _finite(c.low[key][i]),
                 "high": _finite(c.high[key][i]), "p_value": _finite(c.p_value[key][i]), "p_adjusted": adj,
                 "significant": None if adj is None else bool(adj <= alpha)})
-        return {"metrics": metrics, "per_class": per_class, "same_data": True, "warnings": [],
+        return {"metrics": metrics, "per_class": per_class, "same_data": True, "warnings": list(self.warnings),
                 "significance": self.settings()}
 
     def settings(self) -> dict:
@@ -258,6 +272,27 @@ def _check_same_images(base, new, names: tuple) -> None:
                          f"{str(fb)[:19]}): a paired comparison needs the same images")
 
 
+def _paired_counts(base, new, names: tuple) -> tuple[_Counts, _Counts, list]:
+    """The two results' counts for a paired comparison, and warnings.
+
+    Boundary counts take part only when both runs have them with the same band
+    (``dilation_ratio`` / ``dilation``); otherwise both sides are compared on
+    their mask counts, and different bands are named in a warning.
+    """
+    cb, cn = counts_of(base), counts_of(new)
+    if not (cb.has_boundary or cn.has_boundary):
+        return cb, cn, []
+    bands = [tuple((getattr(r, "params", None) or {}).get(k) for k in _BAND_PARAMS) for r in (base, new)]
+    if cb.has_boundary and cn.has_boundary and bands[0] == bands[1]:
+        return cb, cn, []
+    warnings = []
+    if cb.has_boundary and cn.has_boundary:
+        shown = [", ".join(f"{k} {v}" for k, v in zip(_BAND_PARAMS, b) if v is not None) or "default" for b in bands]
+        warnings.append(f"{names[0]} and {names[1]} measured boundaries with different bands ({shown[0]} vs "
+                        f"{shown[1]}): no interval or p-value for the boundary metrics")
+    return cb.mask_only(), cn.mask_only(), warnings
+
+
 def compare_results(base, new, *, names: tuple = ("base", "new"), level: float = 0.95, resamples: int = 1000,
                     seed: int = 0, method: str = "percentile", permutations: Optional[int] = None,
                     alpha: float = 0.05, correction: str = "holm") -> RunComparison:
@@ -268,12 +303,13 @@ def compare_results(base, new, *, names: tuple = ("base", "new"), level: float =
         raise InputError(f"alpha must be in (0, 1), e.g. 0.05, got {alpha!r}")
     check_options(resamples, seed, level, method)
     _check_same_images(base, new, names)
-    cb, cn = counts_of(base), counts_of(new)
+    cb, cn, warnings = _paired_counts(base, new, names)
     why = cb.same_setup(cn)
     if why:
         raise InputError(f"cannot compare {names[0]} and {names[1]} image by image: {why}")
     cmp = compare(cb, cn, resamples=resamples, seed=seed, level=level, method=method, permutations=permutations)
-    return RunComparison(cmp, base.to_report(), new.to_report(), tuple(names), float(alpha), correction)
+    return RunComparison(cmp, base.to_report(), new.to_report(), tuple(names), float(alpha), correction,
+                         tuple(warnings))
 
 
 def comparison_document(rows: Mapping, *, names: Sequence[str], task: str) -> dict:

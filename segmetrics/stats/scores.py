@@ -23,7 +23,9 @@ def per_image_scores(counts: _Counts) -> dict:
         Precision Recall`` ``(N, K)``.  Panoptic: ``PQ SQ RQ`` for All /
         ``_th`` / ``_st`` ``(N,)``, ``N N_th N_st`` (categories present),
         ``pq sq rq`` ``(N, K)``, and ``TP FP FN`` (segments summed over
-        categories, int64 ``(N,)``).
+        categories, int64 ``(N,)``).  Counts with boundary rows add
+        ``mBIoU mMinIoU`` / ``BIoU MinIoU`` (semantic) or ``BPQ BSQ BRQ`` (and
+        ``_th``, ``_st``, ``BN``) / ``bpq bsq brq`` (panoptic).
 
     Notes
     -----
