@@ -108,18 +108,6 @@ _REPORT_PER_CLASS = (("pq", "PQ"), ("sq", "SQ"), ("rq", "RQ"), ("tp", "TP"), ("f
                      ("acc", "Acc"))
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 # ----------------------------------------------------------------------------- result
 @dataclass(frozen=True)
 class PanopticResult(ResultAnalysis):
