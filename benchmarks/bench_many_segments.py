@@ -127,7 +127,7 @@ def tool_segmetrics_kernel(spec):
         if t.count_maps(gb, True, pb, True, H * W, gcol[0], pcol[0]):
             raise RuntimeError("unlisted segment id")
         out = kernel.image_stats(t, len(cats), gcol[1], gcol[2], gcol[3], gcol[4].astype(np.int64), pcol[1], False)
-        return {"tp": int(out[1].sum()), "fp": int(out[2].sum()), "fn": int(out[3].sum())}
+        return {"tp": int(out["tp"].sum()), "fp": int(out["fp"].sum()), "fn": int(out["fn"].sum())}
 
     return run
 

@@ -40,6 +40,8 @@ SECTIONS = [
     ("boundary.md", "boundary metrics", "python benchmarks/bench_boundary.py"),
     ("validate.md", "`segmetrics validate` against `eval`", "python benchmarks/bench_validate.py"),
     ("render.md", "HTML reports, plots and overlays", "python benchmarks/bench_render.py"),
+    ("dist.md", "scaling out: Dask workers against local threads, merging 1,000 shard states, the merge at scale",
+     "python benchmarks/bench_dist.py"),
 ]
 
 HEADER = """# Benchmark results

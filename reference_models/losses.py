@@ -35,6 +35,7 @@ __all__ = [
     "LogCoshDiceLoss",
     "ComboLoss",
     "lovasz_grad",
+    "median_frequency_weights",
     "LOSSES",
     "build_loss",
 ]
@@ -405,6 +406,34 @@ class ComboLoss(_Base):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.ce_weight * self.ce(logits, target) + self.dice_weight * self.dice(logits, target)
+
+
+# ----------------------------------------------------------------- class balancing
+def median_frequency_weights(class_pixels, image_pixels) -> list[float]:
+    """Median frequency balancing weights (Eigen and Fergus 2015; used by SegNet on CamVid).
+
+    Parameters
+    ----------
+    class_pixels, image_pixels : (K,) arrays
+        Pixels of each class, and all labelled pixels of the images in which the
+        class occurs (:func:`reference_models.datasets.class_pixel_counts`).
+
+    Notes
+    -----
+    ``f_c = class_pixels_c / image_pixels_c`` and ``w_c = median_c(f_c) / f_c``, the
+    median over the classes that occur.  A class that never occurs gets weight 0
+    (it has no pixel to weight).
+    """
+    cp = torch.as_tensor(class_pixels, dtype=torch.float64)
+    ip = torch.as_tensor(image_pixels, dtype=torch.float64)
+    if cp.ndim != 1 or cp.shape != ip.shape or bool((cp < 0).any()) or bool((ip < cp).any()):
+        raise InputError("class_pixels and image_pixels must be equal-length counts with class_pixels <= image_pixels")
+    present = cp > 0
+    if not bool(present.any()):
+        raise InputError("no labelled pixel in the training set: cannot compute class weights")
+    freq = torch.where(present, cp / ip.clamp(min=1), torch.ones_like(cp))
+    med = torch.quantile(freq[present], 0.5)
+    return torch.where(present, med / freq, torch.zeros_like(freq)).tolist()
 
 
 #: name accepted by ``segmetrics train --loss`` -> class

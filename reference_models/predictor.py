@@ -26,8 +26,8 @@ from segmetrics.errors import DataFileError, InputError
 from segmetrics.io.coco_panoptic import id2rgb
 
 from .datasets import IMAGE_SUFFIXES, read_rgb
-from .trainer import load_checkpoint, model_from_checkpoint, resolve_device
-from .transforms import normalize
+from .trainer import load_checkpoint, model_from_checkpoint, progress_bar, resolve_device
+from .augment import image_batch
 
 __all__ = ["Predictor", "connected_components", "semantic_to_panoptic", "predict_folder", "parse_scales",
            "list_images"]
@@ -67,6 +67,9 @@ class Predictor:
         Test scales; the image is resized bilinearly by each factor.
     flip : bool
         Also run the horizontally mirrored image at every scale.
+    channels_last : bool
+        Feed inputs in the channels-last layout (for a model converted to it, as
+        checkpoints trained with ``channels_last`` are).
 
     Notes
     -----
@@ -80,7 +83,7 @@ class Predictor:
 
     def __init__(self, model, *, mean: Sequence[float], std: Sequence[float], device: str | torch.device = "cpu",
                  mode: str = "whole", window: tuple[int, int] = (512, 512), stride: tuple[int, int] = (341, 341),
-                 scales: Sequence[float] = (1.0,), flip: bool = False) -> None:
+                 scales: Sequence[float] = (1.0,), flip: bool = False, channels_last: bool = False) -> None:
         if mode not in ("whole", "slide"):
             raise InputError(f"mode must be 'whole' or 'slide', got {mode!r}")
         if min(window) < 1 or min(stride) < 1:
@@ -92,10 +95,11 @@ class Predictor:
         self.mean, self.std = tuple(mean), tuple(std)
         self.mode, self.window, self.stride = mode, tuple(window), tuple(stride)
         self.scales, self.flip = tuple(scales), bool(flip)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "whole":
-            return self.model(x)
+            return self.model(x.contiguous(memory_format=self.memory_format))
         _, _, h, w = x.shape
         wh, ww = self.window
         ph, pw = max(wh - h, 0), max(ww - w, 0)
@@ -106,7 +110,7 @@ class Predictor:
         count = torch.zeros((1, 1, hh, wp), device=x.device)
         for y0 in _windows(hh, wh, self.stride[0]):
             for x0 in _windows(wp, ww, self.stride[1]):
-                logits = self.model(x[:, :, y0:y0 + wh, x0:x0 + ww])
+                logits = self.model(x[:, :, y0:y0 + wh, x0:x0 + ww].contiguous(memory_format=self.memory_format))
                 if out is None:
                     out = torch.zeros((x.shape[0], logits.shape[1], hh, wp), device=x.device, dtype=logits.dtype)
                 out[:, :, y0:y0 + wh, x0:x0 + ww] += logits
@@ -119,7 +123,7 @@ class Predictor:
         if image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
         h, w = image.shape[:2]
-        x = torch.from_numpy(normalize(image, self.mean, self.std))[None].to(self.device)
+        x = image_batch([image], self.device, self.mean, self.std)
         total = None
         passes = 0
         for s in self.scales:
@@ -248,7 +252,8 @@ def predict_folder(checkpoint: str | Path, images: str | Path, out: str | Path, 
     state = load_checkpoint(checkpoint)
     meta = state["meta"]
     predictor = Predictor(model_from_checkpoint(state), mean=meta["mean"], std=meta["std"], device=device,
-                          mode=mode, window=window, stride=stride, scales=scales, flip=flip)
+                          mode=mode, window=window, stride=stride, scales=scales, flip=flip,
+                          channels_last=bool(state["config"].get("channels_last", False)))
     files = list_images(images)
     out = Path(out)
     offset = int(meta.get("pred_offset", 0) if label_offset is None else label_offset)
@@ -256,14 +261,7 @@ def predict_folder(checkpoint: str | Path, images: str | Path, out: str | Path, 
     png_dir = out / "panoptic_pred" if fmt == "coco-panoptic" else out
     png_dir.mkdir(parents=True, exist_ok=True)
     annotations = []
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(files), desc="predict", mininterval=5)
-        except ImportError:
-            bar = None
+    bar = progress_bar(len(files), 0, progress, desc="predict", unit="img")
     for path in files:
         pred = predictor.predict(read_rgb(path))
         if fmt == "semantic":

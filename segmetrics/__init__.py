@@ -3,7 +3,7 @@
 The public API: evaluators for arrays (:class:`SemanticEvaluator`,
 :class:`PanopticEvaluator`), the folder API (:func:`evaluate_semantic_folders`,
 :func:`evaluate_panoptic_folders`), run-state files (:func:`load_state`,
-:func:`merge_states`, ``result.save_state``), results, states, functional
+:func:`merge_states`, :func:`compare_states`, ``result.save_state``), results, states, functional
 metrics and errors.
 
 The folder API and the state-file functions live in :mod:`segmetrics.folders`
@@ -59,6 +59,7 @@ __all__ = [
     "panoptic_quality_arrays",
     "load_state",
     "merge_states",
+    "compare_states",
     "SegmetricsError",
     "InputError",
     "LabelError",
@@ -86,6 +87,7 @@ _LAZY = {
     "panoptic_quality": "folders",
     "load_state": "runs",
     "merge_states": "runs",
+    "compare_states": "runs",
 }
 
 

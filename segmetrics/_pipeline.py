@@ -13,7 +13,11 @@ to image) and its own sums, added once at the end.  Per image one GIL-free
 kernel call parses, inflates, unfilters and counts both PNG files row by row
 (the row walker of ``sm_walk.h``); for panoptic images the same call also
 applies panopticapi's per-image rules (``sm_pq.h``) and adds the image's
-statistics to the thread's accumulator.  Without a GT cache a panoptic thread
+statistics (with PQ-dagger's stuff pairs) to the thread's accumulator.  With a
+``dilation_ratio`` (Boundary IoU / Boundary PQ) the same row walk also builds
+both maps' runs, and the band pass (:mod:`segmetrics._kernels.boundary`) counts
+the image's band interiors before the call returns: boundary counts cost no
+second decode or pass over the pixels.  Without a GT cache a panoptic thread
 makes a single nogil call for all its images (the kernel reads the files too);
 with the cache the thread loops in Python, since the cache
 (:mod:`segmetrics.gtcache`: content hashes, pack files) lives in Python.  Per-image
@@ -38,15 +42,16 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ._engine import band as _band
 from ._engine import image as _image
 from ._engine.columns import folder_str, panoptic_batch, png_path
 from ._engine.image import CategoryIndex, ImageStats, score_image
-from ._engine.schedule import Batch, Loop, run, run_indexed
+from ._engine.schedule import Batch, Loop, resolve_jobs, run, run_indexed
 from ._kernels import folder as _folder
 from ._kernels import folder_panoptic as _fpan
 from ._kernels import folder_semantic as _fsem
 from ._kernels.panoptic import PairTable
-from .errors import InputError, SegmetricsError
+from .errors import SegmetricsError
 from .gtcache import GTCache
 
 __all__ = [
@@ -69,6 +74,11 @@ class SemanticSums:
     num_images : int
     image_tp, image_fp, image_fn : ndarray of int64, shape (N, K), or None
         Per image, in input order (``per_image=True``).
+    boundary : ndarray of int64, shape (3, K), or None
+        Boundary IoU band counts (intersection, GT band, predicted band) per class,
+        all images (runs with a ``dilation_ratio``).
+    image_boundary : ndarray of int64, shape (N, 3, K), or None
+        The same per image (with ``per_image=True``).
     """
 
     confusion: np.ndarray
@@ -76,6 +86,8 @@ class SemanticSums:
     image_tp: Optional[np.ndarray] = None
     image_fp: Optional[np.ndarray] = None
     image_fn: Optional[np.ndarray] = None
+    boundary: Optional[np.ndarray] = None
+    image_boundary: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -96,6 +108,15 @@ class PanopticSums:
         Per-image warnings, in input order.
     image_tp, image_fp, image_fn : ndarray of int64, shape (N, K), or None
         Per image, in input order (``per_image=True``).
+    gt_segments : ndarray of int64, shape (K,)
+        PQ-dagger: non-crowd GT segments per category.
+    stuff_cat, stuff_iou : ndarray, shape (S,)
+        PQ-dagger: every same-category pair of a stuff category whose GT segment is
+        not crowd, its category and mask IoU (in no fixed order: the state sorts them).
+    btp, bfp, bfn, bmatch_image, bmatch_cat, bmatch_iou : ndarray, or None
+        Boundary PQ (runs with a ``dilation_ratio``), as ``tp`` ... ``match_iou``.
+    image_btp, image_bfp, image_bfn : ndarray of int64, shape (N, K), or None
+        Boundary PQ per image (``per_image=True`` and a ``dilation_ratio``).
     """
 
     tp: np.ndarray
@@ -110,14 +131,18 @@ class PanopticSums:
     image_tp: Optional[np.ndarray] = None
     image_fp: Optional[np.ndarray] = None
     image_fn: Optional[np.ndarray] = None
-
-
-def resolve_jobs(jobs: Optional[int], n_items: int, default: Callable[[], int]) -> int:
-    """Validated worker count, never more than the number of items."""
-    n = default() if jobs is None else jobs
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
-    return max(1, min(int(n), n_items))
+    gt_segments: Optional[np.ndarray] = None
+    stuff_cat: Optional[np.ndarray] = None
+    stuff_iou: Optional[np.ndarray] = None
+    btp: Optional[np.ndarray] = None
+    bfp: Optional[np.ndarray] = None
+    bfn: Optional[np.ndarray] = None
+    bmatch_image: Optional[np.ndarray] = None
+    bmatch_cat: Optional[np.ndarray] = None
+    bmatch_iou: Optional[np.ndarray] = None
+    image_btp: Optional[np.ndarray] = None
+    image_bfp: Optional[np.ndarray] = None
+    image_bfn: Optional[np.ndarray] = None
 
 
 def _read(path) -> bytes | None:
@@ -156,28 +181,35 @@ def _count_pair(cache: Optional[GTCache], key_parts: Optional[tuple], s: _folder
 # ----------------------------------------------------------------------------- semantic
 def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.ndarray, pred_codes: np.ndarray,
                    reference: Callable[[tuple], np.ndarray], jobs: int, cache_dir=None,
-                   progress: Optional[Callable[[int], None]] = None, per_image: bool = False) -> SemanticSums:
+                   progress: Optional[Callable[[int], None]] = None, per_image: bool = False,
+                   dilation_ratio: Optional[float] = None, dilation: Optional[int] = None) -> SemanticSums:
     """Score ``(image_id, gt_path, pred_path)`` pairs.
 
     ``gt_codes`` / ``pred_codes`` are 65536-entry int32 code tables (see
     :meth:`segmetrics.labels.LabelRules.file_tables`); ``reference(pair)`` returns the image's int64
     ``(K, K)`` matrix the slow way or raises the image's error: it takes what the
-    fused kernel does not.  ``cache_dir`` turns on the GT cache.
+    fused kernel does not.  ``cache_dir`` turns on the GT cache.  ``dilation_ratio``
+    (or a fixed ``dilation`` in pixels) also counts Boundary IoU (the fused kernels
+    count the band interiors in the same call; ``reference`` must then return
+    ``(matrix, interior)``, see :func:`segmetrics.semantic.image_confusion`).
     """
     k = int(num_classes)
     n = len(pairs)
     gcodes = np.ascontiguousarray(gt_codes, dtype=np.int32)
     pcodes = np.ascontiguousarray(pred_codes, dtype=np.int32)
     rows = tuple(np.zeros((n, k), dtype=np.int64) for _ in range(3)) if per_image else None
+    bands = dilation_ratio is not None
+    inner_rows = np.zeros((n, 3, k), dtype=np.int64) if bands and per_image else None
     cache = None
     if cache_dir is not None:
         params = k.to_bytes(4, "little") + gcodes.tobytes()
         cache = GTCache(cache_dir, "semantic", params)
 
-    def count(s: _folder.Scratch, cm: np.ndarray, i: int) -> None:
+    def count(s: _folder.Scratch, cm: np.ndarray, inner: Optional[np.ndarray], band, i: int) -> None:
         item = pairs[i]
         _, gt_path, pred_path = item
         vectors = (rows[0][i], rows[1][i], rows[2][i]) if rows is not None else (None, None, None)
+        interior = inner_rows[i] if inner_rows is not None else inner
         pred = _read(pred_path)
         gt = _read(gt_path)
         if pred is None or gt is None:
@@ -186,8 +218,9 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
             status = _count_pair(
                 cache, (gt,), s,
                 lambda e: _fsem.semantic_cached(s, e.values, e.lengths, e.width, e.height, pred, cm, pcodes,
-                                                *vectors),
-                lambda record: _fsem.semantic_pair(s, gt, pred, cm, gcodes, pcodes, record, *vectors))
+                                                *vectors, band, interior),
+                lambda record: _fsem.semantic_pair(s, gt, pred, cm, gcodes, pcodes, record, *vectors, band,
+                                                   interior))
             counted = s.counted
         if status != 0:
             ref = reference(item)  # raises the image's error, if any
@@ -195,6 +228,9 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
                 raise SegmetricsError(
                     f"image {item[0]!r}: internal error, the fast path stopped ({s.message}) on an "
                     f"image the reference path scores; please report it")
+            if bands:
+                ref, ref_inner = ref
+                interior += ref_inner
             cm += ref
             if rows is not None:
                 tp = np.diag(ref)
@@ -205,7 +241,10 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
     jobs = max(1, min(jobs, n))
     scratch = [_folder.Scratch() for _ in range(jobs)]
     sums = [np.zeros((k, k), dtype=np.int64) for _ in range(jobs)]
-    workers = [Loop(lambda i, s=s, cm=cm: count(s, cm, i)) for s, cm in zip(scratch, sums)]
+    inners = [np.zeros((3, k), dtype=np.int64) if bands else None for _ in range(jobs)]
+    works = [_band.band_work(dilation_ratio, dilation) if bands else None for _ in range(jobs)]
+    workers = [Loop(lambda i, s=s, cm=cm, inner=inner, band=band: count(s, cm, inner, band, i))
+               for s, cm, inner, band in zip(scratch, sums, inners, works)]
     try:
         run(n, workers, progress=progress)
     finally:
@@ -214,7 +253,14 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
     total = sums[0]
     for cm in sums[1:]:
         total += cm
-    return SemanticSums(total, n, *(rows if rows is not None else (None, None, None)))
+    out = SemanticSums(total, n, *(rows if rows is not None else (None, None, None)))
+    if bands:
+        inner = inner_rows.sum(axis=0) if inner_rows is not None else sum(inners[1:], inners[0])
+        out.boundary = np.stack(_band.band_counts(np.diag(total), total.sum(axis=1), total.sum(axis=0), inner))
+        if inner_rows is not None:
+            tp, fp, fn = rows
+            out.image_boundary = np.stack(_band.band_counts(tp, tp + fn, tp + fp, inner_rows), axis=1)
+    return out
 
 
 # ----------------------------------------------------------------------------- panoptic
@@ -222,22 +268,27 @@ class _PanopticThread:
     """What one worker thread owns: decode buffers, the fused sums, a pair table for the
     per-image path and the statistics of the images that went that way (with index)."""
 
-    __slots__ = ("scratch", "acc", "table", "stats")
+    __slots__ = ("scratch", "acc", "table", "band", "stats")
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, isthing: np.ndarray, dilation_ratio: Optional[float], dilation: Optional[int]):
         self.scratch = _folder.Scratch()
-        self.acc = _fpan.PanopticAccumulator(k)
+        bands = dilation_ratio is not None
+        self.acc = _fpan.PanopticAccumulator(k, isthing, _band.band_work(dilation_ratio, dilation) if bands else None)
         self.table = PairTable()
+        self.band = _band.band_work(dilation_ratio, dilation) if bands else None
         self.stats: list[tuple[int, ImageStats]] = []
 
 
 def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories, *, recompute_gt_areas: bool,
                    jobs: int, cache_dir=None, progress: Optional[Callable[[int], None]] = None,
-                   per_image: bool = False, reference: Callable[[tuple], ImageStats]) -> PanopticSums:
+                   per_image: bool = False, reference: Callable[[tuple], ImageStats],
+                   dilation_ratio: Optional[float] = None, dilation: Optional[int] = None) -> PanopticSums:
     """Score ``(image_id, gt_annotation, pred_annotation or None)`` items (GT order).
 
     ``reference(item)`` returns the image's :class:`ImageStats` the slow way or
-    raises the image's error.
+    raises the image's error (with Boundary PQ when ``dilation_ratio`` is given,
+    which turns on the band pass in the fused kernels; ``dilation``: a fixed band
+    width in pixels instead).
 
     Two passes over the same scheduler.  First every image whose segment columns
     are known goes the fused way: one nogil call decodes, counts, matches and adds
@@ -253,8 +304,9 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
     jobs = max(1, min(jobs, n))
     cache = GTCache(cache_dir, "panoptic") if cache_dir is not None else None
     g_folder, p_folder = folder_str(gt_dataset), folder_str(pred_dataset)
-    batch, fast = panoptic_batch(items, gt_dataset, pred_dataset, cats, recompute_gt_areas, per_image)
-    threads = [_PanopticThread(k) for _ in range(jobs)]
+    bands = dilation_ratio is not None
+    batch, fast = panoptic_batch(items, gt_dataset, pred_dataset, cats, recompute_gt_areas, per_image, bands)
+    threads = [_PanopticThread(k, cats.isthing, dilation_ratio, dilation) for _ in range(jobs)]
     status = np.ones(n, dtype=np.uint8)  # 0: added by the fused kernels
 
     def fused(t: _PanopticThread, i: int) -> None:
@@ -292,17 +344,17 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
         gt = _read(g_path)
         if pred is None or gt is None:
             return reference(item)  # raises the missing-file error
-        s, table = t.scratch, t.table
+        s, table, band = t.scratch, t.table, t.band
         st = _count_pair(
             cache, (gt, g_ids.tobytes()) if g_ids.size < 65536 else None, s,
             lambda e: _fpan.panoptic_cached(s, e.values, e.lengths, e.width, e.height, pred, table, g_ids.size,
-                                            p_ids),
-            lambda record: _fpan.panoptic_pair(s, gt, pred, table, g_ids, p_ids, record))
+                                            p_ids, band),
+            lambda record: _fpan.panoptic_pair(s, gt, pred, table, g_ids, p_ids, record, band))
         if st != 0:
             return reference(item)
         return _image.table_stats(table, gt_arr, (p_ids, p_cat), cats, image_id=image_id,
                                   recompute_gt_areas=recompute_gt_areas, where=where, gt_name=g_path,
-                                  pred_name=p_path)
+                                  pred_name=p_path, band=band)
 
     try:
         if fast.any():
@@ -323,7 +375,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
     finally:
         if cache is not None:
             cache.close()
-    return _panoptic_sums(threads, batch, k, n, per_image)
+    return _panoptic_sums(threads, batch, k, n, per_image, bands)
 
 
 def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folder, p_folder) -> None:
@@ -337,38 +389,60 @@ def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folde
     batch.set_paths(gt_paths, pred_paths)
 
 
-def _panoptic_sums(threads: list, batch, k: int, n: int, per_image: bool) -> PanopticSums:
+def _panoptic_sums(threads: list, batch, k: int, n: int, per_image: bool, bands: bool) -> PanopticSums:
     """The threads' accumulators and per-image statistics as one :class:`PanopticSums`."""
-    tp, fp, fn = (np.zeros(k, dtype=np.int64) for _ in range(3))
+    counts = ("tp", "fp", "fn", "gt_segments") + (("btp", "bfp", "bfn") if bands else ())
+    lists = (("match", "match_image", "match_cat", "match_iou"), ("stuff", None, "stuff_cat", "stuff_iou")) + (
+        (("bmatch", "bmatch_image", "bmatch_cat", "bmatch_iou"),) if bands else ())
+    total = {name: np.zeros(k, dtype=np.int64) for name in counts}
     confusion = np.zeros((k + 1, k + 1), dtype=np.int64)
-    images, cats, ious = [], [], []
+    parts: dict = {name: ([], [], []) for name, *_ in lists}  # image, category, IoU blocks
     for t in threads:
-        a_tp, a_fp, a_fn, a_conf, m_cat, m_iou, m_image = t.acc.result()
-        tp += a_tp
-        fp += a_fp
-        fn += a_fn
-        confusion += a_conf
-        images.append(m_image)
-        cats.append(m_cat)
-        ious.append(m_iou)
+        r = t.acc.result()
+        for name in counts:
+            total[name] += r[name]
+        confusion += r["confusion"]
+        for name, image, cat, iou in lists:
+            # stuff pairs carry no image (the state orders them by category and IoU)
+            parts[name][0].append(r[image] if image else np.zeros(r[cat].size, dtype=np.int64))
+            parts[name][1].append(r[cat])
+            parts[name][2].append(r[iou])
     rows = batch.image_counts() if per_image else None
+    brows = batch.image_boundary_counts() if per_image and bands else None
     stats = sorted((x for t in threads for x in t.stats), key=lambda e: e[0])
     warnings: list[str] = []
     flat = confusion.reshape(-1)
     for i, st in stats:
-        tp += st.tp
-        fp += st.fp
-        fn += st.fn
+        for name in counts:
+            total[name] += getattr(st, name)
         np.add.at(flat, st.confusion_index, st.confusion_count)
-        images.append(np.full(st.match_cat.size, i, dtype=np.int64))
-        cats.append(st.match_cat)
-        ious.append(st.match_iou)
+        for name, image, cat, iou in lists:
+            parts[name][0].append(np.full(getattr(st, cat).size, i, dtype=np.int64))
+            parts[name][1].append(getattr(st, cat))
+            parts[name][2].append(getattr(st, iou))
         warnings.extend(st.warnings)
         if rows is not None:
             rows[0][i] += st.tp
             rows[1][i] += st.fp
             rows[2][i] += st.fn
-    match_image = np.concatenate(images)
-    order = np.argsort(match_image, kind="stable")  # by image; an image's matches come from one place
-    return PanopticSums(tp, fp, fn, confusion, match_image[order], np.concatenate(cats)[order],
-                        np.concatenate(ious)[order], n, warnings, *(rows if rows is not None else (None, None, None)))
+        if brows is not None:
+            brows[0][i] += st.btp
+            brows[1][i] += st.bfp
+            brows[2][i] += st.bfn
+    out = {}
+    for name, image, cat, iou in lists:
+        images = np.concatenate(parts[name][0])
+        order = np.argsort(images, kind="stable")  # by image; an image's matches come from one place
+        out[cat] = np.concatenate(parts[name][1])[order]
+        out[iou] = np.concatenate(parts[name][2])[order]
+        if image:
+            out[image] = images[order]
+    sums = PanopticSums(total["tp"], total["fp"], total["fn"], confusion, out["match_image"], out["match_cat"],
+                        out["match_iou"], n, warnings, *(rows if rows is not None else (None, None, None)),
+                        gt_segments=total["gt_segments"], stuff_cat=out["stuff_cat"], stuff_iou=out["stuff_iou"])
+    if bands:
+        sums.btp, sums.bfp, sums.bfn = total["btp"], total["bfp"], total["bfn"]
+        sums.bmatch_image, sums.bmatch_cat, sums.bmatch_iou = out["bmatch_image"], out["bmatch_cat"], out["bmatch_iou"]
+        if brows is not None:
+            sums.image_btp, sums.image_bfp, sums.image_bfn = brows
+    return sums

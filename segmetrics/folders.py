@@ -21,6 +21,7 @@ result (``build_result``).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -31,8 +32,9 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from . import _pipeline
+from ._engine import band as _band
 from ._memory import check_run_memory
-from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError
+from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError, SegmetricsError
 from .io.coco_panoptic import (
     FlatColumns,
     PanopticDataset,
@@ -57,6 +59,7 @@ from .labels import (
 from .metrics import ABSENT_RULES
 from .io.png import check_same_size, png_header, read_png
 from .panoptic import CategoryIndex, PanopticEvaluator, PanopticResult, _categories_bytes, _derived_warnings
+from .remote import is_url
 from .panoptic import build_result as panoptic_result
 from .panoptic import evaluate_image
 from .presets import get_preset
@@ -65,6 +68,7 @@ from .semantic import build_result as semantic_result
 from .gtcache import probe_cache_dir
 from .report import plural
 from .state import PanopticState, SemanticState, _shown, fingerprint, id_key
+from .validate._quick import quick_checks, validate_command_line
 
 __all__ = [
     "default_jobs",
@@ -77,6 +81,14 @@ __all__ = [
     "evaluate_semantic_files",
     "evaluate_panoptic_files",
     "pair_panoptic",
+    "plan_semantic_run",
+    "plan_panoptic_run",
+    "SemanticRun",
+    "PanopticRun",
+    "shard_of",
+    "check_shard",
+    "parse_shard",
+    "semantic_label_rules",
 ]
 
 #: Images read to decide ``pred_labels="auto"`` (evenly spread over the sorted ids), then at most this many.
@@ -159,6 +171,20 @@ def _file_bytes(path, what: str) -> bytes:
         raise DataFileError(f"cannot read {path} to fingerprint the {what}: {exc.strerror or exc}") from None
 
 
+def _band_setting(boundary: bool, dilation_ratio: Optional[float], preset) -> Optional[tuple]:
+    """``(dilation_ratio, None)`` of a run with ``boundary`` (the argument, else the preset's
+    ratio, else 0.02), or None without; a ratio without ``boundary`` is an :class:`InputError`."""
+    if not boundary:
+        if dilation_ratio is not None:
+            raise InputError("dilation_ratio sets the band width of boundary=True (--dilation-ratio needs --boundary)")
+        return None
+    if dilation_ratio is None and preset is not None:
+        dilation_ratio = preset.dilation_ratio
+    if dilation_ratio is None:
+        dilation_ratio = _band.DEFAULT_DILATION_RATIO
+    return _band.check_ratio(dilation_ratio), None
+
+
 def _cache_notes(cache_dir) -> list:
     """The one-line note when the GT cache folder cannot be used (the run then scores without
     storing; a folder that can be read still serves its entries)."""
@@ -168,9 +194,25 @@ def _cache_notes(cache_dir) -> list:
     return [note] if note else []
 
 
+@contextlib.contextmanager
+def _suggest_validate(command: str, kinds: tuple = (SegmetricsError,)):
+    """An error of ``kinds`` about the data (not a missing prediction: its message lists them)
+    leaves with a note (``exc.__notes__``) naming the ``segmetrics validate`` command that
+    lists every problem of its kind; eval stops at the first."""
+    try:
+        yield
+    except kinds as exc:
+        if not isinstance(exc, MissingPredictionError):
+            for note in quick_checks(error=exc, validate_command=command):
+                exc.add_note(note)
+        raise
+
+
 # ============================================================================ semantic
-def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable[[tuple], np.ndarray]:
-    """One image's matrix the slow way (any PNG Pillow reads), or the image's precise error."""
+def _semantic_reference(rules: LabelRules, *, missing: bool = False,
+                        band: Optional[tuple] = None) -> Callable[[tuple], np.ndarray]:
+    """One image's matrix the slow way (any PNG Pillow reads), or the image's precise error;
+    with ``band`` (``(dilation_ratio, dilation)``) ``(matrix, interior)``."""
 
     def reference(item: tuple) -> np.ndarray:
         image_id, gt_path, pred_path = item
@@ -179,6 +221,9 @@ def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable
         gt = read_label_map(gt_path)
         pred = None if missing else read_label_map(pred_path)
         try:
+            if band is not None:
+                return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing,
+                                       dilation_ratio=band[0], dilation=band[1])
             return image_confusion(gt, pred, rules, image_id=image_id, pred_all_void=missing)
         except LabelError as exc:
             exc.file = str(gt_path if exc.side == "gt" else pred_path)
@@ -194,8 +239,9 @@ def _semantic_reference(rules: LabelRules, *, missing: bool = False) -> Callable
 
 
 def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, jobs, cache_dir, progress,
-                    missing: bool = False, digests: Optional[list] = None) -> None:
-    """Score ``pairs`` with the engine and add the sums into ``state``.
+                    missing: bool = False, digests: Optional[list] = None, band: Optional[tuple] = None) -> None:
+    """Score ``pairs`` with the engine and add the sums into ``state`` (with Boundary IoU
+    band counts when ``band``, ``(dilation_ratio, dilation)``, is given).
 
     ``missing``: the pairs have no prediction; every scored GT pixel is a void
     prediction (the engine counts the void column, K + 1 classes).
@@ -212,8 +258,9 @@ def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, job
         gt_codes, pred_codes = rules.file_tables()
     sums = _pipeline.semantic_files(
         pairs, num_classes=counting.counted_classes, gt_codes=gt_codes, pred_codes=pred_codes,
-        reference=_semantic_reference(rules, missing=missing), jobs=_jobs(jobs, len(pairs)), cache_dir=cache_dir,
-        progress=progress, per_image=state.per_image_kept)
+        reference=_semantic_reference(rules, missing=missing, band=band), jobs=_jobs(jobs, len(pairs)),
+        cache_dir=cache_dir, progress=progress, per_image=state.per_image_kept,
+        dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
     state.add_sums(sums, [p[0] for p in pairs], missing=missing, digests=digests)
 
 
@@ -256,10 +303,11 @@ def evaluate_semantic_files(pairs: Sequence[tuple], evaluator: SemanticEvaluator
         if pred_path is None:
             raise InputError(f"image {image_id!r} has no prediction; evaluate_semantic_folders(..., "
                              "allow_missing=True) scores missing predictions as all-void")
-    run = SemanticState(evaluator.num_classes, per_image=evaluator.per_image)
+    run = SemanticState(evaluator.num_classes, per_image=evaluator.per_image, boundary=evaluator.boundary)
     if evaluator.per_image:
         evaluator.state.check_new_ids([p[0] for p in pairs])  # before any work
-    _count_semantic(run, pairs, evaluator.rules, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    _count_semantic(run, pairs, evaluator.rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                    band=(evaluator.dilation_ratio, evaluator.dilation) if evaluator.boundary else None)
     evaluator.state.merge(run)
     return evaluator
 
@@ -326,9 +374,16 @@ class _SemanticSetup:
         }
 
 
-def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_zero_label, label_map,
-                    pred_label_map, absent_rule, void_predictions) -> _SemanticSetup:
-    """Merge a preset with the arguments (arguments win); :class:`InputError` on contradictions."""
+def resolve_semantic_setup(*, preset=None, num_classes=None, class_names=None, ignore_index=None,
+                           reduce_zero_label=None, label_map=None, pred_label_map=None, absent_rule="mmseg",
+                           void_predictions="error", require_classes=True) -> _SemanticSetup:
+    """Merge a preset with the arguments (arguments win); :class:`InputError` on contradictions.
+
+    The one resolver of semantic settings: the folder API and ``segmetrics validate``
+    call it.  With ``require_classes=False`` (validate lists the values it finds when
+    the class count is unknown) a setup without a class count has ``num_classes``
+    None, no class names and no label tables.
+    """
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "semantic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not semantic")
@@ -342,6 +397,8 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
         k = len(given_names)
     elif p is not None and p.num_classes is not None:
         k = p.num_classes
+    elif not require_classes:
+        k = None
     else:
         raise InputError("semantic evaluation needs the number of classes: pass a preset, num_classes or "
                          "class_names (--preset, --num-classes or --class-names)")
@@ -354,11 +411,11 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
                      f"the preset's names" + (f", {kept}..{k - 1} are named by their index" if k > kept else ""))
         names = tuple(names[:kept]) + tuple(str(i) for i in range(kept, k))
     if names is None:
-        names = tuple(str(i) for i in range(k))
+        names = tuple(str(i) for i in range(k or 0))
     ignore = check_ignore(ignore_index) if ignore_index is not None else (p.ignore_index if p else 255)
     if ignore < 0:
         raise InputError(f"ignore_index must be >= 0, got {ignore}")
-    if 0 <= ignore < k:
+    if k is not None and 0 <= ignore < k:
         raise InputError(f"ignore_index {ignore} is one of the {k} classes (0..{k - 1}); pick a value outside them")
     rzl = bool(reduce_zero_label) if reduce_zero_label is not None else (p.reduce_zero_label if p else False)
     if label_map is not None:
@@ -368,6 +425,10 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
         mapping, lm_name = p.label_map, f"preset:{p.name}"
     else:
         mapping, lm_name = None, None
+    if k is None:
+        return _SemanticSetup(p, None, (), ignore, rzl, None, {"class-index": None, "as-gt": None}, lm_name,
+                              None if pred_label_map is None else str(pred_label_map), absent_rule,
+                              void_predictions, notes)
     gt_map = label_map_lut(mapping, num_classes=k, ignore_index=ignore, reduce_zero_label=rzl) \
         if (mapping is not None or rzl) else None
     pred_mapping = _mapping(pred_label_map, "pred_label_map")
@@ -380,6 +441,43 @@ def _semantic_setup(*, preset, num_classes, class_names, ignore_index, reduce_ze
         readings = {"class-index": None, "as-gt": gt_map}
     return _SemanticSetup(p, k, tuple(names), ignore, rzl, gt_map, readings, lm_name, plm_name, absent_rule,
                           void_predictions, notes)
+
+
+def semantic_label_rules(params: Mapping) -> LabelRules:
+    """The label rules a semantic folder run counted with, rebuilt from its ``params``.
+
+    The same resolution as :func:`evaluate_semantic_folders` (preset, label-map
+    files, ``reduce_zero_label``, the prediction reading); used to draw a saved
+    run's files as the run read them (the HTML report's error maps).
+
+    Raises
+    ------
+    InputError
+        The params name a label map given as a mapping (not kept in the
+        report), or the rebuilt tables differ from the run's (``label_tables``:
+        a label-map file changed or moved since).
+    DataFileError
+        A label-map file of the run cannot be read.
+    """
+    def file(name):
+        if name in (None, "same as label_map") or str(name).startswith("preset:"):
+            return None
+        if name == "<mapping>":
+            raise InputError("the run's label map was given as a mapping, which the report does not keep")
+        return name
+
+    setup = resolve_semantic_setup(
+        preset=params.get("preset"), num_classes=params.get("num_classes"), class_names=None,
+        ignore_index=params.get("ignore_index"), reduce_zero_label=params.get("reduce_zero_label"),
+        label_map=file(params.get("label_map")), pred_label_map=file(params.get("pred_label_map")),
+        absent_rule=params.get("absent_rule", "mmseg"), void_predictions=params.get("void_predictions", "error"))
+    reading = params.get("pred_labels", "class-index")
+    rules = setup.rules(reading if reading in setup.readings else "class-index")
+    want = params.get("label_tables")
+    if want is not None and rules.digest() != want:
+        raise InputError(f"the label tables rebuilt from the run's parameters ({rules.digest()[:19]}) differ from "
+                         f"those it counted with ({str(want)[:19]}): a label-map file changed since the run")
+    return rules
 
 
 def _auto_sample(pairs: list, size: int) -> list:
@@ -442,7 +540,8 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                               absent_rule: str = "mmseg", void_predictions: str = "error",
                               allow_missing: bool = False, per_image: bool = False, jobs: Optional[int] = None,
                               cache_dir=None, progress: Optional[Callable[[int], None]] = None,
-                              class_names=None) -> SemanticResult:
+                              class_names=None, shard: Optional[tuple] = None, boundary: bool = False,
+                              dilation_ratio: Optional[float] = None) -> SemanticResult:
     """Score a folder of label PNGs against a folder of predictions.
 
     Parameters
@@ -481,6 +580,18 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     class_names : sequence of str or path, optional
         Class names (a file: one per line); without ``num_classes`` their
         number sets K.
+    shard : (int, int), optional
+        ``(index, count)``: score only the images of shard ``index`` (``0..count-1``),
+        as :func:`shard_of` assigns them (the prediction reading is still decided
+        on the whole set, so every shard reads predictions alike); the state
+        records the shard, so that :func:`segmetrics.merge_states` can refuse
+        missing or repeated shards.
+    boundary : bool
+        Also count Boundary IoU (``mBIoU``, ``mMinIoU``, per-class ``BIoU``,
+        ``MinIoU``; ``docs/boundary.md``) in the same pass over the pixels.
+    dilation_ratio : float, optional
+        The band width as a fraction of each image's diagonal (default: the
+        preset's, else 0.02); only with ``boundary``.
 
     Returns
     -------
@@ -509,10 +620,183 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
     SHA-256 in id order (:func:`segmetrics.state.fingerprint`): the same for a
     whole run and for merged shards of it.
     """
-    setup = _semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
-                            ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
+    run = plan_semantic_run(gt, pred, preset=preset, num_classes=num_classes, ignore_index=ignore_index,
+                            reduce_zero_label=reduce_zero_label, pred_labels=pred_labels, label_map=label_map,
                             pred_label_map=pred_label_map, absent_rule=absent_rule,
-                            void_predictions=void_predictions)
+                            void_predictions=void_predictions, allow_missing=allow_missing, per_image=per_image,
+                            class_names=class_names, boundary=boundary, dilation_ratio=dilation_ratio)
+    if shard is not None:
+        run = run.shard(*shard)
+    state, digests = run.count(run.pairs, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    return run.result(state, [q[0] for q in run.pairs], digests, notes=_cache_notes(cache_dir))
+
+
+def shard_of(image_id, num_shards: int) -> int:
+    """The shard (``0..num_shards-1``) of an image: the first 8 bytes of the SHA-256 of its id,
+    as a big-endian integer, modulo ``num_shards``.
+
+    The id is hashed as bytes: a string id as :func:`os.fsencode` gives it (UTF-8, and the
+    original bytes of a file name that is not UTF-8), an integer id as its decimal digits.
+    The rule depends on nothing but the id, so every machine cuts a dataset alike.
+    """
+    text = str(int(image_id)) if isinstance(image_id, (int, np.integer)) and not isinstance(image_id, bool) \
+        else str(image_id)
+    return int.from_bytes(hashlib.sha256(os.fsencode(text)).digest()[:8], "big") % int(num_shards)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` (:func:`check_shard`); :class:`InputError` naming the text otherwise."""
+    index, sep, count = str(text).partition("/")
+    if not sep:
+        raise InputError(f"--shard {text}: write I/N, e.g. 0/4 (shards are numbered from 0)")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise InputError(f"--shard {text}: write I/N with integers, e.g. 0/4") from None
+    return check_shard(i, n)
+
+
+def check_shard(index, count) -> tuple[int, int]:
+    """``(index, count)`` as ints, or :class:`InputError` (shards are numbered from 0)."""
+    try:
+        i, n = int(index), int(count)
+    except (TypeError, ValueError):
+        raise InputError(f"a shard is (index, count) with integers, got ({index!r}, {count!r})") from None
+    if n < 1 or not 0 <= i < n:
+        raise InputError(f"shard {i}/{n}: the index must be 0..{n - 1} (shards are numbered from 0) and the "
+                         "count at least 1")
+    return i, n
+
+
+@dataclasses.dataclass
+class _SemanticCounting:
+    """What counting any subset of a semantic run's pairs needs (small and picklable: one per Dask task)."""
+
+    rules: LabelRules
+    per_image: bool
+    error_rules: dict          # what a LabelError carries as ``rules`` (for the CLI's hints)
+    shards: Optional[int] = None
+    validate_command: str = ""  # suggested by data errors
+    band: Optional[tuple] = None  # (dilation_ratio, dilation) of a run with boundary metrics
+
+    def __call__(self, pairs: list, *, jobs=None, cache_dir=None, progress=None) -> tuple[SemanticState, list]:
+        """The state of ``pairs`` and each pair's GT digest (in the order of ``pairs``)."""
+        K = self.rules.num_classes
+        check_run_memory("semantic", K, threads=_jobs(jobs, len(pairs)), per_image=self.per_image,
+                         num_images=len(pairs), what=f"num_classes={K}")
+        state = SemanticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards,
+                              boundary=self.band is not None)
+        with _suggest_validate(self.validate_command):
+            digests = self._count(state, pairs, jobs, cache_dir, progress)
+        return state, digests
+
+    def _count(self, state, pairs, jobs, cache_dir, progress) -> list:
+        from .remote import real_names, staged_pairs
+
+        digests: list = []
+        for local, names in staged_pairs(pairs):  # the pairs themselves when all are local files
+            with real_names(names):
+                part = _semantic_digests(local)
+                by_id = dict(zip([q[0] for q in local], part))
+                present = [q for q in local if q[2] is not None]
+                absent = [q for q in local if q[2] is None]
+                try:
+                    _count_semantic(state, present, self.rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                                    digests=[by_id[q[0]] for q in present], band=self.band)
+                    _count_semantic(state, absent, self.rules, jobs=jobs, cache_dir=None, progress=progress,
+                                    missing=True, digests=[by_id[q[0]] for q in absent], band=self.band)
+                except LabelError as exc:
+                    exc.rules = dict(self.error_rules)
+                    raise
+            digests.extend(part)
+        return digests
+
+
+class _Sharded:
+    """Sharding and the shard mark, shared by :class:`SemanticRun` and :class:`PanopticRun`."""
+
+    _WORK = ""  # the field holding the run's images: pairs or items
+
+    @property
+    def work(self) -> list:
+        """The images the run scores (``pairs`` or ``items``), sorted as the run keeps them."""
+        return getattr(self, self._WORK)
+
+    def shard(self, index: int, count: int):
+        """The run restricted to shard ``index`` of ``count`` (:func:`shard_of` of each image id); the
+        dataset's missing and extra ids are restricted alike, so merged shards give the whole run."""
+        i, n = check_shard(index, count)
+        if self.shard_index is not None:
+            raise InputError("this run is a shard already")
+        dataset = dict(self.dataset)
+        for key in ("missing_ids", "extra_ids"):
+            dataset[key] = [x for x in dataset[key] if shard_of(x, n) == i]
+        return dataclasses.replace(self, **{self._WORK: [x for x in self.work if shard_of(x[0], n) == i]},
+                                   count=dataclasses.replace(self.count, shards=n), dataset=dataset, shard_index=i)
+
+    def _mark_shard(self, state) -> None:
+        if self.shard_index is not None and not state.shard_runs.any():
+            state.add_shard(self.shard_index)
+
+
+@dataclasses.dataclass
+class SemanticRun(_Sharded):
+    """A semantic folder run as decided before any image is counted (:func:`plan_semantic_run`).
+
+    Attributes
+    ----------
+    pairs : list of (image_id, gt, pred or None)
+        Every pair the run scores, sorted by image id.
+    count : callable
+        ``count(pairs, *, jobs, cache_dir, progress) -> (state, digests)``: the
+        state of any subset of ``pairs`` (states of disjoint subsets merge into
+        the state of their union) and the GT digest of each pair.
+    params, class_names, absent_rule, dataset, notes
+        What the result says (``dataset`` without its fingerprint).
+    shard_index : int or None
+        Which shard of ``count.shards`` this run is (:meth:`shard`).
+    """
+
+    pairs: list
+    count: _SemanticCounting
+    params: dict
+    class_names: tuple
+    absent_rule: str
+    dataset: dict
+    notes: list
+    setup: Any = None
+    shard_index: Optional[int] = None
+    _WORK = "pairs"
+
+    def result(self, state: SemanticState, ids: list, digests: list, notes: Sequence[str] = ()) -> SemanticResult:
+        """The result of the counted ``state`` of the images ``ids`` with GT ``digests`` (for the
+        fingerprint); ``notes`` are added after the run's own and eval's quick checks."""
+        self._mark_shard(state)
+        command = self.count.validate_command
+        if self.shard_index is None:  # a shard may hold nothing; the merged shards are checked by report
+            with _suggest_validate(command):
+                _semantic_scored(state, self.setup)  # the error when nothing at all is scored
+        kept = state.per_image_kept  # images with no scored pixel are known from the per-image counts
+        scored_notes = quick_checks(confusion=state.confusion, image_ids=state.image_ids if kept else None,
+                                    image_gt_pixels=(state.image_tp + state.image_fn).sum(axis=1) if kept else None,
+                                    ignore_index=self.setup.ignore_index, validate_command=command)
+        dataset = dict(self.dataset, fingerprint=fingerprint(ids, digests))
+        return semantic_result(state, class_names=self.class_names, absent_rule=self.absent_rule,
+                               params=self.params, dataset=dataset, notes=list(self.notes) + scored_notes + list(notes))
+
+
+def plan_semantic_run(gt, pred, *, preset: Optional[str] = None, num_classes: Optional[int] = None,
+                      ignore_index: Optional[int] = None, reduce_zero_label: Optional[bool] = None,
+                      pred_labels: str = "auto", label_map=None, pred_label_map=None, absent_rule: str = "mmseg",
+                      void_predictions: str = "error", allow_missing: bool = False, per_image: bool = False,
+                      class_names=None, boundary: bool = False, dilation_ratio: Optional[float] = None) -> SemanticRun:
+    """Everything :func:`evaluate_semantic_folders` decides before counting: settings, pairing, the
+    prediction reading (``pred_labels="auto"`` reads a sample here); the arguments are its own."""
+    setup = resolve_semantic_setup(preset=preset, num_classes=num_classes, class_names=class_names,
+                                   ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map,
+                                   pred_label_map=pred_label_map, absent_rule=absent_rule,
+                                   void_predictions=void_predictions)
+    band = _band_setting(boundary, dilation_ratio, setup.preset)
     if pred_labels == "as-gt" and setup.pred_label_map is not None:
         raise InputError("pred_labels='as-gt' reads predictions through the GT's label map: leave out "
                          "pred_label_map (or pass pred_labels='class-index' to read them through it)")
@@ -521,41 +805,36 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                          "reduce_zero_label or a preset that has one; CLI: --pred-labels as-gt, --pred-label-map gt): "
                          "without one the GT holds class indices and so do the predictions")
     p = setup.preset
-    pairing = pair_label_files(gt, pred, gt_suffix=p.gt_suffix if p else "",
-                               pred_suffixes=p.pred_suffixes if p else (), allow_missing=allow_missing)
-    check_run_memory("semantic", setup.num_classes, threads=_jobs(jobs, len(pairing.pairs)), per_image=per_image,
-                     num_images=len(pairing.pairs), what=f"num_classes={setup.num_classes}")
-    reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
+    command = validate_command_line(gt, pred, preset=preset, num_classes=num_classes, ignore_index=ignore_index,
+                                    reduce_zero_label=reduce_zero_label, label_map=label_map,
+                                    pred_label_map=pred_label_map, pred_labels=pred_labels)
+    pair = pair_label_files
+    if is_url(gt) or is_url(pred):
+        from .remote import pair_label_urls as pair
+    with _suggest_validate(command, (FormatError,)):  # files that pair ambiguously
+        pairing = pair(gt, pred, gt_suffix=p.gt_suffix if p else "", pred_suffixes=p.pred_suffixes if p else (),
+                       allow_missing=allow_missing)
+    with _suggest_validate(command):
+        reading, note = _decide_reading(setup, pred_labels, pairing.pairs)
     rules = setup.rules(reading)
-    present = [q for q in pairing.pairs if q[2] is not None]
-    absent = [q for q in pairing.pairs if q[2] is None]
-    digests = dict(zip([q[0] for q in pairing.pairs], _semantic_digests(pairing.pairs)))
-    state = SemanticState(setup.num_classes, per_image=per_image, digest=per_image)
     params = setup.params(reading, rules, allow_missing)
-    try:
-        _count_semantic(state, present, rules, jobs=jobs, cache_dir=cache_dir, progress=progress,
-                        digests=[digests[q[0]] for q in present])
-        _count_semantic(state, absent, rules, jobs=jobs, cache_dir=None, progress=progress, missing=True,
-                        digests=[digests[q[0]] for q in absent])
-    except LabelError as exc:
-        exc.rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
-                                             "void_predictions", "ignore_index")}
-        exc.rules["pred_labels_given"] = pred_labels != "auto"
-        raise
-    scored_notes = _semantic_scored(state, setup)  # or the error when nothing at all is scored
-    ids = [q[0] for q in pairing.pairs]
+    if band is not None:
+        params.update(_band.params(band[0]))
+    error_rules = {k: params[k] for k in ("pred_labels", "reduce_zero_label", "label_map", "pred_label_map",
+                                          "void_predictions", "ignore_index")}
+    error_rules["pred_labels_given"] = pred_labels != "auto"
     dataset = {"gt": str(gt), "pred": str(pred),
-               "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key),
-               "fingerprint": fingerprint(ids, [digests[i] for i in ids])}
-    # skipped folder links, the settings, the reading, the cache
-    notes = list(pairing.notes) + setup.notes + ([note] if note else []) + scored_notes + _cache_notes(cache_dir)
-    return semantic_result(state, class_names=setup.class_names, absent_rule=absent_rule, params=params,
-                           dataset=dataset, notes=notes)
+               "missing_ids": sorted(pairing.missing, key=id_key), "extra_ids": sorted(pairing.extra, key=id_key)}
+    # skipped folder links, the settings, the reading
+    notes = list(pairing.notes) + setup.notes + ([note] if note else [])
+    counting = _SemanticCounting(rules, bool(per_image), error_rules, validate_command=command, band=band)
+    return SemanticRun(pairs=list(pairing.pairs), count=counting, params=params, class_names=setup.class_names,
+                       absent_rule=absent_rule, dataset=dataset, notes=notes, setup=setup)
 
 
-def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> list:
-    """A note on the images with no scored GT pixel (known when per-image counts are kept:
-    they add nothing); :class:`InputError` when no pixel of any image is scored."""
+def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> None:
+    """:class:`InputError` when no pixel of any image is scored (the images with no scored pixel
+    are noted by :func:`~segmetrics.validate.quick_checks`)."""
     n = int(state.num_images)
     if not int(state.confusion.sum()) + int(state.void.sum()) + int(state.missing.sum()):
         rules = ", ".join(filter(None, ["reduce_zero_label" if setup.reduce_zero_label else "",
@@ -564,15 +843,6 @@ def _semantic_scored(state: SemanticState, setup: _SemanticSetup) -> list:
             f"nothing to score: no ground-truth pixel of the {plural(n, 'image')} is scored (every pixel is "
             f"ignore_index {setup.ignore_index}{' after ' + rules if rules else ''}); check ignore_index, label_map "
             f"and reduce_zero_label (--ignore-index, --label-map, --reduce-zero-label)")
-    if not state.per_image_kept:
-        return []
-    empty = np.flatnonzero((state.image_tp + state.image_fn).sum(axis=1) == 0)
-    if not empty.size:
-        return []
-    ids = [state.image_ids[i] for i in empty.tolist()]
-    return [f"{plural(len(ids), 'image')} {'has' if len(ids) == 1 else 'have'} no scored ground-truth pixel "
-            f"(all ignore_index {setup.ignore_index}), so {'it adds' if len(ids) == 1 else 'they add'} nothing: "
-            f"{_shown(ids)}"]
 
 
 # ============================================================================ panoptic
@@ -581,7 +851,10 @@ def _sibling_json(folder: Path) -> Path:
 
 
 def detect_task(gt) -> str:
-    """``"panoptic"`` when ``gt`` is (or sits next to / holds) a COCO-panoptic JSON, else ``"semantic"``."""
+    """``"panoptic"`` when ``gt`` is (or sits next to / holds) a COCO-panoptic JSON, else ``"semantic"``
+    (a URL: panoptic when it names a ``.json`` file)."""
+    if is_url(gt):
+        return "panoptic" if str(gt).split("?", 1)[0].lower().endswith(".json") else "semantic"
     gt = Path(gt)
     if gt.is_file():
         return "panoptic" if gt.suffix.lower() == ".json" else "semantic"
@@ -628,10 +901,30 @@ def resolve_panoptic_input(path, folder, what: str) -> tuple[Path, Path]:
     return json_path, png
 
 
+def _load_remote_panoptic(x, folder, what: str) -> tuple[PanopticDataset, Any]:
+    """:func:`_load_panoptic` where the JSON or the PNG folder is a URL (:mod:`segmetrics.remote`)."""
+    from .remote import RemoteFile, as_path, local_copy, real_names
+
+    if is_url(x):
+        url = str(x)
+        if not url.lower().endswith(".json"):
+            raise FormatError(f"{what} {url}: a URL must name the COCO-panoptic JSON file itself")
+        json_path, local = RemoteFile(url), local_copy(url)
+        png = as_path(folder) if folder is not None else RemoteFile(url[:-5])
+    else:  # a local JSON with a PNG folder URL
+        json_path = local = Path(x)
+        png = as_path(folder)
+    with real_names({local: str(json_path)}):
+        ds = load_panoptic_json(local, require_categories=what == "ground-truth")
+    return dataclasses.replace(ds, path=json_path, folder=png), json_path
+
+
 def _load_panoptic(x, folder, what: str) -> tuple[PanopticDataset, Optional[Path]]:
     """A dataset from a path (resolved as :func:`resolve_panoptic_input`), a dict or a loaded dataset;
     also the JSON path when there is one."""
     gt = what == "ground-truth"
+    if is_url(x) or is_url(folder):
+        return _load_remote_panoptic(x, folder, what)
     if isinstance(x, (str, os.PathLike)):
         json_path, png = resolve_panoptic_input(x, folder, what)
         return load_panoptic_json(json_path, png, require_categories=gt), json_path
@@ -676,8 +969,9 @@ def pair_panoptic(gt: PanopticDataset, pred: PanopticDataset, *, allow_missing: 
 
 
 def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: CategoryIndex,
-                        recompute_gt_areas: bool) -> Callable[[tuple], Any]:
-    """One image's statistics the slow way (Pillow decoding, the array API), or its error."""
+                        recompute_gt_areas: bool, band: Optional[tuple] = None) -> Callable[[tuple], Any]:
+    """One image's statistics the slow way (Pillow decoding, the array API), or its error
+    (with Boundary PQ when ``band``, ``(dilation_ratio, dilation)``, is given)."""
 
     def reference(item: tuple):
         image_id, g_ann, p_ann = item
@@ -691,20 +985,22 @@ def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: Catego
             p_path = pred.png_path(image_id)
             p_ids, p_segs, p_name = read_id_png(p_path), p_ann["segments_info"], str(p_path)
         return evaluate_image(g_rgb, g_ann["segments_info"], p_ids, p_segs, cats, image_id=image_id,
-                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name)
+                              recompute_gt_areas=recompute_gt_areas, gt_name=str(g_path), pred_name=p_name,
+                              dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
 
     return reference
 
 
 def _count_panoptic(state: PanopticState, items: list, gt: PanopticDataset, pred: PanopticDataset,
                     cats: CategoryIndex, *, recompute_gt_areas: bool, jobs, cache_dir, progress,
-                    digests: Optional[list] = None) -> None:
+                    digests: Optional[list] = None, band: Optional[tuple] = None) -> None:
     if not items:
         return
     sums = _pipeline.panoptic_files(items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas,
-                                  jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
-                                  per_image=state.per_image_kept,
-                                  reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas))
+                                    jobs=_jobs(jobs, len(items)), cache_dir=cache_dir, progress=progress,
+                                    per_image=state.per_image_kept,
+                                    reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas, band),
+                                    dilation_ratio=band[0] if band else None, dilation=band[1] if band else None)
     state.add_sums(sums, [it[0] for it in items], missing=[it[2] is None for it in items], digests=digests)
 
 
@@ -734,29 +1030,31 @@ def evaluate_panoptic_files(gt_dataset: PanopticDataset, pred_dataset: PanopticD
         added to its state's warnings.
     """
     items, missing, extra = pair_panoptic(gt_dataset, pred_dataset, allow_missing=allow_missing)
-    run = PanopticState(len(evaluator.categories), per_image=evaluator.per_image)
+    run = PanopticState(len(evaluator.categories), per_image=evaluator.per_image, boundary=evaluator.boundary)
     _count_panoptic(run, items, gt_dataset, pred_dataset, evaluator.categories,
                     recompute_gt_areas=evaluator.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
-                    progress=progress)
+                    progress=progress,
+                    band=(evaluator.dilation_ratio, evaluator.dilation) if evaluator.boundary else None)
     run.add_warnings(_derived_warnings({"missing_ids": missing, "extra_ids": extra}))
     evaluator.state.merge(run)
     return evaluator
 
 
-def _panoptic_preset_warnings(p, categories, annotations, gt_name: str) -> list:
-    """Warnings when a panoptic GT does not have the layout its preset describes."""
+def panoptic_preset_problems(p, category_ids, n_crowd: int, gt_name: str) -> list:
+    """What does not fit the layout a panoptic preset describes (its category count and ids
+    0..N-1, no crowd segment), one sentence each: eval's warnings and validate's
+    ``panoptic.preset_layout`` finding."""
     out = []
     if p is None or p.expected_num_categories is None:
         return out
-    ids = sorted(c.get("id") for c in categories if isinstance(c, dict))
+    ids = sorted(category_ids)
     if len(ids) != p.expected_num_categories:
         out.append(f"preset {p.name} expects {p.expected_num_categories} categories but {gt_name} has {len(ids)}")
     elif ids != list(range(p.expected_num_categories)):
         out.append(f"preset {p.name} expects category ids 0..{p.expected_num_categories - 1}; "
                    f"{gt_name} has {ids[0]}..{ids[-1]}")
-    crowd = sum(1 for a in annotations for s in a.get("segments_info", []) if s.get("iscrowd"))
-    if crowd:
-        out.append(f"preset {p.name} expects no crowd segments but {gt_name} has {crowd}")
+    if n_crowd:
+        out.append(f"preset {p.name} expects no crowd segments but {gt_name} has {n_crowd}")
     return out
 
 
@@ -820,10 +1118,10 @@ def _check_zero_areas(gt: PanopticDataset, items: list, gt_name: str) -> None:
         f"(--recompute-gt-areas) to use the PNGs' pixel counts")
 
 
-def _panoptic_scored(state: PanopticState, items: list) -> list:
+def _panoptic_scored(state: PanopticState, items: list, *, require: bool = True) -> list:
     """A note on the GT images that list no segment (they add nothing); :class:`InputError`
-    when nothing counts in any image (TP + FP + FN = 0 in every category)."""
-    if not (int(state.tp.sum()) + int(state.fp.sum()) + int(state.fn.sum())):
+    when nothing counts in any image (TP + FP + FN = 0 in every category) and ``require``."""
+    if require and not (int(state.tp.sum()) + int(state.fp.sum()) + int(state.fn.sum())):
         raise InputError(
             f"nothing to score: no category has a ground-truth or predicted segment that counts in the "
             f"{plural(len(items), 'image')} (TP + FP + FN = 0: the ground truth lists no segment that is not "
@@ -840,7 +1138,8 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                               allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
                               jobs: Optional[int] = None, cache_dir=None,
                               progress: Optional[Callable[[int], None]] = None,
-                              with_semantic: bool = True) -> PanopticResult:
+                              with_semantic: bool = True, shard: Optional[tuple] = None, boundary: bool = False,
+                              dilation_ratio: Optional[float] = None) -> PanopticResult:
     """PQ / SQ / RQ (and the category-map metrics) of a COCO-panoptic prediction set.
 
     Parameters
@@ -863,6 +1162,17 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
         (None: no cache), a callable called with 1 per image.
     with_semantic : bool
         Also compute mIoU, fwIoU, mAcc and aAcc of the category maps.
+    shard : (int, int), optional
+        ``(index, count)``: score only the images of shard ``index`` (``0..count-1``),
+        as :func:`shard_of` assigns them; the state records the shard, so that
+        :func:`segmetrics.merge_states` can refuse missing or repeated shards.
+    boundary : bool
+        Also compute Boundary PQ (``BPQ BSQ BRQ`` and ``_th`` / ``_st``;
+        ``docs/boundary.md``) in the same pass over the pixels.  PQ-dagger is always
+        computed.
+    dilation_ratio : float, optional
+        The band width as a fraction of each image's diagonal (default: the
+        preset's, else 0.02); only with ``boundary``.
 
     Returns
     -------
@@ -876,37 +1186,146 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
     categories and, per image in id order, the id and a SHA-256 of its GT PNG
     and segments (:func:`segmetrics.state.fingerprint`).
     """
+    run = plan_panoptic_run(gt_json, pred_json, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
+                            allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
+                            with_semantic=with_semantic, boundary=boundary, dilation_ratio=dilation_ratio)
+    if shard is not None:
+        run = run.shard(*shard)
+    state, digests = run.count(run.items, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    return run.result(state, [it[0] for it in run.items], digests, notes=_cache_notes(cache_dir))
+
+
+def _flat_columns(cols: list) -> FlatColumns:
+    """``(image_id, SegmentColumns)`` pairs as one :class:`FlatColumns` (shared flat arrays)."""
+    offsets = np.zeros(len(cols) + 1, dtype=np.int64)
+    np.cumsum([c.ids.size for _, c in cols], out=offsets[1:])
+
+    def flat(name: str, dtype) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for _, c in cols]).astype(dtype, copy=False) if cols \
+            else np.zeros(0, dtype)
+    arrays = (offsets, flat("ids", np.int64), flat("category_ids", np.int64), flat("iscrowd", np.uint8),
+              flat("area", np.float64), flat("order", np.intp), np.ones(len(cols), dtype=np.uint8))
+    return FlatColumns([i for i, _ in cols], [c.segments for _, c in cols], arrays, {})
+
+
+@dataclasses.dataclass
+class _PanopticCounting:
+    """What counting any subset of a panoptic run's items needs (:meth:`part` makes it small for a Dask task)."""
+
+    gt: PanopticDataset
+    pred: PanopticDataset
+    categories: CategoryIndex
+    recompute_gt_areas: bool
+    per_image: bool
+    shards: Optional[int] = None
+    validate_command: str = ""  # suggested by data errors
+    memory_what: str = ""       # what sets the number of categories, for the memory estimate
+    band: Optional[tuple] = None  # (dilation_ratio, dilation) of a run with boundary metrics
+
+    def part(self, items: list) -> "_PanopticCounting":
+        """The same counting with datasets cut down to ``items``: their annotations, and their segment
+        columns in a few flat arrays (cheap to send to a Dask worker)."""
+        def cut(ds: PanopticDataset, which: int) -> PanopticDataset:
+            anns = {it[0]: it[which] for it in items if it[which] is not None}
+            cols = [(i, c) for i in anns if (c := ds.columns.get(i)) is not None]
+            return dataclasses.replace(ds, annotations=anns, images={}, columns=_flat_columns(cols))
+        return dataclasses.replace(self, gt=cut(self.gt, 1), pred=cut(self.pred, 2))
+
+    def __call__(self, items: list, *, jobs=None, cache_dir=None, progress=None) -> tuple[PanopticState, list]:
+        """The state of ``items`` and each item's GT digest (in the order of ``items``)."""
+        from .remote import real_names, staged_panoptic
+
+        K = len(self.categories)
+        check_run_memory("panoptic", K, threads=_jobs(jobs, len(items)), per_image=self.per_image,
+                         num_images=len(items), what=self.memory_what or f"{plural(K, 'category', 'categories')}")
+        state = PanopticState(K, per_image=self.per_image, digest=self.per_image, shards=self.shards,
+                              boundary=self.band is not None)
+        digests: list = []
+        with _suggest_validate(self.validate_command):
+            for local, gt, pred, names in staged_panoptic(items, self.gt, self.pred):
+                with real_names(names):
+                    part = _panoptic_digests(gt, local)
+                    _count_panoptic(state, local, gt, pred, self.categories,
+                                    recompute_gt_areas=self.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
+                                    progress=progress, digests=part, band=self.band)
+                digests.extend(part)
+        return state, digests
+
+
+@dataclasses.dataclass
+class PanopticRun(_Sharded):
+    """A panoptic run as decided before any image is counted (:func:`plan_panoptic_run`); the
+    counterpart of :class:`SemanticRun` (``items`` in place of ``pairs``)."""
+
+    items: list
+    count: _PanopticCounting
+    with_semantic: bool
+    params: dict
+    dataset: dict
+    run_warnings: list
+    categories: list
+    shard_index: Optional[int] = None
+    _WORK = "items"
+
+    def result(self, state: PanopticState, ids: list, digests: list, notes: Sequence[str] = ()) -> PanopticResult:
+        """The result of the counted ``state`` of the images ``ids`` with GT ``digests``; ``notes``
+        are added after the run's own (eval's quick checks come last)."""
+        self._mark_shard(state)
+        command = self.count.validate_command
+        with _suggest_validate(command):
+            scored = _panoptic_scored(state, self.items, require=self.shard_index is None)
+        dataset = dict(self.dataset, fingerprint=fingerprint(ids, digests, _categories_bytes(self.categories)))
+        result = panoptic_result(state, self.count.categories, with_semantic=self.with_semantic, params=self.params,
+                                 dataset=dataset, run_warnings=self.run_warnings, notes=scored + list(notes))
+        quick = quick_checks(panoptic_sq=[row["sq"] for row in result.per_class], validate_command=command)
+        return dataclasses.replace(result, notes=result.notes + tuple(quick)) if quick else result
+
+
+def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, preset: Optional[str] = None,
+                      allow_missing: bool = False, per_image: bool = False, recompute_gt_areas: bool = False,
+                      with_semantic: bool = True, boundary: bool = False,
+                      dilation_ratio: Optional[float] = None) -> PanopticRun:
+    """Everything :func:`evaluate_panoptic_folders` decides before counting: the JSONs loaded and
+    checked, pairing, the preset's layout warnings; the arguments are its own."""
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "panoptic":
         raise InputError(f"preset {p.name} is for {p.task} evaluation, not panoptic")
-    gt, gt_path = _load_panoptic(gt_json, gt_folder, "ground-truth")
-    pred, pred_path = _load_panoptic(pred_json, pred_folder, "prediction")
+    band = _band_setting(boundary, dilation_ratio, p)
+
+    def command(gt_path=gt_json, pred_path=pred_json) -> str:
+        as_path = (lambda x, name: x if isinstance(x, (str, os.PathLike)) else name)
+        return validate_command_line(as_path(gt_path, "GT.json"), as_path(pred_path, "PRED.json"), preset=preset,
+                                     gt_folder=gt_folder, pred_folder=pred_folder)
+
+    with _suggest_validate(command(), (FormatError,)):  # JSON files with structure problems
+        gt, gt_path = _load_panoptic(gt_json, gt_folder, "ground-truth")
+        pred, pred_path = _load_panoptic(pred_json, pred_folder, "prediction")
     cats = CategoryIndex(gt.categories)
     gt_name = gt_path.name if gt_path is not None else "the ground truth"
     if not gt.annotations:
         raise InputError(f"{gt_name} lists no image (its 'annotations' are empty): nothing to score")
     items, missing, extra = pair_panoptic(gt, pred, allow_missing=allow_missing)
-    check_run_memory("panoptic", len(cats), threads=_jobs(jobs, len(items)), per_image=per_image,
-                     num_images=len(items), what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}")
-    if not recompute_gt_areas:
-        _check_zero_areas(gt, items, gt_name)
-    run_warnings = _panoptic_preset_warnings(p, gt.categories, [it[1] for it in items], gt_name)
-    digests = _panoptic_digests(gt, items)
-    state = PanopticState(len(cats), per_image=per_image, digest=per_image)
-    _count_panoptic(state, items, gt, pred, cats, recompute_gt_areas=recompute_gt_areas, jobs=jobs,
-                    cache_dir=cache_dir, progress=progress, digests=digests)
-    notes = _panoptic_scored(state, items) + _cache_notes(cache_dir)
-    ids = [it[0] for it in items]
+    validate = command(gt_path or gt_json, pred_path or pred_json)
+    with _suggest_validate(validate):
+        if not recompute_gt_areas:
+            _check_zero_areas(gt, items, gt_name)
+        run_warnings = panoptic_preset_problems(
+            p, [c.get("id") for c in gt.categories if isinstance(c, dict)],
+            sum(1 for it in items for seg in it[1].get("segments_info", []) if seg.get("iscrowd")), gt_name)
     result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]
     dataset = {"gt": str(gt_path if gt_path is not None else gt.path),
                "pred": str(pred_path if pred_path is not None else pred.path),
                "gt_folder": str(gt.folder), "pred_folder": str(pred.folder),
-               "missing_ids": sorted(missing, key=id_key), "extra_ids": sorted(extra, key=id_key),
-               "fingerprint": fingerprint(ids, digests, _categories_bytes(result_cats))}
+               "missing_ids": sorted(missing, key=id_key), "extra_ids": sorted(extra, key=id_key)}
     params = {"preset": p.name if p else None, "allow_missing": bool(allow_missing),
               "recompute_gt_areas": bool(recompute_gt_areas)}
-    return panoptic_result(state, cats, with_semantic=with_semantic, params=params, dataset=dataset,
-                           run_warnings=run_warnings, notes=notes)
+    if band is not None:
+        params.update(_band.params(band[0]))
+    counting = _PanopticCounting(gt, pred, cats, bool(recompute_gt_areas), bool(per_image), validate_command=validate,
+                                 memory_what=f"the {plural(len(cats), 'category', 'categories')} of {gt_name}",
+                                 band=band)
+    return PanopticRun(items=items, count=counting, with_semantic=with_semantic, params=params, dataset=dataset,
+                       run_warnings=run_warnings, categories=result_cats)
 
 
 def panoptic_quality(gt_json, pred_json, gt_folder=None, pred_folder=None, *, jobs: Optional[int] = None,

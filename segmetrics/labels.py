@@ -26,7 +26,9 @@ Rules
   ``0 -> ignore, k -> k - 1``; :func:`label_map_lut` folds it into a label map.
 * Predictions are read either as class indices (``pred_labels="class-index"``:
   no table) or like the ground truth (``"as-gt"``: the GT's table); ``"auto"``
-  decides from the data with :func:`decide_pred_labels`.
+  decides from the data by one rule, :func:`decide_reading` (eval gathers its
+  evidence from a sample with :func:`decide_pred_labels`, ``segmetrics validate``
+  from every file).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .report import listing
 
 __all__ = [
     "IGNORED",
@@ -46,12 +49,17 @@ __all__ = [
     "MAX_CLASSES",
     "PRED_LABELS",
     "VOID_PREDICTIONS",
+    "as_label_array",
     "check_num_classes",
     "check_ignore",
     "check_map",
     "reduce_zero_table",
     "label_map_lut",
     "LabelRules",
+    "clearly_more",
+    "ReadingEvidence",
+    "ReadingDecision",
+    "decide_reading",
     "decide_pred_labels",
 ]
 
@@ -63,6 +71,28 @@ FILE_TABLE_SIZE = 65536
 MAX_CLASSES = 46340
 PRED_LABELS = ("auto", "class-index", "as-gt")
 VOID_PREDICTIONS = ("error", "miss")
+
+
+def as_label_array(x: Any, name: str) -> np.ndarray:
+    """A label map as a native-byte-order integer ndarray (torch tensors without a copy);
+    :class:`InputError` for another dtype (class scores need an argmax first)."""
+    if type(x).__module__.split(".")[0] == "torch":
+        x = x.detach()
+        if x.device.type != "cpu":
+            x = x.cpu()
+        try:
+            x = x.numpy()
+        except TypeError as exc:  # a torch dtype numpy has no twin for
+            raise InputError(f"{name}: torch dtype {x.dtype} is not an integer label dtype") from exc
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise InputError(
+            f"{name} must hold integer labels, got dtype {arr.dtype}"
+            + (" (cast class scores with argmax first)" if arr.dtype.kind in "fc" else "")
+        )
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
 
 
 def _is_int(x: Any) -> bool:
@@ -317,6 +347,111 @@ def _fit(codes: np.ndarray, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- prediction convention
+#: A reading wins by agreement with this many times the other's scored pixels, by this share of
+#: the scored pixels and by this many standard deviations of chance agreement (``sqrt(a + b)``).
+AGREEMENT_RATIO, AGREEMENT_MARGIN, AGREEMENT_SIGMAS = 2.0, 0.01, 5.0
+
+
+def clearly_more(a: int, b: int, total: int) -> bool:
+    """True when count ``a`` is far above ``b`` among ``total``: ``a >= 2 b``, and ``a - b`` is
+    at least 1 % of ``total`` and five standard deviations of chance (``5 sqrt(a + b)``)."""
+    return (a > 0 and total > 0 and a >= AGREEMENT_RATIO * b and a - b >= AGREEMENT_MARGIN * total
+            and a - b >= AGREEMENT_SIGMAS * (a + b) ** 0.5)
+
+
+@dataclass(frozen=True)
+class ReadingEvidence:
+    """Counts over scored pixels (GT not ignored) that tell two prediction readings apart.
+
+    Attributes
+    ----------
+    only_a, only_b : dict
+        Prediction value -> pixels, for the values that only reading A (resp. B)
+        sends to a class (the other sends them to the ignore index or out of range).
+    agree_a, agree_b : int
+        Scored pixels whose prediction, under reading A (resp. B), equals the GT class.
+    scored : int
+        Scored pixels counted.
+    """
+
+    only_a: dict
+    only_b: dict
+    agree_a: int
+    agree_b: int
+    scored: int
+
+    @classmethod
+    def from_histogram(cls, pred_hist_scored: np.ndarray, codes_a: np.ndarray, codes_b: np.ndarray,
+                       agree_a: int, agree_b: int) -> "ReadingEvidence":
+        """Evidence from the histogram of raw prediction values on scored pixels and the two
+        readings' prediction code tables (a code >= 0 is a class)."""
+        hist = np.asarray(pred_hist_scored)
+        v = np.flatnonzero(hist)
+        ok_a, ok_b = _lookup(codes_a, v) >= 0, _lookup(codes_b, v) >= 0
+        return cls({int(x): int(hist[x]) for x in v[ok_a & ~ok_b]},
+                   {int(x): int(hist[x]) for x in v[ok_b & ~ok_a]}, int(agree_a), int(agree_b), int(hist.sum()))
+
+
+@dataclass(frozen=True)
+class ReadingDecision:
+    """What :func:`decide_reading` found: ``choice`` 0 (reading A), 1 (reading B) or None
+    (the data cannot tell), and the reason, one clause naming the evidence."""
+
+    choice: int | None
+    reason: str
+    evidence: ReadingEvidence
+
+
+def _values(d: dict) -> str:
+    return listing([f"{v} ({c:,} px)" for v, c in sorted(d.items())], limit=4)
+
+
+def decide_reading(ev: ReadingEvidence, names: tuple = ("class indices", "the GT's raw values"), *,
+                   what: str = "scored pixels") -> ReadingDecision:
+    """Which of two readings the predictions use: the one rule of ``pred_labels="auto"``.
+
+    Parameters
+    ----------
+    ev : ReadingEvidence
+    names : (str, str)
+        How readings A and B are called in the reason.
+    what : str
+        What the counts are over (``"sampled scored pixels"`` for eval's sample).
+
+    Returns
+    -------
+    ReadingDecision
+
+    Notes
+    -----
+    1. Values: when predictions hold values on scored pixels that only one reading
+       sends to a class (ADE20K: 0 only as class indices, K only as the GT's raw
+       values; Cityscapes: 19..33 only as labelIds), and none that only the other
+       does, that reading wins.
+    2. Otherwise agreement: the reading whose classes equal the GT on clearly more
+       scored pixels wins (:func:`clearly_more`: at least twice as many, by 1 % of
+       the scored pixels and by five standard deviations of chance); a reading
+       shifted by one class agrees on almost none.
+    3. Otherwise the data cannot tell (``choice`` None).
+    """
+    only = (ev.only_a, ev.only_b)
+    for j in (0, 1):
+        if only[j] and not only[1 - j]:
+            n = len(only[j])
+            return ReadingDecision(j, f"prediction value{'s' if n > 1 else ''} {_values(only[j])} "
+                                      f"{'occur' if n > 1 else 'occurs'} on scored pixels and only {names[j]} "
+                                      f"allow {'them' if n > 1 else 'it'}", ev)
+    pct = [100.0 * a / ev.scored if ev.scored else 0.0 for a in (ev.agree_a, ev.agree_b)]
+    told = (f"read as {names[0]} the predictions agree with the ground truth on {pct[0]:.1f}% of {ev.scored:,} "
+            f"{what}, read as {names[1]} on {pct[1]:.1f}%")
+    for j, (a, b) in enumerate(((ev.agree_a, ev.agree_b), (ev.agree_b, ev.agree_a))):
+        if clearly_more(a, b, ev.scored):
+            return ReadingDecision(j, told, ev)
+    both = f"; values only {names[0]} allow: {_values(ev.only_a)}; only {names[1]}: {_values(ev.only_b)}" \
+        if ev.only_a and ev.only_b else ""
+    return ReadingDecision(None, told + both, ev)
+
+
 def _lookup(table: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``table[values]`` with BAD for values outside the table (a plain gather when all are inside)."""
     if values.size == 0:
@@ -334,7 +469,7 @@ def _lookup(table: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rules_class_index: LabelRules,
-                       rules_as_gt: LabelRules, agreement_ratio: float = 2.0) -> tuple[str, str]:
+                       rules_as_gt: LabelRules) -> tuple[str, str]:
     """Decide how predictions are written (``pred_labels="auto"``) from sample images.
 
     Parameters
@@ -343,41 +478,30 @@ def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rule
         Decoded label maps of a few images (same shape within a pair).
     rules_class_index, rules_as_gt : LabelRules
         The rules under each reading (same ground-truth side).
-    agreement_ratio : float
-        How many times more scored pixels the winning reading must agree on.
 
     Returns
     -------
     (str, str)
-        ``"class-index"`` or ``"as-gt"``, and the reason, one sentence.
+        ``"class-index"`` or ``"as-gt"``, and the reason, one clause.
 
     Raises
     ------
     InputError
-        Neither reading is clearly right; the message names both options.
+        The sample has no scored pixel, or neither reading is clearly right; the
+        message names both options.
 
     Notes
     -----
-    Only scored pixels (GT not ignored) are looked at.  A reading is *valid*
-    when every sampled prediction value is a class under it (or a void
-    prediction where ``void_predictions="miss"``).  When exactly one reading
-    is valid it wins: a value only it allows was seen (e.g. 0 with ADE20K's
-    ``reduce_zero_label``: only class indices hold it; K: only GT values do).
-    Otherwise the reading under which the predictions equal the GT class on
-    ``agreement_ratio`` times more pixels wins, when the margin is also five
-    standard deviations of chance agreement (``a - b >= 5 sqrt(a + b)``, so
-    that noise never decides); a reading shifted by one class agrees on
-    almost none.  A wrong decision from an unlucky sample cannot
-    give a silently wrong number: values the chosen reading does not allow
-    are still errors in the full run, and an agreement decision needs a
-    factor of ``agreement_ratio`` between the readings.
+    :func:`decide_reading` decides on the counts of the sampled scored pixels (a value
+    is *allowed* by a reading when it is a class under it, or a void prediction where
+    ``void_predictions="miss"``).  An unlucky sample cannot give a silently wrong
+    number: values the chosen reading does not allow are errors in the full run.
     """
     gcodes = rules_class_index.gt_codes(FILE_TABLE_SIZE)
-    readings = (("class-index", rules_class_index), ("as-gt", rules_as_gt))
-    tables = [r.pred_codes(FILE_TABLE_SIZE) for _, r in readings]
+    tables = [r.pred_codes(FILE_TABLE_SIZE) for r in (rules_class_index, rules_as_gt)]
     scored_total = 0
     agree = [0, 0]
-    invalid: list[set] = [set(), set()]
+    counts: dict = {}
     for gt, pred in samples:
         g = _lookup(gcodes, np.asarray(gt).ravel())
         scored = g >= 0
@@ -387,30 +511,26 @@ def decide_pred_labels(samples: Sequence[tuple[np.ndarray, np.ndarray]], *, rule
         pv = np.asarray(pred).ravel()[scored]
         scored_total += int(gc.size)
         if pv.dtype.kind == "u" and pv.dtype.itemsize <= 2:  # the values present, without a sort
-            values = np.flatnonzero(np.bincount(pv, minlength=1))
+            n = np.bincount(pv)
+            values = np.flatnonzero(n)
+            n = n[values]
         else:
-            values = np.unique(pv)
+            values, n = np.unique(pv, return_counts=True)
+        for v, c in zip(values.tolist(), n.tolist()):
+            counts[v] = counts.get(v, 0) + c
         for j, table in enumerate(tables):
-            invalid[j].update(values[_lookup(table, values) < 0].tolist())
             agree[j] += int(np.count_nonzero(_lookup(table, pv) == gc))
-    names = ("class indices", "GT values")
     if scored_total == 0:
         raise InputError("pred_labels='auto' cannot decide how the predictions are written: the sampled "
                          "images have no scored ground-truth pixel; pass pred_labels='class-index' or 'as-gt'")
-    valid = [not s for s in invalid]
-    if valid[0] != valid[1]:
-        j = 0 if valid[0] else 1
-        v = min(invalid[1 - j])
-        return readings[j][0], f"the value {v} is on scored pixels and only {names[j]} allow it"
-    pct = [100.0 * a / scored_total for a in agree]
-    for j in (0, 1):
-        a, b = agree[j], agree[1 - j]
-        if a > 0 and a >= agreement_ratio * b and (a - b) >= 5.0 * (a + b) ** 0.5:
-            return readings[j][0], (f"read as {names[j]} the predictions agree with the ground truth on "
-                                    f"{pct[j]:.1f}% of the sampled scored pixels, as {names[1 - j]} on "
-                                    f"{pct[1 - j]:.1f}%")
-    raise InputError(
-        f"pred_labels='auto' cannot tell how the predictions are written: read as class indices 0..K-1 they "
-        f"agree with the ground truth on {pct[0]:.1f}% of the sampled scored pixels, read as the ground truth's "
-        f"raw values on {pct[1]:.1f}%; pass pred_labels='class-index' or 'as-gt' (CLI: --pred-labels)"
-    )
+    values = np.array(sorted(counts), dtype=np.int64)
+    ok = [_lookup(t, values) >= 0 for t in tables]
+    ev = ReadingEvidence({int(v): counts[v] for v in values[ok[0] & ~ok[1]].tolist()},
+                         {int(v): counts[v] for v in values[ok[1] & ~ok[0]].tolist()},
+                         agree[0], agree[1], scored_total)
+    decision = decide_reading(ev, ("class indices", "the ground truth's raw values"),
+                              what="sampled scored pixels")
+    if decision.choice is not None:
+        return ("class-index", "as-gt")[decision.choice], decision.reason
+    raise InputError(f"pred_labels='auto' cannot tell how the predictions are written: {decision.reason}; pass "
+                     f"pred_labels='class-index' or 'as-gt' (CLI: --pred-labels)")

@@ -37,8 +37,10 @@ __all__ = [
     "class_precision",
     "class_recall",
     "summarize",
+    "semantic_from_counts",
     "image_scores",
     "nanmean",
+    "boundary_iou",
 ]
 
 ABSENT_RULES = ("mmseg", "detectron2")
@@ -220,6 +222,110 @@ def _summarize(cm, absent_rule: str) -> dict:
     }
 
 
+def _as_counts(name: str, x) -> np.ndarray:
+    """Non-negative finite counts of shape (..., K) as float64."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iuf" or arr.dtype == np.bool_:
+        raise InputError(f"{name} must hold numeric counts, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise InputError(f"{name} must have a class axis (..., K), got a scalar")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise InputError(f"{name} holds NaN or infinite values")
+    if arr.size and arr.min() < 0:
+        raise InputError(f"{name} holds negative counts")
+    return arr.astype(np.float64)
+
+
+def _same_shapes(**arrays) -> None:
+    shapes = {k: v.shape for k, v in arrays.items()}
+    if len(set(shapes.values())) != 1:
+        raise InputError("count arrays must have the same shape, got "
+                         + ", ".join(f"{k} {s}" for k, s in shapes.items()))
+
+
+def _masked_mean(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Mean over the last axis of the entries where ``keep``; NaN where none is kept."""
+    n = keep.sum(axis=-1)
+    total = np.where(keep, values, 0.0).sum(axis=-1)
+    return _div(total, n)
+
+
+def semantic_from_counts(tp, fp, fn, *, absent_rule: str = "mmseg") -> dict:
+    """Semantic metrics of summed per-class counts, for every leading index at once.
+
+    The one vectorised form of the semantic rules: per-image scores
+    (:func:`image_scores`), bootstrap resamples and slices
+    (:mod:`segmetrics.stats`) all call it.
+
+    Parameters
+    ----------
+    tp, fp, fn : array_like, shape (..., K)
+        True positives, false positives and false negatives per class
+        (non-negative; int64, or float64 holding integers exactly).  With a
+        confusion matrix ``C`` (rows = ground truth): ``tp = diag(C)``,
+        ``fp = C.sum(0) - tp``, ``fn = C.sum(1) - tp``.
+    absent_rule : {"mmseg", "detectron2"}
+        How a class predicted but absent from the ground truth is scored.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``aAcc, mAcc, mIoU, fwIoU, mDice`` of shape ``(...)`` and
+        ``IoU, Acc, Dice, Precision, Recall`` of shape ``(..., K)`` (float64).
+
+    Notes
+    -----
+    With ``GT_c = tp_c + fn_c`` and ``P_c = tp_c + fp_c``:
+    ``IoU_c = tp_c / (GT_c + P_c - tp_c)``, ``Acc_c = Recall_c = tp_c / GT_c``,
+    ``Dice_c = 2 tp_c / (GT_c + P_c)``, ``Precision_c = tp_c / P_c``,
+    ``aAcc = sum tp / sum GT``, ``fwIoU = sum_{GT_c > 0} (GT_c / sum GT) IoU_c``;
+    ``mAcc``, ``mIoU``, ``mDice`` are means over the classes whose value is
+    not NaN.  A division by zero is NaN (a class absent from both sides, a
+    class never predicted for precision, no scored pixel for aAcc and fwIoU).
+    ``absent_rule="detectron2"`` also makes IoU and Dice NaN where ``GT_c = 0``
+    (left out of the means); ``"mmseg"`` scores such a class 0.  These are the
+    rules of :func:`summarize`; per-class values are bit-identical to it, means
+    agree to rounding (they sum in another order).  Applied to one image's
+    counts this gives the per-image scores: mIoU over the classes present in
+    that image's GT or prediction (GT only with ``"detectron2"``).
+    """
+    _check_rule(absent_rule)
+    tp = _as_counts("tp", tp)
+    fp = _as_counts("fp", fp)
+    fn = _as_counts("fn", fn)
+    _same_shapes(tp=tp, fp=fp, fn=fn)
+    return _from_counts(tp, fp, fn, absent_rule)
+
+
+def _from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, absent_rule: str) -> dict:
+    """:func:`semantic_from_counts` on checked float64 arrays."""
+    gt = tp + fn
+    pred = tp + fp
+    iou = _div(tp, gt + pred - tp)
+    dice = _div(2.0 * tp, gt + pred)
+    acc = _div(tp, gt)
+    total = gt.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weighted = np.where(gt > 0, gt / total[..., None] * iou, 0.0)
+    fw = np.where(total > 0, weighted.sum(axis=-1), np.nan)
+    if absent_rule == "detectron2":
+        absent = gt == 0
+        iou = np.where(absent, np.nan, iou)
+        dice = np.where(absent, np.nan, dice)
+    return {
+        "aAcc": _div(tp.sum(axis=-1), total),
+        "mAcc": _masked_mean(acc, ~np.isnan(acc)),
+        "mIoU": _masked_mean(iou, ~np.isnan(iou)),
+        "fwIoU": fw,
+        "mDice": _masked_mean(dice, ~np.isnan(dice)),
+        "IoU": iou,
+        "Acc": acc,
+        "Dice": dice,
+        "Precision": _div(tp, pred),
+        "Recall": acc,
+    }
+
+
 def image_scores(tp, fp, fn, *, absent_rule: str = "mmseg") -> dict:
     """Per-image scores from per-image, per-class TP / FP / FN counts.
 
@@ -231,31 +337,81 @@ def image_scores(tp, fp, fn, *, absent_rule: str = "mmseg") -> dict:
 
     Returns
     -------
-    dict of (N,) arrays
+    dict
         ``pixels`` (scored GT pixels, int64), ``aAcc``, ``mIoU`` (float64, NaN
-        when undefined) and ``classes`` (classes present in the GT, int64).
+        when undefined) and ``classes`` (classes present in the GT, int64), each
+        ``(N,)``; ``IoU`` ``(N, K)`` (NaN for a class absent from the image).
 
     Notes
     -----
-    ``pixels = sum_c (TP_c + FN_c)``; ``aAcc = sum TP / pixels``; ``mIoU`` is the
-    mean of ``TP_c / (TP_c + FP_c + FN_c)`` over the classes present in the
-    image's GT or prediction (``"mmseg"``) or in its GT only (``"detectron2"``).
+    :func:`semantic_from_counts` on each row: ``pixels = sum_c (TP_c + FN_c)``;
+    ``aAcc = sum TP / pixels``; ``mIoU`` is the mean of
+    ``TP_c / (TP_c + FP_c + FN_c)`` over the classes present in the image's GT
+    or prediction (``"mmseg"``) or in its GT only (``"detectron2"``).
+    """
+    s = semantic_from_counts(np.atleast_2d(tp), np.atleast_2d(fp), np.atleast_2d(fn), absent_rule=absent_rule)
+    gt = np.atleast_2d(np.asarray(tp, dtype=np.int64)) + np.atleast_2d(np.asarray(fn, dtype=np.int64))
+    return {"pixels": gt.sum(axis=1), "aAcc": s["aAcc"], "mIoU": s["mIoU"],
+            "classes": (gt > 0).sum(axis=1).astype(np.int64), "IoU": s["IoU"]}
+
+
+def _nanmean_last(x: np.ndarray):
+    """Mean over the last axis of the non-NaN entries (NaN where there is none)."""
+    valid = ~np.isnan(x)
+    n = valid.sum(axis=-1)
+    total = np.where(valid, x, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def boundary_iou(intersection, gt_band, pred_band, *, mask_iou=None, absent_rule: str = "mmseg") -> dict:
+    """Semantic Boundary IoU of summed band counts (vectorised over leading axes).
+
+    Parameters
+    ----------
+    intersection, gt_band, pred_band : int arrays ``(..., K)``
+        ``sum |G_d & P_d|``, ``sum |G_d|``, ``sum |P_d|`` per class (GT-ignored
+        pixels removed from both bands); a leading axis holds images or resamples.
+    mask_iou : float array ``(..., K)``, optional
+        The mask IoU per class of the same pixels; adds ``MinIoU`` and ``mMinIoU``.
+    absent_rule : {"mmseg", "detectron2"}
+
+    Returns
+    -------
+    dict
+        ``BIoU`` (..., K), ``mBIoU`` (...), and with ``mask_iou`` ``MinIoU`` (..., K)
+        and ``mMinIoU`` (...); scalars as float.
+
+    Notes
+    -----
+    ``BIoU_c = I_c / (G_c + P_c - I_c)``, NaN when the union is 0 (the class has no
+    band pixel on either side).  A class predicted but absent from the ground truth
+    scores 0 (``"mmseg"``); ``"detectron2"`` leaves out (NaN) the classes without GT
+    band pixels, as for mask IoU.  ``MinIoU_c = fmin(IoU_c, BIoU_c)``: the smaller of
+    the two, or the defined one when the other is NaN.  Means are over the non-NaN
+    classes; NaN when there is none.
     """
     _check_rule(absent_rule)
-    tp = np.atleast_2d(np.asarray(tp, dtype=np.float64))
-    fp = np.atleast_2d(np.asarray(fp, dtype=np.float64))
-    fn = np.atleast_2d(np.asarray(fn, dtype=np.float64))
-    gt = tp + fn
-    den = tp + fp + fn
-    keep = gt > 0 if absent_rule == "detectron2" else den > 0
-    n = tp.shape[0]
-    pixels = gt.sum(axis=1)
-    a_acc = np.full(n, np.nan)
-    m_iou = np.full(n, np.nan)
-    for i in range(n):
-        if pixels[i]:
-            a_acc[i] = tp[i].sum() / pixels[i]
-        if keep[i].any():
-            m_iou[i] = np.mean(tp[i][keep[i]] / den[i][keep[i]])
-    return {"pixels": pixels.astype(np.int64), "aAcc": a_acc, "mIoU": m_iou,
-            "classes": (gt > 0).sum(axis=1).astype(np.int64)}
+    inter = np.asarray(intersection, dtype=np.int64)
+    g = np.asarray(gt_band, dtype=np.int64)
+    p = np.asarray(pred_band, dtype=np.int64)
+    if inter.shape != g.shape or inter.shape != p.shape or inter.ndim == 0:
+        raise InputError(f"intersection, gt_band and pred_band need one shape (..., K), got "
+                         f"{inter.shape}, {g.shape}, {p.shape}")
+    union = g + p - inter
+    if (inter < 0).any() or (union < inter).any() or (inter > np.minimum(g, p)).any():
+        raise InputError("boundary counts are inconsistent (intersection larger than a band, or negative)")
+    biou = np.full(inter.shape, np.nan)
+    np.divide(inter, union, out=biou, where=union > 0)
+    if absent_rule == "detectron2":
+        biou[g == 0] = np.nan
+    out: dict = {"BIoU": biou, "mBIoU": _nanmean_last(biou)}
+    if mask_iou is not None:
+        miou = np.asarray(mask_iou, dtype=np.float64)
+        if miou.shape != biou.shape:
+            raise InputError(f"mask_iou has shape {miou.shape}, the counts {biou.shape}")
+        both = np.fmin(miou, biou)
+        out["MinIoU"] = both
+        out["mMinIoU"] = _nanmean_last(both)
+    return out

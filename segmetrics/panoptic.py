@@ -25,6 +25,12 @@ Matching rules (panopticapi's, exactly)
   are NaN per class (panopticapi reports 0.0) and left out of the All / Things / Stuff means; a group
   with no class to average is NaN with a warning (panopticapi raises
   ``ZeroDivisionError`` there).
+* PQ-dagger (always): ``PQ_dagger`` (and ``_th``, ``_st``) with the stuff classes
+  scored by the summed mask IoU of every overlapping same-class pair over their
+  GT segments (:func:`segmetrics.pq.pq_dagger_per_class`).
+* Boundary PQ (``boundary=True``): ``BPQ BSQ BRQ`` (and ``_th``, ``_st``), the
+  matching above with each pair's IoU replaced by ``min(mask IoU, boundary IoU)``
+  (``docs/boundary.md``).
 
 Input checks (stricter than panopticapi, which ignores some of these silently)
 -------------------------------------------------------------------------------
@@ -58,12 +64,13 @@ from __future__ import annotations
 import json
 import warnings as _warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from . import metrics as _metrics
 from . import report as _report
+from ._analysis import ResultAnalysis
 from ._engine.image import (  # noqa: F401 - the per-image scoring (on the compiled rules), re-exported
     CategoryIndex,
     ImageStats,
@@ -75,8 +82,9 @@ from ._engine.image import (  # noqa: F401 - the per-image scoring (on the compi
     table_stats,
 )
 from ._engine.image import score_image as evaluate_image
+from ._engine import band as _band
 from .errors import InputError, SegmetricsWarning
-from .pq import GROUPS, pq_groups, pq_per_class
+from .pq import GROUPS, pq_dagger_groups, pq_dagger_per_class, pq_groups, pq_per_class
 from .state import PanopticState, write_state_file
 
 __all__ = [
@@ -91,7 +99,13 @@ __all__ = [
 ]
 
 HEADLINE = ("PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st")
+DAGGER_HEADLINE = ("PQ_dagger", "PQ_dagger_th", "PQ_dagger_st")
+BOUNDARY_HEADLINE = ("BPQ", "BSQ", "BRQ", "BPQ_th", "BSQ_th", "BRQ_th", "BPQ_st", "BSQ_st", "BRQ_st")
 SEMANTIC_HEADLINE = ("aAcc", "mAcc", "mIoU", "fwIoU")
+#: per-class result keys -> report keys
+_REPORT_PER_CLASS = (("pq", "PQ"), ("sq", "SQ"), ("rq", "RQ"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN"),
+                     ("pq_dagger", "PQ_dagger"), ("bpq", "BPQ"), ("bsq", "BSQ"), ("brq", "BRQ"), ("iou", "IoU"),
+                     ("acc", "Acc"))
 
 
 
@@ -108,17 +122,20 @@ SEMANTIC_HEADLINE = ("aAcc", "mAcc", "mIoU", "fwIoU")
 
 # ----------------------------------------------------------------------------- result
 @dataclass(frozen=True)
-class PanopticResult:
+class PanopticResult(ResultAnalysis):
     """Frozen PQ / SQ / RQ results (fractions in [0, 1]; NaN where undefined).
 
     Attributes
     ----------
     metrics : dict
         ``PQ SQ RQ N`` for All, ``PQ_th SQ_th RQ_th N_th`` for things,
-        ``PQ_st SQ_st RQ_st N_st`` for stuff, and ``aAcc mAcc mIoU fwIoU``
-        of the category maps when computed.
+        ``PQ_st SQ_st RQ_st N_st`` for stuff, ``PQ_dagger N_dagger`` (and
+        ``_th``, ``_st``), with ``boundary=True`` ``BPQ BSQ BRQ BN`` (and ``_th``,
+        ``_st``), and ``aAcc mAcc mIoU fwIoU`` of the category maps when computed.
     per_class : list of dict
-        ``category_id, name, isthing, pq, sq, rq, tp, fp, fn, iou_sum`` (+ ``iou``, ``acc``).
+        ``category_id, name, isthing, pq, sq, rq, tp, fp, fn, iou_sum``, ``pq_dagger,
+        stuff_iou_sum, gt_segments`` (+ ``bpq, bsq, brq, btp, bfp, bfn, biou_sum``
+        with ``boundary=True``, ``iou``, ``acc`` with the category-map metrics).
     warnings : list of str
     num_images : int
     per_image : list of dict or None
@@ -131,6 +148,11 @@ class PanopticResult:
     notes : tuple of str
     categories : tuple of dict
         ``{id, name, isthing}`` in the ground truth's order.
+    manifest : segmetrics.stats.Manifest or None
+        Slice attributes of the images (:meth:`with_slices`).
+
+    Statistics and figures: see :class:`segmetrics._analysis.ResultAnalysis`
+    (:meth:`intervals`, :meth:`worst`, :meth:`slice_metrics`, :meth:`plot_confusion`, ...).
     """
 
     metrics: dict
@@ -143,8 +165,17 @@ class PanopticResult:
     dataset: dict = field(default_factory=dict)
     notes: tuple = ()
     categories: tuple = ()
+    manifest: Any = field(default=None, repr=False, compare=False)
 
     task = "panoptic"
+
+    @property
+    def confusion(self) -> np.ndarray | None:
+        """The (K+1) x (K+1) pixel confusion matrix of the category maps (rows = ground truth;
+        row and column K: void), or None when the run did not compute the category-map metrics."""
+        if self.state is None or "aAcc" not in self.metrics:
+            return None
+        return self.state.confusion.copy()
 
     def to_dict(self) -> dict:
         """JSON-ready dict (NaN and infinities -> None, arrays -> lists)."""
@@ -153,15 +184,18 @@ class PanopticResult:
             "num_images": self.num_images, "per_image": self.per_image,
         })
 
-    def to_report(self) -> dict:
-        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``)."""
+    def to_report(self, *, intervals=None, worst: int | None = None) -> dict:
+        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``).
+
+        ``intervals`` (from :meth:`intervals`) adds the ``intervals`` key, ``worst=K`` the K
+        worst images; a result with a manifest (:meth:`with_slices`) adds ``slices``.
+        """
         m = self.metrics
-        metrics = {k: m[k] for k in HEADLINE + SEMANTIC_HEADLINE if k in m}
+        metrics = {k: m[k] for k in HEADLINE + DAGGER_HEADLINE + BOUNDARY_HEADLINE + SEMANTIC_HEADLINE if k in m}
         per_class = []
         for row in self.per_class:
             out = {"id": row["category_id"], "name": row.get("name"), "isthing": bool(row.get("isthing"))}
-            for src, dst in (("pq", "PQ"), ("sq", "SQ"), ("rq", "RQ"), ("tp", "TP"), ("fp", "FP"), ("fn", "FN"),
-                             ("iou", "IoU"), ("acc", "Acc")):
+            for src, dst in _REPORT_PER_CLASS:
                 if src in row:
                     out[dst] = row[src]
             per_class.append(out)
@@ -173,14 +207,19 @@ class PanopticResult:
         params = {"preset": self.params.get("preset")}
         params.update({key: d[key] for key in ("gt_folder", "pred_folder") if key in d})
         params.update(self.params)
-        return _report.build_report(task="panoptic", params=params, dataset=dataset, metrics=metrics,
-                                    per_class=per_class, warnings=self.warnings, notes=self.notes)
+        report = _report.build_report(task="panoptic", params=params, dataset=dataset, metrics=metrics,
+                                      per_class=per_class, warnings=self.warnings, notes=self.notes)
+        return self._report_extras(report, intervals, worst)
 
-    def per_image_rows(self) -> list | None:
+    def per_image_rows(self, *, per_class: bool = True) -> list | None:
         """One row per image for the per-image CSV (None without per-image counts).
 
-        ``TP, FP, FN`` are segment counts summed over categories; ``PQ, SQ, RQ``
-        the "All" group of :func:`segmetrics.pq.pq_groups` on the image's counts.
+        ``TP, FP, FN`` are segment counts summed over categories; ``PQ SQ RQ``,
+        ``PQ_th SQ_th RQ_th`` and ``PQ_st SQ_st RQ_st`` the groups of
+        :func:`segmetrics.pq.pq_groups` on the image's counts (means over the
+        categories with TP + FP + FN > 0 in the image); with boundary counts also
+        ``BPQ, BSQ, BRQ`` (All) the same way.  ``per_class`` is accepted for symmetry
+        with the semantic rows (panoptic rows have no per-class columns).
         """
         st = self.state
         if st is None or not st.per_image_kept:
@@ -188,10 +227,20 @@ class PanopticResult:
         tp, fp, fn = st.image_tp, st.image_fp, st.image_fn
         isthing = np.array([bool(c["isthing"]) for c in self.categories], dtype=bool)
         g = pq_groups(tp, fp, fn, st.image_iou_sum(), isthing)
+        b = None
+        if "boundary_image" in st.groups:
+            b = pq_groups(st.image_btp, st.image_bfp, st.image_bfn, st.image_boundary_iou_sum(), isthing, prefix="B")
         missing = st.image_missing
-        return [{"image_id": image_id, "TP": int(tp[j].sum()), "FP": int(fp[j].sum()), "FN": int(fn[j].sum()),
-                 "PQ": float(g["PQ"][j]), "SQ": float(g["SQ"][j]), "RQ": float(g["RQ"][j]),
-                 "missing_prediction": bool(missing[j])} for j, image_id in enumerate(st.image_ids)]
+        keys = [k + s for s in ("", "_th", "_st") for k in ("PQ", "SQ", "RQ")]
+        rows = []
+        for j, image_id in enumerate(st.image_ids):
+            row = {"image_id": image_id, "TP": int(tp[j].sum()), "FP": int(fp[j].sum()), "FN": int(fn[j].sum()),
+                   **{k: float(g[k][j]) for k in keys}}
+            if b is not None:
+                row.update({key: float(b[key][j]) for key in ("BPQ", "BSQ", "BRQ")})
+            row["missing_prediction"] = bool(missing[j])
+            rows.append(row)
+        return rows
 
     def save_state(self, path) -> None:
         """Write the run-state file (``.smstate``); :func:`segmetrics.load_state` reads it back."""
@@ -203,10 +252,13 @@ class PanopticResult:
         """What a state file holds besides the state: params, classes, dataset, notes, run warnings."""
         computed = set(_derived_warnings(self.dataset)) | set(self.state.warnings) | set(
             _group_notes(self.metrics))
-        return {"params": dict(self.params), "classes": {"categories": [dict(c) for c in self.categories]},
-                "dataset": dict(self.dataset), "notes": list(self.notes),
-                "run_warnings": [w for w in self.warnings if w not in computed],
-                "with_semantic": "aAcc" in self.metrics}
+        header = {"params": dict(self.params), "classes": {"categories": [dict(c) for c in self.categories]},
+                  "dataset": dict(self.dataset), "notes": list(self.notes),
+                  "run_warnings": [w for w in self.warnings if w not in computed],
+                  "with_semantic": "aAcc" in self.metrics}
+        if self.manifest is not None:
+            header["slices"] = self.manifest.to_header()
+        return header
 
 
 def _categories_bytes(categories: Sequence[dict]) -> bytes:
@@ -247,13 +299,24 @@ def _group_notes(metrics: dict) -> list:
 
 def build_result(state: PanopticState, categories, *, with_semantic: bool = True, params: dict | None = None,
                  dataset: dict | None = None, notes: Iterable[str] = (), run_warnings: Iterable[str] = (),
-                 emit_warnings: bool = True) -> PanopticResult:
+                 emit_warnings: bool = True, manifest=None) -> PanopticResult:
     """The frozen result of a state: PQ / SQ / RQ (:mod:`segmetrics.pq`), per class, and the
     category-map metrics.  ``emit_warnings`` also issues them as :class:`SegmetricsWarning`."""
     cats = categories if isinstance(categories, CategoryIndex) else CategoryIndex(categories)
     dataset = dict(dataset or {})
     iou = state.iou_sum()
     metrics = pq_groups(state.tp, state.fp, state.fn, iou, cats.isthing)
+    extra: dict = {}  # per-class arrays of the variants
+    if "dagger" in state.groups:
+        s_iou = state.stuff_iou_sum()
+        metrics.update(pq_dagger_groups(state.tp, state.fp, state.fn, iou, s_iou, state.gt_segments, cats.isthing))
+        extra.update(pq_dagger=pq_dagger_per_class(state.tp, state.fp, state.fn, iou, s_iou, state.gt_segments,
+                                                   cats.isthing), stuff_iou_sum=s_iou, gt_segments=state.gt_segments)
+    if state.boundary_kept:
+        b_iou = state.boundary_iou_sum()
+        metrics.update(pq_groups(state.btp, state.bfp, state.bfn, b_iou, cats.isthing, prefix="B"))
+        bpq, bsq, brq, _ = pq_per_class(state.btp, state.bfp, state.bfn, b_iou)
+        extra.update(bpq=bpq, bsq=bsq, brq=brq, btp=state.btp, bfp=state.bfp, bfn=state.bfn, biou_sum=b_iou)
     sem_iou = sem_acc = None
     if with_semantic:
         cm = state.confusion
@@ -270,6 +333,7 @@ def build_result(state: PanopticState, categories, *, with_semantic: bool = True
         row = {"category_id": cid, "name": cats.names[c], "isthing": bool(cats.isthing[c]),
                "pq": float(pq[c]), "sq": float(sq[c]), "rq": float(rq[c]), "tp": int(state.tp[c]),
                "fp": int(state.fp[c]), "fn": int(state.fn[c]), "iou_sum": float(iou[c])}
+        row.update({key: v[c].item() for key, v in extra.items()})
         if sem_iou is not None:
             row["iou"] = float(sem_iou[c])
             row["acc"] = float(sem_acc[c])
@@ -286,7 +350,8 @@ def build_result(state: PanopticState, categories, *, with_semantic: bool = True
                           num_images=state.num_images, per_image=state.per_image, state=state,
                           params=dict(params or {}), dataset=dataset, notes=tuple(notes),
                           categories=tuple({"id": c["id"], "name": n, "isthing": bool(t)}
-                                           for c, n, t in zip(cats.categories, cats.names, cats.isthing)))
+                                           for c, n, t in zip(cats.categories, cats.names, cats.isthing)),
+                          manifest=manifest)
 
 
 # ----------------------------------------------------------------------------- evaluator
@@ -298,11 +363,17 @@ class PanopticEvaluator:
     categories : list of dict
         COCO categories ``{id, name, isthing}`` (the ground truth's).
     per_image : bool
-        Keep per-image per-class TP / FP / FN (and the image of each match).
+        Keep per-image per-class TP / FP / FN (and the image of each match, and each image's
+        category-map cells, so that :func:`segmetrics.torch.sync` can count an image scored on two ranks once).
     with_semantic : bool
         Also report mIoU, fwIoU, mAcc and aAcc of the category maps.
     recompute_gt_areas : bool
         Use GT PNG pixel counts instead of the JSON ``area`` fields.
+    boundary : bool
+        Also compute Boundary PQ (``BPQ BSQ BRQ``, ``docs/boundary.md``).
+    dilation_ratio : float, optional
+        Band width as a fraction of each image's diagonal (default 0.02, the paper's
+        COCO value); ``dilation`` gives it in pixels instead.
 
     Notes
     -----
@@ -325,16 +396,26 @@ class PanopticEvaluator:
     """
 
     def __init__(self, categories, *, per_image: bool = False, with_semantic: bool = True,
-                 recompute_gt_areas: bool = False):
+                 recompute_gt_areas: bool = False, boundary: bool = False, dilation_ratio: float | None = None,
+                 dilation: int | None = None):
         self.categories = categories if isinstance(categories, CategoryIndex) else CategoryIndex(categories)
         self.per_image = per_image
         self.with_semantic = with_semantic
         self.recompute_gt_areas = recompute_gt_areas
-        self.state = PanopticState(len(self.categories), per_image=per_image)
+        self.boundary = bool(boundary)
+        if not self.boundary and (dilation_ratio is not None or dilation is not None):
+            raise InputError("dilation_ratio / dilation set the band width of boundary=True")
+        self.dilation_ratio = _band.check_ratio(_band.DEFAULT_DILATION_RATIO if dilation_ratio is None
+                                                else dilation_ratio) if self.boundary else None
+        self.dilation = _band.check_dilation(dilation)
+        self.state = PanopticState(len(self.categories), per_image=per_image, cells=self.per_image, boundary=self.boundary)
 
     def params(self) -> dict:
         """The settings that change the numbers (the result's ``params``)."""
-        return {"recompute_gt_areas": bool(self.recompute_gt_areas)}
+        out = {"recompute_gt_areas": bool(self.recompute_gt_areas)}
+        if self.boundary:
+            out.update(_band.params(self.dilation_ratio, self.dilation))
+        return out
 
     def evaluate_image(self, gt_ids, gt_segments, pred_ids, pred_segments, *, image_id=None,
                        gt_name=None, pred_name=None) -> ImageStats:
@@ -342,6 +423,7 @@ class PanopticEvaluator:
         return evaluate_image(
             gt_ids, gt_segments, pred_ids, pred_segments, self.categories, image_id=image_id,
             recompute_gt_areas=self.recompute_gt_areas, gt_name=gt_name, pred_name=pred_name,
+            dilation_ratio=self.dilation_ratio, dilation=self.dilation,
         )
 
     def add(self, stats: ImageStats) -> None:
@@ -358,12 +440,15 @@ class PanopticEvaluator:
         """Add another evaluator's state (same categories); returns self."""
         if not isinstance(other, PanopticEvaluator) or other.categories != self.categories:
             raise InputError("can only merge a PanopticEvaluator with the same categories")
+        if (other.boundary, other.dilation_ratio, other.dilation) != (self.boundary, self.dilation_ratio, self.dilation):
+            raise InputError("cannot merge evaluators with different boundary settings (boundary, dilation_ratio, "
+                             "dilation)")
         self.state.merge(other.state)
         return self
 
     def reset(self) -> None:
         """Forget every image."""
-        self.state = PanopticState(len(self.categories), per_image=self.per_image)
+        self.state = PanopticState(len(self.categories), per_image=self.per_image, cells=self.per_image, boundary=self.boundary)
 
     def compute(self) -> PanopticResult:
         """PQ / SQ / RQ for All, Things and Stuff, per class, and the category-map metrics."""

@@ -21,6 +21,16 @@ The sum over categories is taken left to right in category order (a running
 sum, as panopticapi's loop does), so the values are bit-identical to that loop.
 IoU sums are correctly rounded (:func:`math.fsum`) per category, so they do not
 depend on the order in which images or matches were added.
+
+Variants, on the same formula
+-----------------------------
+* Boundary PQ (Cheng et al., CVPR 2021): the formula on the counts of a matching
+  whose pair IoU is ``min(mask IoU, boundary IoU)`` (``pq_groups(..., prefix="B")``:
+  ``BPQ BSQ BRQ BN`` and ``_th`` / ``_st``).
+* PQ-dagger (Porzi et al., CVPR 2019, :func:`pq_dagger_per_class`): ``PQ_c`` for a
+  thing class; for a stuff class ``stuff_iou_sum_c / gt_segments_c``, the mask IoUs of
+  every overlapping same-class pair (GT not crowd, no 0.5 threshold, no FP / FN)
+  summed and divided by the class's non-crowd GT segments, NaN without GT segment.
 """
 from __future__ import annotations
 
@@ -28,7 +38,8 @@ import math
 
 import numpy as np
 
-__all__ = ["GROUPS", "pq_per_class", "pq_groups", "iou_sums"]
+__all__ = ["GROUPS", "pq_per_class", "group_means", "pq_groups", "pq_dagger_per_class", "pq_dagger_groups",
+           "iou_sums"]
 
 #: (name, isthing filter, metric-key suffix) of the PQ groups.
 GROUPS = (("All", None, ""), ("Things", True, "_th"), ("Stuff", False, "_st"))
@@ -53,7 +64,47 @@ def pq_per_class(tp, fp, fn, iou_sum) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return pq, sq, rq, present
 
 
-def pq_groups(tp, fp, fn, iou_sum, isthing) -> dict:
+def group_means(per_class: dict, members, isthing, *, n_key: str = "N") -> dict:
+    """Means of per-class arrays over All / Things / Stuff and how many classes each has.
+
+    Parameters
+    ----------
+    per_class : dict of str to float array ``(..., K)``
+        The values; only the classes in ``members`` are averaged.
+    members : bool array ``(..., K)``
+        The classes that count (e.g. ``TP + FP + FN > 0``).
+    isthing : bool array ``(K,)``
+    n_key : str
+        Name of the class count.
+
+    Returns
+    -------
+    dict
+        ``key + suffix`` for each key and ``n_key + suffix``, suffixes ``""``,
+        ``"_th"``, ``"_st"``: floats and ints for ``(K,)`` input, arrays of the
+        leading shape otherwise; a group with no member class is NaN.
+
+    Notes
+    -----
+    The sum over classes is a running sum in class order (panopticapi's loop).
+    """
+    isthing = np.asarray(isthing, dtype=bool)
+    present = np.asarray(members, dtype=bool)
+    scalar = present.ndim == 1
+    out: dict = {}
+    for _, flag, suffix in GROUPS:
+        group = present if flag is None else present & (isthing == flag)
+        n = group.sum(axis=-1)
+        for key, values in per_class.items():
+            total = _running_sum(np.where(group, values, 0.0))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+            out[key + suffix] = float(mean) if scalar else mean
+        out[n_key + suffix] = int(n) if scalar else n
+    return out
+
+
+def pq_groups(tp, fp, fn, iou_sum, isthing, *, prefix: str = "") -> dict:
     """PQ, SQ, RQ and N of All / Things / Stuff.
 
     Parameters
@@ -61,6 +112,8 @@ def pq_groups(tp, fp, fn, iou_sum, isthing) -> dict:
     tp, fp, fn : integer arrays ``(..., K)``
     iou_sum : float array ``(..., K)``
     isthing : bool array ``(K,)``
+    prefix : str
+        Put before every key (``"B"``: Boundary PQ's ``BPQ BSQ BRQ BN``).
 
     Returns
     -------
@@ -69,19 +122,43 @@ def pq_groups(tp, fp, fn, iou_sum, isthing) -> dict:
         floats and ints for ``(K,)`` input, arrays of the leading shape otherwise.
     """
     pq, sq, rq, present = pq_per_class(tp, fp, fn, iou_sum)
-    isthing = np.asarray(isthing, dtype=bool)
-    scalar = pq.ndim == 1
-    out: dict = {}
-    for _, flag, suffix in GROUPS:
-        members = present if flag is None else present & (isthing == flag)
-        n = members.sum(axis=-1)
-        for key, values in (("PQ", pq), ("SQ", sq), ("RQ", rq)):
-            total = np.cumsum(np.where(members, values, 0.0), axis=-1)[..., -1]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-            out[key + suffix] = float(mean) if scalar else mean
-        out["N" + suffix] = int(n) if scalar else n
-    return out
+    return group_means({prefix + "PQ": pq, prefix + "SQ": sq, prefix + "RQ": rq}, present, isthing,
+                       n_key=prefix + "N")
+
+
+def pq_dagger_per_class(tp, fp, fn, iou_sum, stuff_iou_sum, gt_segments, isthing) -> np.ndarray:
+    """PQ-dagger per class ``(..., K)``: ``PQ_c`` for things, ``stuff_iou_sum_c /
+    gt_segments_c`` for stuff (NaN where undefined: a thing with ``TP + FP + FN = 0``, a
+    stuff class without GT segment, even if predicted, as torchmetrics'
+    ``ModifiedPanopticQuality`` leaves it out)."""
+    pq = pq_per_class(tp, fp, fn, iou_sum)[0]
+    n_gt = np.asarray(gt_segments, dtype=np.int64)
+    s = np.asarray(stuff_iou_sum, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stuff = np.where(n_gt > 0, s / np.maximum(n_gt, 1), np.nan)
+    return np.where(np.asarray(isthing, dtype=bool), pq, stuff)
+
+
+def pq_dagger_groups(tp, fp, fn, iou_sum, stuff_iou_sum, gt_segments, isthing) -> dict:
+    """``PQ_dagger`` and ``N_dagger`` of All / Things / Stuff (suffixes ``_th``, ``_st``):
+    means of :func:`pq_dagger_per_class` over its defined classes.  ``PQ_dagger_th``
+    equals ``PQ_th``."""
+    per_class = pq_dagger_per_class(tp, fp, fn, iou_sum, stuff_iou_sum, gt_segments, isthing)
+    return group_means({"PQ_dagger": per_class}, ~np.isnan(per_class), isthing, n_key="N_dagger")
+
+
+def _running_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over the last axis, left to right (``((x0 + x1) + x2) + ...``, the bits of
+    ``np.cumsum(x, axis=-1)[..., -1]``), as one vector addition per category over the
+    leading axes (a cumulative sum along the last axis of an ``(R, K)`` block is
+    several times slower)."""
+    if x.ndim == 1:
+        return np.cumsum(x)[-1]
+    columns = np.moveaxis(x, -1, 0)
+    total = columns[0].copy()
+    for column in columns[1:]:
+        total += column
+    return total
 
 
 def _fsum_groups(keys: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:

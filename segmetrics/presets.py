@@ -119,6 +119,11 @@ class Preset:
         Optional stem endings stripped from prediction files before pairing.
     expected_num_categories : int or None
         Panoptic presets: the number of categories the GT JSON should hold.
+    dilation_ratio : float or None
+        Boundary IoU / Boundary PQ band width (``--boundary``) as a fraction of the
+        image diagonal; None: the package default, 0.02, the paper's value for COCO
+        and LVIS.  Cityscapes: 0.005, the paper's value for its 2048 x 1024 images
+        (Cheng et al., CVPR 2021).
     """
 
     name: str
@@ -133,6 +138,7 @@ class Preset:
     gt_suffix: str = ""
     pred_suffixes: tuple[str, ...] = field(default_factory=tuple)
     expected_num_categories: Optional[int] = None
+    dilation_ratio: Optional[float] = None
 
     def with_overrides(self, **changes) -> "Preset":
         """Return a copy with the fields in ``changes`` that are not None replaced."""
@@ -162,6 +168,7 @@ PRESETS: dict[str, Preset] = {
             thing_classes=CITYSCAPES_THING_CLASSES,
             gt_suffix="_gtFine_labelIds",
             pred_suffixes=("_gtFine_labelIds", "_gtFine_labelTrainIds", "_leftImg8bit", "_pred"),
+            dilation_ratio=0.005,
         ),
         Preset(
             name="camvid",

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -39,6 +40,7 @@ __all__ = [
     "to_json",
     "format_table",
     "format_markdown",
+    "interval_line",
     "shown_classes",
     "format_csv",
     "parse_metric_spec",
@@ -46,16 +48,20 @@ __all__ = [
     "GATE_KINDS",
     "compare_reports",
     "format_comparison",
+    "significance_line",
     "check_max_drop",
+    "significant_drop_reasons",
 ]
 
 SCHEMA_VERSION = 1
-SEMANTIC_METRICS: tuple[str, ...] = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice")
+SEMANTIC_METRICS: tuple[str, ...] = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice", "mBIoU", "mMinIoU")
 PANOPTIC_METRICS: tuple[str, ...] = (
     "PQ", "SQ", "RQ", "PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st",
+    "PQ_dagger", "PQ_dagger_th", "PQ_dagger_st",
+    "BPQ", "BSQ", "BRQ", "BPQ_th", "BSQ_th", "BRQ_th", "BPQ_st", "BSQ_st", "BRQ_st",
 )
-_SEMANTIC_PER_CLASS = ("IoU", "Acc", "Dice", "Precision", "Recall")
-_PANOPTIC_PER_CLASS = ("PQ", "SQ", "RQ")
+_SEMANTIC_PER_CLASS = ("IoU", "Acc", "Dice", "Precision", "Recall", "BIoU")
+_PANOPTIC_PER_CLASS = ("PQ", "SQ", "RQ", "PQ_dagger", "BPQ")
 
 
 # --------------------------------------------------------------------------- data
@@ -132,6 +138,16 @@ def plural(n: int, word: str, words: Optional[str] = None) -> str:
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
+def listing(items: Sequence, total: Optional[int] = None, *, limit: int = 5) -> str:
+    """``"a, b, c and 12 more"``: the first ``limit`` items and how many are left out (``total``:
+    how many there are in all, when ``items`` holds only the first ones).  The one rule for
+    naming a few of many in a message."""
+    total = len(items) if total is None else total
+    shown = ", ".join(str(x) for x in list(items)[:limit])
+    more = total - min(len(items), limit)
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def _pct(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
@@ -169,7 +185,8 @@ def _per_class_columns(report: Mapping) -> tuple[list[str], list[str]]:
 
 #: Table headers of per-class columns (``%`` marks percentages).
 _HEADERS = {"IoU": "IoU %", "Acc": "Acc %", "Dice": "Dice %", "Precision": "Prec %", "Recall": "Rec %",
-            "PQ": "PQ %", "SQ": "SQ %", "RQ": "RQ %", "gt_pixels": "GT px", "pred_pixels": "pred px"}
+            "PQ": "PQ %", "SQ": "SQ %", "RQ": "RQ %", "gt_pixels": "GT px", "pred_pixels": "pred px",
+            "BIoU": "BIoU %", "PQ_dagger": "PQdag %", "BPQ": "BPQ %"}
 
 
 def _grid(header: Sequence[str], rows: Sequence[Sequence[str]], align_left: int = 0) -> str:
@@ -186,23 +203,30 @@ def _width(text: str) -> int:
     return max(len(ln) for ln in text.splitlines())
 
 
-def _fit_grid(header: Sequence[str], make_rows, align_left: int, name_col: int, width: int = TABLE_WIDTH) -> str:
+def _fit_grid(header: Sequence[str], make_rows, align_left: int, name_col, width: int = TABLE_WIDTH) -> str:
     """A grid no wider than ``width``: counts in compact form (``12.3M``) when exact ones do
-    not fit, then names cut (ending in ``~``, at least 8 characters kept)."""
+    not fit, then names cut (ending in ``~``, at least 8 characters kept); ``name_col`` is the
+    column of names, or several (cut to one common length, the longest names first)."""
     text = _grid(header, make_rows(False), align_left)
     if _width(text) <= width:
         return text
     rows = make_rows(True)
     text = _grid(header, rows, align_left)
     over = _width(text) - width
-    if over <= 0:
+    if over <= 0 or not rows:
         return text
-    longest = max(len(str(r[name_col])) for r in rows)
-    keep = max(8, longest - over, len(header[name_col]))
+    cols = (name_col,) if isinstance(name_col, int) else tuple(name_col)
+    widths = [max(len(str(r[c])) for r in rows) for c in cols]
+    floor = [max(8, len(header[c])) for c in cols]
+    keep = max(widths)
+    while keep > min(floor) and sum(max(0, w - max(keep, f)) for w, f in zip(widths, floor)) < over:
+        keep -= 1
     cut = [list(r) for r in rows]
-    for r in cut:
-        if len(str(r[name_col])) > keep:
-            r[name_col] = str(r[name_col])[:keep - 1] + "~"
+    for c, f in zip(cols, floor):
+        limit = max(keep, f)
+        for r in cut:
+            if len(str(r[c])) > limit:
+                r[c] = str(r[c])[:limit - 1] + "~"
     return _grid(header, cut, align_left)
 
 
@@ -249,17 +273,66 @@ def shown_classes(report: Mapping, *, all_classes: bool = False) -> tuple[list, 
     return shown, f"({plural(hidden, *word)} with nothing to score not shown: --all-classes shows them)"
 
 
+def _interval(report: Mapping, key: str) -> Optional[tuple]:
+    """``(low, high)`` of a headline metric from the report's ``intervals`` (None when absent)."""
+    iv = (report.get("intervals") or {}).get(key)
+    if not isinstance(iv, Mapping) or iv.get("low") is None or iv.get("high") is None:
+        return None
+    return iv["low"], iv["high"]
+
+
+def _class_interval(report: Mapping, column: str, index: int) -> Optional[tuple]:
+    """``(low, high)`` of a per-class value (row ``index`` of ``per_class``), or None."""
+    entries = ((report.get("intervals") or {}).get("per_class") or {}).get(column)
+    e = entries[index] if entries and index < len(entries) else None
+    return None if not isinstance(e, Mapping) or e.get("low") is None else (e["low"], e["high"])
+
+
+def _bracket(iv: Optional[tuple]) -> str:
+    """``[44.30, 45.95]`` (percent), ``n/a`` without an interval."""
+    return "n/a" if iv is None else f"[{_pct(iv[0])}, {_pct(iv[1])}]"
+
+
+def _with_interval(v, iv: Optional[tuple]) -> str:
+    """``45.12 [44.30, 45.95]`` (percent), or the value alone."""
+    return _pct(v) if iv is None else f"{_pct(v)} {_bracket(iv)}"
+
+
+def interval_line(report: Mapping) -> str:
+    """What the intervals of a report are, in one line (empty without intervals)."""
+    ivs = report.get("intervals") or {}
+    info = next((v for v in ivs.values() if isinstance(v, Mapping) and "level" in v), None)
+    if info is None:
+        return ""
+    line = (f"[low, high]: {100 * float(info['level']):g}% {info['method']} bootstrap interval over images, "
+            f"{plural(int(info['resamples']), 'resample')}, seed {info['seed']}")
+    if report["task"] == "panoptic" and "aAcc" in report["metrics"]:
+        line += " (none for the category-map metrics: their per-image pixel counts are not kept)"
+    return line
+
+
 def _headline(report: Mapping) -> list[str]:
     m = report["metrics"]
     keys = _headline_keys(report)
+    ci = bool(report.get("intervals"))
     if report["task"] != "panoptic" or "PQ" not in m:
+        if ci:  # one metric per row: five intervals side by side do not fit 80 columns
+            rows = [[k, _with_interval(m[k], _interval(report, k))] for k in keys]
+            return [_grid(["metric", "% [interval]"], rows, align_left=1)]
         return [_grid([f"{k} %" for k in keys], [[_pct(m[k]) for k in keys]])]
-    # panoptic: PQ / SQ / RQ by group (as panopticapi prints them), then the category-map metrics
+    # panoptic: PQ / SQ / RQ by group (as panopticapi prints them), PQ-dagger and Boundary PQ
+    # when the report has them, then the category-map metrics
     d = report["dataset"]
     groups = [("All", "", "categories"), ("Things", "_th", "things"), ("Stuff", "_st", "stuff")]
-    rows = [[label] + [_pct(m.get(k + suffix)) for k in ("PQ", "SQ", "RQ")]
-            + [str(d[n]) if d.get(n) is not None else "n/a"] for label, suffix, n in groups]
-    out = [_grid(["", "PQ %", "SQ %", "RQ %", "categories"], rows, align_left=1)]
+    keys = [k for k in ("PQ", "SQ", "RQ", "PQ_dagger", "BPQ", "BSQ", "BRQ") if k in m]
+    counted = {n: str(d[n]) if d.get(n) is not None else "n/a" for _, _, n in groups}
+    if ci:  # a row per metric: several intervals side by side do not fit 80 columns
+        rows = [[label if k == "PQ" else "", k, _with_interval(m.get(k + suffix), _interval(report, k + suffix)),
+                 counted[n] if k == "PQ" else ""] for label, suffix, n in groups for k in keys]
+        out = [_grid(["", "metric", "% [interval]", "categories"], rows, align_left=2)]
+    else:
+        rows = [[label] + [_pct(m.get(k + suffix)) for k in keys] + [counted[n]] for label, suffix, n in groups]
+        out = [_grid([""] + [_HEADERS.get(k, k + " %") for k in keys] + ["categories"], rows, align_left=1)]
     sem = [k for k in SEMANTIC_METRICS if k in m]
     if sem:
         out.append(_grid([f"{k} %" for k in sem], [[_pct(m[k]) for k in sem]]))
@@ -281,26 +354,90 @@ def format_table(report: Mapping, *, per_class: bool = False, all_classes: bool 
     for block in _headline(report):
         parts += ["", block]
     if per_class and report["per_class"]:
-        rows, left_out = shown_classes(report, all_classes=all_classes)
-        pct, cnt = _per_class_columns(report)
-        panoptic = report["task"] == "panoptic"
-        header = ["id", "name"] + (["kind"] if panoptic else []) + [_HEADERS.get(c, c) for c in pct + cnt]
-
-        def make_rows(compact: bool) -> list:
-            out = []
-            for r in rows:
-                row = [str(r.get("id")), str(r.get("name"))]
-                if panoptic:
-                    row.append("thing" if r.get("isthing") else "stuff")
-                row += [_pct(r.get(c)) for c in pct] + [_count(r.get(c), compact) for c in cnt]
-                out.append(row)
-            return out
-
-        if rows:
-            parts += ["", _fit_grid(header, make_rows, align_left=2 + panoptic, name_col=1)]
-        if left_out:
-            parts += [left_out] if rows else ["", left_out]
+        parts += _per_class_table(report, all_classes)
+    if report.get("intervals"):
+        parts += ["", textwrap.fill(interval_line(report), TABLE_WIDTH)]
+    if report.get("worst"):
+        parts += ["", _worst_table(report)]
+    if report.get("slices"):
+        parts += ["", _slices_table(report)]
     return "\n".join(parts) + "\n"
+
+
+def _per_class_table(report: Mapping, all_classes: bool) -> list:
+    """The per-class block of :func:`format_table`; with intervals, the interval of the first
+    column (IoU / PQ) follows it and Precision / Recall (= Acc) are left to the JSON."""
+    shown, left_out = shown_classes(report, all_classes=all_classes)
+    index = {id(r): i for i, r in enumerate(report["per_class"])}
+    pct, cnt = _per_class_columns(report)
+    panoptic = report["task"] == "panoptic"
+    class_iv = (report.get("intervals") or {}).get("per_class") or {}
+    ci_col = pct[0] if pct and pct[0] in class_iv else None
+    if ci_col is not None and not panoptic:
+        pct = [c for c in pct if c not in ("Precision", "Recall")]
+    header = ["id", "name"] + (["kind"] if panoptic else []) + [_HEADERS.get(c, c) + (" [interval]" if ci_col else "")
+                                                                  for c in pct[:1]]
+    header += [_HEADERS.get(c, c) for c in pct[1:] + cnt]
+
+    def make_rows(compact: bool) -> list:
+        out = []
+        for r in shown:
+            row = [str(r.get("id")), str(r.get("name"))]
+            if panoptic:
+                row.append("thing" if r.get("isthing") else "stuff")
+            row += [_with_interval(r.get(c), _class_interval(report, c, index[id(r)]) if ci_col else None)
+                    for c in pct[:1]]
+            row += [_pct(r.get(c)) for c in pct[1:]] + [_count(r.get(c), compact) for c in cnt]
+            out.append(row)
+        return out
+
+    parts = []
+    if shown:
+        parts += ["", _fit_grid(header, make_rows, align_left=2 + panoptic, name_col=1)]
+    if left_out:
+        parts += [left_out] if shown else ["", left_out]
+    return parts
+
+
+def _worst_table(report: Mapping) -> str:
+    """The images of ``report["worst"]`` with their per-image scores (percent, counts)."""
+    rows = report["worst"]
+    panoptic = report["task"] == "panoptic"
+    pct = ["PQ", "SQ", "RQ"] if panoptic else ["mIoU", "aAcc"]
+    cnt = ["TP", "FP", "FN"] if panoptic else ["pixels", "classes"]
+    header = ["image"] + [f"{c} %" for c in pct] + cnt + ["note"]
+
+    def make_rows(compact: bool) -> list:
+        return [[str(r.get("image_id"))] + [_pct(r.get(c)) for c in pct] + [_count(r.get(c), compact) for c in cnt]
+                + ["no prediction" if r.get("missing_prediction") else ""] for r in rows]
+
+    title = f"Worst {plural(len(rows), 'image')} by {pct[0]} (lowest first; images with nothing to score last)"
+    return title + "\n" + _fit_grid(header, make_rows, align_left=1, name_col=0)
+
+
+#: Headline metrics shown per slice (the JSON holds every headline metric).
+_SLICE_KEYS = {"semantic": ("mIoU", "aAcc", "mAcc"), "panoptic": ("PQ", "SQ", "RQ")}
+
+
+def _slices_table(report: Mapping) -> str:
+    """One row per (attribute, value) of ``report["slices"]``; with intervals, the first metric's."""
+    slices = report["slices"]
+    keys = [k for k in _SLICE_KEYS[report["task"]] if any(k in (s.get("metrics") or {}) for s in slices)]
+    ci = any(s.get("intervals") for s in slices) and bool(keys)
+    header = ["attribute", "value", "images"] + [f"{k} %" + (" [interval]" if ci else "") for k in keys[:1]] \
+        + [f"{k} %" for k in keys[1:]]
+
+    def make_rows(compact: bool) -> list:
+        out = []
+        for s in slices:
+            m = s.get("metrics") or {}
+            row = [str(s.get("attribute")), str(s.get("value")), _count(s.get("images"), compact)]
+            iv = (s.get("intervals") or {}).get(keys[0]) if keys else None
+            row += [_with_interval(m.get(k), None if not iv else (iv["low"], iv["high"])) for k in keys[:1]]
+            out.append(row + [_pct(m.get(k)) for k in keys[1:]])
+        return out
+
+    return "Slices\n" + _fit_grid(header, make_rows, align_left=2, name_col=(0, 1))
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -315,18 +452,25 @@ def format_markdown(report: Mapping, *, per_class: bool = False, all_classes: bo
     keys = _headline_keys(report)
     d = report["dataset"]
     out = [f"### segmetrics: {report['task']}", "", _title(report) + " | values in %", ""]
-    out.append(_md_table(keys, [[_pct(report["metrics"][k]) for k in keys]]))
+    out.append(_md_table(keys, [[_with_interval(report["metrics"][k], _interval(report, k)) for k in keys]]))
+    if report.get("intervals"):
+        out += ["", interval_line(report)]
     fp = d.get("fingerprint")
     if fp:
         out += ["", f"GT fingerprint `{fp[:19]}`"]
     if per_class and report["per_class"]:
         pct, cnt = _per_class_columns(report)
         shown, left_out = shown_classes(report, all_classes=all_classes)
-        rows = [[r.get("id"), r.get("name")] + [_pct(r.get(c)) for c in pct] + [r.get(c) for c in cnt]
-                for r in shown]
+        index = {id(r): i for i, r in enumerate(report["per_class"])}
+        rows = [[r.get("id"), r.get("name")] + [_with_interval(r.get(c), _class_interval(report, c, index[id(r)]))
+                                                for c in pct] + [r.get(c) for c in cnt] for r in shown]
         out += ["", "<details><summary>Per class (%)</summary>", ""]
         out += [_md_table(["id", "name"] + pct + cnt, rows)] if rows else []
         out += (["", left_out] if left_out else []) + ["", "</details>"]
+    for key, table in (("worst", _worst_table), ("slices", _slices_table)):
+        if report.get(key):
+            title, *lines = table(report).splitlines()
+            out += ["", f"<details><summary>{title}</summary>", "", "```", *lines, "```", "", "</details>"]
     if report.get("warnings"):
         out += ["", "Warnings:", ""] + [f"- {w}" for w in report["warnings"]]
     return "\n".join(out) + "\n"
@@ -615,23 +759,73 @@ def _signed(d) -> str:
     return "n/a" if d is None else f"{100.0 * d:+.2f}"
 
 
+def _signed_bracket(low, high) -> str:
+    return "n/a" if low is None or high is None else f"[{_signed(low)}, {_signed(high)}]"
+
+
+def _p(p) -> str:
+    """A p-value for people: three decimals, ``<0.001`` below (the JSON keeps the value)."""
+    return "n/a" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
+
+
+_MOVED = {True: "up", False: "down"}
+
+
+def significance_line(cmp: Mapping) -> str:
+    """How the intervals, p-values and flags of a comparison were computed (one line; empty
+    without significance)."""
+    sig = cmp.get("significance")
+    if not sig:
+        return ""
+    swaps = f"all {plural(2 ** int(sig['images']), 'swap')}" if sig.get("exact_permutations") else \
+        plural(int(sig["permutations"]), "random swap")
+    corr = {"holm": "Holm", "bh": "Benjamini-Hochberg"}.get(sig.get("correction"), sig.get("correction"))
+    return (f"interval: {100 * float(sig['level']):g}% paired {sig['method']} bootstrap of the delta over "
+            f"{plural(int(sig['images']), 'image')} ({plural(int(sig['resamples']), 'resample')}, seed {sig['seed']}); "
+            f"p: two-sided paired randomization test ({swaps}); per class: {corr}-adjusted p; "
+            f"significant (up/down): p <= {sig['alpha']:g}")
+
+
 def format_comparison(cmp: Mapping, *, per_class: bool = True, top: Optional[int] = None) -> str:
     """Table of metric values (percent) and deltas (percentage points), then per-class deltas
-    sorted by change (most dropped first)."""
-    rows = [[r["name"], _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])] for r in cmp["metrics"]]
-    out = [_grid(["metric", "base %", "new %", "delta (points)"], rows, align_left=1)]
+    sorted by change (most dropped first).
+
+    With significance (``cmp["significance"]``, comparisons of run-state files) the tables
+    also show the interval of each delta, its p-value (per class: adjusted for the
+    classes) and whether the change is significant (``up`` / ``down``), and a last line
+    says how they were computed.
+    """
+    sig = bool(cmp.get("significance"))
+    if sig:
+        rows = [[r["name"], _pct(r["base"]), _pct(r["new"]), _signed(r["delta"]),
+                 _signed_bracket(r.get("low"), r.get("high")), _p(r.get("p_value")),
+                 _MOVED.get(r["delta"] > 0) if r.get("significant") and r["delta"] else ""] for r in cmp["metrics"]]
+        out = [_grid(["metric", "base %", "new %", "delta", "interval", "p", "significant"], rows, align_left=1)]
+    else:
+        rows = [[r["name"], _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])] for r in cmp["metrics"]]
+        out = [_grid(["metric", "base %", "new %", "delta (points)"], rows, align_left=1)]
     if per_class and cmp["per_class"]:
         pcs = sorted(cmp["per_class"], key=lambda r: (r["delta"] is None, r["delta"] if r["delta"] is not None else 0))
         if top is not None:
             pcs = pcs[:top]
         metric = pcs[0]["metric"] if pcs else ""
+        header = ["id", "name", f"base {metric} %", f"new {metric} %", "delta"]
+        if sig:
+            header += ["interval", "adj. p", "moved"]
 
         def make_rows(compact: bool) -> list:
-            return [[str(r["id"]), str(r["name"]), _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])]
-                    for r in pcs]
+            out_rows = []
+            for r in pcs:
+                row = [str(r["id"]), str(r["name"]), _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])]
+                if sig:
+                    row += [_signed_bracket(r.get("low"), r.get("high")), _p(r.get("p_adjusted")),
+                            _MOVED.get(r["delta"] > 0) if r.get("significant") and r["delta"] else ""]
+                out_rows.append(row)
+            return out_rows
 
-        out += ["", _fit_grid(["id", "name", f"base {metric} %", f"new {metric} %", "delta"], make_rows,
-                              align_left=2, name_col=1)]
+        out += ["", _fit_grid(header, make_rows, align_left=2, name_col=1)]
+    if sig:
+        out += ["", textwrap.fill(significance_line(cmp), TABLE_WIDTH)]
     return "\n".join(out) + "\n"
 
 
@@ -650,4 +844,26 @@ def check_max_drop(cmp: Mapping, max_drop: Mapping[str, float]) -> list[str]:
         elif -100.0 * r["delta"] > limit + 1e-9:
             reasons.append(f"{name} dropped {-100.0 * r['delta']:.2f} points "
                            f"({_pct(r['base'])} -> {_pct(r['new'])}), more than {limit:g}")
+    return reasons
+
+
+def significant_drop_reasons(cmp: Mapping, limits: Mapping[str, float], failed: Sequence[str], alpha: float
+                             ) -> list[str]:
+    """The lines of a failed ``--max-significant-drop`` gate: the ``failed`` metrics (decided by
+    :meth:`segmetrics.stats.results.RunComparison.significant_drops`) and every gated metric
+    that is undefined in a run."""
+    by_name = {r["name"]: r for r in cmp["metrics"]}
+    reasons = []
+    for name in limits:
+        r = by_name.get(name)
+        if r is None:
+            raise InputError(f"--max-significant-drop: metric {name!r} is not in both runs; available: "
+                             f"{', '.join(by_name)}")
+        if r["delta"] is None:
+            reasons.append(f"{name} is undefined (null or NaN) in the "
+                           f"{' and '.join(s for s in ('base', 'new') if r[s] is None)} run")
+        elif name in failed:
+            reasons.append(f"{name} dropped {-100.0 * r['delta']:.2f} points ({_pct(r['base'])} -> {_pct(r['new'])}), "
+                           f"more than {limits[name]:g}, and the drop is significant "
+                           f"(p = {_p(r['p_value'])} <= {alpha:g})")
     return reasons

@@ -39,9 +39,12 @@ import numpy as np
 
 from . import metrics as _metrics
 from . import report as _report
+from ._analysis import ResultAnalysis
 from ._kernels.confusion import accumulate
 from .errors import InputError, LabelError
+from ._engine import band as _band
 from .labels import BAD, IGNORED, LabelRules, check_ignore, check_num_classes, reduce_zero_table
+from .labels import as_label_array as _to_numpy
 from .metrics import *  # noqa: F403  (the functional metrics, re-exported here)
 from .metrics import ABSENT_RULES, image_scores, summarize
 from .state import SemanticState, image_counts, write_state_file
@@ -50,7 +53,8 @@ __all__ = ["confusion_matrix", "SemanticEvaluator", "SemanticState", "SemanticRe
            *_metrics.__all__]
 
 HEADLINE = ("aAcc", "mAcc", "mIoU", "fwIoU", "mDice")
-_PER_CLASS_KEYS = ("IoU", "Acc", "Dice", "Precision", "Recall", "gt_pixels", "pred_pixels")
+BOUNDARY_HEADLINE = ("mBIoU", "mMinIoU")
+_PER_CLASS_KEYS = ("IoU", "Acc", "Dice", "Precision", "Recall", "BIoU", "MinIoU", "gt_pixels", "pred_pixels")
 
 # dtype the kernel reads -> (view dtype, table cap).  Signed 8/16-bit maps are
 # read as their unsigned twins: negative values land at 2**(bits-1) and above,
@@ -78,27 +82,6 @@ def _kernel_for(gt_view: np.dtype, pred_view: np.dtype) -> Any:
 
 
 # --------------------------------------------------------------------------- inputs
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    """A label map as a native-byte-order integer ndarray (torch tensors without a copy)."""
-    if type(x).__module__.split(".")[0] == "torch":
-        x = x.detach()
-        if x.device.type != "cpu":
-            x = x.cpu()
-        try:
-            x = x.numpy()
-        except TypeError as exc:  # a torch dtype numpy has no twin for
-            raise InputError(f"{name}: torch dtype {x.dtype} is not an integer label dtype") from exc
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "iu":
-        raise InputError(
-            f"{name} must hold integer labels, got dtype {arr.dtype}"
-            + (" (cast class scores with argmax first)" if arr.dtype.kind in "fc" else "")
-        )
-    if not arr.dtype.isnative:
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    return arr
-
-
 def _views(arr: np.ndarray) -> np.ndarray:
     """The array as 2-D in a kernel dtype (a view unless it cannot be one)."""
     view_dtype = _VIEWS.get(arr.dtype, (None, None))[0]
@@ -294,36 +277,79 @@ def confusion_matrix(gt, pred, *, num_classes: int, ignore_index: int | None = 2
 
 
 
-def image_confusion(gt, pred, rules: LabelRules, *, image_id: Any = None, pred_all_void: bool = False) -> np.ndarray:
-    """One image's matrix under ``rules`` (``counted_classes`` square), or its :class:`LabelError`.
-
-    ``pred_all_void``: the image has no prediction; every scored GT pixel is a
-    void prediction (``pred`` is ignored; ``rules`` must count the void column).
-    The folder API's reference path for files the engine does not take.
-    """
+def _image_pair(gt, pred, rules: LabelRules, pred_all_void: bool) -> tuple:
+    """(counter, gt, pred) of one image under ``rules`` (see :func:`image_confusion`)."""
     if pred_all_void:
         rules = rules.with_void_column()
         counter = _Counter(rules, pred_codes=rules.void_codes())  # every raw value: the void column
         gt_arr, _ = counter.check_pair(gt, gt)
-        return counter.matrix(gt_arr, gt_arr, image_id)
+        return counter, gt_arr, gt_arr
     counter = _Counter(rules)
     gt_arr, pred_arr = counter.check_pair(gt, pred)
-    return counter.matrix(gt_arr, pred_arr, image_id)
+    return counter, gt_arr, pred_arr
+
+
+def image_confusion(gt, pred, rules: LabelRules, *, image_id: Any = None, pred_all_void: bool = False,
+                    dilation_ratio: float | None = None, dilation: int | None = None):
+    """One image's matrix under ``rules`` (``counted_classes`` square), or its :class:`LabelError`.
+
+    ``pred_all_void``: the image has no prediction; every scored GT pixel is a
+    void prediction (``pred`` is ignored; ``rules`` must count the void column).
+    The folder API's reference path for files the engine does not take.  With
+    ``dilation_ratio`` (or ``dilation``, pixels): ``(matrix, interior)``, ``interior``
+    the image's ``(3, counted_classes)`` Boundary IoU interior counts
+    (:func:`_band_interior`).
+    """
+    counter, gt_arr, pred_arr = _image_pair(gt, pred, rules, pred_all_void)
+    cm = counter.matrix(gt_arr, pred_arr, image_id)
+    if dilation_ratio is None and dilation is None:
+        return cm
+    ratio = _band.DEFAULT_DILATION_RATIO if dilation_ratio is None else dilation_ratio
+    return cm, _band_interior(counter, gt_arr, pred_arr, ratio, dilation)
+
+
+def _band_interior(counter: "_Counter", gt: np.ndarray, pred: np.ndarray, ratio: float,
+                   dilation: int | None) -> np.ndarray:
+    """The ``(3, counter.size)`` interior counts (``gt_in``, ``pred_in``, ``both_in``) of one
+    validated (H, W) pair, read with the confusion kernel's code tables."""
+    if gt.ndim != 2:
+        raise InputError(f"boundary counts need (H, W) label maps or (N, H, W) batches, got shape {gt.shape}")
+    _, gcodes, pcodes, has_ign, raw_ign = counter.tables(gt.dtype, pred.dtype)
+    out = np.zeros((3, counter.size), dtype=np.int64)
+    _band.semantic_interior(_rows(gt), _rows(pred), (gcodes, pcodes, has_ign, raw_ign),
+                            _band.width(gt.shape[0], gt.shape[1], ratio, dilation), out)
+    return out
+
+
+def _rows(arr: np.ndarray) -> np.ndarray:
+    """An (H, W) map in a kernel dtype with contiguous rows (the band kernel's input)."""
+    v = _views(arr)
+    if v.shape[1] > 1 and v.strides[1] != v.itemsize:
+        v = np.ascontiguousarray(v)
+    return v
+
+
+def image_band(cm: np.ndarray, interior: np.ndarray) -> np.ndarray:
+    """``(3, K')`` band counts (intersection, GT band, predicted band) of one image's
+    ``(K', K')`` matrix and interior counts (:func:`segmetrics._engine.band.band_counts`)."""
+    return np.stack(_band.band_counts(np.diag(cm), cm.sum(axis=1), cm.sum(axis=0), interior))
 
 
 # --------------------------------------------------------------------------- result
 @dataclasses.dataclass(frozen=True)
-class SemanticResult:
+class SemanticResult(ResultAnalysis):
     """Frozen result of a semantic evaluation (:meth:`SemanticEvaluator.compute`,
     :func:`segmetrics.evaluate_semantic_folders`, :func:`segmetrics.load_state`).
 
     Attributes
     ----------
     metrics : dict of str to float
-        ``aAcc, mAcc, mIoU, fwIoU, mDice`` as fractions (NaN when undefined).
+        ``aAcc, mAcc, mIoU, fwIoU, mDice`` as fractions (NaN when undefined), and
+        ``mBIoU, mMinIoU`` with ``boundary=True``.
     per_class : dict of str to numpy.ndarray
         ``IoU, Acc, Dice, Precision, Recall`` (float64, NaN where undefined)
-        and ``gt_pixels, pred_pixels`` (int64), each of length K.
+        and ``gt_pixels, pred_pixels`` (int64), each of length K; ``BIoU``,
+        ``MinIoU`` with ``boundary=True``.
     confusion : numpy.ndarray
         The int64 ``(K, K)`` confusion matrix (rows = ground truth; void
         predictions are in ``state.void``).
@@ -342,6 +368,11 @@ class SemanticResult:
         How settings were decided (e.g. the prediction label convention).
     warnings : tuple of str
         Data warnings (missing / extra predictions, void predictions).
+    manifest : segmetrics.stats.Manifest or None
+        Slice attributes of the images (:meth:`with_slices`).
+
+    Statistics and figures: see :class:`segmetrics._analysis.ResultAnalysis`
+    (:meth:`intervals`, :meth:`worst`, :meth:`slice_metrics`, :meth:`plot_confusion`, ...).
     """
 
     metrics: dict
@@ -356,6 +387,7 @@ class SemanticResult:
     dataset: dict = dataclasses.field(default_factory=dict)
     notes: tuple = ()
     warnings: tuple = ()
+    manifest: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     task = "semantic"
 
@@ -373,8 +405,12 @@ class SemanticResult:
             out["per_image"] = self.per_image
         return _report.json_ready(out)
 
-    def to_report(self) -> dict:
-        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``)."""
+    def to_report(self, *, intervals=None, worst: int | None = None) -> dict:
+        """The report ``segmetrics eval --json`` writes (schema: ``docs/json_schema.md``).
+
+        ``intervals`` (from :meth:`intervals`) adds the ``intervals`` key, ``worst=K`` the K
+        worst images; a result with a manifest (:meth:`with_slices`) adds ``slices``.
+        """
         rows = []
         for i, name in enumerate(self.class_names):
             row = {"id": i, "name": name}
@@ -385,21 +421,44 @@ class SemanticResult:
                    "missing_predictions": len(d.get("missing_ids", ())),
                    "extra_predictions": len(d.get("extra_ids", ())),
                    "fingerprint": d.get("fingerprint")}
-        return _report.build_report(task="semantic", params=self.params, dataset=dataset,
-                                    metrics={k: self.metrics[k] for k in HEADLINE}, per_class=rows,
-                                    warnings=self.warnings, notes=self.notes)
+        report = _report.build_report(task="semantic", params=self.params, dataset=dataset,
+                                      metrics={k: self.metrics[k] for k in HEADLINE + BOUNDARY_HEADLINE
+                                               if k in self.metrics}, per_class=rows,
+                                      warnings=self.warnings, notes=self.notes)
+        return self._report_extras(report, intervals, worst)
 
-    def per_image_rows(self) -> list | None:
-        """One row per image for the per-image CSV (None without per-image counts); see
-        :func:`segmetrics.metrics.image_scores`."""
+    def per_image_rows(self, *, per_class: bool = True) -> list | None:
+        """One row per image for the per-image CSV (None without per-image counts).
+
+        Columns ``image_id, pixels, aAcc, mIoU`` (with boundary counts ``mBIoU``:
+        :func:`segmetrics.metrics.boundary_iou` of the image's band counts), ``classes,
+        missing_prediction`` and, with ``per_class``, ``IoU:<class name>`` per class (NaN
+        where the class is in neither the GT nor the prediction of the image); see
+        :func:`segmetrics.metrics.image_scores`.
+        """
         st = self.state
         if st is None or not st.per_image_kept:
             return None
         scores = image_scores(st.image_tp, st.image_fp, st.image_fn, absent_rule=self.absent_rule)
+        b_iou = None
+        if "boundary_image" in st.groups:
+            b_iou = _metrics.boundary_iou(st.image_boundary_inter, st.image_boundary_gt, st.image_boundary_pred,
+                                          absent_rule=self.absent_rule)["mBIoU"]
         missing = st.image_missing
-        return [{"image_id": image_id, "pixels": int(scores["pixels"][j]), "aAcc": float(scores["aAcc"][j]),
-                 "mIoU": float(scores["mIoU"][j]), "classes": int(scores["classes"][j]),
-                 "missing_prediction": bool(missing[j])} for j, image_id in enumerate(st.image_ids)]
+        rows = []
+        for j, image_id in enumerate(st.image_ids):
+            row = {"image_id": image_id, "pixels": int(scores["pixels"][j]), "aAcc": float(scores["aAcc"][j]),
+                   "mIoU": float(scores["mIoU"][j])}
+            if b_iou is not None:
+                row["mBIoU"] = float(np.asarray(b_iou).reshape(-1)[j])
+            row.update(classes=int(scores["classes"][j]), missing_prediction=bool(missing[j]))
+            rows.append(row)
+        if per_class:
+            unique = len(set(self.class_names)) == len(self.class_names)
+            columns = [f"IoU:{n if unique else i}" for i, n in enumerate(self.class_names)]
+            for row, iou in zip(rows, scores["IoU"].tolist()):
+                row.update(zip(columns, iou))
+        return rows
 
     def save_state(self, path) -> None:
         """Write the run-state file (``.smstate``): :func:`segmetrics.load_state` reads it back
@@ -412,9 +471,12 @@ class SemanticResult:
         """What a state file holds besides the state: params, classes, dataset, notes, run warnings."""
         derived = set(_derived_warnings(self.dataset)) | set(self.state.warnings) | set(
             _void_note(self.state, self.params, self.class_names))
-        return {"params": dict(self.params), "classes": {"names": list(self.class_names)},
-                "dataset": dict(self.dataset), "notes": list(self.notes),
-                "run_warnings": [w for w in self.warnings if w not in derived]}
+        header = {"params": dict(self.params), "classes": {"names": list(self.class_names)},
+                  "dataset": dict(self.dataset), "notes": list(self.notes),
+                  "run_warnings": [w for w in self.warnings if w not in derived]}
+        if self.manifest is not None:
+            header["slices"] = self.manifest.to_header()
+        return header
 
 
 def _listed(ids: list) -> str:
@@ -452,7 +514,7 @@ def _void_note(state: SemanticState, params: dict, names: Sequence[str]) -> list
 
 def build_result(state: SemanticState, *, class_names: Sequence[str], absent_rule: str = "mmseg",
                  params: dict | None = None, dataset: dict | None = None, notes: Iterable[str] = (),
-                 run_warnings: Iterable[str] = ()) -> SemanticResult:
+                 run_warnings: Iterable[str] = (), manifest=None) -> SemanticResult:
     """The frozen result of a state (metrics from :func:`segmetrics.metrics.summarize`)."""
     s = summarize(state.confusion, void=state.void + state.missing, absent_rule=absent_rule)
     dataset = dict(dataset or {})
@@ -460,9 +522,16 @@ def build_result(state: SemanticState, *, class_names: Sequence[str], absent_rul
     names = tuple(class_names)
     warnings = sorted(set(run_warnings)) + _derived_warnings(dataset) + state.warnings \
         + _void_note(state, params, names)
+    metrics = {k: float(s[k]) for k in HEADLINE}
+    per_class = {k: v for k, v in s.items() if k not in HEADLINE}
+    if state.boundary_kept:
+        b = _metrics.boundary_iou(state.boundary_inter, state.boundary_gt, state.boundary_pred,
+                                  mask_iou=per_class["IoU"], absent_rule=absent_rule)
+        metrics.update(mBIoU=float(b["mBIoU"]), mMinIoU=float(b["mMinIoU"]))
+        per_class.update(BIoU=b["BIoU"], MinIoU=b["MinIoU"])
     return SemanticResult(
-        metrics={k: float(s[k]) for k in HEADLINE},
-        per_class={k: v for k, v in s.items() if k not in HEADLINE},
+        metrics=metrics,
+        per_class=per_class,
         confusion=state.confusion.copy(),
         class_names=names,
         num_images=state.num_images,
@@ -473,6 +542,7 @@ def build_result(state: SemanticState, *, class_names: Sequence[str], absent_rul
         dataset=dataset,
         notes=tuple(notes),
         warnings=tuple(warnings),
+        manifest=manifest,
     )
 
 
@@ -503,13 +573,20 @@ class SemanticEvaluator:
         Lookup tables applied to raw labels (Cityscapes labelId -> trainId,
         custom merges); entries in ``[0, K)`` or ``== ignore_index``.
     per_image : bool, default False
-        Keep per-image per-class TP / FP / FN vectors.
+        Keep per-image per-class TP / FP / FN vectors (and each image's confusion cells, so that
+        :func:`segmetrics.torch.sync` can count an image scored on two ranks once).
     absent_rule : {"mmseg", "detectron2"}
         How classes absent from the ground truth but predicted are scored
         (see :mod:`segmetrics.metrics`).
     void_predictions : {"error", "miss"}, default "error"
         A prediction equal to ``ignore_index`` (after ``pred_map``) on a scored
         pixel: an error, or a miss of the GT class with no false positive.
+    boundary : bool, default False
+        Also count semantic Boundary IoU (``mBIoU``, ``mMinIoU``, per-class ``BIoU``,
+        ``MinIoU``; ``docs/boundary.md``).
+    dilation_ratio : float, optional
+        Band width as a fraction of each image's diagonal (default 0.02, the paper's
+        COCO value); ``dilation`` gives it in pixels instead.
 
     Notes
     -----
@@ -527,8 +604,15 @@ class SemanticEvaluator:
                  reduce_zero_label: bool = False, pred_labels: str = "class-index",
                  pred_reduce_zero_label: bool | None = None,
                  class_names: Sequence[str] | None = None, gt_map=None, pred_map=None,
-                 per_image: bool = False, absent_rule: str = "mmseg", void_predictions: str = "error") -> None:
+                 per_image: bool = False, absent_rule: str = "mmseg", void_predictions: str = "error",
+                 boundary: bool = False, dilation_ratio: float | None = None, dilation: int | None = None) -> None:
         k = check_num_classes(num_classes)
+        if not boundary and (dilation_ratio is not None or dilation is not None):
+            raise InputError("dilation_ratio / dilation set the band width of boundary=True")
+        self.boundary = bool(boundary)
+        self.dilation_ratio = _band.check_ratio(_band.DEFAULT_DILATION_RATIO if dilation_ratio is None
+                                                else dilation_ratio) if boundary else None
+        self.dilation = _band.check_dilation(dilation)
         ign = check_ignore(ignore_index)
         if absent_rule not in ABSENT_RULES:
             raise InputError(f"absent_rule must be one of {ABSENT_RULES}, got {absent_rule!r}")
@@ -567,7 +651,7 @@ class SemanticEvaluator:
             "pred_map" if pred_map is not None else "class-index")
         self.per_image = bool(per_image)
         self.absent_rule = absent_rule
-        self.state = SemanticState(k, per_image=self.per_image)
+        self.state = SemanticState(k, per_image=self.per_image, cells=self.per_image, boundary=self.boundary)
 
     # configuration, as effective tables
     @property
@@ -594,10 +678,13 @@ class SemanticEvaluator:
 
     def params(self) -> dict:
         """Every setting of this evaluator that changes the numbers (the result's ``params``)."""
-        return {"num_classes": self.num_classes, "ignore_index": self.ignore_index,
-                "reduce_zero_label": self.reduce_zero_label, "pred_labels": self.pred_labels,
-                "absent_rule": self.absent_rule, "void_predictions": self.void_predictions,
-                "label_tables": self.rules.digest()}
+        out = {"num_classes": self.num_classes, "ignore_index": self.ignore_index,
+               "reduce_zero_label": self.reduce_zero_label, "pred_labels": self.pred_labels,
+               "absent_rule": self.absent_rule, "void_predictions": self.void_predictions,
+               "label_tables": self.rules.digest()}
+        if self.boundary:
+            out.update(_band.params(self.dilation_ratio, self.dilation))
+        return out
 
     def __repr__(self) -> str:
         return (f"SemanticEvaluator(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
@@ -640,12 +727,15 @@ class SemanticEvaluator:
         batched = gt.ndim == 3
         n = gt.shape[0] if batched else 1
         ids = self._ids(image_id, n, batched)
-        if self.per_image or not self._fast:
+        if self.per_image or not self._fast or self.boundary:
             if self.per_image:
                 self.state.check_new_ids(ids)  # before any image of the batch is counted
-            mats = [c.matrix(gt[i] if batched else gt, pred[i] if batched else pred, ids[i]) for i in range(n)]
+            pairs = [(gt[i], pred[i]) if batched else (gt, pred) for i in range(n)]
+            mats = [c.matrix(g, p, ids[i]) for i, (g, p) in enumerate(pairs)]
+            bands = [image_band(cm, _band_interior(c, g, p, self.dilation_ratio, self.dilation))
+                     for cm, (g, p) in zip(mats, pairs)] if self.boundary else [None] * n
             for i, cm in enumerate(mats):
-                self.state.add_image(cm, image_id=ids[i])
+                self.state.add_image(cm, image_id=ids[i], band=bands[i])
             return
         bad = self.state.add_counted(lambda cm: c.count(cm, gt, pred), n)
         if bad[0] or bad[1]:
@@ -673,6 +763,9 @@ class SemanticEvaluator:
             raise InputError(f"confusion matrix must be ({self.num_classes}, {self.num_classes}), got {arr.shape}")
         if arr.size and arr.min() < 0:
             raise InputError("confusion matrix has negative counts")
+        if self.boundary:
+            raise InputError("a confusion matrix holds no band counts: a boundary=True evaluator takes label maps "
+                             "(update)")
         ids = self._ids(image_id, 1, False)
         self.state.add_image(arr.astype(np.int64), image_id=ids[0] if self.per_image else None)
 
@@ -687,6 +780,9 @@ class SemanticEvaluator:
         why = self.rules.differs_from(other.rules)
         if why is None and self.per_image != other.per_image:
             why = "per_image differs"
+        if why is None and (self.boundary, self.dilation_ratio, self.dilation) != (
+                other.boundary, other.dilation_ratio, other.dilation):
+            why = "boundary, dilation_ratio or dilation differs"
         if why:
             raise InputError(f"cannot merge evaluators with different configuration: {why}")
         self.state.merge(other.state)
@@ -694,7 +790,7 @@ class SemanticEvaluator:
 
     def reset(self) -> None:
         """Forget every counted image (the configuration stays)."""
-        self.state = SemanticState(self.num_classes, per_image=self.per_image)
+        self.state = SemanticState(self.num_classes, per_image=self.per_image, cells=self.per_image, boundary=self.boundary)
 
     def compute(self) -> SemanticResult:
         """Metrics of everything counted so far, as a frozen :class:`SemanticResult`."""

@@ -9,7 +9,9 @@ table, so a field added there (a later feature's counts) is saved, loaded and
 merged with no other change.
 
 Shape symbols: ``K`` classes / categories, ``K+1`` with the void column,
-``N`` images (rows of per-image fields), ``M`` matches, integers literally.
+``N`` images (rows of per-image fields), ``M`` matches, ``B`` Boundary PQ
+matches, ``P`` PQ-dagger stuff pairs, ``C`` per-image confusion cells, ``S``
+shards, integers literally.
 
 Reductions
 ----------
@@ -18,8 +20,11 @@ Reductions
   concatenated.  Rows are kept in a canonical order, so that a state does not
   depend on the order in which images, threads, shards or merges came:
   image rows ascending by image id (integers by value, before strings by
-  text, see :func:`id_key`); match rows by image row (keeping each image's
-  own order), or, without per-image rows, by ``(category, IoU)``.  Float sums
+  text, see :func:`id_key`); match rows (``M``, ``B``) by image row (keeping
+  each image's own order), or, without per-image rows, by ``(category, IoU)``;
+  stuff pairs (``P``) by ``(category, IoU)`` (then image row, where the
+  state has cells); cell rows by image row (each image's cells ascending by
+  cell index).  Float sums
   are only ever taken with :func:`math.fsum` over a category's or an image's
   matches, which is correctly rounded, hence order-free.
 * Warnings (one line each, from the per-image scoring) are kept sorted.
@@ -28,11 +33,20 @@ Groups
 ------
 ``counts`` (always), ``per_image`` (per-image rows, the image id of each,
 and the image of each match; the CLI's ``--save-state`` always keeps it) and
-``digest`` (a SHA-256 of each image's ground truth, folder runs only).  Later
-features add their own groups (documented in ``docs/json_schema.md``):
-``boundary`` (boundary intersection / union per class, boundary-PQ counts and
-PQ-dagger sums), ``boundary_image`` (the same per image), ``slices`` and
-``shard``.  A group is either present with all its fields or absent.
+``digest`` (a SHA-256 of each image's ground truth, folder runs only),
+``cells`` (each image's non-zero confusion cells, so that an image can be taken
+out again exactly: :meth:`~_State.drop_images`, used to count an image that two
+torch.distributed ranks scored once; the array evaluators keep it with their
+per-image rows, the folder engine does not, and a merge keeps it only when both
+states have it) and ``shard`` (``shard_runs``: how often each of the ``S``
+shards of a ``--shard I/S`` run was counted; a complete merge holds 1 for
+each), ``dagger`` (panoptic, always in new states: PQ-dagger's stuff pairs
+and GT segment counts), ``boundary`` (semantic band counts per class, Boundary
+PQ counts and matches; runs with ``boundary=True``) and ``boundary_image`` (the
+same per image, with per-image rows).  Later features add their own groups
+(documented in ``docs/json_schema.md``).  A group is either present with all
+its fields or absent.  A slice manifest is no field group: the header keeps it
+(``slices``, one value per image row).
 
 Run-state file (``.smstate``)
 -----------------------------
@@ -61,6 +75,7 @@ import numpy as np
 from ._version import __version__
 from .errors import DataFileError, FormatError, InputError
 from .pq import iou_sums as _iou_sums
+from .report import listing
 
 __all__ = [
     "FORMAT_NAME",
@@ -82,6 +97,13 @@ SUFFIX = ".smstate"
 _DIGEST = 32
 _MAX_JSON = 1 << 28  # bytes a JSON member may declare
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+#: concatenated axes whose rows belong to an image: axis symbol -> the field holding each row's image row
+_POINTERS = {"M": "match_image", "B": "bmatch_image", "P": "stuff_image", "C": "cell_image"}
+#: list axes ordered by (category, IoU) when their rows have no image pointer: axis -> (category, IoU)
+_BY_VALUE = {"M": ("match_cat", "match_iou"), "B": ("bmatch_cat", "bmatch_iou"), "P": ("stuff_cat", "stuff_iou")}
+#: the length field and header ``counts`` name of each list axis (``S``, shards, is a sum axis)
+_LISTS = {"M": ("match_cat", "matches"), "B": ("bmatch_cat", "boundary_matches"), "P": ("stuff_cat", "stuff_pairs"),
+          "C": ("cell_count", "cells")}
 
 
 @dataclass(frozen=True)
@@ -94,7 +116,8 @@ class Field:
     dtype : str
         numpy dtype name.
     shape : tuple
-        Shape rule: ``"K"``, ``"K+1"``, ``"N"``, ``"M"`` or integers.
+        Shape rule: ``"K"``, ``"K+1"``, ``"N"``, a list axis (``"M"``, ``"B"``, ``"P"``, ``"C"``),
+        ``"S"`` or integers.
     reduce : {"sum", "cat"}
     group : str
     doc : str
@@ -107,8 +130,10 @@ class Field:
     group: str
     doc: str
 
-    def concrete_shape(self, k: int, n: int = 0, m: int = 0) -> tuple:
-        sizes = {"K": k, "K+1": k + 1, "N": n, "M": m}
+    def concrete_shape(self, k: int, n: int = 0, lists: dict | None = None, s: int = 0) -> tuple:
+        """The shape for ``k`` classes, ``n`` image rows, ``lists`` (list axis -> length), ``s`` shards."""
+        sizes = {"K": k, "K+1": k + 1, "N": n, "S": s, **{axis: 0 for axis in _LISTS}}
+        sizes.update(lists or {})
         return tuple(sizes[s] if isinstance(s, str) else s for s in self.shape)
 
 
@@ -127,7 +152,7 @@ def _json_id(image_id: Any) -> Any:
 
 
 def _shown(ids: list) -> str:
-    return ", ".join(repr(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return listing([repr(i) for i in ids[:5]], len(ids))
 
 
 class _State:
@@ -135,18 +160,29 @@ class _State:
 
     TASK = ""
     FIELDS: tuple = ()
+    ALWAYS: frozenset = frozenset({"counts"})  # the groups every new state keeps
 
-    def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False) -> None:
-        if digest and not per_image:
-            raise InputError("per-image GT digests need per-image rows (per_image=True)")
+    def __init__(self, num_classes: int, *, per_image: bool = False, digest: bool = False, cells: bool = False,
+                 shards: int | None = None, boundary: bool = False) -> None:
+        if (digest or cells) and not per_image:
+            raise InputError("per-image GT digests and cells need per-image rows (per_image=True)")
+        if shards is not None and (not isinstance(shards, (int, np.integer)) or shards < 1):
+            raise InputError(f"shards must be a positive number of shards, got {shards!r}")
+        groups = set(self.ALWAYS) | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set()) \
+            | ({"cells"} if cells else set()) | ({"shard"} if shards is not None else set())
+        if boundary:
+            groups |= {"boundary", "boundary_image"} if per_image else {"boundary"}
+        self._setup(num_classes, groups, int(shards) if shards is not None else 0)
+
+    def _setup(self, num_classes: int, groups: set, shards: int) -> None:
         self.num_classes = int(num_classes)
-        groups = {"counts"} | ({"per_image"} if per_image else set()) | ({"digest"} if digest else set())
+        self.num_shards = shards
         self.groups = frozenset(groups)
         self._sums: dict[str, np.ndarray] = {}
         self._blocks: dict[str, list] = {}
         for f in self._fields():
             if f.reduce == "sum":  # a scalar sum is a numpy scalar: cheaper to add to than a 0-d array
-                shape = f.concrete_shape(self.num_classes)
+                shape = f.concrete_shape(self.num_classes, s=self.num_shards)
                 self._sums[f.name] = np.zeros(shape, dtype=f.dtype) if shape else np.dtype(f.dtype).type(0)
             else:
                 self._blocks[f.name] = []
@@ -167,6 +203,11 @@ class _State:
     def per_image_kept(self) -> bool:
         return "per_image" in self.groups
 
+    @property
+    def boundary_kept(self) -> bool:
+        """Whether the state holds boundary counts (a run with ``boundary=True``)."""
+        return "boundary" in self.groups
+
     # ---- reading
     def __getattr__(self, name: str):
         # sums and concatenated fields read as attributes (state.confusion, state.image_tp, ...)
@@ -184,6 +225,9 @@ class _State:
             f = self.field(name)
             return np.zeros(f.concrete_shape(self.num_classes), dtype=f.dtype)
         return blocks[0]
+
+    def _axis_fields(self, axis: str) -> list:
+        return [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == axis]
 
     @property
     def image_ids(self) -> list:
@@ -243,25 +287,31 @@ class _State:
             f = self.field(name)
             arrays[name] = (np.concatenate(blocks) if len(blocks) > 1 else blocks[0]) if blocks else \
                 np.zeros(f.concrete_shape(self.num_classes), dtype=f.dtype)
-        image_fields = [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == "N"]
-        match_fields = [f.name for f in self._fields() if f.reduce == "cat" and f.shape[0] == "M"]
+        inverse = None
         if self.per_image_kept:
             keys = [id_key(i) for i in self._ids]
             order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
             self._ids = [self._ids[i] for i in order.tolist()]
-            for name in image_fields:
+            for name in self._axis_fields("N"):
                 arrays[name] = arrays[name][order]
-            if "match_image" in arrays:
-                inverse = np.empty(order.size, dtype=np.int64)
-                inverse[order] = np.arange(order.size, dtype=np.int64)
-                arrays["match_image"] = inverse[arrays["match_image"]]
-                morder = np.argsort(arrays["match_image"], kind="stable")
-                for name in match_fields:
-                    arrays[name] = arrays[name][morder]
-        elif "match_cat" in arrays:
-            morder = np.lexsort((arrays["match_iou"], arrays["match_cat"]))
-            for name in match_fields:
-                arrays[name] = arrays[name][morder]
+            inverse = np.empty(order.size, dtype=np.int64)
+            inverse[order] = np.arange(order.size, dtype=np.int64)
+        for axis, pointer in _POINTERS.items():
+            has_pointer = inverse is not None and pointer in arrays
+            if has_pointer:
+                arrays[pointer] = inverse[arrays[pointer]]
+            if axis == "P" and "stuff_cat" in arrays:  # by value, with or without image rows
+                keys = (arrays[pointer],) if has_pointer else ()
+                rorder = np.lexsort(keys + (arrays["stuff_iou"], arrays["stuff_cat"]))
+            elif has_pointer:  # rows of each image together, in image order
+                rorder = np.argsort(arrays[pointer], kind="stable")
+            elif axis in _BY_VALUE and _BY_VALUE[axis][0] in arrays:
+                cat, iou = _BY_VALUE[axis]
+                rorder = np.lexsort((arrays[iou], arrays[cat]))
+            else:
+                continue
+            for name in self._axis_fields(axis):
+                arrays[name] = arrays[name][rorder]
         self._blocks = {name: [np.ascontiguousarray(arr)] for name, arr in arrays.items()}  # all 1-D or more
         self._warnings.sort()
         self._canonical = True
@@ -276,17 +326,26 @@ class _State:
             extra = sorted(self.groups ^ other.groups)
             raise InputError(f"cannot merge states that keep different fields ({', '.join(extra)} in only one "
                              "of them; per_image differs?)")
+        if other.num_shards != self.num_shards:
+            raise InputError(f"cannot merge shards of a run cut in {other.num_shards} with shards of a run cut in "
+                             f"{self.num_shards}")
 
     def merge(self, other: "_State") -> "_State":
         """Add ``other`` into this state (in place) and return self.
 
         Raises :class:`InputError` when the states hold different classes or
         fields, or when both have per-image rows for one image id.  The result
-        does not depend on the merge order, bit for bit.
+        does not depend on the merge order, bit for bit.  The per-image cells
+        are kept only when both states have them.
         """
-        self._compatible(other)
         if other is self:
             raise InputError("cannot merge a state into itself (every image would count twice)")
+        if "cells" in self.groups and "cells" not in other.groups and "per_image" in other.groups:
+            self.drop_cells()
+        elif "cells" in other.groups and "cells" not in self.groups and "per_image" in self.groups:
+            other = other.copy()
+            other.drop_cells()
+        self._compatible(other)
         other_ids = other.image_ids
         if self.per_image_kept:
             keys = [id_key(i) for i in other_ids]
@@ -297,8 +356,9 @@ class _State:
         for name, arr in other._sums.items():
             self._sums[name] += arr
         rows = {name: other._array(name) for name in other._blocks}
-        if "match_image" in rows:
-            rows["match_image"] = rows["match_image"] + offset
+        for pointer in _POINTERS.values():
+            if pointer in rows:
+                rows[pointer] = rows[pointer] + offset
         self._ids.extend(other_ids)
         self._id_keys.update(id_key(i) for i in other_ids)
         self._add_blocks(rows)
@@ -321,15 +381,28 @@ class _State:
         unknown = groups - {f.group for f in cls.FIELDS}
         if unknown:
             raise InputError(f"{cls.__name__} has no field group {sorted(unknown)}")
-        state = cls(num_classes, per_image="per_image" in groups, digest="digest" in groups)
+        if "counts" not in groups or ({"digest", "cells"} & groups and "per_image" not in groups) or (
+                "boundary_image" in groups and not {"per_image", "boundary"} <= groups) or (
+                "boundary" in groups and "per_image" in groups and "boundary_image" not in groups) or (
+                "cells" in groups and not cls.ALWAYS <= groups):
+            raise InputError(f"inconsistent field groups {sorted(groups)}")
+
+        def rows(name):
+            return int(np.shape(arrays.get(name, ()))[0]) if name in arrays else 0
+
+        s = rows("shard_runs") if "shard" in groups else 0
+        if "shard" in groups and s == 0:
+            raise InputError("field 'shard_runs' must list at least one shard")
+        state = cls.__new__(cls)
+        state._setup(num_classes, groups, s)
         ids = list(arrays.get("image_ids", []))
         n = len(ids) if state.per_image_kept else 0
-        m = int(np.asarray(arrays.get("match_cat", np.zeros(0))).shape[0]) if "match_cat" in state._blocks else 0
+        lists = {axis: rows(name) for axis, (name, _) in _LISTS.items() if name in state._blocks}
         for f in state._fields():
             if f.name not in arrays:
                 raise InputError(f"field {f.name!r} is missing")
             arr = np.asarray(arrays[f.name])
-            want = f.concrete_shape(state.num_classes, n, m)
+            want = f.concrete_shape(state.num_classes, n, lists, state.num_shards)
             if arr.shape != want or arr.dtype != np.dtype(f.dtype):
                 raise InputError(f"field {f.name!r} must be {f.dtype} of shape {want}, got {arr.dtype} {arr.shape}")
             if f.reduce == "sum":
@@ -342,16 +415,157 @@ class _State:
             keys = state.check_new_ids(ids)
             state._ids = [_json_id(i) for i in ids]
             state._id_keys = set(keys)
-            if "match_image" in state._blocks and m and (
-                    arrays["match_image"].min() < 0 or arrays["match_image"].max() >= n):
-                raise InputError("match_image points outside the image rows")
-        if "match_cat" in state._blocks and m and (
-                arrays["match_cat"].min() < 0 or arrays["match_cat"].max() >= state.num_classes):
-            raise InputError("match_cat holds a category outside [0, K)")
+            for axis, pointer in _POINTERS.items():
+                if pointer in state._blocks and lists.get(axis) and (
+                        np.min(arrays[pointer]) < 0 or np.max(arrays[pointer]) >= n):
+                    raise InputError(f"{pointer} points outside the image rows")
+        for axis, (cat, _) in _BY_VALUE.items():
+            if cat in state._blocks and lists.get(axis) and (
+                    np.min(arrays[cat]) < 0 or np.max(arrays[cat]) >= state.num_classes):
+                raise InputError(f"{cat} holds a category outside [0, K)")
+        c = lists.get("C", 0)
+        if c and (np.min(arrays["cell_index"]) < 0 or np.max(arrays["cell_index"]) >= int(np.prod(state._cell_shape()))
+                  or np.min(arrays["cell_count"]) <= 0):
+            raise InputError("cell_index outside the confusion matrix or a cell_count that is not positive")
         state._warnings = [str(w) for w in arrays.get("warnings", [])]
         state._canonical = False
         state._canonicalize()
         return state
+
+    def row_arrays(self) -> dict:
+        """:meth:`to_arrays` without the sums: the concatenated fields, ``image_ids`` and ``warnings``."""
+        out = self.to_arrays()
+        for name in self._sums:
+            del out[name]
+        return out
+
+    def sum_arrays(self) -> dict:
+        """The sums (copies), field name -> array or numpy scalar."""
+        return {name: np.copy(arr) if np.ndim(arr) else arr.dtype.type(arr) for name, arr in self._sums.items()}
+
+    @classmethod
+    def from_parts(cls, num_classes: int, sums: dict, parts: list, *, groups: Iterable[str]) -> "_State":
+        """A state of the sums ``sums`` and the rows of ``parts`` (:meth:`row_arrays` of states that hold
+        disjoint images), concatenated as :meth:`merge` does; checked as :meth:`from_arrays`."""
+        arrays = dict(sums)
+        arrays["image_ids"] = [i for p in parts for i in p.get("image_ids", [])]
+        arrays["warnings"] = [w for p in parts for w in p.get("warnings", [])]
+        for f in cls.FIELDS:
+            if f.reduce != "cat" or f.group not in set(groups):
+                continue
+            blocks, offset = [], 0
+            for p in parts:
+                arr = np.asarray(p[f.name])
+                blocks.append(arr + offset if f.name in _POINTERS.values() else arr)
+                offset += len(p.get("image_ids", []))
+            arrays[f.name] = np.concatenate(blocks) if blocks else \
+                np.zeros(f.concrete_shape(num_classes), dtype=f.dtype)
+        return cls.from_arrays(num_classes, arrays, groups=groups)
+
+    # ---- shards and taking images out
+    def add_shard(self, index: int) -> None:
+        """Record that this state holds the images of shard ``index`` (0-based) of ``num_shards``."""
+        if "shard" not in self.groups:
+            raise InputError("this state was not made for a sharded run (shards=None)")
+        if not 0 <= index < self.num_shards:
+            raise InputError(f"shard index {index} outside 0..{self.num_shards - 1}")
+        self._sums["shard_runs"][index] += 1
+
+    def _image_mask(self, ids: list) -> np.ndarray:
+        self._canonicalize()
+        pos = {id_key(x): j for j, x in enumerate(self._ids)}
+        absent = [i for i in ids if id_key(i) not in pos]
+        if absent:
+            raise InputError(f"image ids {_shown(absent)} are not in this state")
+        mask = np.zeros(len(self._ids), dtype=bool)
+        mask[[pos[id_key(i)] for i in ids]] = True
+        return mask
+
+    def _warning_owner(self, image_id) -> str:
+        # the per-image scoring starts each warning with the image it is about
+        return f"image {_json_id(image_id)!r}:"
+
+    def image_record(self, image_id) -> dict:
+        """Everything ``image_id`` added to this state: its per-image rows, its matches and cells (in
+        canonical order) and the warnings naming it; two records are equal iff the image was scored alike."""
+        if "cells" not in self.groups:
+            raise InputError("image records need the per-image cells (group 'cells')")
+        mask = self._image_mask([image_id])
+        out: dict = {}
+        for name in self._axis_fields("N"):
+            out[name] = self._array(name)[mask]
+        for axis, pointer in _POINTERS.items():
+            if pointer in self._blocks:
+                sel = mask[self._array(pointer)]
+                for name in self._axis_fields(axis):
+                    if name != pointer:
+                        out[name] = self._array(name)[sel]
+        prefix = self._warning_owner(image_id)
+        out["warnings"] = [w for w in self._warnings if w.startswith(prefix)]
+        return out
+
+    def drop_images(self, ids: list) -> None:
+        """Take images out again: their counts are subtracted and their rows, matches, cells and
+        warnings (those that start with ``image <id>:``, as the per-image scoring writes them) removed.
+
+        Needs the ``cells`` group (the pixel counts of each image).  Raises
+        :class:`InputError` for an id that is not in the state.
+        """
+        if "cells" not in self.groups:
+            raise InputError("taking images out of a state needs its per-image cells (group 'cells'; the array "
+                             "evaluators keep them with per_image=True)")
+        ids = list(ids)
+        if not ids:
+            return
+        mask = self._image_mask(ids)
+        self._subtract(mask)
+        keep = ~mask
+        new_row = np.cumsum(keep) - 1
+        arrays = {name: self._array(name) for name in self._blocks}
+        for name in self._axis_fields("N"):
+            arrays[name] = arrays[name][keep]
+        for axis, pointer in _POINTERS.items():
+            if pointer in arrays:
+                rsel = keep[arrays[pointer]]
+                for name in self._axis_fields(axis):
+                    arrays[name] = arrays[name][rsel]
+                arrays[pointer] = new_row[arrays[pointer]]
+        self._blocks = {name: [np.ascontiguousarray(a)] for name, a in arrays.items()}
+        prefixes = tuple(self._warning_owner(i) for i in ids)
+        self._warnings = [w for w in self._warnings if not w.startswith(prefixes)]
+        self._ids = [i for i, k in zip(self._ids, keep.tolist()) if k]
+        self._id_keys = {id_key(i) for i in self._ids}
+        self._sums["num_images"] -= int(mask.sum())
+
+    def drop_cells(self) -> None:
+        """Forget the per-image cells (the group ``cells``, with what only it needs)."""
+        self._canonicalize()
+        self.groups = self.groups - {"cells"}
+        for f in self.FIELDS:
+            if f.group == "cells":
+                self._blocks.pop(f.name, None)
+        self._canonical = False
+
+    def _add_cells(self, row: int, cells: dict) -> None:
+        self._add_blocks({"cell_image": np.full(cells["cell_index"].size, row, dtype=np.int64), **cells})
+
+    def _refuse_cells(self) -> None:
+        if "cells" in self.groups:
+            raise InputError("the folder engine's sums have no per-image cells: make the state without cells")
+
+    def _cells_of(self, mask: np.ndarray) -> np.ndarray:
+        """The cells of the images in ``mask``, added up, as a dense array of :meth:`_cell_shape`."""
+        cells = np.zeros(int(np.prod(self._cell_shape())), dtype=np.int64)
+        sel = mask[self._array("cell_image")]
+        np.add.at(cells, self._array("cell_index")[sel], self._array("cell_count")[sel])
+        return cells.reshape(self._cell_shape())
+
+    def _cell_shape(self) -> tuple:
+        raise NotImplementedError
+
+    def _subtract(self, mask: np.ndarray) -> None:
+        """Subtract the counts of the images in ``mask`` from the sums (``num_images`` aside)."""
+        raise NotImplementedError
 
     def copy(self) -> "_State":
         """An independent copy."""
@@ -390,6 +604,21 @@ _IMAGE_DIGEST = Field("image_digest", "uint8", ("N", _DIGEST), "cat", "digest",
                       "SHA-256 of each image's ground truth (see segmetrics.folders)")
 _IMAGE_MISSING = Field("image_missing", "bool", ("N",), "cat", "per_image",
                        "the image had no prediction (scored as all-void)")
+_CELLS = (Field("cell_image", "int64", ("C",), "cat", "cells", "image row of each per-image confusion cell"),
+          Field("cell_index", "int64", ("C",), "cat", "cells", "flat index of the cell (see _cell_shape)"),
+          Field("cell_count", "int64", ("C",), "cat", "cells", "pixels in the cell (> 0)"))
+_SHARD = Field("shard_runs", "int64", ("S",), "sum", "shard", "times each shard's images were counted")
+
+
+def _cell_rows(flat: np.ndarray, counts: np.ndarray) -> dict:
+    """One image's cells, ascending by flat index, repeated indices added up, zero counts dropped."""
+    flat = np.asarray(flat, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    index, inverse = np.unique(flat, return_inverse=True)
+    total = np.zeros(index.size, dtype=np.int64)
+    np.add.at(total, inverse, counts)
+    keep = total != 0
+    return {"cell_index": index[keep], "cell_count": total[keep]}
 
 
 def image_counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -423,7 +652,55 @@ class SemanticState(_State):
         Field("image_fn", "int64", ("N", "K"), "cat", "per_image", "false-negative pixels per image and class"),
         _IMAGE_MISSING,
         _IMAGE_DIGEST,
+        *_CELLS,
+        _SHARD,
+        Field("boundary_inter", "int64", ("K",), "sum", "boundary", "band pixels in both the GT and the prediction"),
+        Field("boundary_gt", "int64", ("K",), "sum", "boundary", "GT band pixels"),
+        Field("boundary_pred", "int64", ("K",), "sum", "boundary", "predicted band pixels on scored GT"),
+        Field("image_boundary_inter", "int64", ("N", "K"), "cat", "boundary_image", "boundary_inter per image"),
+        Field("image_boundary_gt", "int64", ("N", "K"), "cat", "boundary_image", "boundary_gt per image"),
+        Field("image_boundary_pred", "int64", ("N", "K"), "cat", "boundary_image", "boundary_pred per image"),
     )
+    _BAND = ("boundary_inter", "boundary_gt", "boundary_pred")
+
+    def _band_rows(self, band, n: int) -> dict:
+        """The boundary sums and rows to add: ``band`` is ``(3, K')`` (one image) or
+        ``(n, 3, K')`` band counts (intersection, GT band, predicted band), K' >= K."""
+        if not self.boundary_kept:
+            return {}
+        if band is None:
+            raise InputError("this state keeps boundary counts: pass the images' band counts")
+        k = self.num_classes
+        arr = np.asarray(band, dtype=np.int64)
+        rows = arr.reshape(n, 3, arr.shape[-1])[:, :, :k]
+        out = {name: rows[:, j].sum(axis=0) for j, name in enumerate(self._BAND)}
+        if "boundary_image" in self.groups:
+            out.update({"image_" + name: rows[:, j] for j, name in enumerate(self._BAND)})
+        return out
+
+    def _add_band(self, band_rows: dict) -> dict:
+        """Add the sums of :meth:`_band_rows`; returns its per-image rows."""
+        for name in self._BAND:
+            if name in band_rows:
+                self._sums[name] += band_rows.pop(name)
+        return band_rows
+
+    def _cell_shape(self) -> tuple:
+        # rows: GT class; columns: predicted class, then K = void (or missing, by image_missing)
+        return (self.num_classes, self.num_classes + 1)
+
+    def _subtract(self, mask: np.ndarray) -> None:
+        k = self.num_classes
+        missing = self._array("image_missing")
+        for flag, column in ((False, "void"), (True, "missing")):
+            sel = mask & (missing == flag)
+            if sel.any():
+                cells = self._cells_of(sel)
+                self._sums["confusion"] -= cells[:, :k]
+                self._sums[column] -= cells[:, k]
+        if "boundary_image" in self.groups:
+            for name in self._BAND:
+                self._sums[name] -= self._array("image_" + name)[mask].sum(axis=0)
 
     def _fold(self, cm: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """A (K, K) or void-column (K+1, K+1) matrix as (K x K counts, void vector or None)."""
@@ -454,9 +731,13 @@ class SemanticState(_State):
         self._sums["num_images"] += num_images
         return bad
 
-    def add_image(self, cm, *, image_id: Any = None, missing: bool = False, digest: bytes | None = None) -> None:
-        """Add one image's confusion matrix ((K, K), or (K+1, K+1) with the void column)."""
+    def add_image(self, cm, *, image_id: Any = None, missing: bool = False, digest: bytes | None = None,
+                  band=None) -> None:
+        """Add one image's confusion matrix ((K, K), or (K+1, K+1) with the void column) and, in a
+        state with boundary counts, its ``(3, K)`` / ``(3, K+1)`` band counts ``band``
+        (intersection, GT band, predicted band)."""
         counts, void = self._fold(np.asarray(cm, dtype=np.int64))
+        band_rows = self._band_rows(band, 1)
         rows = None
         if self.per_image_kept:
             keys = self.check_new_ids([image_id])
@@ -471,17 +752,34 @@ class SemanticState(_State):
         if void is not None:
             self._sums["missing" if missing else "void"] += void
         self._sums["num_images"] += 1
+        band_rows = self._add_band(band_rows)
         if rows is not None:
-            self._add_rows([image_id], keys, rows)
+            first = self._add_rows([image_id], keys, {**rows, **band_rows})
+            if "cells" in self.groups:
+                full = np.zeros(self._cell_shape(), dtype=np.int64)
+                full[:, :-1] = counts
+                if void is not None:
+                    full[:, -1] = void
+                flat = np.flatnonzero(full)
+                self._add_cells(first, {"cell_index": flat, "cell_count": full.reshape(-1)[flat]})
 
     def add_sums(self, sums, image_ids: list, *, missing: bool = False, digests: list | None = None) -> None:
         """Add what the folder engine returned for ``image_ids`` (a ``SemanticSums``).
 
         ``sums.confusion`` is (K, K), or (K+1, K+1) when the engine counted the
         void column; per-image rows (``sums.image_tp`` ...) are in the order of
-        ``image_ids``.
+        ``image_ids``; band counts in ``sums.boundary`` / ``sums.image_boundary``.
         """
+        self._refuse_cells()
         counts, void = self._fold(np.asarray(sums.confusion, dtype=np.int64))
+        band_rows = {}
+        if self.boundary_kept:
+            per_image = "boundary_image" in self.groups
+            band = getattr(sums, "image_boundary" if per_image else "boundary", None)
+            if band is None:
+                raise InputError("these sums have no band counts (run the engine with a dilation ratio)")
+            band_rows = self._band_rows(band if per_image else np.asarray(band)[None], len(image_ids) if per_image
+                                        else 1)
         rows = None
         k = self.num_classes
         if self.per_image_kept:
@@ -496,8 +794,9 @@ class SemanticState(_State):
         if void is not None:
             self._sums["missing" if missing else "void"] += void
         self._sums["num_images"] += int(sums.num_images)
+        band_rows = self._add_band(band_rows)
         if rows is not None:
-            self._add_rows(list(image_ids), keys, rows)
+            self._add_rows(list(image_ids), keys, {**rows, **band_rows})
 
     @property
     def per_image(self) -> list | None:
@@ -528,9 +827,16 @@ class PanopticState(_State):
     ``confusion`` is the (K+1) x (K+1) pixel matrix of the painted category
     maps (row / column K: void).  With per-image rows, ``match_image`` gives
     each match's image row, so per-image IoU sums follow the same way.
+    PQ-dagger (``dagger``): ``gt_segments`` (non-crowd GT segments per category)
+    and ``stuff_cat`` / ``stuff_iou``, every same-category pair of a stuff category
+    whose GT segment is not crowd with its mask IoU.  Boundary PQ (``boundary``):
+    ``btp`` ... ``bmatch_iou`` as ``tp`` ... ``match_iou`` for the matching on
+    ``min(mask IoU, boundary IoU)``.  With cells, ``stuff_image`` and
+    ``image_gt_segments`` let an image's PQ-dagger counts be taken out again.
     """
 
     TASK = "panoptic"
+    ALWAYS = frozenset({"counts", "dagger"})
     FIELDS = (
         Field("num_images", "int64", (), "sum", "counts", "images counted"),
         Field("tp", "int64", ("K",), "sum", "counts", "matched segments per category"),
@@ -545,7 +851,56 @@ class PanopticState(_State):
         Field("image_fn", "int64", ("N", "K"), "cat", "per_image", "unmatched GT segments per image and category"),
         _IMAGE_MISSING,
         _IMAGE_DIGEST,
+        *_CELLS,
+        _SHARD,
+        Field("gt_segments", "int64", ("K",), "sum", "dagger", "non-crowd GT segments per category"),
+        Field("stuff_cat", "int64", ("P",), "cat", "dagger", "category of each stuff pair (PQ-dagger)"),
+        Field("stuff_iou", "float64", ("P",), "cat", "dagger", "mask IoU of each stuff pair"),
+        Field("stuff_image", "int64", ("P",), "cat", "cells", "image row of each stuff pair"),
+        Field("image_gt_segments", "int64", ("N", "K"), "cat", "cells", "gt_segments per image"),
+        Field("btp", "int64", ("K",), "sum", "boundary", "Boundary PQ matched segments per category"),
+        Field("bfp", "int64", ("K",), "sum", "boundary", "Boundary PQ unmatched predictions per category"),
+        Field("bfn", "int64", ("K",), "sum", "boundary", "Boundary PQ unmatched GT segments per category"),
+        Field("bmatch_cat", "int64", ("B",), "cat", "boundary", "dense category of each Boundary PQ match"),
+        Field("bmatch_iou", "float64", ("B",), "cat", "boundary", "min(mask IoU, boundary IoU) of each match"),
+        Field("bmatch_image", "int64", ("B",), "cat", "boundary_image", "image row of each Boundary PQ match"),
+        Field("image_btp", "int64", ("N", "K"), "cat", "boundary_image", "btp per image"),
+        Field("image_bfp", "int64", ("N", "K"), "cat", "boundary_image", "bfp per image"),
+        Field("image_bfn", "int64", ("N", "K"), "cat", "boundary_image", "bfn per image"),
     )
+
+    def _cell_shape(self) -> tuple:
+        return (self.num_classes + 1, self.num_classes + 1)  # the category-map matrix
+
+    def _subtract(self, mask: np.ndarray) -> None:
+        names = [("tp", "image_tp"), ("fp", "image_fp"), ("fn", "image_fn"), ("gt_segments", "image_gt_segments")]
+        if "boundary_image" in self.groups:
+            names += [("btp", "image_btp"), ("bfp", "image_bfp"), ("bfn", "image_bfn")]
+        for name, rows in names:
+            self._sums[name] -= self._array(rows)[mask].sum(axis=0)
+        self._sums["confusion"] -= self._cells_of(mask)
+
+    def _extra(self, src, n: int, per_image_rows: bool) -> tuple[dict, dict]:
+        """(sums, list / row blocks) of the PQ-dagger and boundary groups from ``src`` (an
+        ``ImageStats`` or a ``PanopticSums``: the same attribute names)."""
+        sums, blocks = {}, {}
+        if "dagger" in self.groups:
+            if getattr(src, "stuff_cat", None) is None:
+                raise InputError("this state keeps PQ-dagger counts: these statistics have none")
+            sums["gt_segments"] = src.gt_segments
+            blocks.update(stuff_cat=src.stuff_cat, stuff_iou=src.stuff_iou)
+        if self.boundary_kept:
+            if getattr(src, "btp", None) is None:
+                raise InputError("this state keeps Boundary PQ counts: these statistics have none "
+                                 "(score with boundary=True)")
+            sums.update(btp=src.btp, bfp=src.bfp, bfn=src.bfn)
+            blocks.update(bmatch_cat=src.bmatch_cat, bmatch_iou=src.bmatch_iou)
+            if "boundary_image" in self.groups and per_image_rows:
+                rows = [getattr(src, "image_" + x) for x in ("btp", "bfp", "bfn")]
+                if rows[0] is None:
+                    raise InputError("these sums have no per-image Boundary PQ rows")
+                blocks.update(image_btp=rows[0], image_bfp=rows[1], image_bfn=rows[2])
+        return sums, blocks
 
     def add_image(self, stats, *, missing: bool = False, digest: bytes | None = None) -> None:
         """Add one image's statistics (an ``ImageStats`` of the per-image scoring)."""
@@ -553,6 +908,7 @@ class PanopticState(_State):
         if np.shape(stats.tp) != (k,):
             raise InputError("these image statistics were computed for other categories")
         rows: dict = {"match_cat": stats.match_cat, "match_iou": stats.match_iou}
+        sums, blocks = self._extra(stats, 1, False)
         keys = None
         if self.per_image_kept:
             keys = self.check_new_ids([stats.image_id])
@@ -560,15 +916,25 @@ class PanopticState(_State):
                         image_missing=np.array([missing]))
             if "digest" in self.groups:
                 rows["image_digest"] = _digest_rows([digest])
+            if "boundary_image" in self.groups:
+                rows.update(image_btp=stats.btp[None], image_bfp=stats.bfp[None], image_bfn=stats.bfn[None])
         self._sums["tp"] += stats.tp
         self._sums["fp"] += stats.fp
         self._sums["fn"] += stats.fn
+        for name, v in sums.items():
+            self._sums[name] += v
         np.add.at(self._sums["confusion"].reshape(-1), stats.confusion_index, stats.confusion_count)
         self._sums["num_images"] += 1
         if keys is not None:
             first = self._add_rows([stats.image_id], keys, {})
             rows["match_image"] = np.full(stats.match_cat.size, first, dtype=np.int64)
-        self._add_blocks(rows)
+            if "boundary_image" in self.groups:
+                rows["bmatch_image"] = np.full(stats.bmatch_cat.size, first, dtype=np.int64)
+            if "cells" in self.groups:
+                self._add_cells(first, _cell_rows(stats.confusion_index, stats.confusion_count))
+                rows["stuff_image"] = np.full(np.size(stats.stuff_cat), first, dtype=np.int64)
+                rows["image_gt_segments"] = np.asarray(stats.gt_segments, dtype=np.int64)[None]
+        self._add_blocks({**rows, **blocks})
         self.add_warnings(stats.warnings)
 
     def add_sums(self, sums, image_ids: list, *, missing=None, digests: list | None = None) -> None:
@@ -576,8 +942,10 @@ class PanopticState(_State):
 
         ``missing`` flags the images scored without prediction (one bool per image).
         """
+        self._refuse_cells()
         n = len(image_ids)
         rows: dict = {"match_cat": sums.match_cat, "match_iou": sums.match_iou}
+        extra_sums, blocks = self._extra(sums, n, True)
         keys = None
         if self.per_image_kept:
             if sums.image_tp is None:
@@ -588,15 +956,22 @@ class PanopticState(_State):
                           "image_missing": flags}
             if "digest" in self.groups:
                 image_rows["image_digest"] = _digest_rows(digests)
+            for name in ("image_btp", "image_bfp", "image_bfn"):
+                if name in blocks:
+                    image_rows[name] = blocks.pop(name)
         self._sums["tp"] += sums.tp
         self._sums["fp"] += sums.fp
         self._sums["fn"] += sums.fn
+        for name, v in extra_sums.items():
+            self._sums[name] += v
         self._sums["confusion"] += sums.confusion
         self._sums["num_images"] += int(sums.num_images)
         if keys is not None:
             first = self._add_rows(list(image_ids), keys, image_rows)
             rows["match_image"] = np.asarray(sums.match_image, dtype=np.int64) + first
-        self._add_blocks(rows)
+            if "boundary_image" in self.groups:
+                rows["bmatch_image"] = np.asarray(sums.bmatch_image, dtype=np.int64) + first
+        self._add_blocks({**rows, **blocks})
         self.add_warnings(sums.warnings)
 
     def iou_sum(self) -> np.ndarray:
@@ -608,6 +983,21 @@ class PanopticState(_State):
         if not self.per_image_kept:
             return None
         return _iou_sums(self.match_cat, self.match_iou, self.num_classes, match_image=self.match_image,
+                         num_images=len(self.image_ids))
+
+    def stuff_iou_sum(self) -> np.ndarray:
+        """Per-category sum of the stuff pairs' mask IoUs (PQ-dagger; correctly rounded)."""
+        return _iou_sums(self.stuff_cat, self.stuff_iou, self.num_classes)
+
+    def boundary_iou_sum(self) -> np.ndarray:
+        """Per-category sum of the Boundary PQ matches' IoUs (correctly rounded)."""
+        return _iou_sums(self.bmatch_cat, self.bmatch_iou, self.num_classes)
+
+    def image_boundary_iou_sum(self) -> np.ndarray | None:
+        """``(N, K)`` per-image Boundary PQ IoU sums (None without per-image boundary rows)."""
+        if "boundary_image" not in self.groups:
+            return None
+        return _iou_sums(self.bmatch_cat, self.bmatch_iou, self.num_classes, match_image=self.bmatch_image,
                          num_images=len(self.image_ids))
 
     @property
@@ -639,6 +1029,17 @@ def _checksum(members: dict) -> str:
     return h.hexdigest()
 
 
+def _counts(ids: list, arrays: dict) -> dict:
+    """The header's ``counts``: images, matches, and the other lists / shards when the state has them."""
+    out = {"images": len(ids), "matches": int(arrays["match_cat"].shape[0]) if "match_cat" in arrays else 0}
+    for field, name in _LISTS.values():
+        if field in arrays and name != "matches":
+            out[name] = int(arrays[field].shape[0])
+    if "shard_runs" in arrays:
+        out["shards"] = int(arrays["shard_runs"].shape[0])
+    return out
+
+
 def write_state_file(path, state: _State, header: dict) -> None:
     """Write ``state`` and the JSON-ready ``header`` (task-level facts: params, classes,
     dataset, notes) to ``path`` atomically (a temporary file, then a rename)."""
@@ -647,8 +1048,7 @@ def write_state_file(path, state: _State, header: dict) -> None:
     head = dict(header)
     head.update(format=FORMAT_NAME, version=FORMAT_VERSION, segmetrics_version=__version__, task=state.TASK,
                 num_classes=state.num_classes, groups=sorted(state.groups),
-                counts={"images": len(ids), "matches": int(arrays["match_cat"].shape[0])
-                        if "match_cat" in arrays else 0})
+                counts=_counts(ids, arrays))
     members = {
         "header.json": json.dumps(head, allow_nan=False).encode("ascii"),  # key order kept: reports follow it
         "image_ids.json": json.dumps(ids).encode("ascii"),
@@ -739,8 +1139,10 @@ def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
         k = int(header["num_classes"])
         groups = set(header["groups"])
         n = int(header["counts"]["images"])
-        m = int(header["counts"]["matches"])
-    except (KeyError, TypeError, ValueError):
+        int(header["counts"]["matches"])  # every header has it
+        lists = {axis: int(header["counts"].get(name, 0)) for axis, (_, name) in _LISTS.items()}
+        s = int(header["counts"].get("shards", 0))
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise FormatError(f"{path}: the header lacks num_classes, groups or counts") from None
     members = {"header.json": raw}
     members["image_ids.json"] = _read_member(zf, "image_ids.json", _MAX_JSON, path)
@@ -748,7 +1150,7 @@ def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
     fields = [f for f in cls.FIELDS if f.group in groups]
     arrays: dict = {}
     for f in fields:
-        shape = f.concrete_shape(k, n, m)
+        shape = f.concrete_shape(k, n, lists, s)
         limit = int(np.prod(shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize + 4096
         data = _read_member(zf, f.name + ".npy", limit, path)
         members[f.name + ".npy"] = data

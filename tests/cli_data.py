@@ -8,6 +8,22 @@ import numpy as np
 from PIL import Image
 
 
+def cli_run(*args):
+    """``segmetrics ARGS`` through click's CliRunner (exceptions propagate)."""
+    from click.testing import CliRunner
+
+    from segmetrics.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def cli_ok(*args):
+    """:func:`cli_run` that must exit 0."""
+    r = cli_run(*args)
+    assert r.exit_code == 0, r.output
+    return r
+
+
 def assert_user_error(result, *fragments, code=2) -> str:
     """A CLI result that exits ``code`` with exactly one line on stderr holding every fragment,
     and no traceback; returns that line."""

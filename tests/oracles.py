@@ -166,7 +166,8 @@ def pair_counts(gt_map, pred_map, gt_ids, pred_ids):
     return {(int(a // width), int(a % width)): int(c) for a, c in zip(keys, counts)}, 0
 
 
-def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, recompute: bool = False) -> dict:
+def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, recompute: bool = False,
+                isthing=None) -> dict:
     """panopticapi's per-image rules on the pair counts of one image.
 
     Definitions (README "Panoptic segmentation"; indices are dense, ``g_*`` / ``p_*``
@@ -180,7 +181,12 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
     non-crowd GT segments are false negatives; an unmatched prediction is a false
     positive unless ``(|p & void| + |p & crowd region of its category|) / |p| > 0.5``.
     The category confusion adds each GT segment's pixels at (its category, the
-    prediction's category or K for void); GT void is not counted.
+    prediction's category or K for void); GT void is not counted.  With ``isthing``,
+    PQ-dagger's inputs too: every pair of a stuff category with the same category on
+    both sides and a GT segment that is not crowd, with its IoU above (no threshold),
+    in ascending (GT, prediction) order, and the non-crowd GT segments per category.
+    Each segment's outcome: GT 1 matched, 2 false negative, 0 crowd; prediction 1
+    matched, 2 false positive, 0 unmatched and not counted.
     """
     ng, npr = len(g_cat), len(p_cat)
     gpix = [0] * (ng + 1)
@@ -203,7 +209,7 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
     for g in sorted((g for g in range(ng) if g_crowd[g]), key=lambda g: g_order[g]):
         crowd_region[int(g_cat[g])] = g + 1
     tp, fp, fn = np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k, np.int64)
-    matches = []
+    matches, stuff = [], []
     gm, pm = set(), set()
     for (g, p) in sorted(pairs):
         if g == 0 or p == 0 or g_crowd[g - 1] or g_cat[g - 1] != p_cat[p - 1]:
@@ -211,14 +217,19 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
         inter = pairs[(g, p)]
         union = float(ppix[p]) + area[g - 1] - inter - pairs.get((0, p), 0)
         iou = inter / union
+        if isthing is not None and not isthing[p_cat[p - 1]]:
+            stuff.append((int(p_cat[p - 1]), iou))
         if iou > 0.5:
             tp[p_cat[p - 1]] += 1
             matches.append((int(p_cat[p - 1]), iou))
             gm.add(g)
             pm.add(p)
+    gt_outcome = [1 if g in gm else 0 for g in range(1, ng + 1)]  # 1 matched, 2 FN, 0 crowd
+    pred_outcome = [1 if p in pm else 0 for p in range(1, npr + 1)]  # 1 matched, 2 FP, 0 not counted
     for g in range(1, ng + 1):
         if g not in gm and not g_crowd[g - 1]:
             fn[g_cat[g - 1]] += 1
+            gt_outcome[g - 1] = 2
     for p in range(1, npr + 1):
         if p in pm:
             continue
@@ -227,12 +238,18 @@ def image_stats(pairs: dict, g_cat, g_crowd, g_area, g_order, p_cat, k: int, rec
         if ignored / ppix[p] > 0.5:
             continue
         fp[c] += 1
+        pred_outcome[p - 1] = 2
     conf = np.zeros((k + 1) * (k + 1), np.int64)
     for (g, p), c in pairs.items():
         if g:
             conf[int(g_cat[g - 1]) * (k + 1) + (int(p_cat[p - 1]) if p else k)] += c
-    return {"status": 0, "tp": tp, "fp": fp, "fn": fn, "matches": matches, "confusion": conf, "stale": stale,
-            "gt_pixels": gpix[1:], "pred_pixels": ppix[1:]}
+    out = {"status": 0, "tp": tp, "fp": fp, "fn": fn, "matches": matches, "confusion": conf, "stale": stale,
+           "gt_pixels": gpix[1:], "pred_pixels": ppix[1:], "gt_outcome": gt_outcome, "pred_outcome": pred_outcome}
+    if isthing is not None:
+        out["stuff"] = stuff
+        out["gt_segments"] = np.bincount([int(g_cat[g]) for g in range(ng) if not g_crowd[g]],
+                                         minlength=k).astype(np.int64)
+    return out
 
 
 def panoptic_run(images: list, k: int, recompute: bool = False) -> dict:

@@ -276,55 +276,70 @@ def test_metrics_edge_cases_and_vectorised():
         sb.boundary_iou_metrics([5], [2], [2])
 
 
-def test_accumulator_merge_pickle_threads():
+def test_evaluator_merge_pickle_threads():
+    """SemanticEvaluator(boundary=True): the same band counts and values whatever the image
+    order, sharding, merge order, threads and a pickle round trip."""
     rng = np.random.default_rng(11)
     images = [(_blocky(rng, 50, 40, 5, int(rng.integers(2, 8))).astype(np.uint8),
                _blocky(rng, 50, 40, 5, int(rng.integers(2, 8))).astype(np.uint8)) for _ in range(8)]
     for g, _ in images:
         g[rng.random(g.shape) < 0.05] = 255
-    whole = sb.SemanticBoundaryAccumulator(5, dilation_ratio=0.05)
+
+    def make(**kw):
+        return segmetrics.SemanticEvaluator(5, boundary=True, **({"dilation_ratio": 0.05} | kw))
+
+    whole = make()
     for g, p in images:
         whole.update(g, p)
-    parts = [sb.SemanticBoundaryAccumulator(5, dilation_ratio=0.05) for _ in range(3)]
+    parts = [make() for _ in range(3)]
     for i, (g, p) in enumerate(images[::-1]):
         parts[i % 3].update(g, p)
     merged = pickle.loads(pickle.dumps(parts[2])).merge(parts[0]).merge(parts[1])
 
     def one(pair):
-        acc = sb.SemanticBoundaryAccumulator(5, dilation_ratio=0.05)
-        acc.update(*pair)
-        return acc
+        ev = make()
+        ev.update(*pair)
+        return ev
 
     with ThreadPoolExecutor(3) as pool:
-        threaded = sb.SemanticBoundaryAccumulator(5, dilation_ratio=0.05)
-        for acc in pool.map(one, images):
-            threaded.merge(acc)
+        threaded = make()
+        for ev in pool.map(one, images):
+            threaded.merge(ev)
     a, b, c = whole.compute(), merged.compute(), threaded.compute()
     for key in ("BIoU", "MinIoU", "IoU"):
-        np.testing.assert_array_equal(a[key], b[key])
-        np.testing.assert_array_equal(a[key], c[key])
-    assert a["mBIoU"] == b["mBIoU"] == c["mBIoU"] and a["mMinIoU"] == b["mMinIoU"]
+        np.testing.assert_array_equal(a.per_class[key], b.per_class[key])
+        np.testing.assert_array_equal(a.per_class[key], c.per_class[key])
+    assert a.metrics["mBIoU"] == b.metrics["mBIoU"] == c.metrics["mBIoU"]
+    assert a.metrics["mMinIoU"] == b.metrics["mMinIoU"]
     cm = sum(segmetrics.confusion_matrix(g, p, num_classes=5) for g, p in images)
-    np.testing.assert_array_equal(whole.evaluator.state.confusion, cm)
-    assert a["mIoU"] == segmetrics.mean_iou(cm)
-    with pytest.raises(InputError, match="same band width"):
-        whole.merge(sb.SemanticBoundaryAccumulator(5, dilation=2))
+    np.testing.assert_array_equal(whole.state.confusion, cm)
+    assert a.metrics["mIoU"] == segmetrics.mean_iou(cm)
+    # the counts are the array API's, summed image by image
+    want = sum((sb.boundary_iou_counts(g, p, num_classes=5, dilation_ratio=0.05) for g, p in images[1:]),
+               sb.boundary_iou_counts(*images[0], num_classes=5, dilation_ratio=0.05))
+    for got, exp in ((whole.state.boundary_inter, want.intersection), (whole.state.boundary_gt, want.gt_band),
+                     (whole.state.boundary_pred, want.pred_band)):
+        np.testing.assert_array_equal(got, exp)
+    with pytest.raises(InputError, match="dilation"):
+        whole.merge(make(dilation=2))
     with pytest.raises(InputError, match="ignore_index"):
-        whole.merge(sb.SemanticBoundaryAccumulator(5, ignore_index=0, dilation_ratio=0.05))
+        whole.merge(make(ignore_index=0))
+    with pytest.raises(InputError, match="band counts"):
+        whole.update_confusion(cm)
 
 
-def test_accumulator_error_counts_nothing():
-    acc = sb.SemanticBoundaryAccumulator(3, dilation=1)
+def test_evaluator_error_counts_nothing():
+    ev = segmetrics.SemanticEvaluator(3, boundary=True, dilation=1)
     good = np.zeros((2, 5, 5), np.uint8)
     bad = good.copy()
     bad[1, 2, 2] = 7
-    acc.update(good, good)
-    before = (acc.counts.gt_band.copy(), acc.evaluator.state.confusion.copy(), acc.num_images)
+    ev.update(good, good)
+    before = (ev.state.boundary_gt.copy(), ev.state.confusion.copy(), ev.state.num_images)
     with pytest.raises(LabelError, match="image 3"):  # the running index, as SemanticEvaluator names it
-        acc.update(bad, good)
-    np.testing.assert_array_equal(acc.counts.gt_band, before[0])
-    np.testing.assert_array_equal(acc.evaluator.state.confusion, before[1])
-    assert acc.num_images == before[2]
+        ev.update(bad, good)
+    np.testing.assert_array_equal(ev.state.boundary_gt, before[0])
+    np.testing.assert_array_equal(ev.state.confusion, before[1])
+    assert ev.state.num_images == before[2]
 
 
 # ----------------------------------------------------------------------------- kernel pieces

@@ -29,13 +29,14 @@ from boundary_oracles import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _image_stats_equal(got: sb.BoundaryImageStats, oracle: dict, categories) -> None:
+def _image_stats_equal(got, oracle: dict, categories) -> None:
     for i, c in enumerate(categories):
         o = oracle[c["id"]]
-        assert (got.tp[i], got.fp[i], got.fn[i]) == (o["btp"], o["bfp"], o["bfn"]), c
-        assert (got.mask.tp[i], got.mask.fp[i], got.mask.fn[i]) == (o["tp"], o["fp"], o["fn"]), c
+        assert (got.btp[i], got.bfp[i], got.bfn[i]) == (o["btp"], o["bfp"], o["bfn"]), c
+        assert (got.tp[i], got.fp[i], got.fn[i]) == (o["tp"], o["fp"], o["fn"]), c
         assert got.gt_segments[i] == o["gt_segments"]
-        assert sorted(got.match_iou[got.match_cat == i].tolist()) == sorted(o["biou"])
+        assert sorted(got.bmatch_iou[got.bmatch_cat == i].tolist()) == sorted(o["biou"])
+        assert sorted(got.match_iou[got.match_cat == i].tolist()) == sorted(o["iou"])
         assert sorted(got.stuff_iou[got.stuff_cat == i].tolist()) == sorted(o["stuff_iou"])
 
 
@@ -57,7 +58,7 @@ def test_image_stats_equal_per_segment_oracle(seed, h, w, d):
 def test_dataset_metrics_equal_oracle_and_panoptic_evaluator():
     rng = np.random.default_rng(2024)
     cats = random_categories(rng, 5, 4)
-    acc = sb.PanopticBoundaryAccumulator(cats, dilation_ratio=0.05)
+    acc = PanopticEvaluator(cats, with_semantic=False, boundary=True, dilation_ratio=0.05)
     ev = PanopticEvaluator(cats, with_semantic=False)
     oracle = []
     for i in range(25):
@@ -66,16 +67,16 @@ def test_dataset_metrics_equal_oracle_and_panoptic_evaluator():
         acc.update(gt, gs, pred, ps, image_id=i)
         ev.update(gt, gs, pred, ps, image_id=i)
         oracle.append(panoptic_oracle_image(gt, gs, pred, ps, cats, reference_dilation(h, w, 0.05)))
-    res = acc.compute()
+    res = acc.compute().metrics
     want = oracle_metrics(oracle, cats)
     for key, value in want.items():
-        got = res["metrics"][key]
+        got = res[key]
         assert (math.isnan(got) and math.isnan(value)) or abs(got - value) <= 1e-12, key
     mask = ev.compute().metrics
-    for key in ("PQ", "SQ", "RQ", "N", "PQ_th", "PQ_st", "N_th", "N_st"):
-        assert res["metrics"][key] == pytest.approx(mask[key], abs=1e-15)
-    assert res["metrics"]["PQ_dagger_th"] == pytest.approx(mask["PQ_th"], abs=1e-15)
-    assert res["metrics"]["BPQ"] < res["metrics"]["PQ"]  # the borders of this data are far off
+    for key in ("PQ", "SQ", "RQ", "N", "PQ_th", "PQ_st", "N_th", "N_st", "PQ_dagger", "PQ_dagger_st"):
+        assert res[key] == mask[key]  # the band changes no mask number, bit for bit
+    assert res["PQ_dagger_th"] == mask["PQ_th"]
+    assert res["BPQ"] < res["PQ"]  # the borders of this data are far off
 
 
 def test_accumulator_order_merge_threads_pickle():
@@ -88,31 +89,37 @@ def test_accumulator_order_merge_threads_pickle():
     cats = random_categories(rng)
     data = [random_panoptic_pair(rng, int(rng.integers(10, 40)), int(rng.integers(10, 40)), cats)
             for _ in range(12)]
-    ref = sb.PanopticBoundaryAccumulator(cats, dilation_ratio=0.04)
+    def make(**kw):
+        return PanopticEvaluator(cats, boundary=True, **({"dilation_ratio": 0.04} | kw))
+
+    ref = make()
     for i, item in enumerate(data):
         ref.update(*item, image_id=i)
-    shards = [sb.PanopticBoundaryAccumulator(cats, dilation_ratio=0.04) for _ in range(3)]
+    shards = [make() for _ in range(3)]
     order = rng.permutation(len(data))
     for j, i in enumerate(order):
         shards[j % 3].update(*data[i], image_id=int(i))
     merged = pickle.loads(pickle.dumps(shards[1])).merge(shards[2]).merge(shards[0])
     with ThreadPoolExecutor(3) as pool:
         stats = list(pool.map(lambda i: ref.evaluate_image(*data[i], image_id=i), range(len(data))[::-1]))
-    threaded = sb.PanopticBoundaryAccumulator(cats, dilation_ratio=0.04)
+    threaded = make()
     for st_ in stats:
         threaded.add(st_)
     want = ref.compute()
     for other in (merged.compute(), threaded.compute()):
-        assert json.dumps(other["metrics"], sort_keys=True) == json.dumps(want["metrics"], sort_keys=True)
-        assert json.dumps(other["per_class"], sort_keys=True) == json.dumps(want["per_class"], sort_keys=True)
-    with pytest.raises(Exception, match="same configuration"):
-        ref.merge(sb.PanopticBoundaryAccumulator(cats, dilation=3))
+        assert json.dumps(other.to_dict()["metrics"], sort_keys=True) == json.dumps(want.to_dict()["metrics"],
+                                                                                   sort_keys=True)
+        assert json.dumps(other.to_dict()["per_class"], sort_keys=True) == json.dumps(
+            want.to_dict()["per_class"], sort_keys=True)
+    with pytest.raises(Exception, match="boundary settings"):
+        ref.merge(make(dilation=3))
 
 
-def test_mask_mode_matcher_equals_evaluate_image():
-    """The boundary matcher without the band is panopticapi's mask matching: the same counts
-    and IoUs as the per-image path (crowd, void, stale JSON areas, recompute_gt_areas)."""
-    from segmetrics.boundary import _panoptic_image
+def test_one_matcher_band_covering_everything_is_mask_pq():
+    """One matcher serves PQ and Boundary PQ: with a band wider than half the image every
+    pixel is in its segment's band, so the boundary IoU is the mask IoU on PNG areas, and
+    with ``recompute_gt_areas`` Boundary PQ's counts and IoUs equal PQ's bit for bit (crowd,
+    void); with stale JSON areas the boundary IoU is taken on the PNG areas instead."""
     from segmetrics.panoptic import CategoryIndex
 
     rng = np.random.default_rng(99)
@@ -123,14 +130,17 @@ def test_mask_mode_matcher_equals_evaluate_image():
         if i % 3 == 0 and gs:
             gs[0] = dict(gs[0], area=gs[0]["area"] + int(rng.integers(0, 4)))  # stale area
         for recompute in (False, True):
-            st_ = _panoptic_image(gt, gs, pred, ps, index, ratio=0.02, dilation=None, with_band=False,
-                                  image_id=i, recompute_gt_areas=recompute, gt_name=None, pred_name=None)
-            assert st_.dilation == 0
-            np.testing.assert_array_equal(st_.tp, st_.mask.tp)
-            np.testing.assert_array_equal(st_.fp, st_.mask.fp)
-            np.testing.assert_array_equal(st_.fn, st_.mask.fn)
-            np.testing.assert_array_equal(st_.match_cat, st_.mask.match_cat)
-            np.testing.assert_array_equal(st_.match_iou, st_.mask.match_iou)
+            st_ = sb.boundary_panoptic_stats(gt, gs, pred, ps, index, dilation=100, image_id=i,
+                                             recompute_gt_areas=recompute)
+            assert st_.dilation == 100
+            mask_view = sb.boundary_panoptic_stats(gt, gs, pred, ps, index, dilation=100, image_id=i,
+                                                   recompute_gt_areas=True)
+            for a, b in ((st_.btp, mask_view.tp), (st_.bfp, mask_view.fp), (st_.bfn, mask_view.fn)):
+                if recompute or i % 3:
+                    np.testing.assert_array_equal(a, b)
+            if recompute:
+                np.testing.assert_array_equal(st_.bmatch_cat, st_.match_cat)
+                np.testing.assert_array_equal(st_.bmatch_iou, st_.match_iou)
 
 
 def test_sentinel_id_segment_is_scored_by_the_definition():
@@ -144,8 +154,8 @@ def test_sentinel_id_segment_is_scored_by_the_definition():
             {"id": 3, "category_id": 1, "iscrowd": 0, "area": int((gt == 3).sum())},
             {"id": 9, "category_id": 1, "iscrowd": 0, "area": int((gt == 9).sum())}]
     st_ = sb.boundary_panoptic_stats(gt, segs, gt, [dict(s) for s in segs], cats, dilation=3)
-    assert st_.tp.tolist() == [2, 1] and not st_.fp.any() and not st_.fn.any()
-    assert st_.match_iou.tolist() == [1.0, 1.0, 1.0]
+    assert st_.btp.tolist() == [2, 1] and not st_.bfp.any() and not st_.bfn.any()
+    assert st_.bmatch_iou.tolist() == [1.0, 1.0, 1.0]
 
 
 def test_boundary_pq_is_lower_when_only_borders_are_wrong():
@@ -161,8 +171,8 @@ def test_boundary_pq_is_lower_when_only_borders_are_wrong():
     gs = [{"id": 5, "category_id": 2, "area": int((gt == 5).sum())}, {"id": 6, "category_id": 1, "area": 1600}]
     ps = [{"id": 5, "category_id": 2}, {"id": 6, "category_id": 1}]
     st_ = sb.boundary_panoptic_stats(gt, gs, pred, ps, cats, dilation=2)
-    assert st_.mask.match_iou[st_.mask.match_cat == 0].tolist() == [1296 / 1600]
-    assert st_.tp[0] == 0 and st_.fn[0] == 1 and st_.fp[0] == 1
+    assert st_.match_iou[st_.match_cat == 0].tolist() == [1296 / 1600]
+    assert st_.btp[0] == 0 and st_.bfn[0] == 1 and st_.bfp[0] == 1
 
 
 def test_prediction_spilling_over_void():
@@ -179,8 +189,8 @@ def test_prediction_spilling_over_void():
     ps = [{"id": 8, "category_id": 2}, {"id": 4, "category_id": 1}]
     for d in (1, 2, 3):
         got = sb.boundary_panoptic_stats(gt, gs, pred, ps, cats, dilation=d)
-        assert got.mask.match_iou[got.mask.match_cat == 0].tolist() == [1.0]
-        assert got.tp[0] == 1
+        assert got.match_iou[got.match_cat == 0].tolist() == [1.0]
+        assert got.btp[0] == 1
         _image_stats_equal(got, panoptic_oracle_image(gt, gs, pred, ps, cats, d), cats)
 
 
@@ -221,7 +231,7 @@ def test_real_coco_sample_against_oracle(shared_data):
     from segmetrics.io.coco_panoptic import read_id_png, rgb2id
 
     rng = np.random.default_rng(0)
-    acc = sb.PanopticBoundaryAccumulator(cats)
+    acc = PanopticEvaluator(cats, boundary=True, with_semantic=False)
     oracle = []
     for ann in data["annotations"]:
         gt = rgb2id(read_id_png(root / "sample_data" / "panoptic_examples" / ann["file_name"]))
@@ -231,7 +241,7 @@ def test_real_coco_sample_against_oracle(shared_data):
         acc.update(gt, ann["segments_info"], pred, ps, image_id=ann["image_id"])
         d = reference_dilation(*gt.shape, 0.02)
         oracle.append(panoptic_oracle_image(gt, ann["segments_info"], pred, ps, cats, d))
-    res = acc.compute()["metrics"]
+    res = acc.compute().metrics
     want = oracle_metrics(oracle, cats)
     for key, value in want.items():
         assert abs(res[key] - value) <= 1e-12, key
@@ -242,36 +252,31 @@ def test_real_coco_sample_against_oracle(shared_data):
 
 
 def test_many_segments_linear_memory():
-    """45,000 segments in one 300 x 400 image: the band counts and the matching are linear in
-    pixels + pairs (no (G+1) x (P+1) table), checked under an address-space cap."""
+    """45,000 segments in one 300 x 400 image: the pair table, the band counts and the matching
+    of PQ and Boundary PQ are linear in pixels + pairs (no (G+1) x (P+1) table), checked under
+    an address-space cap."""
     code = textwrap.dedent("""
         import resource, numpy as np
         resource.setrlimit(resource.RLIMIT_AS, (1_200_000_000, 1_200_000_000))
-        from segmetrics._kernels import boundary as k
+        from segmetrics import boundary as sb
         h, w = 300, 400
         ids = np.empty((h, w), np.uint32)
         ids[:, :200] = (np.arange(h * 200) // 2 + 1).reshape(h, 200)  # 30,000 2-pixel runs
         ids[:, 200:] = (np.arange(h * 200) % 15000 + 30001).reshape(h, 200)  # 15,000 scattered ids
-        gid = np.unique(ids).astype(np.int64)
         pred = np.roll(ids, 1, axis=1)
-        rg, _ = k.encode_ids(ids.view(np.uint8).reshape(h, -1), False, w, gid)
-        rp, _ = k.encode_ids(pred.view(np.uint8).reshape(h, -1), False, w, gid)
-        n = gid.size
-        eg, ep, em, inner, gi, pi = k.panoptic_interior(rg, rp, 4, n, n)
-        gpx = np.bincount(eg, em, n + 1).astype(np.int64)
-        ppx = np.bincount(ep, em, n + 1).astype(np.int64)
-        z = np.zeros(n, np.int64)
-        t = np.zeros(2, np.int64)
-        m = k.match(eg, ep, em, em - inner, n, n, gpx[1:].astype(float), z, z.astype(np.uint8),
-                    np.zeros(2, np.int64), z, np.ones(2, np.uint8), gpx - gi, ppx - pi, True, t, t.copy(), t.copy())
-        print(n, eg.size, int(em.sum()))
+        gid, area = np.unique(ids, return_counts=True)
+        cats = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 0}]
+        gs = [{"id": int(i), "category_id": 1 + int(i) % 2, "iscrowd": 0, "area": int(a)} for i, a in zip(gid, area)]
+        ps = [{"id": int(i), "category_id": 1 + int(i) % 2} for i in gid]
+        st = sb.boundary_panoptic_stats(ids, gs, pred, ps, cats, dilation=4)
+        print(gid.size, int(st.tp.sum() + st.fn.sum()), int(st.btp.sum() + st.bfn.sum()), int(st.gt_segments.sum()))
     """)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                          env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    n, pairs, pixels = (int(x) for x in out.stdout.split())
-    assert n == 45000 and pixels == 120000 and pairs < 3 * 120000 // 2
+    n, mask_gt, band_gt, segments = (int(x) for x in out.stdout.split())
+    assert n == mask_gt == band_gt == segments == 45000  # every GT segment is a TP or an FN
 
 
 # ----------------------------------------------------------------------------- PQ-dagger vs torchmetrics

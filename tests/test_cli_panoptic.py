@@ -126,19 +126,17 @@ def test_ade20k_panoptic_layout(tmp_path):
 
 
 def test_ade20k_panoptic_preset_checks(tmp_path):
-    from segmetrics.folders import _panoptic_preset_warnings as _preset_checks
+    from segmetrics.folders import panoptic_preset_problems as _preset_checks
     from segmetrics.presets import PRESETS
 
     p = PRESETS["ade20k-panoptic"]
-    cats = [{"id": i} for i in range(150)]
-    anns = [{"segments_info": [{"iscrowd": 0}]}]
+    cats = list(range(150))
     g = (tmp_path / "g.json").name
-    assert _preset_checks(p, cats, anns, g) == []
-    assert _preset_checks(PRESETS["coco-panoptic"], [], [], g) == []
-    shifted = [{"id": i + 1} for i in range(150)]
-    assert "category ids 0..149; g.json has 1..150" in _preset_checks(p, shifted, anns, g)[0]
-    crowd = [{"segments_info": [{"iscrowd": 1}, {"iscrowd": 1}]}]
-    assert "has 2" in _preset_checks(p, cats, crowd, g)[0]
+    assert _preset_checks(p, cats, 0, g) == []
+    assert _preset_checks(PRESETS["coco-panoptic"], [], 0, g) == []
+    shifted = [i + 1 for i in range(150)]
+    assert "category ids 0..149; g.json has 1..150" in _preset_checks(p, shifted, 0, g)[0]
+    assert "has 2" in _preset_checks(p, cats, 2, g)[0]
 
 
 def _subset(json_path, keep_ids, out):

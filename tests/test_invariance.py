@@ -2,10 +2,12 @@
 
 For each registered metric key: jobs 1 / 2 / 3, a shuffled file / annotation
 order, 4 shards merged in every order (in memory and through state files), and
-the library result against the CLI's JSON, all bit for bit.  A new metric
-registers itself by adding one line to ``SEMANTIC`` or ``PANOPTIC`` (a headline
-key) or ``SEMANTIC_PER_CLASS`` / ``PANOPTIC_PER_CLASS`` (a per-class key);
-a registered key missing from a result fails the test, so a typo cannot pass.
+the library result against the CLI's JSON, all bit for bit; every check runs
+without and with ``boundary=True`` (``--boundary``).  A new metric registers
+itself by adding one line to ``SEMANTIC`` or ``PANOPTIC`` (a headline key) or
+``SEMANTIC_PER_CLASS`` / ``PANOPTIC_PER_CLASS`` (a per-class key), or to the
+``*_BOUNDARY*`` lists for keys of boundary runs; a registered key missing from a
+result fails the test, so a typo cannot pass.
 (The model: scikit-learn's ``metrics/tests/test_common.py``.)
 """
 from __future__ import annotations
@@ -35,8 +37,16 @@ pytestmark = pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWar
 SEMANTIC = ["aAcc", "mAcc", "mIoU", "fwIoU", "mDice"]
 SEMANTIC_PER_CLASS = ["IoU", "Acc", "Dice", "Precision", "Recall", "gt_pixels", "pred_pixels"]
 PANOPTIC = ["PQ", "SQ", "RQ", "N", "PQ_th", "SQ_th", "RQ_th", "N_th", "PQ_st", "SQ_st", "RQ_st", "N_st",
+            "PQ_dagger", "PQ_dagger_th", "PQ_dagger_st", "N_dagger", "N_dagger_th", "N_dagger_st",
             "aAcc", "mAcc", "mIoU", "fwIoU"]
-PANOPTIC_PER_CLASS = ["pq", "sq", "rq", "tp", "fp", "fn", "iou_sum", "iou", "acc"]
+PANOPTIC_PER_CLASS = ["pq", "sq", "rq", "tp", "fp", "fn", "iou_sum", "pq_dagger", "stuff_iou_sum", "gt_segments",
+                      "iou", "acc"]
+SEMANTIC_BOUNDARY = ["mBIoU", "mMinIoU"]
+SEMANTIC_BOUNDARY_PER_CLASS = ["BIoU", "MinIoU"]
+PANOPTIC_BOUNDARY = ["BPQ", "BSQ", "BRQ", "BN", "BPQ_th", "BSQ_th", "BRQ_th", "BN_th", "BPQ_st", "BSQ_st", "BRQ_st",
+                     "BN_st"]
+PANOPTIC_BOUNDARY_PER_CLASS = ["bpq", "bsq", "brq", "btp", "bfp", "bfn", "biou_sum"]
+RATIO = 0.05  # the band width of the boundary runs (the images are small)
 
 
 def _same(a, b) -> bool:
@@ -46,19 +56,26 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _registered(result) -> tuple[list, list]:
+    """The registered (headline, per-class) keys of a result: boundary runs have a band width."""
+    boundary = "dilation_ratio" in result.params
+    if isinstance(result, sm.SemanticResult):
+        return SEMANTIC + SEMANTIC_BOUNDARY * boundary, SEMANTIC_PER_CLASS + SEMANTIC_BOUNDARY_PER_CLASS * boundary
+    return PANOPTIC + PANOPTIC_BOUNDARY * boundary, PANOPTIC_PER_CLASS + PANOPTIC_BOUNDARY_PER_CLASS * boundary
+
+
 def _values(result) -> dict:
     """Every registered value of a result, by (key, class)."""
     out = {}
+    keys, per_class = _registered(result)
+    for key in keys:
+        out[key] = result.metrics[key]
     if isinstance(result, sm.SemanticResult):
-        for key in SEMANTIC:
-            out[key] = result.metrics[key]
-        for key in SEMANTIC_PER_CLASS:
+        for key in per_class:
             for c, v in enumerate(result.per_class[key].tolist()):
                 out[(key, c)] = v
     else:
-        for key in PANOPTIC:
-            out[key] = result.metrics[key]
-        for key in PANOPTIC_PER_CLASS:
+        for key in per_class:
             for row in result.per_class:
                 out[(key, row["category_id"])] = row[key]
     return out
@@ -72,6 +89,9 @@ def assert_same_result(got, want):
     assert got.num_images == want.num_images
     if got.state is not None and want.state is not None and got.state.per_image_kept and want.state.per_image_kept:
         x, y = got.state.to_arrays(), want.state.to_arrays()
+        if ("cells" in got.state.groups) != ("cells" in want.state.groups):  # only the array evaluators keep them
+            cells = {f.name for f in type(got.state).FIELDS if f.group == "cells"}
+            x, y = ({k: v for k, v in d.items() if k not in cells} for d in (x, y))
         assert x.keys() == y.keys()
         for key in x:
             if isinstance(x[key], np.ndarray):
@@ -107,13 +127,21 @@ def semantic_set(tmp_path_factory):
     return gt, pred, shards
 
 
-SEM_KW = dict(num_classes=5, void_predictions="miss", allow_missing=True, per_image=True)
+@pytest.fixture(scope="module", params=[False, True], ids=["mask", "boundary"])
+def band(request) -> dict:
+    """The keyword arguments of the run's boundary setting (every check runs with both)."""
+    return dict(boundary=True, dilation_ratio=RATIO) if request.param else {}
 
 
 @pytest.fixture(scope="module")
-def semantic_base(semantic_set):
+def sem_kw(band) -> dict:
+    return dict(num_classes=5, void_predictions="miss", allow_missing=True, per_image=True, **band)
+
+
+@pytest.fixture(scope="module")
+def semantic_base(semantic_set, sem_kw):
     gt, pred, _ = semantic_set
-    return sm.evaluate_semantic_folders(gt, pred, jobs=1, **SEM_KW)
+    return sm.evaluate_semantic_folders(gt, pred, jobs=1, **sem_kw)
 
 
 @pytest.fixture(scope="module")
@@ -141,36 +169,54 @@ def _pan(d, gt_json=None, pred_json=None, **kw):
 
 
 @pytest.fixture(scope="module")
-def panoptic_base(panoptic_set):
-    return _pan(panoptic_set[0], jobs=1)
+def panoptic_base(panoptic_set, band):
+    return _pan(panoptic_set[0], jobs=1, **band)
+
+
+def _evaluator_kw(band: dict) -> dict:
+    """The band keywords as the evaluators take them."""
+    return {"boundary": True, "dilation_ratio": band["dilation_ratio"]} if band else {}
 
 
 # ---------------------------------------------------------------- the checks
-def test_registry_covers_every_key(semantic_base, panoptic_base):
-    assert set(SEMANTIC) == set(semantic_base.metrics)
-    assert set(SEMANTIC_PER_CLASS) == set(semantic_base.per_class)
-    assert set(PANOPTIC) == set(panoptic_base.metrics)
-    assert set(PANOPTIC_PER_CLASS) | {"category_id", "name", "isthing"} == set(panoptic_base.per_class[0])
+def test_registry_covers_every_key(semantic_base, panoptic_base, band):
+    for result in (semantic_base, panoptic_base):
+        assert ("dilation_ratio" in result.params) == bool(band)
+    keys, per_class = _registered(semantic_base)
+    assert set(keys) == set(semantic_base.metrics)
+    assert set(per_class) == set(semantic_base.per_class)
+    keys, per_class = _registered(panoptic_base)
+    assert set(keys) == set(panoptic_base.metrics)
+    assert set(per_class) | {"category_id", "name", "isthing"} == set(panoptic_base.per_class[0])
     # the data exercises the rules: void predictions, a missing image, every PQ group
     assert semantic_base.state.void.sum() > 0 and semantic_base.state.missing.sum() > 0
     assert panoptic_base.metrics["N_th"] > 0 and panoptic_base.metrics["N_st"] > 0
 
 
 @pytest.mark.parametrize("jobs", [2, 3])
-def test_jobs(semantic_set, semantic_base, panoptic_set, panoptic_base, jobs):
+def test_jobs(semantic_set, semantic_base, panoptic_set, panoptic_base, jobs, sem_kw, band):
     gt, pred, _ = semantic_set
-    assert_same_result(sm.evaluate_semantic_folders(gt, pred, jobs=jobs, **SEM_KW), semantic_base)
-    assert_same_result(_pan(panoptic_set[0], jobs=jobs), panoptic_base)
+    assert_same_result(sm.evaluate_semantic_folders(gt, pred, jobs=jobs, **sem_kw), semantic_base)
+    assert_same_result(_pan(panoptic_set[0], jobs=jobs, **band), panoptic_base)
 
 
-def test_file_order(semantic_set, semantic_base, panoptic_set, panoptic_base, tmp_path):
+def test_gt_cache_cold_and_warm(semantic_set, semantic_base, panoptic_set, panoptic_base, sem_kw, band, tmp_path):
+    """The GT cache (first run stores, second reads the cached GT runs) changes nothing."""
+    gt, pred, _ = semantic_set
+    for _ in range(2):
+        assert_same_result(sm.evaluate_semantic_folders(gt, pred, jobs=2, cache_dir=tmp_path, **sem_kw),
+                           semantic_base)
+        assert_same_result(_pan(panoptic_set[0], jobs=2, cache_dir=tmp_path, **band), panoptic_base)
+
+
+def test_file_order(semantic_set, semantic_base, panoptic_set, panoptic_base, tmp_path, band):
     gt, pred, _ = semantic_set
     pairs = [(f.stem, f, pred / f.name) for f in sorted(gt.iterdir()) if (pred / f.name).exists()]
     results = []
     for seed in range(3):
         shuffled = pairs[:]
         random.Random(seed).shuffle(shuffled)
-        ev = sm.SemanticEvaluator(5, per_image=True, void_predictions="miss")
+        ev = sm.SemanticEvaluator(5, per_image=True, void_predictions="miss", **_evaluator_kw(band))
         results.append(sm.evaluate_semantic_files(shuffled, ev, jobs=2).compute())
     for r in results[1:]:
         assert_same_result(r, results[0])
@@ -180,14 +226,15 @@ def test_file_order(semantic_set, semantic_base, panoptic_set, panoptic_base, tm
             data = json.loads(Path(getattr(d, f"{name}_json")).read_text())
             random.Random(seed).shuffle(data["annotations"])
             (tmp_path / f"{name}.json").write_text(json.dumps(data))
-        assert_same_result(_pan(d, tmp_path / "gt.json", tmp_path / "pred.json", jobs=2), panoptic_base)
+        assert_same_result(_pan(d, tmp_path / "gt.json", tmp_path / "pred.json", jobs=2, **band), panoptic_base)
 
 
-def test_shards_merged_in_every_order(semantic_set, semantic_base, panoptic_set, panoptic_base, tmp_path):
+def test_shards_merged_in_every_order(semantic_set, semantic_base, panoptic_set, panoptic_base, tmp_path, sem_kw,
+                                      band):
     _, _, sem_shards = semantic_set
     d, pan_shards = panoptic_set
-    sem = [sm.evaluate_semantic_folders(g, q, jobs=2, **SEM_KW) for g, q in sem_shards]
-    pan = [_pan(d, g, q, jobs=2) for g, q in pan_shards]
+    sem = [sm.evaluate_semantic_folders(g, q, jobs=2, **sem_kw) for g, q in sem_shards]
+    pan = [_pan(d, g, q, jobs=2, **band) for g, q in pan_shards]
     for task, parts, base in (("semantic", sem, semantic_base), ("panoptic", pan, panoptic_base)):
         paths = []
         for i, r in enumerate(parts):
@@ -221,31 +268,63 @@ def test_state_file_round_trip(semantic_base, panoptic_base, tmp_path):
         assert back.per_image_rows() == r.per_image_rows()
 
 
-def test_library_equals_cli_json(semantic_set, semantic_base, panoptic_set, panoptic_base):
+def test_library_equals_cli_json(semantic_set, semantic_base, panoptic_set, panoptic_base, band, tmp_path):
+    flags = ["--boundary", "--dilation-ratio", str(RATIO)] if band else []
     gt, pred, _ = semantic_set
     run = CliRunner().invoke(cli, ["eval", "--gt", str(gt), "--pred", str(pred), "--num-classes", "5",
                                    "--void-predictions", "miss", "--allow-missing", "--json", "-", "-q",
-                                   "--no-cache", "-j", "2"], catch_exceptions=False)
+                                   "--no-cache", "-j", "2", *flags], catch_exceptions=False)
     assert run.exit_code == 0, run.output
     lib = semantic_base.to_report()
     assert run.stdout == R.to_json(lib)
     d, _ = panoptic_set
     run = CliRunner().invoke(cli, ["eval", "--gt", str(d.gt_json), "--pred", str(d.pred_json), "--allow-missing",
-                                   "--json", "-", "-q", "--no-cache"], catch_exceptions=False)
+                                   "--json", "-", "-q", "--no-cache", *flags], catch_exceptions=False)
     assert run.exit_code == 0, run.output
     assert run.stdout == R.to_json(panoptic_base.to_report())
+    # report renders a saved run exactly as eval did: JSON, per-image CSV, table
+    for result, name in ((semantic_base, "sem"), (panoptic_base, "pan")):
+        result.save_state(tmp_path / f"{name}.smstate")
+        outs = []
+        for cmd in (["report", str(tmp_path / f"{name}.smstate")],):
+            run = CliRunner().invoke(cli, cmd + ["--json", str(tmp_path / f"{name}.json"), "--per-image",
+                                                 str(tmp_path / f"{name}.csv"), "--per-class", "-q"],
+                                     catch_exceptions=False)
+            assert run.exit_code == 0, run.output
+            outs.append(run.stdout)
+        assert (tmp_path / f"{name}.json").read_text() == R.to_json(result.to_report())
+        assert (tmp_path / f"{name}.csv").read_text() == R.format_csv(result.per_image_rows())
+        assert outs[0] == R.format_table(result.to_report(), per_class=True)
+        if band:  # the boundary values are in the report, the CSV and the table
+            key = "mBIoU" if name == "sem" else "BPQ"
+            assert key in result.to_report()["metrics"] and key in outs[0]
+            assert key in (tmp_path / f"{name}.csv").read_text().splitlines()[0]
 
 
-def test_array_evaluator_equals_the_folder_engine(semantic_set):
-    """The evaluator fed decoded arrays and the folder engine fed the files: the same registered values."""
+def test_array_evaluator_equals_the_folder_engine(semantic_set, panoptic_set, band):
+    """The evaluators fed decoded arrays and the folder engine fed the files: the same registered
+    values (the band counted in the row walk of the fused kernels equals the array path's)."""
     from segmetrics.folders import read_label_map
+    from segmetrics.io.coco_panoptic import load_panoptic_json, read_id_png
 
     gt, pred, _ = semantic_set
     pairs = [(f.stem, f, pred / f.name) for f in sorted(gt.iterdir()) if (pred / f.name).exists()]
-    files = sm.evaluate_semantic_files(pairs, sm.SemanticEvaluator(5, per_image=True, void_predictions="miss"),
-                                       jobs=2).compute()
-    ev = sm.SemanticEvaluator(5, per_image=True, void_predictions="miss")
+    kw = dict(per_image=True, void_predictions="miss", **_evaluator_kw(band))
+    files = sm.evaluate_semantic_files(pairs, sm.SemanticEvaluator(5, **kw), jobs=2).compute()
+    ev = sm.SemanticEvaluator(5, **kw)
     for image_id, g, p in pairs:
         ev.update(read_label_map(g), read_label_map(p), image_id=image_id)
+    assert_same_result(ev.compute(), files)
+    d, _ = panoptic_set
+    g_ds, p_ds = load_panoptic_json(d.gt_json, d.gt_folder), load_panoptic_json(d.pred_json, d.pred_folder)
+    for a in list(g_ds.annotations):
+        if a not in p_ds.annotations:
+            del g_ds.annotations[a]
+    kw = dict(per_image=True, **_evaluator_kw(band))
+    files = sm.evaluate_panoptic_files(g_ds, p_ds, sm.PanopticEvaluator(g_ds.categories, **kw), jobs=2).compute()
+    ev = sm.PanopticEvaluator(g_ds.categories, **kw)
+    for image_id, ann in g_ds.annotations.items():
+        ev.update(read_id_png(g_ds.png_path(image_id)), ann["segments_info"], read_id_png(p_ds.png_path(image_id)),
+                  p_ds.annotations[image_id]["segments_info"], image_id=image_id)
     assert_same_result(ev.compute(), files)
 

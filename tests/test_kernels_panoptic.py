@@ -83,19 +83,22 @@ def kernel_pairs(t: panoptic.PairTable) -> dict:
     return dict(zip(zip(g.tolist(), p.tolist()), c.tolist()))
 
 
-def check_stats(got: tuple, want: dict, k: int):
-    status, tp, fp, fn, m_cat, m_iou, c_idx, c_cnt, stale, gpix, ppix = got
-    assert status == want["status"]
-    assert gpix.tolist() == want["gt_pixels"] and ppix.tolist() == want["pred_pixels"]
-    if status:
+def check_stats(got: dict, want: dict, k: int):
+    assert got["status"] == want["status"]
+    assert got["gt_pixels"].tolist() == want["gt_pixels"] and got["pred_pixels"].tolist() == want["pred_pixels"]
+    if got["status"]:
         return
-    for a, b in ((tp, want["tp"]), (fp, want["fp"]), (fn, want["fn"])):
-        np.testing.assert_array_equal(a, b)
-    assert list(zip(m_cat.tolist(), m_iou.tolist())) == want["matches"]  # same IoU bits, same order
+    for key in ("tp", "fp", "fn"):
+        np.testing.assert_array_equal(got[key], want[key])
+    assert list(zip(got["match_cat"].tolist(), got["match_iou"].tolist())) == want["matches"]  # same bits, order
     conf = np.zeros((k + 1) ** 2, np.int64)
-    np.add.at(conf, c_idx, c_cnt)
+    np.add.at(conf, got["confusion_index"], got["confusion_count"])
     np.testing.assert_array_equal(conf, want["confusion"])
-    assert stale.tolist() == want["stale"]
+    assert got["stale"].tolist() == want["stale"]
+    if "stuff" in want:  # PQ-dagger's stuff pairs and GT segment counts
+        assert list(zip(got["stuff_cat"].tolist(), got["stuff_iou"].tolist())) == want["stuff"]
+        np.testing.assert_array_equal(got["gt_segments"], want["gt_segments"])
+    assert got["gt_outcome"].tolist() == want["gt_outcome"] and got["pred_outcome"].tolist() == want["pred_outcome"]
 
 
 @SETTINGS
@@ -116,6 +119,9 @@ def test_pairs_and_image_stats_equal_twin(case, kinds):
     assert t.hashed == ((len(gcol[0]) + 1) * (len(pcol[0]) + 1) > 16384)
     got = panoptic.image_stats(t, k, gcol[1], gcol[2], gcol[3], gcol[4], pcol[1], recompute)
     check_stats(got, oracles.image_stats(want_pairs, *gcol[1:], pcol[1], k, recompute), k)
+    isthing = (np.arange(k) % 2).astype(np.uint8)  # with PQ-dagger's inputs: the same, and the stuff pairs
+    got = panoptic.image_stats(t, k, gcol[1], gcol[2], gcol[3], gcol[4], pcol[1], recompute, isthing)
+    check_stats(got, oracles.image_stats(want_pairs, *gcol[1:], pcol[1], k, recompute, isthing), k)
 
 
 def test_many_segments_hashed_pairs_equal_twin():
@@ -162,21 +168,27 @@ def test_panoptic_file_kernels_equal_twin(case):
                                            len(gcol[0]), pcol[0]) == 0
     assert kernel_pairs(t2) == want_pairs
     # the fused statistics of the same image (status 3: the Python path names what it found)
-    want = oracles.image_stats(want_pairs, *gcol[1:], pcol[1], k, recompute)
+    isthing = (np.arange(k) % 2).astype(np.uint8)
+    want = oracles.image_stats(want_pairs, *gcol[1:], pcol[1], k, recompute, isthing)
     batch = folder_panoptic.PanopticBatch(k, np.array([0]), np.array([len(gcol[0])]), *gcol, np.array([0]),
                                           np.array([len(pcol[0])]), *pcol, recompute, True)
-    acc = folder_panoptic.PanopticAccumulator(k)
+    acc = folder_panoptic.PanopticAccumulator(k, isthing)
     got = batch.score_pair(folder.Scratch(), acc, 0, gt, pred)
     needs_python = want["status"] or (want["stale"] and not recompute)
     assert got == (3 if needs_python else 0)
-    tp, fp, fn, conf, m_cat, m_iou, m_image = acc.result()
+    r = acc.result()
+    tp, fp, fn, conf, m_cat, m_iou, m_image = (r[key] for key in ("tp", "fp", "fn", "confusion", "match_cat",
+                                                                   "match_iou", "match_image"))
     if needs_python:
         assert acc.num_images == 0 and not tp.any() and not conf.any() and m_cat.size == 0
+        assert r["stuff_cat"].size == 0 and not r["gt_segments"].any()
         return
     for a, b in ((tp, want["tp"]), (fp, want["fp"]), (fn, want["fn"])):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(conf.reshape(-1), want["confusion"])
     assert list(zip(m_cat.tolist(), m_iou.tolist())) == want["matches"] and not m_image.any()
+    assert list(zip(r["stuff_cat"].tolist(), r["stuff_iou"].tolist())) == want["stuff"]
+    np.testing.assert_array_equal(r["gt_segments"], want["gt_segments"])
     for rows, vec in zip(batch.image_counts(), (tp, fp, fn)):
         np.testing.assert_array_equal(rows[0], vec)
 
@@ -215,7 +227,9 @@ def test_panoptic_batch_run_equals_twin(tmp_path):
     batch.run(folder.Scratch(), accs[0], counter, take, status)  # takes every image ...
     batch.run(folder.Scratch(), accs[1], counter, take, status)  # ... none left
     assert status.tolist() == [0] * 5 + [1] + [0] * 6 and accs[1].num_images == 0
-    tp, fp, fn, conf, m_cat, m_iou, m_image = accs[0].result()
+    r = accs[0].result()
+    tp, fp, fn, conf, m_cat, m_iou, m_image = (r[key] for key in ("tp", "fp", "fn", "confusion", "match_cat",
+                                                                   "match_iou", "match_image"))
     drop = [m for m in want["matches"] if m[0] == 5]
     one = oracles.panoptic_run([images[5]], k)
     np.testing.assert_array_equal(tp + one["tp"], want["tp"])
@@ -237,15 +251,19 @@ def test_image_stats_rules_by_hand():
     gt_ids, pred_ids = np.array([1, 2, 3]), np.array([10, 11, 12])
     assert t.count_maps(g.astype(np.uint32).reshape(-1).view(np.uint8), False,
                         p.astype(np.uint32).reshape(-1).view(np.uint8), False, 10, gt_ids, pred_ids) == 0
-    status, tp, fp, fn, m_cat, m_iou, _, _, stale, gpix, ppix = panoptic.image_stats(
-        t, 2, np.array([0, 1, 1]), np.array([0, 1, 1], np.uint8), np.array([5.0, 2.0, 2.0]),
-        np.array([0, 1, 2]), np.array([0, 1, 1]), False)
+    r = panoptic.image_stats(t, 2, np.array([0, 1, 1]), np.array([0, 1, 1], np.uint8), np.array([5.0, 2.0, 2.0]),
+                             np.array([0, 1, 2]), np.array([0, 1, 1]), False)
+    status, tp, fp, fn, m_cat, m_iou, stale, gpix, ppix, g_out, p_out = (r[key] for key in (
+        "status", "tp", "fp", "fn", "match_cat", "match_iou", "stale", "gt_pixels", "pred_pixels", "gt_outcome",
+        "pred_outcome"))
     assert status == 0 and gpix.tolist() == [4, 2, 2] and ppix.tolist() == [5, 3, 2]
     # 10 vs 1: |g & p| = 4, union = 5 + 5 (JSON area) - 4 - 1 (void) = 5 -> IoU 0.8
     assert m_cat.tolist() == [0] and m_iou.tolist() == [0.8] and stale.tolist() == [0]
     # 11: 2 px on crowd 3 (the last crowd of cat 1) + 1 void of 3 -> not a FP;
     # 12: 2 px on crowd 2, which is not the crowd region -> a FP
     assert tp.tolist() == [1, 0] and fp.tolist() == [0, 1] and fn.tolist() == [0, 0]
+    # per segment: GT 1 matched, crowds 2 and 3 never scored; prediction 10 matched, 11 not counted, 12 a FP
+    assert g_out.tolist() == [1, 0, 0] and p_out.tolist() == [1, 0, 2]
 
 
 @pytest.mark.parametrize("side", ["gt", "pred"])
@@ -260,4 +278,5 @@ def test_listed_segment_without_pixels_is_reported(side):
     got = panoptic.image_stats(t, 1, np.zeros(gt_ids.size, np.int64), np.zeros(gt_ids.size, np.uint8),
                                np.full(gt_ids.size, math.nan), np.arange(gt_ids.size), np.zeros(pred_ids.size,
                                                                                                 np.int64), False)
-    assert got[0] == 1 and (got[9].tolist(), got[10].tolist()) == (([2, 0], [3]) if side == "gt" else ([2], [3, 0]))
+    assert got["status"] == 1 and (got["gt_pixels"].tolist(), got["pred_pixels"].tolist()) == (
+        ([2, 0], [3]) if side == "gt" else ([2], [3, 0]))

@@ -44,3 +44,57 @@ def test_bad_matrix(bad):
 def test_bad_rule():
     with pytest.raises(ValueError, match="absent_rule"):
         sm.mean_iou(np.eye(2), absent_rule="nope")
+
+
+def test_image_scores_are_semantic_from_counts_row_by_row():
+    """One rule: per-image scores are the dataset formulas on each image's counts (every
+    value, the per-class IoU included, equals a plain per-row computation by hand)."""
+    from segmetrics.metrics import image_scores, semantic_from_counts
+
+    rng = np.random.default_rng(5)
+    tp, fp, fn = (rng.integers(0, 4, (30, 6)) * (rng.random((30, 6)) < 0.6) for _ in range(3))
+    tp[3] = fp[3] = fn[3] = 0  # an image with nothing at all
+    for rule in ("mmseg", "detectron2"):
+        s = image_scores(tp, fp, fn, absent_rule=rule)
+        for i in range(30):
+            row = semantic_from_counts(tp[i], fp[i], fn[i], absent_rule=rule)
+            np.testing.assert_array_equal(s["IoU"][i], row["IoU"])
+            gt = tp[i] + fn[i]
+            den = tp[i] + fp[i] + fn[i]
+            keep = gt > 0 if rule == "detectron2" else den > 0
+            want = float(np.mean(tp[i][keep] / den[keep])) if keep.any() else math.nan
+            assert (math.isnan(want) and math.isnan(s["mIoU"][i])) or math.isclose(s["mIoU"][i], want,
+                                                                                  rel_tol=1e-12)
+            assert s["pixels"][i] == gt.sum() and s["classes"][i] == (gt > 0).sum()
+            if gt.sum():
+                assert s["aAcc"][i] == tp[i].sum() / gt.sum()
+            else:
+                assert math.isnan(s["aAcc"][i])
+
+
+def test_pq_group_means_are_left_to_right_sums_for_every_leading_shape():
+    """pq_groups adds the categories left to right (panopticapi's loop), bit for bit, whether it is
+    given one dataset (K,) or a block of rows (R, K)."""
+    from segmetrics.pq import pq_groups, pq_per_class
+
+    rng = np.random.default_rng(11)
+    r, k = 40, 17
+    tp = rng.integers(0, 5, (r, k)) * (rng.random((r, k)) < 0.7)
+    fp, fn = rng.integers(0, 3, (r, k)), rng.integers(0, 3, (r, k))
+    iou = tp * rng.uniform(0.5, 1.0, (r, k))
+    isthing = rng.random(k) < 0.5
+    block = pq_groups(tp, fp, fn, iou, isthing)
+    for i in range(r):
+        one = pq_groups(tp[i], fp[i], fn[i], iou[i], isthing)
+        pq_c, sq_c, rq_c, present = pq_per_class(tp[i], fp[i], fn[i], iou[i])
+        for suffix, members in (("", present), ("_th", present & isthing), ("_st", present & ~isthing)):
+            for key, values in (("PQ", pq_c), ("SQ", sq_c), ("RQ", rq_c)):
+                total = 0.0
+                for c in range(k):  # the plain loop
+                    if members[c]:
+                        total += float(values[c])
+                n = int(members.sum())
+                want = total / n if n else math.nan
+                got = block[key + suffix][i]
+                assert (math.isnan(want) and math.isnan(got)) or got == want  # bits, not a tolerance
+                assert (math.isnan(want) and math.isnan(one[key + suffix])) or one[key + suffix] == want

@@ -380,3 +380,30 @@ def test_generated_shapes_are_deterministic():
         np.testing.assert_array_equal(ia, ib)
         np.testing.assert_array_equal(la, lb)
     assert set(np.unique(np.concatenate([x[1].ravel() for x in a]))) <= {0, 1, 2, 3, 255}
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_strided_pointwise_equals_a_strided_1x1_convolution(channels_last):
+    from torch import nn
+
+    from reference_models.deeplabv3.resnet import StridedPointwise
+
+    torch.manual_seed(0)
+    ref = nn.Conv2d(4, 8, 1, stride=2, bias=False)
+    ours = StridedPointwise(4, 8, 2)
+    ours.load_state_dict(ref.state_dict())  # same parameter names: checkpoints carry over
+    x = torch.randn(2, 4, 65, 64)  # odd height: ceil(65 / 2) rows, as the strided convolution
+    g = torch.randn(2, 8, 33, 32)
+    # the reference runs in the default layout only: its channels-last CPU backward is the torch bug
+    x_ref = x.clone().requires_grad_(True)
+    y_ref = ref(x_ref)
+    gx_ref, gw_ref = torch.autograd.grad((y_ref * g).sum(), [x_ref, ref.weight])
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    ours = ours.to(memory_format=fmt)
+    x_ours = x.clone().contiguous(memory_format=fmt).requires_grad_(True)
+    y = ours(x_ours)
+    gx, gw = torch.autograd.grad((y * g).sum(), [x_ours, ours.weight])
+    assert y.shape == y_ref.shape == (2, 8, 33, 32)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-5, atol=1e-5)

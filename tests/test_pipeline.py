@@ -487,7 +487,7 @@ def test_panoptic_batch_rejects_inconsistent_columns():
     acc = folder_panoptic.PanopticAccumulator(2)
     batch = folder_panoptic.PanopticBatch(2, **ok, recompute_gt_areas=False, per_image=True)
     assert batch.score_pair(folder.Scratch(), acc, 0, b"not a png", b"") == 1
-    assert acc.num_images == 0 and acc.result()[0].tolist() == [0, 0]
+    assert acc.num_images == 0 and acc.result()["tp"].tolist() == [0, 0]
     assert not any(a.any() for a in batch.image_counts())
 
 

@@ -1,4 +1,4 @@
-"""The HTML reports in a real headless browser: Debian's chromium driven by selenium.
+"""The HTML reports the CLI writes, in a real headless browser: Debian's chromium driven by selenium.
 
 No console error, every picture loads, nothing is fetched from anywhere, the tables sort
 when a header is clicked, the page prints to PDF, and a screenshot is not blank.
@@ -10,8 +10,8 @@ found; CI installs Debian's ``chromium`` and ``chromium-driver`` in ``.ci/run``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -23,9 +23,6 @@ import pytest
 pytest.importorskip("selenium", reason="selenium (test extra) is not installed")
 
 from PIL import Image  # noqa: E402
-from test_render_html import DATE, panoptic_demo, semantic_demo  # noqa: E402
-
-from segmetrics.render import ReportData, render_compare_html, render_html  # noqa: E402
 
 
 def _find(paths, names) -> str | None:
@@ -71,36 +68,32 @@ def browser():
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
+    """The three pages as the CLI writes them (``eval --html``, ``compare --html``) on the demo data,
+    with short relative paths (they show in the screenshots)."""
+    from click.testing import CliRunner
+
+    from segmetrics.cli import cli
+    from segmetrics.demo import make_panoptic_demo, make_semantic_demo
+
     root = tmp_path_factory.mktemp("pages")
-    sem = semantic_demo(root / "s")
-    pan = panoptic_demo(root / "p")
-    for data, base in ((sem, root / "s"), (pan, root / "p")):   # short paths in the screenshots
-        d = data.report["dataset"]
-        for key in ("gt", "pred"):
-            d[key] = Path(d[key]).relative_to(base).as_posix()
-        for key in ("gt_folder", "pred_folder"):
-            if key in data.report["params"]:
-                data.report["params"][key] = Path(data.report["params"][key]).relative_to(base).as_posix()
-    ivs = {"mIoU": {"low": 0.68, "high": 0.72, "level": 0.95, "method": "percentile", "resamples": 1000, "seed": 0},
-           "per_class": {"IoU": [{"low": r["IoU"] - 0.04, "high": min(1.0, r["IoU"] + 0.03)}
-                                 for r in sem.report["per_class"]]}}
-    sem.intervals = ivs                            # made-up intervals: the whiskers are drawn
-    base = sem.report
-    new = json.loads(json.dumps(base))
-    cmp = {"alpha": 0.05, "correction": "holm",
-           "metrics": {k: {"base": v, "new": v + 0.003, "delta": 0.003, "low": -0.002, "high": 0.008,
-                           "p_value": 0.3} for k, v in base["metrics"].items()},
-           "per_class": [{"id": r["id"], "name": r["name"], "metric": "IoU", "base": r["IoU"],
-                          "new": r["IoU"] + d, "delta": d, "low": d - 0.01, "high": d + 0.01,
-                          "p_value": 0.01, "p_adjusted": p}
-                         for r, d, p in zip(base["per_class"], (-0.03, 0.01, 0.0, 0.02, -0.005),
-                                            (0.01, 0.4, 0.9, 0.04, 0.6))]}
-    return {
-        "semantic": render_html(sem, root / "semantic.html", worst=8, date=DATE),
-        "panoptic": render_html(pan, root / "panoptic.html", date=DATE),
-        "compare": render_compare_html(ReportData(new, comparison=cmp, base_report=base), root / "compare.html",
-                                       date=DATE),
-    }
+
+    def run(*args):
+        res = CliRunner().invoke(cli, [str(a) for a in args] + ["-q"], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+
+    with contextlib.chdir(root):
+        s = make_semantic_demo(Path("demo/semantic"))
+        p = make_panoptic_demo(Path("demo/panoptic"))
+        shutil.copytree(s.pred, "demo/semantic/pred_new")           # a "new checkpoint": 12 images fixed
+        for f in sorted(Path(s.gt).glob("*.png"))[:12]:
+            shutil.copy(f, Path("demo/semantic/pred_new") / f.name)
+        sem = ["--class-names", s.class_names, "--no-cache"]
+        run("eval", "--gt", s.gt, "--pred", s.pred, *sem, "--ci", "--worst", 8, "--html", "semantic.html",
+            "--save-state", "base.smstate")
+        run("eval", "--gt", p.gt_json, "--pred", p.pred_json, "--no-cache", "--ci", "--html", "panoptic.html")
+        run("eval", "--gt", s.gt, "--pred", "demo/semantic/pred_new", *sem, "--save-state", "new.smstate")
+        run("compare", "base.smstate", "new.smstate", "--html", "compare.html")
+    return {name: root / f"{name}.html" for name in ("semantic", "panoptic", "compare")}
 
 
 def _open(driver, path: Path) -> None:

@@ -542,7 +542,8 @@ def test_label_tables_from_report_params_and_explicit_tables(tmp_path):
     assert gt_map[7] == 0 and gt_map[26] == 13 and gt_map[0] == 255 and gt_map[9] == 255   # parking: ignored
     assert data.colors()[1] == "Cityscapes"
     (tmp_path / "map.txt").write_text("1 0\n2 1\n")
-    rep["params"].update(label_map=None, pred_label_map=str(tmp_path / "map.txt"))
+    # a run without preset whose predictions went through a label-map file (a preset's run names its map)
+    rep["params"].update(preset=None, label_map=None, pred_label_map=str(tmp_path / "map.txt"))
     gt_map, pred_map, _, _ = label_tables(ReportData(rep))
     assert gt_map is None and pred_map[1] == 0 and pred_map[2] == 1 and pred_map[3] == 255
     mine = np.arange(19)

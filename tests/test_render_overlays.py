@@ -320,19 +320,31 @@ def test_segment_statuses_on_the_real_coco_sample(shared_data):
     assert sum(v == "matched" for v in m.pred_status) == sum(v == "matched" for v in m.gt_status) == int(st.tp.sum())
 
 
-def test_segment_statuses_refuse_past_their_budget():
-    from segmetrics.errors import InputError
+def test_segment_statuses_of_thousands_of_segments_equal_the_twin():
+    """Every segment's status comes from the one rule set in a single scoring pass, whatever the
+    number of segments (the probing that stopped at a budget is gone): the statuses equal the NumPy
+    twin's per-segment decisions and add up to the image's counts."""
+    import oracles
 
-    gt = np.zeros((4, 40), dtype=np.uint32)
-    pred = np.zeros((4, 40), dtype=np.uint32)
-    gt_segs, pred_segs = [], []
-    for j in range(10):                      # ten people; every other one is predicted shifted off its GT
-        gt[:, 4 * j:4 * j + 4] = j + 1
-        gt_segs.append({"id": j + 1, "category_id": 1})
-        x = 4 * j + (3 if j % 2 else 0)
-        pred[:, x:x + 4] = 100 + j
-        pred_segs.append({"id": 100 + j, "category_id": 1})
+    rng = np.random.default_rng(7)
+    h, w, n = 40, 160, 1600
+    gt = (np.arange(h * w) // 4 + 1).reshape(h, w).astype(np.uint32)          # 1,600 four-pixel segments
+    gt_segs = [{"id": i, "category_id": int(1 + i % 2), "iscrowd": int(i % 97 == 0)} for i in range(1, n + 1)]
+    pred = np.roll(gt, 1, axis=1) + np.uint32(5000)                            # IoU 3/5 with its GT
+    pred[rng.random((h, w)) < 0.1] = 0
+    p_ids = np.unique(pred[pred > 0])
+    pred_segs = [{"id": int(i), "category_id": int(1 + (i + (i % 5 == 0)) % 2)} for i in p_ids]
     m = segment_matches(gt, gt_segs, pred, pred_segs, CATS)
-    assert m.pred_status.count("matched") == 5 and m.pred_status.count("fp") == 5
-    with pytest.raises(InputError, match="too many segments to mark them one by one"):
-        segment_matches(gt, gt_segs, pred, pred_segs, CATS, image_id=4, max_probes=3)
+    pairs = oracles.pair_counts(gt.astype(np.int64), pred.astype(np.int64), np.arange(1, n + 1), p_ids)[0]
+    dense = {c["id"]: i for i, c in enumerate(CATS)}
+    twin = oracles.image_stats(pairs, np.array([dense[s["category_id"]] for s in gt_segs]),
+                               np.array([s["iscrowd"] for s in gt_segs], np.uint8), np.full(n, np.nan),
+                               np.arange(n), np.array([dense[s["category_id"]] for s in pred_segs]), len(CATS))
+    names_g, names_p = ("not scored", "matched", "fn"), ("not scored", "matched", "fp")
+    assert m.gt_status == tuple(names_g[v] for v in twin["gt_outcome"])
+    assert m.pred_status == tuple(names_p[v] for v in twin["pred_outcome"])
+    assert {"matched", "fn", "not scored"} <= set(m.gt_status) and {"matched", "fp"} <= set(m.pred_status)
+    st = evaluate_image(gt, gt_segs, pred, pred_segs, CATS)
+    c = _counts(m, gt_segs, pred_segs)
+    for key, ref in (("tp_g", st.tp), ("tp_p", st.tp), ("fn", st.fn), ("fp", st.fp)):
+        np.testing.assert_array_equal(c[key], ref, err_msg=key)

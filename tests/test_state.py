@@ -37,7 +37,9 @@ def _stats(rng, image_id, k=3):
                       fp=rng.integers(0, 3, k).astype(np.int64), fn=rng.integers(0, 3, k).astype(np.int64),
                       match_cat=rng.integers(0, k, m).astype(np.int64), match_iou=0.5 + rng.random(m) / 2,
                       confusion_index=np.array([0, 5], np.int64), confusion_count=np.array([3, 4], np.int64),
-                      warnings=[f"image {image_id!r}: note"] if rng.random() < 0.3 else [])
+                      warnings=[f"image {image_id!r}: note"] if rng.random() < 0.3 else [],
+                      stuff_cat=rng.integers(0, k, m + 1).astype(np.int64), stuff_iou=rng.random(m + 1),
+                      gt_segments=rng.integers(0, 3, k).astype(np.int64))
 
 
 def _equal_arrays(a: dict, b: dict) -> bool:
@@ -58,8 +60,9 @@ def test_fields_are_declared_once_with_reductions():
         names = [f.name for f in cls.FIELDS]
         assert len(names) == len(set(names))
         for f in cls.FIELDS:
-            assert f.reduce in ("sum", "cat") and f.group in ("counts", "per_image", "digest")
-            assert (f.reduce == "cat") == (bool(f.shape) and f.shape[0] in ("N", "M"))
+            assert f.reduce in ("sum", "cat") and f.group in ("counts", "per_image", "digest", "cells", "shard", "dagger",
+                                                              "boundary", "boundary_image")
+            assert (f.reduce == "cat") == (bool(f.shape) and f.shape[0] in ("N", "M", "B", "P", "C"))
             np.dtype(f.dtype)  # a real dtype
     st = SemanticState(3, per_image=True)
     assert st.confusion.shape == (3, 3) and st.image_tp.shape == (0, 3) and st.num_images == 0

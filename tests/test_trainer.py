@@ -12,10 +12,11 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # tiny tensors: extra OpenMP threads only spin on a shared CPU
 
+import click  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from reference_models import cli, datasets, transforms  # noqa: E402
+from reference_models import augment, cli, datasets  # noqa: E402
 from reference_models.trainer import (  # noqa: E402
     TrainConfig,
     Trainer,
@@ -78,62 +79,123 @@ def test_config_validation():
 
 
 # ------------------------------------------------------------------ augmentation
-def test_random_crop_pads_label_with_ignore_and_image_with_mean():
+def _np_crop(label, p, crop):
+    """NumPy twin of BatchAugment for labels (nearest): crop pixel j samples image pixel
+    rint((left + j + 1/2) / s - 1/2) (mirrored: j -> w - 1 - j); outside the image -> ignore."""
+    h, w = label.shape
+    ch, cw = crop
+    jj = np.arange(cw)[::-1] if p.flip else np.arange(cw)
+    xs = np.rint((p.left + jj + 0.5) / p.scale - 0.5).astype(int)
+    ys = np.rint((p.top + np.arange(ch) + 0.5) / p.scale - 0.5).astype(int)
+    out = np.full((ch, cw), IGN, np.int64)
+    inside = (ys[:, None] >= 0) & (ys[:, None] < h) & (xs[None] >= 0) & (xs[None] < w)
+    yy, xx = np.broadcast_to(ys[:, None], inside.shape), np.broadcast_to(xs[None], inside.shape)
+    out[inside] = label[yy[inside], xx[inside]]
+    return out
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0, 1.6])
+@pytest.mark.parametrize("flip", [False, True])
+def test_batch_augment_labels_match_numpy_twin(scale, flip):
+    # scales whose sampling positions never fall on a half pixel (no rounding ties)
+    rng = np.random.default_rng(5)
+    label = rng.integers(0, 6, (30, 44)).astype(np.uint8)
+    label[rng.random(label.shape) < 0.1] = IGN
+    image = np.stack([label] * 3, -1)
+    aug = augment.BatchAugment((24, 28), IGN, (scale, scale), flip=True)
+    for top, left in [(0, 0), (3, 7), (int(30 * scale) - 24, int(44 * scale) - 28)]:
+        p = augment.CropParams(scale, top, left, flip)
+        _, y = aug.apply([image], [label], [p])
+        np.testing.assert_array_equal(y[0].numpy(), _np_crop(label, p, (24, 28)))
+
+
+def test_batch_augment_identity_crop_and_padding():
     rng = np.random.default_rng(0)
-    img = np.full((10, 12, 3), 7, np.uint8)
-    lab = np.zeros((10, 12), np.uint8)
-    ci, cl = transforms.random_crop(img, lab, (16, 20), rng, IGN)
-    assert ci.shape == (16, 20, 3) and cl.shape == (16, 20)
-    assert (cl == IGN).sum() == 16 * 20 - 10 * 12
-    assert (cl == 0).sum() == 10 * 12
-    padded = ci[cl == IGN]
-    np.testing.assert_array_equal(padded, np.broadcast_to(np.round(transforms.IMAGENET_MEAN).astype(np.uint8),
-                                                          padded.shape))
+    image = rng.integers(0, 256, (10, 12, 3)).astype(np.uint8)
+    label = rng.integers(0, 4, (10, 12)).astype(np.uint8)
+    aug = augment.BatchAugment((16, 20), IGN, (1.0, 1.0), flip=False)
+    x, y = aug.apply([image], [label], [augment.CropParams(1.0, 0, 0, False)])
+    assert x.shape == (1, 3, 16, 20) and x.dtype == torch.float32 and y.dtype == torch.int64
+    # scale 1 at an integer offset samples pixel centres exactly: the crop is the image, normalised
+    expect = (image.astype(np.float32) - np.float32(augment.IMAGENET_MEAN)) / np.float32(augment.IMAGENET_STD)
+    np.testing.assert_allclose(x[0, :, :10, :12].permute(1, 2, 0).numpy(), expect, atol=1e-5)
+    np.testing.assert_array_equal(y[0, :10, :12].numpy(), label)
+    # padding: label ignore, image the mean colour (exactly 0 after normalisation)
+    assert (y[0, 10:] == IGN).all() and (y[0, :, 12:] == IGN).all()
+    assert float(x[0, :, 10:].abs().max()) == 0.0 and float(x[0, :, :, 12:].abs().max()) == 0.0
 
 
-def test_random_crop_is_a_window_of_the_input():
+def test_batch_augment_flip_mirrors_image_and_label():
     rng = np.random.default_rng(1)
-    lab = np.arange(30 * 40).reshape(30, 40) % 250
-    img = np.stack([lab] * 3, -1).astype(np.uint8)
-    ci, cl = transforms.random_crop(img, lab.astype(np.uint8), (8, 9), rng, IGN)
-    ys, xs = np.nonzero((lab == cl[0, 0]))
-    assert any(np.array_equal(lab[y:y + 8, x:x + 9], cl) for y, x in zip(ys, xs))
-    np.testing.assert_array_equal(ci[..., 0], cl)
+    image = rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    label = rng.integers(0, 4, (8, 8)).astype(np.uint8)
+    aug = augment.BatchAugment((8, 8), IGN, (1.0, 1.0))
+    x0, y0 = aug.apply([image], [label], [augment.CropParams(1.0, 0, 0, False)])
+    x1, y1 = aug.apply([image], [label], [augment.CropParams(1.0, 0, 0, True)])
+    torch.testing.assert_close(x1, x0.flip(3), atol=1e-5, rtol=0)
+    assert torch.equal(y1, y0.flip(2))
 
 
-def test_flip_and_scale_keep_image_and_label_aligned():
-    rng = np.random.default_rng(2)
-    for image, label, _ in datasets.generate_shapes(4, (40, 50), 4, seed=1, noise=0.0):
-        tf = transforms.TrainTransform((40, 40), IGN, (0.5, 2.0), True)
-        img, lab = tf(image, label, rng)
-        assert img.shape == (40, 40, 3) and lab.shape == (40, 40) and lab.dtype == np.uint8
-        # noise-free shapes: every labelled pixel's colour is its class colour (nearest resampling of
-        # labels; bilinear images differ only next to edges), so check interior pixels
-        inner = np.ones_like(lab, bool)
+def test_batch_augment_shapes_stay_aligned_and_draws_are_seeded():
+    # noise-free shapes: at interior pixels (all 3x3 neighbours of one class) the bilinear image equals
+    # the class colour, so image and label are cut and mirrored together
+    samples = datasets.generate_shapes(6, (40, 50), 4, seed=1, noise=0.0)
+    images, labels = [s[0] for s in samples], [s[1] for s in samples]
+    aug = augment.BatchAugment((40, 40), IGN, (0.5, 2.0), True)
+    x, y = aug(images, labels, np.random.default_rng(2))
+    x2, y2 = aug(images, labels, np.random.default_rng(2))
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    img = (x.permute(0, 2, 3, 1).numpy() * np.float32(augment.IMAGENET_STD) + np.float32(augment.IMAGENET_MEAN))
+    lab = y.numpy()
+    checked = 0
+    for n in range(len(images)):
+        inner = np.ones(lab[n].shape, bool)
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
-                inner &= np.roll(np.roll(lab, dy, 0), dx, 1) == lab
-        keep = inner & (lab != IGN)
+                inner &= np.roll(np.roll(lab[n], dy, 0), dx, 1) == lab[n]
+        keep = inner & (lab[n] != IGN)
         keep[[0, -1]] = False
         keep[:, [0, -1]] = False
-        expect = datasets.SHAPE_COLORS[lab[keep]].astype(np.uint8)
-        assert np.abs(img[keep].astype(int) - expect).max() <= 1
+        expect = datasets.SHAPE_COLORS[lab[n][keep]]
+        assert np.abs(img[n][keep] - expect).max() < 0.01
+        checked += int(keep.sum())
+    assert checked > 1000
 
 
-def test_hflip_mirrors_both():
+def test_batch_augment_color_jitter_hand_values():
+    image = np.full((6, 6, 3), 100, np.uint8)
+    label = np.zeros((6, 6), np.uint8)
+    aug = augment.BatchAugment((6, 6), IGN, (1.0, 1.0), flip=False, color=0.5)
+    # constant image: contrast about the brightened mean leaves b * v
+    x, _ = aug.apply([image], [label], [augment.CropParams(1.0, 0, 0, False, brightness=1.3, contrast=0.7)])
+    raw = x[0].permute(1, 2, 0).numpy() * np.float32(augment.IMAGENET_STD) + np.float32(augment.IMAGENET_MEAN)
+    np.testing.assert_allclose(raw, 130.0, atol=1e-3)
+    # two grey levels 50 / 150, brightness 1, contrast 2 about the mean 100: 0 and 200; clipped at 0..255
+    image[:, :3] = 50
+    image[:, 3:] = 150
+    x, _ = aug.apply([image], [label], [augment.CropParams(1.0, 0, 0, False, brightness=1.0, contrast=2.0)])
+    raw = x[0].permute(1, 2, 0).numpy() * np.float32(augment.IMAGENET_STD) + np.float32(augment.IMAGENET_MEAN)
+    np.testing.assert_allclose(raw[:, :3], 0.0, atol=1e-3)
+    np.testing.assert_allclose(raw[:, 3:], 200.0, atol=1e-3)
+    with pytest.raises(InputError, match="color jitter"):
+        augment.BatchAugment((6, 6), color=1.5)
+
+
+def test_draw_params_ranges():
     rng = np.random.default_rng(0)
-    img = np.arange(2 * 3 * 3).reshape(2, 3, 3).astype(np.uint8)
-    lab = np.array([[0, 1, 2], [3, 4, 5]], np.uint8)
-    flipped = [transforms.random_hflip(img, lab, rng, p=1.0)]
-    np.testing.assert_array_equal(flipped[0][1], lab[:, ::-1])
-    np.testing.assert_array_equal(flipped[0][0], img[:, ::-1])
+    ps = [augment.draw_params(rng, (36, 48), (32, 32), (0.5, 2.0), True, 0.2) for _ in range(400)]
+    for p in ps:
+        assert 0.5 <= p.scale <= 2.0 and 0.8 <= p.brightness <= 1.2 and 0.8 <= p.contrast <= 1.2
+        assert 0 <= p.top <= max(32, round(36 * p.scale)) - 32 and 0 <= p.left <= max(32, round(48 * p.scale)) - 32
+    assert 150 < sum(p.flip for p in ps) < 250
+    assert not any(augment.draw_params(rng, (36, 48), (32, 32), (0.5, 2.0), False).flip for _ in range(50))
 
 
-def test_normalize_layout_and_values():
+def test_normalize_batch_values():
     img = np.full((2, 3, 3), 100, np.uint8)
-    x = transforms.normalize(img, mean=(100, 50, 0), std=(1, 2, 4))
-    assert x.shape == (3, 2, 3) and x.dtype == np.float32
-    assert x[:, 0, 0].tolist() == [0.0, 25.0, 25.0]
+    x = augment.image_batch([img], mean=(100, 50, 0), std=(1, 2, 4))
+    assert x.shape == (1, 3, 2, 3) and x.dtype == torch.float32
+    assert x[0, :, 0, 0].tolist() == [0.0, 25.0, 25.0]
 
 
 # ------------------------------------------------------------------ datasets
@@ -362,7 +424,7 @@ def test_cli_module_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import reference_models.cli, reference_models.datasets, reference_models.transforms; "
+    code = ("import sys; import reference_models.cli, reference_models.datasets; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
@@ -391,3 +453,247 @@ def test_stop_after_then_resume_equals_one_run(tmp_path):
     rest.fit()
     for (name, a), b in zip(one.model.state_dict().items(), rest.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+# ------------------------------------------------------------------ preload, class balancing, layout
+def test_preload_holds_the_decoded_dataset(tmp_path):
+    root = datasets.write_shapes(tmp_path / "s", n=5, size=(20, 24))
+    ds = datasets.folder(root / "images", root / "labels", 4)
+    mem = datasets.preload(ds)
+    assert isinstance(mem, datasets.MemoryDataset) and len(mem) == 5 and mem.class_names == ds.class_names
+    for i in range(5):
+        a, b = ds.load(i), mem.load(i)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+        assert a[2] == b[2]
+    assert mem.nbytes == 5 * (20 * 24 * 3 + 20 * 24)
+    assert datasets.preload(mem) is mem
+    with pytest.raises(InputError, match=r"preloading 5 images of 'folder' needs about .* GiB.*--no-preload"):
+        datasets.preload(ds, max_bytes=1000)
+
+
+def test_class_pixel_counts_and_median_frequency_weights_hand_values():
+    from reference_models.losses import median_frequency_weights
+
+    # image A: 6 px of class 0, 2 px of class 1; image B: 3 px class 1, 1 px class 2, 4 px ignored
+    a = np.array([[0, 0, 0, 0], [0, 0, 1, 1]], np.uint8)
+    b = np.array([[1, 1, 1, 2], [IGN] * 4], np.uint8)
+    ds = datasets.SegmentationDataset([("a", None, None), ("b", None, None)], 4, ("c0", "c1", "c2", "c3"))
+    ds.load = lambda i: (None, (a, b)[i], "ab"[i])
+    class_pixels, image_pixels = datasets.class_pixel_counts(ds)
+    assert class_pixels.tolist() == [6, 5, 1, 0]
+    assert image_pixels.tolist() == [8, 12, 4, 0]
+    # f = 6/8, 5/12, 1/4 ; median 5/12 ; w = median / f ; class 3 never occurs -> 0
+    w = median_frequency_weights(class_pixels, image_pixels)
+    assert w == pytest.approx([(5 / 12) / (6 / 8), 1.0, (5 / 12) / (1 / 4), 0.0], rel=1e-12)
+    # an even number of classes takes the mean of the two middle frequencies (np.median)
+    w = median_frequency_weights([1, 2, 3, 4], [10, 10, 10, 10])
+    assert w == pytest.approx([0.25 / 0.1, 0.25 / 0.2, 0.25 / 0.3, 0.25 / 0.4])
+    with pytest.raises(InputError, match="no labelled pixel"):
+        median_frequency_weights([0, 0], [0, 0])
+    with pytest.raises(InputError, match="class_pixels <= image_pixels"):
+        median_frequency_weights([3, 1], [2, 5])
+
+
+def test_trainer_uses_median_frequency_weights(tmp_path):
+    from reference_models.losses import median_frequency_weights
+
+    train = _small_shapes()
+    t = Trainer(_tiny_cfg(tmp_path, class_weight="median-freq", loss="focal"), train_set=train)
+    expect = median_frequency_weights(*datasets.class_pixel_counts(train))
+    assert t.class_weights == pytest.approx(expect)
+    assert t.criterion.alpha.tolist() == pytest.approx(expect, rel=1e-6)
+    t = Trainer(_tiny_cfg(tmp_path, class_weight="median-freq", loss="ce"), train_set=train)
+    assert t.criterion.weight.tolist() == pytest.approx(expect, rel=1e-6)
+    with pytest.raises(InputError, match="class weights apply to the losses"):
+        Trainer(_tiny_cfg(tmp_path, class_weight="median-freq", loss="lovasz"), train_set=train)
+    with pytest.raises(InputError, match="class_weight must be one of"):
+        TrainConfig(class_weight="inverse").validate()
+    with pytest.raises(InputError, match="warmup_iters"):
+        TrainConfig(iterations=10, warmup_iters=10).validate()
+
+
+def test_channels_last_gives_the_same_training_step(tmp_path):
+    # dropout masks are drawn in memory order, which the layout changes: switch dropout off here
+    a = Trainer(_tiny_cfg(tmp_path / "a", channels_last=True), train_set=_small_shapes())
+    b = Trainer(_tiny_cfg(tmp_path / "b", channels_last=False), train_set=_small_shapes())
+    for t in (a, b):
+        t.model.aspp.project[1].p = 0.0
+    la, lb = a.train_step(), b.train_step()
+    assert la == pytest.approx(lb, rel=1e-4)
+    for (name, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-5, msg=name)
+    assert a.model.classifier.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_batched_validation_equals_one_image_at_a_time(tmp_path):
+    t = Trainer(_tiny_cfg(tmp_path), train_set=_small_shapes())
+    for _ in range(2):
+        t.train_step()
+    val = datasets.ShapesDataset(5, (40, 48), 4, seed=7)
+    from reference_models.trainer import evaluate_model
+
+    one = evaluate_model(t.model, val, t.device, batch_size=1)
+    many = evaluate_model(t.model, val, t.device, batch_size=4, channels_last=True)
+    np.testing.assert_array_equal(np.asarray(one.confusion), np.asarray(many.confusion))
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from reference_models import trainer as tr
+
+    class Tty:
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            return len(s)
+
+        def flush(self):
+            pass
+
+    assert tr.progress_bar(10, 0, True) is None  # pytest's captured stderr is not a TTY
+    monkeypatch.setattr(tr.sys, "stderr", Tty())
+    bar = tr.progress_bar(10, 3, True)
+    assert bar is not None and bar.n == 3 and bar.total == 10
+    bar.close()
+    assert tr.progress_bar(10, 0, False) is None
+
+
+def test_history_and_curve_carry_per_class_iou_and_cpu_time(tmp_path):
+    cfg = _tiny_cfg(tmp_path, iterations=4, val_interval=2, log_interval=1)
+    t = Trainer(cfg, train_set=_small_shapes(), val_set=_small_shapes(3, seed=1))
+    history = t.fit()
+    assert len(history[-1]["IoU"]) == 4 and history[-1]["train_loss"] == t.curve[-1]["loss"]
+    assert [c["iteration"] for c in t.curve] == [1, 2, 3, 4]
+    assert all(c["cpu"] >= 0 and c["lr"] > 0 for c in t.curve)
+    assert json.loads((Path(cfg.out_dir) / "curve.json").read_text()) == t.curve
+
+
+def test_cli_help_explains_every_option():
+    for command in (cli.train, cli.predict):
+        res = CliRunner().invoke(command, ["--help"], terminal_width=100)
+        assert res.exit_code == 0
+        undocumented = [p.name for p in command.params if isinstance(p, click.Option) and not p.help]
+        assert undocumented == []
+        assert "Example" in res.output
+    text = CliRunner().invoke(cli.train, ["--help"]).output
+    for layout in ("trainannot/", "ADEChallengeData2016", "gtFine/<split>", "panoptic_<split>.json",
+                   "images/*.png|jpg"):
+        assert layout in text
+    from segmetrics.cli import cli as top
+
+    res = CliRunner().invoke(top, ["--help"], terminal_width=80)
+    commands = res.output[res.output.index("Commands:"):]
+    for command in (cli.train, cli.predict):
+        assert command.short_help in " ".join(commands.split())
+    assert "..." not in commands
+
+
+# ------------------------------------------------------------------ GPU path: packing and the prepared script
+def _fake_camvid(root, n=(4, 2, 2), size=(360, 480)):
+    rng = np.random.default_rng(0)
+    for split, count in zip(("train", "val", "test"), n):
+        (root / split).mkdir(parents=True)
+        if split != "test":
+            (root / f"{split}annot").mkdir()
+        for i in range(count):
+            stem = f"{split}_{i:03d}"
+            Image.fromarray(rng.integers(0, 256, size + (3,)).astype(np.uint8)).save(root / split / f"{stem}.png")
+            if split != "test":
+                lab = rng.integers(0, 12, size).astype(np.uint8)
+                Image.fromarray(lab).save(root / f"{split}annot" / f"{stem}.png")
+    return root
+
+
+def test_pack_camvid_keeps_labels_and_layout(tmp_path):
+    from reference_models.recipes.pack_camvid import main, pack_camvid
+
+    src = _fake_camvid(tmp_path / "src", n=(2, 1, 1), size=(36, 48))
+    info = pack_camvid(src, tmp_path / "pack", quality=95)
+    assert info["images"] == 4 and info["labels"] == 3
+    packed, original = datasets.camvid(tmp_path / "pack", "train"), datasets.camvid(src, "train")
+    for i in range(2):
+        (pi, pl, pid), (oi, ol, oid) = packed.load(i), original.load(i)
+        assert pid == oid and packed.items[i][1].suffix == ".jpg"
+        np.testing.assert_array_equal(pl, ol)  # labels byte for byte
+        assert np.abs(pi.astype(int) - oi.astype(int)).mean() < 12  # JPEG of random noise at quality 95
+    assert not datasets.camvid(tmp_path / "pack", "test").has_labels()
+    with pytest.raises(InputError, match="over the 0 MiB limit"):
+        pack_camvid(src, tmp_path / "pack2", max_bytes=10)
+    assert main([str(tmp_path / "nowhere"), str(tmp_path / "p3")]) == 2
+
+
+def test_gpu_script_smoke_run_on_cpu(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from reference_models.recipes.pack_camvid import pack_camvid
+
+    if shutil.which("bash") is None:
+        pytest.skip("bash not available")
+    pack_camvid(_fake_camvid(tmp_path / "src"), tmp_path / "pack")
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, SMOKE="1", DEVICE="cpu", BACKBONE="resnet18", WIDTH="4", ASPP="8", PYTHON=sys.executable,
+               DATA=str(tmp_path / "pack"), OUT=str(tmp_path / "out"), WORK=str(tmp_path / "work"),
+               OMP_NUM_THREADS="1")
+    res = subprocess.run(["bash", str(repo / "reference_models" / "recipes" / "camvid_gpu.sh")], cwd=repo, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = tmp_path / "out"
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["iteration"] == 2
+    assert sorted(p.name for p in (out / "test_predictions").iterdir()) == ["test_000.png"]
+    assert (out / "val_predictions" / "val_000.png").is_file()
+    summary = (out / "summary.txt").read_text()
+    assert "training 2 iterations, batch 2, device cpu" in summary and "done" in summary
+    # the trainer's validation and segmetrics eval of the written PNGs agree
+    if (out / "val_eval.json").is_file():
+        report = json.loads((out / "val_eval.json").read_text())
+        assert report["metrics"]["mIoU"] == pytest.approx(history[-1]["mIoU"], abs=1e-12)
+
+
+# ------------------------------------------------------------------ recipes: report tables and the speed probe
+def test_report_tables_from_a_run_folder(tmp_path):
+    from reference_models.recipes import report
+
+    cfg = _tiny_cfg(tmp_path, iterations=4, val_interval=2, log_interval=1, class_weight="median-freq")
+    Trainer(cfg, train_set=_small_shapes(), val_set=_small_shapes(3, seed=1)).fit()
+    run = report.load_run(cfg.out_dir)
+    assert run["config"]["class_weight"] == "median-freq" and len(run["history"]) == 2 and len(run["curve"]) == 4
+    lines = report.curve_table(run).splitlines()
+    assert run["n_train"] == 6
+    assert len(lines) == 4 and lines[2].startswith("| 2 | 1 |") and lines[3].startswith("| 4 | 1 |")  # 2 x 2 / 6
+    last = run["history"][-1]
+    table = report.loss_table([run], names=("a", "b", "c", "d")).splitlines()
+    assert table[2].startswith(f"| ce + median-freq weights | **{100 * last['mIoU']:.1f}** |")
+    assert table[2].count("|") == 5 + 4 + 1
+    assert report.main(["nonsense"]) == 2
+
+
+def test_speed_probe_rejects_unknown_rows(capsys):
+    from reference_models.recipes import speed
+
+    assert speed.main(["--rows", "w32,w7"]) == 2
+    assert "unknown rows ['w7']" in capsys.readouterr().err
+
+
+def test_report_publish_fills_only_the_marked_blocks(tmp_path):
+    from reference_models.recipes import report
+
+    runs = tmp_path / "runs"
+    cfg = _tiny_cfg(tmp_path, iterations=2, val_interval=0, out_dir=str(runs / "s-ce"))
+    Trainer(cfg, train_set=_small_shapes(), val_set=_small_shapes(3, seed=1)).fit()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "benchmarks" / "camvid").mkdir(parents=True)
+    blocks = "".join(f"<!-- BEGIN camvid-{n} -->\nold\n<!-- END camvid-{n} -->\n" for n in ("curve", "losses", "perf"))
+    (tmp_path / "docs" / "model.md").write_text("# head\n" + blocks + "tail\n")
+    (tmp_path / "README.md").write_text("intro\n<!-- BEGIN camvid-perf -->\n<!-- END camvid-perf -->\nrest\n")
+    report.publish(runs, tmp_path)
+    doc = (tmp_path / "docs" / "model.md").read_text()
+    assert doc.startswith("# head\n") and doc.endswith("tail\n") and "old" not in doc
+    assert "(not run yet)" in doc and "| ce |" in doc and "no GPU lent to this task" in doc
+    assert "85.7 | quoted" in (tmp_path / "README.md").read_text()
+    (tmp_path / "README.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="markers"):
+        report.publish(runs, tmp_path)

@@ -50,7 +50,7 @@ def test_errors_exit_4_grouped_by_severity(sem):
     assert lines[i_err + 1].startswith("  [semantic.missing_prediction]") or lines[i_err + 1].startswith(
         "  [semantic.label_out_of_range]")
     assert lines[i_warn + 1].startswith("  [semantic.extra_prediction]")
-    assert "segmetrics: validate: 2 error(s), 1 warning(s)" in r.output
+    assert "segmetrics: validate: 2 errors, 1 warning (" in r.output
     assert "Traceback" not in r.output
 
 
@@ -169,7 +169,7 @@ def test_quick_checks_find_shifted_predictions_and_all_ignore_images():
     assert "shifted by -1" in quick_checks(confusion=cm.T)[0]
     assert quick_checks(confusion=np.diag([50, 40, 30]) + 1) == []
     notes = quick_checks(image_ids=["a", "b", "c"], image_gt_pixels=[10, 0, 3])
-    assert len(notes) == 1 and "1 image have no scored pixel" in notes[0] and ": b;" in notes[0]
+    assert len(notes) == 1 and "1 image has no scored ground-truth pixel" in notes[0] and notes[0].endswith(": 'b'")
 
 
 def test_quick_checks_for_panoptic_and_errors():

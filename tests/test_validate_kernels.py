@@ -1,4 +1,4 @@
-"""The ``segstats`` kernels of ``segmetrics validate`` against plain NumPy twins."""
+"""The ``segstats_semantic`` (L) and ``segstats_panoptic`` (S) kernels of ``segmetrics validate`` against plain NumPy twins."""
 from __future__ import annotations
 
 import io
@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from segmetrics._kernels import segstats as S
+from segmetrics._kernels import segstats_panoptic as S
+from segmetrics._kernels import segstats_semantic as L
+from segmetrics._kernels.folder import Scratch
 
 
 # ----------------------------------------------------------------------------- NumPy twins
@@ -99,7 +101,7 @@ def test_png_segment_stats_is_decode_then_segment_stats(ids, rgba, level):
     rgb = to_rgb(ids)
     arr = np.concatenate([rgb, np.full(ids.shape + (1,), 255, np.uint8)], -1) if rgba else rgb
     data = png_bytes(arr, compress_level=level)
-    status, hdr, stats, opaque = S.png_segment_stats(S.Scratch(), data)
+    status, hdr, stats, opaque = S.png_segment_stats(Scratch(), data)
     assert status == 0 and hdr == {"width": ids.shape[1], "height": ids.shape[0], "bit_depth": 8,
                                    "color_type": 6 if rgba else 2}
     assert opaque == rgba
@@ -108,7 +110,7 @@ def test_png_segment_stats_is_decode_then_segment_stats(ids, rgba, level):
 
 
 def test_png_segment_stats_other_files():
-    s = S.Scratch()
+    s = Scratch()
     ids = _id_map(np.random.default_rng(1), 20, 30, 6, 2)
     rgba = np.concatenate([to_rgb(ids), np.zeros(ids.shape + (1,), np.uint8)], -1)
     status, _, _, opaque = S.png_segment_stats(s, png_bytes(rgba))
@@ -150,7 +152,7 @@ def test_png_segment_stats_interlaced_goes_to_python(tmp_path):
     data = interlaced_rgb_png(to_rgb(ids))
     with Image.open(io.BytesIO(data)) as im:     # a valid file: Pillow reads the same pixels
         np.testing.assert_array_equal(np.asarray(im), to_rgb(ids))
-    assert S.png_segment_stats(S.Scratch(), data)[0] == 1
+    assert S.png_segment_stats(Scratch(), data)[0] == 1
     # the validator's fallback decodes it and gets the same statistics
     from segmetrics.validate._files import Buffers
     from segmetrics.validate._panoptic import _read_png
@@ -172,11 +174,67 @@ def test_pair_stats_and_histogram_match_numpy(seed, dtypes):
     gt = rng.integers(0, top[0], (h, w)).astype(dtypes[0])
     pred = rng.integers(0, top[1], (h, w)).astype(dtypes[1])
     gc, pa, pb = (rng.integers(-2, 6, 65536).astype(np.int32) for _ in range(3))
-    got = S.pair_stats(gt, pred, gc, pa, pb)
+    got = L.pair_stats(gt, pred, gc, pa, pb)
     want = twin_pair_stats(gt, pred, gc, pa, pb)
     for g, x in zip(got, want):
         np.testing.assert_array_equal(g, x)
-    np.testing.assert_array_equal(S.label_histogram(gt), want[0])
+    np.testing.assert_array_equal(L.label_histogram(gt), want[0])
+
+
+def label_png(arr: np.ndarray, level: int) -> bytes:
+    """An 8-bit grey, or 16-bit grey (big-endian samples) label PNG."""
+    data = png_bytes(arr, compress_level=level)
+    with Image.open(io.BytesIO(data)) as im:    # the file holds these very values
+        assert np.array_equal(np.asarray(im), arr) and im.mode == ("L" if arr.dtype == np.uint8 else "I;16")
+    return data
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([(np.uint8, np.uint8), (np.uint8, np.uint16),
+                                                   (np.uint16, np.uint8), (np.uint16, np.uint16),
+                                                   (np.uint8, None), (np.uint16, None)]),
+       st.integers(0, 9), st.integers(0, 6))
+def test_png_label_stats_is_decode_then_pair_stats(seed, dtypes, level, blocky):
+    """The fused kernel (rows walked as runs) against the twin of the decoded arrays, on noise
+    and on runs of every length (``blocky``), 8- and 16-bit files, with and without predictions."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(1, 40, 2))
+    w = int(rng.choice([w, 1, 17, 33, 70]))
+
+    def labels(dtype):
+        top = 256 if dtype == np.uint8 else 700
+        a = rng.integers(0, top, (h, w))
+        if blocky:
+            a = np.repeat(a[:, ::blocky + 1], blocky + 1, axis=1)[:, :w]
+        return np.ascontiguousarray(a.astype(dtype))
+
+    gt = labels(dtypes[0])
+    pred = None if dtypes[1] is None else labels(dtypes[1])
+    gc, pa, pb = (rng.integers(-2, 6, 65536).astype(np.int32) for _ in range(3))
+    status, ghdr, phdr, gh, phs, agree_a, agree_b = L.png_label_stats(
+        Scratch(), label_png(gt, level), None if pred is None else label_png(pred, level), gc, pa, pb)
+    assert status == 0 and ghdr["width"] == w and ghdr["height"] == h
+    assert ghdr["bit_depth"] == (8 if gt.dtype == np.uint8 else 16)
+    if pred is None:
+        assert phdr is None and phs is None and agree_a == agree_b == 0
+        np.testing.assert_array_equal(gh, np.bincount(gt.ravel(), minlength=256 if gt.dtype == np.uint8 else 65536))
+        return
+    want = twin_pair_stats(gt, pred, gc, pa, pb)
+    np.testing.assert_array_equal(gh, want[0])
+    np.testing.assert_array_equal(phs, want[2])
+    assert (agree_a, agree_b) == want[3:]
+
+
+def test_png_label_stats_leaves_other_files_to_python():
+    gt = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    codes = np.zeros(65536, np.int32)
+    s = Scratch()
+    assert L.png_label_stats(s, label_png(gt, 6), label_png(gt, 6), codes, codes, codes)[0] == 0
+    assert L.png_label_stats(s, label_png(gt, 6), label_png(gt[:, :3].copy(), 6), codes, codes, codes)[0] == 1
+    rgb = png_bytes(np.stack([gt] * 3, -1))
+    assert L.png_label_stats(s, rgb, None, codes, codes, codes)[0] == 1
+    assert L.png_label_stats(s, b"not a png", None, codes, codes, codes)[0] == 1
+    assert L.png_label_stats(s, b"", None, codes, codes, codes)[0] == 1
 
 
 @settings(max_examples=150, deadline=None)
@@ -210,11 +268,11 @@ def test_kernels_refuse_bad_arrays():
     with pytest.raises(TypeError):
         S.segment_stats(np.zeros((3, 3, 3), dtype=np.int16))
     with pytest.raises(TypeError):
-        S.label_histogram(np.zeros((3, 3), dtype=np.int32))
+        L.label_histogram(np.zeros((3, 3), dtype=np.int32))
     with pytest.raises(ValueError):
-        S.pair_stats(np.zeros((3, 3), np.uint8), np.zeros((3, 4), np.uint8), *[np.zeros(65536, np.int32)] * 3)
+        L.pair_stats(np.zeros((3, 3), np.uint8), np.zeros((3, 4), np.uint8), *[np.zeros(65536, np.int32)] * 3)
     with pytest.raises(ValueError):
-        S.pair_stats(np.zeros((3, 3), np.uint8), np.zeros((3, 3), np.uint8), *[np.zeros(10, np.int32)] * 3)
+        L.pair_stats(np.zeros((3, 3), np.uint8), np.zeros((3, 3), np.uint8), *[np.zeros(10, np.int32)] * 3)
 
 
 def test_kernels_release_the_gil():
@@ -225,7 +283,7 @@ def test_kernels_release_the_gil():
     rgb = to_rgb(ids)
     data = png_bytes(rgb)
     with ThreadPoolExecutor(4) as ex:
-        outs = list(ex.map(lambda _: S.png_segment_stats(S.Scratch(), data)[2], range(8)))
+        outs = list(ex.map(lambda _: S.png_segment_stats(Scratch(), data)[2], range(8)))
     for o in outs:
         for g, w in zip(o, twin_segment_stats(ids)):
             np.testing.assert_array_equal(g, w)

@@ -11,7 +11,7 @@ from segmetrics.errors import DataFileError, InputError
 from segmetrics.validate import CHECKS, validate_semantic
 
 from cli_data import write_png
-from validate_data import IGNORE, K, SIZE, make_semantic
+from validate_data import IGNORE, K, SIZE, ade_like, make_semantic, zero_based
 
 
 @pytest.fixture
@@ -241,23 +241,6 @@ def test_report_to_dict_is_json_ready(data):
 
 
 # ----------------------------------------------------------------------------- label conventions
-def _ade_like(root, pred_fn, n=3, seed=1):
-    """ADE20K-like GT (0 = other, 1..K) and predictions made by ``pred_fn(gt, rng)``."""
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        g = rng.integers(0, K + 1, SIZE).astype(np.uint8)
-        g.ravel()[: K + 1] = np.arange(K + 1)
-        write_png(root / "gt" / f"a{i}.png", g)
-        write_png(root / "pred" / f"a{i}.png", pred_fn(g, rng).astype(np.uint8))
-    return root / "gt", root / "pred"
-
-
-def _zero_based(g, rng):      # what a model trained with reduce_zero_label writes: 0..K-1
-    p = np.where(g == 0, rng.integers(0, K, g.shape), g.astype(int) - 1)
-    flip = rng.random(g.shape) < 0.1
-    return np.where(flip, rng.integers(0, K, g.shape), p)
-
-
 def _one_based_without_k(g, rng):   # GT-like values 1..K, but K itself never predicted
     p = np.where(g == 0, rng.integers(1, K, g.shape), g)
     return np.minimum(p, K - 1)
@@ -268,9 +251,9 @@ def _random_1_to_k_minus_1(g, rng):
 
 
 @pytest.mark.parametrize("pred_fn, pred_labels, expected, reading", [
-    (_zero_based, "auto", {"semantic.pred_convention"}, "class-index"),
-    (_zero_based, "class-index", set(), None),
-    (_zero_based, "as-gt", {"semantic.pred_convention_mismatch", "semantic.pred_void"}, None),
+    (zero_based, "auto", {"semantic.pred_convention"}, "class-index"),
+    (zero_based, "class-index", set(), None),
+    (zero_based, "as-gt", {"semantic.pred_convention_mismatch", "semantic.pred_void"}, None),
     (_one_based_without_k, "auto", {"semantic.pred_convention"}, "as-gt"),
     (_one_based_without_k, "as-gt", set(), None),
     # the silent shift: every value is a valid class index, only the agreement tells
@@ -278,7 +261,7 @@ def _random_1_to_k_minus_1(g, rng):
     (_random_1_to_k_minus_1, "auto", {"semantic.pred_convention_unclear"}, None),
 ], ids=["0based-auto", "0based-class", "0based-asgt", "1based-auto", "1based-asgt", "1based-class", "unclear"])
 def test_ade20k_zero_vs_one_based_predictions(tmp_path, pred_fn, pred_labels, expected, reading):
-    gt, pred = _ade_like(tmp_path, pred_fn)
+    gt, pred = ade_like(tmp_path, pred_fn)
     r = validate_semantic(gt, pred, num_classes=K, reduce_zero_label=True, pred_labels=pred_labels)
     assert codes(r) == expected, [f.message for f in r.findings]
     if reading:
@@ -291,7 +274,7 @@ def test_ade20k_zero_vs_one_based_predictions(tmp_path, pred_fn, pred_labels, ex
 
 
 def test_ade20k_annotations_without_reduce_zero_label(tmp_path):
-    gt, _ = _ade_like(tmp_path, _zero_based)
+    gt, _ = ade_like(tmp_path, zero_based)
     r = validate_semantic(gt, num_classes=K)
     assert codes(r) == {"semantic.label_out_of_range", "semantic.gt_looks_one_based"}
     assert "--reduce-zero-label" in r.get("semantic.gt_looks_one_based").message

@@ -45,6 +45,25 @@ def make_semantic(root: Path, seed: int = 0, n: int = 4) -> tuple[Path, Path, li
     return root / "gt", root / "pred", gts, preds
 
 
+def ade_like(root: Path, pred_fn, n: int = 3, shape: tuple = SIZE, seed: int = 1) -> tuple[Path, Path]:
+    """ADE20K-like GT (0 = other, 1..K, every value in every image) in ``root/gt`` and
+    predictions made by ``pred_fn(gt, rng)`` in ``root/pred``."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        g = rng.integers(0, K + 1, shape).astype(np.uint8)
+        g.ravel()[: K + 1] = np.arange(K + 1)
+        write_png(root / "gt" / f"a{i}.png", g)
+        write_png(root / "pred" / f"a{i}.png", pred_fn(g, rng).astype(np.uint8))
+    return root / "gt", root / "pred"
+
+
+def zero_based(g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a model trained with reduce_zero_label writes: 0..K-1, right on about 90 % of the pixels."""
+    p = np.where(g == 0, rng.integers(0, K, g.shape), g.astype(int) - 1)
+    flip = rng.random(g.shape) < 0.1
+    return np.where(flip, rng.integers(0, K, g.shape), p)
+
+
 # ----------------------------------------------------------------------------- panoptic
 CATEGORIES = [
     {"id": 1, "name": "person", "isthing": 1},

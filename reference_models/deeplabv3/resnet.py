@@ -22,12 +22,34 @@ from torch import nn
 
 from segmetrics.errors import InputError
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "BACKBONES", "build_resnet", "stage_dilations"]
+__all__ = ["StridedPointwise", "BasicBlock", "Bottleneck", "ResNet", "BACKBONES", "build_resnet", "stage_dilations"]
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
     # padding = dilation keeps the spatial size for stride 1
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+
+
+class StridedPointwise(nn.Conv2d):
+    """1x1 convolution with stride ``s`` computed as a stride-1 1x1 convolution of ``x[..., ::s, ::s]``.
+
+    The same function and parameters as ``nn.Conv2d(cin, cout, 1, stride=s, bias=False)``.
+    torch 2.13's CPU backward of a strided 1x1 convolution in the channels-last layout
+    corrupts the heap for narrow layers (8 channels and fewer; a crash, found with the
+    tiny test networks); subsampling first avoids that kernel.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__(cin, cout, 1, bias=False)
+        self.step = int(stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.step != 1:
+            x = x[..., ::self.step, ::self.step]
+        return super().forward(x)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", subsample={self.step}"
 
 
 class BasicBlock(nn.Module):
@@ -171,8 +193,7 @@ class ResNet(nn.Module):
         downsample = None
         cout = width * block.expansion
         if stride != 1 or self._cin != cout:
-            downsample = nn.Sequential(nn.Conv2d(self._cin, cout, 1, stride=stride, bias=False),
-                                       nn.BatchNorm2d(cout))
+            downsample = nn.Sequential(StridedPointwise(self._cin, cout, stride), nn.BatchNorm2d(cout))
         units = []
         for i in range(blocks):
             rate = dilation * grid[min(i, len(grid) - 1)]

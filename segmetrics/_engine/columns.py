@@ -34,7 +34,7 @@ def png_path(dataset, folder: Optional[str], image_id) -> str:
 
 
 def panoptic_batch(items: Sequence[tuple], gt_dataset, pred_dataset, cats: CategoryIndex,
-                   recompute_gt_areas: bool, per_image: bool):
+                   recompute_gt_areas: bool, per_image: bool, boundary: bool = False):
     """The segment columns of every image, as a
     :class:`~segmetrics._kernels.folder_panoptic.PanopticBatch`, and which images the
     fused statistics take.
@@ -66,7 +66,7 @@ def panoptic_batch(items: Sequence[tuple], gt_dataset, pred_dataset, cats: Categ
         end[~fast] = 0
     batch = _kernel.PanopticBatch(
         len(cats), g_start, g_end, g_flat[0], g_dense, g_flat[2], g_flat[3], g_flat[4].astype(np.int64, copy=False),
-        p_start, p_end, p_flat[0], p_dense, bool(recompute_gt_areas), per_image)
+        p_start, p_end, p_flat[0], p_dense, bool(recompute_gt_areas), per_image, boundary)
     return batch, fast
 
 

@@ -3,10 +3,12 @@
 
 The pixel pass (:meth:`segmetrics._kernels.panoptic.PairTable.count_maps`, GIL
 released) counts the pixels of every (GT segment, predicted segment) pair present
-in the image; :func:`table_stats` then applies panopticapi's per-image rules with
-the compiled code the fused folder kernels run too
-(:func:`segmetrics._kernels.panoptic.image_stats`, ``sm_pq.h``), and turns what
-the rules find into the errors and warnings users read.  Used by
+in the image (and, for Boundary PQ, builds both maps' runs for the band pass);
+:func:`table_stats` then applies panopticapi's per-image rules with the compiled
+code the fused folder kernels run too
+(:func:`segmetrics._kernels.panoptic.image_stats`, ``sm_pq.h``: PQ, PQ-dagger's
+stuff pairs and, with a band, Boundary PQ), and turns what the rules find into the
+errors and warnings users read.  Used by
 :class:`segmetrics.panoptic.PanopticEvaluator` (arrays) and by the folder engine
 for the images its fused kernels leave to Python.
 
@@ -28,12 +30,15 @@ import numpy as np
 
 from .._kernels import panoptic as _kernel
 from ..errors import FormatError, InputError
+from . import band as _band
 from ..io.coco_panoptic import check_segments, segment_columns
 from ..pq import iou_sums as _fsum_by_category  # the one correctly rounded IoU sum
 
-__all__ = ["CategoryIndex", "ImageStats", "score_image", "table_stats"]
+__all__ = ["CategoryIndex", "ImageStats", "OUTCOMES", "score_image", "table_stats"]
 
 _MAX_ID = 2**32 - 2
+#: Names of the per-segment outcome codes (``ImageStats.gt_outcome`` / ``pred_outcome``), per side.
+OUTCOMES = {"gt": ("not scored", "matched", "fn"), "pred": ("not scored", "matched", "fp")}
 
 
 class CategoryIndex:
@@ -112,6 +117,24 @@ class ImageStats:
     confusion_index, confusion_count : ndarray of int64
         Sparse entries of the (K+1) x (K+1) category confusion matrix (flat index, count).
     warnings : list of str
+    stuff_cat, stuff_iou : ndarray, or None
+        PQ-dagger: category and mask IoU of every same-category pair of a stuff class
+        whose GT segment is not crowd (no threshold).
+    gt_segments : ndarray of int64, shape (K,), or None
+        Non-crowd GT segments per category (PQ-dagger's stuff denominator).
+    btp, bfp, bfn, bmatch_cat, bmatch_iou : ndarray, or None
+        Boundary PQ (scored with a band): as ``tp`` ... ``match_iou`` for the
+        matching on ``min(mask IoU, boundary IoU)``.
+    dilation : int
+        The band width in pixels (0: no band).
+    gt_ids, pred_ids : ndarray of int64
+        The image's segment ids, ascending.
+    gt_outcome, pred_outcome : ndarray of uint8
+        What the rules decided for each of those segments (:data:`OUTCOMES`):
+        GT ``1`` matched, ``2`` false negative, ``0`` crowd (never scored);
+        prediction ``1`` matched, ``2`` false positive, ``0`` unmatched but not
+        counted (more than half of it on void or on its category's crowd region).
+        Per category they add up to ``tp``, ``fn`` and ``fp``.
     """
 
     image_id: Any
@@ -123,6 +146,19 @@ class ImageStats:
     confusion_index: np.ndarray
     confusion_count: np.ndarray
     warnings: list = field(default_factory=list)
+    stuff_cat: np.ndarray | None = None
+    stuff_iou: np.ndarray | None = None
+    gt_segments: np.ndarray | None = None
+    btp: np.ndarray | None = None
+    bfp: np.ndarray | None = None
+    bfn: np.ndarray | None = None
+    bmatch_cat: np.ndarray | None = None
+    bmatch_iou: np.ndarray | None = None
+    dilation: int = 0
+    gt_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    gt_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
+    pred_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    pred_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
 
     def iou_sum(self) -> np.ndarray:
         """Per-class sum of this image's match IoUs (correctly rounded)."""
@@ -214,6 +250,8 @@ def score_image(
     recompute_gt_areas: bool = False,
     gt_name: str | None = None,
     pred_name: str | None = None,
+    dilation_ratio: float | None = None,
+    dilation: int | None = None,
 ) -> ImageStats:
     """Score one image: the per-image work function (thread-safe, GIL released in the pixel pass).
 
@@ -230,10 +268,14 @@ def score_image(
         Use GT pixel counts instead of the JSON ``area`` (which panopticapi uses).
     gt_name, pred_name : str, optional
         File names for error messages.
+    dilation_ratio, dilation : optional
+        Also score Boundary PQ, with bands of this width (a fraction of the image
+        diagonal, or pixels: :mod:`segmetrics._engine.band`).
 
     Returns
     -------
     ImageStats
+        With PQ-dagger's stuff pairs, and Boundary PQ when a band width is given.
 
     Raises
     ------
@@ -256,8 +298,12 @@ def score_image(
     p_ids, p_cat, _, _, _ = _segment_arrays(pred_segments, cats, "prediction", where)
     n_pixels = gt_arr.shape[0] * gt_arr.shape[1]
     table = _kernel.PairTable()
+    band = None
+    if dilation_ratio is not None or dilation is not None:
+        band = _band.band_work(_band.check_ratio(_band.DEFAULT_DILATION_RATIO if dilation_ratio is None
+                                                 else dilation_ratio), _band.check_dilation(dilation))
     unlisted = table.count_maps(gt_arr.reshape(-1).view(np.uint8), gt_rgb, pr_arr.reshape(-1).view(np.uint8), pr_rgb,
-                                n_pixels, g_ids, p_ids)
+                                n_pixels, g_ids, p_ids, band, gt_arr.shape[1])
     if unlisted:
         side, arr, rgb, listed, name = (
             ("ground-truth", gt_arr, gt_rgb, g_ids, gname) if unlisted == 1
@@ -271,13 +317,15 @@ def score_image(
         )
     return table_stats(table, (g_ids, g_cat, g_crowd, g_area, g_order), (p_ids, p_cat), cats,
                        image_id=image_id, recompute_gt_areas=recompute_gt_areas, where=where,
-                       gt_name=gname, pred_name=pname)
+                       gt_name=gname, pred_name=pname, band=band)
 
 
 
 def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id: Any,
-                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str) -> ImageStats:
-    """Matching and statistics of one image from the pairs last counted into ``table``.
+                recompute_gt_areas: bool, where: str, gt_name: str, pred_name: str, band=None) -> ImageStats:
+    """Matching and statistics of one image from the pairs last counted into ``table``
+    (Boundary PQ too when ``band``, a :class:`~segmetrics._kernels.boundary.BandWork`,
+    holds the runs built with them).
 
     ``table`` is a :class:`~segmetrics._kernels.panoptic.PairTable` (dense indices:
     0 = void, then ascending segment ids); ``gt`` is ``(ids, category indices,
@@ -294,21 +342,22 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     """
     g_ids, g_cat, g_crowd, g_area, g_order = gt
     p_ids, p_cat = pred
-    status, tp, fp, fn, match_cat, match_iou, conf_index, conf_count, stale, gt_pixels, pred_pixels = \
-        _kernel.image_stats(table, len(cats), np.ascontiguousarray(g_cat, dtype=np.int64),
+    r = _kernel.image_stats(table, len(cats), np.ascontiguousarray(g_cat, dtype=np.int64),
                             np.ascontiguousarray(g_crowd, dtype=np.uint8),
                             np.ascontiguousarray(g_area, dtype=np.float64),
                             np.ascontiguousarray(g_order, dtype=np.int64),
-                            np.ascontiguousarray(p_cat, dtype=np.int64), bool(recompute_gt_areas))
-    if status:  # a listed segment without pixels
-        for side, pix, ids_, name in (("ground-truth", gt_pixels, g_ids, gt_name),
-                                      ("prediction", pred_pixels, p_ids, pred_name)):
+                            np.ascontiguousarray(p_cat, dtype=np.int64), bool(recompute_gt_areas),
+                            cats.isthing.astype(np.uint8), band)
+    if r["status"]:  # a listed segment without pixels
+        for side, pix, ids_, name in (("ground-truth", r["gt_pixels"], g_ids, gt_name),
+                                      ("prediction", r["pred_pixels"], p_ids, pred_name)):
             empty = np.flatnonzero(pix == 0)
             if empty.size:
                 raise FormatError(
                     f"{where}: {side} {name} lists segment ids {ids_[empty][:5].tolist()} in segments_info "
                     f"that have no pixel in the PNG"
                 )
+    stale, gt_pixels = r["stale"], r["gt_pixels"]
     notes: list[str] = []
     for j in stale[:5].tolist():
         notes.append(
@@ -319,6 +368,11 @@ def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id:
     if stale.size > 5:
         notes.append(f"{where}: {stale.size - 5} more ground-truth segments with stale JSON areas")
     return ImageStats(
-        image_id=image_id, tp=tp, fp=fp, fn=fn, match_cat=match_cat, match_iou=match_iou,
-        confusion_index=conf_index, confusion_count=conf_count, warnings=notes,
+        image_id=image_id, tp=r["tp"], fp=r["fp"], fn=r["fn"], match_cat=r["match_cat"], match_iou=r["match_iou"],
+        confusion_index=r["confusion_index"], confusion_count=r["confusion_count"], warnings=notes,
+        stuff_cat=r["stuff_cat"], stuff_iou=r["stuff_iou"], gt_segments=r["gt_segments"],
+        btp=r.get("btp"), bfp=r.get("bfp"), bfn=r.get("bfn"), bmatch_cat=r.get("bmatch_cat"),
+        bmatch_iou=r.get("bmatch_iou"), dilation=int(r.get("dilation", 0)),
+        gt_ids=np.asarray(g_ids, dtype=np.int64), gt_outcome=r["gt_outcome"],
+        pred_ids=np.asarray(p_ids, dtype=np.int64), pred_outcome=r["pred_outcome"],
     )

@@ -13,15 +13,21 @@ below it still run, so a smaller failing index is still found.
 
 Each worker owns its state (decode buffers, per-thread sums), so results are
 integer sums independent of the schedule.
+
+Besides the folder engine, ``segmetrics validate`` runs its per-file checks on it
+(:func:`run_indexed`, :func:`resolve_jobs`).
 """
 from __future__ import annotations
 
 import threading
 from typing import Any, Callable, Optional, Sequence
 
-from .._kernels.folder import WorkCounter
+import numpy as np
 
-__all__ = ["Loop", "Batch", "run", "run_indexed"]
+from .._kernels.folder import WorkCounter
+from ..errors import InputError
+
+__all__ = ["Loop", "Batch", "run", "run_indexed", "resolve_jobs"]
 
 _POLL_S = 0.05
 
@@ -209,3 +215,12 @@ def run_indexed(n: int, work: Callable[[Any, int], Any], make_state: Callable[[]
     workers = [Loop(lambda i, st=st: work(st, i)) for st in states]
     run(n, workers, progress=progress, sink=sink, window=4 * jobs)
     return states
+
+
+def resolve_jobs(jobs: Optional[int], n_items: int, default: Callable[[], int]) -> int:
+    """Validated worker count (``default()`` when ``jobs`` is None), never more than the
+    number of items; :class:`~segmetrics.errors.InputError` for anything but a positive integer."""
+    n = default() if jobs is None else jobs
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
+    return max(1, min(int(n), n_items))

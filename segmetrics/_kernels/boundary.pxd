@@ -12,7 +12,7 @@
 # indices (0 = void, 1..n = the listed segments in ascending id order).  Two runs of one row
 # with equal labels are allowed (the kernels merge them); labels are only compared and used
 # as indices.
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT32_MIN, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 
 cdef struct BdRuns:
@@ -124,24 +124,71 @@ cdef void bd_pairs_inner_of(const BdPairs* t, Py_ssize_t n, const int32_t* g, co
 cdef int bd_band_image(const BdRuns* runs, Py_ssize_t d, uint8_t* out, BdScratch* s) noexcept nogil
 
 
-# panopticapi's per-image matching on the pair entries (n of them, any order; matches come
-# out in entry order), with pair IoU = min(mask IoU, boundary IoU) when `boundary` is set:
-#   mask IoU     = mask(g,p) / ((pred_pixels[p] + gt_area[g-1]) - mask(g,p) - mask(0,p))
-#   boundary IoU = band(g,p) / ((pred_band[p] + gt_band[g]) - band(g,p) - band(0,p))
-# g and p match iff same category, g not crowd and IoU > 0.5.  Unmatched non-crowd GT -> FN;
-# an unmatched prediction is an FP unless more than half of its pixels lie on void or on
-# crowd_of_cat[its category] (1-based GT index, 0 = none): mask overlap, never the band.
-# Each match appends its category and IoU to match_cat / match_iou (capacity n).  PQ-dagger:
-# every pair of a stuff category (isthing[c] == 0) with g not crowd appends its mask IoU to
-# stuff_cat / stuff_iou (capacity n; count in n_stuff).  gt_cat / gt_crowd / gt_area have ng
-# entries, pred_cat npr, gt_band ng + 1, pred_band npr + 1, tp / fp / fn / isthing /
-# crowd_of_cat K.  Scratch: work (4 * (npr + 1) int64), gmatched (ng), pmatched (npr).
-# Returns the number of matches.
-cdef Py_ssize_t bd_match(Py_ssize_t n, const int32_t* eg, const int32_t* ep, const int64_t* emask,
-                         const int64_t* eband, Py_ssize_t ng, Py_ssize_t npr,
-                         const double* gt_area, const int64_t* gt_cat, const uint8_t* gt_crowd,
-                         const int64_t* crowd_of_cat, const int64_t* pred_cat, const uint8_t* isthing,
-                         const int64_t* gt_band, const int64_t* pred_band, bint boundary,
-                         int64_t* tp, int64_t* fp, int64_t* fn, int64_t* match_cat, double* match_iou,
-                         int64_t* stuff_cat, double* stuff_iou, Py_ssize_t* n_stuff,
-                         int64_t* work, uint8_t* gmatched, uint8_t* pmatched) noexcept nogil
+# ----------------------------------------------------------------------------- fused loops
+# Both maps' runs built from the pieces of a row walk (sm_walk.h): a piece is n pixels of
+# one (GT label, prediction label); bd_build_piece extends or closes the run of each side,
+# bd_build_row_end closes both rows.  INT32_MIN marks "no run yet" (no label is INT32_MIN).
+
+cdef struct BdBuild:
+    BdRuns* g
+    BdRuns* p
+    int32_t x              # column where the next piece starts
+    int32_t gl, pl         # label of the run being built on each side
+
+
+cdef inline int bd_build_piece(BdBuild* b, int32_t g, int32_t p, size_t n) noexcept nogil:
+    if g != b.gl:
+        if b.x and bd_runs_push(b.g, b.x, b.gl) != 0:
+            return -1
+        b.gl = g
+    if p != b.pl:
+        if b.x and bd_runs_push(b.p, b.x, b.pl) != 0:
+            return -1
+        b.pl = p
+    b.x += <int32_t>n
+    return 0
+
+
+cdef inline int bd_build_row_end(BdBuild* b) noexcept nogil:
+    if b.x:
+        if bd_runs_push(b.g, b.x, b.gl) != 0 or bd_runs_push(b.p, b.x, b.pl) != 0:
+            return -1
+    bd_runs_end_row(b.g)
+    bd_runs_end_row(b.p)
+    b.x = 0
+    b.gl = INT32_MIN
+    b.pl = INT32_MIN
+    return 0
+
+
+# Per-thread band state of a folder loop or a per-image count (never share one between
+# threads): both maps' runs, the band scratch and, for panoptic images, the interior pair
+# table and the per-segment / per-pair results of BandWork.panoptic.
+cdef class BandWork:
+    cdef BdRuns g, p
+    cdef BdScratch s
+    cdef BdPairs pairs
+    cdef BdBuild b
+    cdef int64_t* gin          # panoptic: interior area of GT segment g (index g, 0 unused)
+    cdef int64_t* pin          # and of prediction segment p
+    cdef int64_t* band         # per pair entry: band count (see BandWork.panoptic)
+    cdef Py_ssize_t seg_cap, band_cap
+    cdef readonly double ratio           # band width as a fraction of the image diagonal
+    cdef readonly Py_ssize_t dilation    # or a fixed width in pixels (0: from the ratio)
+    cdef readonly Py_ssize_t last_width  # d of the last image counted
+    # New runs for an h x w image (call before walking its rows); -1 if out of memory.
+    cdef int start(self, Py_ssize_t h, Py_ssize_t w) noexcept nogil
+    # d for an h x w image.
+    cdef Py_ssize_t width(self, Py_ssize_t h, Py_ssize_t w) noexcept nogil
+    # Whether every row of the image was built (the runs are complete).
+    cdef bint complete(self) noexcept nogil
+    # Semantic interiors of the built runs added to the K-entry arrays (bd_semantic_interior);
+    # -1 if out of memory.
+    cdef int semantic(self, int64_t* gt_in, int64_t* pred_in, int64_t* both_in) noexcept nogil
+    # Panoptic: from the built runs of dense indices (labels in [0, ng] / [0, npr]) and the
+    # image's n present pairs (eg, ep, ec: any order, ec = |g & p|), set gin[1..ng],
+    # pin[1..npr] (interior areas) and band[k] = |G_b & P_b| (eg[k] > 0) or |P_b & void|
+    # (eg[k] = 0), i.e. ec[k] minus the pair's interior count.  -1 if out of memory.
+    cdef int _reserve(self, Py_ssize_t segs, Py_ssize_t n) noexcept nogil
+    cdef int panoptic(self, Py_ssize_t n, const uint32_t* eg, const uint32_t* ep, const int64_t* ec,
+                      Py_ssize_t ng, Py_ssize_t npr) noexcept nogil

@@ -40,23 +40,16 @@ def panoptic_interior(
     npt.NDArray[np.int64],
 ]: ...
 def band_image(runs: Runs, d: int) -> npt.NDArray[np.uint8]: ...
-def match(
-    eg: npt.NDArray[np.int32],
-    ep: npt.NDArray[np.int32],
-    emask: npt.NDArray[np.int64],
-    eband: npt.NDArray[np.int64],
-    ng: int,
-    npr: int,
-    gt_area: npt.NDArray[np.float64],
-    gt_cat: npt.NDArray[np.int64],
-    gt_crowd: npt.NDArray[np.uint8],
-    crowd_of_cat: npt.NDArray[np.int64],
-    pred_cat: npt.NDArray[np.int64],
-    isthing: npt.NDArray[np.uint8],
-    gt_band: npt.NDArray[np.int64],
-    pred_band: npt.NDArray[np.int64],
-    boundary: bool,
-    tp: npt.NDArray[np.int64],
-    fp: npt.NDArray[np.int64],
-    fn: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+class BandWork:
+    """Per-thread band state of a fused count (runs built from a row walk, band scratch)."""
+
+    ratio: float
+    dilation: int
+    last_width: int
+    def __init__(self, ratio: float = 0.02, dilation: int = 0) -> None: ...
+    def runs(
+        self,
+    ) -> tuple[
+        tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32]],
+        tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int32]],
+    ]: ...

@@ -362,6 +362,7 @@ cdef struct _Vert:
     int64_t* s_off     # per row of that block: start and length in spool
     _Iv* C             # the interior of the row being emitted
     Py_ssize_t nC
+    Py_ssize_t q       # the next row's place in its block (row % k, kept without a division)
 
 
 cdef void _suffixes(_Vert* V, Py_ssize_t k) noexcept nogil:
@@ -381,8 +382,9 @@ cdef void _suffixes(_Vert* V, Py_ssize_t k) noexcept nogil:
 
 
 cdef void _vert_row(_Vert* V, Py_ssize_t r, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
-    """Take row r into the prefix; when r >= k - 1, leave the interior of row r - d in C."""
-    cdef Py_ssize_t q = r % k, a, ne
+    """Take row r (the rows come in order from 0) into the prefix; when r >= k - 1, leave the
+    interior of row r - d in C."""
+    cdef Py_ssize_t q = V.q, a, ne
     cdef _Iv* e
     cdef _Iv* t
     if q == 0:
@@ -402,9 +404,10 @@ cdef void _vert_row(_Vert* V, Py_ssize_t r, Py_ssize_t k, Py_ssize_t d) noexcept
         t = V.P
         V.P = V.P2
         V.P2 = t
+    V.q = q + 1 if q + 1 < k else 0
     if r < k - 1:
         return
-    a = (r - k + 1) % k
+    a = V.q  # (r - k + 1) % k
     if q == k - 1:  # the window is this block
         memcpy(V.C, V.P, V.nP * sizeof(_Iv))
         V.nC = V.nP
@@ -424,6 +427,7 @@ cdef void _vert_init(_Vert* V, const BdRuns* R, _Iv* iv, int64_t* off, Py_ssize_
     V.e_end = 0
     V.nP = 0
     V.nC = 0
+    V.q = 0
 
 
 ctypedef int (*_row_fn)(void* ctx, Py_ssize_t i, const _Iv* ca, Py_ssize_t na,
@@ -709,79 +713,118 @@ cdef int bd_band_image(const BdRuns* runs, Py_ssize_t d, uint8_t* out, BdScratch
     return _drive(runs, NULL, d, s, _img_row, &c)
 
 
-# ----------------------------------------------------------------------------- matching
+# ----------------------------------------------------------------------------- fused loops
 
-cdef inline double _iou(int64_t inter, double a, double b, int64_t outside) noexcept nogil:
-    """inter / ((a + b) - inter - outside): panopticapi's pair IoU, in its evaluation order."""
-    return <double>inter / ((a + b) - <double>inter - <double>outside)
+cdef class BandWork:
+    """Per-thread band state of a fused count (see ``BandWork`` in the pxd).
+
+    Parameters
+    ----------
+    ratio : float
+        Band width as a fraction of each image's diagonal (:func:`dilation`).
+    dilation : int
+        A fixed band width in pixels instead (0: use ``ratio``).
+    """
+
+    def __cinit__(self, double ratio=0.02, Py_ssize_t dilation=0):
+        memset(&self.g, 0, sizeof(BdRuns))
+        memset(&self.p, 0, sizeof(BdRuns))
+        memset(&self.pairs, 0, sizeof(BdPairs))
+        bd_scratch_init(&self.s)
+        self.gin = self.pin = self.band = NULL
+        self.seg_cap = self.band_cap = 0
+        if not (ratio >= 0) or dilation < 0:
+            raise ValueError("ratio and dilation must not be negative")
+        self.ratio = ratio
+        self.dilation = dilation
+        self.last_width = 0
+        if (bd_runs_init(&self.g, 0, 0, 1024) != 0 or bd_runs_init(&self.p, 0, 0, 1024) != 0
+                or bd_pairs_init(&self.pairs, 64) != 0):
+            raise MemoryError("cannot allocate the band state")
+        self.b.g = &self.g
+        self.b.p = &self.p
+
+    def __dealloc__(self):
+        bd_runs_free(&self.g)
+        bd_runs_free(&self.p)
+        bd_pairs_free(&self.pairs)
+        bd_scratch_free(&self.s)
+        free(self.gin)
+        free(self.pin)
+        free(self.band)
+
+    cdef int start(self, Py_ssize_t h, Py_ssize_t w) noexcept nogil:
+        self.b.x = 0
+        self.b.gl = INT32_MIN
+        self.b.pl = INT32_MIN
+        if bd_runs_reset(&self.g, h, w) != 0 or bd_runs_reset(&self.p, h, w) != 0:
+            return -1
+        return 0
+
+    cdef Py_ssize_t width(self, Py_ssize_t h, Py_ssize_t w) noexcept nogil:
+        return self.dilation if self.dilation > 0 else bd_dilation(h, w, self.ratio)
+
+    cdef bint complete(self) noexcept nogil:
+        return self.g.rows == self.g.h and self.p.rows == self.p.h and self.g.h == self.p.h
+
+    cdef int semantic(self, int64_t* gt_in, int64_t* pred_in, int64_t* both_in) noexcept nogil:
+        cdef Py_ssize_t d = self.width(self.g.h, self.g.w)
+        self.last_width = d
+        return bd_semantic_interior(&self.g, &self.p, d, gt_in, pred_in, both_in, &self.s)
+
+    cdef int _reserve(self, Py_ssize_t segs, Py_ssize_t n) noexcept nogil:
+        cdef int64_t* x
+        if segs > self.seg_cap:
+            free(self.gin)
+            free(self.pin)
+            self.gin = <int64_t*>malloc(segs * sizeof(int64_t))
+            self.pin = <int64_t*>malloc(segs * sizeof(int64_t))
+            self.seg_cap = segs if (self.gin != NULL and self.pin != NULL) else 0
+            if self.seg_cap == 0:
+                return -1
+        if n > self.band_cap:
+            x = <int64_t*>realloc(self.band, n * sizeof(int64_t))
+            if x == NULL:
+                return -1
+            self.band = x
+            self.band_cap = n
+        return 0
+
+    cdef int panoptic(self, Py_ssize_t n, const uint32_t* eg, const uint32_t* ep, const int64_t* ec,
+                      Py_ssize_t ng, Py_ssize_t npr) noexcept nogil:
+        cdef Py_ssize_t k, e, d = self.width(self.g.h, self.g.w)
+        cdef Py_ssize_t segs = (ng if ng > npr else npr) + 1
+        self.last_width = d
+        if self._reserve(segs, n if n > 0 else 1) != 0:
+            return -1
+        memset(self.gin, 0, (ng + 1) * sizeof(int64_t))
+        memset(self.pin, 0, (npr + 1) * sizeof(int64_t))
+        bd_pairs_clear(&self.pairs)
+        if bd_panoptic_interior(&self.g, &self.p, d, self.gin, self.pin, &self.pairs, False, &self.s) != 0:
+            return -1
+        for k in range(n):
+            e = bd_pairs_find(&self.pairs, <int32_t>eg[k], <int32_t>ep[k])
+            self.band[k] = ec[k] - (self.pairs.inner[e] if e >= 0 else 0)
+        return 0
+
+    def runs(self):
+        """The runs built for the last image: ``(gt, pred)``, each ``(row_off, end, label)``
+        arrays as :meth:`Runs.arrays` gives them."""
+        return _runs_arrays(&self.g), _runs_arrays(&self.p)
 
 
-cdef Py_ssize_t bd_match(Py_ssize_t n, const int32_t* eg, const int32_t* ep, const int64_t* emask,
-                         const int64_t* eband, Py_ssize_t ng, Py_ssize_t npr,
-                         const double* gt_area, const int64_t* gt_cat, const uint8_t* gt_crowd,
-                         const int64_t* crowd_of_cat, const int64_t* pred_cat, const uint8_t* isthing,
-                         const int64_t* gt_band, const int64_t* pred_band, bint boundary,
-                         int64_t* tp, int64_t* fp, int64_t* fn, int64_t* match_cat, double* match_iou,
-                         int64_t* stuff_cat, double* stuff_iou, Py_ssize_t* n_stuff,
-                         int64_t* work, uint8_t* gmatched, uint8_t* pmatched) noexcept nogil:
-    # work: pred pixels | pred pixels on void | band on void | pixels on void or own crowd
-    cdef int64_t* pix = work
-    cdef int64_t* void_ = work + (npr + 1)
-    cdef int64_t* bvoid = work + 2 * (npr + 1)
-    cdef int64_t* ign = work + 3 * (npr + 1)
-    cdef Py_ssize_t k, g, p, m = 0, ns = 0
-    cdef int64_t c
-    cdef double iou, biou
-    memset(work, 0, 4 * (npr + 1) * sizeof(int64_t))
-    memset(gmatched, 0, ng)
-    memset(pmatched, 0, npr)
-    for k in range(n):
-        g = eg[k]
-        p = ep[k]
-        if p == 0:
-            continue
-        pix[p] += emask[k]
-        if g == 0:
-            void_[p] = emask[k]
-            bvoid[p] = eband[k]
-            ign[p] += emask[k]
-        elif crowd_of_cat[pred_cat[p - 1]] == g:
-            ign[p] += emask[k]
-    for k in range(n):
-        g = eg[k]
-        p = ep[k]
-        if g == 0 or p == 0 or gt_crowd[g - 1]:
-            continue
-        c = gt_cat[g - 1]
-        if c != pred_cat[p - 1]:
-            continue
-        iou = _iou(emask[k], <double>pix[p], gt_area[g - 1], void_[p])
-        if not isthing[c]:
-            stuff_cat[ns] = c
-            stuff_iou[ns] = iou
-            ns += 1
-        if boundary and iou > 0.5:
-            biou = _iou(eband[k], <double>pred_band[p], <double>gt_band[g], bvoid[p])
-            if biou < iou:
-                iou = biou
-        if iou > 0.5:
-            tp[c] += 1
-            match_cat[m] = c
-            match_iou[m] = iou
-            m += 1
-            gmatched[g - 1] = 1
-            pmatched[p - 1] = 1
-    for g in range(ng):
-        if not gmatched[g] and not gt_crowd[g]:
-            fn[gt_cat[g]] += 1
-    for p in range(1, npr + 1):
-        if pmatched[p - 1]:
-            continue
-        if pix[p] > 0 and <double>ign[p] / <double>pix[p] > 0.5:
-            continue
-        fp[pred_cat[p - 1]] += 1
-    n_stuff[0] = ns
-    return m
+cdef tuple _runs_arrays(const BdRuns* r):
+    n = r.n
+    off = np.empty(r.rows + 1, np.int64)
+    end = np.empty(n, np.int32)
+    lab = np.empty(n, np.int32)
+    cdef int64_t[::1] vo = off
+    cdef int32_t[::1] ve = end, vl = lab
+    memcpy(&vo[0], r.row_off, (r.rows + 1) * sizeof(int64_t))
+    if n:
+        memcpy(&ve[0], r.end, n * sizeof(int32_t))
+        memcpy(&vl[0], r.label, n * sizeof(int32_t))
+    return off, end, lab
 
 
 # ============================================================================= Python wrappers
@@ -809,18 +852,7 @@ cdef class Runs:
 
     def arrays(self):
         """``(row_off, end, label)`` as new int64 / int32 / int32 arrays."""
-        n = self.r.n
-        off = np.empty(self.r.h + 1, np.int64)
-        end = np.empty(n, np.int32)
-        lab = np.empty(n, np.int32)
-        cdef int64_t[::1] vo = off
-        cdef int32_t[::1] ve = end, vl = lab
-        if self.r.h + 1:
-            memcpy(&vo[0], self.r.row_off, (self.r.h + 1) * sizeof(int64_t))
-        if n:
-            memcpy(&ve[0], self.r.end, n * sizeof(int32_t))
-            memcpy(&vl[0], self.r.label, n * sizeof(int32_t))
-        return off, end, lab
+        return _runs_arrays(&self.r)
 
 
 cdef Runs _new_runs(Py_ssize_t h, Py_ssize_t w):
@@ -1081,55 +1113,3 @@ def band_image(Runs runs, Py_ssize_t d):
     if st != 0:
         raise MemoryError("cannot allocate the band scratch")
     return out
-
-
-def match(const int32_t[::1] eg, const int32_t[::1] ep, const int64_t[::1] emask, const int64_t[::1] eband,
-          Py_ssize_t ng, Py_ssize_t npr, const double[::1] gt_area, const int64_t[::1] gt_cat,
-          const uint8_t[::1] gt_crowd, const int64_t[::1] crowd_of_cat, const int64_t[::1] pred_cat,
-          const uint8_t[::1] isthing, const int64_t[::1] gt_band, const int64_t[::1] pred_band,
-          bint boundary, int64_t[::1] tp, int64_t[::1] fp, int64_t[::1] fn):
-    """``bd_match`` on one image's pairs (sorted by (g, p) for a canonical match order).
-
-    Returns ``(match_cat, match_iou, stuff_cat, stuff_iou)``; ``tp``, ``fp``, ``fn`` are
-    incremented in place.
-    """
-    cdef Py_ssize_t n = eg.shape[0], K = tp.shape[0], k
-    if ep.shape[0] != n or emask.shape[0] != n or eband.shape[0] != n:
-        raise ValueError("pair arrays differ in length")
-    if (gt_area.shape[0] != ng or gt_cat.shape[0] != ng or gt_crowd.shape[0] != ng
-            or pred_cat.shape[0] != npr or gt_band.shape[0] != ng + 1 or pred_band.shape[0] != npr + 1):
-        raise ValueError("segment arrays do not match ng / npr")
-    if fp.shape[0] != K or fn.shape[0] != K or isthing.shape[0] != K or crowd_of_cat.shape[0] != K:
-        raise ValueError("per-category arrays differ in length")
-    for k in range(n):
-        if eg[k] < 0 or eg[k] > ng or ep[k] < 0 or ep[k] > npr:
-            raise ValueError("a pair index is out of range")
-    for k in range(ng):
-        if gt_cat[k] < 0 or gt_cat[k] >= K:
-            raise ValueError("a GT category index is out of range")
-    for k in range(npr):
-        if pred_cat[k] < 0 or pred_cat[k] >= K:
-            raise ValueError("a prediction category index is out of range")
-    for k in range(K):
-        if crowd_of_cat[k] < 0 or crowd_of_cat[k] > ng:
-            raise ValueError("a crowd index is out of range")
-    cap = max(n, 1)
-    mcat = np.empty(cap, np.int64)
-    miou = np.empty(cap, np.float64)
-    scat = np.empty(cap, np.int64)
-    siou = np.empty(cap, np.float64)
-    work = np.empty(4 * (npr + 1), np.int64)
-    gm = np.empty(max(ng, 1), np.uint8)
-    pm = np.empty(max(npr, 1), np.uint8)
-    cdef int64_t[::1] vmc = mcat, vsc = scat, vw = work
-    cdef double[::1] vmi = miou, vsi = siou
-    cdef uint8_t[::1] vgm = gm, vpm = pm
-    cdef Py_ssize_t m, ns = 0
-    with nogil:
-        m = bd_match(n, &eg[0] if n else NULL, &ep[0] if n else NULL, &emask[0] if n else NULL,
-                     &eband[0] if n else NULL, ng, npr, &gt_area[0] if ng else NULL,
-                     &gt_cat[0] if ng else NULL, &gt_crowd[0] if ng else NULL, &crowd_of_cat[0],
-                     &pred_cat[0] if npr else NULL, &isthing[0], &gt_band[0], &pred_band[0], boundary,
-                     &tp[0], &fp[0], &fn[0], &vmc[0], &vmi[0], &vsc[0], &vsi[0], &ns, &vw[0],
-                     &vgm[0], &vpm[0])
-    return mcat[:m].copy(), miou[:m].copy(), scat[:ns].copy(), siou[:ns].copy()

@@ -1,9 +1,12 @@
 """Type stubs for the panoptic folder kernels."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
+from .boundary import BandWork
 from .folder import Scratch, WorkCounter
 from .panoptic import PairTable
 
@@ -15,6 +18,7 @@ def panoptic_pair(
     gt_ids: npt.NDArray[np.int64],
     pred_ids: npt.NDArray[np.int64],
     record: bool = False,
+    band: BandWork | None = None,
 ) -> int: ...
 def panoptic_cached(
     s: Scratch,
@@ -26,28 +30,21 @@ def panoptic_cached(
     table: PairTable,
     n_gt: int,
     pred_ids: npt.NDArray[np.int64],
+    band: BandWork | None = None,
 ) -> int: ...
 
 class PanopticAccumulator:
     k: int
     num_images: int
-    def __init__(self, k: int) -> None: ...
-    def result(
-        self,
-    ) -> tuple[
-        npt.NDArray[np.int64],
-        npt.NDArray[np.int64],
-        npt.NDArray[np.int64],
-        npt.NDArray[np.int64],
-        npt.NDArray[np.int64],
-        npt.NDArray[np.float64],
-        npt.NDArray[np.int64],
-    ]: ...
+    band: BandWork | None
+    def __init__(self, k: int, isthing: npt.ArrayLike | None = None, band: BandWork | None = None) -> None: ...
+    def result(self) -> dict[str, npt.NDArray[Any]]: ...
 
 class PanopticBatch:
     k: int
     recompute_gt_areas: bool
     per_image: bool
+    boundary: bool
     def __init__(
         self,
         k: int,
@@ -64,9 +61,13 @@ class PanopticBatch:
         p_cat: npt.NDArray[np.int64],
         recompute_gt_areas: bool,
         per_image: bool = False,
+        boundary: bool = False,
     ) -> None: ...
     def gt_ids(self, i: int) -> npt.NDArray[np.int64]: ...
     def image_counts(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...
+    def image_boundary_counts(
         self,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...
     def set_paths(self, gt_paths: list[bytes], pred_paths: list[bytes]) -> None: ...

@@ -9,7 +9,10 @@ Fused statistics: :class:`PanopticBatch` holds the segment columns of every imag
 of a run; its scorers count one image, then run the per-image rules of ``sm_pq.h``
 (the same code :func:`segmetrics._kernels.panoptic.image_stats` runs) and add the
 image's TP / FP / FN, matches and category confusion to a per-thread
-:class:`PanopticAccumulator`.  They return ``3`` (nothing added) when the image
+:class:`PanopticAccumulator`, with PQ-dagger's stuff pairs and GT segment counts.
+With a :class:`~segmetrics._kernels.boundary.BandWork` in the accumulator, the same
+row walk also builds both maps' runs of dense indices; the band pass then counts each
+segment's and each pair's interior, and Boundary PQ is matched on the same pairs.  They return ``3`` (nothing added) when the image
 needs the Python statistics: a listed segment without pixels or a JSON area that
 differs from the PNG, which the Python path reports by name.
 :meth:`PanopticBatch.run` also reads the files (POSIX) and takes images from a
@@ -23,11 +26,12 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 import numpy as np
 
+from segmetrics._kernels.boundary cimport BandWork, bd_build_row_end
 from segmetrics._kernels.folder cimport NEEDS_PYTHON, OK, REFERENCE, Scratch, WorkCounter, unfilter
-from segmetrics._kernels.panoptic cimport PairTable
+from segmetrics._kernels.panoptic cimport PairBandSink, PairTable, pair_band_emit
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
-    SM_NO_SKIP, SM_PQ_NOMEM, SM_PQ_OK, sm_pairs_emit, sm_pairs_sort,
+    SM_NO_SKIP, SM_PQ_NOMEM, SM_PQ_OK, sm_pairs, sm_pairs_emit, sm_pairs_sort,
     sm_pan_rgb, sm_pan_runs, sm_pq, sm_pq_add_image, sm_pq_free, sm_pq_image, sm_rec_flush, sm_side,
     sm_walk,
 )
@@ -36,14 +40,35 @@ cdef uint8_t _EMPTY[64]
 
 
 # ----------------------------------------------------------------------------- counting
+cdef inline int _walk_row(sm_side *G, bint cached, sm_side *P, size_t w, sm_pairs *tab, BandWork band,
+                          PairBandSink *sink) noexcept nogil:
+    """One row pair (GT RGB pixels, or cached GT runs) into the pair table, and into band's runs
+    when band is not None; the walker's status (-3: out of memory)."""
+    cdef int ret
+    if band is None:
+        if cached:
+            return sm_walk(G, sm_pan_runs, 0, P, sm_pan_rgb, 3, w, SM_NO_SKIP, sm_pairs_emit, tab)
+        return sm_walk(G, sm_pan_rgb, 3, P, sm_pan_rgb, 3, w, SM_NO_SKIP, sm_pairs_emit, tab)
+    if cached:
+        ret = sm_walk(G, sm_pan_runs, 0, P, sm_pan_rgb, 3, w, SM_NO_SKIP, pair_band_emit, sink)
+    else:
+        ret = sm_walk(G, sm_pan_rgb, 3, P, sm_pan_rgb, 3, w, SM_NO_SKIP, pair_band_emit, sink)
+    if ret == 0 and bd_build_row_end(&band.b) != 0:
+        ret = -3
+    return ret
+
+
 cdef int _count_cold(Scratch s, PairTable t, const uint8_t *gp, size_t gn, const uint8_t *pp, size_t pn,
                      const int64_t *gids, Py_ssize_t ng, const int64_t *pids, Py_ssize_t npr,
-                     bint record) noexcept nogil:
-    """Both PNGs into t's pairs; sets s.width, s.height and s.n_runs.  Returns the status."""
+                     bint record, BandWork band) noexcept nogil:
+    """Both PNGs into t's pairs (and, band not None, both maps' runs into band); sets
+    s.width, s.height and s.n_runs.  Returns the status."""
     cdef png_header gh, ph
     cdef int status, ret
     cdef size_t y
     cdef sm_side G, P
+    cdef PairBandSink sink
+    sink.tab, sink.b = &t.tab, NULL
     memset(&gh, 0, sizeof(gh))
     memset(&G, 0, sizeof(G))
     memset(&P, 0, sizeof(P))
@@ -55,6 +80,10 @@ cdef int _count_cold(Scratch s, PairTable t, const uint8_t *gp, size_t gn, const
         status = s.start_record(record, gh.width * gh.height, &t.rec, 0)
         if record:
             t.tab.rec = &t.rec
+    if status == OK and band is not None:
+        if band.start(gh.height, gh.width) != 0:
+            status = s.seterr(b"out of memory")
+        sink.b = &band.b
     G.lut, P.lut = &t.gids, &t.pids
     G.wsafe = P.wsafe = gh.width
     y = 0
@@ -64,7 +93,7 @@ cdef int _count_cold(Scratch s, PairTable t, const uint8_t *gp, size_t gn, const
         if G.x == NULL or P.x == NULL:
             status = s.seterr(b"bad row filter type")
         else:
-            ret = sm_walk(&G, sm_pan_rgb, 3, &P, sm_pan_rgb, 3, gh.width, SM_NO_SKIP, sm_pairs_emit, &t.tab)
+            ret = _walk_row(&G, False, &P, gh.width, &t.tab, band, &sink)
             if ret == -3:
                 status = s.seterr(b"out of memory")
             elif ret != 0:
@@ -78,18 +107,25 @@ cdef int _count_cold(Scratch s, PairTable t, const uint8_t *gp, size_t gn, const
 
 cdef int _count_warm(Scratch s, PairTable t, const uint16_t *rv, const uint16_t *rl, size_t nruns,
                      Py_ssize_t width, Py_ssize_t height, const uint8_t *pp, size_t pn,
-                     Py_ssize_t ng, const int64_t *pids, Py_ssize_t npr) noexcept nogil:
-    """The prediction PNG against cached GT runs of dense indices into t's pairs."""
+                     Py_ssize_t ng, const int64_t *pids, Py_ssize_t npr, BandWork band) noexcept nogil:
+    """The prediction PNG against cached GT runs of dense indices into t's pairs (and,
+    band not None, both maps' runs into band)."""
     cdef png_header ph
     cdef int status, ret
     cdef size_t y
     cdef sm_side G, P
+    cdef PairBandSink sink
+    sink.tab, sink.b = &t.tab, NULL
     memset(&G, 0, sizeof(G))
     memset(&P, 0, sizeof(P))
     s.begin()
     status = s.open_cached(rv, rl, nruns, width, height, <uint32_t>ng, pp, pn, &ph, 3)
     if status == OK and t.start(NULL, ng, pids, npr) != 0:
         status = s.seterr(b"out of memory")
+    if status == OK and band is not None:
+        if band.start(height, width) != 0:
+            status = s.seterr(b"out of memory")
+        sink.b = &band.b
     if status != OK:
         return status
     s.counted = True
@@ -99,7 +135,7 @@ cdef int _count_warm(Scratch s, PairTable t, const uint16_t *rv, const uint16_t 
         P.x = unfilter(&ph, s.buf[1], y)
         if P.x == NULL:
             return s.seterr(b"bad row filter type")
-        ret = sm_walk(&G, sm_pan_runs, 0, &P, sm_pan_rgb, 3, ph.width, SM_NO_SKIP, sm_pairs_emit, &t.tab)
+        ret = _walk_row(&G, True, &P, ph.width, &t.tab, band, &sink)
         if ret == -3:
             return s.seterr(b"out of memory")
         if ret != 0:
@@ -113,8 +149,11 @@ cdef inline const int64_t *_first(const int64_t[::1] a) noexcept nogil:
 
 
 def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, PairTable table,
-                  const int64_t[::1] gt_ids, const int64_t[::1] pred_ids, bint record=False):
-    """Decode two RGB panoptic PNGs and count their present segment pairs into ``table``.
+                  const int64_t[::1] gt_ids, const int64_t[::1] pred_ids, bint record=False,
+                  BandWork band=None):
+    """Decode two RGB panoptic PNGs and count their present segment pairs into ``table``
+    (and, given ``band``, build both maps' runs there for
+    :func:`~segmetrics._kernels.panoptic.image_stats`).
 
     Ids are sorted ascending.  Recording needs ``len(gt_ids) < 65536``.  Returns
     the status.
@@ -126,13 +165,13 @@ def panoptic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, Pai
     with nogil:
         status = _count_cold(s, table, &gt[0] if gt.shape[0] else _EMPTY, gt.shape[0],
                              &pred[0] if pred.shape[0] else _EMPTY, pred.shape[0],
-                             _first(gt_ids), ng, _first(pred_ids), npr, record)
+                             _first(gt_ids), ng, _first(pred_ids), npr, record, band)
     return status
 
 
 def panoptic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] lengths,
                     Py_ssize_t width, Py_ssize_t height, const uint8_t[::1] pred, PairTable table,
-                    Py_ssize_t n_gt, const int64_t[::1] pred_ids):
+                    Py_ssize_t n_gt, const int64_t[::1] pred_ids, BandWork band=None):
     """Like :func:`panoptic_pair` with the ground truth given as cached runs of dense
     indices of ``n_gt`` listed segments."""
     cdef int status
@@ -143,7 +182,7 @@ def panoptic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
         raise ValueError("bad arguments")
     with nogil:
         status = _count_warm(s, table, rv, rl, nruns, width, height, &pred[0] if pred.shape[0] else _EMPTY,
-                             pred.shape[0], n_gt, _first(pred_ids), pred_ids.shape[0])
+                             pred.shape[0], n_gt, _first(pred_ids), pred_ids.shape[0], band)
     return status
 
 
@@ -159,79 +198,112 @@ cdef object _array(const void *src, Py_ssize_t n, dtype):
 
 cdef class PanopticAccumulator:
     """Per-thread sums of the fused panoptic path: per-class TP / FP / FN, the
-    (K+1) x (K+1) category confusion matrix and every match's (image, category, IoU),
-    plus the counting and statistics scratch.  Never share one between threads."""
-    cdef int64_t *tp
-    cdef int64_t *fp
-    cdef int64_t *fn
+    (K+1) x (K+1) category confusion matrix and every match's (image, category, IoU);
+    with ``isthing`` (``k`` flags) PQ-dagger's stuff pairs (category, mask IoU) and
+    non-crowd GT segments per class; with ``band`` (a
+    :class:`~segmetrics._kernels.boundary.BandWork`) Boundary PQ's TP / FP / FN and
+    matches; plus the counting and statistics scratch.  Never share one between
+    threads."""
+    cdef int64_t *sums              # tp fp fn btp bfp bfn gseg crowd_of_cat, k each
     cdef int64_t *confusion
-    cdef int64_t *crowd_of_cat
-    cdef int64_t *match_cat
-    cdef int64_t *match_image
-    cdef double *match_iou
-    cdef size_t n_match, match_cap
+    cdef int64_t *lists_i[5]        # match_cat match_image bmatch_cat bmatch_image stuff_cat
+    cdef double *lists_f[3]         # match_iou bmatch_iou stuff_iou
+    cdef size_t n_match, n_bmatch, n_stuff, list_cap
+    cdef uint8_t *isthing
     cdef sm_pq q
     cdef PairTable table
+    cdef readonly BandWork band
     cdef readonly Py_ssize_t k, num_images
 
-    def __cinit__(self, Py_ssize_t k):
+    def __cinit__(self, Py_ssize_t k, isthing=None, BandWork band=None):
+        cdef Py_ssize_t c
         if k < 1:
             raise ValueError("k must be positive")
         self.k = k
         self.table = PairTable()
-        self.tp = <int64_t *>calloc(k, sizeof(int64_t))
-        self.fp = <int64_t *>calloc(k, sizeof(int64_t))
-        self.fn = <int64_t *>calloc(k, sizeof(int64_t))
-        self.crowd_of_cat = <int64_t *>calloc(k, sizeof(int64_t))
+        self.band = band
+        self.sums = <int64_t *>calloc(8 * k, sizeof(int64_t))
         self.confusion = <int64_t *>calloc((k + 1) * (k + 1), sizeof(int64_t))
-        if (self.tp == NULL or self.fp == NULL or self.fn == NULL or self.crowd_of_cat == NULL
-                or self.confusion == NULL):
+        if self.sums == NULL or self.confusion == NULL:
             raise MemoryError()
         memset(&self.q, 0, sizeof(self.q))
         self.q.K = <size_t>k
-        self.q.tp, self.q.fp, self.q.fn = self.tp, self.fp, self.fn
+        self.q.tp, self.q.fp, self.q.fn = self.sums, self.sums + k, self.sums + 2 * k
+        self.q.btp, self.q.bfp, self.q.bfn = self.sums + 3 * k, self.sums + 4 * k, self.sums + 5 * k
         self.q.confusion = self.confusion
-        self.q.crowd_of_cat = self.crowd_of_cat
+        self.q.crowd_of_cat = self.sums + 7 * k
+        if isthing is not None:
+            flags = np.ascontiguousarray(isthing, dtype=np.uint8)
+            if flags.shape != (k,):
+                raise ValueError("isthing needs k flags")
+            self.isthing = <uint8_t *>malloc(k)
+            if self.isthing == NULL:
+                raise MemoryError()
+            for c in range(k):
+                self.isthing[c] = flags[c]
+            self.q.isthing = self.isthing
+            self.q.gseg = self.sums + 6 * k
 
     def __dealloc__(self):
-        free(self.tp)
-        free(self.fp)
-        free(self.fn)
-        free(self.crowd_of_cat)
+        cdef int j
+        free(self.sums)
         free(self.confusion)
-        free(self.match_cat)
-        free(self.match_image)
-        free(self.match_iou)
+        free(self.isthing)
+        for j in range(5):
+            free(self.lists_i[j])
+        for j in range(3):
+            free(self.lists_f[j])
         sm_pq_free(&self.q)
 
     def result(self):
-        """``(tp, fp, fn, confusion, match_cat, match_iou, match_image)`` as new NumPy arrays."""
-        k, m = self.k, self.n_match
-        return (_array(self.tp, k, np.int64), _array(self.fp, k, np.int64), _array(self.fn, k, np.int64),
-                _array(self.confusion, (k + 1) * (k + 1), np.int64).reshape(k + 1, k + 1),
-                _array(self.match_cat, m, np.int64), _array(self.match_iou, m, np.float64),
-                _array(self.match_image, m, np.int64))
+        """The sums as new NumPy arrays: a dict with ``tp fp fn`` (k), ``confusion``
+        ((k+1, k+1)), ``match_cat match_iou match_image``; with ``isthing``
+        ``gt_segments`` (k) and ``stuff_cat stuff_iou``; with ``band`` ``btp bfp
+        bfn`` (k) and ``bmatch_cat bmatch_iou bmatch_image``."""
+        cdef Py_ssize_t k = self.k, j
+        out = {}
+        for j, name in enumerate(("tp", "fp", "fn")):
+            out[name] = _array(self.sums + j * k, k, np.int64)
+        out["confusion"] = _array(self.confusion, (k + 1) * (k + 1), np.int64).reshape(k + 1, k + 1)
+        out["match_cat"] = _array(self.lists_i[0], self.n_match, np.int64)
+        out["match_image"] = _array(self.lists_i[1], self.n_match, np.int64)
+        out["match_iou"] = _array(self.lists_f[0], self.n_match, np.float64)
+        if self.isthing != NULL:
+            out["gt_segments"] = _array(self.sums + 6 * k, k, np.int64)
+            out["stuff_cat"] = _array(self.lists_i[4], self.n_stuff, np.int64)
+            out["stuff_iou"] = _array(self.lists_f[2], self.n_stuff, np.float64)
+        if self.band is not None:
+            for j, name in enumerate(("btp", "bfp", "bfn")):
+                out[name] = _array(self.sums + (3 + j) * k, k, np.int64)
+            out["bmatch_cat"] = _array(self.lists_i[2], self.n_bmatch, np.int64)
+            out["bmatch_image"] = _array(self.lists_i[3], self.n_bmatch, np.int64)
+            out["bmatch_iou"] = _array(self.lists_f[1], self.n_bmatch, np.float64)
+        return out
 
     cdef int reserve(self, size_t n) noexcept nogil:
-        """Room for n more matches; -1 if out of memory."""
+        """Room for n more entries in every list (matches, boundary matches, stuff pairs);
+        -1 if out of memory."""
         cdef void *p
-        cdef size_t want
-        if self.match_cap >= self.n_match + n:
+        cdef size_t want, used = self.n_match
+        cdef int j
+        if self.n_bmatch > used:
+            used = self.n_bmatch
+        if self.n_stuff > used:
+            used = self.n_stuff
+        if self.list_cap >= used + n:
             return 0
-        want = 2 * (self.n_match + n) + 64
-        p = realloc(self.match_cat, want * sizeof(int64_t))
-        if p == NULL:
-            return -1
-        self.match_cat = <int64_t *>p
-        p = realloc(self.match_image, want * sizeof(int64_t))
-        if p == NULL:
-            return -1
-        self.match_image = <int64_t *>p
-        p = realloc(self.match_iou, want * sizeof(double))
-        if p == NULL:
-            return -1
-        self.match_iou = <double *>p
-        self.match_cap = want
+        want = 2 * (used + n) + 64
+        for j in range(5):
+            p = realloc(self.lists_i[j], want * sizeof(int64_t))
+            if p == NULL:
+                return -1
+            self.lists_i[j] = <int64_t *>p
+        for j in range(3):
+            p = realloc(self.lists_f[j], want * sizeof(double))
+            if p == NULL:
+                return -1
+            self.lists_f[j] = <double *>p
+        self.list_cap = want
         return 0
 
 
@@ -243,21 +315,24 @@ cdef class PanopticBatch:
     hold anything).  :meth:`score_pair` and :meth:`score_cached` count one image
     and add its statistics to an accumulator in one nogil call.  With
     ``per_image``, each image's TP / FP / FN also go to its row of
-    :meth:`image_counts` (images go to one thread each, so rows are never shared)."""
+    :meth:`image_counts` (images go to one thread each, so rows are never shared), and
+    with ``boundary`` as well its Boundary PQ TP / FP / FN to :meth:`image_boundary_counts`
+    (the accumulators must then have a band)."""
     cdef const int64_t[::1] g_start, g_end, g_ids, g_cat, g_order, p_start, p_end, p_ids, p_cat
     cdef const uint8_t[::1] g_crowd
     cdef const double[::1] g_area
-    cdef int64_t[:, ::1] img_tp, img_fp, img_fn
-    cdef readonly bint recompute_gt_areas, per_image
+    cdef int64_t[:, ::1] img_tp, img_fp, img_fn, img_btp, img_bfp, img_bfn
+    cdef readonly bint recompute_gt_areas, per_image, boundary
     cdef readonly Py_ssize_t k
-    cdef object _paths, _counts
+    cdef object _paths, _counts, _bcounts
     cdef const char **path_ptrs
 
     def __dealloc__(self):
         free(self.path_ptrs)
 
     def __init__(self, Py_ssize_t k, g_start, g_end, g_ids, g_cat, g_crowd, g_area, g_order,
-                 p_start, p_end, p_ids, p_cat, bint recompute_gt_areas, bint per_image=False):
+                 p_start, p_end, p_ids, p_cat, bint recompute_gt_areas, bint per_image=False,
+                 bint boundary=False):
         cdef Py_ssize_t n, i, j
         self.k = k
         self.g_start, self.g_end, self.g_ids, self.g_cat = g_start, g_end, g_ids, g_cat
@@ -284,6 +359,10 @@ cdef class PanopticBatch:
         if per_image:
             self._counts = (np.zeros((n, k), np.int64), np.zeros((n, k), np.int64), np.zeros((n, k), np.int64))
             self.img_tp, self.img_fp, self.img_fn = self._counts
+        self.boundary = boundary
+        if per_image and boundary:
+            self._bcounts = (np.zeros((n, k), np.int64), np.zeros((n, k), np.int64), np.zeros((n, k), np.int64))
+            self.img_btp, self.img_bfp, self.img_bfn = self._bcounts
 
     cdef inline const int64_t *_row(self, const int64_t[::1] column, int64_t j) noexcept nogil:
         """Row j of a column (a dummy address past its end: the image has no row there)."""
@@ -293,6 +372,11 @@ cdef class PanopticBatch:
         """Image i's GT ids (a NumPy view; the cache key uses them)."""
         return np.asarray(self.g_ids[self.g_start[i]:self.g_end[i]])
 
+    def image_boundary_counts(self):
+        """With ``per_image`` and ``boundary``: the ``(n_images, k)`` Boundary PQ TP, FP, FN
+        of the images the scorers added; else None."""
+        return self._bcounts
+
     def image_counts(self):
         """With ``per_image``: the ``(n_images, k)`` int64 TP, FP, FN of the images the
         scorers added (other rows are zero); else None."""
@@ -301,6 +385,8 @@ cdef class PanopticBatch:
     cdef int _check(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i) except -1:
         if acc.k != self.k:
             raise ValueError("accumulator of another category count")
+        if self.boundary and acc.band is None:
+            raise ValueError("a boundary batch needs accumulators with a band")
         if not 0 <= i < self.g_start.shape[0]:
             raise IndexError(i)
         return 0
@@ -326,7 +412,8 @@ cdef class PanopticBatch:
         """Image i from both files' bytes: count, then the statistics."""
         cdef int64_t g0 = self.g_start[i], p0 = self.p_start[i]
         cdef int status = _count_cold(s, acc.table, gp, gn, pp, pn, self._row(self.g_ids, g0),
-                                      self.g_end[i] - g0, self._row(self.p_ids, p0), self.p_end[i] - p0, record)
+                                      self.g_end[i] - g0, self._row(self.p_ids, p0), self.p_end[i] - p0, record,
+                                      acc.band)
         if status == OK:
             status = self._stats(s, acc, i)
         return status
@@ -350,7 +437,7 @@ cdef class PanopticBatch:
         with nogil:
             status = _count_warm(s, acc.table, rv, rl, nruns, width, height, pp, pn,
                                  self.g_end[i] - self.g_start[i], self._row(self.p_ids, p0),
-                                 self.p_end[i] - p0)
+                                 self.p_end[i] - p0, acc.band)
             if status == OK:
                 status = self._stats(s, acc, i)
         return status
@@ -391,6 +478,8 @@ cdef class PanopticBatch:
             raise ValueError("take and status need one entry per image")
         if acc.k != self.k:
             raise ValueError("accumulator of another category count")
+        if self.boundary and acc.band is None:
+            raise ValueError("a boundary batch needs accumulators with a band")
         with nogil:
             while True:
                 i = counter.take()
@@ -403,15 +492,18 @@ cdef class PanopticBatch:
                 status[i] = <uint8_t>st
 
     cdef int _stats(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i) noexcept nogil:
-        """panopticapi's rules on the pairs just counted, added to acc (all or nothing):
-        OK, NEEDS_PYTHON (a listed segment without pixels, a stale JSON area) or
-        REFERENCE (out of memory)."""
+        """panopticapi's rules on the pairs just counted (and Boundary PQ on them when the
+        accumulator has a band), added to acc (all or nothing): OK, NEEDS_PYTHON (a listed
+        segment without pixels, a stale JSON area) or REFERENCE (out of memory)."""
         cdef int64_t g0 = self.g_start[i], p0 = self.p_start[i]
         cdef sm_pq_image im
         cdef sm_pq *q = &acc.q
         cdef int status
+        cdef Py_ssize_t n
         if sm_pairs_sort(&acc.table.tab) != 0 or acc.reserve(acc.table.tab.n) != 0:
             return s.seterr(b"out of memory")
+        n = <Py_ssize_t>acc.table.tab.n
+        memset(&im, 0, sizeof(im))
         im.ng = <size_t>(self.g_end[i] - g0)
         im.npr = <size_t>(self.p_end[i] - p0)
         im.gcat = &self.g_cat[g0] if im.ng else NULL
@@ -421,20 +513,30 @@ cdef class PanopticBatch:
         im.pcat = &self.p_cat[p0] if im.npr else NULL
         im.recompute = self.recompute_gt_areas
         im.index = i
-        q.match_cat = acc.match_cat
-        q.match_iou = acc.match_iou
-        q.match_image = acc.match_image
-        q.n_match = acc.n_match
+        if acc.band is not None:
+            if acc.band.panoptic(n, acc.table.tab.g, acc.table.tab.p, acc.table.tab.c,
+                                 <Py_ssize_t>im.ng, <Py_ssize_t>im.npr) != 0:
+                return s.seterr(b"out of memory")
+            im.band, im.gin, im.pin = acc.band.band, acc.band.gin, acc.band.pin
+        q.match_cat, q.match_image, q.match_iou = acc.lists_i[0], acc.lists_i[1], acc.lists_f[0]
+        q.bmatch_cat, q.bmatch_image, q.bmatch_iou = acc.lists_i[2], acc.lists_i[3], acc.lists_f[1]
+        q.stuff_cat = acc.lists_i[4] if acc.isthing != NULL else NULL
+        q.stuff_iou = acc.lists_f[2]
+        q.n_match, q.n_bmatch, q.n_stuff = acc.n_match, acc.n_bmatch, acc.n_stuff
         q.stale = NULL
         if self.per_image:
             q.itp, q.ifp, q.ifn = &self.img_tp[i, 0], &self.img_fp[i, 0], &self.img_fn[i, 0]
         else:
             q.itp = q.ifp = q.ifn = NULL
+        if self.per_image and self.boundary:
+            q.ibtp, q.ibfp, q.ibfn = &self.img_btp[i, 0], &self.img_bfp[i, 0], &self.img_bfn[i, 0]
+        else:
+            q.ibtp = q.ibfp = q.ibfn = NULL
         status = sm_pq_add_image(q, &acc.table.tab, &im)
         if status == SM_PQ_NOMEM:
             return s.seterr(b"out of memory")
         if status != SM_PQ_OK:
             return NEEDS_PYTHON
-        acc.n_match = q.n_match
+        acc.n_match, acc.n_bmatch, acc.n_stuff = q.n_match, q.n_bmatch, q.n_stuff
         acc.num_images += 1
         return OK

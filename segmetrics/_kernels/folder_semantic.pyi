@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from .boundary import BandWork
 from .folder import Scratch
 
 def semantic_pair(
@@ -17,6 +18,8 @@ def semantic_pair(
     tp: npt.NDArray[np.int64] | None = None,
     fp: npt.NDArray[np.int64] | None = None,
     fn: npt.NDArray[np.int64] | None = None,
+    band: BandWork | None = None,
+    interior: npt.NDArray[np.int64] | None = None,
 ) -> int: ...
 def semantic_cached(
     s: Scratch,
@@ -30,4 +33,6 @@ def semantic_cached(
     tp: npt.NDArray[np.int64] | None = None,
     fp: npt.NDArray[np.int64] | None = None,
     fn: npt.NDArray[np.int64] | None = None,
+    band: BandWork | None = None,
+    interior: npt.NDArray[np.int64] | None = None,
 ) -> int: ...

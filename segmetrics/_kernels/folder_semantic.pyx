@@ -6,22 +6,76 @@ Codes: the ground-truth table maps a raw value (0..65535) to a class, ``-1``
 (ignored: counts nowhere, and the prediction is not looked at) or ``-2`` (bad
 label); the prediction table to a class or ``-2``.  Optionally the image's own
 TP / FP / FN vectors are added to as well (per-image records).
+
+Boundary IoU (``band``, a :class:`~segmetrics._kernels.boundary.BandWork`): the same
+row walk also builds both maps' runs of codes (the prediction is then read under
+ignored ground truth too: its band is that of its whole map); after the last row the
+band pass adds the image's interior counts to ``interior`` (rows ``gt_in``,
+``pred_in``, ``both_in`` of ``bd_semantic_interior``).
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memset
 
+from segmetrics._kernels.boundary cimport BandWork, BdBuild, bd_build_piece, bd_build_row_end
 from segmetrics._kernels.folder cimport OK, Scratch, unfilter
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
-    sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_sem_lut, sm_sem_pairs_begin, sm_sem_pairs_end, sm_sem_sink, sm_side,
-    sm_walk_sem,
+    SM_NO_SKIP, sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_pairs_begin,
+    sm_sem_pairs_end, sm_sem_runs, sm_sem_sink, sm_sem_u8, sm_side, sm_walk, sm_walk_sem,
 )
 
 cdef uint8_t _EMPTY[64]
 
 
+cdef struct _BandSink:
+    sm_sem_sink *sem
+    BdBuild *b
+
+
+cdef inline int _band_emit(void *sink, int32_t g, int32_t p, size_t n) noexcept nogil:
+    cdef _BandSink *s = <_BandSink *>sink
+    if bd_build_piece(s.b, g, p, n) != 0:
+        return -1
+    return sm_sem_emit_more(s.sem, g, p, n)
+
+
+cdef inline int _walk_band(sm_side *G, int gB, sm_side *P, int pB, size_t w, sm_sem_sink *sem, BandWork band) noexcept nogil:
+    """One row pair counted into sem, both rows' runs built in band (nothing skipped); 0 or -1
+    (out of memory)."""
+    cdef _BandSink sk
+    cdef int ret
+    sk.sem = sem
+    sk.b = &band.b
+    if gB == 0:
+        if pB == 1:
+            ret = sm_walk(G, sm_sem_runs, 0, P, sm_sem_u8, 1, w, SM_NO_SKIP, _band_emit, &sk)
+        else:
+            ret = sm_walk(G, sm_sem_runs, 0, P, sm_sem_be16, 2, w, SM_NO_SKIP, _band_emit, &sk)
+    elif gB == 1:
+        if pB == 1:
+            ret = sm_walk(G, sm_sem_u8, 1, P, sm_sem_u8, 1, w, SM_NO_SKIP, _band_emit, &sk)
+        else:
+            ret = sm_walk(G, sm_sem_u8, 1, P, sm_sem_be16, 2, w, SM_NO_SKIP, _band_emit, &sk)
+    elif pB == 1:
+        ret = sm_walk(G, sm_sem_be16, 2, P, sm_sem_u8, 1, w, SM_NO_SKIP, _band_emit, &sk)
+    else:
+        ret = sm_walk(G, sm_sem_be16, 2, P, sm_sem_be16, 2, w, SM_NO_SKIP, _band_emit, &sk)
+    if ret != 0 or bd_build_row_end(&band.b) != 0:
+        return -1
+    return 0
+
+
+cdef int _band_end(Scratch s, int status, BandWork band, int64_t *interior, Py_ssize_t k) noexcept nogil:
+    """The band pass of a fully counted image: interiors added to interior (3 x k)."""
+    if status != OK or band is None:
+        return status
+    if band.semantic(interior, interior + k, interior + 2 * k) != 0:
+        return s.seterr(b"out of memory")
+    return OK
+
+
 cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const sm_sem_lut *glut,
-                    const sm_sem_lut *plut, sm_sem_sink *sink, bint record) noexcept nogil:
+                    const sm_sem_lut *plut, sm_sem_sink *sink, bint record, BandWork band) noexcept nogil:
     """Every row pair of two opened files; the status."""
     cdef size_t y
     cdef sm_side G, P
@@ -37,8 +91,10 @@ cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const
     G.wsafe = P.wsafe = gh.width
     if record:
         sk.rec = &rec
-    elif gh.out_itemsize == 1 and ph.out_itemsize == 1:
+    elif gh.out_itemsize == 1 and ph.out_itemsize == 1 and band is None:
         sm_sem_pairs_begin(&sk)
+    if status == OK and band is not None and band.start(gh.height, gh.width) != 0:
+        status = s.seterr(b"out of memory")
     y = 0
     while status == OK and y < gh.height:
         G.x = unfilter(gh, s.buf[0], y)
@@ -46,7 +102,11 @@ cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const
         if G.x == NULL or P.x == NULL:
             status = s.seterr(b"bad row filter type")
             break
-        sm_walk_sem(&G, gh.out_itemsize, &P, ph.out_itemsize, gh.width, more, &sk)
+        if band is None:
+            sm_walk_sem(&G, gh.out_itemsize, &P, ph.out_itemsize, gh.width, more, &sk)
+        elif _walk_band(&G, gh.out_itemsize, &P, ph.out_itemsize, gh.width, &sk, band) != 0:
+            status = s.seterr(b"out of memory")
+            break
         if record:
             sm_rec_flush(&rec)
         y += 1
@@ -85,7 +145,7 @@ cdef void _first_bad_row(Scratch s, const png_header *gh, const png_header *ph, 
 
 
 cdef int _cached_rows(Scratch s, const uint16_t *rv, const uint16_t *rl, const png_header *ph,
-                      size_t height, const sm_sem_lut *plut, sm_sem_sink *sink) noexcept nogil:
+                      size_t height, const sm_sem_lut *plut, sm_sem_sink *sink, BandWork band) noexcept nogil:
     """Every prediction row against the cached GT runs; the status."""
     cdef size_t y
     cdef sm_side G, P
@@ -96,14 +156,22 @@ cdef int _cached_rows(Scratch s, const uint16_t *rv, const uint16_t *rl, const p
     memset(&P, 0, sizeof(P))
     G.rv, G.rl, P.lut, P.wsafe = rv, rl, &pl, ph.width
     s.counted = True
-    if ph.out_itemsize == 1 and sk.K <= 254:
+    if ph.out_itemsize == 1 and sk.K <= 254 and band is None:
         sm_sem_pairs_begin(&sk)  # its rows: GT codes + 2, below 256
-    for y in range(height):
+    if band is not None and band.start(<Py_ssize_t>height, ph.width) != 0:
+        status = s.seterr(b"out of memory")
+    y = 0
+    while status == OK and y < height:
         P.x = unfilter(ph, s.buf[1], y)
         if P.x == NULL:
             status = s.seterr(b"bad row filter type")
             break
-        sm_walk_sem(&G, 0, &P, ph.out_itemsize, ph.width, sk.tp != NULL, &sk)
+        if band is None:
+            sm_walk_sem(&G, 0, &P, ph.out_itemsize, ph.width, sk.tp != NULL, &sk)
+        elif _walk_band(&G, 0, &P, ph.out_itemsize, ph.width, &sk, band) != 0:
+            status = s.seterr(b"out of memory")
+            break
+        y += 1
     sm_sem_pairs_end(&sk, NULL, &pl)
     if status == OK and (sk.bad_gt or sk.bad_pred):
         status = s.seterr(b"bad labels")
@@ -112,9 +180,14 @@ cdef int _cached_rows(Scratch s, const uint16_t *rv, const uint16_t *rl, const p
 
 
 cdef int _sink(sm_sem_sink *sink, sm_sem_lut *plut, int64_t[:, ::1] cm, const int32_t[::1] pred_codes,
-               int64_t[::1] tp, int64_t[::1] fp, int64_t[::1] fn) except -1:
+               int64_t[::1] tp, int64_t[::1] fp, int64_t[::1] fn, BandWork band,
+               int64_t[:, ::1] interior) except -1:
     """Check the arguments shared by both kernels and set up the sink."""
     cdef int64_t K = cm.shape[0]
+    if (band is None) != (interior is None):
+        raise ValueError("give both band and interior or neither")
+    if interior is not None and (interior.shape[0] != 3 or interior.shape[1] != K):
+        raise ValueError("interior must be 3 x K")
     if pred_codes.shape[0] < 65536 or cm.shape[1] != K:
         raise ValueError("code tables need 65536 entries and cm must be square")
     if (tp is None) != (fp is None) or (tp is None) != (fn is None):
@@ -137,9 +210,11 @@ def _pair_tables_clean():
 
 def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int64_t[:, ::1] cm,
                   const int32_t[::1] gt_codes, const int32_t[::1] pred_codes, bint record=False,
-                  int64_t[::1] tp=None, int64_t[::1] fp=None, int64_t[::1] fn=None):
+                  int64_t[::1] tp=None, int64_t[::1] fp=None, int64_t[::1] fn=None,
+                  BandWork band=None, int64_t[:, ::1] interior=None):
     """Decode two single-channel label PNGs and add their confusion matrix into ``cm``
-    (and, given, the image's TP / FP / FN into ``tp`` / ``fp`` / ``fn``).
+    (and, given, the image's TP / FP / FN into ``tp`` / ``fp`` / ``fn``; with ``band``,
+    its Boundary IoU interior counts into the ``(3, K)`` ``interior``).
 
     ``gt_codes`` / ``pred_codes`` have 65536 entries (every 8- or 16-bit value).
     Returns the status; ``s.bad_gt`` / ``s.bad_pred`` count pixels with bad labels
@@ -155,14 +230,15 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     cdef size_t gn = gt.shape[0], pn = pred.shape[0]
     if gt_codes.shape[0] < 65536:
         raise ValueError("code tables need 65536 entries and cm must be square")
-    _sink(&sink, &plut, cm, pred_codes, tp, fp, fn)
+    _sink(&sink, &plut, cm, pred_codes, tp, fp, fn, band, interior)
     glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], 65536, False, 0
     memset(&gh, 0, sizeof(gh))
     with nogil:
         s.begin()
         status = s.open_pair(gp, gn, pp, pn, &gh, &ph, 1)
         if status == OK:
-            status = _pair_rows(s, &gh, &ph, &glut, &plut, &sink, record)
+            status = _pair_rows(s, &gh, &ph, &glut, &plut, &sink, record, band)
+            status = _band_end(s, status, band, &interior[0, 0] if band is not None else NULL, sink.K)
     s.bad_gt = sink.bad_gt
     s.bad_pred = sink.bad_pred
     return status
@@ -171,7 +247,8 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
 def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] lengths,
                     Py_ssize_t width, Py_ssize_t height, const uint8_t[::1] pred,
                     int64_t[:, ::1] cm, const int32_t[::1] pred_codes,
-                    int64_t[::1] tp=None, int64_t[::1] fp=None, int64_t[::1] fn=None):
+                    int64_t[::1] tp=None, int64_t[::1] fp=None, int64_t[::1] fn=None,
+                    BandWork band=None, int64_t[:, ::1] interior=None):
     """Like :func:`semantic_pair` with the ground truth given as cached runs of codes."""
     cdef png_header ph
     cdef int status
@@ -184,12 +261,13 @@ def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
     cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
     if lengths.shape[0] != values.shape[0]:
         raise ValueError("bad arguments")
-    _sink(&sink, &plut, cm, pred_codes, tp, fp, fn)
+    _sink(&sink, &plut, cm, pred_codes, tp, fp, fn, band, interior)
     with nogil:
         s.begin()
         status = s.open_cached(rv, rl, nruns, width, height, <uint32_t>(sink.K + 1), pp, pn, &ph, 1)
         if status == OK:
-            status = _cached_rows(s, rv, rl, &ph, <size_t>height, &plut, &sink)
+            status = _cached_rows(s, rv, rl, &ph, <size_t>height, &plut, &sink, band)
+            status = _band_end(s, status, band, &interior[0, 0] if band is not None else NULL, sink.K)
     s.bad_gt = sink.bad_gt
     s.bad_pred = sink.bad_pred
     return status

@@ -1,8 +1,12 @@
 """Type stubs for the compiled per-image panoptic kernel."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
+
+from .boundary import BandWork
 
 class PairTable:
     n_gt: int
@@ -18,6 +22,8 @@ class PairTable:
         n_pixels: int,
         gt_ids: npt.NDArray[np.int64],
         pred_ids: npt.NDArray[np.int64],
+        band: BandWork | None = None,
+        width: int = 0,
     ) -> int: ...
     def pairs(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 
@@ -30,9 +36,9 @@ def image_stats(
     g_order: npt.NDArray[np.int64],
     p_cat: npt.NDArray[np.int64],
     recompute_gt_areas: bool,
-) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
-           npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
-           npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+    isthing: npt.NDArray[np.uint8] | None = None,
+    band: BandWork | None = None,
+) -> dict[str, Any]: ...
 def segment_columns_all(
     seg_lists: list, max_id: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8],

@@ -12,17 +12,30 @@ rules of ``sm_pq.h`` (the only copy: the folder kernels run the same code).  Bot
 release the GIL.
 """
 from libc.math cimport NAN
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 
 import numpy as np
 
+from segmetrics._kernels.boundary cimport BandWork, bd_build_row_end
 from segmetrics._kernels.sm cimport (
     SM_NO_SKIP, SM_PQ_NOMEM, sm_ids_build, sm_ids_free, sm_pairs_free, sm_pairs_sort,
-    sm_pairs_start, sm_pairs_emit, sm_pan_rgb, sm_pan_u32, sm_pq, sm_pq_add_image, sm_pq_free,
+    sm_emit_fn, sm_pairs_start, sm_pairs_emit, sm_pan_rgb, sm_pan_u32, sm_pq, sm_pq_add_image, sm_pq_free,
     sm_pq_image, sm_safe_width, sm_side, sm_walk,
 )
+
+
+cdef inline int _walk_row(sm_side *G, bint gt_rgb, sm_side *P, bint pred_rgb, size_t w, sm_emit_fn emit,
+                          void *sink) noexcept nogil:
+    """One row pair of id-map pixels (RGB or native uint32) into a sink."""
+    if gt_rgb and pred_rgb:
+        return sm_walk(G, sm_pan_rgb, 3, P, sm_pan_rgb, 3, w, SM_NO_SKIP, emit, sink)
+    if gt_rgb:
+        return sm_walk(G, sm_pan_rgb, 3, P, sm_pan_u32, 4, w, SM_NO_SKIP, emit, sink)
+    if pred_rgb:
+        return sm_walk(G, sm_pan_u32, 4, P, sm_pan_rgb, 3, w, SM_NO_SKIP, emit, sink)
+    return sm_walk(G, sm_pan_u32, 4, P, sm_pan_u32, 4, w, SM_NO_SKIP, emit, sink)
 
 
 cdef class PairTable:
@@ -52,7 +65,8 @@ cdef class PairTable:
         return bool(self.tab.hashed)
 
     def count_maps(self, const uint8_t[::1] gt, bint gt_rgb, const uint8_t[::1] pred, bint pred_rgb,
-                   Py_ssize_t n_pixels, const int64_t[::1] gt_ids, const int64_t[::1] pred_ids):
+                   Py_ssize_t n_pixels, const int64_t[::1] gt_ids, const int64_t[::1] pred_ids,
+                   BandWork band=None, Py_ssize_t width=0):
         """Count the pairs of one image given as id maps.
 
         Parameters
@@ -63,6 +77,9 @@ cdef class PairTable:
             native uint32 ids.
         gt_ids, pred_ids : int64 arrays
             The listed segment ids, unique, sorted ascending, all in ``[1, 2^32 - 2]``.
+        band : BandWork, optional
+            Also build both maps' runs of dense indices in ``band`` (rows of ``width``
+            pixels), for :func:`image_stats`' Boundary PQ.
 
         Returns
         -------
@@ -71,31 +88,45 @@ cdef class PairTable:
             not listed (the first such pixel in raster order decides; the counts
             are then incomplete).
         """
-        cdef size_t n = <size_t>n_pixels
+        cdef size_t n = <size_t>n_pixels, w, y, h
         cdef int bg = 3 if gt_rgb else 4, bp = 3 if pred_rgb else 4, status = 0
         cdef sm_side G, P
         cdef int64_t dummy = 0
+        cdef PairBandSink sink
+        cdef bint bands = band is not None
         if n_pixels < 0 or gt.shape[0] != n_pixels * bg or pred.shape[0] != n_pixels * bp:
             raise ValueError(f"id map buffers of {gt.shape[0]} and {pred.shape[0]} bytes do not hold "
                              f"{n_pixels} pixels each")
+        if bands and (width < 0 or (width == 0 and n_pixels) or (width and n_pixels % width)):
+            raise ValueError(f"{n_pixels} pixels are not rows of {width}")
+        # without bands the whole map is one row: runs continue across row ends
+        w = <size_t>width if bands else n
+        h = n // w if w else 0
         memset(&G, 0, sizeof(G))
         memset(&P, 0, sizeof(P))
         with nogil:
             if self.start(&gt_ids[0] if gt_ids.shape[0] else &dummy, gt_ids.shape[0],
                           &pred_ids[0] if pred_ids.shape[0] else &dummy, pred_ids.shape[0]) != 0:
                 status = -3
-            elif n:
-                # the whole map is one row: runs continue across row ends
-                G.x, G.wsafe, G.lut = &gt[0], sm_safe_width(<size_t>gt.shape[0], n, bg), &self.gids
-                P.x, P.wsafe, P.lut = &pred[0], sm_safe_width(<size_t>pred.shape[0], n, bp), &self.pids
-                if gt_rgb and pred_rgb:
-                    status = sm_walk(&G, sm_pan_rgb, 3, &P, sm_pan_rgb, 3, n, SM_NO_SKIP, sm_pairs_emit, &self.tab)
-                elif gt_rgb:
-                    status = sm_walk(&G, sm_pan_rgb, 3, &P, sm_pan_u32, 4, n, SM_NO_SKIP, sm_pairs_emit, &self.tab)
-                elif pred_rgb:
-                    status = sm_walk(&G, sm_pan_u32, 4, &P, sm_pan_rgb, 3, n, SM_NO_SKIP, sm_pairs_emit, &self.tab)
+            elif bands:
+                if band.start(<Py_ssize_t>h, <Py_ssize_t>w) != 0:
+                    status = -3
+                sink.tab = &self.tab
+                sink.b = &band.b
+            G.lut, P.lut = &self.gids, &self.pids
+            y = 0
+            while status == 0 and y < h:
+                G.x = &gt[0] + y * w * bg
+                P.x = &pred[0] + y * w * bp
+                G.wsafe = sm_safe_width(<size_t>gt.shape[0] - y * w * bg, w, bg)
+                P.wsafe = sm_safe_width(<size_t>pred.shape[0] - y * w * bp, w, bp)
+                if bands:
+                    status = _walk_row(&G, gt_rgb, &P, pred_rgb, w, pair_band_emit, &sink)
+                    if status == 0 and bd_build_row_end(&band.b) != 0:
+                        status = -3
                 else:
-                    status = sm_walk(&G, sm_pan_u32, 4, &P, sm_pan_u32, 4, n, SM_NO_SKIP, sm_pairs_emit, &self.tab)
+                    status = _walk_row(&G, gt_rgb, &P, pred_rgb, w, sm_pairs_emit, &self.tab)
+                y += 1
         if status == -3:
             raise MemoryError("cannot allocate the segment pair table")
         return -status
@@ -120,34 +151,44 @@ cdef class PairTable:
 
 def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8_t[::1] g_crowd,
                 const double[::1] g_area, const int64_t[::1] g_order, const int64_t[::1] p_cat,
-                bint recompute_gt_areas):
+                bint recompute_gt_areas, const uint8_t[::1] isthing=None, BandWork band=None):
     """panopticapi's rules on the pairs last counted into ``t`` (see ``sm_pq.h``).
 
     ``g_*`` / ``p_cat`` are the image's segment columns in dense order (ascending
     ids): dense category indices in ``[0, k)``, crowd flags, JSON areas (NaN where
-    absent), listing positions.
+    absent), listing positions.  ``isthing`` (``k`` flags) adds PQ-dagger's stuff
+    pairs and GT segment counts; ``band`` (whose runs :meth:`PairTable.count_maps`
+    or a folder kernel built while counting ``t``) adds Boundary PQ.
 
     Returns
     -------
-    tuple
-        ``(status, tp, fp, fn, match_cat, match_iou, confusion_index,
-        confusion_count, stale, gt_pixels, pred_pixels)``.  ``status`` 0: the
-        statistics (``tp``, ``fp``, ``fn`` of length ``k``; one category and IoU
-        per match in row-major pair order; sparse entries of the ``(k + 1) x (k + 1)``
-        category confusion; ``stale``, the dense GT indices whose JSON area differs
-        from the PNG).  ``status`` 1: a listed segment has no pixel (see
-        ``gt_pixels`` / ``pred_pixels``, per segment in dense order); nothing else
-        is filled.
+    dict
+        ``status`` 0: the statistics: ``tp``, ``fp``, ``fn`` (length ``k``);
+        ``match_cat``, ``match_iou`` (one per match, row-major pair order);
+        ``confusion_index``, ``confusion_count`` (sparse entries of the ``(k + 1) x
+        (k + 1)`` category confusion); ``stale`` (dense GT indices whose JSON area
+        differs from the PNG); with ``isthing``: ``stuff_cat``, ``stuff_iou``,
+        ``gt_segments``; with ``band``: ``btp``, ``bfp``, ``bfn``, ``bmatch_cat``,
+        ``bmatch_iou``, ``dilation``; ``gt_outcome`` / ``pred_outcome``, each
+        segment's outcome of the mask matching (uint8, dense order): GT 1 matched, 2
+        false negative, 0 crowd; prediction 1 matched, 2 false positive, 0 unmatched
+        but not counted (mostly on void or crowd).  ``status`` 1: a listed segment has no pixel
+        (see ``gt_pixels`` / ``pred_pixels``, per segment in dense order); nothing
+        else is filled.
     """
     cdef Py_ssize_t ng = t.n_gt, npr = t.n_pred, j, n
     cdef sm_pq q
     cdef sm_pq_image im
-    cdef int status
+    cdef int status = 0
     if g_cat.shape[0] != ng or g_crowd.shape[0] != ng or g_area.shape[0] != ng or g_order.shape[0] != ng \
             or p_cat.shape[0] != npr:
         raise ValueError("segment columns do not match the counted table")
     if k < 1:
         raise ValueError("k must be positive")
+    if isthing is not None and isthing.shape[0] != k:
+        raise ValueError("isthing needs k flags")
+    if band is not None and not band.complete():
+        raise ValueError("the band's runs were not built with this table")
     for j in range(ng):
         if not 0 <= g_cat[j] < k:
             raise ValueError("category index out of range")
@@ -157,27 +198,36 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
     if sm_pairs_sort(&t.tab) != 0:
         raise MemoryError()
     n = <Py_ssize_t>t.tab.n
-    tp, fp, fn = np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k, np.int64)
-    match_cat, match_iou, match_image = np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64)
-    conf_index, conf_count = np.empty(n, np.int64), np.empty(n, np.int64)
-    stale, crowd = np.empty(ng, np.int64), np.zeros(k, np.int64)
+    m = max(n, 1)
+    out = {name: np.zeros(k, np.int64) for name in ("tp", "fp", "fn", "btp", "bfp", "bfn", "gt_segments")}
+    lists = {"match_cat": np.empty(m, np.int64), "match_iou": np.empty(m, np.float64),
+             "match_image": np.empty(m, np.int64), "bmatch_cat": np.empty(m, np.int64),
+             "bmatch_iou": np.empty(m, np.float64), "bmatch_image": np.empty(m, np.int64),
+             "stuff_cat": np.empty(m, np.int64), "stuff_iou": np.empty(m, np.float64),
+             "confusion_index": np.empty(m, np.int64), "confusion_count": np.empty(m, np.int64)}
+    stale, crowd = np.empty(max(ng, 1), np.int64), np.zeros(k, np.int64)
     gt_pixels, pred_pixels = np.empty(ng, np.int64), np.empty(npr, np.int64)
-    cdef int64_t[::1] v_tp = tp, v_fp = fp, v_fn = fn, v_mc = match_cat, v_mi = match_image
-    cdef int64_t[::1] v_ci = conf_index, v_cc = conf_count, v_st = stale, v_crowd = crowd
-    cdef int64_t[::1] v_gp = gt_pixels, v_pp = pred_pixels
-    cdef double[::1] v_iou = match_iou
-    cdef int64_t dummy = 0
-    cdef double ddummy = 0
+    gt_outcome, pred_outcome = np.zeros(ng, np.uint8), np.zeros(npr, np.uint8)
+    cdef uint8_t[::1] v_go = gt_outcome, v_po = pred_outcome
+    cdef int64_t[::1] v_tp = out["tp"], v_fp = out["fp"], v_fn = out["fn"], v_gs = out["gt_segments"]
+    cdef int64_t[::1] v_btp = out["btp"], v_bfp = out["bfp"], v_bfn = out["bfn"]
+    cdef int64_t[::1] v_mc = lists["match_cat"], v_mi = lists["match_image"], v_bmc = lists["bmatch_cat"]
+    cdef int64_t[::1] v_bmi = lists["bmatch_image"], v_sc = lists["stuff_cat"]
+    cdef int64_t[::1] v_ci = lists["confusion_index"], v_cc = lists["confusion_count"], v_st = stale
+    cdef int64_t[::1] v_crowd = crowd, v_gp = gt_pixels, v_pp = pred_pixels
+    cdef double[::1] v_iou = lists["match_iou"], v_biou = lists["bmatch_iou"], v_siou = lists["stuff_iou"]
     memset(&q, 0, sizeof(q))
     memset(&im, 0, sizeof(im))
     q.K = <size_t>k
     q.tp, q.fp, q.fn = &v_tp[0], &v_fp[0], &v_fn[0]
-    q.match_cat = &v_mc[0] if n else &dummy
-    q.match_image = &v_mi[0] if n else &dummy
-    q.match_iou = &v_iou[0] if n else &ddummy
-    q.conf_index = &v_ci[0] if n else &dummy
-    q.conf_count = &v_cc[0] if n else &dummy
-    q.stale = &v_st[0] if ng else &dummy
+    q.match_cat, q.match_image, q.match_iou = &v_mc[0], &v_mi[0], &v_iou[0]
+    q.btp, q.bfp, q.bfn = &v_btp[0], &v_bfp[0], &v_bfn[0]
+    q.bmatch_cat, q.bmatch_image, q.bmatch_iou = &v_bmc[0], &v_bmi[0], &v_biou[0]
+    if isthing is not None:
+        q.isthing = &isthing[0]
+        q.stuff_cat, q.stuff_iou, q.gseg = &v_sc[0], &v_siou[0], &v_gs[0]
+    q.conf_index, q.conf_count = &v_ci[0], &v_cc[0]
+    q.stale = &v_st[0]
     q.crowd_of_cat = &v_crowd[0]
     im.ng, im.npr = <size_t>ng, <size_t>npr
     im.gcat = &g_cat[0] if ng else NULL
@@ -187,18 +237,46 @@ def image_stats(PairTable t, Py_ssize_t k, const int64_t[::1] g_cat, const uint8
     im.pcat = &p_cat[0] if npr else NULL
     im.recompute = recompute_gt_areas
     with nogil:
-        status = sm_pq_add_image(&q, &t.tab, &im)
+        if band is not None:
+            if band.panoptic(n, t.tab.g, t.tab.p, t.tab.c, ng, npr) != 0:
+                status = SM_PQ_NOMEM
+            im.band, im.gin, im.pin = band.band, band.gin, band.pin
+        if status == 0:
+            status = sm_pq_add_image(&q, &t.tab, &im)
         if status != SM_PQ_NOMEM:
             for j in range(ng):
                 v_gp[j] = q.gpix[j]
             for j in range(npr):
                 v_pp[j] = q.ppix[j + 1]
+        if status == 0:
+            for j in range(ng):
+                v_go[j] = q.gm[j]
+            for j in range(npr):
+                v_po[j] = q.pm[j + 1]
     sm_pq_free(&q)
     if status == SM_PQ_NOMEM:
         raise MemoryError()
-    m, c, s = q.n_match, q.n_conf, q.n_stale
-    return (status, tp, fp, fn, match_cat[:m].copy(), match_iou[:m].copy(), conf_index[:c].copy(),
-            conf_count[:c].copy(), stale[:s].copy(), gt_pixels, pred_pixels)
+    out["status"] = status
+    out["gt_pixels"] = gt_pixels
+    out["pred_pixels"] = pred_pixels
+    out["gt_outcome"] = gt_outcome
+    out["pred_outcome"] = pred_outcome
+    if status:
+        return out
+    sizes = {"match": q.n_match, "bmatch": q.n_bmatch, "stuff": q.n_stuff, "confusion": q.n_conf}
+    for name, arr in lists.items():
+        if not name.endswith("_image"):
+            out[name] = arr[:sizes[name.split("_")[0]]].copy()
+    out["stale"] = stale[:q.n_stale].copy()
+    if isthing is None:
+        for name in ("stuff_cat", "stuff_iou", "gt_segments"):
+            del out[name]
+    if band is None:
+        for name in ("btp", "bfp", "bfn", "bmatch_cat", "bmatch_iou"):
+            del out[name]
+    else:
+        out["dilation"] = band.last_width
+    return out
 
 
 cdef struct _IdPos:

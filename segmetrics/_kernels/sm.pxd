@@ -125,6 +125,9 @@ cdef extern from "sm_pq.h" nogil:
         const int64_t *pcat
         int recompute
         int64_t index
+        const int64_t *band
+        const int64_t *gin
+        const int64_t *pin
 
     ctypedef struct sm_pq:
         size_t K
@@ -145,8 +148,25 @@ cdef extern from "sm_pq.h" nogil:
         int64_t *stale
         size_t n_stale
         int64_t *crowd_of_cat
+        int64_t *btp
+        int64_t *bfp
+        int64_t *bfn
+        int64_t *ibtp
+        int64_t *ibfp
+        int64_t *ibfn
+        int64_t *bmatch_cat
+        int64_t *bmatch_image
+        double *bmatch_iou
+        size_t n_bmatch
+        const uint8_t *isthing
+        int64_t *stuff_cat
+        double *stuff_iou
+        size_t n_stuff
+        int64_t *gseg
         int64_t *gpix
         int64_t *ppix
+        uint8_t *gm
+        uint8_t *pm
 
     int sm_pq_reserve(sm_pq *q, size_t n)
     void sm_pq_free(sm_pq *q)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import sys
 import threading
 import warnings as _warnings
@@ -17,7 +19,8 @@ from ..errors import LabelError, MissingPredictionError, SegmetricsError, Segmet
 EXIT_CODES = {
     0: "success",
     2: "usage or input error (one line 'segmetrics: error: ...' on stderr)",
-    3: "a --fail-under / --max-drop gate failed (one line 'segmetrics: FAILED: ...' on stderr)",
+    3: "a --fail-under / --max-drop / --max-significant-drop gate failed (one line 'segmetrics: FAILED: ...' "
+       "on stderr)",
     4: "segmetrics validate found errors (one line 'segmetrics: validate: ...' on stderr)",
     130: "interrupted (Ctrl-C)",
 }
@@ -89,6 +92,12 @@ def label_hint(exc: LabelError) -> Optional[str]:
     return None
 
 
+def _notes(exc: BaseException) -> str:
+    """The notes the library attached to an error (``exc.__notes__``: the ``segmetrics validate``
+    command that lists every problem of its kind), for the same line."""
+    return "".join(f" -- {one_line(n)}" for n in getattr(exc, "__notes__", ()))
+
+
 @contextlib.contextmanager
 def user_errors(hint_missing: Optional[str] = "--allow-missing") -> Iterator[None]:
     """Turn ``SegmetricsError``, ``OSError`` and ``MemoryError`` into :class:`UserError` (exit 2, no traceback);
@@ -103,12 +112,12 @@ def user_errors(hint_missing: Optional[str] = "--allow-missing") -> Iterator[Non
         msg = one_line(str(exc))
         if hint_missing:
             msg += f" (pass {hint_missing} to score them as all-void)"
-        raise UserError(msg) from None
+        raise UserError(msg + _notes(exc)) from None
     except LabelError as exc:
         hint = label_hint(exc)
-        raise UserError(one_line(str(exc)) + (f" -- {hint}" if hint else "")) from None
+        raise UserError(one_line(str(exc)) + (f" -- {hint}" if hint else "") + _notes(exc)) from None
     except SegmetricsError as exc:
-        raise UserError(one_line(str(exc))) from None
+        raise UserError(one_line(str(exc)) + _notes(exc)) from None
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         raise UserError(one_line(f"{where}{exc.strerror or exc}")) from None
@@ -205,14 +214,114 @@ def check_outputs(json_path: Optional[str], per_image_path: Optional[str]) -> No
         raise click.UsageError("--json - and --per-image - would mix JSON and CSV on stdout; send one to a file")
 
 
-def render(result, *, per_class: bool, json_path: Optional[str], per_image_path: Optional[str], markdown: bool,
-           quiet: bool, fail_under: Optional[dict], all_classes: bool = False, gate: bool = True) -> list:
-    """Print a result as ``eval`` does: warnings and notes on stderr, the JSON report, the
-    per-image CSV, the table or Markdown; then the ``--fail-under`` gate.
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """The statistics and picture options of ``eval`` and ``report`` (:func:`analysis_options`)."""
 
-    Returns the gate's failure reasons; raises :class:`GateFailed` on them when ``gate``.
+    ci: Optional[float] = None            # confidence level as a fraction, or None: no intervals
+    resamples: int = 1000
+    seed: int = 0
+    ci_method: str = "percentile"
+    worst: Optional[int] = None
+    slices: Optional[Path] = None
+    html: Optional[str] = None
+    images: Optional[Path] = None
+    plots: Optional[Path] = None
+
+    @property
+    def per_image(self) -> bool:
+        """Whether an option needs the per-image counts of the run."""
+        return any(v is not None for v in (self.ci, self.worst, self.slices, self.html, self.plots))
+
+    @property
+    def outputs(self) -> list:
+        """The flags that belong to one run (with ``eval --demo``: one task only)."""
+        return [f for f, v in (("--html", self.html), ("--plots", self.plots), ("--slices", self.slices))
+                if v is not None]
+
+
+def _level(value: Optional[str]) -> Optional[float]:
+    if value is None:
+        return None
+    try:
+        level = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number (a confidence level in percent, e.g. 95)",
+                                 param_hint="--ci") from None
+    if not 50.0 <= level < 100.0:
+        raise click.BadParameter(f"{value} is not a confidence level in percent in [50, 100), e.g. 95",
+                                 param_hint="--ci")
+    return level / 100.0
+
+
+_ANALYSIS_OPTIONS = (
+    click.option("--ci", "ci", metavar="[LEVEL]", is_flag=False, flag_value="95", default=None,
+                 help="Bootstrap confidence intervals (LEVEL in percent, default 95) for every headline metric "
+                      "and per-class value: table, JSON 'intervals'."),
+    click.option("--resamples", type=click.IntRange(min=1), help="With --ci: bootstrap resamples (default 1000)."),
+    click.option("--seed", type=click.IntRange(min=0), help="With --ci: seed of the resampling (default 0)."),
+    click.option("--ci-method", type=click.Choice(["percentile", "bca"]),
+                 help="With --ci: percentile (default) or bias-corrected and accelerated intervals."),
+    click.option("--worst", type=click.IntRange(min=1), metavar="K",
+                 help="List the K images with the lowest mIoU / PQ (table and JSON); with --html, the gallery "
+                      "size (default 24)."),
+    click.option("--slices", type=click.Path(path_type=Path, dir_okay=False), metavar="MANIFEST.csv",
+                 help="Metrics per attribute value: a CSV with an image_id column and attribute columns."),
+    click.option("--html", "html", metavar="PATH", help="Write a self-contained HTML report."),
+    click.option("--images", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+                 help="With --html: input photos shown beside the worst images."),
+    click.option("--plots", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+                 help="Write every figure as PNG and SVG into DIR (needs matplotlib: the [plot] extra)."),
+)
+_ANALYSIS_NAMES = ("ci", "resamples", "seed", "ci_method", "worst", "slices", "html", "images", "plots")
+
+
+def analysis_options(f):
+    """The statistics and picture flags of ``eval`` and ``report``, passed to the command as one
+    ``analysis`` argument (an :class:`Analysis`)."""
+    @functools.wraps(f)
+    def command(*args, **kwargs):
+        given = {name: kwargs.pop(name) for name in _ANALYSIS_NAMES}
+        if given["ci"] is None:
+            extra = [f"--{n.replace('_', '-')}" for n in ("resamples", "seed", "ci_method") if given[n] is not None]
+            if extra:
+                raise click.UsageError(f"{', '.join(extra)} {'applies' if len(extra) == 1 else 'apply'} with --ci")
+        if given["images"] is not None and given["html"] is None:
+            raise click.UsageError("--images applies with --html")
+        defaults = Analysis()
+        analysis = Analysis(ci=_level(given["ci"]), slices=given["slices"], worst=given["worst"],
+                            html=given["html"], images=given["images"], plots=given["plots"],
+                            **{n: given[n] if given[n] is not None else getattr(defaults, n)
+                               for n in ("resamples", "seed", "ci_method")})
+        return f(*args, analysis=analysis, **kwargs)
+    for opt in reversed(_ANALYSIS_OPTIONS):
+        command = opt(command)
+    return command
+
+
+def with_slices(result, analysis: Optional[Analysis]):
+    """The result with the ``--slices`` manifest attached (unchanged without one)."""
+    if analysis is None or analysis.slices is None:
+        return result
+    with user_errors():
+        return result.with_slices(analysis.slices)
+
+
+def render(result, *, per_class: bool, json_path: Optional[str], per_image_path: Optional[str], markdown: bool,
+           quiet: bool, fail_under: Optional[dict], all_classes: bool = False, gate: bool = True,
+           analysis: Optional[Analysis] = None, moved: Optional[dict] = None) -> list:
+    """Print a result as ``eval`` does: warnings and notes on stderr, the JSON report, the
+    per-image CSV, the HTML report and figures, the table or Markdown; then the ``--fail-under`` gate.
+
+    ``analysis`` holds the statistics and picture options; ``moved`` the ``--gt`` / ``--pred``
+    places of a state file's data.  Returns the gate's failure reasons; raises
+    :class:`GateFailed` on them when ``gate``.
     """
-    report = result.to_report()
+    a = analysis or Analysis()
+    with user_errors():
+        iv = result.intervals(level=a.ci, resamples=a.resamples, seed=a.seed, method=a.ci_method) \
+            if a.ci is not None else None
+        report = result.to_report(intervals=iv, worst=a.worst)
     rows = result.per_image_rows() if per_image_path else None
     if per_image_path and rows is None:
         raise UserError("--per-image: this run kept no per-image counts (save states with per_image=True)")
@@ -224,6 +333,7 @@ def render(result, *, per_class: bool, json_path: Optional[str], per_image_path:
         write_output(json_path, R.to_json(report))
     if per_image_path:
         write_output(per_image_path, R.format_csv(rows))
+    pictures(result, report, iv, a, quiet, moved or {})
     if json_path != "-" and per_image_path != "-":
         fmt = R.format_markdown if markdown else R.format_table
         text = fmt(report, per_class=per_class, all_classes=all_classes)
@@ -253,3 +363,25 @@ def output_options(f):
     )):
         f = opt(f)
     return f
+
+
+def pictures(result, report: dict, intervals, a: Analysis, quiet: bool, moved: dict) -> None:
+    """``--html`` and ``--plots`` of ``eval`` / ``report`` (the [plot] extra for the figures)."""
+    if a.html is None and a.plots is None:
+        return
+    from ..render.source import render_result, result_data
+    from ..render.plots import save_plots
+
+    with user_errors():
+        if a.html is not None:
+            for note in render_result(result, a.html, report=report, images_dir=a.images,
+                                      worst=a.worst if a.worst is not None else 24, **moved):
+                info(f"segmetrics: note: {one_line(note)}", quiet)
+            info(f"segmetrics: wrote {a.html}", quiet)
+        if a.plots is not None:
+            data, _ = result_data(result, report=report, images=False)
+            try:
+                written = save_plots(data, a.plots)
+            except ImportError:
+                raise UserError("--plots needs matplotlib: pip install 'segmetrics[plot]'") from None
+            info(f"segmetrics: wrote {R.plural(len(written), 'figure file')} to {a.plots}", quiet)

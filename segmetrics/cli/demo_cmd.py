@@ -11,7 +11,7 @@ import click
 
 from ..demo import make_panoptic_demo, make_semantic_demo
 from ..folders import evaluate_panoptic_folders, evaluate_semantic_folders
-from ._common import GateFailed, info, render, user_errors
+from ._common import GateFailed, info, render, user_errors, with_slices
 
 __all__ = ["demo_command", "run_demo"]
 
@@ -30,7 +30,8 @@ def run_demo(demo_dir: Optional[Path], demo_task: str, *, jobs, out: dict, save_
     """
     quiet = out["quiet"]
     root = demo_dir if demo_dir is not None else Path(tempfile.mkdtemp(prefix="segmetrics-demo-"))
-    per_image = bool(out["per_image_path"] or save_state)
+    analysis = out.get("analysis")
+    per_image = bool(out["per_image_path"] or save_state or (analysis is not None and analysis.per_image))
     failures = []
     try:
         with user_errors():
@@ -53,7 +54,7 @@ def run_demo(demo_dir: Optional[Path], demo_task: str, *, jobs, out: dict, save_
                 else:
                     info(f"# demo ({kind}), generated in a temporary folder that is removed afterwards "
                          f"(segmetrics demo --demo-dir DIR keeps the files and prints the command)", quiet)
-                result = score()
+                result = with_slices(score(), analysis)
                 if save_state:
                     result.save_state(save_state)
                 gates = {k: v for k, v in (out["fail_under"] or {}).items() if k in result.to_report()["metrics"]}

@@ -5,11 +5,10 @@ from pathlib import Path
 import click
 
 from ..presets import PRESETS
+from ..report import plural
 from ._common import EXIT_VALIDATION_FAILED, UserError, user_errors, write_output
 
 __all__ = ["validate_command", "EXIT_VALIDATION_FAILED"]
-
-#: Exit code when validation finds errors (or warnings with ``--fail-on warning``).
 
 EPILOG = """\b
 Examples:
@@ -119,5 +118,5 @@ def validate_command(gt, pred, preset, task, num_classes, ignore_index, reduce_z
     groups = report.by_severity()
     failing = groups["error"] + (groups["warning"] if fail_on == "warning" else [])
     if failing:
-        raise ValidationFailed(f"{len(groups['error'])} error(s), {len(groups['warning'])} warning(s) "
+        raise ValidationFailed(f"{plural(len(groups['error']), 'error')}, {plural(len(groups['warning']), 'warning')} "
                                f"({', '.join(sorted({f.code for f in failing}))})")

@@ -26,6 +26,7 @@ __all__ = [
     "rgb2id",
     "id2rgb",
     "read_id_png",
+    "parse_json_bytes",
     "check_id_png_sizes",
     "MAX_RGB_ID",
     "SegmentColumns",
@@ -191,7 +192,7 @@ except ImportError:  # pragma: no cover - a core dependency; json gives the same
     _orjson = None
 
 
-def _parse_json(raw: bytes):
+def parse_json_bytes(raw: bytes):
     """``json.loads(raw)``, through orjson when it is installed.
 
     Anything orjson refuses (NaN / Infinity literals, integers beyond 64 bits,
@@ -237,7 +238,7 @@ def load_panoptic_json(path, folder=None, *, require_categories: bool = False) -
     where = str(path)
     try:
         with open(path, "rb") as f:
-            data = _parse_json(f.read())
+            data = parse_json_bytes(f.read())
     except FileNotFoundError as exc:
         raise DataFileError(f"{where}: JSON file not found") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterator, Optional, Sequence
 
 from ..errors import DataFileError, FormatError, MissingPredictionError
+from ..report import listing
 
-__all__ = ["LABEL_EXTENSIONS", "Pairing", "find_label_files", "pair_label_files", "describe_missing"]
+__all__ = ["LABEL_EXTENSIONS", "Pairing", "find_label_files", "pair_label_files", "describe_missing", "label_keys",
+           "pair_keys"]
 
 #: File extensions read as label maps.
 LABEL_EXTENSIONS: tuple[str, ...] = (".png",)
@@ -178,17 +180,30 @@ def find_label_files(
         return {key or root.stem: root}
     if not root.is_dir():
         raise DataFileError(f"{what} path {root} is neither a folder nor a file")
-    found: dict[str, Path] = {}
+    return label_keys(_walk(root, what, [] if notes is None else notes), lambda rel, name: root / rel / name,
+                      suffix=suffix, strip_suffixes=strip_suffixes, what=what)
+
+
+def label_keys(listing, join, *, suffix: str = "", strip_suffixes: Sequence[str] = (),
+               what: str = "label") -> dict:
+    """Key -> file of a folder listing (the key rule of the module Notes, for any file system).
+
+    ``listing`` yields ``(folder relative to the root as a PurePath, file names)``;
+    ``join(folder, name)`` makes the file's path object.  :class:`FormatError`
+    when two files give the same key.
+    """
+    found: dict = {}
     wanted = (suffix,) if suffix else tuple(strip_suffixes) + ("",)
-    for rel_dir, names in _walk(root, what, [] if notes is None else notes):
+    for rel_dir, names in listing:
         for name in names:
-            path = root / rel_dir / name
-            if path.suffix.lower() not in LABEL_EXTENSIONS:
+            pure = PurePosixPath(name)
+            if pure.suffix.lower() not in LABEL_EXTENSIONS:
                 continue
-            stem = _strip_suffix(path.stem, wanted)
+            stem = _strip_suffix(pure.stem, wanted)
             if stem is None:
                 continue
             key = (rel_dir / stem).as_posix()
+            path = join(rel_dir, name)
             if key in found:
                 raise FormatError(
                     f"two {what} files give the image id {key!r}: {found[key]} and {path}"
@@ -199,11 +214,9 @@ def find_label_files(
 
 def describe_missing(missing: Sequence[str], total: int, pred_root) -> str:
     """One line naming how many and the first few GT images without prediction."""
-    shown = ", ".join(missing[:MAX_LISTED])
-    more = f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
     return (
         f"{len(missing)} of {total} ground-truth images have no prediction in {pred_root}: "
-        f"{shown}{more}"
+        f"{listing(missing, limit=MAX_LISTED)}"
     )
 
 
@@ -245,12 +258,25 @@ def pair_label_files(
     notes: list[str] = []
     gt = find_label_files(gt_root, suffix=gt_suffix, what="ground-truth", notes=notes)
     if not gt:
+        return pair_keys(gt, {}, gt_root=gt_root, pred_root=pred_root, gt_suffix=gt_suffix)  # names the error
+    pred = find_label_files(pred_root, strip_suffixes=pred_suffixes, what="prediction", notes=notes)
+    single = Path(gt_root).is_file() and Path(pred_root).is_file()
+    return pair_keys(gt, pred, gt_root=gt_root, pred_root=pred_root, gt_suffix=gt_suffix,
+                     allow_missing=allow_missing, single=single, notes=notes)
+
+
+def pair_keys(gt: dict, pred: dict, *, gt_root, pred_root, gt_suffix: str = "", allow_missing: bool = False,
+              single: bool = False, notes: Optional[list] = None) -> Pairing:
+    """The pairing rule of the module Notes on found files (key -> path dicts of
+    :func:`label_keys`); ``single``: two single files, paired whatever their names.
+    Raises as :func:`pair_label_files`."""
+    notes = [] if notes is None else notes
+    if not gt:
         pattern = f"*{gt_suffix}.png" if gt_suffix else "*.png"
         raise FormatError(f"no ground-truth label files ({pattern}) found under {gt_root}")
-    pred = find_label_files(pred_root, strip_suffixes=pred_suffixes, what="prediction", notes=notes)
     if not pred and not allow_missing:
         raise FormatError(f"no prediction label files (*.png) found under {pred_root}")
-    if Path(gt_root).is_file() and Path(pred_root).is_file():
+    if single:
         (gk, gp), = gt.items()
         (_, pp), = pred.items()
         return Pairing(pairs=[(gk, gp, pp)])
@@ -292,12 +318,9 @@ def _pair_by_name(gt_keys: Sequence[str], pred_keys: Sequence[str]) -> dict[str,
         if not preds:
             continue
         if len(gts) > 1 or len(preds) > 1:
-            def listed(keys):
-                more = f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else ""
-                return ", ".join(keys[:MAX_LISTED]) + more
             raise FormatError(
-                f"ambiguous pairing by file name {name!r}: ground truth {listed(gts)} and prediction(s) "
-                f"{listed(preds)}; give the predictions the same subfolders as the ground truth "
+                f"ambiguous pairing by file name {name!r}: ground truth {listing(gts, limit=MAX_LISTED)} and "
+                f"prediction(s) {listing(preds, limit=MAX_LISTED)}; give the predictions the same subfolders as the ground truth "
                 f"(or unique file names)")
         out[gts[0]] = preds[0]
     return out

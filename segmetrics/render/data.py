@@ -106,7 +106,8 @@ class ReportData:
         ``{name: {base, new, delta, low, high, p_value}}`` or the list of
         :func:`segmetrics.report.compare_reports`), ``per_class`` (rows with
         ``id, name, metric, base, new, delta`` and optional ``low, high,
-        p_value, p_adjusted, significant``), optional ``alpha`` and ``correction``.
+        p_value, p_adjusted, significant``), optional ``alpha`` and ``correction``, and
+        optional ``metrics_rule`` / ``per_class_rule``: how ``significant`` was decided, in words.
     base_report : dict, optional
         The base run's JSON report (compare page header).
     images : list of GalleryImage
@@ -180,6 +181,33 @@ class ReportData:
         ids = self.ids if self.task == "panoptic" else None
         cats = self.category_list() if self.task == "panoptic" else None
         return class_colors(self.names, ids=ids, categories=cats, palette=self.palette)
+
+    @classmethod
+    def from_result(cls, result, *, intervals=None, worst: Optional[int] = None, report: Optional[Mapping] = None,
+                    **extras) -> "ReportData":
+        """Everything a result holds: its report (with ``intervals`` when given, the worst images
+        and the slices of its manifest), confusion matrix (panoptic: the category-map matrix),
+        per-image rows and boundary metrics when the report has them.
+
+        Parameters
+        ----------
+        result : SemanticResult or PanopticResult
+        intervals : segmetrics.stats.Intervals, optional
+            From ``result.intervals()``.
+        worst : int, optional
+            Also list the ``worst`` images in the report.
+        report : dict, optional
+            The report, when it was made already (``result.to_report(...)``).
+        **extras
+            Further fields (``images``, ``gt_map``, ``pred_map``, ``palette``, ...).
+        """
+        if report is None:
+            report = result.to_report(intervals=intervals, worst=worst)
+        boundary = report.get("boundary")
+        extras.setdefault("per_image", result.per_image_rows(per_class=False))
+        return cls(report=report, confusion=result.confusion, intervals=report.get("intervals"),
+                   slices=report.get("slices"), boundary=boundary if isinstance(boundary, Mapping) else None,
+                   **extras)
 
     @classmethod
     def from_files(cls, report_json, *, per_image_csv=None, **extras) -> "ReportData":
@@ -394,20 +422,22 @@ def worst_images(data: ReportData, k: int) -> list[tuple[Mapping, Optional[Galle
     Notes
     -----
     Score: ``data.score_key`` or ``mIoU`` (semantic) / ``PQ`` (panoptic) of the
-    per-image rows; lowest first, ties in row order, undefined (NaN) scores
-    last (an image with nothing to score is not a failure).  Without per-image
+    per-image rows, ordered by :func:`segmetrics.stats.worst`: lowest first, ties
+    in row order, undefined (NaN) scores last (an image with nothing to score is
+    not a failure).  Without per-image
     rows the images given are shown in their order.  Only images whose files
     are given are returned when files are given for some images.
     """
+    from ..stats import worst
+
     files = {_key(g.image_id): g for g in data.images}
     if not data.per_image:
         return [({"image_id": g.image_id}, g) for g in list(data.images)[:k]]
     key = data.score_key or headline_metric(data)
     rows = list(data.per_image)
-    scored = [(math.isnan(_num(r.get(key))), _num(r.get(key)), i) for i, r in enumerate(rows)]
-    scored.sort(key=lambda t: (t[0], 0.0 if t[0] else t[1], t[2]))
+    values = np.array([_num(r.get(key)) for r in rows], dtype=np.float64)
     out = []
-    for _, _, i in scored:
+    for i in worst({key: values}, len(rows), key).tolist():
         r = rows[i]
         g = files.get(_key(r.get("image_id")))
         if files and g is None:
@@ -440,7 +470,8 @@ def comparison_view(data: ReportData) -> dict:
     ``p_adjusted`` and ``p_adjusted < alpha``; else, for headline metrics only,
     when ``p_value < alpha`` (a per-class family needs a multiple-comparison
     correction, so a raw per-class p-value decides nothing); otherwise it is
-    None (unknown: JSON reports carry no p-values).  ``alpha`` defaults to 0.05.
+    None (unknown: JSON reports carry no p-values).  ``alpha`` defaults to 0.05.  The
+    rules stated are the comparison's ``metrics_rule`` / ``per_class_rule`` when given.
     """
     from ..errors import InputError
 
@@ -473,5 +504,5 @@ def comparison_view(data: ReportData) -> dict:
     rows = [norm(r, False, m_rules) for r in metrics]
     pcs = [norm(r, True, c_rules) for r in cmp.get("per_class", [])]
     return {"metrics": rows, "per_class": pcs, "alpha": alpha,
-            "metrics_rule": "; ".join(sorted(m_rules)) if m_rules else None,
-            "per_class_rule": "; ".join(sorted(c_rules)) if c_rules else None}
+            "metrics_rule": cmp.get("metrics_rule") or ("; ".join(sorted(m_rules)) if m_rules else None),
+            "per_class_rule": cmp.get("per_class_rule") or ("; ".join(sorted(c_rules)) if c_rules else None)}

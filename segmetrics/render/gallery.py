@@ -143,41 +143,19 @@ def label_tables(data: ReportData) -> tuple[Optional[np.ndarray], Optional[np.nd
     Notes
     -----
     The tables given in ``data`` win (pass the evaluator's ``gt_map`` /
-    ``pred_map``).  Otherwise they are rebuilt from the report's ``params`` with
-    the package's own label rules (:func:`segmetrics.presets.label_map_lut`): the
-    preset's or file's label map and ``reduce_zero_label`` for the GT, and
-    ``pred_label_map`` / ``pred_reduce_zero_label`` for the predictions.
+    ``pred_map``).  Otherwise they are the run's own, rebuilt from the report's
+    ``params`` by :func:`segmetrics.folders.semantic_label_rules` (the resolution
+    the folder run used, checked against the run's ``label_tables`` digest).
     """
-    from ..io.labelfiles import load_label_map
-    from ..labels import label_map_lut
-    from ..presets import get_preset
+    from ..folders import semantic_label_rules
 
     p = data.report.get("params", {})
     k = int(p.get("num_classes") or len(data.report["per_class"]))
     ignore = p.get("ignore_index", 255)
-
-    def mapping(name):
-        if not name:
-            return None
-        name = str(name)
-        if name.startswith("preset:"):
-            return get_preset(name.split(":", 1)[1]).label_map
-        if os.path.isfile(name):
-            return load_label_map(name)
-        return None
-
     gt_map, pred_map = data.gt_map, data.pred_map
-    if gt_map is None:
-        m = mapping(p.get("label_map"))
-        if m is not None or p.get("reduce_zero_label"):
-            gt_map = label_map_lut(m, num_classes=k, ignore_index=ignore,
-                                   reduce_zero_label=bool(p.get("reduce_zero_label")))
-    if pred_map is None:
-        plm = p.get("pred_label_map")
-        m = mapping(p.get("label_map")) if plm == "same as label_map" else mapping(plm)
-        if m is not None or p.get("pred_reduce_zero_label"):
-            pred_map = label_map_lut(m, num_classes=k, ignore_index=ignore,
-                                     reduce_zero_label=bool(p.get("pred_reduce_zero_label")))
+    if gt_map is None and pred_map is None and p.get("num_classes") is not None:
+        rules = semantic_label_rules(p)
+        gt_map, pred_map = rules.gt_map, rules.pred_map
     return gt_map, pred_map, ignore, k
 
 
@@ -247,7 +225,8 @@ def _panoptic(data: ReportData, item: GalleryImage, entry: GalleryEntry, max_sid
     gt = rgb2id(read_id_png(item.gt_path))
     pred = rgb2id(read_id_png(item.pred_path)) if item.pred_path is not None else None
     if pred is not None:
-        m = segment_matches(gt, gt_segs, pred, pred_segs, cats, image_id=item.image_id)
+        m = segment_matches(gt, gt_segs, pred, pred_segs, cats, image_id=item.image_id,
+                            recompute_gt_areas=bool(data.report.get("params", {}).get("recompute_gt_areas")))
         gt_status, pred_status = m.gt_status, m.pred_status
     else:  # a missing prediction: every GT segment that is not crowd is a false negative
         gt_status = tuple("not scored" if s.get("iscrowd", 0) else "fn" for s in gt_segs)

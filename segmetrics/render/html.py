@@ -283,9 +283,15 @@ def _gallery_section(data: ReportData, *, images_dir, worst: int, thumb: int) ->
     picks = worst_images(data, worst)
     if not picks:
         return ""
+    from ..errors import SegmetricsError
+
     key = data.score_key or headline_metric(data)
     colors, _ = data.colors()
-    tables = label_tables(data) if data.task == "semantic" else None
+    try:
+        tables = label_tables(data) if data.task == "semantic" else None
+    except (SegmetricsError, OSError) as exc:
+        return (f'<section id="worst"><h2>Worst images</h2><p class="err">The images cannot be drawn as the run '
+                f"read them: {_e(str(exc).splitlines()[0])}</p></section>")
     figs = []
     for rank, (row, item) in enumerate(picks, 1):
         e = gallery_entry(data, row, item, images_dir=images_dir, max_side=thumb, colors=colors, tables=tables)

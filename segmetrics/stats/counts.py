@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import _check_rule
+from ..metrics import _check_rule, _from_counts
 from ..pq import iou_sums
 from ._formulas import (
     PANOPTIC_HEADLINE,
@@ -21,7 +21,6 @@ from ._formulas import (
     SEMANTIC_PER_CLASS,
     _check_isthing,
     _pq,
-    _semantic,
 )
 
 __all__ = ["SemanticCounts", "PanopticCounts"]
@@ -198,7 +197,7 @@ class SemanticCounts(_Counts):
 
     def evaluate(self, int_sums, float_sums=None) -> dict:
         k = self.num_classes
-        return _semantic(int_sums[..., :k], int_sums[..., k:2 * k], int_sums[..., 2 * k:], self.absent_rule)
+        return _from_counts(int_sums[..., :k], int_sums[..., k:2 * k], int_sums[..., 2 * k:], self.absent_rule)
 
     def subset(self, rows) -> "SemanticCounts":
         ids = None if self.image_ids is None else [self.image_ids[i] for i in _row_list(rows, self.num_images)]

@@ -63,6 +63,30 @@ class Manifest:
     unknown_ids: tuple
     notes: tuple
 
+    def to_header(self) -> dict:
+        """The manifest as the run-state file keeps it (JSON: one value per image row)."""
+        return {"path": self.path, "attributes": list(self.attributes),
+                "values": {a: list(self.values[a]) for a in self.attributes}, "listed": self.listed,
+                "unknown_ids": list(self.unknown_ids), "notes": list(self.notes)}
+
+    @classmethod
+    def from_header(cls, header, num_images: int) -> "Manifest":
+        """The inverse of :meth:`to_header` (:class:`FormatError` when it does not fit ``num_images`` rows)."""
+        try:
+            attributes = tuple(str(a) for a in header["attributes"])
+            values = {a: tuple(str(v) for v in header["values"][a]) for a in attributes}
+            out = cls(path=str(header.get("path", "")), attributes=attributes, values=values,
+                      listed=int(header.get("listed", num_images)),
+                      unknown_ids=tuple(str(u) for u in header.get("unknown_ids", ())),
+                      notes=tuple(str(n) for n in header.get("notes", ())))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise FormatError("the slices manifest kept in the state file is malformed") from None
+        bad = [a for a in attributes if len(values[a]) != num_images]
+        if bad or not attributes:
+            raise FormatError(f"the slices manifest kept in the state file has no value per image "
+                              f"({num_images} images)")
+        return out
+
 
 def _id_index(image_ids: Sequence[Any]) -> tuple[dict, dict]:
     by_text: dict = {}

@@ -19,12 +19,13 @@ __all__ = ["Buffers", "PngFile", "read_bytes", "open_png", "decode"]
 
 class Buffers:
     """Per-thread decode buffers, one per (shape, dtype) (the last few are kept), and the
-    thread's :class:`segmetrics._kernels.segstats.Scratch` for the fused kernels."""
+    thread's :class:`segmetrics._kernels.folder.Scratch` (the folder kernels' decode buffers)
+    for the fused statistics kernels."""
 
     __slots__ = ("arrays", "scratch")
 
     def __init__(self) -> None:
-        from .._kernels.segstats import Scratch
+        from .._kernels.folder import Scratch
 
         self.arrays: dict = {}
         self.scratch = Scratch()

@@ -9,16 +9,14 @@ fields (files, image ids, segment ids, values with pixel counts) for JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
-from ..report import plural  # noqa: F401  (the one plural rule; re-exported for the validate modules)
+from ..report import listing, plural  # noqa: F401  (the one plural and listing rules, for the validate modules)
 
-__all__ = ["SEVERITIES", "Check", "CHECKS", "Finding", "ValidationReport", "listing", "format_text"]
+__all__ = ["SEVERITIES", "Check", "CHECKS", "Finding", "ValidationReport", "listing", "verb", "format_text"]
 
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
-#: How many names a human line shows before "and N more".
-MAX_LISTED = 5
 #: How many items a finding's structured lists keep (the count says how many there were).
 MAX_RECORDED = 1000
 
@@ -111,12 +109,9 @@ CHECKS: dict[str, Check] = _checks(
 )
 
 
-def listing(items: Sequence[Any], total: int | None = None, *, limit: int = MAX_LISTED) -> str:
-    """``"a, b, c and 12 more"``: the first ``limit`` items and how many are left out."""
-    total = len(items) if total is None else total
-    shown = ", ".join(str(x) for x in list(items)[:limit])
-    more = total - min(len(items), limit)
-    return f"{shown} and {more} more" if more > 0 else shown
+def verb(n: int, one: str, many: str) -> str:
+    """The verb that agrees with a count (``plural(n, "image")`` then ``verb(n, "has", "have")``)."""
+    return one if n == 1 else many
 
 
 

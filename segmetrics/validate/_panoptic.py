@@ -2,7 +2,7 @@
 
 The JSON files are walked once (:mod:`._panoptic_json`); then each image's PNGs are
 read, parsed, decoded by the compiled decoder and reduced by one nogil pass
-(:func:`segmetrics._kernels.segstats.segment_stats`: area and box of every id) on a
+(:func:`segmetrics._kernels.segstats_panoptic.segment_stats`: area and box of every id) on a
 thread pool; the comparison with ``segments_info`` happens on the worker, and only
 the differences come back.  ``write_fixed_json`` writes a copy of the GT JSON with
 ``area`` and ``bbox`` recomputed from the same pass.
@@ -20,8 +20,8 @@ import numpy as np
 
 from ..errors import InputError
 from ._files import Buffers, decode, open_png, read_bytes
-from ._findings import MAX_RECORDED, Findings, ValidationReport, listing, plural
-from ._panoptic_json import Annotation, ParsedJson, json_findings, parse_json, preset_layout_problems
+from ._findings import MAX_RECORDED, Findings, ValidationReport, listing, plural, verb
+from ._panoptic_json import Annotation, ParsedJson, json_findings, parse_json
 
 __all__ = ["validate_panoptic"]
 
@@ -46,7 +46,7 @@ class _Png:
 def _read_png(path: Path, buffers: Buffers) -> _Png:
     """Read, decode and reduce one PNG: one fused nogil pass, or the Python decoder for the
     files that pass does not take (interlaced ...) and for precise error messages."""
-    from .._kernels.segstats import png_segment_stats, segment_stats
+    from .._kernels.segstats_panoptic import png_segment_stats, segment_stats
 
     png = _Png(path)
     data, problem = read_bytes(path)
@@ -107,7 +107,7 @@ class _Diff:
 
 def _compare(ann: Annotation, png: _Png, *, boxes: bool, keep_fixed: bool) -> _Diff:
     """Differences between a PNG's statistics and its listed segments (listing order kept)."""
-    from .._kernels import segstats as K
+    from .._kernels import segstats_panoptic as K
 
     flags, area, box, unlisted, n_unlisted = K.compare_segments(png.ids, png.area, png.bbox, ann.ids, ann.area,
                                                                 ann.bbox, boxes)
@@ -211,7 +211,7 @@ def validate_panoptic(gt_json, pred_json=None, *, gt_folder=None, pred_folder=No
     from ..folders import default_jobs
     from ..io.coco_panoptic import default_folder
     from ..presets import get_preset
-    from .._pipeline import resolve_jobs, run_indexed
+    from .._engine.schedule import resolve_jobs, run_indexed
 
     p = get_preset(preset) if preset else None
     if p is not None and p.task != "panoptic":
@@ -265,23 +265,28 @@ def _category_flags(gt: ParsedJson, pred: ParsedJson, out: Findings) -> None:
               if cid in gt.categories and "isthing" in c and bool(c.get("isthing")) != bool(gt.categories[cid].get("isthing"))]
     if differ:
         shown = [f"{cid}: {a!r} vs GT {b!r}" for cid, a, b in differ]
-        out.add("panoptic.isthing_differs", f"{pred.path}: {plural(len(differ), 'category', 'categories')} have other "
+        out.add("panoptic.isthing_differs", f"{pred.path}: {plural(len(differ), 'category', 'categories')} "
+                f"{verb(len(differ), 'has', 'have')} other "
                 f"isthing flags than the ground truth (the GT's are used): {listing(shown)}",
                 count=len(differ), category_ids=[x[0] for x in differ])
 
 
 def _gt_layout(gt: ParsedJson, preset, out: Findings) -> None:
+    from ..folders import panoptic_preset_problems
+
     if not gt.valid:
         return
     empty = [a.image_id for a in gt.annotations.values() if a.ids.size == 0]
     if empty:
-        out.add("panoptic.empty_annotation", f"{plural(len(empty), 'ground-truth image')} have no segment (all void): "
+        out.add("panoptic.empty_annotation", f"{plural(len(empty), 'ground-truth image')} "
+                f"{verb(len(empty), 'has', 'have')} no segment (all void): "
                 f"{listing(empty)}", count=len(empty), image_ids=empty)
     missing_area = sum(a.missing_area for a in gt.annotations.values())
     if missing_area:
         imgs = [a.image_id for a in gt.annotations.values() if a.missing_area]
         out.add("panoptic.missing_area", f"{plural(missing_area, 'ground-truth segment')} in {plural(len(imgs), 'image')} "
-                f"have no 'area' (panopticapi needs it; --write-fixed-json adds it): {listing(imgs)}",
+                f"{verb(missing_area, 'has', 'have')} no 'area' (panopticapi needs it; --write-fixed-json adds it): "
+                f"{listing(imgs)}",
                 count=missing_area, image_ids=imgs)
     if gt.images:
         no_ann = [i for i in gt.images if i not in gt.annotations]
@@ -296,7 +301,7 @@ def _gt_layout(gt: ParsedJson, preset, out: Findings) -> None:
             out.add("panoptic.image_without_annotation", f"{gt.path}: " + "; ".join(parts),
                     count=len(no_ann) + len(no_img), images_without_annotation=no_ann, annotations_without_image=no_img)
     crowd = sum(int(a.iscrowd.sum()) for a in gt.annotations.values())
-    problems = preset_layout_problems(preset, gt.categories, crowd, gt.path.name)
+    problems = panoptic_preset_problems(preset, gt.categories, crowd, gt.path.name)
     if problems:
         out.add("panoptic.preset_layout", "; ".join(problems), count=len(problems), problems=problems)
 
@@ -314,15 +319,18 @@ def _pair(gt: ParsedJson, pred: Optional[ParsedJson], out: Findings) -> list:
         missing = [i for i in missing if i not in moved]
         unknown = [i for i in unknown if i not in moved]
         shown = [f"{g!r} vs {q!r}" for g, q in typed]
-        out.add("panoptic.image_id_type", f"{plural(len(typed), 'image id')} differ between the ground truth and the "
+        out.add("panoptic.image_id_type", f"{plural(len(typed), 'image id')} {verb(len(typed), 'differs', 'differ')} between the "
+                f"ground truth and the "
                 f"predictions only by type (integer vs string), so they do not pair: {listing(shown)}",
                 count=len(typed), image_ids=[g for g, _ in typed])
     if missing:
         out.add("panoptic.missing_prediction", f"{plural(len(missing), 'ground-truth image')} of "
-                f"{len(gt.annotations):,} have no prediction in {pred.path}: {listing(list(map(repr, missing)))}",
+                f"{len(gt.annotations):,} {verb(len(missing), 'has', 'have')} no prediction in {pred.path}: "
+                f"{listing(list(map(repr, missing)))}",
                 count=len(missing), image_ids=missing)
     if unknown:
-        out.add("panoptic.unknown_image", f"{plural(len(unknown), 'prediction')} are for images not in the ground truth "
+        out.add("panoptic.unknown_image", f"{plural(len(unknown), 'prediction')} {verb(len(unknown), 'is', 'are')} for images "
+                f"not in the ground truth "
                 f"(eval ignores them): {listing(list(map(repr, unknown)))}", count=len(unknown), image_ids=unknown)
     return [(a, pred.annotations.get(a.image_id)) for a in gt.annotations.values()]
 
@@ -380,57 +388,66 @@ def _png_findings(results: list, out: Findings) -> None:
             t["xyxy"].add(r.image_id, [], r.gt_diff.n_xyxy)
 
     const = sum(1 for i in t["rgba"].items if i["alpha"] == "constant 255")
-    for key, code, text, field in (
-            ("missing", "panoptic.missing_png", "PNG files listed in the JSON do not exist", "file"),
-            ("corrupt", "panoptic.corrupt_png", "PNG files cannot be decoded", "detail"),
-            ("rgba", "panoptic.rgba_png", "PNGs are RGBA; eval needs 8-bit RGB"
-             + (f" ({const} have a constant alpha of 255: drop the alpha channel)" if const else ""), "detail"),
-            ("not_rgb", "panoptic.not_rgb_png", "PNGs are not 8-bit RGB (id = R + 256 G + 256^2 B)", "detail")):
+    for key, code, noun, verbs, text, field in (
+            ("missing", "panoptic.missing_png", "PNG file", ("does", "do"), "not exist (listed in the JSON)", "file"),
+            ("corrupt", "panoptic.corrupt_png", "PNG file", ("cannot", "cannot"), "be decoded", "detail"),
+            ("rgba", "panoptic.rgba_png", "PNG", ("is", "are"), "RGBA; eval needs 8-bit RGB"
+             + (f" ({const} {verb(const, 'has', 'have')} a constant alpha of 255: drop the alpha channel)"
+                if const else ""), "detail"),
+            ("not_rgb", "panoptic.not_rgb_png", "PNG", ("is", "are"), "not 8-bit RGB (id = R + 256 G + 256^2 B)",
+             "detail")):
         x = t[key]
         if x.n:
             shown = [i[field] + (" (prediction)" if i["side"] == "prediction" and field == "file" else "")
                      for i in x.items]
-            out.add(code, f"{x.n:,} {text}: {listing(shown, x.n, limit=3)}", count=x.n,
-                    files=[i["file"] for i in x.items], image_ids=x.images)
-    for key, code, text, show in (
-            ("size", "panoptic.image_size_mismatch", "ground-truth PNGs differ in size from their 'images' entry",
+            out.add(code, f"{plural(x.n, noun)} {verb(x.n, *verbs)} {text}: {listing(shown, x.n, limit=3)}",
+                    count=x.n, files=[i["file"] for i in x.items], image_ids=x.images)
+    for key, code, noun, text, show in (
+            ("size", "panoptic.image_size_mismatch", "ground-truth PNG", "in size from their 'images' entry",
              lambda i: f"{i['image_id']!r} (PNG {i['png'][0]}x{i['png'][1]}, images entry "
                        f"{i['images_entry'][0]}x{i['images_entry'][1]})"),
-            ("pred_size", "panoptic.pred_size_mismatch", "prediction PNGs differ in size from the ground truth",
+            ("pred_size", "panoptic.pred_size_mismatch", "prediction PNG", "in size from the ground truth",
              lambda i: f"{i['image_id']!r} (GT {i['gt'][0]}x{i['gt'][1]}, prediction {i['pred'][0]}x{i['pred'][1]})")):
         x = t[key]
         if x.n:
-            out.add(code, f"{x.n:,} {text}: {listing([show(i) for i in x.items], x.n, limit=3)}", count=x.n,
-                    image_ids=x.images, sizes=x.items)
-    _segments_finding(out, "panoptic.unlisted_png_id", t["unlisted"], "segment id", "PNG", "are not in segments_info",
+            out.add(code, f"{plural(x.n, noun)} {verb(x.n, 'differs', 'differ')} {text}: "
+                    f"{listing([show(i) for i in x.items], x.n, limit=3)}", count=x.n, image_ids=x.images,
+                    sizes=x.items)
+    _segments_finding(out, "panoptic.unlisted_png_id", t["unlisted"], "segment id", "PNG",
+                      ("is", "are"), "not in segments_info",
                       lambda i: f"image {i['image_id']!r} id {i['segment_id']} ({i['pixels']:,} px, {_side(i)})")
     _segments_finding(out, "panoptic.segment_without_pixels", t["no_pixels"], "listed segment", "image",
-                      "have no pixel in the PNG", lambda i: f"image {i['image_id']!r} segment {i['segment_id']} "
+                      ("has", "have"), "no pixel in the PNG", lambda i: f"image {i['image_id']!r} segment {i['segment_id']} "
                                                             f"({_side(i)})")
     _segments_finding(out, "panoptic.stale_area", t["stale_area"], "ground-truth area", "image",
-                      "differ from the PNG's pixel counts (PQ uses them; stale areas can push PQ past 100; "
+                      ("differs", "differ"), "from the PNG's pixel counts (PQ uses them; stale areas can push PQ "
+                      "past 100; "
                       "--write-fixed-json writes a corrected copy)",
                       lambda i: f"image {i['image_id']!r} segment {i['segment_id']}: {i['json']} vs {i['png']} px")
     _segments_finding(out, "panoptic.stale_bbox", t["stale_bbox"], "ground-truth bbox", "image",
-                      "differ from the PNG ([x, y, w, h])",
+                      ("differs", "differ"), "from the PNG ([x, y, w, h])",
                       lambda i: f"image {i['image_id']!r} segment {i['segment_id']}: {i['json']} vs {i['png']}")
     x = t["xyxy"]
     if x.n:
-        out.add("panoptic.bbox_xyxy", f"{plural(x.n, 'bbox', 'bboxes')} in {plural(x.n_images, 'image')} are written "
+        out.add("panoptic.bbox_xyxy", f"{plural(x.n, 'bbox', 'bboxes')} in {plural(x.n_images, 'image')} "
+                f"{verb(x.n, 'is', 'are')} written "
                 f"[x1, y1, x2, y2]; COCO uses [x, y, width, height]: {listing(x.images)}", count=x.n,
                 image_ids=x.images)
     x = t["pred_area"]
     if x.n:
-        out.add("panoptic.pred_stale_area", f"{plural(x.n, 'prediction area')} in {plural(x.n_images, 'image')} differ "
+        out.add("panoptic.pred_stale_area", f"{plural(x.n, 'prediction area')} in {plural(x.n_images, 'image')} "
+                f"{verb(x.n, 'differs', 'differ')} "
                 f"from the PNG (harmless: every tool counts prediction pixels itself): {listing(x.images)}",
                 count=x.n, image_ids=x.images, segments=x.items)
 
 
-def _segments_finding(out: Findings, code: str, tally: _Tally, noun: str, place: str, text: str, show) -> None:
+def _segments_finding(out: Findings, code: str, tally: _Tally, noun: str, place: str, verbs: tuple, text: str,
+                      show) -> None:
     """One finding about segments: how many, in how many images, the first few."""
     if tally.n:
         out.add(code, f"{plural(tally.n, noun, noun + ('es' if noun.endswith('x') else 's'))} in "
-                f"{plural(tally.n_images, place)} {text}: {listing([show(i) for i in tally.items], tally.n, limit=3)}",
+                f"{plural(tally.n_images, place)} {verb(tally.n, *verbs)} {text}: "
+                f"{listing([show(i) for i in tally.items], tally.n, limit=3)}",
                 count=tally.n, image_ids=tally.images, segments=tally.items)
 
 

@@ -15,9 +15,9 @@ from typing import Any, Optional
 import numpy as np
 
 from ..io.coco_panoptic import MAX_RGB_ID
-from ._findings import MAX_RECORDED, Findings, listing, plural
+from ._findings import MAX_RECORDED, Findings, listing, plural, verb
 
-__all__ = ["Annotation", "ParsedJson", "parse_json", "json_findings", "preset_layout_problems"]
+__all__ = ["Annotation", "ParsedJson", "parse_json", "json_findings"]
 
 
 @dataclass
@@ -76,7 +76,7 @@ def parse_json(path, role: str) -> ParsedJson:
         The file does not exist or cannot be read.
     """
     from ..errors import DataFileError
-    from ..io.coco_panoptic import _parse_json
+    from ..io.coco_panoptic import parse_json_bytes
 
     path = Path(path)
     out = ParsedJson(role, path)
@@ -88,7 +88,7 @@ def parse_json(path, role: str) -> ParsedJson:
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        out.data = _parse_json(raw)
+        out.data = parse_json_bytes(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         out.problem("panoptic.invalid_json", f"{path}: not valid JSON ({exc})")
         return out
@@ -305,7 +305,7 @@ def json_findings(parsed: ParsedJson, out: Findings, *, gt_categories: Optional[
     if "panoptic.isthing_flag" in probs:
         n = counts["panoptic.isthing_flag"]
         shown = [f"{cid} ({name}): {flag!r}" for cid, name, flag in probs["panoptic.isthing_flag"]]
-        out.add("panoptic.isthing_flag", f"{path}: {plural(n, 'category', 'categories')} need 'isthing' 0 or 1: "
+        out.add("panoptic.isthing_flag", f"{path}: {plural(n, 'category', 'categories')} {verb(n, 'needs', 'need')} 'isthing' 0 or 1: "
                 f"{listing(shown, n)}", count=n, category_ids=[x[0] for x in probs["panoptic.isthing_flag"]])
     cats = parsed.categories if gt_categories is None else gt_categories
     if parsed.valid and cats:
@@ -332,7 +332,8 @@ def _category_use(parsed: ParsedJson, cats: dict, out: Findings, *, gt: bool) ->
     n_unknown, unknown = segments(~known)
     if n_unknown:
         shown = [f"image {u['image_id']!r} segment {u['segment_id']} -> {u['category_id']}" for u in unknown]
-        out.add("panoptic.unknown_category", f"{path} ({role}): {plural(n_unknown, 'segment')} have a category_id "
+        out.add("panoptic.unknown_category", f"{path} ({role}): {plural(n_unknown, 'segment')} "
+                f"{verb(n_unknown, 'has', 'have')} a category_id "
                 f"that is not a ground-truth category: {listing(shown, n_unknown, limit=3)}",
                 count=n_unknown, segments=unknown, category_ids=np.unique(cid[~known]).tolist())
     if not gt:
@@ -353,7 +354,8 @@ def _category_use(parsed: ParsedJson, cats: dict, out: Findings, *, gt: bool) ->
         if multi:
             shown = [f"image {u['image_id']!r}: {u['segments']} x {_name(cats, u['category_id'])}" for u in multi]
             out.add("panoptic.stuff_multiple_segments",
-                    f"{path}: {plural(len(multi), 'stuff category', 'stuff categories')} have several segments in one "
+                    f"{path}: {plural(len(multi), 'stuff category', 'stuff categories')} "
+                    f"{verb(len(multi), 'has', 'have')} several segments in one "
                     f"image; tools disagree on these (panopticapi scores each segment, torchmetrics merges them), "
                     f"and stuff usually has one segment per image (is the isthing flag right?): "
                     f"{listing(shown, len(multi), limit=3)}", count=len(multi), cases=multi[:MAX_RECORDED])
@@ -362,7 +364,8 @@ def _category_use(parsed: ParsedJson, cats: dict, out: Findings, *, gt: bool) ->
         unused = [c for c in cats if c not in used]
         if unused:
             out.add("panoptic.unused_categories", f"{plural(len(unused), 'category', 'categories')} of {len(cats)} "
-                    f"have no ground-truth segment: {listing([_name(cats, c) for c in unused], limit=8)}",
+                    f"{verb(len(unused), 'has', 'have')} no ground-truth segment: "
+                    f"{listing([_name(cats, c) for c in unused], limit=8)}",
                     count=len(unused), category_ids=unused)
         flags = [c.get("isthing") for c in cats.values() if c.get("isthing") in (0, 1, True, False)]
         if flags and (all(flags) or not any(flags)):
@@ -374,19 +377,3 @@ def _category_use(parsed: ParsedJson, cats: dict, out: Findings, *, gt: bool) ->
 def _name(cats: dict, cid) -> str:
     c = cats.get(cid)
     return f"{cid} {c.get('name')}" if c and c.get("name") else str(cid)
-
-
-def preset_layout_problems(preset, categories: dict, n_crowd: int, name: str) -> list[str]:
-    """What does not fit a panoptic preset's layout (category count and ids 0..N-1, no crowd)."""
-    if preset is None or preset.expected_num_categories is None:
-        return []
-    n = preset.expected_num_categories
-    ids = sorted(categories)
-    out = []
-    if len(ids) != n:
-        out.append(f"preset {preset.name} expects {n} categories but {name} has {len(ids)}")
-    elif ids != list(range(n)):
-        out.append(f"preset {preset.name} expects category ids 0..{n - 1}; {name} has {ids[0]}..{ids[-1]}")
-    if n_crowd:
-        out.append(f"preset {preset.name} expects no crowd segments but {name} has {n_crowd}")
-    return out

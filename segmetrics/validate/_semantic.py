@@ -2,7 +2,7 @@
 
 One pass per image on a thread pool: both files are read, their chunks checked,
 inflated and unfiltered row by row and each row counted at once, run by run, without
-the GIL (:func:`segmetrics._kernels.segstats.png_label_stats`: the GT histogram, the
+the GIL (:func:`segmetrics._kernels.segstats_semantic.png_label_stats`: the GT histogram, the
 histogram of predictions on scored pixels, and how many scored pixels each prediction
 reading gets right).  Files that kernel does not take (colour files, sizes that differ,
 corrupt files) go through the Python decoder, which also words their problems.  Only
@@ -18,10 +18,11 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FormatError
-from ._findings import MAX_RECORDED, Findings, ValidationReport, listing, plural
+from ._findings import MAX_RECORDED, Findings, ValidationReport, listing, plural, verb
 from ._files import Buffers, PngFile, decode, open_png, read_bytes
 from ._semantic_findings import file_findings, gt_value_findings, nonzero as _nonzero, pred_findings, value_listing
-from ._semantic_setup import TABLE as _TABLE, SemanticSetup, semantic_setup
+from ..labels import FILE_TABLE_SIZE as _TABLE
+from ._semantic_setup import SemanticSetup, semantic_setup
 
 __all__ = ["validate_semantic"]
 
@@ -72,7 +73,7 @@ def _examine(key: str, gt_path: Path, pred_path: Optional[Path], setup: Semantic
              buffers: Buffers) -> _Record:
     """One image: the fused kernel (decode both files row by row and count them), or the
     Python path for what it does not take (colour files, sizes that differ, corrupt files)."""
-    from .._kernels.segstats import label_histogram, pair_stats, png_label_stats
+    from .._kernels.segstats_semantic import label_histogram, pair_stats, png_label_stats
 
     gdata, gprob = read_bytes(gt_path)
     pdata, pprob = read_bytes(pred_path) if pred_path is not None else (None, None)
@@ -245,13 +246,13 @@ def validate_semantic(gt, pred=None, *, preset=None, num_classes=None, ignore_in
     ``lut[v]`` (``v - 1`` under ``reduce_zero_label``, ``v`` without rules), is
     neither in ``[0, K)`` nor the ignore index -- the same code tables
     ``segmetrics eval`` counts with.  A prediction is checked only on scored pixels
-    (GT not ignored), as eval checks it.  The prediction reading rule is
-    :func:`segmetrics.validate.decide_reading`.  Every file is decoded once;
+    (GT not ignored), as eval checks it.  The prediction reading rule is eval's,
+    :func:`segmetrics.labels.decide_reading`, on the counts of every file.  Every file is decoded once;
     nothing depends on ``jobs`` or the file order.
     """
     from ..errors import DataFileError
     from ..folders import default_jobs
-    from .._pipeline import resolve_jobs, run_indexed
+    from .._engine.schedule import resolve_jobs, run_indexed
 
     setup = semantic_setup(preset=preset, num_classes=num_classes, ignore_index=ignore_index,
                            reduce_zero_label=reduce_zero_label, label_map=label_map,
@@ -327,11 +328,13 @@ def _pair(gt: Path, pred: Optional[Path], setup: SemanticSetup, out: Findings) -
     extra = [k for k in extra if k not in amb_pred]
     if missing:
         out.add("semantic.missing_prediction",
-                f"{plural(len(missing), 'ground-truth image')} of {len(gt_files):,} have no prediction in {pred}: "
+                f"{plural(len(missing), 'ground-truth image')} of {len(gt_files):,} "
+                f"{verb(len(missing), 'has', 'have')} no prediction in {pred}: "
                 f"{listing(missing)}", count=len(missing), image_ids=missing)
     if extra:
         out.add("semantic.extra_prediction",
-                f"{plural(len(extra), 'prediction')} match no ground-truth image (eval skips them): {listing(extra)}",
+                f"{plural(len(extra), 'prediction')} {verb(len(extra), 'matches', 'match')} no ground-truth image "
+                f"(eval skips them): {listing(extra)}",
                 count=len(extra), image_ids=extra)
     return pairs
 
@@ -360,6 +363,7 @@ def _ambiguous(gt_files: dict, pred_files: dict, out: Findings) -> tuple[set, se
     if cases:
         shown = [f"{' / '.join(c['gt'])} <-> {' / '.join(c['pred'])}" for c in cases]
         out.add("semantic.ambiguous_pair",
-                f"{plural(len(cases), 'file name')} pair ambiguously (a flat name matches several files): "
+                f"{plural(len(cases), 'file name')} {verb(len(cases), 'pairs', 'pair')} ambiguously (a flat name "
+                f"matches several files): "
                 f"{listing(shown, limit=3)}", count=len(cases), cases=cases)
     return amb_gt, amb_pred

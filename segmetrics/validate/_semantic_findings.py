@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._findings import Findings, listing, plural
-from ._readings import Evidence, decide_reading, reading_label
+from ..labels import ReadingEvidence, decide_reading
+from ._findings import Findings, listing, plural, verb
 from ._semantic_setup import SemanticSetup
 
 __all__ = ["nonzero", "file_findings", "value_listing", "gt_value_findings", "pred_findings"]
@@ -34,26 +34,30 @@ def file_findings(col, out: Findings) -> None:
         hint = (f"; {grey} of them hold the same value in R, G and B (grey labels saved as colour: "
                 "keep one channel)" if grey else " (a colour visualisation instead of labels?)")
         out.add("semantic.not_single_channel",
-                f"{plural(n, 'file')} are {'/'.join(kinds)} where single-channel label maps are expected"
+                f"{plural(n, 'file')} {verb(n, 'is', 'are')} {'/'.join(kinds)} where single-channel label maps "
+                f"are expected"
                 f"{hint}: {listing([f for f, *_ in lst])}", count=n, files=[f for f, *_ in lst], grey_as_colour=grey)
     for check, code, text in (
-            ("palette", "semantic.palette_png", "are palette PNGs, read as palette indices (as PIL and mmseg read "
+            ("palette", "semantic.palette_png", "palette PNG{s}, read as palette indices (as PIL and mmseg read "
                                                 "them); make sure the indices are the class ids"),
-            ("sixteen", "semantic.sixteen_bit", "are 16-bit label PNGs"),
-            ("scaled", "semantic.scaled_16bit", "are 16-bit files holding only multiples of 256 or 257 (8-bit labels "
+            ("sixteen", "semantic.sixteen_bit", "16-bit label PNG{s}"),
+            ("scaled", "semantic.scaled_16bit", "16-bit file{s} holding only multiples of 256 or 257 (8-bit labels "
                                                 "scaled to 16 bits by an image converter?)")):
         lst, n = files(check)
         if n:
-            out.add(code, f"{plural(n, 'file')} {text}: {listing(lst)}", count=n, files=lst)
+            out.add(code, f"{plural(n, 'file')} {verb(n, 'is a', 'are')} {text.format(s='' if n == 1 else 's')}: "
+                    f"{listing(lst)}", count=n, files=lst)
     lst, n = files("size")
     if n:
         shown = [f"{k} (GT {gw}x{gh}, prediction {pw}x{ph})" for k, gw, gh, pw, ph in lst]
-        out.add("semantic.size_mismatch", f"{plural(n, 'image')} differ in size between GT and prediction: "
+        out.add("semantic.size_mismatch", f"{plural(n, 'image')} {verb(n, 'differs', 'differ')} in size between GT and "
+                f"prediction: "
                 f"{listing(shown, n, limit=3)}", count=n, image_ids=[x[0] for x in lst],
                 sizes=[{"image_id": k, "gt": [gw, gh], "pred": [pw, ph]} for k, gw, gh, pw, ph in lst])
     lst, n = files("all_ignore")
     if n:
-        out.add("semantic.all_ignore", f"{plural(n, 'image')} have no scored pixel (the whole GT is ignored): "
+        out.add("semantic.all_ignore", f"{plural(n, 'image')} {verb(n, 'has', 'have')} no scored pixel (the whole GT is "
+                f"ignored): "
                 f"{listing(lst)}", count=n, files=lst)
 
 
@@ -87,8 +91,8 @@ def gt_value_findings(col, setup: SemanticSetup, out: Findings) -> None:
                 files_affected=col.counts["bad_values"], files_by_value={v: col.value_files[v] for v in first},
                 files_with_value={v: col.value_nfiles[v] for v in values})
     vals = set(present.tolist())
-    mapping = setup.label_map
-    if mapping is None and not setup.reduce_zero_label:
+    lut, mapped = setup.gt_map, setup.label_map_name is not None
+    if lut is None:   # no label map, no reduce_zero_label: the GT holds class indices
         if k == 19 and vals and max(vals - {ign}, default=0) > 18 and (vals - {ign}) <= set(range(34)):
             out.add("semantic.gt_looks_like_labelids",
                     f"GT values {_span(vals - {ign})} look like Cityscapes labelIds (0..33) but 19 classes are "
@@ -98,13 +102,14 @@ def gt_value_findings(col, setup: SemanticSetup, out: Findings) -> None:
             out.add("semantic.gt_looks_one_based",
                     f"GT values span 0..{k} with {k} classes: they look like '0 = other, 1..{k} = classes' "
                     f"(ADE20K); pass --reduce-zero-label (--preset ade20k does)", values=sorted(vals))
-    if mapping is not None and max((x for x in mapping if x != "*"), default=0) >= k and vals and ign in vals \
+    # a label map that sends raw values beyond the classes to classes expects raw ids (labelIds)
+    if mapped and lut.size > k and ((lut[k:] >= 0) & (lut[k:] < k)).any() and vals and ign in vals \
             and vals <= set(range(k)) | {ign}:
         out.add("semantic.gt_looks_like_trainids",
                 f"GT values {_span(vals - {ign})} and {ign} are class indices already (trainIds), but the label map "
                 f"{setup.label_map_name} expects raw labelIds and would score them wrongly: drop the label map "
                 "(or validate the *_labelIds files)", values=sorted(vals))
-    if setup.reduce_zero_label and mapping is None and vals and k not in vals and 255 in vals and ign != 0:
+    if setup.reduce_zero_label and not mapped and vals and k not in vals and 255 in vals and ign != 0:
         out.add("semantic.gt_zero_based_with_reduce_zero_label",
                 f"reduce_zero_label is on but the GT never holds {k} and holds 255: the files look 0-based "
                 f"already (0..{k - 1}, 255 ignored), and reduce_zero_label would shift every class by one; "
@@ -114,7 +119,8 @@ def gt_value_findings(col, setup: SemanticSetup, out: Findings) -> None:
     unused = np.flatnonzero(per_class == 0)
     if unused.size and present.size:
         out.add("semantic.unused_classes",
-                f"{plural(int(unused.size), 'class', 'classes')} of {k} never occur in the GT: "
+                f"{plural(int(unused.size), 'class', 'classes')} of {k} never {verb(int(unused.size), 'occurs', 'occur')} "
+                f"in the GT: "
                 f"{listing(unused.tolist(), limit=12)}", count=int(unused.size), classes=unused.tolist())
 
 
@@ -131,33 +137,45 @@ def _gt_rule(setup: SemanticSetup) -> str:
     return ""
 
 
+def _reading_fields(names: list, ev: ReadingEvidence) -> dict:
+    """Structured fields of a reading decision."""
+    return {"agree": {names[0]: ev.agree_a, names[1]: ev.agree_b}, "scored_pixels": ev.scored,
+            "values_only": {names[0]: ev.only_a, names[1]: ev.only_b}}
+
+
+def reading_label(name: str) -> str:
+    """Words for a reading, for messages."""
+    return {"class-index": "read as class indices", "as-gt": "read like the GT files"}.get(name, name)
+
+
 def pred_findings(col, setup: SemanticSetup, out: Findings) -> None:
     k, ign = setup.num_classes, setup.ignore_index
     names = list(setup.pred_codes)
     reading = names[0]
     if len(names) == 2:
-        ev = Evidence.from_counts(col.pred_hist, setup.pred_codes[names[0]], setup.pred_codes[names[1]],
-                                  col.agree[0], col.agree[1], col.scored_pixels)
-        decision = decide_reading(ev, tuple(names))
+        ev = ReadingEvidence.from_histogram(col.pred_hist, setup.pred_codes[names[0]], setup.pred_codes[names[1]],
+                                            col.agree[0], col.agree[1])
         what = _convention_words(setup)
+        decision = decide_reading(ev, what)
+        fields = _reading_fields(names, ev)
+        found = None if decision.choice is None else names[decision.choice]
         if setup.pred_labels == "auto":
-            if decision.reading is None:
+            if found is None:
                 out.add("semantic.pred_convention_unclear",
                         f"cannot tell whether predictions are {what[0]} or {what[1]}: {decision.reason}; "
-                        "pass --pred-labels class-index or as-gt", **decision.fields())
+                        "pass --pred-labels class-index or as-gt", **fields)
             else:
-                reading = decision.reading
+                reading = found
                 out.add("semantic.pred_convention",
                         f"predictions read as {what[names.index(reading)]} ({reading}): {decision.reason}",
-                        reading=reading, **decision.fields())
+                        reading=reading, **fields)
         else:
             reading = setup.pred_labels
-            if decision.reading is not None and decision.reading != reading:
-                other = decision.reading
+            if found is not None and found != reading:
                 out.add("semantic.pred_convention_mismatch",
                         f"predictions are read as {what[names.index(reading)]} (pred_labels={reading}) but look "
-                        f"like {what[names.index(other)]}: {decision.reason}; pass --pred-labels {other}",
-                        reading=reading, suggested=other, **decision.fields())
+                        f"like {what[names.index(found)]}: {decision.reason}; pass --pred-labels {found}",
+                        reading=reading, suggested=found, **fields)
     records = col.pred_records.get(reading, [])
     bad_files = [(f, vals) for f, vals, _ in records if vals]
     if bad_files:
@@ -178,7 +196,8 @@ def pred_findings(col, setup: SemanticSetup, out: Findings) -> None:
         total = sum(n for _, n in void_files)
         values = sorted({v for _, _, vals in records for v in vals})
         out.add("semantic.pred_void",
-                f"{total:,} scored pixels in {plural(len(void_files), 'prediction')} are predicted as void (value"
+                f"{plural(total, 'scored pixel')} in {plural(len(void_files), 'prediction')} "
+                f"{verb(total, 'is', 'are')} predicted as void (value"
                 f"{'s' if len(values) > 1 else ''} {listing(values)}, which {reading_label(reading)} become the ignore "
                 f"index {ign}); eval refuses them unless --void-predictions miss: "
                 f"{listing([f'{f} ({n:,} px)' for f, n in void_files], limit=3)}",
@@ -187,12 +206,12 @@ def pred_findings(col, setup: SemanticSetup, out: Findings) -> None:
 
 def _convention_words(setup: SemanticSetup) -> tuple[str, str]:
     """How the two readings are called for this dataset (ADE20K / Cityscapes wording)."""
-    from ..presets import CITYSCAPES_LABELID_TO_TRAINID
+    from ..presets import CITYSCAPES_LABELID_TO_TRAINID as to_train
 
-    k = setup.num_classes
-    mapping = {x: y for x, y in (setup.label_map or {}).items() if x != "*"}
-    if mapping and all(mapping.get(a) == b for a, b in CITYSCAPES_LABELID_TO_TRAINID.items()):
+    k, lut = setup.num_classes, setup.gt_map
+    if setup.label_map_name is not None and lut is not None and lut.size > max(to_train) \
+            and all(lut[a] == b for a, b in to_train.items()):
         return "trainIds (0..18)", "labelIds (like the GT files)"
-    if setup.reduce_zero_label and not mapping:
+    if setup.reduce_zero_label and setup.label_map_name is None:
         return f"0-based class indices (0..{k - 1})", f"1-based values like the GT files (1..{k})"
     return f"class indices (0..{k - 1})", "raw values like the GT files"

@@ -1,66 +1,80 @@
-"""The label rules of a semantic validation: preset + arguments, resolved once into the
-code tables the kernels count with (the evaluator's own tables, so validate and eval
-judge a value the same way)."""
+"""The label rules of a semantic validation: the folder API's resolver
+(:func:`segmetrics.folders.resolve_semantic_setup`) and its code tables, so that
+validate and eval read every value, and every prediction reading, the same way."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from ..errors import InputError
-from ._readings import READINGS
+from ..labels import FILE_TABLE_SIZE, PRED_LABELS
 
-__all__ = ["TABLE", "SemanticSetup", "semantic_setup"]
-
-TABLE = 65536   # every value an 8- or 16-bit PNG sample can hold
+__all__ = ["SemanticSetup", "semantic_setup"]
 
 
 @dataclass
 class SemanticSetup:
-    """Resolved label rules: preset + arguments (arguments win), and the code tables.
+    """Resolved settings (``base``: what the folder API resolved) and the code tables.
 
     ``gt_codes[v]`` is the class of raw GT value ``v`` (>= 0), -1 ignored or -2 not
-    allowed; ``pred_codes[name]`` the same for a prediction reading (``class-index``:
-    values are class indices; ``as-gt``: predictions hold the same raw values as
-    the GT files; ``map``: an explicit prediction label map) and ``pred_void[name]``
-    where a reading sends a value to the ignore index.
+    allowed; ``pred_codes[name]`` the same for a prediction reading
+    (``class-index``: values are class indices; ``as-gt``: predictions hold the
+    same raw values as the GT files; both through the prediction label map when
+    one is given) and ``pred_void[name]`` where a reading sends a value to the
+    ignore index.  Only readings that differ are listed.
     """
 
-    preset: Optional[str]
-    num_classes: Optional[int]
-    ignore_index: int
-    reduce_zero_label: bool
-    label_map: Optional[dict]
-    label_map_name: Optional[str]
+    base: Any
     pred_labels: str
-    gt_suffix: str = ""
-    pred_suffixes: tuple = ()
-    gt_lut: Optional[np.ndarray] = None
     gt_codes: Optional[np.ndarray] = None
     pred_codes: dict = field(default_factory=dict)
     pred_void: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> Optional[int]:
+        return self.base.num_classes
+
+    @property
+    def ignore_index(self) -> int:
+        return self.base.ignore_index
+
+    @property
+    def reduce_zero_label(self) -> bool:
+        return self.base.reduce_zero_label
+
+    @property
+    def gt_map(self) -> Optional[np.ndarray]:
+        """The GT lookup table (label map and ``reduce_zero_label`` folded in), or None."""
+        return self.base.gt_map
+
+    @property
+    def label_map_name(self) -> Optional[str]:
+        return self.base.label_map
+
+    @property
+    def preset(self) -> Optional[str]:
+        return self.base.preset.name if self.base.preset else None
+
+    @property
+    def gt_suffix(self) -> str:
+        return self.base.preset.gt_suffix if self.base.preset else ""
+
+    @property
+    def pred_suffixes(self) -> tuple:
+        return self.base.preset.pred_suffixes if self.base.preset else ()
 
     def params(self) -> dict:
         """The settings as a JSON-ready dict (the report's ``summary.params``)."""
         return {"preset": self.preset, "num_classes": self.num_classes, "ignore_index": self.ignore_index,
                 "reduce_zero_label": self.reduce_zero_label, "label_map": self.label_map_name,
-                "pred_labels": self.pred_labels}
-
-
-def _load_mapping(value, what: str) -> tuple[Optional[dict], Optional[str]]:
-    from ..io.labelfiles import load_label_map
-
-    if value is None:
-        return None, None
-    if isinstance(value, Mapping):
-        return dict(value), f"<{what} mapping>"
-    return load_label_map(value), str(value)
+                "pred_label_map": self.base.pred_label_map, "pred_labels": self.pred_labels}
 
 
 def semantic_setup(*, preset=None, num_classes=None, ignore_index=None, reduce_zero_label=None,
                    label_map=None, pred_label_map=None, pred_labels="auto") -> SemanticSetup:
-    """Resolve the label rules of a semantic validation (the seam to the library's resolver).
+    """Resolve the label rules of a semantic validation.
 
     Raises
     ------
@@ -68,65 +82,19 @@ def semantic_setup(*, preset=None, num_classes=None, ignore_index=None, reduce_z
         Unknown or panoptic preset, a bad ``pred_labels``, an ignore index that is a
         class, or a label map that sends values outside the classes.
     """
-    from ..labels import label_map_lut
-    from ..presets import get_preset
+    from ..folders import resolve_semantic_setup
 
-    p = get_preset(preset) if preset else None
-    if p is not None and p.task != "semantic":
-        raise InputError(f"preset {p.name} is for {p.task} data; use validate_panoptic")
-    if pred_labels not in READINGS[:2] + ("auto",):
-        raise InputError(f"pred_labels must be 'auto', 'class-index' or 'as-gt', got {pred_labels!r}")
-    k = num_classes if num_classes is not None else (p.num_classes if p else None)
-    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
-        raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
-    ignore = ignore_index if ignore_index is not None else (p.ignore_index if p else 255)
-    if ignore < 0:
-        raise InputError(f"ignore_index must be >= 0, got {ignore}")
-    if k is not None and ignore < k:
-        raise InputError(f"ignore_index {ignore} is one of the {k} classes (0..{k - 1}); pick a value outside them")
-    rzl = bool(reduce_zero_label) if reduce_zero_label is not None else (p.reduce_zero_label if p else False)
-    mapping, map_name = _load_mapping(label_map, "label")
-    if mapping is None and p is not None and p.label_map is not None:
-        mapping, map_name = dict(p.label_map), f"preset:{p.name}"
-    pred_mapping, _ = _load_mapping(pred_label_map, "prediction label")
-    setup = SemanticSetup(preset=p.name if p else None, num_classes=None if k is None else int(k),
-                          ignore_index=int(ignore), reduce_zero_label=rzl, label_map=mapping,
-                          label_map_name=map_name, pred_labels="map" if pred_mapping is not None else pred_labels,
-                          gt_suffix=p.gt_suffix if p else "", pred_suffixes=p.pred_suffixes if p else ())
-    if k is None:
+    if pred_labels not in PRED_LABELS:
+        raise InputError(f"pred_labels must be one of {PRED_LABELS}, got {pred_labels!r}")
+    base = resolve_semantic_setup(preset=preset, num_classes=num_classes, ignore_index=ignore_index,
+                                  reduce_zero_label=reduce_zero_label, label_map=label_map,
+                                  pred_label_map=pred_label_map, require_classes=False)
+    setup = SemanticSetup(base, pred_labels)
+    if base.num_classes is None:
         return setup
-    if mapping is not None or rzl:
-        setup.gt_lut = label_map_lut(mapping, num_classes=k, ignore_index=ignore, reduce_zero_label=rzl)
-    luts = {"class-index": None}
-    if pred_mapping is not None:
-        luts = {"map": label_map_lut(pred_mapping, num_classes=k, ignore_index=ignore)}
-    elif setup.gt_lut is not None:
-        luts["as-gt"] = setup.gt_lut
-    for name, lut in luts.items():
-        gcodes, pcodes = _code_tables(k, ignore, setup.gt_lut, lut)
-        setup.gt_codes = gcodes
-        setup.pred_codes[name] = pcodes
-        setup.pred_void[name] = _void_table(lut, ignore)
+    for name in ("class-index", "as-gt") if base.readings_differ() else ("class-index",):
+        rules = base.rules(name)
+        setup.gt_codes, setup.pred_codes[name] = rules.file_tables()
+        # the void column's code marks the values this reading sends to the ignore index
+        setup.pred_void[name] = rules.with_void_column().pred_codes(FILE_TABLE_SIZE) == base.num_classes
     return setup
-
-
-def _code_tables(k: int, ignore: int, gt_lut, pred_lut) -> tuple[np.ndarray, np.ndarray]:
-    """The evaluator's own code tables for these label rules (one owner of the rule)."""
-    from ..labels import LabelRules
-
-    g, p = LabelRules.build(k, ignore_index=ignore, gt_map=gt_lut, pred_map=pred_lut).file_tables()
-    return np.ascontiguousarray(g, dtype=np.int32), np.ascontiguousarray(p, dtype=np.int32)
-
-
-def _void_table(lut: Optional[np.ndarray], ignore: int) -> np.ndarray:
-    """``void[v]``: raw prediction value ``v`` means "the ignore index" under a reading."""
-    void = np.zeros(TABLE, dtype=bool)
-    if lut is None:
-        if ignore < TABLE:
-            void[ignore] = True
-        return void
-    n = min(lut.size, TABLE)
-    void[:n] = lut[:n] == ignore
-    if n <= ignore < TABLE:
-        void[ignore] = True
-    return void
