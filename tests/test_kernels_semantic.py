@@ -16,7 +16,7 @@ from PIL import Image
 
 import oracles
 from segmetrics._kernels import folder, folder_semantic
-from segmetrics._kernels.confusion import accumulate, walk_runs
+from segmetrics._kernels.confusion import _pair_tables_clean, accumulate, walk_runs
 
 DTYPES = [np.uint8, np.uint16, np.int32, np.int64]
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -152,27 +152,36 @@ def file_pairs(draw):
     return png(g, gmode), png(p, pmode), gt_codes, pred_codes, k
 
 
-@SETTINGS
-@given(file_pairs(), st.booleans())
-def test_semantic_file_kernels_equal_twin(case, per_image):
-    gt, pred, gt_codes, pred_codes, k = case
-    cm_w, bad_gt, bad_pred, tp_w, fp_w, fn_w = oracles.semantic_file_pair(gt, pred, gt_codes, pred_codes, k)
+def check_semantic_pair(gt, pred, gt_codes, pred_codes, k, per_image, record):
+    """semantic_pair on two files against the twin: the counts and the image's vectors,
+    or, with bad labels, the bad counts up to the first row that has one (where the
+    kernel stops).  Returns the Scratch and the twin's (cm, bad_gt, bad_pred, tp, fp, fn)."""
+    want = oracles.semantic_file_pair(gt, pred, gt_codes, pred_codes, k)
     s = folder.Scratch()
     cm = np.zeros((k, k), np.int64)
     vec = tuple(np.zeros(k, np.int64) for _ in range(3)) if per_image else (None, None, None)
-    status = folder_semantic.semantic_pair(s, gt, pred, cm, gt_codes, pred_codes, True, *vec)
-    if bad_gt or bad_pred:
-        # the kernel stops after the first row with a bad label; its counts cover the rows so far
+    status = folder_semantic.semantic_pair(s, gt, pred, cm, gt_codes, pred_codes, record, *vec)
+    if want[1] or want[2]:
         g, p = oracles.decode(gt), oracles.decode(pred)
         r = next(r for r in range(g.shape[0]) if any(oracles.confusion(g[r], p[r], gt_codes, pred_codes, k)[1:]))
         _, bg, bp = oracles.confusion(g[:r + 1], p[:r + 1], gt_codes, pred_codes, k)
         assert status == 1 and s.message == "bad labels" and (s.bad_gt, s.bad_pred) == (bg, bp)
-        return
+        return s, want
     assert status == 0 and (s.bad_gt, s.bad_pred) == (0, 0)
-    np.testing.assert_array_equal(cm, cm_w)
-    if per_image:
-        for got, want in zip(vec, (tp_w, fp_w, fn_w)):
-            np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(cm, want[0])
+    for got, w in zip(vec if per_image else (), want[3:]):
+        np.testing.assert_array_equal(got, w)
+    return s, want
+
+
+@SETTINGS
+@given(file_pairs(), st.booleans())
+def test_semantic_file_kernels_equal_twin(case, per_image):
+    gt, pred, gt_codes, pred_codes, k = case
+    s, (cm_w, bad_gt, bad_pred, tp_w, fp_w, fn_w) = check_semantic_pair(gt, pred, gt_codes, pred_codes, k, per_image,
+                                                                        True)
+    if bad_gt or bad_pred:
+        return
     # the recorded GT runs, then the same counts from them
     values, lengths = oracles.gt_code_runs(oracles.decode(gt), gt_codes)
     rec = np.frombuffer(s.record(), dtype="<u2")
@@ -222,3 +231,123 @@ def test_semantic_cached_runs_that_do_not_fit_are_stale(change):
     s = folder.Scratch()
     assert folder_semantic.semantic_cached(s, values, lengths, 4, 3, png(g, "L"), cm, codes) == 2
     assert not cm.any() and not s.counted
+
+
+# ----------------------------------------------------------------------------- the pair table
+def patchwork(rng, h: int, w: int, values: np.ndarray) -> np.ndarray:
+    """8-bit rows made of stretches of random length whose runs are 1, 2, 3, 5, 12 pixels
+    or the whole stretch long, each stretch of a few of the values: blocks of 64 pixels
+    with no change, a few, many or one at every pixel, so the walker switches between
+    looking up codes, counting raw runs in the pair table and counting every pixel there,
+    at every offset, with table windows of a few rows and columns."""
+    out = np.empty((h, w), np.uint8)
+    for y in range(h):
+        x = 0
+        while x < w:
+            n = int(rng.integers(1, 160))
+            run = int(rng.choice([1, 2, 3, 5, 12, n]))
+            few = rng.choice(values, min(values.size, int(rng.integers(1, 4))), replace=False)
+            seg = np.repeat(rng.choice(few, n // run + 1), run)[:n]
+            out[y, x:x + n] = seg[:w - x]
+            x += n
+    return out
+
+
+@st.composite
+def wide_u8_pairs(draw):
+    """Two 8-bit maps of rows at least 64 pixels wide, values spread over 0..255, code
+    tables of 256 entries with ignored and (sometimes) bad entries."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    h, w = draw(st.integers(1, 5)), draw(st.integers(64, 300))
+    k = draw(st.integers(1, 9))
+    gvals = rng.choice(256, int(rng.integers(1, 30)), replace=False)
+    pvals = rng.choice(256, int(rng.integers(1, 30)), replace=False)
+    g, p = patchwork(rng, h, w, gvals), patchwork(rng, h, w, pvals)
+    bad = draw(st.sampled_from([0.0, 0.0, 0.03]))
+    gt_codes = rng.integers(0, k, 256).astype(np.int32)
+    gt_codes[rng.random(256) < 0.2] = -1
+    gt_codes[rng.random(256) < bad] = -2
+    pred_codes = rng.integers(0, k, 256).astype(np.int32)
+    pred_codes[rng.random(256) < bad] = -2
+    if draw(st.booleans()):  # prediction codes that are the value plus a constant (the fold's vector loop)
+        lo = int(rng.integers(0, 256))
+        pred_codes[lo:lo + k] = np.arange(min(k, 256 - lo))
+    return g, p, gt_codes, pred_codes, k
+
+
+@SETTINGS
+@given(wide_u8_pairs(), st.sampled_from(["C", "sliced"]), st.sampled_from([2**31, 1, 63, 64, 200, 4097]))
+def test_pair_table_equals_twin(case, layout, fold_every):
+    """Busy 8-bit rows are counted as raw pairs and folded: the same matrix and bad counts,
+    also when the table is folded every few pixels (arrays walked in pieces)."""
+    from segmetrics._kernels import confusion
+
+    g, p, gt_codes, pred_codes, k = case
+    if layout == "sliced":  # row by row
+        g = np.concatenate([g, g], axis=1)[:, :g.shape[1]]
+        p = np.concatenate([p, p], axis=1)[:, p.shape[1]:]
+    cm = np.zeros((k, k), np.int64)
+    old = confusion._set_fold_every(fold_every)
+    try:
+        bad = accumulate(cm, g, p, gt_codes, pred_codes, False, 0)
+    finally:
+        confusion._set_fold_every(old)
+    want, bad_gt, bad_pred = oracles.confusion(g, p, gt_codes, pred_codes, k)
+    np.testing.assert_array_equal(cm, want)
+    assert bad == (bad_gt, bad_pred)
+    assert confusion._pair_tables_clean()  # nothing left for the next call to count
+
+
+def test_pair_table_is_left_clean():
+    """A prediction that changes inside an ignored GT run, then a busy block: the table
+    is left zeroed for the next call, whose code tables count what the first dropped."""
+    w = 256
+    g = np.full((1, w), 1, np.uint8)
+    g[0, :128] = 9
+    p = np.zeros((1, w), np.uint8)
+    p[0, 0], p[0, 1:64] = 200, 5
+    p[0, 64:] = np.arange(w - 64) % 4
+    gt_codes, pred_codes = np.zeros(256, np.int32), np.zeros(256, np.int32)
+    gt_codes[9], gt_codes[1] = -1, 1
+    pred_codes[:4] = [0, 1, 0, 1]
+    cm = np.zeros((2, 2), np.int64)
+    assert accumulate(cm, g, p, gt_codes, pred_codes, False, 0) == (0, 0)
+    assert cm.tolist() == [[0, 0], [64, 64]]
+    assert _pair_tables_clean()
+    g2 = np.full((1, w), 9, np.uint8)
+    g2[0, 1::3] = 1
+    p2 = np.zeros((1, w), np.uint8)
+    p2[0, ::2] = 200
+    gt2, pred2 = np.zeros(256, np.int32), np.zeros(256, np.int32)
+    pred2[200] = 1
+    cm2 = np.zeros((2, 2), np.int64)
+    accumulate(cm2, g2, p2, gt2, pred2, False, 0)
+    np.testing.assert_array_equal(cm2, oracles.confusion(g2, p2, gt2, pred2, 2)[0])
+    assert cm2.tolist() == [[128, 128], [0, 0]]
+
+
+@SETTINGS
+@given(wide_u8_pairs(), st.sampled_from(["L", "P"]), st.sampled_from(["L", "P"]), st.booleans())
+def test_semantic_file_kernels_pair_table_equal_twin(case, gmode, pmode, per_image):
+    """The folder kernels on busy 8-bit files, not recording (the pair table): counts,
+    per-image vectors and the bad-label rule (counts up to the first row with one);
+    then the same prediction against the GT's cached runs."""
+    g, p, gt8, pred8, k = case
+    gt_codes, pred_codes = np.full(65536, -2, np.int32), np.full(65536, -2, np.int32)
+    gt_codes[:256], pred_codes[:256] = gt8, pred8
+    gt, pred = png(g, gmode), png(p, pmode)
+    g, p = oracles.decode(gt), oracles.decode(pred)
+    s, (cm_w, bad_gt, bad_pred, tp_w, fp_w, fn_w) = check_semantic_pair(gt, pred, gt_codes, pred_codes, k, per_image,
+                                                                        False)
+    values, lengths = oracles.gt_code_runs(g, gt_codes)
+    cm2 = np.zeros((k, k), np.int64)
+    vec2 = tuple(np.zeros(k, np.int64) for _ in range(3)) if per_image else (None, None, None)
+    status = folder_semantic.semantic_cached(s, values, lengths, g.shape[1], g.shape[0], pred, cm2, pred_codes,
+                                             *vec2)
+    # the cached path counts the whole image, bad labels included
+    assert status == (1 if bad_gt or bad_pred else 0) and (s.bad_gt, s.bad_pred) == (bad_gt, bad_pred)
+    np.testing.assert_array_equal(cm2, cm_w)
+    for got, want in zip(vec2 if per_image else (), (tp_w, fp_w, fn_w)):
+        np.testing.assert_array_equal(got, want)
+    assert folder_semantic._pair_tables_clean()

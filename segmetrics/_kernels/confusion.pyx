@@ -22,7 +22,10 @@ on decoded PNG rows: on each side the next pixel that differs from its left
 neighbour is found by vector compares of the row with itself shifted by one
 pixel, a value is looked up only where a run starts, and each run of a constant
 (ground truth, prediction) pair adds its length to the caller's int64 ``(K, K)``
-matrix (no temporary the size of the image, no table to clear or fold).  A pair
+matrix (no temporary the size of the image).  Two 8-bit sides whose values change
+almost every pixel (noise, speckle, ragged borders) count stretches of 64 pixels as
+raw value pairs in a 256 x 256 table instead, folded through the code tables at the
+end of the call and every 2^31 pixels (its counters are 32-bit).  A pair
 that is C-contiguous (or Fortran-contiguous) on both sides is walked as one long
 row in memory order; other layouts row by row, rows with an inner stride other
 than one element through a copy.
@@ -37,8 +40,9 @@ from libc.string cimport memcpy, memset
 import numpy as np
 
 from segmetrics._kernels.sm cimport (
-    SM_IGNORED, SM_READ_AHEAD, sm_code_fn, sm_safe_width, sm_sem_emit, sm_sem_i32,
-    sm_sem_i64, sm_sem_lut, sm_sem_sink, sm_sem_u8, sm_sem_u16, sm_side, sm_walk,
+    SM_IGNORED, SM_READ_AHEAD, sm_code_fn, sm_safe_width, sm_sem_code, sm_sem_emit, sm_sem_fold, sm_sem_i32,
+    sm_sem_i64, sm_sem_lut, sm_sem_pairs_begin, sm_sem_pairs_end, sm_sem_sink, sm_sem_u8f, sm_sem_u16,
+    sm_side, sm_pt_pool_clean, sm_walk, sm_walk_blocks,
 )
 
 ctypedef fused gt_t:
@@ -106,9 +110,10 @@ cdef inline void _row(_Rows *r, Py_ssize_t i, sm_side *s) noexcept nogil:
 
 
 cdef inline sm_code_fn _side(label_t v) noexcept nogil:
-    """The walker side that reads values of v's type (the value itself is unused)."""
+    """The walker side that reads values of v's type (the value itself is unused; 8-bit
+    values need a code table of 256 entries, see _full_table)."""
     if label_t is uint8_t:
-        return sm_sem_u8
+        return sm_sem_u8f
     elif label_t is uint16_t:
         return sm_sem_u16
     elif label_t is int32_t:
@@ -117,9 +122,56 @@ cdef inline sm_code_fn _side(label_t v) noexcept nogil:
         return sm_sem_i64
 
 
+cdef void _full_table(sm_sem_lut *t, int32_t *codes256) noexcept nogil:
+    """Point t at a copy of itself with an entry for each of the 256 8-bit values."""
+    cdef int v
+    for v in range(256):
+        codes256[v] = sm_sem_code(t, <uint64_t>v)
+    t.codes, t.n = codes256, 256
+
+
+# Pixels counted into a pair table between two folds (its counters are uint32).
+cdef size_t _fold_every = (<size_t>1) << 31
+
+
+def _set_fold_every(size_t n):
+    """Fold the pair table every n pixels (tests: small n walks arrays in pieces); the
+    previous setting."""
+    global _fold_every
+    cdef size_t old = _fold_every
+    if n < 1 or n > ((<size_t>1) << 31):
+        raise ValueError("n must be 1 to 2^31")
+    _fold_every = n
+    return old
+
+
+def _pair_tables_clean():
+    """Whether every pair table kept for reuse is all zeros, as a fold leaves it (tests)."""
+    return bool(sm_pt_pool_clean())
+
+
+cdef void _walk_u8(sm_side *G, sm_side *P, size_t n, sm_sem_sink *sk, size_t *since, const sm_sem_lut *gl,
+                   const sm_sem_lut *pl) noexcept nogil:
+    """n pixels of two 8-bit rows through the walker with the sink's pair table, in pieces
+    that fold the table every _fold_every pixels (since: pixels counted since the last fold)."""
+    cdef const uint8_t *gx = G.x
+    cdef const uint8_t *px = P.x
+    cdef size_t k = 0, m
+    while k < n:
+        m = min(n - k, _fold_every - since[0])
+        G.x, P.x = gx + k, px + k
+        sm_walk_blocks(G, sm_sem_u8f, 1, P, sm_sem_u8f, 1, m, SM_IGNORED, sm_sem_emit, sk, &sk.pt)
+        k += m
+        since[0] += m
+        if since[0] >= _fold_every:
+            sm_sem_fold(sk, gl, pl)
+            since[0] = 0
+
+
 cdef int _walk(const gt_t[:, :] gt, const pred_t[:, :] pred, const sm_sem_lut *glut,
                const sm_sem_lut *plut, sm_sem_sink *sink) noexcept nogil:
-    """Every row pair of gt / pred through the walker; -1 if out of memory."""
+    """Every row pair of gt / pred through the walker; -1 if out of memory.  Two 8-bit
+    sides count busy stretches in a pair table (sm_walk.h), folded at the end."""
     cdef sm_code_fn gcode = _side(<gt_t>0)
     cdef sm_code_fn pcode = _side(<pred_t>0)
     cdef sm_side G, P
@@ -129,8 +181,17 @@ cdef int _walk(const gt_t[:, :] gt, const pred_t[:, :] pred, const sm_sem_lut *g
     # local copies: the compiler may keep them in registers (no store into cm reaches them)
     cdef sm_sem_lut gl = glut[0], pl = plut[0]
     cdef sm_sem_sink sk = sink[0]
+    cdef int32_t gcodes256[256]
+    cdef int32_t pcodes256[256]
+    cdef size_t since = 0
     memset(&G, 0, sizeof(G))
     memset(&P, 0, sizeof(P))
+    if gt_t is uint8_t:
+        _full_table(&gl, gcodes256)
+    if pred_t is uint8_t:
+        _full_table(&pl, pcodes256)
+    if gt_t is uint8_t and pred_t is uint8_t:
+        sm_sem_pairs_begin(&sk)
     G.lut = &gl
     P.lut = &pl
     if ((gt.strides[1] == sizeof(gt_t) and gt.strides[0] == w * <Py_ssize_t>sizeof(gt_t)
@@ -141,19 +202,28 @@ cdef int _walk(const gt_t[:, :] gt, const pred_t[:, :] pred, const sm_sem_lut *g
         # order (the counts do not depend on the order the pixels are visited in)
         G.x, G.wsafe = <const uint8_t *>&gt[0, 0], sm_safe_width(n * sizeof(gt_t), n, sizeof(gt_t))
         P.x, P.wsafe = <const uint8_t *>&pred[0, 0], sm_safe_width(n * sizeof(pred_t), n, sizeof(pred_t))
-        sm_walk(&G, gcode, sizeof(gt_t), &P, pcode, sizeof(pred_t), n, SM_IGNORED, sm_sem_emit, &sk)
+        if gt_t is uint8_t and pred_t is uint8_t:
+            _walk_u8(&G, &P, n, &sk, &since, &gl, &pl)
+        else:
+            sm_walk(&G, gcode, sizeof(gt_t), &P, pcode, sizeof(pred_t), n, SM_IGNORED, sm_sem_emit, &sk)
     else:
         if _rows_init(&rg, <const char *>&gt[0, 0], h, w, gt.strides[0], gt.strides[1], sizeof(gt_t)) != 0:
+            sm_sem_pairs_end(&sk, &gl, &pl)
             return -1
         if _rows_init(&rp, <const char *>&pred[0, 0], h, w, pred.strides[0], pred.strides[1], sizeof(pred_t)) != 0:
             free(rg.copy)
+            sm_sem_pairs_end(&sk, &gl, &pl)
             return -1
         for i in range(h):
             _row(&rg, i, &G)
             _row(&rp, i, &P)
-            sm_walk(&G, gcode, sizeof(gt_t), &P, pcode, sizeof(pred_t), <size_t>w, SM_IGNORED, sm_sem_emit, &sk)
+            if gt_t is uint8_t and pred_t is uint8_t:
+                _walk_u8(&G, &P, <size_t>w, &sk, &since, &gl, &pl)
+            else:
+                sm_walk(&G, gcode, sizeof(gt_t), &P, pcode, sizeof(pred_t), <size_t>w, SM_IGNORED, sm_sem_emit, &sk)
         free(rg.copy)
         free(rp.copy)
+    sm_sem_pairs_end(&sk, &gl, &pl)
     sink[0] = sk
     return 0
 
@@ -229,6 +299,8 @@ def walk_runs(const gt_t[::1] gt, const pred_t[::1] pred, const int32_t[::1] gt_
     cdef _Runs runs
     cdef sm_code_fn gcode = _side(<gt_t>0)
     cdef sm_code_fn pcode = _side(<pred_t>0)
+    cdef int32_t gcodes256[256]
+    cdef int32_t pcodes256[256]
     if pred.shape[0] != gt.shape[0]:
         raise ValueError("rows of different lengths")
     out = np.zeros((n, 3), np.int64)
@@ -238,6 +310,10 @@ def walk_runs(const gt_t[::1] gt, const pred_t[::1] pred, const int32_t[::1] gt_
     memset(&G, 0, sizeof(G))
     memset(&P, 0, sizeof(P))
     runs.out, runs.n, runs.cap = &v[0, 0] if n else NULL, 0, n
+    if gt_t is uint8_t:
+        _full_table(&glut, gcodes256)
+    if pred_t is uint8_t:
+        _full_table(&plut, pcodes256)
     G.lut, P.lut = &glut, &plut
     G.x, G.wsafe = <const uint8_t *>&gt[0] if n else NULL, sm_safe_width(n * sizeof(gt_t), n, sizeof(gt_t))
     P.x, P.wsafe = <const uint8_t *>&pred[0] if n else NULL, sm_safe_width(n * sizeof(pred_t), n, sizeof(pred_t))

@@ -20,8 +20,8 @@ from segmetrics._kernels.boundary cimport BandWork, BdBuild, bd_build_piece, bd_
 from segmetrics._kernels.folder cimport OK, Scratch, unfilter
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
-    SM_NO_SKIP, sm_rec, sm_rec_flush, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_runs, sm_sem_sink,
-    sm_sem_u8, sm_side, sm_walk, sm_walk_sem,
+    SM_NO_SKIP, sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_pairs_begin,
+    sm_sem_pairs_end, sm_sem_runs, sm_sem_sink, sm_sem_u8, sm_side, sm_walk, sm_walk_sem,
 )
 
 cdef uint8_t _EMPTY[64]
@@ -91,6 +91,8 @@ cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const
     G.wsafe = P.wsafe = gh.width
     if record:
         sk.rec = &rec
+    elif gh.out_itemsize == 1 and ph.out_itemsize == 1 and band is None:
+        sm_sem_pairs_begin(&sk)
     if status == OK and band is not None and band.start(gh.height, gh.width) != 0:
         status = s.seterr(b"out of memory")
     y = 0
@@ -107,12 +109,39 @@ cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const
             break
         if record:
             sm_rec_flush(&rec)
-        if sk.bad_gt or sk.bad_pred:
-            status = s.seterr(b"bad labels")
         y += 1
+        if sk.bad_gt or sk.bad_pred:
+            break
+    sm_sem_pairs_end(&sk, &gl, &pl)
+    if sk.bad_gt or sk.bad_pred:
+        # counted in a pair table, a bad label shows at the end: the counts up to the
+        # first row that has one, as if the kernel had stopped there
+        _first_bad_row(s, gh, ph, y, &gl, &pl, &sk)
+        status = s.seterr(b"bad labels")
     sk.rec = NULL
     sink[0] = sk
     return s.end_record(&rec if record else NULL, status, gh)
+
+
+cdef void _first_bad_row(Scratch s, const png_header *gh, const png_header *ph, size_t rows,
+                         sm_sem_lut *gl, sm_sem_lut *pl, sm_sem_sink *sk) noexcept nogil:
+    """Set the bad-label counts of sk to those of the unfiltered rows up to the first of
+    the given rows that has a bad label."""
+    cdef sm_sem_sink bad
+    cdef sm_side G, P
+    cdef size_t y
+    memset(&bad, 0, sizeof(bad))
+    memset(&G, 0, sizeof(G))
+    memset(&P, 0, sizeof(P))
+    G.lut, P.lut = gl, pl
+    G.wsafe = P.wsafe = gh.width
+    for y in range(rows):
+        G.x = s.buf[0] + y * (gh.row_bytes + 1) + 1
+        P.x = s.buf[1] + y * (ph.row_bytes + 1) + 1
+        sm_walk_sem(&G, gh.out_itemsize, &P, ph.out_itemsize, gh.width, 2, &bad)
+        if bad.bad_gt or bad.bad_pred:
+            break
+    sk.bad_gt, sk.bad_pred = bad.bad_gt, bad.bad_pred
 
 
 cdef int _cached_rows(Scratch s, const uint16_t *rv, const uint16_t *rl, const png_header *ph,
@@ -127,6 +156,8 @@ cdef int _cached_rows(Scratch s, const uint16_t *rv, const uint16_t *rl, const p
     memset(&P, 0, sizeof(P))
     G.rv, G.rl, P.lut, P.wsafe = rv, rl, &pl, ph.width
     s.counted = True
+    if ph.out_itemsize == 1 and sk.K <= 254 and band is None:
+        sm_sem_pairs_begin(&sk)  # its rows: GT codes + 2, below 256
     if band is not None and band.start(<Py_ssize_t>height, ph.width) != 0:
         status = s.seterr(b"out of memory")
     y = 0
@@ -141,6 +172,7 @@ cdef int _cached_rows(Scratch s, const uint16_t *rv, const uint16_t *rl, const p
             status = s.seterr(b"out of memory")
             break
         y += 1
+    sm_sem_pairs_end(&sk, NULL, &pl)
     if status == OK and (sk.bad_gt or sk.bad_pred):
         status = s.seterr(b"bad labels")
     sink[0] = sk
@@ -169,6 +201,11 @@ cdef int _sink(sm_sem_sink *sink, sm_sem_lut *plut, int64_t[:, ::1] cm, const in
         sink.tp, sink.fp, sink.fn = &tp[0], &fp[0], &fn[0]
     plut.codes, plut.n, plut.has_ignore, plut.ignore = &pred_codes[0], 65536, False, 0
     return 0
+
+
+def _pair_tables_clean():
+    """Whether every pair table this module keeps for reuse is all zeros (tests)."""
+    return bool(sm_pt_pool_clean())
 
 
 def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int64_t[:, ::1] cm,

@@ -37,6 +37,7 @@ cdef extern from "sm_walk.h" nogil:
         int64_t ignore
 
     int sm_sem_u8(sm_side *s, size_t e)
+    int sm_sem_u8f(sm_side *s, size_t e)
     int sm_sem_be16(sm_side *s, size_t e)
     int sm_sem_u16(sm_side *s, size_t e)
     int sm_sem_i32(sm_side *s, size_t e)
@@ -44,8 +45,14 @@ cdef extern from "sm_walk.h" nogil:
     int sm_sem_runs(sm_side *s, size_t e)
     int sm_pan_runs(sm_side *s, size_t e)
 
+    ctypedef struct sm_pt:
+        uint32_t *t
+        uint32_t gmin, gmax, pmin, pmax
+
     int sm_walk(sm_side *G, sm_code_fn gcode, int gB, sm_side *P, sm_code_fn pcode, int pB, size_t w,
                 int32_t skip, sm_emit_fn emit, void *sink)
+    int sm_walk_blocks(sm_side *G, sm_code_fn gcode, int gB, sm_side *P, sm_code_fn pcode, int pB, size_t w,
+                       int32_t skip, sm_emit_fn emit, void *sink, sm_pt *pt)
 
     ctypedef struct sm_rec:
         uint16_t *rv
@@ -64,10 +71,17 @@ cdef extern from "sm_walk.h" nogil:
         int64_t *fp
         int64_t *fn
         sm_rec *rec
+        sm_pt pt
 
     int sm_sem_emit(void *sink, int32_t g, int32_t p, size_t n)
     int sm_sem_emit_more(void *sink, int32_t g, int32_t p, size_t n)
-    int sm_walk_sem(sm_side *G, int gB, sm_side *P, int pB, size_t w, int more, sm_sem_sink *sink)
+    int sm_sem_emit_bad(void *sink, int32_t g, int32_t p, size_t n)
+    int32_t sm_sem_code(const sm_sem_lut *t, uint64_t v)
+    int sm_pt_pool_clean()
+    void sm_sem_pairs_begin(sm_sem_sink *s)
+    void sm_sem_fold(sm_sem_sink *s, const sm_sem_lut *glut, const sm_sem_lut *plut)
+    void sm_sem_pairs_end(sm_sem_sink *s, const sm_sem_lut *glut, const sm_sem_lut *plut)
+    int sm_walk_sem(sm_side *G, int gB, sm_side *P, int pB, size_t w, int mode, sm_sem_sink *sink)
 
 
 cdef extern from "sm_pairs.h" nogil:

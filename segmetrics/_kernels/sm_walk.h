@@ -1,10 +1,13 @@
 /* The run-length row walker: the one counting loop of every segmetrics kernel.
  *
- * A row pair (ground truth, prediction) is walked as runs: the next pixel that
- * differs from its left neighbour is found by comparing a row with itself shifted by
- * one pixel, 32 bytes per step (two SSE2 compares; 8 bytes without SSE2), both rows at
- * once when their pixels have one width, and a value is turned into a code only where
- * a run starts.  Whenever either side starts a new run,
+ * A row pair (ground truth, prediction) is walked as runs, 64 pixels at a time: a
+ * 64-bit mask of the pixels that differ from their left neighbour, on each side, comes
+ * from comparing a row with itself shifted by one pixel (SSE2 compares; one pixel at a
+ * time without SSE2; rows of 3-byte pixels go through sm_walk_scan, 32 bytes per
+ * step), and a value is turned into a code only where a run starts.  Semantic walks of
+ * 8-bit rows count blocks where values change almost every pixel as raw value pairs in
+ * a 256 x 256 table instead (sm_pt), folded into classes once per image.  Whenever
+ * either side starts a new run,
  * the run just ended, (ground-truth code, prediction code, length), goes to a
  * sink: the confusion matrix, the panoptic pair table, a recorder of the
  * ground-truth runs for the cache.
@@ -23,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -39,6 +43,22 @@
 
 #if SM_LE && defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+
+/* Count trailing zeros / set bits of a non-zero 64-bit mask. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SM_CTZ64(m) __builtin_ctzll(m)
+#define SM_POPCNT64(m) __builtin_popcountll(m)
+#elif defined(_MSC_VER) && defined(_M_X64)
+#include <intrin.h>
+static __forceinline int sm_ctz64(uint64_t m) { unsigned long i; _BitScanForward64(&i, m); return (int)i; }
+#define SM_CTZ64(m) sm_ctz64(m)
+#define SM_POPCNT64(m) ((int)__popcnt64(m))
+#else
+static inline int sm_ctz64(uint64_t m) { int i = 0; while (!(m & 1)) { m >>= 1; i++; } return i; }
+static inline int sm_popcnt64(uint64_t m) { int i = 0; while (m) { m &= m - 1; i++; } return i; }
+#define SM_CTZ64(m) sm_ctz64(m)
+#define SM_POPCNT64(m) sm_popcnt64(m)
 #endif
 
 /* Bytes that must be readable after the start of a row's last pixel for the vector
@@ -212,6 +232,11 @@ SM_INLINE int32_t sm_sem_code(const sm_sem_lut *t, uint64_t v) {
         return 0;                                                                     \
     }
 SM_SEM_SIDE(sm_sem_u8, sm_val_u8)
+/* 8-bit values with a code table of at least 256 entries: no range check */
+SM_INLINE int sm_sem_u8f(sm_side *s, size_t e) {
+    s->code = ((const sm_sem_lut *)s->lut)->codes[s->x[e]];
+    return 0;
+}
 SM_SEM_SIDE(sm_sem_be16, sm_val_be16)
 SM_SEM_SIDE(sm_sem_u16, sm_val_u16)
 SM_SEM_SIDE(sm_sem_i32, sm_val_i32)
@@ -228,9 +253,378 @@ SM_INLINE int sm_runs_side(sm_side *s, size_t e, int32_t bias) {
 SM_INLINE int sm_sem_runs(sm_side *s, size_t e) { return sm_runs_side(s, e, 2); }
 SM_INLINE int sm_pan_runs(sm_side *s, size_t e) { return sm_runs_side(s, e, 0); }
 
+/* ------------------------------------------------------------------ change masks */
+
+/* The block walker looks at SM_BLOCK pixels at a time: a 64-bit mask of the pixels that
+   differ from their left neighbour, on each side, from vector compares of the row with
+   itself shifted by one pixel (SSE2, the x86_64 baseline; one pixel at a time
+   elsewhere).  Reads stay inside the row: the last block of a row is compared as the
+   64 pixels that end the row, and the first block's left neighbours come from a shift
+   in register. */
+#define SM_BLOCK 64
+
+#if SM_LE && defined(__SSE2__)
+#define SM_SIMD 1
+/* The 16 bytes before a (the first of a row: a shifted, pixel -1 reads as 0). */
+SM_INLINE __m128i sm_shift_in(__m128i a, const int B) {
+    switch (B) {
+    case 1: return _mm_slli_si128(a, 1);
+    case 2: return _mm_slli_si128(a, 2);
+    case 4: return _mm_slli_si128(a, 4);
+    default: return _mm_slli_si128(a, 8);
+    }
+}
+
+/* Lanes of B bytes (1, 2, 4, 8) all ones where the pixel equals the pixel before it. */
+SM_INLINE __m128i sm_eqv(const uint8_t *x, const int B, const int first) {
+    __m128i a = _mm_loadu_si128((const __m128i *)x), p, c;
+    p = first ? sm_shift_in(a, B) : _mm_loadu_si128((const __m128i *)(x - B));
+    if (B == 1) return _mm_cmpeq_epi8(a, p);
+    if (B == 2) return _mm_cmpeq_epi16(a, p);
+    c = _mm_cmpeq_epi32(a, p);
+    if (B == 8) c = _mm_and_si128(c, _mm_shuffle_epi32(c, 0xB1));
+    return c;
+}
+
+/* Bit i set when pixel i of the 16 pixels at x equals pixel i - 1 (B = 1, 2, 4, 8);
+   `first`: x starts a row (bit 0 is then meaningless). */
+SM_INLINE uint32_t sm_eq16(const uint8_t *x, const int B, const int first) {
+    __m128i a, b, c, d;
+    if (B == 1) return (uint32_t)_mm_movemask_epi8(sm_eqv(x, 1, first));
+    if (B == 2) return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(sm_eqv(x, 2, first), sm_eqv(x + 16, 2, 0)));
+    if (B == 4) {
+        a = _mm_packs_epi32(sm_eqv(x, 4, first), sm_eqv(x + 16, 4, 0));
+        b = _mm_packs_epi32(sm_eqv(x + 32, 4, 0), sm_eqv(x + 48, 4, 0));
+        return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(a, b));
+    }
+    /* 8-byte pixels: each 64-bit lane is two equal 32-bit flags; two 32-bit packs make
+       one 16-bit flag per pixel */
+    a = _mm_packs_epi32(_mm_packs_epi32(sm_eqv(x, 8, first), sm_eqv(x + 16, 8, 0)),
+                        _mm_packs_epi32(sm_eqv(x + 32, 8, 0), sm_eqv(x + 48, 8, 0)));
+    b = _mm_packs_epi32(_mm_packs_epi32(sm_eqv(x + 64, 8, 0), sm_eqv(x + 80, 8, 0)),
+                        _mm_packs_epi32(sm_eqv(x + 96, 8, 0), sm_eqv(x + 112, 8, 0)));
+    (void)c;
+    (void)d;
+    return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(a, b));
+}
+
+SM_INLINE uint64_t sm_eq64(const uint8_t *x, const int B, const int first) {
+    return (uint64_t)sm_eq16(x, B, first) | ((uint64_t)sm_eq16(x + 16 * B, B, 0) << 16) |
+           ((uint64_t)sm_eq16(x + 32 * B, B, 0) << 32) | ((uint64_t)sm_eq16(x + 48 * B, B, 0) << 48);
+}
+#else
+#define SM_SIMD 0
+#endif
+
+/* Bit i set when pixel b + i (i < n = min(64, w - b)) of the row x of w pixels of B
+   bytes differs from pixel b + i - 1; never bit 0 of the first block. */
+SM_INLINE uint64_t sm_chg(const uint8_t *x, size_t b, size_t w, const int B) {
+    const size_t n = w - b < SM_BLOCK ? w - b : SM_BLOCK;
+    uint64_t eq = 0;
+    size_t i;
+#if SM_SIMD
+    if (w >= SM_BLOCK) {
+        const size_t bb = b + SM_BLOCK <= w ? b : w - SM_BLOCK;  /* the last block: the row's last 64 */
+        eq = bb == 0 ? sm_eq64(x, B, 1) : sm_eq64(x + bb * B, B, 0);
+        eq >>= b - bb;
+    } else
+#endif
+    {
+        for (i = b ? 0 : 1; i < n; i++)
+            if (memcmp(x + (b + i) * B, x + (b + i - 1) * B, B) == 0) eq |= 1ull << i;
+    }
+    eq = ~eq;
+    if (n < SM_BLOCK) eq &= (1ull << n) - 1;
+    if (b == 0) eq &= ~1ull;
+    return eq;
+}
+
+
+#if SM_SIMD
+/* Running byte minimum / maximum over the pixels b - 1 (when b > 0) .. b + 63 of a row of
+   w >= 64 one-byte pixels (the row's last 64 for the last block). */
+SM_INLINE void sm_minmax65(const uint8_t *x, size_t b, size_t w, __m128i *mn, __m128i *mx) {
+    const uint8_t *q = x + (b + SM_BLOCK <= w ? b : w - SM_BLOCK);
+    __m128i v;
+    int k;
+    if (b > 0) {
+        v = _mm_loadu_si128((const __m128i *)(q - 1));
+        *mn = _mm_min_epu8(*mn, v);
+        *mx = _mm_max_epu8(*mx, v);
+    }
+    for (k = 0; k < 4; k++) {
+        v = _mm_loadu_si128((const __m128i *)(q + 16 * k));
+        *mn = _mm_min_epu8(*mn, v);
+        *mx = _mm_max_epu8(*mx, v);
+    }
+}
+
+/* The largest / smallest byte of v (the smallest: 255 - the largest of 255 - v). */
+SM_INLINE uint32_t sm_hmax8(__m128i v) {
+    v = _mm_max_epu8(v, _mm_srli_si128(v, 8));
+    v = _mm_max_epu8(v, _mm_srli_si128(v, 4));
+    v = _mm_max_epu8(v, _mm_srli_si128(v, 2));
+    v = _mm_max_epu8(v, _mm_srli_si128(v, 1));
+    return (uint32_t)_mm_cvtsi128_si32(v) & 0xFF;
+}
+SM_INLINE uint32_t sm_hmin8(__m128i v) { return 255u - sm_hmax8(_mm_xor_si128(v, _mm_set1_epi8((char)-1))); }
+#endif
+
+/* ------------------------------------------------------------------ the pair table */
+
+/* Where a row pair of 8-bit samples changes value almost every pixel (noise, speckle,
+   ragged borders), looking up and checking both codes of every short run costs more than
+   the counting: the semantic walk then counts (raw GT value, raw prediction value) pairs
+   into a table of 256 x 256 uint32 counters, and sm_sem_fold turns the table into classes
+   once per image (one pass over the used window, which it leaves zeroed).  Blocks with at
+   least SM_RAW_MIN changes count their runs there; blocks with at least SM_DENSE_MIN
+   changes count every pixel, without finding runs (few pixels repeat a pair, so few
+   increments wait on the one before).  Measured on the 2-core EPYC VM over the regimes of
+   benchmarks/bench_semantic_kernel.py (see benchmarks/results/semantic_kernel.md). */
+#ifndef SM_RAW_MIN
+#define SM_RAW_MIN 8
+#endif
+#ifndef SM_DENSE_MIN
+#define SM_DENSE_MIN 40
+#endif
+
+typedef struct sm_pt {
+    uint32_t *t;               /* 65536 counters, [gt value << 8 | prediction value]; NULL: none */
+    uint32_t gmin, gmax;       /* rows and columns written since the last fold */
+    uint32_t pmin, pmax;       /* (gmin > gmax: nothing written) */
+} sm_pt;
+
+/* Tables are kept for reuse, all counters zero, in a few process-wide slots (any thread
+   may take one; one that finds the slots full is freed). */
+#define SM_PT_SLOTS 8
+static uint32_t *sm_pt_slots[SM_PT_SLOTS];
+
+#if defined(_MSC_VER)
+#include <intrin.h>
+#define SM_XCHG_PTR(p, v) _InterlockedExchangePointer((void *volatile *)(p), (v))
+#define SM_CAS_PTR(p, v) (_InterlockedCompareExchangePointer((void *volatile *)(p), (v), NULL) == NULL)
+#elif defined(__GNUC__) || defined(__clang__)
+#define SM_XCHG_PTR(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+static inline int sm_cas_null(uint32_t **p, uint32_t *v) {
+    uint32_t *expected = NULL;
+    return __atomic_compare_exchange_n(p, &expected, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+#define SM_CAS_PTR(p, v) sm_cas_null((p), (v))
+#endif
+
+/* Point pt at a zeroed table (none when out of memory or without SIMD: the walk then
+   looks up codes everywhere). */
+static inline void sm_pt_take(sm_pt *pt) {
+    uint32_t *t = NULL;
+#if SM_SIMD
+#ifdef SM_XCHG_PTR
+    int i;
+    for (i = 0; i < SM_PT_SLOTS && t == NULL; i++) t = (uint32_t *)SM_XCHG_PTR(&sm_pt_slots[i], NULL);
+#endif
+    if (t == NULL) t = (uint32_t *)calloc(65536, sizeof(uint32_t));
+#endif
+    pt->t = t;
+    pt->gmin = pt->pmin = 255;
+    pt->gmax = pt->pmax = 0;
+    if (t) pt->gmin = 256;  /* empty */
+}
+
+/* Give a table back (all counters zero again: after sm_sem_fold). */
+static inline void sm_pt_give(sm_pt *pt) {
+    uint32_t *t = pt->t;
+    pt->t = NULL;
+    if (t == NULL) return;
+#ifdef SM_CAS_PTR
+    {
+        int i;
+        for (i = 0; i < SM_PT_SLOTS; i++)
+            if (SM_CAS_PTR(&sm_pt_slots[i], t)) return;
+    }
+#endif
+    free(t);
+}
+
+/* Whether every table kept for reuse is all zeros (tests; no walk may run meanwhile). */
+static inline int sm_pt_pool_clean(void) {
+    int i, clean = 1;
+    size_t k;
+    for (i = 0; i < SM_PT_SLOTS; i++) {
+        const uint32_t *t = sm_pt_slots[i];
+        for (k = 0; t != NULL && k < 65536; k++)
+            if (t[k]) clean = 0;
+    }
+    return clean;
+}
+
 /* ------------------------------------------------------------------ the walker */
 
-/* Walk one row pair of w pixels.  G and P are pixel rows of gB / pB bytes per pixel, or
+/* Walk one row pair of w pixels, SM_BLOCK pixels at a time.  G and P are pixel rows of
+   gB / pB bytes per pixel (1, 2, 4, 8), or (gB == 0) G is cached runs.  Every run of a
+   constant pair of raw values goes to emit(sink, G code, P code, length), in order;
+   inside a run of G code `skip` the prediction is not looked at (the run ends where G
+   changes; its P code is stale).  With a pair table (pt not NULL: a semantic walk of 8-bit
+   predictions, G of 8-bit pixels or cached runs of codes + 2 below 256), busy blocks
+   count raw value pairs there instead (see sm_pt); the codes of the runs counted there
+   are not looked up, and the prediction under ignored ground truth is counted in the
+   table (sm_sem_fold drops it).  Returns 0, or the first negative value: -1 G stopped,
+   -2 P stopped (at one position G is asked first), -3 the sink stopped.  Rows of 3-byte
+   pixels take sm_walk_scan. */
+SM_INLINE int sm_walk_blocks(sm_side *G, sm_code_fn gcode, const int gB, sm_side *P, sm_code_fn pcode,
+                             const int pB, size_t w, int32_t skip, sm_emit_fn emit, void *sink, sm_pt *pt) {
+    size_t b, j = 0, e, n, la_pos = 0, la_r = 0, i, k;
+    uint64_t gm, pm, m, bit;
+    int stale = 0, fresh = 0, was_skip, cnt, used = 0;
+    uint32_t gv, rmin = 255, rmax = 0;
+    uint32_t *t = pt ? pt->t : NULL;
+    const uint8_t *gx = G->x, *px = P->x;
+#if SM_SIMD
+    __m128i gmn = _mm_set1_epi8((char)-1), gmx = _mm_setzero_si128(), pmn = gmn, pmx = gmx;
+#endif
+    if (w == 0) return 0;
+    if (gcode(G, 0) < 0) return -1;
+    if (pcode(P, 0) < 0) return -2;
+    if (!gB) {
+        la_pos = G->end;
+        la_r = G->r;
+    }
+    for (b = 0; b < w; b += SM_BLOCK) {
+        n = w - b < SM_BLOCK ? w - b : SM_BLOCK;
+        pm = sm_chg(px, b, w, pB);
+        if (gB) {
+            gm = sm_chg(gx, b, w, gB);
+        } else {
+            /* the ends of the cached runs in this block, looked ahead of the walk */
+            gm = 0;
+            while (la_pos < b + n) {
+                gm |= 1ull << (la_pos - b);
+                la_pos += G->rl[la_r++];
+            }
+        }
+        if (fresh) {
+            /* j == b after a counted block: a change at b starts the run at j */
+            fresh = 0;
+            if ((gm & 1) && !gB && gcode(G, b) < 0) return -1;
+            gm &= ~1ull;
+            pm &= ~1ull;
+        }
+        m = gm | pm;
+        if (!m) continue;
+        cnt = t && w >= SM_BLOCK ? SM_POPCNT64(m) : 0;
+#if SM_SIMD
+        if (cnt >= SM_RAW_MIN) {
+            /* the table window: the prediction values of pixels b - 1 .. b + 63 (and of
+               G, pixel rows).  A run open since before b is counted under the values of
+               pixel b - 1, inside the window (the same pair, but under ignored ground
+               truth, where the prediction may change inside a run and counts nowhere) */
+            used = 1;
+            sm_minmax65(px, b, w, &pmn, &pmx);
+            if (gB) sm_minmax65(gx, b, w, &gmn, &gmx);
+            if (cnt >= SM_DENSE_MIN && n == SM_BLOCK) {
+                /* every pixel: the open run up to b, then pixels b .. b + 63 */
+                if (b > j) {
+                    gv = gB ? gx[b - 1] : (uint32_t)(G->code + 2);
+                    if (!gB) { rmin = gv < rmin ? gv : rmin; rmax = gv > rmax ? gv : rmax; }
+                    t[(gv << 8) | px[b - 1]] += (uint32_t)(b - j);
+                }
+                if (gB) {
+                    for (i = 0; i < SM_BLOCK; i++) t[((uint32_t)gx[b + i] << 8) | px[b + i]]++;
+                } else {
+                    e = b;
+                    for (;;) {
+                        gv = (uint32_t)(G->code + 2);
+                        rmin = gv < rmin ? gv : rmin;
+                        rmax = gv > rmax ? gv : rmax;
+                        j = gm ? b + (size_t)SM_CTZ64(gm) : b + SM_BLOCK;
+                        for (i = e; i < j; i++) t[(gv << 8) | px[i]]++;
+                        if (!gm) break;
+                        if (gcode(G, j) < 0) return -1;
+                        e = j;
+                        gm &= gm - 1;
+                    }
+                }
+                j = b + SM_BLOCK;
+                stale = fresh = 1;
+                continue;
+            }
+            /* the runs, as raw pairs */
+            while (m) {
+                e = b + (size_t)SM_CTZ64(m);
+                bit = m & (0 - m);
+                k = j < b ? b - 1 : j;
+                gv = gB ? gx[k] : (uint32_t)(G->code + 2);
+                if (!gB) { rmin = gv < rmin ? gv : rmin; rmax = gv > rmax ? gv : rmax; }
+                t[(gv << 8) | px[k]] += (uint32_t)(e - j);
+                j = e;
+                if (!gB && (gm & bit) && gcode(G, e) < 0) return -1;
+                m ^= bit;
+            }
+            stale = 1;
+            continue;
+        }
+#endif
+        (void)cnt;
+        if (stale) {
+            /* the codes of the run at j, not looked up while counting raw pairs */
+            stale = 0;
+            if (gB && gcode(G, j) < 0) return -1;
+            if (pcode(P, j) < 0) return -2;
+        }
+        if (gB) {
+            /* pixel rows: both codes looked up at every change (cheaper than telling
+               which side changed) */
+            while (m) {
+                e = b + (size_t)SM_CTZ64(m);
+                bit = m & (0 - m);
+                m ^= bit;
+                if (G->code == skip && !(gm & bit)) continue;  /* the prediction is not looked at */
+                if (emit(sink, G->code, P->code, e - j) < 0) return -3;
+                j = e;
+                if (gcode(G, e) < 0) return -1;
+                if (pcode(P, e) < 0) return -2;
+            }
+        } else {
+            while (m) {
+                e = b + (size_t)SM_CTZ64(m);
+                bit = m & (0 - m);
+                m ^= bit;
+                was_skip = G->code == skip;
+                if (was_skip && !(gm & bit)) continue;
+                if (emit(sink, G->code, P->code, e - j) < 0) return -3;
+                j = e;
+                if ((gm & bit) && gcode(G, e) < 0) return -1;
+                if (((pm & bit) || was_skip) && pcode(P, e) < 0) return -2;
+            }
+        }
+    }
+    if (j < w) {
+        if (stale) {
+            if (gB && gcode(G, j) < 0) return -1;
+            if (pcode(P, j) < 0) return -2;
+        }
+        if (emit(sink, G->code, P->code, w - j) < 0) return -3;
+    }
+#if SM_SIMD
+    if (used) {
+        /* widen pt's window by this row's */
+        if (gB) {
+            rmin = sm_hmin8(gmn);
+            rmax = sm_hmax8(gmx);
+        }
+        if (rmin < pt->gmin) pt->gmin = rmin;
+        if (rmax > pt->gmax) pt->gmax = rmax;
+        gv = sm_hmin8(pmn);
+        if (gv < pt->pmin) pt->pmin = gv;
+        gv = sm_hmax8(pmx);
+        if (gv > pt->pmax) pt->pmax = gv;
+    }
+#else
+    (void)used; (void)rmin; (void)rmax; (void)gv; (void)i; (void)k; (void)stale;
+#endif
+    return 0;
+}
+
+/* sm_walk for rows of 3-byte pixels (RGB ids): the next change found by sm_scan, one
+   run at a time.  G and P are pixel rows of gB / pB bytes per pixel, or
    (gB == 0) G is cached runs.  Every run of a constant pair of raw values goes to
    emit(sink, G code, P code, length), in order; inside a run of G code `skip` the
    prediction is not looked at (the run ends where G changes; its P code is stale).
@@ -239,8 +633,8 @@ SM_INLINE int sm_pan_runs(sm_side *s, size_t e) { return sm_runs_side(s, e, 0); 
    together 16 pixels at a time is no faster).  Returns 0, or the first
    negative value: -1 G stopped, -2 P stopped (at one position G is asked first),
    -3 the sink stopped. */
-SM_INLINE int sm_walk(sm_side *G, sm_code_fn gcode, const int gB, sm_side *P, sm_code_fn pcode, const int pB,
-                      size_t w, int32_t skip, sm_emit_fn emit, void *sink) {
+SM_INLINE int sm_walk_scan(sm_side *G, sm_code_fn gcode, const int gB, sm_side *P, sm_code_fn pcode, const int pB,
+                           size_t w, int32_t skip, sm_emit_fn emit, void *sink) {
     size_t j = 0, e, ge = 0, pe = 0;
     int skipping, chg = 0;
     const int joint = gB == pB && gB > 0;
@@ -281,6 +675,14 @@ SM_INLINE int sm_walk(sm_side *G, sm_code_fn gcode, const int gB, sm_side *P, sm
     }
 }
 
+/* The walker: one row pair through sm_walk_blocks, or sm_walk_scan when a side has 3-byte
+   pixels; no pair table. */
+SM_INLINE int sm_walk(sm_side *G, sm_code_fn gcode, const int gB, sm_side *P, sm_code_fn pcode, const int pB,
+                      size_t w, int32_t skip, sm_emit_fn emit, void *sink) {
+    if (gB == 3 || pB == 3) return sm_walk_scan(G, gcode, gB, P, pcode, pB, w, skip, emit, sink);
+    return sm_walk_blocks(G, gcode, gB, P, pcode, pB, w, skip, emit, sink, NULL);
+}
+
 /* ------------------------------------------------------------------ recording GT runs */
 
 /* The ground-truth runs of a walk, for the cache: maximal runs of one code within a row
@@ -314,13 +716,15 @@ SM_INLINE void sm_rec_add(sm_rec *r, int32_t code, size_t n) {
 /* ------------------------------------------------------------------ the semantic sink */
 
 /* The confusion matrix (rows = ground truth), bad-label counts, and (sm_sem_emit_more)
-   the image's TP / FP / FN vectors and the recorder of the ground-truth runs. */
+   the image's TP / FP / FN vectors and the recorder of the ground-truth runs; the pair
+   table of busy 8-bit rows (pt.t NULL: none), folded into the rest by sm_sem_fold. */
 typedef struct sm_sem_sink {
     int64_t *cm;
     int64_t K;
     int64_t bad_gt, bad_pred;
     int64_t *tp, *fp, *fn;     /* NULL, or length K each */
     sm_rec *rec;               /* NULL, or the recorder */
+    sm_pt pt;
 } sm_sem_sink;
 
 SM_INLINE int sm_sem_emit(void *sink, int32_t g, int32_t p, size_t n) {
@@ -349,23 +753,119 @@ SM_INLINE int sm_sem_emit_more(void *sink, int32_t g, int32_t p, size_t n) {
     return sm_sem_emit(sink, g, p, n);
 }
 
-/* One semantic row pair of 8- or 16-bit PNG samples (gB / pB bytes; gB 0: cached GT runs),
-   counted by sm_sem_emit or (more) sm_sem_emit_more: every combination gets its own
-   inlined walker. */
-static inline int sm_walk_sem(sm_side *G, int gB, sm_side *P, int pB, size_t w, int more, sm_sem_sink *sink) {
-#define SM_SEM_WALK(GC, GB, PC, PB)                                                                   \
-    return more ? sm_walk(G, GC, GB, P, PC, PB, w, SM_IGNORED, sm_sem_emit_more, sink)                \
-                : sm_walk(G, GC, GB, P, PC, PB, w, SM_IGNORED, sm_sem_emit, sink)
+/* Only the bad-label counts (which row of an image first has a bad label). */
+SM_INLINE int sm_sem_emit_bad(void *sink, int32_t g, int32_t p, size_t n) {
+    sm_sem_sink *s = (sm_sem_sink *)sink;
+    if (g >= 0) {
+        if (p < 0) s->bad_pred += (int64_t)n;
+    } else if (g == SM_BAD) {
+        s->bad_gt += (int64_t)n;
+    }
+    return 0;
+}
+
+/* Take a pair table for the sink's next walks (when none can be had, they look up codes). */
+static inline void sm_sem_pairs_begin(sm_sem_sink *s) { sm_pt_take(&s->pt); }
+
+/* Add the pair table's counts to the sink as sm_sem_emit_more would have (matrix, bad
+   labels, the image's vectors when set) and zero the table's window: rows are raw GT
+   values coded by glut, or (glut NULL) cached codes + 2; columns raw prediction values
+   coded by plut.  A GT row of an ignored value counts nowhere, of a bad value as bad GT;
+   a bad prediction under a class as a bad prediction.  Where the prediction codes of the
+   window's columns are the column plus a constant (class indices, or raw labels shifted
+   by one), a row is added to the matrix as one vector loop. */
+static inline void sm_sem_fold(sm_sem_sink *s, const sm_sem_lut *glut, const sm_sem_lut *plut) {
+    sm_pt *pt = &s->pt;
+    const uint32_t g0 = pt->gmin, g1 = pt->gmax, p0 = pt->pmin, p1 = pt->pmax;
+    uint32_t r, q, L, any, *row;
+    int32_t pc[256], c, off;
+    int64_t v, sum, diag, base;
+    if (pt->t == NULL || g0 > g1 || p0 > p1) return;
+    for (q = p0; q <= p1; q++) pc[q] = sm_sem_code(plut, q);
+    off = pc[p0] >= 0 ? pc[p0] - (int32_t)p0 : 0;
+    for (L = p0; L <= p1 && pc[L] >= 0 && pc[L] == (int32_t)L + off; L++) {
+    }
+    for (r = g0; r <= g1; r++) {
+        row = pt->t + ((size_t)r << 8);
+        any = 0;
+        for (q = p0; q <= p1; q++) any |= row[q];
+        if (!any) continue;
+        c = glut ? sm_sem_code(glut, r) : (int32_t)r - 2;
+        if (c < 0) {
+            if (c == SM_BAD)
+                for (q = p0; q <= p1; q++) s->bad_gt += row[q];
+            memset(row + p0, 0, (size_t)(p1 - p0 + 1) * sizeof(uint32_t));
+            continue;
+        }
+        base = (int64_t)c * s->K + off;
+        sum = diag = 0;
+        if (s->tp) {
+            if (c - off >= (int32_t)p0 && c - off < (int32_t)L) diag = row[c - off];
+            for (q = p0; q < L; q++) {
+                v = row[q];
+                s->cm[base + q] += v;
+                s->fp[q + off] += v;
+                sum += v;
+                row[q] = 0;
+            }
+        } else {
+            for (q = p0; q < L; q++) {
+                s->cm[base + q] += row[q];
+                row[q] = 0;
+            }
+        }
+        for (q = L; q <= p1; q++) {
+            v = row[q];
+            if (!v) continue;
+            row[q] = 0;
+            if (pc[q] < 0) {
+                s->bad_pred += v;
+                continue;
+            }
+            s->cm[(int64_t)c * s->K + pc[q]] += v;
+            if (s->tp) {
+                s->fp[pc[q]] += v;
+                sum += v;
+                if (pc[q] == c) diag += v;
+            }
+        }
+        if (s->tp) {
+            s->tp[c] += diag;
+            s->fn[c] += sum - diag;
+            s->fp[c] -= diag;
+        }
+    }
+    pt->gmin = pt->pmin = 256;
+    pt->gmax = pt->pmax = 0;
+}
+
+/* Fold what is left (see sm_sem_fold) and give the table back. */
+static inline void sm_sem_pairs_end(sm_sem_sink *s, const sm_sem_lut *glut, const sm_sem_lut *plut) {
+    sm_sem_fold(s, glut, plut);
+    sm_pt_give(&s->pt);
+}
+
+/* One semantic row pair of 8- or 16-bit PNG samples (gB / pB bytes; gB 0: cached GT runs;
+   code tables of 65536 entries),
+   counted by sm_sem_emit, (mode 1) sm_sem_emit_more or (mode 2) sm_sem_emit_bad: every
+   combination gets its own inlined walker.  8-bit predictions against 8-bit GT or cached
+   runs use the sink's pair table, if it has one, unless mode 2 or the runs are recorded. */
+static inline int sm_walk_sem(sm_side *G, int gB, sm_side *P, int pB, size_t w, int mode, sm_sem_sink *sink) {
+    sm_pt *pt = sink->pt.t && !sink->rec && mode != 2 ? &sink->pt : NULL;
+#define SM_SEM_WALK(GC, GB, PC, PB, PT)                                                                      \
+    return mode == 1   ? sm_walk_blocks(G, GC, GB, P, PC, PB, w, SM_IGNORED, sm_sem_emit_more, sink, PT)      \
+           : mode == 0 ? sm_walk_blocks(G, GC, GB, P, PC, PB, w, SM_IGNORED, sm_sem_emit, sink, PT)           \
+                       : sm_walk_blocks(G, GC, GB, P, PC, PB, w, SM_IGNORED, sm_sem_emit_bad, sink, NULL)
     if (gB == 0) {
-        if (pB == 1) SM_SEM_WALK(sm_sem_runs, 0, sm_sem_u8, 1);
-        SM_SEM_WALK(sm_sem_runs, 0, sm_sem_be16, 2);
+        if (pB == 1) SM_SEM_WALK(sm_sem_runs, 0, sm_sem_u8f, 1, pt);
+        SM_SEM_WALK(sm_sem_runs, 0, sm_sem_be16, 2, NULL);
     }
     if (gB == 1) {
-        if (pB == 1) SM_SEM_WALK(sm_sem_u8, 1, sm_sem_u8, 1);
-        SM_SEM_WALK(sm_sem_u8, 1, sm_sem_be16, 2);
+        if (pB == 1) SM_SEM_WALK(sm_sem_u8f, 1, sm_sem_u8f, 1, pt);
+        SM_SEM_WALK(sm_sem_u8f, 1, sm_sem_be16, 2, NULL);
     }
-    if (pB == 1) SM_SEM_WALK(sm_sem_be16, 2, sm_sem_u8, 1);
-    SM_SEM_WALK(sm_sem_be16, 2, sm_sem_be16, 2);
+    if (pB == 1) SM_SEM_WALK(sm_sem_be16, 2, sm_sem_u8f, 1, NULL);
+    SM_SEM_WALK(sm_sem_be16, 2, sm_sem_be16, 2, NULL);
 #undef SM_SEM_WALK
 }
 
