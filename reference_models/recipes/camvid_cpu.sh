@@ -25,7 +25,7 @@ MODEL="--backbone resnet18 --width 32 --aspp-channels 128 --output-stride 16 --m
 OPTIM="--crop-size 256 --batch-size 8 --scale-range 0.5,2.0 --lr 0.02 --weight-decay 5e-4 --warmup-iters 200 --seed 0"
 BASE="--dataset camvid --data-root $CAMVID $MODEL $OPTIM --device cpu --threads $THREADS --no-progress"
 RECIPE_ITERS=12000
-LOSS_ITERS=3000
+LOSS_ITERS=${LOSS_ITERS:-1000}
 
 loss_run() {  # the loss table: same model and schedule for every loss, only --loss / --class-weight differ
     local name=$1 args
@@ -40,7 +40,7 @@ loss_run() {  # the loss table: same model and schedule for every loss, only --l
         tversky) args="--loss tversky" ;;
         *) echo "unknown loss run $name" >&2; exit 2 ;;
     esac
-    $SM train $BASE $args --iterations $LOSS_ITERS --val-interval 500 --checkpoint-interval 500 \
+    $SM train $BASE $args --iterations $LOSS_ITERS --val-interval 250 --checkpoint-interval 250 \
         --log-interval 50 --out "$RUNS/s-$name"
 }
 
