@@ -479,11 +479,12 @@ class Trainer:
                                    "wall": round(self._clock["wall"], 1), "cpu": round(self._clock["cpu"], 1)})
                 log.info("it=%d loss=%.4f avg=%.4f lr=%.5f s/it=%.2f cpu=%.0fs", self.iteration, loss, running,
                          lr, dt, self._clock["cpu"])
-            if cfg.checkpoint_interval and self.iteration % cfg.checkpoint_interval == 0:
-                self.save_checkpoint()
+            # validate before the checkpoint, so that a run resumed from it keeps this validation
             if cfg.val_interval and self.iteration % cfg.val_interval == 0 and self.iteration < cfg.iterations:
                 self.validate()
                 self.write_history()
+            if cfg.checkpoint_interval and self.iteration % cfg.checkpoint_interval == 0:
+                self.save_checkpoint()
         if bar is not None:
             bar.close()
         if self.iteration < cfg.iterations:

@@ -455,6 +455,32 @@ def test_stop_after_then_resume_equals_one_run(tmp_path):
         assert torch.equal(a, b), name
 
 
+
+def test_a_run_resumed_from_a_checkpoint_keeps_the_validation_of_that_iteration(tmp_path):
+    """A checkpoint of an iteration that is also validated holds that validation, so a run resumed
+    from it (after a crash, say) has the uninterrupted run's history (it used to lose that entry:
+    the checkpoint was written before the validation)."""
+    kw = dict(iterations=6, val_interval=2, checkpoint_interval=2)
+    one = Trainer(_tiny_cfg(tmp_path / "one", **kw), train_set=_small_shapes(), val_set=_small_shapes(3, seed=1))
+    saved = {}
+    save = one.save_checkpoint
+
+    def keep_copies():
+        path = save()
+        saved[one.iteration] = Path(path).read_bytes()
+        return path
+
+    one.save_checkpoint = keep_copies
+    whole = one.fit()
+    ckpt4 = tmp_path / "ck4.pt"
+    ckpt4.write_bytes(saved[4])
+    assert [h["iteration"] for h in load_checkpoint(ckpt4)["history"]] == [2, 4]
+    rest = Trainer(_tiny_cfg(tmp_path / "two", **kw), train_set=_small_shapes(), val_set=_small_shapes(3, seed=1))
+    rest.resume(ckpt4)
+    resumed = rest.fit()
+    assert [h["iteration"] for h in resumed] == [h["iteration"] for h in whole] == [2, 4, 6]
+    assert [h["mIoU"] for h in resumed] == [h["mIoU"] for h in whole]
+
 # ------------------------------------------------------------------ preload, class balancing, layout
 def test_preload_holds_the_decoded_dataset(tmp_path):
     root = datasets.write_shapes(tmp_path / "s", n=5, size=(20, 24))
