@@ -112,6 +112,9 @@ _BY_VALUE = {"M": ("match_cat", "match_iou"), "B": ("bmatch_cat", "bmatch_iou"),
 #: the length field and header ``counts`` name of each list axis (``S``, shards, is a sum axis)
 _LISTS = {"M": ("match_cat", "matches"), "B": ("bmatch_cat", "boundary_matches"), "P": ("stuff_cat", "stuff_pairs"),
           "C": ("cell_count", "cells"), "V": ("conv_match_cat", "conv_matches")}
+#: axes ordered by value even with image pointers (the image row then only breaks ties): the
+#: stuff pairs, so that a state with cells lists them as one without
+_ALWAYS_BY_VALUE = frozenset({"P"})
 
 
 @dataclass(frozen=True)
@@ -317,14 +320,13 @@ class _State:
             has_pointer = inverse is not None and pointer in arrays
             if has_pointer:
                 arrays[pointer] = inverse[arrays[pointer]]
-            if axis == "P" and "stuff_cat" in arrays:  # by value, with or without image rows
-                keys = (arrays[pointer],) if has_pointer else ()
-                rorder = np.lexsort(keys + (arrays["stuff_iou"], arrays["stuff_cat"]))
+            by_value = axis in _BY_VALUE and _BY_VALUE[axis][0] in arrays
+            if by_value and (axis in _ALWAYS_BY_VALUE or not has_pointer):
+                cat, iou, *outer = _BY_VALUE[axis]  # outer keys (the variant) sort first
+                ties = (arrays[pointer],) if has_pointer else ()
+                rorder = np.lexsort(ties + (arrays[iou], arrays[cat], *(arrays[o] for o in outer)))
             elif has_pointer:  # rows of each image together, in image order
                 rorder = np.argsort(arrays[pointer], kind="stable")
-            elif axis in _BY_VALUE and _BY_VALUE[axis][0] in arrays:
-                cat, iou, *outer = _BY_VALUE[axis]  # outer keys (the variant) sort first
-                rorder = np.lexsort((arrays[iou], arrays[cat], *(arrays[o] for o in outer)))
             else:
                 continue
             for name in self._axis_fields(axis):
