@@ -257,7 +257,7 @@ def callgrind(task: str, base: dict, n: int, tmp: Path) -> tuple[list[str], dict
     # the engine scores on worker threads (even with jobs=1): collect the calling thread's
     # work (operator.call) and, on the workers, every compiled per-image / per-thread entry
     toggles = [f"--toggle-collect={pattern}" for pattern in (
-        "_operator_call*", "*PanopticBatch_*run", "*semantic_pair*", "*semantic_cached*",
+        "_operator_call*", "*PanopticBatch_*run", "*SemanticBatch_*run", "*semantic_pair*", "*semantic_cached*",
         "*panoptic_pair*", "*panoptic_cached*", "*score_pair*", "*score_cached*")]
     proc = subprocess.run(["valgrind", "--tool=callgrind", *toggles, f"--callgrind-out-file={out}",
                            sys.executable, "-c", code], capture_output=True, text=True, cwd=H.ROOT)

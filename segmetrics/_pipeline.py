@@ -258,10 +258,39 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
     sums = [np.zeros((k, k), dtype=np.int64) for _ in range(jobs)]
     inners = [np.zeros((3, k), dtype=np.int64) if bands else None for _ in range(jobs)]
     works = [_band.band_work(dilation_ratio, dilation) if bands else None for _ in range(jobs)]
-    workers = [Loop(lambda i, s=s, cm=cm, inner=inner, band=band: count(s, cm, inner, band, i))
-               for s, cm, inner, band in zip(scratch, sums, inners, works)]
+    batch = _semantic_batch(pairs) if cache is None else None
     try:
-        run(n, workers, progress=progress)
+        if batch is not None:
+            # one nogil call per thread reads, hashes and counts every image it can; the
+            # images it leaves go the per-image way below (which names their errors)
+            status = np.zeros(n, dtype=np.uint8)
+            counted = np.zeros(n, dtype=np.uint8)
+            want = digests is not None and _folder.sha256_source() is not None
+            digest_rows = np.zeros((n, 32), dtype=np.uint8) if want else None
+            hashed = np.zeros(n, dtype=np.uint8) if want else None
+            done = [np.zeros(1, dtype=np.int64) for _ in range(jobs)]
+            vec = rows if rows is not None else (None, None, None)
+            run(n, [Batch(lambda counter, s=s, cm=cm, inner=inner, band=band, d=d: batch.run(
+                        s, counter, cm, gcodes, pcodes, status, counted, d, digest_rows, hashed, *vec, band,
+                        inner if inner_rows is None else None, inner_rows if bands else None),
+                          lambda d=d: int(d[0]))
+                    for s, cm, inner, band, d in zip(scratch, sums, inners, works, done)], progress=progress)
+            if want:
+                for i in np.flatnonzero(hashed).tolist():
+                    digests[i] = digest_rows[i].tobytes()
+            rest = np.flatnonzero(status).tolist()
+            # an image the batch stopped half way (a bad label) has part of its counts in the sums;
+            # the per-image path below stops there too and raises the image's own error
+            partial = [pairs[i][0] for i in rest if counted[i]]
+        else:
+            rest, partial = range(n), []
+        if len(rest):
+            workers = [Loop(lambda j, s=s, cm=cm, inner=inner, band=band: count(s, cm, inner, band, rest[j]))
+                       for s, cm, inner, band in zip(scratch, sums, inners, works)]
+            run(len(rest), workers, progress=progress)
+        if partial:
+            raise SegmetricsError(f"image {partial[0]!r}: internal error, the fast path stopped on an image "
+                                  f"the per-image path scores; please report it")
     finally:
         if cache is not None:
             cache.close()
@@ -276,6 +305,17 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
             tp, fp, fn = rows
             out.image_boundary = np.stack(_band.band_counts(tp, tp + fn, tp + fp, inner_rows), axis=1)
     return out
+
+
+def _semantic_batch(pairs: Sequence[tuple]):
+    """The compiled batch of ``pairs`` when the kernels can read their files themselves
+    (local paths on a POSIX system), else None."""
+    if not _folder.files_supported():
+        return None
+    try:
+        return _fsem.SemanticBatch([os.fsencode(p[1]) for p in pairs], [os.fsencode(p[2]) for p in pairs])
+    except (TypeError, ValueError):  # not path-like (remote files), a NUL byte
+        return None
 
 
 # ----------------------------------------------------------------------------- panoptic
@@ -301,7 +341,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
                    jobs: int, cache_dir=None, progress: Optional[Callable[[int], None]] = None,
                    per_image: bool = False, reference: Callable[[tuple], ImageStats],
                    dilation_ratio: Optional[float] = None, dilation: Optional[int] = None,
-                   variants: Optional[Sequence[int]] = None) -> PanopticSums:
+                   variants: Optional[Sequence[int]] = None, digests: Optional[list] = None) -> PanopticSums:
     """Score ``(image_id, gt_annotation, pred_annotation or None)`` items (GT order).
 
     ``reference(item)`` returns the image's :class:`ImageStats` the slow way or
@@ -318,6 +358,10 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
     predictions, anything the fused kernels do not take) go the per-image way:
     the pairs counted by the kernels, or the reference, then
     :func:`~segmetrics._engine.image.table_stats`, which names errors and warnings.
+
+    ``digests`` (one entry per item): the compiled pass also hashes each GT file it
+    reads with the image's loaded segment columns (the run's fingerprint, see
+    :func:`segmetrics.folders._panoptic_digests`, which fills the entries left None).
     """
     cats = categories if isinstance(categories, CategoryIndex) else CategoryIndex(categories)
     k = len(cats)
@@ -378,11 +422,13 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
                                   recompute_gt_areas=recompute_gt_areas, where=where, gt_name=g_path,
                                   pred_name=p_path, band=band, variants=variants)
 
+    hashed = None
     try:
         if fast.any():
             if cache is None and _folder.files_supported():
                 # the kernel reads the files too: a thread makes one call in all
                 _set_paths(batch, fast, items, gt_dataset, pred_dataset, g_folder, p_folder)
+                hashed = _set_digests(batch, items, gt_dataset) if digests is not None else None
                 take = fast.astype(np.uint8)
                 workers = [Batch(lambda counter, t=t: batch.run(t.scratch, t.acc, counter, take, status),
                                  lambda t=t: t.acc.num_images) for t in threads]
@@ -390,6 +436,9 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
                 # progress: the images added (the per-image pass reports the others)
                 workers = [Loop(lambda i, t=t: fused(t, i), lambda t=t: t.acc.num_images) for t in threads]
             run(n, workers, progress=progress)
+            if hashed is not None:
+                for i in np.flatnonzero(hashed[1]).tolist():
+                    digests[i] = hashed[0][i].tobytes()
         rest = np.flatnonzero(status).tolist()  # the per-image path's images, in input order
         if rest:
             run(len(rest), [Loop(lambda j, t=t: image_stats(t, rest[j])) for t in threads[:len(rest)]],
@@ -409,6 +458,26 @@ def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folde
         gt_paths[i] = os.fsencode(png_path(gt_dataset, g_folder, image_id))
         pred_paths[i] = os.fsencode(png_path(pred_dataset, p_folder, image_id))
     batch.set_paths(gt_paths, pred_paths)
+
+
+def _set_digests(batch, items, gt_dataset) -> Optional[tuple]:
+    """Have ``batch.run`` hash the GT files of the images whose loaded segment columns still
+    hold (the digest of :func:`segmetrics.folders._panoptic_digests`); ``(digests (n, 32),
+    hashed (n,))`` arrays it fills, or None (no libcrypto, or columns not loaded from a file)."""
+    from .io.coco_panoptic import FlatColumns
+
+    flat = gt_dataset.columns
+    if _folder.sha256_source() is None or not isinstance(flat, FlatColumns):
+        return None
+    n = len(items)
+    start, end, ok = flat.ranges([it[0] for it in items], [it[1] for it in items])
+    out = (np.zeros((n, 32), dtype=np.uint8), np.zeros(n, dtype=np.uint8))
+    batch.set_digests(
+        [flat.ids.astype("<i8", copy=False), flat.category_ids.astype("<i8", copy=False),
+         flat.iscrowd.astype(np.uint8, copy=False), flat.area.astype("<f8", copy=False)],
+        np.ascontiguousarray(start, dtype=np.int64), np.ascontiguousarray(end, dtype=np.int64),
+        np.ascontiguousarray(ok, dtype=np.uint8), *out)
+    return out
 
 
 def _variant_sums(threads: list, stats: list) -> tuple:

@@ -1043,7 +1043,9 @@ def _count_panoptic(state: PanopticState, items: list, gt: PanopticDataset, pred
                                     per_image=state.per_image_kept,
                                     reference=_panoptic_reference(gt, pred, cats, recompute_gt_areas, band, variants),
                                     dilation_ratio=band[0] if band else None, dilation=band[1] if band else None,
-                                    variants=variants)
+                                    variants=variants, digests=digests)
+    if digests is not None:
+        _panoptic_digests(gt, items, jobs, digests)  # the images the compiled pass did not hash
     state.add_sums(sums, [it[0] for it in items], missing=[it[2] is None for it in items], digests=digests)
 
 
@@ -1110,14 +1112,19 @@ def _gt_columns(gt: PanopticDataset, image_id, ann):
     return cols
 
 
-def _panoptic_digests(gt: PanopticDataset, items: list, jobs: Optional[int]) -> list:
+def _panoptic_digests(gt: PanopticDataset, items: list, jobs: Optional[int], out: Optional[list] = None) -> list:
     """Per image: SHA-256 of its GT PNG bytes and its checked segments (id, category, crowd, area:
     little-endian int64, int64, uint8, float64), on ``jobs`` threads (reading and hashing release
     the GIL).  The segments of images whose loaded columns still hold are hashed straight from
     the flat column arrays; the others from :func:`_gt_columns`.  The error of the first failing
-    image in input order is raised."""
+    image in input order is raised.  ``out``: a list with an entry per item, of which only the
+    None entries are computed (the compiled batch hashes the files it reads, see
+    :func:`segmetrics._pipeline.panoptic_files`)."""
     n = len(items)
-    out: list = [None] * n
+    out = [None] * n if out is None else out
+    todo = [i for i, d in enumerate(out) if d is None]
+    if not todo:
+        return out
     g_folder = folder_str(gt)
     flat = gt.columns
     if isinstance(flat, FlatColumns):
@@ -1143,7 +1150,7 @@ def _panoptic_digests(gt: PanopticDataset, items: list, jobs: Optional[int]) -> 
                     np.ascontiguousarray(cols.area, dtype="<f8").tobytes()]
         out[i] = _digest(_file_bytes(png_path(gt, g_folder, image_id), "ground truth"), *tail)
 
-    _pipeline.run_indexed(n, work, lambda: None, _jobs(jobs, n))
+    _pipeline.run_indexed(len(todo), lambda slot, j: work(slot, todo[j]), lambda: None, _jobs(jobs, len(todo)))
     return out
 
 
@@ -1321,7 +1328,7 @@ class _PanopticCounting:
         with _suggest_validate(self.validate_command):
             for local, gt, pred, names in staged_panoptic(items, self.gt, self.pred):
                 with real_names(names):
-                    part = _panoptic_digests(gt, local, jobs)
+                    part = [None] * len(local)
                     _count_panoptic(state, local, gt, pred, self.categories,
                                     recompute_gt_areas=self.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
                                     progress=progress, digests=part, band=self.band)

@@ -612,13 +612,25 @@ def fingerprint(image_ids: list, digests: np.ndarray, extra: bytes = b"") -> str
     threads or shards), and the fingerprint of merged shards equals the
     fingerprint of the whole run.
     """
-    order = sorted(range(len(image_ids)), key=lambda i: id_key(image_ids[i]))
-    h = hashlib.sha256(extra)
+    n = len(image_ids)
+    kinds = {type(i) for i in image_ids}
+    if kinds <= {int} or kinds == {str}:
+        # the common cases, without a key object per image: plain ints sort by value and their
+        # JSON text is str(); strings sort by text, and plain printable ASCII ones need no escape
+        order = sorted(range(n), key=image_ids.__getitem__)
+        texts = [(str(t) if kinds == {int} or (t.isascii() and t.isprintable() and '"' not in t
+                                                 and "\\" not in t) else None) for t in image_ids]
+        texts = [json.dumps(image_ids[i]) if t is None else (t if kinds == {int} else f'"{t}"')
+                 for i, t in enumerate(texts)]
+    else:
+        order = sorted(range(n), key=lambda i: id_key(image_ids[i]))
+        texts = [json.dumps(_json_id(i)) for i in image_ids]
+    parts = [extra]
     for i in order:
-        h.update(json.dumps(_json_id(image_ids[i])).encode("ascii") + b"\0")
         d = digests[i]
-        h.update(bytes(d) if isinstance(d, (bytes, bytearray)) else np.asarray(d, dtype=np.uint8).tobytes())
-    return "sha256:" + h.hexdigest()
+        parts += (texts[i].encode("ascii"), b"\0",
+                  bytes(d) if isinstance(d, (bytes, bytearray)) else np.asarray(d, dtype=np.uint8).tobytes())
+    return "sha256:" + hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 # ----------------------------------------------------------------------------- semantic

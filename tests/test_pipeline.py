@@ -624,3 +624,129 @@ def test_engine_sums_identical_for_any_jobs_and_cache(tmp_path):
             a, b = getattr(first, field), getattr(sums, field)
             assert a.dtype == b.dtype and np.array_equal(a, b), field
         assert sums.warnings == first.warnings and sums.num_images == first.num_images
+
+
+# ----------------------------------------------------------------------------- compiled batches
+# The compiled batch runs (SemanticBatch, PanopticBatch.run) read, hash and count the images
+# they can take; the per-image path takes the rest.  Oracle: the same run with the batch
+# (or its hashing) switched off, and hashlib.
+
+def test_libcrypto_sha256_equals_hashlib():
+    import hashlib
+    import sys
+
+    from segmetrics._kernels import folder as kfolder
+
+    if kfolder.sha256_source() is None:
+        assert not sys.platform.startswith("linux"), "libcrypto (hashlib's) should be found on Linux"
+        pytest.skip("no libcrypto: the digests are made in Python")
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 55, 56, 63, 64, 65, 1000, 100_003):
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        tails = (b"", data[:7], b"\x00" * 64, data[::-1])
+        assert kfolder.sha256(data) == hashlib.sha256(data).digest()
+        assert kfolder.sha256(data, tails) == hashlib.sha256(data + b"".join(tails)).digest()
+    with pytest.raises(TypeError):
+        kfolder.sha256(b"x", ("not bytes",))
+
+
+def _without_sha():
+    """Run as on a machine without libcrypto: the compiled paths hash nothing."""
+    from segmetrics._kernels import folder as kfolder
+
+    found = kfolder._find_sha256()
+    kfolder._set_sha256(0, 0, 0, None)
+    assert kfolder.sha256_source() is None and kfolder.sha256(b"x") is None
+    return lambda: kfolder._set_sha256(*found[0], found[1]) if found else None
+
+
+@pytest.mark.parametrize("modes", [("L",), ("L", "P", "I;16", "P4")])
+def test_semantic_batch_equals_per_image_path(tmp_path, modes, monkeypatch):
+    """Every output (metrics, per-image rows, Boundary IoU, fingerprint, state digests) of a folder
+    run is the same through the compiled batch, without it, and without libcrypto; images the
+    batch cannot take (4-bit palette) go the per-image way."""
+    from segmetrics.folders import evaluate_semantic_folders
+
+    rng = np.random.default_rng(11)
+    pairs = make_semantic(tmp_path, rng, n=10, modes=modes, ignore=15)
+    assert _pipeline._semantic_batch(pairs) is not None
+    real_batch = _pipeline._semantic_batch
+    runs = {}
+    for way in ("batch", "per-image", "no libcrypto"):
+        restore = None
+        if way == "per-image":
+            monkeypatch.setattr(_pipeline, "_semantic_batch", lambda pairs: None)
+        elif way == "no libcrypto":
+            monkeypatch.setattr(_pipeline, "_semantic_batch", real_batch)
+            restore = _without_sha()
+        try:
+            for jobs in (1, 3):
+                for boundary in (False, True):
+                    r = evaluate_semantic_folders(tmp_path / "gt", tmp_path / "pred", num_classes=K, ignore_index=15,
+                                                  pred_labels="class-index", per_image=True, boundary=boundary,
+                                                  jobs=jobs)
+                    runs[way, jobs, boundary] = r
+        finally:
+            if restore is not None:
+                restore()
+    for (way, jobs, boundary), r in runs.items():
+        want = runs["per-image", 1, boundary]
+        assert r.to_dict() == want.to_dict(), (way, jobs, boundary)
+        assert r.dataset["fingerprint"] == want.dataset["fingerprint"]
+        np.testing.assert_array_equal(r.state._array("image_digest"), want.state._array("image_digest"))
+
+
+def test_semantic_batch_bad_label_and_missing_file_errors(tmp_path):
+    """The batch leaves a pair with a bad label or an unreadable file to the per-image path,
+    which names it (the smallest failing index when several fail)."""
+    from segmetrics.folders import evaluate_semantic_files
+
+    rng = np.random.default_rng(3)
+    pairs = make_semantic(tmp_path, rng, n=8)
+    bad = _pillow(pairs[5][2]).copy()
+    bad.flat[:] = 200
+    _save(pairs[5][2], bad, "L")
+    for jobs in (1, 2):
+        with pytest.raises(LabelError, match="200"):
+            evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=jobs)
+    pairs[2][1].unlink()
+    for jobs in (1, 2):
+        with pytest.raises(DataFileError, match="002"):
+            evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=jobs)
+
+
+@pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
+def test_panoptic_batch_digests_equal_python_digests(tmp_path, monkeypatch):
+    """The GT digests the compiled panoptic pass makes while it reads the files equal the
+    Python digest pass (fingerprint and per-image state digests), with and without libcrypto."""
+    import json
+
+    from segmetrics._kernels import folder as kfolder
+    from segmetrics.folders import evaluate_panoptic_folders
+
+    gt, pred = make_panoptic(tmp_path, np.random.default_rng(4), n=12)
+    gj, pj = tmp_path / "gt.json", tmp_path / "pred.json"
+    gj.write_text(json.dumps({"annotations": list(gt.annotations.values()), "categories": CATS}))
+    pj.write_text(json.dumps({"annotations": list(pred.annotations.values())}))
+    hashed = []
+    real = _pipeline._set_digests
+    monkeypatch.setattr(_pipeline, "_set_digests", lambda *a: hashed.append(out := real(*a)) or out)
+
+    def run(jobs):
+        return evaluate_panoptic_folders(gj, pj, gt_folder=tmp_path / "gt", pred_folder=tmp_path / "pred",
+                                         per_image=True, jobs=jobs)
+
+    got = [run(1), run(2)]
+    if kfolder.sha256_source() is not None:
+        assert hashed and all(h is not None and h[1].all() for h in hashed)  # every image hashed in C
+    monkeypatch.setattr(_pipeline, "_set_digests", lambda *a: None)
+    want = run(2)
+    restore = _without_sha()
+    monkeypatch.setattr(_pipeline, "_set_digests", real)
+    try:
+        got.append(run(2))
+    finally:
+        restore()
+    for r in got:
+        assert r.to_dict() == want.to_dict()
+        np.testing.assert_array_equal(r.state._array("image_digest"), want.state._array("image_digest"))

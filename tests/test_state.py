@@ -305,3 +305,36 @@ def test_variant_matches_have_their_own_axis_and_never_go_with_cells(tmp_path):
     bad = dict(arrays, conv_match_var=np.full(len(keys), v, np.int64))
     with pytest.raises(InputError, match="variant"):
         PanopticState.from_arrays(3, bad, groups=st.groups)
+
+
+def test_fingerprint_equals_its_definition_for_every_kind_of_id():
+    """The documented definition, written plainly: SHA-256 over ``extra`` and, per image in
+    canonical id order (integers by value, then the rest by text), the id's JSON text, a NUL
+    byte and its 32-byte digest.  The fast paths (all plain ints, all strings) must agree."""
+    import hashlib
+    import json
+
+    from segmetrics.state import fingerprint
+
+    def plain(ids, digests, extra):
+        def key(i):
+            x = ids[i]
+            is_int = isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+            return (0, int(x), "") if is_int else (1, 0, str(x))
+        h = hashlib.sha256(extra)
+        for i in sorted(range(len(ids)), key=key):
+            x = ids[i]
+            x = int(x) if isinstance(x, np.integer) and not isinstance(x, np.bool_) else x
+            x = x if isinstance(x, str) or (isinstance(x, int) and not isinstance(x, bool)) else str(x)
+            d = digests[i]
+            h.update(json.dumps(x).encode("ascii") + b"\0" + (d if isinstance(d, bytes) else d.tobytes()))
+        return "sha256:" + h.hexdigest()
+
+    rng = np.random.default_rng(2)
+    cases = [rng.permutation(300).tolist(), [-4, 10**20, 0, 7], [f"img_{i:05d}" for i in rng.permutation(200)],
+             ['a"b', "é", "x\\y", "tab\t", "line\u2028", "plain", "Z", "a/b c", ""],
+             [1, "1", 2, np.int64(3), True, 2.5], [np.int64(5), 3], []]
+    for ids in cases:
+        digests = rng.integers(0, 256, (len(ids), 32), dtype=np.uint8)
+        for d in (digests, [bytes(r) for r in digests]):
+            assert fingerprint(ids, d, b"cats") == plain(ids, d, b"cats"), ids[:4]

@@ -42,8 +42,22 @@ cdef class Scratch:
 cdef class WorkCounter:
     cdef int64_t next_index, stop_at
     cdef int64_t take(self) noexcept nogil
+    cdef int64_t take_below(self, Py_ssize_t n) noexcept nogil
+
+
+# The (GT, prediction) file names of a run's images, for the batch runs that read the files.
+cdef class FilePairs:
+    cdef object _names
+    cdef const char **ptrs
+    cdef readonly Py_ssize_t n
 
 
 # Unfilter row y of an inflated image in place (rows above already done); NULL on a bad
 # filter type.
 cdef uint8_t *unfilter(const png_header *hdr, uint8_t *raw, size_t y) noexcept nogil
+
+
+# SHA-256 of a file's bytes followed by `ntails` more byte strings, with OpenSSL's functions
+# (found at import, see folder.pyx); -1 when they were not found (the caller hashes in Python).
+cdef int sha256_parts(const uint8_t *data, size_t n, const uint8_t **tails, const size_t *tail_n,
+                      int ntails, uint8_t *out) noexcept nogil

@@ -24,9 +24,14 @@ needs the Python statistics.  After status 1 the counts may hold part of the
 image (``Scratch.counted``), so the caller must not use them.
 
 :class:`WorkCounter` hands image indices to the threads of one run.
+
+The digests of GT files (the dataset fingerprint, see :mod:`segmetrics.state`) are
+SHA-256 by OpenSSL's libcrypto, the copy Python's ``hashlib`` loaded, called
+without the GIL by the compiled batch runs (:func:`sha256_parts`); without it they
+are hashed in Python.
 """
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
@@ -244,6 +249,11 @@ cdef class WorkCounter:
         cdef int64_t i = sm_next_index(&self.next_index)
         return i if i < sm_load(&self.stop_at) else -1
 
+    cdef int64_t take_below(self, Py_ssize_t n) noexcept nogil:
+        """The next index below n, or -1."""
+        cdef int64_t i = self.take()
+        return i if i < n else -1
+
     def next(self) -> int:
         """The next index to work on, or -1 when the run is done or stopped."""
         return self.take()
@@ -257,6 +267,141 @@ cdef class WorkCounter:
         sm_store(&self.stop_at, -1)
 
 
+cdef class FilePairs:
+    """The GT and prediction file names (``bytes``, as ``os.fsencode`` gives them; an empty
+    name for an image the batch does not read) of every image of a run: image ``i``'s are
+    ``ptrs[2 i]`` and ``ptrs[2 i + 1]``."""
+
+    def __cinit__(self, list gt_names, list pred_names):
+        cdef Py_ssize_t i
+        self.ptrs = NULL
+        self.n = len(gt_names)
+        if len(pred_names) != self.n:
+            raise ValueError("one GT and one prediction path per image")
+        for i in range(self.n):
+            if type(gt_names[i]) is not bytes or type(pred_names[i]) is not bytes:
+                raise TypeError("paths must be bytes")
+            if b"\0" in gt_names[i] or b"\0" in pred_names[i]:
+                raise ValueError("a path holds a NUL byte")
+        self._names = (list(gt_names), list(pred_names))
+        self.ptrs = <const char **>malloc(max(2 * self.n, 1) * sizeof(char *))
+        if self.ptrs == NULL:
+            raise MemoryError()
+        for i in range(self.n):
+            self.ptrs[2 * i] = PyBytes_AS_STRING(self._names[0][i])
+            self.ptrs[2 * i + 1] = PyBytes_AS_STRING(self._names[1][i])
+
+    def __dealloc__(self):
+        free(self.ptrs)
+
+
 def files_supported() -> bool:
     """Whether the kernels can read files themselves on this platform."""
     return SM_FILES == 1
+
+
+# ----------------------------------------------------------------------------- SHA-256
+# OpenSSL's one-context SHA-256 functions (SHA256_Init / _Update / _Final), called through
+# pointers found at import; the context is OpenSSL's 112-byte SHA256_CTX (more room here).
+ctypedef int (*sha_init_t)(void *) noexcept nogil
+ctypedef int (*sha_update_t)(void *, const void *, size_t) noexcept nogil
+ctypedef int (*sha_final_t)(unsigned char *, void *) noexcept nogil
+
+cdef sha_init_t _sha_init = NULL
+cdef sha_update_t _sha_update = NULL
+cdef sha_final_t _sha_final = NULL
+_sha256_source = None
+
+cdef struct _ShaCtx:
+    uint64_t words[64]      # 512 bytes, aligned; SHA256_CTX needs 112
+
+
+cdef int sha256_parts(const uint8_t *data, size_t n, const uint8_t **tails, const size_t *tail_n,
+                      int ntails, uint8_t *out) noexcept nogil:
+    cdef _ShaCtx ctx
+    cdef int j
+    if _sha_final == NULL:
+        return -1
+    if _sha_init(&ctx) != 1 or _sha_update(&ctx, data, n) != 1:
+        return -1
+    for j in range(ntails):
+        if tail_n[j] and _sha_update(&ctx, tails[j], tail_n[j]) != 1:
+            return -1
+    if _sha_final(out, &ctx) != 1:
+        return -1
+    return 0
+
+
+def sha256(bytes data, tails=()):
+    """SHA-256 of ``data`` followed by each of ``tails`` (bytes) with the compiled path, or
+    None when libcrypto was not found (tests compare it with ``hashlib``)."""
+    cdef uint8_t out[32]
+    cdef const uint8_t *tp[8]
+    cdef size_t tn[8]
+    cdef int j, nt = len(tails)
+    if nt > 8:
+        raise ValueError("at most 8 tails")
+    if not all(isinstance(t, bytes) for t in tails):
+        raise TypeError("tails must be bytes")
+    for j in range(nt):
+        tp[j] = <const uint8_t *>PyBytes_AS_STRING(tails[j])
+        tn[j] = len(tails[j])
+    if sha256_parts(<const uint8_t *>PyBytes_AS_STRING(data), len(data), tp, tn, nt, out) != 0:
+        return None
+    return PyBytes_FromStringAndSize(<char *>out, 32)
+
+
+def sha256_source():
+    """The library whose SHA-256 the compiled batch runs call, or None (hashed in Python)."""
+    return _sha256_source
+
+
+def _set_sha256(uintptr_t init, uintptr_t update, uintptr_t final, source):
+    """Install (or, with zeros, remove) the SHA-256 entry points; kept only when they hash a
+    test message as hashlib does."""
+    global _sha_init, _sha_update, _sha_final, _sha256_source
+    import hashlib
+    _sha_init, _sha_update, _sha_final = <sha_init_t>init, <sha_update_t>update, <sha_final_t>final
+    _sha256_source = source
+    if not (init and update and final):
+        _sha_init, _sha_update, _sha_final, _sha256_source = NULL, NULL, NULL, None
+        return None
+    probe = bytes(range(256)) * 5
+    if sha256(probe, (b"segmetrics", b"")) != hashlib.sha256(probe + b"segmetrics").digest():
+        _sha_init, _sha_update, _sha_final, _sha256_source = NULL, NULL, NULL, None
+    return _sha256_source
+
+
+def _find_sha256():
+    """(addresses of SHA256_Init / _Update / _Final, library path) from the libcrypto that
+    Python's hashlib loaded (else the usual names), or None."""
+    import ctypes
+    import sys
+    candidates = []
+    try:
+        import _hashlib  # noqa: F401 - loads the libcrypto whose functions are wanted
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                if "libcrypto" in line and "/" in line:
+                    path = line[line.index("/"):].strip()
+                    if path not in candidates:
+                        candidates.append(path)
+    except (ImportError, OSError):
+        pass
+    if sys.platform.startswith("linux"):
+        candidates += ["libcrypto.so.3", "libcrypto.so.1.1"]
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            addrs = [ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                     for name in ("SHA256_Init", "SHA256_Update", "SHA256_Final")]
+        except (OSError, AttributeError):
+            continue
+        if all(addrs):
+            return addrs, path
+    return None
+
+
+_found_sha = _find_sha256()
+if _found_sha is not None:
+    _set_sha256(*_found_sha[0], _found_sha[1])

@@ -27,7 +27,9 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 import numpy as np
 
 from segmetrics._kernels.boundary cimport BandWork, bd_build_row_end
-from segmetrics._kernels.folder cimport NEEDS_PYTHON, OK, REFERENCE, Scratch, WorkCounter, unfilter
+from segmetrics._kernels.folder cimport (
+    NEEDS_PYTHON, OK, REFERENCE, FilePairs, Scratch, WorkCounter, sha256_parts, unfilter,
+)
 from segmetrics._kernels.panoptic cimport PairBandSink, PairTable, pair_band_emit
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
@@ -410,11 +412,16 @@ cdef class PanopticBatch:
     cdef int64_t[:, ::1] img_tp, img_fp, img_fn, img_btp, img_bfp, img_bfn
     cdef readonly bint recompute_gt_areas, per_image, boundary
     cdef readonly Py_ssize_t k
-    cdef object _paths, _counts, _bcounts
-    cdef const char **path_ptrs
-
-    def __dealloc__(self):
-        free(self.path_ptrs)
+    cdef object _counts, _bcounts, _dcols
+    cdef FilePairs files
+    # the GT digests of :meth:`run` (see :meth:`set_digests`)
+    cdef const uint8_t *d_col[4]
+    cdef size_t d_size[4]
+    cdef const int64_t[::1] d_start, d_end
+    cdef const uint8_t[::1] d_ok
+    cdef uint8_t[:, ::1] d_out
+    cdef uint8_t[::1] d_done
+    cdef bint hashing
 
     def __init__(self, Py_ssize_t k, g_start, g_end, g_ids, g_cat, g_crowd, g_area, g_order,
                  p_start, p_end, p_ids, p_cat, bint recompute_gt_areas, bint per_image=False,
@@ -530,22 +537,50 @@ cdef class PanopticBatch:
 
     def set_paths(self, list gt_paths, list pred_paths):
         """File names (``bytes``, as ``os.fsencode`` gives) of every image, for :meth:`run`."""
-        cdef Py_ssize_t n = self.g_start.shape[0], i
-        if len(gt_paths) != n or len(pred_paths) != n:
+        if len(gt_paths) != self.g_start.shape[0]:
             raise ValueError("one GT and one prediction path per image")
-        for i in range(n):
-            if type(gt_paths[i]) is not bytes or type(pred_paths[i]) is not bytes:
-                raise TypeError("paths must be bytes")
-            if b"\0" in gt_paths[i] or b"\0" in pred_paths[i]:
-                raise ValueError("a path holds a NUL byte")
-        self._paths = (list(gt_paths), list(pred_paths))
-        free(self.path_ptrs)
-        self.path_ptrs = <const char **>malloc(max(2 * n, 1) * sizeof(char *))
-        if self.path_ptrs == NULL:
-            raise MemoryError()
-        for i in range(n):
-            self.path_ptrs[2 * i] = PyBytes_AS_STRING(self._paths[0][i])
-            self.path_ptrs[2 * i + 1] = PyBytes_AS_STRING(self._paths[1][i])
+        self.files = FilePairs(gt_paths, pred_paths)
+
+    def set_digests(self, columns, const int64_t[::1] start, const int64_t[::1] end, const uint8_t[::1] ok,
+                    uint8_t[:, ::1] out, uint8_t[::1] done):
+        """Have :meth:`run` hash each GT file it reads: image ``i`` with ``ok[i]`` gets the
+        SHA-256 of its file's bytes followed by rows ``start[i]:end[i]`` of each of the
+        ``columns`` (contiguous arrays, hashed as their bytes) in ``out[i]``, and
+        ``done[i] = 1``.  Without libcrypto (:func:`~segmetrics._kernels.folder.sha256`)
+        nothing is hashed."""
+        cdef Py_ssize_t n = self.g_start.shape[0], j
+        cdef const uint8_t[::1] view
+        if len(columns) != 4:
+            raise ValueError("four digest columns")
+        if not (start.shape[0] == end.shape[0] == ok.shape[0] == out.shape[0] == done.shape[0] == n) \
+                or out.shape[1] != 32:
+            raise ValueError("start, end, ok, done need one entry per image and out (n, 32)")
+        cols = [np.ascontiguousarray(c) for c in columns]
+        rows = cols[0].shape[0]
+        for j in range(4):
+            if cols[j].ndim != 1 or cols[j].shape[0] != rows:
+                raise ValueError("digest columns of different lengths")
+        for j in range(n):
+            if ok[j] and not 0 <= start[j] <= end[j] <= rows:
+                raise ValueError("image rows outside the digest columns")
+        self._dcols = cols
+        for j in range(4):
+            view = cols[j].view(np.uint8)
+            self.d_col[j] = &view[0] if view.shape[0] else <const uint8_t *>_EMPTY
+            self.d_size[j] = cols[j].itemsize
+        self.d_start, self.d_end, self.d_ok, self.d_out, self.d_done = start, end, ok, out, done
+        self.hashing = True
+
+    cdef void _digest(self, int64_t i, const uint8_t *data, size_t n) noexcept nogil:
+        cdef const uint8_t *tails[4]
+        cdef size_t lens[4]
+        cdef int j
+        cdef int64_t a = self.d_start[i], b = self.d_end[i]
+        for j in range(4):
+            tails[j] = self.d_col[j] + <size_t>a * self.d_size[j]
+            lens[j] = <size_t>(b - a) * self.d_size[j]
+        if sha256_parts(data, n, tails, lens, 4, &self.d_out[i, 0]) == 0:
+            self.d_done[i] = 1
 
     def run(self, Scratch s, PanopticAccumulator acc, WorkCounter counter, uint8_t[::1] take,
             uint8_t[::1] status):
@@ -558,7 +593,7 @@ cdef class PanopticBatch:
         cdef int64_t i
         cdef size_t gn, pn
         cdef int st
-        if self.path_ptrs == NULL:
+        if self.files is None:
             raise ValueError("set_paths first")
         if take.shape[0] != n or status.shape[0] != n:
             raise ValueError("take and status need one entry per image")
@@ -568,13 +603,15 @@ cdef class PanopticBatch:
             raise ValueError("a boundary batch needs accumulators with a band")
         with nogil:
             while True:
-                i = counter.take()
-                if i < 0 or i >= n:
+                i = counter.take_below(n)
+                if i < 0:
                     break
                 st = REFERENCE
-                if (take[i] and s.read_file(0, self.path_ptrs[2 * i], &gn) == 0
-                        and s.read_file(1, self.path_ptrs[2 * i + 1], &pn) == 0):
-                    st = self._score(s, acc, i, s.fbuf[0], gn, s.fbuf[1], pn, False)
+                if take[i] and s.read_file(0, self.files.ptrs[2 * i], &gn) == 0:
+                    if self.hashing and self.d_ok[i]:
+                        self._digest(i, s.fbuf[0], gn)
+                    if s.read_file(1, self.files.ptrs[2 * i + 1], &pn) == 0:
+                        st = self._score(s, acc, i, s.fbuf[0], gn, s.fbuf[1], pn, False)
                 status[i] = <uint8_t>st
 
     cdef int _stats(self, Scratch s, PanopticAccumulator acc, Py_ssize_t i) noexcept nogil:

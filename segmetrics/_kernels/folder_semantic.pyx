@@ -12,12 +12,18 @@ row walk also builds both maps' runs of codes (the prediction is then read under
 ignored ground truth too: its band is that of its whole map); after the last row the
 band pass adds the image's interior counts to ``interior`` (rows ``gt_in``,
 ``pred_in``, ``both_in`` of ``bd_semantic_interior``).
+
+:class:`SemanticBatch` holds the file paths of a run: its :meth:`~SemanticBatch.run`
+reads the files itself (POSIX), hashes each GT file (the run's fingerprint) and
+counts every pair it can, taking images from a shared
+:class:`~segmetrics._kernels.folder.WorkCounter`, so a thread makes one nogil call
+for a whole run; the images it leaves (status not 0) go the per-image way.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memset
 
 from segmetrics._kernels.boundary cimport BandWork, BdBuild, bd_build_piece, bd_build_row_end
-from segmetrics._kernels.folder cimport OK, Scratch, unfilter
+from segmetrics._kernels.folder cimport OK, REFERENCE, FilePairs, Scratch, WorkCounter, sha256_parts, unfilter
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
     SM_NO_SKIP, sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_pairs_begin,
@@ -271,3 +277,79 @@ def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
     s.bad_gt = sink.bad_gt
     s.bad_pred = sink.bad_pred
     return status
+
+
+cdef class SemanticBatch:
+    """The file names of a run's pairs (see :class:`~segmetrics._kernels.folder.FilePairs`) for
+    :meth:`run`."""
+
+    cdef FilePairs files
+    cdef readonly Py_ssize_t n
+
+    def __cinit__(self, list gt_paths, list pred_paths):
+        self.files = FilePairs(gt_paths, pred_paths)
+        self.n = self.files.n
+
+    def run(self, Scratch s, WorkCounter counter, int64_t[:, ::1] cm, const int32_t[::1] gt_codes,
+            const int32_t[::1] pred_codes, uint8_t[::1] status, uint8_t[::1] counted, int64_t[::1] done,
+            uint8_t[:, ::1] digests=None, uint8_t[::1] hashed=None,
+            int64_t[:, ::1] tp=None, int64_t[:, ::1] fp=None, int64_t[:, ::1] fn=None,
+            BandWork band=None, int64_t[:, ::1] interior=None, int64_t[:, :, ::1] interior_rows=None):
+        """Count images from the shared counter until none is left, without the GIL: image
+        ``i`` is read, its GT file hashed into ``digests[i]`` (``hashed[i] = 1``; given
+        both), and its pair counted into ``cm`` as :func:`semantic_pair` does (its TP / FP /
+        FN into row ``i`` of ``tp`` / ``fp`` / ``fn`` when given; with ``band``, its interior
+        counts into ``interior``, or row ``i`` of ``interior_rows``).  ``status[i]`` is the
+        kernel's status (1 when a file could not be read), ``counted[i]`` whether pixels
+        were added before a non-zero status; ``done[0]`` counts this call's images.  Call
+        from several threads with one counter and one status array, each with its own
+        scratch, sums and ``done``."""
+        cdef Py_ssize_t n = self.n, K = cm.shape[0]
+        cdef int64_t i
+        cdef size_t gn, pn
+        cdef int st
+        cdef png_header gh, ph
+        cdef sm_sem_sink sink0, sink
+        cdef sm_sem_lut glut, plut
+        cdef bint rows = tp is not None, hashing = digests is not None
+        cdef int64_t *inner = NULL
+        cdef bint per_inner = band is not None and interior_rows is not None
+        if status.shape[0] != n or counted.shape[0] != n or done.shape[0] < 1:
+            raise ValueError("status and counted need one entry per image")
+        if gt_codes.shape[0] < 65536:
+            raise ValueError("code tables need 65536 entries and cm must be square")
+        if hashing and (hashed is None or digests.shape[0] != n or digests.shape[1] != 32 or hashed.shape[0] != n):
+            raise ValueError("digests must be (n, 32) with hashed (n,)")
+        if rows and (fp is None or fn is None or tp.shape[0] != n or tp.shape[1] != K
+                     or fp.shape[0] != n or fp.shape[1] != K or fn.shape[0] != n or fn.shape[1] != K):
+            raise ValueError("tp, fp, fn must all be (n, K)")
+        if band is not None and interior_rows is not None:
+            if interior_rows.shape[0] != n or interior_rows.shape[1] != 3 or interior_rows.shape[2] != K:
+                raise ValueError("interior_rows must be (n, 3, K)")
+            _sink(&sink0, &plut, cm, pred_codes, None, None, None, band, interior_rows[0])
+        else:
+            _sink(&sink0, &plut, cm, pred_codes, None, None, None, band, interior)
+            if band is not None:
+                inner = &interior[0, 0]
+        glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], 65536, False, 0
+        with nogil:
+            i = counter.take_below(n)
+            while i >= 0:
+                s.begin()
+                st = REFERENCE
+                if s.read_file(0, self.files.ptrs[2 * i], &gn) == 0:
+                    if hashing and sha256_parts(s.fbuf[0], gn, NULL, NULL, 0, &digests[i, 0]) == 0:
+                        hashed[i] = 1
+                    if s.read_file(1, self.files.ptrs[2 * i + 1], &pn) == 0:
+                        sink = sink0
+                        if rows:
+                            sink.tp, sink.fp, sink.fn = &tp[i, 0], &fp[i, 0], &fn[i, 0]
+                        memset(&gh, 0, sizeof(gh))
+                        st = s.open_pair(s.fbuf[0], gn, s.fbuf[1], pn, &gh, &ph, 1)
+                        if st == OK:
+                            st = _pair_rows(s, &gh, &ph, &glut, &plut, &sink, False, band)
+                            st = _band_end(s, st, band, &interior_rows[i, 0, 0] if per_inner else inner, K)
+                status[i] = <uint8_t>st
+                counted[i] = <uint8_t>(st != OK and s.counted)
+                done[0] += 1
+                i = counter.take_below(n)
