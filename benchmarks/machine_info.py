@@ -88,6 +88,9 @@ def header(title: str, cmd: str, started, load_before, load_after, dists=()) -> 
         f"- Python {platform.python_version()}"
         + "".join(f", {d} {version(d)}" for d in dists),
     ]
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        lines.append("- this shell sets `PYTHONDONTWRITEBYTECODE`: the tools' fresh processes run without it, from "
+                     "compiled bytecode (`harness.prepare_bytecode`), as after `pip install`")
     if busy(load_before):
         lines.append(
             f"- **measured on a shared, busy machine** (load average {load_before[0]:.1f} on {ncpu} CPUs "

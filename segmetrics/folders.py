@@ -1401,7 +1401,7 @@ def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, p
     with _suggest_validate(validate):
         if not recompute_gt_areas:
             _check_zero_areas(gt, items, gt_name)
-        run_warnings = panoptic_preset_problems(
+        run_warnings = [] if p is None or p.expected_num_categories is None else panoptic_preset_problems(
             p, [c.get("id") for c in gt.categories if isinstance(c, dict)],
             sum(1 for it in items for seg in it[1].get("segments_info", []) if seg.get("iscrowd")), gt_name)
     result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]

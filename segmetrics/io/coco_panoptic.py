@@ -403,6 +403,7 @@ class FlatColumns(Mapping):
         self._pos = {image_id: j for j, image_id in enumerate(image_ids)}
         self._flat_ok = ok.astype(bool)
         self._extra = extra
+        self._lists = None
 
     def __getitem__(self, image_id) -> SegmentColumns:
         j = self._pos.get(image_id)
@@ -423,10 +424,10 @@ class FlatColumns(Mapping):
         that the image's annotation (None: no annotation) still holds the very
         ``segments_info`` list with the same length as at load time."""
         n = len(image_ids)
-        start = np.zeros(n, dtype=np.int64)
-        end = np.zeros(n, dtype=np.int64)
-        ok = np.zeros(n, dtype=bool)
-        pos, flat_ok, segments, offsets = self._pos, self._flat_ok, self.segments, self.offsets.tolist()
+        start, end, ok = [0] * n, [0] * n, [False] * n
+        if self._lists is None:  # plain lists: element access without NumPy scalars
+            self._lists = (self._flat_ok.tolist(), self.offsets.tolist())
+        pos, segments, (flat_ok, offsets) = self._pos, self.segments, self._lists
         for i, (image_id, ann) in enumerate(zip(image_ids, annotations)):
             j = pos.get(image_id)
             if j is None or ann is None or not flat_ok[j]:
@@ -435,7 +436,7 @@ class FlatColumns(Mapping):
             a, b = offsets[j], offsets[j + 1]
             if segs is segments[j] and len(segs) == b - a:  # SegmentColumns.describes, on the flat rows
                 start[i], end[i], ok[i] = a, b, True
-        return start, end, ok
+        return np.array(start, dtype=np.int64), np.array(end, dtype=np.int64), np.array(ok, dtype=bool)
 
 
 def _fast_columns(segments: list) -> SegmentColumns | None:

@@ -183,10 +183,13 @@ def find_label_files(
     folders: dict = {}
 
     def join(rel, name):  # one Path per folder, then one cheap child per file
-        folder = folders.get(rel)
-        if folder is None:
-            folder = folders[rel] = root / rel
-        return folder / name
+        child = folders.get(rel)
+        if child is None:
+            folder = root / rel
+            # pathlib's own child maker for one name from a directory listing (what Path.iterdir
+            # uses; 4x faster than `/`, which parses its argument); `/` where it is missing
+            child = folders[rel] = getattr(folder, "_make_child_relpath", folder.__truediv__)
+        return child(name)
 
     return label_keys(_walk(root, what, [] if notes is None else notes), join,
                       suffix=suffix, strip_suffixes=strip_suffixes, what=what)
