@@ -313,7 +313,7 @@ def _semantic_batch(pairs: Sequence[tuple]):
     if not _folder.files_supported():
         return None
     try:
-        return _fsem.SemanticBatch([os.fsencode(p[1]) for p in pairs], [os.fsencode(p[2]) for p in pairs])
+        return _fsem.SemanticBatch([p[1] for p in pairs], [p[2] for p in pairs])
     except (TypeError, ValueError):  # not path-like (remote files), a NUL byte
         return None
 
@@ -450,14 +450,11 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
 
 
 def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folder, p_folder) -> None:
-    n = len(items)
-    gt_paths = [b""] * n
-    pred_paths = [b""] * n
-    for i in np.flatnonzero(fast).tolist():
-        image_id = items[i][0]
-        gt_paths[i] = os.fsencode(png_path(gt_dataset, g_folder, image_id))
-        pred_paths[i] = os.fsencode(png_path(pred_dataset, p_folder, image_id))
-    batch.set_paths(gt_paths, pred_paths)
+    """The file names of the images the batch reads (empty for the others)."""
+    take = fast.tolist()
+    batch.set_paths(
+        [png_path(gt_dataset, g_folder, it[0]) if t else "" for it, t in zip(items, take)],
+        [png_path(pred_dataset, p_folder, it[0]) if t else "" for it, t in zip(items, take)])
 
 
 def _set_digests(batch, items, gt_dataset) -> Optional[tuple]:

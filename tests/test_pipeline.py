@@ -6,6 +6,7 @@ Pillow, and a plain NumPy confusion matrix.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import warnings
 
@@ -750,3 +751,27 @@ def test_panoptic_batch_digests_equal_python_digests(tmp_path, monkeypatch):
     for r in got:
         assert r.to_dict() == want.to_dict()
         np.testing.assert_array_equal(r.state._array("image_digest"), want.state._array("image_digest"))
+
+
+def test_file_pairs_put_every_name_back_together(tmp_path):
+    """The compact name store of the batch runs: common leading bytes + one blob per side."""
+    from pathlib import Path
+
+    from segmetrics._kernels.folder import FilePairs
+
+    gt = [tmp_path / "gt" / f"{i:03d}.png" for i in range(5)] + ["", "/elsewhere/x.png", b"rel/\xff.png"]
+    pred = [Path("p") / "a.png", "", "p/b.png", "p/a.png", "q.png", "p/c.png", "p/d.png", "p/e.png"]
+    fp = FilePairs(gt, pred)
+    assert fp.n == len(gt)
+    for i, (g, p) in enumerate(zip(gt, pred)):
+        assert fp.name(0, i) == (os.fsencode(g) or None)
+        assert fp.name(1, i) == (os.fsencode(p) or None)
+    one = FilePairs(["/only/one.png"], ["/only/two.png"])  # the common prefix is the whole name
+    assert one.name(0, 0) == b"/only/one.png" and one.name(1, 0) == b"/only/two.png"
+    assert FilePairs(["/" + "d" * 5000], ["x"]).name(0, 0) is None  # too long: the per-image path reads it
+    with pytest.raises(ValueError, match="NUL"):
+        FilePairs(["a\0b"], ["c"])
+    with pytest.raises(TypeError):
+        FilePairs([object()], ["c"])
+    with pytest.raises(ValueError):
+        FilePairs(["a"], [])

@@ -45,11 +45,20 @@ cdef class WorkCounter:
     cdef int64_t take_below(self, Py_ssize_t n) noexcept nogil
 
 
-# The (GT, prediction) file names of a run's images, for the batch runs that read the files.
+# The (GT, prediction) file names of a run's images, for the batch runs that read the files:
+# path(side, i, buf, PATH_BUF) puts one back together into a caller's buffer.
+cdef enum:
+    PATH_BUF = 4096
+
 cdef class FilePairs:
-    cdef object _names
-    cdef const char **ptrs
+    cdef list _prefix, _blob, _starts, _empty
+    cdef const char *pre[2]
+    cdef size_t pre_n[2]
+    cdef const char *blob[2]
+    cdef const int64_t *starts[2]
+    cdef const uint8_t *empty[2]
     cdef readonly Py_ssize_t n
+    cdef int path(self, int side, Py_ssize_t i, char *out, size_t cap) noexcept nogil
 
 
 # Unfilter row y of an inflated image in place (rows above already done); NULL on a bad

@@ -35,6 +35,10 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
+import os
+
+import numpy as np
+
 from segmetrics._kernels.png cimport png_header, png_inflate, png_read_header, png_unfilter_row
 from segmetrics._kernels.sm cimport (
     SM_FILES, SM_LE, sm_close, sm_file_size, sm_load, sm_next_index, sm_open, sm_read_all, sm_rec,
@@ -268,31 +272,71 @@ cdef class WorkCounter:
 
 
 cdef class FilePairs:
-    """The GT and prediction file names (``bytes``, as ``os.fsencode`` gives them; an empty
-    name for an image the batch does not read) of every image of a run: image ``i``'s are
-    ``ptrs[2 i]`` and ``ptrs[2 i + 1]``."""
+    """The GT and prediction file names of every image of a run, for the batch runs that read
+    the files: path-like objects or ``bytes`` (``os.fsencode`` is applied), an empty name for
+    an image the batch does not read.  Each side is kept as its names' common leading bytes
+    plus one blob of the rest (a few bytes per image instead of a bytes object per file);
+    :meth:`path` puts a name back together."""
 
-    def __cinit__(self, list gt_names, list pred_names):
-        cdef Py_ssize_t i
-        self.ptrs = NULL
+    def __cinit__(self, gt_names, pred_names):
+        cdef Py_ssize_t i, side
+        cdef int64_t[::1] sv
+        cdef uint8_t[::1] ev
         self.n = len(gt_names)
         if len(pred_names) != self.n:
             raise ValueError("one GT and one prediction path per image")
-        for i in range(self.n):
-            if type(gt_names[i]) is not bytes or type(pred_names[i]) is not bytes:
-                raise TypeError("paths must be bytes")
-            if b"\0" in gt_names[i] or b"\0" in pred_names[i]:
-                raise ValueError("a path holds a NUL byte")
-        self._names = (list(gt_names), list(pred_names))
-        self.ptrs = <const char **>malloc(max(2 * self.n, 1) * sizeof(char *))
-        if self.ptrs == NULL:
-            raise MemoryError()
-        for i in range(self.n):
-            self.ptrs[2 * i] = PyBytes_AS_STRING(self._names[0][i])
-            self.ptrs[2 * i + 1] = PyBytes_AS_STRING(self._names[1][i])
+        self._prefix = [b"", b""]
+        self._blob = [b"", b""]
+        self._starts = [None, None]
+        self._empty = [None, None]
+        for side, names in enumerate((gt_names, pred_names)):
+            prefix = None
+            for x in names:
+                b = os.fsencode(x)
+                if b"\0" in b:
+                    raise ValueError("a path holds a NUL byte")
+                if b:
+                    prefix = b if prefix is None else os.path.commonprefix([prefix, b])
+            prefix = prefix or b""
+            blob = bytearray()
+            starts = np.zeros(self.n + 1, dtype=np.int64)
+            empty = np.zeros(self.n, dtype=np.uint8)
+            for i, x in enumerate(names):
+                b = os.fsencode(x)
+                if b:
+                    blob += b[len(prefix):]
+                else:
+                    empty[i] = 1
+                starts[i + 1] = len(blob)
+            self._prefix[side], self._blob[side] = prefix, bytes(blob)
+            self._starts[side], self._empty[side] = starts, empty
+            self.pre[side] = PyBytes_AS_STRING(self._prefix[side])
+            self.pre_n[side] = len(prefix)
+            self.blob[side] = PyBytes_AS_STRING(self._blob[side])
+            sv, ev = starts, empty
+            self.starts[side] = &sv[0]
+            self.empty[side] = &ev[0] if self.n else <const uint8_t *>self.pre[side]
 
-    def __dealloc__(self):
-        free(self.ptrs)
+    cdef int path(self, int side, Py_ssize_t i, char *out, size_t cap) noexcept nogil:
+        """Image i's file name of one side (0 GT, 1 prediction) into out, NUL-terminated; -1 for
+        an empty name or one longer than cap - 1 bytes."""
+        cdef size_t a = <size_t>self.starts[side][i], b = <size_t>self.starts[side][i + 1]
+        cdef size_t m = self.pre_n[side]
+        if self.empty[side][i] or m + (b - a) + 1 > cap:
+            return -1
+        memcpy(out, self.pre[side], m)
+        memcpy(out + m, self.blob[side] + a, b - a)
+        out[m + b - a] = 0
+        return 0
+
+    def name(self, int side, Py_ssize_t i):
+        """Image i's file name of one side as bytes (tests), or None for an empty one."""
+        cdef char buf[PATH_BUF]
+        if not 0 <= i < self.n or side not in (0, 1):
+            raise IndexError("no such image or side")
+        if self.path(side, i, buf, PATH_BUF) != 0:
+            return None
+        return <bytes>buf
 
 
 def files_supported() -> bool:

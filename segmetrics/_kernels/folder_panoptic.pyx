@@ -28,7 +28,7 @@ import numpy as np
 
 from segmetrics._kernels.boundary cimport BandWork, bd_build_row_end
 from segmetrics._kernels.folder cimport (
-    NEEDS_PYTHON, OK, REFERENCE, FilePairs, Scratch, WorkCounter, sha256_parts, unfilter,
+    NEEDS_PYTHON, OK, PATH_BUF, REFERENCE, FilePairs, Scratch, WorkCounter, sha256_parts, unfilter,
 )
 from segmetrics._kernels.panoptic cimport PairBandSink, PairTable, pair_band_emit
 from segmetrics._kernels.png cimport png_header
@@ -535,8 +535,9 @@ cdef class PanopticBatch:
                 status = self._stats(s, acc, i)
         return status
 
-    def set_paths(self, list gt_paths, list pred_paths):
-        """File names (``bytes``, as ``os.fsencode`` gives) of every image, for :meth:`run`."""
+    def set_paths(self, gt_paths, pred_paths):
+        """File names (path-like or ``bytes``; empty for an image :meth:`run` does not read) of
+        every image, for :meth:`run`."""
         if len(gt_paths) != self.g_start.shape[0]:
             raise ValueError("one GT and one prediction path per image")
         self.files = FilePairs(gt_paths, pred_paths)
@@ -592,6 +593,7 @@ cdef class PanopticBatch:
         cdef Py_ssize_t n = self.g_start.shape[0]
         cdef int64_t i
         cdef size_t gn, pn
+        cdef char name[PATH_BUF]
         cdef int st
         if self.files is None:
             raise ValueError("set_paths first")
@@ -607,10 +609,10 @@ cdef class PanopticBatch:
                 if i < 0:
                     break
                 st = REFERENCE
-                if take[i] and s.read_file(0, self.files.ptrs[2 * i], &gn) == 0:
+                if take[i] and self.files.path(0, i, name, PATH_BUF) == 0 and s.read_file(0, name, &gn) == 0:
                     if self.hashing and self.d_ok[i]:
                         self._digest(i, s.fbuf[0], gn)
-                    if s.read_file(1, self.files.ptrs[2 * i + 1], &pn) == 0:
+                    if self.files.path(1, i, name, PATH_BUF) == 0 and s.read_file(1, name, &pn) == 0:
                         st = self._score(s, acc, i, s.fbuf[0], gn, s.fbuf[1], pn, False)
                 status[i] = <uint8_t>st
 

@@ -23,7 +23,9 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memset
 
 from segmetrics._kernels.boundary cimport BandWork, BdBuild, bd_build_piece, bd_build_row_end
-from segmetrics._kernels.folder cimport OK, REFERENCE, FilePairs, Scratch, WorkCounter, sha256_parts, unfilter
+from segmetrics._kernels.folder cimport (
+    OK, PATH_BUF, REFERENCE, FilePairs, Scratch, WorkCounter, sha256_parts, unfilter,
+)
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
     SM_NO_SKIP, sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_pairs_begin,
@@ -280,13 +282,13 @@ def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
 
 
 cdef class SemanticBatch:
-    """The file names of a run's pairs (see :class:`~segmetrics._kernels.folder.FilePairs`) for
-    :meth:`run`."""
+    """The file names of a run's pairs (path-like or ``bytes``, see
+    :class:`~segmetrics._kernels.folder.FilePairs`) for :meth:`run`."""
 
     cdef FilePairs files
     cdef readonly Py_ssize_t n
 
-    def __cinit__(self, list gt_paths, list pred_paths):
+    def __cinit__(self, gt_paths, pred_paths):
         self.files = FilePairs(gt_paths, pred_paths)
         self.n = self.files.n
 
@@ -313,6 +315,7 @@ cdef class SemanticBatch:
         cdef sm_sem_lut glut, plut
         cdef bint rows = tp is not None, hashing = digests is not None
         cdef int64_t *inner = NULL
+        cdef char name[PATH_BUF]
         cdef bint per_inner = band is not None and interior_rows is not None
         if status.shape[0] != n or counted.shape[0] != n or done.shape[0] < 1:
             raise ValueError("status and counted need one entry per image")
@@ -337,10 +340,10 @@ cdef class SemanticBatch:
             while i >= 0:
                 s.begin()
                 st = REFERENCE
-                if s.read_file(0, self.files.ptrs[2 * i], &gn) == 0:
+                if (self.files.path(0, i, name, PATH_BUF) == 0 and s.read_file(0, name, &gn) == 0):
                     if hashing and sha256_parts(s.fbuf[0], gn, NULL, NULL, 0, &digests[i, 0]) == 0:
                         hashed[i] = 1
-                    if s.read_file(1, self.files.ptrs[2 * i + 1], &pn) == 0:
+                    if self.files.path(1, i, name, PATH_BUF) == 0 and s.read_file(1, name, &pn) == 0:
                         sink = sink0
                         if rows:
                             sink.tp, sink.fp, sink.fn = &tp[i, 0], &fp[i, 0], &fn[i, 0]
