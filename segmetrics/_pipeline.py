@@ -160,16 +160,17 @@ def _read(path) -> bytes | None:
 
 
 def _count_pair(cache: Optional[GTCache], key_parts: Optional[tuple], s: _folder.Scratch,
-                cached: Callable, cold: Callable[[bool], int]) -> int:
+                cached: Callable, cold: Callable[[bool], int], known_key: Optional[bytes] = None) -> int:
     """Count one pair: from the cached GT when the cache holds it, else from both files
     (recording the GT runs for the cache).  Returns the kernel status.
 
     A stale entry (runs that do not tile the image) is detected before anything is
     counted, dropped and recomputed.  The recorded runs are stored when the image
     was counted whole (status 0, or 3: the statistics are left to Python).
+    ``known_key``: the cache was already asked under this key and had no usable entry.
     """
-    key = None
-    if cache is not None and key_parts is not None:
+    key = known_key
+    if key is None and cache is not None and key_parts is not None:
         key = cache.key(*key_parts)
         entry = cache.get(key)
         if entry is not None:
@@ -215,11 +216,44 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
         params = k.to_bytes(4, "little") + gcodes.tobytes()
         cache = GTCache(cache_dir, "semantic", params)
 
+    warm_files = cache is not None and _folder.files_supported() and _folder.sha256_source() is not None
+
+    def cached_from_files(s: _folder.Scratch, cm: np.ndarray, vectors: tuple, interior, band, i: int) -> tuple:
+        """With the GT cache: the GT file hashed and the prediction read without the GIL, the pair
+        counted from the cached runs.  ``(status, None)``; ``(None, key)`` when the cache has no
+        usable entry (the general path then counts the files and stores them under ``key``);
+        ``(None, None)`` when the general path must do it all."""
+        _, gt_path, pred_path = pairs[i]
+        try:
+            gt_name, pred_name = os.fsencode(gt_path), os.fsencode(pred_path)
+        except TypeError:  # not path-like
+            return None, None
+        digest = _folder.file_sha256(s, gt_name)
+        if digest is None:
+            return None, None
+        key = cache.key(digest)
+        e = cache.get(key)
+        if e is None:
+            return None, key
+        status = _fsem.semantic_cached(s, e.values, e.lengths, e.width, e.height, None, cm, pcodes, *vectors, band,
+                                       interior, pred_path=pred_name)
+        if status == _STALE:
+            cache.discard(key)
+            return None, key
+        if digests is not None:
+            digests[i] = digest
+        return status, None
+
     def count(s: _folder.Scratch, cm: np.ndarray, inner: Optional[np.ndarray], band, i: int) -> None:
         item = pairs[i]
         _, gt_path, pred_path = item
         vectors = (rows[0][i], rows[1][i], rows[2][i]) if rows is not None else (None, None, None)
         interior = inner_rows[i] if inner_rows is not None else inner
+        status, known = cached_from_files(s, cm, vectors, interior, band, i) if warm_files else (None, None)
+        if status is not None:
+            if status != 0:
+                _per_image_path(s, item, cm, vectors, interior, s.counted)
+            return
         pred = _read(pred_path)
         gt = _read(gt_path)
         digest = None
@@ -235,23 +269,27 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
                 lambda e: _fsem.semantic_cached(s, e.values, e.lengths, e.width, e.height, pred, cm, pcodes,
                                                 *vectors, band, interior),
                 lambda record: _fsem.semantic_pair(s, gt, pred, cm, gcodes, pcodes, record, *vectors, band,
-                                                   interior))
+                                                   interior), known_key=known)
             counted = s.counted
         if status != 0:
-            ref = reference(item)  # raises the image's error, if any
-            if counted:
-                raise SegmetricsError(
-                    f"image {item[0]!r}: internal error, the fast path stopped ({s.message}) on an "
-                    f"image the reference path scores; please report it")
-            if bands:
-                ref, ref_inner = ref
-                interior += ref_inner
-            cm += ref
-            if rows is not None:
-                tp = np.diag(ref)
-                rows[0][i] += tp
-                rows[1][i] += ref.sum(axis=0) - tp
-                rows[2][i] += ref.sum(axis=1) - tp
+            _per_image_path(s, item, cm, vectors, interior, counted)
+
+    def _per_image_path(s: _folder.Scratch, item: tuple, cm: np.ndarray, vectors: tuple, interior, counted: bool):
+        """The reference path for an image the kernels left (it raises the image's error, if any)."""
+        ref = reference(item)
+        if counted:
+            raise SegmetricsError(
+                f"image {item[0]!r}: internal error, the fast path stopped ({s.message}) on an "
+                f"image the reference path scores; please report it")
+        if bands:
+            ref, ref_inner = ref
+            interior += ref_inner
+        cm += ref
+        if vectors[0] is not None:
+            tp = np.diag(ref)
+            vectors[0][...] += tp
+            vectors[1][...] += ref.sum(axis=0) - tp
+            vectors[2][...] += ref.sum(axis=1) - tp
 
     jobs = max(1, min(jobs, n))
     scratch = [_folder.Scratch() for _ in range(jobs)]

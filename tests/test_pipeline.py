@@ -775,3 +775,40 @@ def test_file_pairs_put_every_name_back_together(tmp_path):
         FilePairs([object()], ["c"])
     with pytest.raises(ValueError):
         FilePairs(["a"], [])
+
+
+def test_semantic_warm_cache_reads_files_without_python_same_numbers(tmp_path, monkeypatch):
+    """With the GT cache filled, the GT file is hashed and the prediction read inside the kernels
+    (folder.file_sha256, semantic_cached(pred_path=...)): every output equals the general path's,
+    per-image rows and Boundary IoU included, and a missing prediction is still named."""
+    from segmetrics._kernels import folder as kfolder
+    from segmetrics.folders import evaluate_semantic_folders
+
+    rng = np.random.default_rng(21)
+    pairs = make_semantic(tmp_path, rng, n=9, modes=("L", "I;16"))
+    cache = tmp_path / "cache"
+    used = []
+    real = kfolder.file_sha256
+    monkeypatch.setattr(kfolder, "file_sha256", lambda s, name: used.append(name) or real(s, name))
+
+    def run(**kw):
+        return evaluate_semantic_folders(tmp_path / "gt", tmp_path / "pred", num_classes=K, pred_labels="class-index",
+                                         per_image=True, cache_dir=cache, **kw)
+
+    for boundary in (False, True):
+        cold = run(boundary=boundary, jobs=2)  # fills the cache
+        warm = [run(boundary=boundary, jobs=j) for j in (1, 2)]
+        assert used, "the warm runs went through the file path"
+        monkeypatch.setattr(kfolder, "file_sha256", lambda s, name: None)  # the general path
+        general = run(boundary=boundary, jobs=2)
+        monkeypatch.setattr(kfolder, "file_sha256", lambda s, name: used.append(name) or real(s, name))
+        for r in warm + [general]:
+            assert r.to_dict() == cold.to_dict()
+            np.testing.assert_array_equal(r.state._array("image_digest"), cold.state._array("image_digest"))
+    evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=2, cache_dir=cache)  # these settings' entries
+    pairs[6][2].unlink()  # gone after the pairing: the kernel cannot read it, the per-image path names it
+    for jobs in (1, 2):
+        used.clear()
+        with pytest.raises(DataFileError, match="006"):
+            evaluate_semantic_files(pairs, SemanticEvaluator(K), jobs=jobs, cache_dir=cache)
+        assert os.fsencode(pairs[6][1]) in used

@@ -395,6 +395,21 @@ def sha256(bytes data, tails=()):
     return PyBytes_FromStringAndSize(<char *>out, 32)
 
 
+def file_sha256(Scratch s, bytes path):
+    """SHA-256 of a whole file, read into ``s``'s GT file buffer and hashed without the GIL;
+    None when the file cannot be read or libcrypto was not found (hash in Python then)."""
+    cdef uint8_t out[32]
+    cdef size_t n
+    cdef int r = -1
+    cdef const char *name = path
+    if b"\0" in path or _sha_final == NULL:
+        return None
+    with nogil:
+        if s.read_file(0, name, &n) == 0:
+            r = sha256_parts(s.fbuf[0], n, NULL, NULL, 0, out)
+    return PyBytes_FromStringAndSize(<char *>out, 32) if r == 0 else None
+
+
 def sha256_source():
     """The library whose SHA-256 the compiled batch runs call, or None (hashed in Python)."""
     return _sha256_source

@@ -256,23 +256,39 @@ def semantic_cached(Scratch s, const uint16_t[::1] values, const uint16_t[::1] l
                     Py_ssize_t width, Py_ssize_t height, const uint8_t[::1] pred,
                     int64_t[:, ::1] cm, const int32_t[::1] pred_codes,
                     int64_t[::1] tp=None, int64_t[::1] fp=None, int64_t[::1] fn=None,
-                    BandWork band=None, int64_t[:, ::1] interior=None):
-    """Like :func:`semantic_pair` with the ground truth given as cached runs of codes."""
+                    BandWork band=None, int64_t[:, ::1] interior=None, bytes pred_path=None):
+    """Like :func:`semantic_pair` with the ground truth given as cached runs of codes.  With
+    ``pred`` None the prediction file ``pred_path`` is read without the GIL (status 1 when
+    it cannot be read)."""
     cdef png_header ph
-    cdef int status
+    cdef int status = OK
     cdef size_t nruns = values.shape[0]
     cdef sm_sem_sink sink
     cdef sm_sem_lut plut
-    cdef const uint8_t *pp = &pred[0] if pred.shape[0] else _EMPTY
-    cdef size_t pn = pred.shape[0]
+    cdef const uint8_t *pp = _EMPTY
+    cdef size_t pn = 0
+    cdef const char *name = NULL
     cdef const uint16_t *rv = &values[0] if nruns else <const uint16_t *>_EMPTY
     cdef const uint16_t *rl = &lengths[0] if nruns else <const uint16_t *>_EMPTY
     if lengths.shape[0] != values.shape[0]:
         raise ValueError("bad arguments")
+    if pred is not None:
+        pp = &pred[0] if pred.shape[0] else _EMPTY
+        pn = pred.shape[0]
+    elif pred_path is None or b"\0" in pred_path:
+        raise ValueError("give pred, or pred_path without NUL bytes")
+    else:
+        name = pred_path
     _sink(&sink, &plut, cm, pred_codes, tp, fp, fn, band, interior)
     with nogil:
         s.begin()
-        status = s.open_cached(rv, rl, nruns, width, height, <uint32_t>(sink.K + 1), pp, pn, &ph, 1)
+        if name != NULL:
+            if s.read_file(1, name, &pn) == 0:
+                pp = s.fbuf[1]
+            else:
+                status = REFERENCE
+        if status == OK:
+            status = s.open_cached(rv, rl, nruns, width, height, <uint32_t>(sink.K + 1), pp, pn, &ph, 1)
         if status == OK:
             status = _cached_rows(s, rv, rl, &ph, <size_t>height, &plut, &sink, band)
             status = _band_end(s, status, band, &interior[0, 0] if band is not None else NULL, sink.K)
