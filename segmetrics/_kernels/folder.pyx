@@ -290,14 +290,17 @@ cdef class FilePairs:
         self._starts = [None, None]
         self._empty = [None, None]
         for side, names in enumerate((gt_names, pred_names)):
-            prefix = None
+            lo = hi = None  # the common prefix of all names is that of the least and the greatest
             for x in names:
                 b = os.fsencode(x)
                 if b"\0" in b:
                     raise ValueError("a path holds a NUL byte")
                 if b:
-                    prefix = b if prefix is None else os.path.commonprefix([prefix, b])
-            prefix = prefix or b""
+                    if lo is None or b < lo:
+                        lo = b
+                    if hi is None or b > hi:
+                        hi = b
+            prefix = os.path.commonprefix([lo, hi]) if lo is not None else b""
             blob = bytearray()
             starts = np.zeros(self.n + 1, dtype=np.int64)
             empty = np.zeros(self.n, dtype=np.uint8)
