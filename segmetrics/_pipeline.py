@@ -466,7 +466,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
             if cache is None and _folder.files_supported():
                 # the kernel reads the files too: a thread makes one call in all
                 _set_paths(batch, fast, items, gt_dataset, pred_dataset, g_folder, p_folder)
-                hashed = _set_digests(batch, items, gt_dataset) if digests is not None else None
+                hashed = _set_digests(batch, fast, gt_dataset) if digests is not None else None
                 take = fast.astype(np.uint8)
                 workers = [Batch(lambda counter, t=t: batch.run(t.scratch, t.acc, counter, take, status),
                                  lambda t=t: t.acc.num_images) for t in threads]
@@ -495,23 +495,19 @@ def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folde
         [png_path(pred_dataset, p_folder, it[0]) if t else "" for it, t in zip(items, take)])
 
 
-def _set_digests(batch, items, gt_dataset) -> Optional[tuple]:
-    """Have ``batch.run`` hash the GT files of the images whose loaded segment columns still
-    hold (the digest of :func:`segmetrics.folders._panoptic_digests`); ``(digests (n, 32),
-    hashed (n,))`` arrays it fills, or None (no libcrypto, or columns not loaded from a file)."""
-    from .io.coco_panoptic import FlatColumns
+def _set_digests(batch, fast: np.ndarray, gt_dataset) -> Optional[tuple]:
+    """Have ``batch.run`` hash the GT files of the images it takes (their loaded segment
+    columns are the batch's own GT rows; the digest of :func:`segmetrics.folders._panoptic_digests`);
+    ``(digests (n, 32), hashed (n,))`` arrays it fills, or None (no libcrypto, or columns not
+    loaded from a file, whose arrays the batch does not share)."""
+    from .io.coco_panoptic import FlatColumns, digest_columns
 
     flat = gt_dataset.columns
     if _folder.sha256_source() is None or not isinstance(flat, FlatColumns):
         return None
-    n = len(items)
-    start, end, ok = flat.ranges([it[0] for it in items], [it[1] for it in items])
+    n = fast.shape[0]
     out = (np.zeros((n, 32), dtype=np.uint8), np.zeros(n, dtype=np.uint8))
-    batch.set_digests(
-        [flat.ids.astype("<i8", copy=False), flat.category_ids.astype("<i8", copy=False),
-         flat.iscrowd.astype(np.uint8, copy=False), flat.area.astype("<f8", copy=False)],
-        np.ascontiguousarray(start, dtype=np.int64), np.ascontiguousarray(end, dtype=np.int64),
-        np.ascontiguousarray(ok, dtype=np.uint8), *out)
+    batch.set_digests(digest_columns(flat), fast.astype(np.uint8), *out)
     return out
 
 

@@ -42,6 +42,7 @@ from .io.coco_panoptic import (
     check_id_png_sizes,
     check_segments,
     dataset_from_dict,
+    digest_columns,
     load_panoptic_json,
     read_id_png,
     segment_columns,
@@ -648,10 +649,7 @@ def evaluate_semantic_folders(gt, pred, *, preset: Optional[str] = None, num_cla
                             void_predictions=void_predictions, allow_missing=allow_missing, per_image=per_image,
                             class_names=class_names, boundary=boundary, dilation_ratio=dilation_ratio,
                             convention=convention, conventions=conventions)
-    if shard is not None:
-        run = run.shard(*shard)
-    state, digests = run.count(run.pairs, jobs=jobs, cache_dir=cache_dir, progress=progress)
-    return run.result(state, [q[0] for q in run.pairs], digests, notes=_cache_notes(cache_dir))
+    return run.evaluate(shard=shard, jobs=jobs, cache_dir=cache_dir, progress=progress)
 
 
 def shard_of(image_id, num_shards: int) -> int:
@@ -756,6 +754,14 @@ class _Sharded:
             dataset[key] = [x for x in dataset[key] if shard_of(x, n) == i]
         return dataclasses.replace(self, **{self._WORK: [x for x in self.work if shard_of(x[0], n) == i]},
                                    count=dataclasses.replace(self.count, shards=n), dataset=dataset, shard_index=i)
+
+    def evaluate(self, *, shard: Optional[tuple] = None, jobs=None, cache_dir=None,
+                 progress: Optional[Callable[[int], None]] = None):
+        """Count the run's images here (``shard``: only shard ``(index, count)`` of them) and
+        return its result, with the GT cache's notes."""
+        run = self if shard is None else self.shard(*shard)
+        state, digests = run.count(run.work, jobs=jobs, cache_dir=cache_dir, progress=progress)
+        return run.result(state, [x[0] for x in run.work], digests, notes=_cache_notes(cache_dir))
 
     def _mark_shard(self, state) -> None:
         if self.shard_index is not None and not state.shard_runs.any():
@@ -1085,13 +1091,16 @@ def evaluate_panoptic_files(gt_dataset: PanopticDataset, pred_dataset: PanopticD
     return evaluator
 
 
-def panoptic_preset_problems(p, category_ids, n_crowd: int, gt_name: str) -> list:
+def panoptic_preset_problems(p, category_ids, n_crowd: int | Callable[[], int], gt_name: str) -> list:
     """What does not fit the layout a panoptic preset describes (its category count and ids
     0..N-1, no crowd segment), one sentence each: eval's warnings and validate's
-    ``panoptic.preset_layout`` finding."""
+    ``panoptic.preset_layout`` finding.  ``n_crowd``: the GT's crowd segments, or a function
+    counting them (called only when the preset describes a layout)."""
     out = []
     if p is None or p.expected_num_categories is None:
         return out
+    if callable(n_crowd):
+        n_crowd = n_crowd()
     ids = sorted(category_ids)
     if len(ids) != p.expected_num_categories:
         out.append(f"preset {p.name} expects {p.expected_num_categories} categories but {gt_name} has {len(ids)}")
@@ -1113,8 +1122,8 @@ def _gt_columns(gt: PanopticDataset, image_id, ann):
 
 
 def _panoptic_digests(gt: PanopticDataset, items: list, jobs: Optional[int], out: Optional[list] = None) -> list:
-    """Per image: SHA-256 of its GT PNG bytes and its checked segments (id, category, crowd, area:
-    little-endian int64, int64, uint8, float64), on ``jobs`` threads (reading and hashing release
+    """Per image: SHA-256 of its GT PNG bytes and its checked segments
+    (:func:`~segmetrics.io.coco_panoptic.digest_columns`), on ``jobs`` threads (reading and hashing release
     the GIL).  The segments of images whose loaded columns still hold are hashed straight from
     the flat column arrays; the others from :func:`_gt_columns`.  The error of the first failing
     image in input order is raised.  ``out``: a list with an entry per item, of which only the
@@ -1130,10 +1139,9 @@ def _panoptic_digests(gt: PanopticDataset, items: list, jobs: Optional[int], out
     if isinstance(flat, FlatColumns):
         start, end, ok = flat.ranges([it[0] for it in items], [it[1] for it in items])
         start, end, ok = start.tolist(), end.tolist(), ok.tolist()
-        views = [memoryview(a.astype(dtype, copy=False)).cast("B")
-                 for a, dtype in ((flat.ids, "<i8"), (flat.category_ids, "<i8"), (flat.iscrowd, np.uint8),
-                                  (flat.area, "<f8"))]
-        sizes = [8, 8, 1, 8]
+        arrays = digest_columns(flat)
+        views = [memoryview(a).cast("B") for a in arrays]
+        sizes = [a.itemsize for a in arrays]
     else:
         ok = [False] * n
 
@@ -1143,11 +1151,7 @@ def _panoptic_digests(gt: PanopticDataset, items: list, jobs: Optional[int], out
             a, b = start[i], end[i]
             tail = [v[a * size:b * size] for v, size in zip(views, sizes)]
         else:
-            cols = _gt_columns(gt, image_id, ann)
-            tail = [np.ascontiguousarray(cols.ids, dtype="<i8").tobytes(),
-                    np.ascontiguousarray(cols.category_ids, dtype="<i8").tobytes(),
-                    np.ascontiguousarray(cols.iscrowd, dtype=np.uint8).tobytes(),
-                    np.ascontiguousarray(cols.area, dtype="<f8").tobytes()]
+            tail = [a.tobytes() for a in digest_columns(_gt_columns(gt, image_id, ann))]
         out[i] = _digest(_file_bytes(png_path(gt, g_folder, image_id), "ground truth"), *tail)
 
     _pipeline.run_indexed(len(todo), lambda slot, j: work(slot, todo[j]), lambda: None, _jobs(jobs, len(todo)))
@@ -1272,10 +1276,7 @@ def evaluate_panoptic_folders(gt_json, pred_json, *, gt_folder=None, pred_folder
                             allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
                             with_semantic=with_semantic, boundary=boundary, dilation_ratio=dilation_ratio,
                             convention=convention, conventions=conventions)
-    if shard is not None:
-        run = run.shard(*shard)
-    state, digests = run.count(run.items, jobs=jobs, cache_dir=cache_dir, progress=progress)
-    return run.result(state, [it[0] for it in run.items], digests, notes=_cache_notes(cache_dir))
+    return run.evaluate(shard=shard, jobs=jobs, cache_dir=cache_dir, progress=progress)
 
 
 def _flat_columns(cols: list) -> FlatColumns:
@@ -1401,9 +1402,9 @@ def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, p
     with _suggest_validate(validate):
         if not recompute_gt_areas:
             _check_zero_areas(gt, items, gt_name)
-        run_warnings = [] if p is None or p.expected_num_categories is None else panoptic_preset_problems(
+        run_warnings = panoptic_preset_problems(
             p, [c.get("id") for c in gt.categories if isinstance(c, dict)],
-            sum(1 for it in items for seg in it[1].get("segments_info", []) if seg.get("iscrowd")), gt_name)
+            lambda: sum(1 for it in items for seg in it[1].get("segments_info", []) if seg.get("iscrowd")), gt_name)
     result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]
     dataset = {"gt": str(gt_path if gt_path is not None else gt.path),
                "pred": str(pred_path if pred_path is not None else pred.path),

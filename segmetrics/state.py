@@ -162,6 +162,15 @@ def _json_id(image_id: Any) -> Any:
     return image_id if isinstance(image_id, str) else str(image_id)
 
 
+def _plain_json(image_id: int | str) -> str:
+    """``json.dumps`` of a plain int or str id, without the encoder where no escape is needed."""
+    if type(image_id) is int:
+        return str(image_id)
+    if image_id.isascii() and image_id.isprintable() and '"' not in image_id and "\\" not in image_id:
+        return f'"{image_id}"'
+    return json.dumps(image_id)
+
+
 def _shown(ids: list) -> str:
     return listing([repr(i) for i in ids[:5]], len(ids))
 
@@ -615,13 +624,9 @@ def fingerprint(image_ids: list, digests: np.ndarray, extra: bytes = b"") -> str
     n = len(image_ids)
     kinds = {type(i) for i in image_ids}
     if kinds <= {int} or kinds == {str}:
-        # the common cases, without a key object per image: plain ints sort by value and their
-        # JSON text is str(); strings sort by text, and plain printable ASCII ones need no escape
+        # the common cases, without a key object per image: plain ints sort by value, strings by text
         order = sorted(range(n), key=image_ids.__getitem__)
-        texts = [(str(t) if kinds == {int} or (t.isascii() and t.isprintable() and '"' not in t
-                                                 and "\\" not in t) else None) for t in image_ids]
-        texts = [json.dumps(image_ids[i]) if t is None else (t if kinds == {int} else f'"{t}"')
-                 for i, t in enumerate(texts)]
+        texts = [_plain_json(i) for i in image_ids]
     else:
         order = sorted(range(n), key=lambda i: id_key(image_ids[i]))
         texts = [json.dumps(_json_id(i)) for i in image_ids]

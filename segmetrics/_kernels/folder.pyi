@@ -1,6 +1,9 @@
 """Type stubs for what the fused folder kernels share."""
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 class Scratch:
     width: int
     height: int
@@ -19,3 +22,14 @@ class WorkCounter:
     def cancel(self) -> None: ...
 
 def files_supported() -> bool: ...
+
+class FilePairs:
+    n: int
+    def __init__(
+        self, gt_names: Sequence[str | bytes | os.PathLike[str]], pred_names: Sequence[str | bytes | os.PathLike[str]]
+    ) -> None: ...
+    def name(self, side: int, i: int) -> bytes | None: ...
+
+def sha256(data: bytes, tails: Sequence[bytes] = ()) -> bytes | None: ...
+def file_sha256(s: Scratch, path: bytes) -> bytes | None: ...
+def sha256_source() -> str | None: ...

@@ -1,6 +1,8 @@
 """Type stubs for the panoptic folder kernels."""
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -82,7 +84,16 @@ class PanopticBatch:
     def image_boundary_counts(
         self,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...
-    def set_paths(self, gt_paths: list[bytes], pred_paths: list[bytes]) -> None: ...
+    def set_paths(
+        self, gt_paths: Sequence[str | bytes | os.PathLike[str]], pred_paths: Sequence[str | bytes | os.PathLike[str]]
+    ) -> None: ...
+    def set_digests(
+        self,
+        columns: Sequence[npt.NDArray[np.generic]],
+        ok: npt.NDArray[np.uint8],
+        out: npt.NDArray[np.uint8],
+        done: npt.NDArray[np.uint8],
+    ) -> None: ...
     def run(
         self,
         s: Scratch,

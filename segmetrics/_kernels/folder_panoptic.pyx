@@ -417,7 +417,6 @@ cdef class PanopticBatch:
     # the GT digests of :meth:`run` (see :meth:`set_digests`)
     cdef const uint8_t *d_col[4]
     cdef size_t d_size[4]
-    cdef const int64_t[::1] d_start, d_end
     cdef const uint8_t[::1] d_ok
     cdef uint8_t[:, ::1] d_out
     cdef uint8_t[::1] d_done
@@ -542,41 +541,35 @@ cdef class PanopticBatch:
             raise ValueError("one GT and one prediction path per image")
         self.files = FilePairs(gt_paths, pred_paths)
 
-    def set_digests(self, columns, const int64_t[::1] start, const int64_t[::1] end, const uint8_t[::1] ok,
-                    uint8_t[:, ::1] out, uint8_t[::1] done):
+    def set_digests(self, columns, const uint8_t[::1] ok, uint8_t[:, ::1] out, uint8_t[::1] done):
         """Have :meth:`run` hash each GT file it reads: image ``i`` with ``ok[i]`` gets the
-        SHA-256 of its file's bytes followed by rows ``start[i]:end[i]`` of each of the
-        ``columns`` (contiguous arrays, hashed as their bytes) in ``out[i]``, and
-        ``done[i] = 1``.  Without libcrypto (:func:`~segmetrics._kernels.folder.sha256`)
-        nothing is hashed."""
+        SHA-256 of its file's bytes followed by its GT rows (``g_start[i]:g_end[i]``) of each
+        of the ``columns`` (contiguous arrays as long as the GT columns, hashed as their bytes)
+        in ``out[i]``, and ``done[i] = 1``.  Without libcrypto
+        (:func:`~segmetrics._kernels.folder.sha256`) nothing is hashed."""
         cdef Py_ssize_t n = self.g_start.shape[0], j
         cdef const uint8_t[::1] view
         if len(columns) != 4:
             raise ValueError("four digest columns")
-        if not (start.shape[0] == end.shape[0] == ok.shape[0] == out.shape[0] == done.shape[0] == n) \
-                or out.shape[1] != 32:
-            raise ValueError("start, end, ok, done need one entry per image and out (n, 32)")
+        if not (ok.shape[0] == out.shape[0] == done.shape[0] == n) or out.shape[1] != 32:
+            raise ValueError("ok and done need one entry per image and out (n, 32)")
         cols = [np.ascontiguousarray(c) for c in columns]
-        rows = cols[0].shape[0]
         for j in range(4):
-            if cols[j].ndim != 1 or cols[j].shape[0] != rows:
-                raise ValueError("digest columns of different lengths")
-        for j in range(n):
-            if ok[j] and not 0 <= start[j] <= end[j] <= rows:
-                raise ValueError("image rows outside the digest columns")
+            if cols[j].ndim != 1 or cols[j].shape[0] != self.g_ids.shape[0]:
+                raise ValueError("digest columns must be as long as the GT columns")
         self._dcols = cols
         for j in range(4):
             view = cols[j].view(np.uint8)
             self.d_col[j] = &view[0] if view.shape[0] else <const uint8_t *>_EMPTY
             self.d_size[j] = cols[j].itemsize
-        self.d_start, self.d_end, self.d_ok, self.d_out, self.d_done = start, end, ok, out, done
+        self.d_ok, self.d_out, self.d_done = ok, out, done
         self.hashing = True
 
     cdef void _digest(self, int64_t i, const uint8_t *data, size_t n) noexcept nogil:
         cdef const uint8_t *tails[4]
         cdef size_t lens[4]
         cdef int j
-        cdef int64_t a = self.d_start[i], b = self.d_end[i]
+        cdef int64_t a = self.g_start[i], b = self.g_end[i]
         for j in range(4):
             tails[j] = self.d_col[j] + <size_t>a * self.d_size[j]
             lens[j] = <size_t>(b - a) * self.d_size[j]

@@ -32,6 +32,7 @@ __all__ = [
     "SegmentColumns",
     "FlatColumns",
     "segment_columns",
+    "digest_columns",
 ]
 
 #: The largest id an RGB PNG can encode (2^24 - 1).
@@ -446,6 +447,14 @@ def _fast_columns(segments: list) -> SegmentColumns | None:
 
     arrays = _columns(segments, MAX_RGB_ID)
     return None if arrays is None else SegmentColumns(segments, *arrays)
+
+
+def digest_columns(columns) -> list:
+    """The segment columns of a GT image as its fingerprint digest hashes them, after the PNG's
+    bytes: ids, category ids, crowd flags and areas as contiguous little-endian int64, int64,
+    uint8 and float64 arrays (``columns``: a :class:`SegmentColumns` or :class:`FlatColumns`)."""
+    return [np.ascontiguousarray(a, dtype=dtype) for a, dtype in (
+        (columns.ids, "<i8"), (columns.category_ids, "<i8"), (columns.iscrowd, np.uint8), (columns.area, "<f8"))]
 
 
 def segment_columns(segments, ids: list, category_ids: list, crowd: list, areas: list) -> SegmentColumns | None:
