@@ -53,6 +53,7 @@ from ._kernels import folder_semantic as _fsem
 from ._kernels.panoptic import PairTable
 from .errors import InputError, SegmetricsError
 from .gtcache import GTCache, file_digest
+from .io.coco_panoptic import resolve_annotation
 
 __all__ = [
     "SemanticSums", "PanopticSums", "semantic_files", "panoptic_files", "score_image",
@@ -437,6 +438,8 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
         image_id, g_ann, p_ann = item
         if p_ann is None:
             return reference(item)
+        g_ann = resolve_annotation(gt_dataset.annotations, image_id, g_ann)
+        p_ann = resolve_annotation(pred_dataset.annotations, image_id, p_ann)
         where = f"image {image_id!r}"
         g_path, p_path = png_path(gt_dataset, g_folder, image_id), png_path(pred_dataset, p_folder, image_id)
         gt_arr = _image._segment_arrays(g_ann["segments_info"], cats, "ground-truth", where,

@@ -43,8 +43,11 @@ from .io.coco_panoptic import (
     check_segments,
     dataset_from_dict,
     digest_columns,
+    NOT_READ,
     load_panoptic_json,
+    peek_annotation,
     read_id_png,
+    resolve_annotation,
     segment_columns,
 )
 from .io.folders import pair_label_files
@@ -1000,8 +1003,18 @@ def pair_panoptic(gt: PanopticDataset, pred: PanopticDataset, *, allow_missing: 
     MissingPredictionError
         GT images have no prediction and ``allow_missing`` is False.
     """
+    items, missing, extra = _pair_panoptic(gt, pred, allow_missing)
     g_ann, p_ann = gt.annotations, pred.annotations
-    items = [(i, a, p_ann.get(i)) for i, a in g_ann.items()]
+    items = [(i, resolve_annotation(g_ann, i, g), None if p is None else resolve_annotation(p_ann, i, p))
+             for i, g, p in items]
+    return items, missing, extra
+
+
+def _pair_panoptic(gt: PanopticDataset, pred: PanopticDataset, allow_missing: bool) -> tuple[list, list, list]:
+    """:func:`pair_panoptic` with :data:`~segmetrics.io.coco_panoptic.NOT_READ` for annotations
+    not parsed yet (the folder pipeline parses only those it must look at)."""
+    g_ann, p_ann = gt.annotations, pred.annotations
+    items = [(i, peek_annotation(g_ann, i), peek_annotation(p_ann, i)) for i in g_ann]
     missing = [i for i, _, p in items if p is None]
     if missing and not allow_missing:
         shown = ", ".join(repr(i) for i in missing[:5])
@@ -1021,6 +1034,8 @@ def _panoptic_reference(gt: PanopticDataset, pred: PanopticDataset, cats: Catego
 
     def reference(item: tuple):
         image_id, g_ann, p_ann = item
+        g_ann = resolve_annotation(gt.annotations, image_id, g_ann)
+        p_ann = None if p_ann is None else resolve_annotation(pred.annotations, image_id, p_ann)
         g_path = gt.png_path(image_id)
         if p_ann is not None:  # both headers before any decode: a size mismatch costs no memory
             check_id_png_sizes(g_path, pred.png_path(image_id), image_id)
@@ -1080,7 +1095,7 @@ def evaluate_panoptic_files(gt_dataset: PanopticDataset, pred_dataset: PanopticD
         ``evaluator`` itself.  Pairing notes (missing, extra predictions) are
         added to its state's warnings.
     """
-    items, missing, extra = pair_panoptic(gt_dataset, pred_dataset, allow_missing=allow_missing)
+    items, missing, extra = _pair_panoptic(gt_dataset, pred_dataset, allow_missing)
     run = PanopticState(len(evaluator.categories), per_image=evaluator.per_image, boundary=evaluator.boundary)
     _count_panoptic(run, items, gt_dataset, pred_dataset, evaluator.categories,
                     recompute_gt_areas=evaluator.recompute_gt_areas, jobs=jobs, cache_dir=cache_dir,
@@ -1114,7 +1129,7 @@ def panoptic_preset_problems(p, category_ids, n_crowd: int | Callable[[], int], 
 
 def _gt_columns(gt: PanopticDataset, image_id, ann):
     """The checked columns of an image's GT segments (as loaded, or checked again when changed)."""
-    segs = ann["segments_info"]
+    segs = resolve_annotation(gt.annotations, image_id, ann)["segments_info"]
     cols = gt.columns.get(image_id)
     if cols is None or not cols.describes(segs):
         cols = segment_columns(segs, *check_segments(segs, f"image {image_id!r}: ground-truth"))
@@ -1196,7 +1211,7 @@ def _check_zero_areas(gt: PanopticDataset, items: list, gt_name: str) -> None:
         f"(--recompute-gt-areas) to use the PNGs' pixel counts")
 
 
-def _panoptic_scored(state: PanopticState, items: list, *, require: bool = True) -> list:
+def _panoptic_scored(state: PanopticState, items: list, gt: PanopticDataset, *, require: bool = True) -> list:
     """A note on the GT images that list no segment (they add nothing); :class:`InputError`
     when nothing counts in any image (TP + FP + FN = 0 in every category) and ``require``."""
     if require and not (int(state.tp.sum()) + int(state.fp.sum()) + int(state.fn.sum())):
@@ -1204,7 +1219,14 @@ def _panoptic_scored(state: PanopticState, items: list, *, require: bool = True)
             f"nothing to score: no category has a ground-truth or predicted segment that counts in the "
             f"{plural(len(items), 'image')} (TP + FP + FN = 0: the ground truth lists no segment that is not "
             f"crowd, and every predicted segment lies mostly on void or crowd)")
-    empty = [image_id for image_id, ann, _ in items if not ann["segments_info"]]
+    def listed(image_id, ann) -> int:
+        if ann is NOT_READ and isinstance(gt.columns, FlatColumns):
+            n = gt.columns.listed(image_id)
+            if n is not None:
+                return n
+        return len(resolve_annotation(gt.annotations, image_id, ann)["segments_info"])
+
+    empty = [image_id for image_id, ann, _ in items if not listed(image_id, ann)]
     if not empty:
         return []
     one = len(empty) == 1
@@ -1311,7 +1333,8 @@ class _PanopticCounting:
         """The same counting with datasets cut down to ``items``: their annotations, and their segment
         columns in a few flat arrays (cheap to send to a Dask worker)."""
         def cut(ds: PanopticDataset, which: int) -> PanopticDataset:
-            anns = {it[0]: it[which] for it in items if it[which] is not None}
+            anns = {it[0]: resolve_annotation(ds.annotations, it[0], it[which]) for it in items
+                    if it[which] is not None}
             cols = [(i, c) for i in anns if (c := ds.columns.get(i)) is not None]
             return dataclasses.replace(ds, annotations=anns, images={}, columns=_flat_columns(cols))
         return dataclasses.replace(self, gt=cut(self.gt, 1), pred=cut(self.pred, 2))
@@ -1360,7 +1383,7 @@ class PanopticRun(_Sharded):
         self._mark_shard(state)
         command = self.count.validate_command
         with _suggest_validate(command):
-            scored = _panoptic_scored(state, self.items, require=self.shard_index is None)
+            scored = _panoptic_scored(state, self.items, self.count.gt, require=self.shard_index is None)
         dataset = dict(self.dataset, fingerprint=fingerprint(ids, digests, _categories_bytes(self.categories)))
         result = panoptic_result(state, self.count.categories, with_semantic=self.with_semantic, params=self.params,
                                  dataset=dataset, run_warnings=self.run_warnings,
@@ -1397,14 +1420,15 @@ def plan_panoptic_run(gt_json, pred_json, *, gt_folder=None, pred_folder=None, p
     gt_name = gt_path.name if gt_path is not None else "the ground truth"
     if not gt.annotations:
         raise InputError(f"{gt_name} lists no image (its 'annotations' are empty): nothing to score")
-    items, missing, extra = pair_panoptic(gt, pred, allow_missing=allow_missing)
+    items, missing, extra = _pair_panoptic(gt, pred, allow_missing)
     validate = command(gt_path or gt_json, pred_path or pred_json)
     with _suggest_validate(validate):
         if not recompute_gt_areas:
             _check_zero_areas(gt, items, gt_name)
         run_warnings = panoptic_preset_problems(
             p, [c.get("id") for c in gt.categories if isinstance(c, dict)],
-            lambda: sum(1 for it in items for seg in it[1].get("segments_info", []) if seg.get("iscrowd")), gt_name)
+            lambda: sum(1 for it in items for seg in resolve_annotation(gt.annotations, it[0], it[1]).get(
+                "segments_info", []) if seg.get("iscrowd")), gt_name)
     result_cats = [{"id": c, "name": n, "isthing": bool(t)} for c, n, t in zip(cats.ids, cats.names, cats.isthing)]
     dataset = {"gt": str(gt_path if gt_path is not None else gt.path),
                "pred": str(pred_path if pred_path is not None else pred.path),

@@ -266,6 +266,8 @@ def staged_panoptic(items: list, gt, pred) -> Iterator[tuple[list, object, objec
     ``file_name`` its local name; the datasets themselves when their folders are local."""
     import dataclasses
 
+    from .io.coco_panoptic import resolve_annotation
+
     if not (isinstance(gt.folder, RemoteFile) or isinstance(pred.folder, RemoteFile)):
         yield items, gt, pred, {}
         return
@@ -279,6 +281,7 @@ def staged_panoptic(items: list, gt, pred) -> Iterator[tuple[list, object, objec
                 if ann is None:
                     anns.append(None)
                     continue
+                ann = resolve_annotation(ds.annotations, image_id, ann)
                 src = ds.png_path(image_id)
                 rel = local_name(str(src), len(jobs))
                 jobs.append((str(src), f"{side}/{rel}"))

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .._kernels import folder_panoptic as _kernel
-from ..io.coco_panoptic import FlatColumns
+from ..io.coco_panoptic import FlatColumns, file_name
 from .image import CategoryIndex
 
 __all__ = ["folder_str", "png_path", "panoptic_batch"]
@@ -27,7 +27,7 @@ def folder_str(dataset) -> Optional[str]:
 
 def png_path(dataset, folder: Optional[str], image_id) -> str:
     """``str(dataset.png_path(image_id))`` without building a Path when the file name is a plain name."""
-    name = dataset.annotations[image_id]["file_name"]
+    name = file_name(dataset.annotations, image_id)
     if folder is None or not name or name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name):
         return str(dataset.png_path(image_id))
     return folder + os.sep + name

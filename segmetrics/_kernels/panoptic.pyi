@@ -44,6 +44,12 @@ def segment_columns_all(
     seg_lists: list, max_id: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8],
            npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]: ...
+def scan_panoptic_json(
+    raw: bytes, max_id: int
+) -> tuple[list, list, npt.NDArray[np.int64],
+           tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8],
+                 npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.uint8]],
+           tuple[int, int] | None, tuple[int, int] | None] | None: ...
 def segment_columns(
     segs: list, max_id: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.float64],

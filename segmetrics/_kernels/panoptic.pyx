@@ -14,9 +14,38 @@ release the GIL.
 from libc.math cimport NAN
 from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libc.stdlib cimport free, malloc, qsort
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 import numpy as np
+
+cdef extern from "sm_json.h" nogil:
+    int SMJ_OK
+    int SMJ_NOMEM
+    int SMJ_ID_INT
+    int SMJ_ID_STR_ESC
+
+    ctypedef struct smj_out:
+        int64_t *span
+        int64_t *id_tok
+        int64_t *name_tok
+        int64_t *id_int
+        uint8_t *id_kind
+        uint8_t *name_esc
+        uint8_t *ok
+        int64_t *n_rows
+        size_t n_ann
+        int64_t *sid
+        int64_t *cat
+        uint8_t *crowd
+        double *area
+        size_t n_seg
+        int64_t cat_span[2]
+        int64_t img_span[2]
+
+    int smj_scan(const uint8_t *b, size_t n, int64_t max_id, smj_out *o)
+    void smj_free(smj_out *o)
 
 from segmetrics._kernels.boundary cimport BandWork, bd_build_row_end
 from segmetrics._kernels.sm cimport (
@@ -356,6 +385,33 @@ cdef bint _read_segment(object s, int64_t max_id, int64_t *sid, int64_t *cat, ui
     return True
 
 
+cdef Py_ssize_t _sort_rows(_IdPos *key, Py_ssize_t m, const int64_t *cat_in, const uint8_t *crowd_in,
+                           const double *area_in, int64_t *ids, int64_t *order, int64_t *cats, uint8_t *crowd,
+                           double *area) noexcept nogil:
+    """One list's rows sorted by id: ``key[k]`` holds the id of listed segment ``pos`` (``key[k].pos = k``
+    on entry), ``*_in[pos]`` its other values; writes the sorted columns.  Returns ``m``, or -1 when an id
+    is listed twice."""
+    cdef Py_ssize_t k
+    if m > 1:
+        qsort(key, m, sizeof(_IdPos), _cmp_idpos)
+    for k in range(m):
+        if k and key[k].id == key[k - 1].id:
+            return -1
+        ids[k] = key[k].id
+        order[k] = key[k].pos
+        cats[k] = cat_in[key[k].pos]
+        crowd[k] = crowd_in[key[k].pos]
+        area[k] = area_in[key[k].pos]
+    return m
+
+
+def _column_arrays(Py_ssize_t n, Py_ssize_t total):
+    """Empty ``(offsets, ok, ids, category_ids, iscrowd, areas, order)`` for ``n`` lists of ``total`` rows."""
+    return (np.zeros(n + 1, dtype=np.int64), np.zeros(n, dtype=np.uint8), np.empty(total, dtype=np.int64),
+            np.empty(total, dtype=np.int64), np.empty(total, dtype=np.uint8), np.empty(total, dtype=np.float64),
+            np.empty(total, dtype=np.int64))
+
+
 def segment_columns_all(list seg_lists, int64_t max_id):
     """Columns of many ``segments_info`` lists of plain JSON values in one pass.
 
@@ -378,13 +434,7 @@ def segment_columns_all(list seg_lists, int64_t max_id):
         x = seg_lists[j]
         if type(x) is list:
             total += len(<list>x)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    ok = np.zeros(n, dtype=np.uint8)
-    ids = np.empty(total, dtype=np.int64)
-    cats = np.empty(total, dtype=np.int64)
-    crowd = np.empty(total, dtype=np.uint8)
-    areas = np.empty(total, dtype=np.float64)
-    order = np.empty(total, dtype=np.int64)
+    offsets, ok, ids, cats, crowd, areas, order = _column_arrays(n, total)
     cdef int64_t[::1] v_off = offsets, v_ids = ids, v_cats = cats, v_order = order
     cdef uint8_t[::1] v_ok = ok, v_crowd = crowd
     cdef double[::1] v_area = areas
@@ -405,24 +455,14 @@ def segment_columns_all(list seg_lists, int64_t max_id):
                 segs = <list>x
                 m = len(segs)
                 for k in range(m):
-                    if not _read_segment(segs[k], max_id, &key[start + k].id, &cat_tmp[start + k],
-                                         &crowd_tmp[start + k], &area_tmp[start + k]):
+                    if not _read_segment(segs[k], max_id, &key[start + k].id, &cat_tmp[k],
+                                         &crowd_tmp[k], &area_tmp[k]):
                         good = False
                         break
                     key[start + k].pos = k
-            if good:
-                if m > 1:
-                    qsort(&key[start], m, sizeof(_IdPos), _cmp_idpos)
-                for k in range(m):
-                    if k and key[start + k].id == key[start + k - 1].id:
-                        good = False  # an id listed twice
-                        break
-                    v_ids[start + k] = key[start + k].id
-                    v_order[start + k] = key[start + k].pos
-                    v_cats[start + k] = cat_tmp[start + key[start + k].pos]
-                    v_crowd[start + k] = crowd_tmp[start + key[start + k].pos]
-                    v_area[start + k] = area_tmp[start + key[start + k].pos]
-            if good:
+            if good and _sort_rows(&key[start], m, cat_tmp, crowd_tmp, area_tmp, &v_ids[0] + start,
+                                   &v_order[0] + start, &v_cats[0] + start, &v_crowd[0] + start,
+                                   &v_area[0] + start) >= 0:
                 cur = start + m
                 v_ok[j] = 1
             v_off[j + 1] = cur
@@ -434,6 +474,84 @@ def segment_columns_all(list seg_lists, int64_t max_id):
     if cur < total:
         ids, cats, crowd, areas, order = ids[:cur], cats[:cur], crowd[:cur], areas[:cur], order[:cur]
     return offsets, ids, cats, crowd, areas, order, ok
+
+
+cdef object _json_token(bytes raw, int64_t a, int64_t b, bint esc):
+    """A string token ``raw[a:b]`` (quotes included) as text."""
+    if not esc:
+        return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(raw) + a + 1, b - a - 2, NULL)
+    import json
+    return json.loads(raw[a:b])
+
+
+def scan_panoptic_json(bytes raw, int64_t max_id):
+    """A COCO panoptic JSON file's annotations, read from its bytes without building its dicts
+    (``sm_json.h``).
+
+    Returns None when the file is not of the form the scanner takes (the caller parses
+    it the general way), else ``(image_ids, file_names, spans, columns, categories_span,
+    images_span)``: the image ids (int or str) and file names in file order, an (n, 2)
+    int64 array of each annotation object's byte range, the columns of
+    :func:`segment_columns_all` for the ``segments_info`` lists, and the byte ranges of
+    the top-level ``categories`` and ``images`` values (None when absent).
+    """
+    cdef smj_out o
+    cdef const uint8_t *buf = <const uint8_t *>PyBytes_AS_STRING(raw)
+    cdef size_t size = <size_t>len(raw)
+    cdef int r
+    cdef Py_ssize_t j, k, m, row = 0, cur = 0
+    cdef int64_t[::1] v_off, v_ids, v_cats, v_order
+    cdef int64_t[:, ::1] v_spans
+    cdef uint8_t[::1] v_ok, v_crowd
+    cdef double[::1] v_area
+    with nogil:
+        r = smj_scan(buf, size, max_id, &o)
+    if r == SMJ_NOMEM:
+        raise MemoryError()
+    if r != SMJ_OK:
+        return None
+    cdef Py_ssize_t n = o.n_ann
+    cdef _IdPos *key = NULL
+    try:
+        image_ids = [None] * n
+        names = [None] * n
+        for j in range(n):
+            if o.id_kind[j] == SMJ_ID_INT:
+                image_ids[j] = o.id_int[j]
+            else:
+                image_ids[j] = _json_token(raw, o.id_tok[2 * j], o.id_tok[2 * j + 1], o.id_kind[j] == SMJ_ID_STR_ESC)
+            names[j] = _json_token(raw, o.name_tok[2 * j], o.name_tok[2 * j + 1], o.name_esc[j])
+        spans = np.empty((n, 2), dtype=np.int64)
+        v_spans = spans
+        for j in range(n):
+            v_spans[j, 0] = o.span[2 * j]
+            v_spans[j, 1] = o.span[2 * j + 1]
+        offsets, ok, ids, cats, crowd, areas, order = _column_arrays(n, o.n_seg)
+        v_off, v_ok, v_ids, v_cats, v_crowd, v_area, v_order = offsets, ok, ids, cats, crowd, areas, order
+        key = <_IdPos *>malloc(max(o.n_seg, 1) * sizeof(_IdPos))
+        if key == NULL:
+            raise MemoryError()
+        with nogil:
+            for j in range(n):
+                m = o.n_rows[j]
+                if o.ok[j]:
+                    for k in range(m):
+                        key[k].id = o.sid[row + k]
+                        key[k].pos = k
+                    if _sort_rows(key, m, o.cat + row, o.crowd + row, o.area + row, &v_ids[0] + cur,
+                                  &v_order[0] + cur, &v_cats[0] + cur, &v_crowd[0] + cur, &v_area[0] + cur) >= 0:
+                        cur += m
+                        v_ok[j] = 1
+                row += m
+                v_off[j + 1] = cur
+        if cur < <Py_ssize_t>o.n_seg:
+            ids, cats, crowd, areas, order = ids[:cur], cats[:cur], crowd[:cur], areas[:cur], order[:cur]
+        cat_span = None if o.cat_span[0] < 0 else (o.cat_span[0], o.cat_span[1])
+        img_span = None if o.img_span[0] < 0 else (o.img_span[0], o.img_span[1])
+    finally:
+        free(key)
+        smj_free(&o)
+    return image_ids, names, spans, (offsets, ids, cats, crowd, areas, order, ok), cat_span, img_span
 
 
 def segment_columns(list segs, int64_t max_id):

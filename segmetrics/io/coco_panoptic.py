@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -33,6 +33,11 @@ __all__ = [
     "FlatColumns",
     "segment_columns",
     "digest_columns",
+    "LazyAnnotations",
+    "NOT_READ",
+    "file_name",
+    "peek_annotation",
+    "resolve_annotation",
 ]
 
 #: The largest id an RGB PNG can encode (2^24 - 1).
@@ -135,8 +140,11 @@ class PanopticDataset:
         The JSON file.
     folder : Path or None
         The folder holding the PNG files.
-    annotations : dict
-        ``image_id -> annotation`` (``file_name``, ``segments_info``), in file order.
+    annotations : Mapping
+        ``image_id -> annotation`` dict (``file_name``, ``segments_info``), in file
+        order.  Loaded from a file it is a :class:`LazyAnnotations`: each dict is
+        parsed from the file's bytes when first looked up, then kept (the same dict
+        on every lookup), so a run that only scores the files builds none of them.
     images : dict
         ``image_id -> image record`` (may be empty: prediction files often have none).
     categories : list of dict
@@ -160,9 +168,153 @@ class PanopticDataset:
 
     def png_path(self, image_id) -> Path:
         """Path of the PNG of ``image_id``."""
-        ann = self.annotations[image_id]
         folder = self.folder if self.folder is not None else Path(".")
-        return folder / ann["file_name"]
+        return folder / file_name(self.annotations, image_id)
+
+
+class _NotRead:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_READ"
+
+    def __reduce__(self) -> str:
+        return "NOT_READ"  # pickled as this module's singleton
+
+
+#: What :meth:`LazyAnnotations.peek` gives for an annotation not parsed yet (in the items of the
+#: folder pipeline: the annotation as loaded, whose segment columns hold).
+NOT_READ = _NotRead()
+
+
+def file_name(annotations, image_id) -> str:
+    """``annotations[image_id]["file_name"]``, without parsing the annotation of a
+    :class:`LazyAnnotations` that has not been looked up."""
+    if type(annotations) is LazyAnnotations:
+        return annotations.file_name(image_id)
+    return annotations[image_id]["file_name"]
+
+
+def peek_annotation(annotations, image_id):
+    """The annotation of ``image_id``, :data:`NOT_READ` when ``annotations`` is a
+    :class:`LazyAnnotations` that has not parsed it yet, None when there is none."""
+    if type(annotations) is LazyAnnotations:
+        return annotations.peek(image_id)
+    return annotations.get(image_id)
+
+
+def resolve_annotation(annotations, image_id, ann):
+    """``ann`` as a dict: the annotation itself, parsed when :data:`NOT_READ`."""
+    return annotations[image_id] if ann is NOT_READ else ann
+
+
+class LazyAnnotations(MutableMapping):
+    """``image_id -> annotation`` of a COCO panoptic file, each dict parsed from the
+    file's bytes the first time it is looked up and kept from then on.
+
+    The file was checked whole when loaded (:func:`load_panoptic_json`); what the
+    folder pipeline needs (image ids, file names, segment columns) was read then,
+    so scoring a file parses none of its annotation dicts.  Holding the file's bytes
+    costs a fraction of the dicts (about a fifth for COCO panoptic files).  It can be
+    edited as a dict can (set, delete, in file order then insertion order); an
+    annotation set or edited after loading is scored from its dict.
+    """
+
+    __slots__ = ("_raw", "_names", "_spans", "_pos", "_done", "_listed")
+
+    def __init__(self, raw: bytes, image_ids: list, names: list, spans: np.ndarray):
+        self._raw = raw
+        self._names = names
+        self._spans = spans
+        self._pos = {image_id: j for j, image_id in enumerate(image_ids)}  # in order; j: file position
+        self._done: dict = {}  # position -> the dict (parsed, or set by the caller)
+        self._listed: dict = {}  # file position -> its segments_info list as parsed (None: set before parsing)
+
+    def at(self, j: int) -> dict:
+        """The annotation at position ``j``."""
+        if j in self._done:
+            return self._done[j]
+        a, b = self._spans[j].tolist()
+        ann = parse_json_bytes(self._raw[a:b])
+        self._done[j] = ann
+        self._listed[j] = ann.get("segments_info")
+        return ann
+
+    def __getitem__(self, image_id) -> dict:
+        return self.at(self._pos[image_id])
+
+    def __setitem__(self, image_id, ann) -> None:
+        j = self._pos.get(image_id)
+        if j is None:
+            j = len(self._names) + len(self._done) + 1  # past every file position
+            while j in self._done:
+                j += 1
+            self._pos[image_id] = j
+        elif j < len(self._names) and j not in self._listed:
+            self._listed[j] = None
+        self._done[j] = ann
+
+    def __delitem__(self, image_id) -> None:
+        del self._pos[image_id]
+
+    def __iter__(self):
+        return iter(self._pos)
+
+    def __len__(self) -> int:
+        return len(self._pos)
+
+    def __contains__(self, image_id) -> bool:
+        try:
+            return image_id in self._pos
+        except TypeError:
+            return False
+
+    def __repr__(self) -> str:
+        return f"<LazyAnnotations: {len(self._pos)} images, {len(self._done)} parsed>"
+
+    @property
+    def parsed(self) -> int:
+        """How many annotations are held as dicts (parsed, or set by the caller)."""
+        return len(self._done)
+
+    def peek(self, image_id):
+        """The annotation when parsed already, :data:`NOT_READ` when not, None when absent."""
+        j = self._pos.get(image_id)
+        if j is None:
+            return None
+        return self._done.get(j, NOT_READ)
+
+    def file_name(self, image_id) -> str:
+        """The annotation's ``file_name`` (as it now is, once parsed)."""
+        j = self._pos[image_id]
+        return self._done[j]["file_name"] if j in self._done else self._names[j]
+
+    def listed_segments(self, j: int):
+        """The ``segments_info`` list of file position ``j`` as parsed (parsing it when needed;
+        None when the caller set the annotation before it was parsed)."""
+        if j not in self._listed:
+            self.at(j)
+        return self._listed[j]
+
+
+class _ListedSegments:
+    """``FlatColumns.segments`` of a :class:`LazyAnnotations`: position -> list as parsed."""
+
+    __slots__ = ("annotations",)
+
+    def __init__(self, annotations: LazyAnnotations):
+        self.annotations = annotations
+
+    def __getitem__(self, j: int):
+        return self.annotations.listed_segments(j)
+
+
+def _hashable(x) -> bool:
+    try:
+        hash(x)
+    except TypeError:
+        return False
+    return True
 
 
 def _is_int(x) -> bool:
@@ -239,14 +391,75 @@ def load_panoptic_json(path, folder=None, *, require_categories: bool = False) -
     where = str(path)
     try:
         with open(path, "rb") as f:
-            data = parse_json_bytes(f.read())
+            raw = f.read()
+        ds = _scanned_dataset(raw, path, folder, require_categories)
+        if ds is not None:
+            return ds
+        data = parse_json_bytes(raw)
     except FileNotFoundError as exc:
         raise DataFileError(f"{where}: JSON file not found") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"{where}: not valid JSON ({exc})") from exc
     except OSError as exc:
         raise DataFileError(f"{where}: cannot read ({exc})") from exc
+    del raw
     return dataset_from_dict(data, path=path, folder=folder, require_categories=require_categories)
+
+
+def _scanned_dataset(raw: bytes, path: Path, folder, require_categories: bool) -> PanopticDataset | None:
+    """The dataset of a file the compiled scanner takes (``sm_json.h``), with
+    :class:`LazyAnnotations`; None when the general way must parse it (a form the
+    scanner declines, or a problem whose message that way words)."""
+    from .._kernels.panoptic import scan_panoptic_json
+
+    scanned = scan_panoptic_json(raw, MAX_RGB_ID)
+    if scanned is None:
+        return None
+    image_ids, names, spans, flat, cat_span, img_span = scanned
+    anns = LazyAnnotations(raw, image_ids, names, spans)
+    if len(anns._pos) != len(image_ids):
+        return None  # an image id listed twice: dataset_from_dict names it
+    where = str(path)
+    cats, images = _categories_and_images(
+        None if cat_span is None else parse_json_bytes(raw[cat_span[0]:cat_span[1]]),
+        None if img_span is None else parse_json_bytes(raw[img_span[0]:img_span[1]]),
+        where, require_categories)
+    extra: dict = {}
+    for j in np.flatnonzero(flat[6] == 0).tolist():  # the detailed checks name the offending segment
+        image_id = image_ids[j]
+        segs = anns.listed_segments(j)
+        cols = segment_columns(segs, *check_segments(segs, f"{where}: image {image_id!r}", max_id=MAX_RGB_ID))
+        if cols is not None:
+            extra[image_id] = cols
+    return PanopticDataset(
+        path=path,
+        folder=Path(folder) if folder is not None else default_folder(path),
+        annotations=anns,
+        images=images,
+        categories=cats,
+        columns=FlatColumns(image_ids, _ListedSegments(anns), flat, extra),
+    )
+
+
+def _categories_and_images(cats, image_list, where: str, require_categories: bool) -> tuple[list, dict]:
+    """The checked ``categories`` list and the ``id -> image record`` dict of a file's
+    ``categories`` and ``images`` values (None when absent)."""
+    if cats is None:
+        if require_categories:
+            raise FormatError(f"{where}: the ground-truth file needs a 'categories' list")
+        cats = []
+    cats = _check_categories(cats, where, require_isthing=require_categories)
+    images: dict = {}
+    for i, im in enumerate(image_list or []):
+        if not isinstance(im, dict) or "id" not in im:
+            raise FormatError(f"{where}: images[{i}] has no 'id'")
+        if type(im["id"]) not in (int, str) and not _hashable(im["id"]):
+            raise FormatError(f"{where}: images[{i}] has an id that is a {type(im['id']).__name__}: "
+                              f"{im['id']!r:.80} (expected an integer or a string)")
+        if im["id"] in images:
+            raise FormatError(f"{where}: duplicate image id {im['id']!r} in 'images'")
+        images[im["id"]] = im
+    return cats, images
 
 
 def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool = False) -> PanopticDataset:
@@ -258,20 +471,7 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
             + (f"; found keys {sorted(data)[:8]}" if isinstance(data, dict) else f"; found a {type(data).__name__}")
             + ")"
         )
-    cats = data.get("categories")
-    if cats is None:
-        if require_categories:
-            raise FormatError(f"{where}: the ground-truth file needs a 'categories' list")
-        cats = []
-    cats = _check_categories(cats, where, require_isthing=require_categories)
-
-    images: dict = {}
-    for i, im in enumerate(data.get("images") or []):
-        if not isinstance(im, dict) or "id" not in im:
-            raise FormatError(f"{where}: images[{i}] has no 'id'")
-        if im["id"] in images:
-            raise FormatError(f"{where}: duplicate image id {im['id']!r} in 'images'")
-        images[im["id"]] = im
+    cats, images = _categories_and_images(data.get("categories"), data.get("images"), where, require_categories)
 
     anns: dict = {}
     seg_lists: list = []
@@ -284,6 +484,9 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
         segs = ann.get("segments_info")
         if not isinstance(segs, list):
             raise FormatError(f"{where}: annotation of image {image_id!r} has no 'segments_info' list")
+        if type(image_id) not in (int, str) and not _hashable(image_id):
+            raise FormatError(f"{where}: annotations[{i}] has an image_id that is a {type(image_id).__name__}: "
+                              f"{image_id!r:.80} (expected an integer or a string)")
         if image_id in anns:
             raise FormatError(f"{where}: duplicate image id {image_id!r} in 'annotations'")
         anns[image_id] = ann
@@ -420,10 +623,18 @@ class FlatColumns(Mapping):
     def __len__(self) -> int:
         return int(self._flat_ok.sum()) + len(self._extra)
 
+    def listed(self, image_id) -> int | None:
+        """The number of segments listed for ``image_id`` when its flat rows hold them, else None."""
+        j = self._pos.get(image_id)
+        if j is None or not self._flat_ok[j]:
+            return None
+        return int(self.offsets[j + 1] - self.offsets[j])
+
     def ranges(self, image_ids, annotations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(start, end, ok)`` rows of the flat arrays for each image, where ``ok`` says
-        that the image's annotation (None: no annotation) still holds the very
-        ``segments_info`` list with the same length as at load time."""
+        that the image's annotation (None: no annotation; :data:`NOT_READ`: not parsed
+        yet) still holds the very ``segments_info`` list with the same length as at
+        load time."""
         n = len(image_ids)
         start, end, ok = [0] * n, [0] * n, [False] * n
         if self._lists is None:  # plain lists: element access without NumPy scalars
@@ -433,8 +644,11 @@ class FlatColumns(Mapping):
             j = pos.get(image_id)
             if j is None or ann is None or not flat_ok[j]:
                 continue
-            segs = ann.get("segments_info")
             a, b = offsets[j], offsets[j + 1]
+            if ann is NOT_READ:  # not parsed yet: as scanned
+                start[i], end[i], ok[i] = a, b, True
+                continue
+            segs = ann.get("segments_info")
             if segs is segments[j] and len(segs) == b - a:  # SegmentColumns.describes, on the flat rows
                 start[i], end[i], ok[i] = a, b, True
         return np.array(start, dtype=np.int64), np.array(end, dtype=np.int64), np.array(ok, dtype=bool)
