@@ -501,7 +501,7 @@ def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folde
 def _set_digests(batch, fast: np.ndarray, gt_dataset) -> Optional[tuple]:
     """Have ``batch.run`` hash the GT files of the images it takes (their loaded segment
     columns are the batch's own GT rows; the digest of :func:`segmetrics.folders._panoptic_digests`);
-    ``(digests (n, 32), hashed (n,))`` arrays it fills, or None (no libcrypto, or columns not
+    ``(digests (n, 32), hashed (n,))`` arrays it fills, or None (compiled hashing off, or columns not
     loaded from a file, whose arrays the batch does not share)."""
     from .io.coco_panoptic import FlatColumns, digest_columns
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ._sha import sha256
 from . import _pipeline
 from ._engine import band as _band
 from ._engine.columns import folder_str, png_path
@@ -163,7 +163,7 @@ def check_label_pair(gt_path, pred_path, image_id) -> None:
 
 
 def _digest(*parts: bytes) -> bytes:
-    h = hashlib.sha256()
+    h = sha256()
     for p in parts:
         h.update(p)
     return h.digest()
@@ -665,7 +665,7 @@ def shard_of(image_id, num_shards: int) -> int:
     """
     text = str(int(image_id)) if isinstance(image_id, (int, np.integer)) and not isinstance(image_id, bool) \
         else str(image_id)
-    return int.from_bytes(hashlib.sha256(os.fsencode(text)).digest()[:8], "big") % int(num_shards)
+    return int.from_bytes(sha256(os.fsencode(text)).digest()[:8], "big") % int(num_shards)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

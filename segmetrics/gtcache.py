@@ -55,17 +55,17 @@ line saying so (the CLI prints it).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import threading
 import time
-import uuid
 import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from ._sha import sha256
 
 __all__ = ["GTCache", "CachedRuns", "file_digest", "default_cache_dir", "FORMAT_VERSION", "cache_info", "cache_clear",
            "probe_cache_dir"]
@@ -106,7 +106,7 @@ class CachedRuns(NamedTuple):
 def file_digest(content: bytes) -> bytes:
     """SHA-256 of a GT file's bytes: the one digest that keys the cache and enters the
     dataset fingerprint of a semantic run (:func:`segmetrics.state.fingerprint`)."""
-    return hashlib.sha256(content).digest()
+    return sha256(content).digest()
 
 
 def default_cache_dir() -> Path:
@@ -120,7 +120,7 @@ class _Writer:
     """One thread's pack file and the index rows of what it appended."""
 
     def __init__(self, root: Path):
-        self.stem = root / f"{os.getpid()}-{uuid.uuid4().hex}"
+        self.stem = root / f"{os.getpid()}-{os.urandom(16).hex()}"  # (uuid4's randomness, without uuid)
         self.fh = open(self.stem.with_suffix(".pack"), "ab")
         self.offset = 0
         self.rows: list[bytes] = []
@@ -216,7 +216,7 @@ class GTCache:
     def __init__(self, directory, kind: str, params: bytes = b""):
         self.directory = Path(directory)
         self.root = self.directory / f"v{FORMAT_VERSION}"
-        base = hashlib.sha256()
+        base = sha256()
         for part in (f"segmetrics-gtcache-{FORMAT_VERSION}".encode(), kind.encode(), params):
             base.update(len(part).to_bytes(8, "little"))
             base.update(part)

@@ -36,7 +36,6 @@ Rules
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from ._sha import sha256
 from ._text import listing
 
 __all__ = [
@@ -345,7 +345,7 @@ class LabelRules:
         """``sha256:<hex>`` of K, the ignore index, ``void_predictions``, ``out_of_range`` (when
         ``"drop"``) and both lookup tables: equal digests count every label value the same way."""
         drop = "|drop" if self.out_of_range == "drop" else ""
-        h = hashlib.sha256(f"{self.num_classes}|{self.ignore_index}|{self.void_predictions}{drop}".encode())
+        h = sha256(f"{self.num_classes}|{self.ignore_index}|{self.void_predictions}{drop}".encode())
         for table in (self.gt_map, self.pred_map):
             h.update(b"|none" if table is None else b"|" + np.ascontiguousarray(table, dtype="<i8").tobytes())
         return "sha256:" + h.hexdigest()

@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import os
 import re
 import shutil
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Iterator, Optional, Sequence
 
+from ._sha import sha256
 from .errors import DataFileError, SegmetricsError
 from .io.folders import label_keys, pair_keys
 
@@ -125,7 +124,7 @@ def local_copy(url: str) -> str:
             _process_dir = tempfile.mkdtemp(prefix="segmetrics-remote-")
             atexit.register(shutil.rmtree, _process_dir, True)
     name = PurePosixPath(url.split("?", 1)[0]).name or "file"
-    path = os.path.join(_process_dir, hashlib.sha256(url.encode("utf-8")).hexdigest()[:16], name)
+    path = os.path.join(_process_dir, sha256(url.encode("utf-8")).hexdigest()[:16], name)
     if not os.path.exists(path):
         data = fetch_bytes(url)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -209,6 +208,8 @@ def staged(chunks: Sequence[list], *, threads: int = FETCH_THREADS) -> Iterator[
     naming its URL, raised when its chunk is due.
     """
     root = tempfile.mkdtemp(prefix="segmetrics-stage-")
+    from concurrent.futures import ThreadPoolExecutor  # (with logging: 0.7 MB that local runs do not need)
+
     pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="segmetrics-fetch")
 
     def submit(j: int):

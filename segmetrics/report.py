@@ -15,7 +15,6 @@ Notes
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -546,6 +545,8 @@ def format_csv(rows: Sequence[Mapping]) -> str:
             if k not in cols:
                 cols.append(k)
     buf = io.StringIO()
+    import csv
+
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for r in rows:

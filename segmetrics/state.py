@@ -67,7 +67,6 @@ deterministic: the same state gives the same bytes.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -77,6 +76,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ._sha import sha256
 from ._version import __version__
 from .conventions import PANOPTIC_VARIANTS
 from .errors import DataFileError, FormatError, InputError
@@ -635,7 +635,7 @@ def fingerprint(image_ids: list, digests: np.ndarray, extra: bytes = b"") -> str
         d = digests[i]
         parts += (texts[i].encode("ascii"), b"\0",
                   bytes(d) if isinstance(d, (bytes, bytearray)) else np.asarray(d, dtype=np.uint8).tobytes())
-    return "sha256:" + hashlib.sha256(b"".join(parts)).hexdigest()
+    return "sha256:" + sha256(b"".join(parts)).hexdigest()
 
 
 # ----------------------------------------------------------------------------- semantic
@@ -1110,7 +1110,7 @@ def _member_bytes(arr: np.ndarray) -> bytes:
 
 
 def _checksum(members: dict) -> str:
-    h = hashlib.sha256()
+    h = sha256()
     for name in sorted(members):
         data = members[name]
         h.update(name.encode("utf-8") + b"\0" + len(data).to_bytes(8, "little"))

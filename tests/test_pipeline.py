@@ -632,39 +632,77 @@ def test_engine_sums_identical_for_any_jobs_and_cache(tmp_path):
 # they can take; the per-image path takes the rest.  Oracle: the same run with the batch
 # (or its hashing) switched off, and hashlib.
 
-def test_libcrypto_sha256_equals_hashlib():
+@pytest.mark.parametrize("mode", ["auto", "portable"])
+def test_compiled_sha256_equals_hashlib(mode):
+    """sm_sha256.h (the SHA-extension and the portable block functions) against hashlib: whole
+    messages around every block boundary, tails, pieces of random sizes, copies, any buffer."""
     import hashlib
-    import sys
+    import random
 
     from segmetrics._kernels import folder as kfolder
 
-    if kfolder.sha256_source() is None:
-        assert not sys.platform.startswith("linux"), "libcrypto (hashlib's) should be found on Linux"
-        pytest.skip("no libcrypto: the digests are made in Python")
-    rng = np.random.default_rng(0)
-    for size in (0, 1, 55, 56, 63, 64, 65, 1000, 100_003):
-        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-        tails = (b"", data[:7], b"\x00" * 64, data[::-1])
-        assert kfolder.sha256(data) == hashlib.sha256(data).digest()
-        assert kfolder.sha256(data, tails) == hashlib.sha256(data + b"".join(tails)).digest()
+    if mode == "auto" and not kfolder.sha256_has_extensions():
+        pytest.skip("this processor has no SHA extensions: the portable case covers it")
+    try:
+        assert kfolder._set_sha256(mode) == ("SHA extensions" if mode == "auto" else "portable C")
+        rng, r = np.random.default_rng(0), random.Random(0)
+        for size in [*range(0, 200), 255, 256, 1000, 4095, 4096, 4097, 100_003, 1 << 20]:
+            data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+            want = hashlib.sha256(data)
+            tails = (b"", data[:7], b"\x00" * 64, data[::-1])
+            assert kfolder.sha256(data) == want.digest()
+            assert kfolder.sha256(data, tails) == hashlib.sha256(data + b"".join(tails)).digest()
+            h, i = kfolder.Sha256(), 0
+            while i < size:
+                j = min(size, i + r.choice([0, 1, 3, 63, 64, 65, 500, 5000]))
+                h.update(data[i:j])
+                i = j
+            assert h.digest() == want.digest() and h.hexdigest() == want.hexdigest()
+            c = h.copy()
+            c.update(b"more")
+            assert c.digest() == hashlib.sha256(data + b"more").digest() and h.digest() == want.digest()
+        a = np.arange(1000, dtype=np.int64)
+        assert kfolder.Sha256(a).digest() == hashlib.sha256(a.tobytes()).digest()
+        assert kfolder.Sha256(memoryview(a).cast("B")[8:800]).digest() == hashlib.sha256(a.tobytes()[8:800]).digest()
+        assert kfolder.Sha256(bytearray(b"abc")).digest() == hashlib.sha256(b"abc").digest()
+    finally:
+        kfolder._set_sha256("auto")
     with pytest.raises(TypeError):
         kfolder.sha256(b"x", ("not bytes",))
+    with pytest.raises(TypeError):
+        kfolder.Sha256("text")
+    with pytest.raises(ValueError, match="contiguous"):  # as hashlib
+        kfolder.Sha256(np.arange(10)[::2])
+
+
+def test_runs_do_not_load_openssl(tmp_path):
+    """A folder run hashes with sm_sha256.h: neither hashlib nor its libcrypto is imported."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(2)
+    make_semantic(tmp_path, rng, n=3)
+    code = ("import sys; from segmetrics.folders import evaluate_semantic_folders as e; "
+            f"r = e({str(tmp_path / 'gt')!r}, {str(tmp_path / 'pred')!r}, num_classes={K}, pred_labels='class-index');"
+            "print(r.dataset['fingerprint'], 'hashlib' in sys.modules, "
+            "any('libcrypto' in l for l in open('/proc/self/maps')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0].startswith("sha256:") and out[1:] == ["False", "False"]
 
 
 def _without_sha():
-    """Run as on a machine without libcrypto: the compiled paths hash nothing."""
+    """Run with the compiled hashing switched off: the batch runs hash nothing, the Python passes do."""
     from segmetrics._kernels import folder as kfolder
 
-    found = kfolder._find_sha256()
-    kfolder._set_sha256(0, 0, 0, None)
+    kfolder._set_sha256(None)
     assert kfolder.sha256_source() is None and kfolder.sha256(b"x") is None
-    return lambda: kfolder._set_sha256(*found[0], found[1]) if found else None
+    return lambda: kfolder._set_sha256("auto")
 
 
 @pytest.mark.parametrize("modes", [("L",), ("L", "P", "I;16", "P4")])
 def test_semantic_batch_equals_per_image_path(tmp_path, modes, monkeypatch):
     """Every output (metrics, per-image rows, Boundary IoU, fingerprint, state digests) of a folder
-    run is the same through the compiled batch, without it, and without libcrypto; images the
+    run is the same through the compiled batch, without it, and without the compiled hashing; images the
     batch cannot take (4-bit palette) go the per-image way."""
     from segmetrics.folders import evaluate_semantic_folders
 
@@ -673,11 +711,11 @@ def test_semantic_batch_equals_per_image_path(tmp_path, modes, monkeypatch):
     assert _pipeline._semantic_batch(pairs) is not None
     real_batch = _pipeline._semantic_batch
     runs = {}
-    for way in ("batch", "per-image", "no libcrypto"):
+    for way in ("batch", "per-image", "no compiled hashing"):
         restore = None
         if way == "per-image":
             monkeypatch.setattr(_pipeline, "_semantic_batch", lambda pairs: None)
-        elif way == "no libcrypto":
+        elif way == "no compiled hashing":
             monkeypatch.setattr(_pipeline, "_semantic_batch", real_batch)
             restore = _without_sha()
         try:
@@ -719,7 +757,7 @@ def test_semantic_batch_bad_label_and_missing_file_errors(tmp_path):
 @pytest.mark.filterwarnings("ignore::segmetrics.errors.SegmetricsWarning")
 def test_panoptic_batch_digests_equal_python_digests(tmp_path, monkeypatch):
     """The GT digests the compiled panoptic pass makes while it reads the files equal the
-    Python digest pass (fingerprint and per-image state digests), with and without libcrypto."""
+    Python digest pass (fingerprint and per-image state digests), with and without the compiled hashing."""
     import json
 
     from segmetrics._kernels import folder as kfolder

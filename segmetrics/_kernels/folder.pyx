@@ -26,14 +26,25 @@ image (``Scratch.counted``), so the caller must not use them.
 :class:`WorkCounter` hands image indices to the threads of one run.
 
 The digests of GT files (the dataset fingerprint, see :mod:`segmetrics.state`) are
-SHA-256 by OpenSSL's libcrypto, the copy Python's ``hashlib`` loaded, called
-without the GIL by the compiled batch runs (:func:`sha256_parts`); without it they
-are hashed in Python.
+SHA-256 of ``sm_sha256.h``, made without the GIL by the compiled batch runs
+(:func:`sha256_parts`); :class:`Sha256` is the same for Python code (segmetrics does not
+load OpenSSL).
 """
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+
+
+cdef extern from "Python.h":
+    object PyOS_FSPath(object path)
+    bytes PyUnicode_EncodeFSDefault(object text)
+    ctypedef struct Py_buffer:
+        void *buf
+        Py_ssize_t len
+    int PyBUF_SIMPLE
+    int PyObject_GetBuffer(object obj, Py_buffer *view, int flags) except -1
+    void PyBuffer_Release(Py_buffer *view)
 
 import os
 
@@ -271,6 +282,18 @@ cdef class WorkCounter:
         sm_store(&self.stop_at, -1)
 
 
+cdef inline bytes _fsencode(x):
+    """``os.fsencode(x)`` through the C API (no Python-level call per name)."""
+    if type(x) is bytes:
+        return <bytes>x
+    p = PyOS_FSPath(x)
+    if type(p) is bytes:
+        return <bytes>p
+    if isinstance(p, str):
+        return PyUnicode_EncodeFSDefault(p)
+    return os.fsencode(p)  # bytes or str subclasses
+
+
 cdef class FilePairs:
     """The GT and prediction file names of every image of a run, for the batch runs that read
     the files: path-like objects or ``bytes`` (``os.fsencode`` is applied), an empty name for
@@ -292,7 +315,7 @@ cdef class FilePairs:
         for side, names in enumerate((gt_names, pred_names)):
             lo = hi = None  # the common prefix of all names is that of the least and the greatest
             for x in names:
-                b = os.fsencode(x)
+                b = _fsencode(x)
                 if b"\0" in b:
                     raise ValueError("a path holds a NUL byte")
                 if b:
@@ -305,7 +328,7 @@ cdef class FilePairs:
             starts = np.zeros(self.n + 1, dtype=np.int64)
             empty = np.zeros(self.n, dtype=np.uint8)
             for i, x in enumerate(names):
-                b = os.fsencode(x)
+                b = _fsencode(x)
                 if b:
                     blob += b[len(prefix):]
                 else:
@@ -348,40 +371,91 @@ def files_supported() -> bool:
 
 
 # ----------------------------------------------------------------------------- SHA-256
-# OpenSSL's one-context SHA-256 functions (SHA256_Init / _Update / _Final), called through
-# pointers found at import; the context is OpenSSL's 112-byte SHA256_CTX (more room here).
-ctypedef int (*sha_init_t)(void *) noexcept nogil
-ctypedef int (*sha_update_t)(void *, const void *, size_t) noexcept nogil
-ctypedef int (*sha_final_t)(unsigned char *, void *) noexcept nogil
+cdef extern from "sm_sha256.h" nogil:
+    ctypedef struct sm_sha256:
+        pass
+    void sm_sha256_init(sm_sha256 *s)
+    void sm_sha256_update(sm_sha256 *s, const void *data, size_t n)
+    void sm_sha256_final(sm_sha256 *s, uint8_t *out)
+    int sm_sha256_select(int want)
+    int sm_sha256_has_ni()
 
-cdef sha_init_t _sha_init = NULL
-cdef sha_update_t _sha_update = NULL
-cdef sha_final_t _sha_final = NULL
+cdef bint _sha_on = True   # off only in tests: the compiled batch runs then hash nothing
 _sha256_source = None
-
-cdef struct _ShaCtx:
-    uint64_t words[64]      # 512 bytes, aligned; SHA256_CTX needs 112
 
 
 cdef int sha256_parts(const uint8_t *data, size_t n, const uint8_t **tails, const size_t *tail_n,
                       int ntails, uint8_t *out) noexcept nogil:
-    cdef _ShaCtx ctx
+    """SHA-256 of ``data`` followed by the tails into ``out``; -1 when switched off (tests)."""
+    cdef sm_sha256 ctx
     cdef int j
-    if _sha_final == NULL:
+    if not _sha_on:
         return -1
-    if _sha_init(&ctx) != 1 or _sha_update(&ctx, data, n) != 1:
-        return -1
+    sm_sha256_init(&ctx)
+    sm_sha256_update(&ctx, data, n)
     for j in range(ntails):
-        if tail_n[j] and _sha_update(&ctx, tails[j], tail_n[j]) != 1:
-            return -1
-    if _sha_final(out, &ctx) != 1:
-        return -1
+        if tail_n[j]:
+            sm_sha256_update(&ctx, tails[j], tail_n[j])
+    sm_sha256_final(&ctx, out)
     return 0
 
 
+cdef class Sha256:
+    """SHA-256 as ``hashlib.sha256`` objects do it (``update``, ``digest``, ``hexdigest``,
+    ``copy``), on ``sm_sha256.h``: segmetrics hashes without OpenSSL, whose libcrypto costs
+    about 3.5 MB of resident memory.  Inputs of 4 KiB or more are hashed without the GIL; an
+    object must not be updated from two threads at once."""
+
+    cdef sm_sha256 ctx
+
+    def __cinit__(self, data=None):
+        sm_sha256_init(&self.ctx)
+        if data is not None:
+            self.update(data)
+
+    @property
+    def name(self) -> str:
+        return "sha256"
+
+    @property
+    def digest_size(self) -> int:
+        return 32
+
+    @property
+    def block_size(self) -> int:
+        return 64
+
+    def update(self, data) -> None:
+        """Add the bytes of any contiguous buffer (bytes, bytearray, memoryview, array)."""
+        cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            if view.len >= 4096:
+                with nogil:
+                    sm_sha256_update(&self.ctx, view.buf, <size_t>view.len)
+            else:
+                sm_sha256_update(&self.ctx, view.buf, <size_t>view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    def digest(self) -> bytes:
+        cdef sm_sha256 c = self.ctx
+        cdef uint8_t out[32]
+        sm_sha256_final(&c, out)
+        return PyBytes_FromStringAndSize(<char *>out, 32)
+
+    def hexdigest(self) -> str:
+        return self.digest().hex()
+
+    def copy(self) -> "Sha256":
+        cdef Sha256 other = Sha256.__new__(Sha256)
+        other.ctx = self.ctx
+        return other
+
+
 def sha256(bytes data, tails=()):
-    """SHA-256 of ``data`` followed by each of ``tails`` (bytes) with the compiled path, or
-    None when libcrypto was not found (tests compare it with ``hashlib``)."""
+    """SHA-256 of ``data`` followed by each of ``tails`` (bytes) with the compiled path the batch
+    runs use, or None when switched off (tests compare it with ``hashlib``)."""
     cdef uint8_t out[32]
     cdef const uint8_t *tp[8]
     cdef size_t tn[8]
@@ -400,12 +474,12 @@ def sha256(bytes data, tails=()):
 
 def file_sha256(Scratch s, bytes path):
     """SHA-256 of a whole file, read into ``s``'s GT file buffer and hashed without the GIL;
-    None when the file cannot be read or libcrypto was not found (hash in Python then)."""
+    None when the file cannot be read or the compiled hashing is switched off."""
     cdef uint8_t out[32]
     cdef size_t n
     cdef int r = -1
     cdef const char *name = path
-    if b"\0" in path or _sha_final == NULL:
+    if b"\0" in path or not _sha_on:
         return None
     with nogil:
         if s.read_file(0, name, &n) == 0:
@@ -414,56 +488,30 @@ def file_sha256(Scratch s, bytes path):
 
 
 def sha256_source():
-    """The library whose SHA-256 the compiled batch runs call, or None (hashed in Python)."""
+    """Which SHA-256 block function the compiled batch runs use (``"SHA extensions"`` or
+    ``"portable C"``), or None when switched off (tests: the digests are then made by the
+    Python passes)."""
     return _sha256_source
 
 
-def _set_sha256(uintptr_t init, uintptr_t update, uintptr_t final, source):
-    """Install (or, with zeros, remove) the SHA-256 entry points; kept only when they hash a
-    test message as hashlib does."""
-    global _sha_init, _sha_update, _sha_final, _sha256_source
-    import hashlib
-    _sha_init, _sha_update, _sha_final = <sha_init_t>init, <sha_update_t>update, <sha_final_t>final
-    _sha256_source = source
-    if not (init and update and final):
-        _sha_init, _sha_update, _sha_final, _sha256_source = NULL, NULL, NULL, None
+def _set_sha256(mode):
+    """Tests: ``"auto"`` (the processor's SHA extensions when it has them), ``"portable"`` (the
+    portable block function) or None (hashing in the compiled batch runs off).  Returns the
+    source."""
+    global _sha_on, _sha256_source
+    if mode is None:
+        _sha_on, _sha256_source = False, None
         return None
-    probe = bytes(range(256)) * 5
-    if sha256(probe, (b"segmetrics", b"")) != hashlib.sha256(probe + b"segmetrics").digest():
-        _sha_init, _sha_update, _sha_final, _sha256_source = NULL, NULL, NULL, None
+    if mode not in ("auto", "portable"):
+        raise ValueError("mode must be 'auto', 'portable' or None")
+    _sha_on = True
+    _sha256_source = "SHA extensions" if sm_sha256_select(mode == "auto") else "portable C"
     return _sha256_source
 
 
-def _find_sha256():
-    """(addresses of SHA256_Init / _Update / _Final, library path) from the libcrypto that
-    Python's hashlib loaded (else the usual names), or None."""
-    import ctypes
-    import sys
-    candidates = []
-    try:
-        import _hashlib  # noqa: F401 - loads the libcrypto whose functions are wanted
-        with open("/proc/self/maps") as fh:
-            for line in fh:
-                if "libcrypto" in line and "/" in line:
-                    path = line[line.index("/"):].strip()
-                    if path not in candidates:
-                        candidates.append(path)
-    except (ImportError, OSError):
-        pass
-    if sys.platform.startswith("linux"):
-        candidates += ["libcrypto.so.3", "libcrypto.so.1.1"]
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(path)
-            addrs = [ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                     for name in ("SHA256_Init", "SHA256_Update", "SHA256_Final")]
-        except (OSError, AttributeError):
-            continue
-        if all(addrs):
-            return addrs, path
-    return None
+def sha256_has_extensions() -> bool:
+    """Whether this processor has the x86 SHA extensions (and this build can use them)."""
+    return bool(sm_sha256_has_ni())
 
 
-_found_sha = _find_sha256()
-if _found_sha is not None:
-    _set_sha256(*_found_sha[0], _found_sha[1])
+_set_sha256("auto")

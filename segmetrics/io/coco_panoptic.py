@@ -339,10 +339,17 @@ def _check_categories(cats, where: str, require_isthing: bool) -> list[dict]:
     return cats
 
 
-try:  # about 2.5x faster than the json module on COCO panoptic files (benchmarks/RESULTS.md)
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - a core dependency; json gives the same values
-    _orjson = None
+_orjson: Any = False  # not imported yet (it imports uuid too: about 0.8 MB a run may not need)
+
+
+def _load_orjson():
+    global _orjson
+    try:  # about 2.5x faster than the json module on COCO panoptic files (benchmarks/RESULTS.md)
+        import orjson
+    except ImportError:  # pragma: no cover - a core dependency; json gives the same values
+        orjson = None
+    _orjson = orjson
+    return orjson
 
 
 def parse_json_bytes(raw: bytes):
@@ -352,6 +359,8 @@ def parse_json_bytes(raw: bytes):
     invalid UTF-8, syntax errors) is handed to the json module, so the values
     accepted and the error messages are json's.
     """
+    if _orjson is False:
+        _load_orjson()
     if _orjson is not None:
         try:
             return _orjson.loads(raw)

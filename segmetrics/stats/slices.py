@@ -17,7 +17,6 @@ is an evaluated image.  Ids that name no evaluated image are reported in
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import re
 from pathlib import Path
@@ -124,6 +123,8 @@ def read_manifest(path, image_ids: Sequence[Any], *, attributes: Sequence[str] |
     FormatError
         A rule of the module notes is broken (the message names file and line).
     """
+    import csv
+
     path = Path(path)
     by_text, by_int = _id_index(image_ids)
     try:
