@@ -143,3 +143,20 @@ def test_evaluate_semantic_files_errors(tmp_path, semantic):
         evaluate_semantic_files([("a", pairs[0][1], None)], semantic.SemanticEvaluator(3))
     with pytest.raises(InputError, match="jobs"):
         evaluate_semantic_files(pairs, semantic.SemanticEvaluator(3), jobs=0)
+
+
+def test_string_paths_are_the_paths_text(tmp_path, monkeypatch):
+    """``strings=True`` (what the folder engine keeps) gives ``str`` of each Path the default gives,
+    for relative, ".", trailing-slash, nested and single-file roots."""
+    for rel in ("a.png", "b_x.png", "sub/c.png", "sub/deeper/d.png"):
+        write_png(tmp_path / "gt" / rel, np.zeros((2, 2), np.uint8))
+    monkeypatch.chdir(tmp_path)
+    for root in (tmp_path / "gt", "gt", "gt/", "./gt", tmp_path / "gt" / "sub", "gt/a.png"):
+        paths = find_label_files(root, strip_suffixes=("_x",))
+        texts = find_label_files(root, strip_suffixes=("_x",), strings=True)
+        assert all(type(v) is str for v in texts.values())
+        assert texts == {k: str(v) for k, v in paths.items()} and len(texts) >= 1
+    monkeypatch.chdir(tmp_path / "gt")
+    assert find_label_files(".", strings=True) == {k: str(v) for k, v in find_label_files(".").items()}
+    pairing = pair_label_files(tmp_path / "gt", tmp_path / "gt", strings=True)
+    assert [(k, str(g), str(p)) for k, g, p in pair_label_files(tmp_path / "gt", tmp_path / "gt").pairs] == pairing.pairs
