@@ -250,7 +250,7 @@ def real_names(names: dict) -> Iterator[None]:
 def staged_pairs(pairs: list) -> Iterator[tuple[list, dict]]:
     """``(image_id, gt, pred)`` pairs with local paths, chunk by chunk (see :func:`staged`), and the
     local path -> URL names of each chunk; all the pairs at once when none is remote."""
-    if not any(isinstance(p, RemoteFile) for q in pairs for p in q[1:]):
+    if not any(type(p) is not str and isinstance(p, RemoteFile) for q in pairs for p in q[1:]):  # (str: local)
         yield pairs, {}
         return
     chunks = chunked(pairs)

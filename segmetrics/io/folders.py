@@ -36,6 +36,7 @@ and pairing compares these strings, never a lossy re-encoding.
 """
 from __future__ import annotations
 
+import operator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,9 @@ def _strip_suffix(stem: str, suffixes: Sequence[str]) -> Optional[str]:
     return None
 
 
+_entry_name = operator.attrgetter("name")
+
+
 def _walk(root: Path, what: str, notes: list) -> Iterator[tuple[Path, list[str]]]:
     """``(folder relative to root, sorted non-hidden entry names that are not folders)``
     for every folder under ``root``, each real folder once (see the module Notes)."""
@@ -101,7 +105,7 @@ def _walk(root: Path, what: str, notes: list) -> Iterator[tuple[Path, list[str]]
         path, rel = stack.pop()
         try:
             with os.scandir(path) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_entry_name)
         except OSError as exc:
             raise DataFileError(f"cannot read the {what} folder {path}: {exc.strerror or exc}") from exc
         files, children = [], []
@@ -194,11 +198,16 @@ def find_label_files(
             child = folders[rel] = getattr(folder, "_make_child_relpath", folder.__truediv__)
         return child(name)
 
+    last = [None, ""]  # the folder of the previous name and its prefix (names come folder by folder)
+
     def join_str(rel, name):  # the folder's text as pathlib writes its children, then + name
+        if rel is last[0]:
+            return last[1] + name
         prefix = folders.get(rel)
         if prefix is None:
             text = str((root / rel) / name)
             prefix = folders[rel] = text[:len(text) - len(name)]
+        last[0], last[1] = rel, prefix
         return prefix + name
 
     return label_keys(_walk(root, what, [] if notes is None else notes), join_str if strings else join,
