@@ -45,6 +45,7 @@ from .io.coco_panoptic import (
     dataset_from_dict,
     digest_columns,
     NOT_READ,
+    LazyAnnotations,
     load_panoptic_json,
     peek_annotation,
     read_id_png,
@@ -779,7 +780,9 @@ class SemanticRun(_Sharded):
     Attributes
     ----------
     pairs : list of (image_id, gt, pred or None)
-        Every pair the run scores, sorted by image id.
+        Every pair the run scores, sorted by image id; local files as ``str`` paths (the
+        text of their :class:`~pathlib.Path`), remote ones as
+        :class:`~segmetrics.remote.RemoteFile`.
     count : callable
         ``count(pairs, *, jobs, cache_dir, progress) -> (state, digests)``: the
         state of any subset of ``pairs`` (states of disjoint subsets merge into
@@ -1222,6 +1225,8 @@ def _panoptic_scored(state: PanopticState, items: list, gt: PanopticDataset, *, 
             f"{plural(len(items), 'image')} (TP + FP + FN = 0: the ground truth lists no segment that is not "
             f"crowd, and every predicted segment lies mostly on void or crowd)")
     def listed(image_id, ann) -> int:
+        if ann is NOT_READ and type(gt.annotations) is LazyAnnotations:
+            ann = gt.annotations.peek(image_id)  # edited since the items were made?
         if ann is NOT_READ and isinstance(gt.columns, FlatColumns):
             n = gt.columns.listed(image_id)
             if n is not None:

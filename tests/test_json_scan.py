@@ -256,9 +256,20 @@ def test_real_coco_sample_is_scanned(shared_data):
     b'{"annotations": [{"image_id": 1, "file_name": "a", "segments_info": [], "image_id": 2}]}',
     b'{"annotations": [{"image_id": 99999999999999999999, "file_name": "a", "segments_info": []}]}',
     b'[' * 300 + b']' * 300,
+    b'{"annotations": [], "x": ' + b"1" * 700 + b'}',  # an integer json may refuse (int_max_str_digits)
+    b'{"annotations": [], "x": 18446744073709551616}',  # orjson reads it as a float, json as an int
+    b'{"annotations": [], "x": -9223372036854775809}',
 ])
 def test_scanner_declines_what_it_does_not_take(raw):
     assert scan_panoptic_json(raw, MAX_RGB_ID) is None
+
+
+@pytest.mark.parametrize("number", [b"18446744073709551615", b"-9223372036854775808", b"0", b"-0", b"1e400"])
+def test_scanner_takes_numbers_both_parsers_read_alike(number):
+    raw = b'{"annotations": [], "x": ' + number + b'}'
+    assert scan_panoptic_json(raw, MAX_RGB_ID) is not None
+
+
 
 
 def test_unhashable_ids_are_named(tmp_path):
@@ -327,7 +338,9 @@ def test_lazy_annotations_as_a_mapping(coco_files):
     ds, plain = load_panoptic_json(gt_json), _plain(gt_json)
     anns = ds.annotations
     ids = list(plain.annotations)
-    assert list(anns) == ids and len(anns) == len(ids) and ids[0] in anns and [1] not in anns
+    assert list(anns) == ids and len(anns) == len(ids) and ids[0] in anns and "nope" not in anns
+    with pytest.raises(TypeError):  # as a dict
+        [1] in anns
     assert anns.peek(ids[0]) is NOT_READ and anns.peek("nope") is None and anns.parsed == 0
     assert anns.file_name(ids[0]) == plain.annotations[ids[0]]["file_name"]
     assert anns[ids[0]] is anns[ids[0]] and anns.parsed == 1 and anns.peek(ids[0]) is anns[ids[0]]
@@ -341,3 +354,48 @@ def test_lazy_annotations_as_a_mapping(coco_files):
     _same_columns(pickle.loads(pickle.dumps(load_panoptic_json(gt_json))), plain)
     with pytest.raises(KeyError):
         anns["nope"]
+
+
+def test_items_made_before_an_edit_see_it(coco_files):
+    """Pairing items hold NOT_READ; an annotation parsed and edited after they were made is
+    checked again (its columns are not trusted)."""
+    from segmetrics.folders import _pair_panoptic
+
+    gt_json, _ = coco_files
+    ds = load_panoptic_json(gt_json)
+    items, _, _ = _pair_panoptic(ds, ds, False)
+    ids = [it[0] for it in items]
+    assert all(it[1] is NOT_READ for it in items)
+    start, end, ok = ds.columns.ranges(ids, [it[1] for it in items])
+    assert ok.all()
+    ds.annotations[ids[0]]["segments_info"].append({"id": 999, "category_id": 1})  # edited in place
+    ds.annotations[ids[1]] = dict(ds.annotations[ids[1]], segments_info=[])  # replaced
+    del ds.annotations[ids[2]]
+    start, end, ok = ds.columns.ranges(ids, [it[1] for it in items])
+    assert ok.tolist() == [False, False, False] + [True] * (len(ids) - 3)
+
+
+def test_decimal_areas_do_not_follow_the_locale(tmp_path):
+    """strtod follows LC_NUMERIC; the scanner must read 12.5 as json does under a comma locale."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("localedef"):
+        pytest.skip("localedef is not installed: no comma locale can be made")
+    loc = tmp_path / "loc"
+    loc.mkdir()
+    made = subprocess.run(["localedef", "-i", "de_DE", "-f", "UTF-8", str(loc / "de_DE.UTF-8")],
+                          capture_output=True)
+    if made.returncode not in (0, 1) or not (loc / "de_DE.UTF-8").exists():
+        pytest.skip(f"localedef could not make de_DE.UTF-8: {made.stderr[-200:]!r}")
+    doc = (b'{"annotations":[{"image_id":1,"file_name":"a","segments_info":[{"id":1,"category_id":2,'
+           b'"area":12.5},{"id":2,"category_id":2,"area":1.5e3}]}]}')
+    code = ("import locale, sys; locale.setlocale(locale.LC_NUMERIC, 'de_DE.UTF-8'); "
+            "assert locale.localeconv()['decimal_point'] == ','; "
+            "from segmetrics._kernels.panoptic import scan_panoptic_json as s; "
+            f"print(s({doc!r}, 2**24 - 1)[3][4].tolist())")
+    env = dict(__import__("os").environ, LOCPATH=str(loc))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[12.5, 1500.0]"

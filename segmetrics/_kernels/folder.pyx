@@ -291,7 +291,7 @@ cdef inline bytes _fsencode(x):
         return <bytes>p
     if isinstance(p, str):
         return PyUnicode_EncodeFSDefault(p)
-    return os.fsencode(p)  # bytes or str subclasses
+    return bytes(os.fsencode(p))  # bytes or str subclasses
 
 
 cdef class FilePairs:

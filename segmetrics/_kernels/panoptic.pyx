@@ -46,6 +46,9 @@ cdef extern from "sm_json.h" nogil:
 
     int smj_scan(const uint8_t *b, size_t n, int64_t max_id, smj_out *o)
     void smj_free(smj_out *o)
+    void smj_init()
+
+smj_init()
 
 from segmetrics._kernels.boundary cimport BandWork, bd_build_row_end
 from segmetrics._kernels.sm cimport (

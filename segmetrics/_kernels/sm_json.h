@@ -23,7 +23,11 @@
 #ifndef SM_JSON_H
 #define SM_JSON_H
 
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* strtod_l, newlocale */
+#endif
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +37,24 @@
 #define SMJ_DECLINE 1
 #define SMJ_NOMEM (-1)
 #define SMJ_MAX_DEPTH 256
+
+/* Decimal numbers are read in the "C" locale whatever the process's LC_NUMERIC (Python's json
+   does not follow the locale; strtod does).  Where strtod_l is missing, or the locale cannot be
+   made, a decimal area marks its annotation for the detailed checks instead. */
+#if defined(__GLIBC__) || defined(__APPLE__)
+#if defined(__APPLE__)
+#include <xlocale.h>
+#endif
+#define SMJ_HAVE_STRTOD_L 1
+static locale_t smj_c_locale = (locale_t)0;
+/* Made once, at the module's import (under the GIL). */
+static void smj_init(void) {
+    if (smj_c_locale == (locale_t)0) smj_c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+#else
+#define SMJ_HAVE_STRTOD_L 0
+static void smj_init(void) {}
+#endif
 
 /* image_id token kinds */
 #define SMJ_ID_INT 1
@@ -172,6 +194,19 @@ static int smj_string(smj_cur *c, int *esc) {
     }
 }
 
+/* Whether an integer token lies in [-2^63, 2^64 - 1], where orjson and the json module read
+   the same int: orjson turns integers outside it into floats, json keeps them (and refuses
+   more than sys.get_int_max_str_digits() digits).  A document with one outside it declines, so
+   that the general parse reads it whole as before. */
+static int smj_int_agreed(const uint8_t *p, size_t len) {
+    int neg = p[0] == '-';
+    static const char *lim_pos = "18446744073709551615", *lim_neg = "9223372036854775808";
+    const char *lim = neg ? lim_neg : lim_pos;
+    size_t digits = len - (size_t)neg, lim_len = strlen(lim);
+    if (digits != lim_len) return digits < lim_len;
+    return memcmp(p + neg, lim, lim_len) <= 0;
+}
+
 /* A number token at the cursor (JSON's grammar): 1 and the cursor past it, with *is_int
  * set when it has neither fraction nor exponent; 0 otherwise. */
 static int smj_number(smj_cur *c, int *is_int) {
@@ -200,6 +235,7 @@ static int smj_number(smj_cur *c, int *is_int) {
         if (i >= n || b[i] < '0' || b[i] > '9') return 0;
         while (i < n && b[i] >= '0' && b[i] <= '9') i++;
     }
+    if (*is_int && !smj_int_agreed(b + c->i, i - c->i)) return 0;
     c->i = i;
     return 1;
 }
@@ -304,16 +340,21 @@ static int smj_field(smj_cur *c, int depth, int *kind, int64_t *iv, double *dv) 
             return 1;
         }
         char tmp[64];
-        if (e - a >= sizeof(tmp)) {
+#if SMJ_HAVE_STRTOD_L
+        if (e - a >= sizeof(tmp) || smj_c_locale == (locale_t)0) {
             *kind = 6;
             return 1;
         }
         memcpy(tmp, c->b + a, e - a);
         tmp[e - a] = 0;
         errno = 0;
-        double v = strtod(tmp, NULL);
+        double v = strtod_l(tmp, NULL, smj_c_locale);
         *kind = (errno == ERANGE || !isfinite(v)) ? 6 : 2;
         *dv = v;
+#else
+        (void)tmp;
+        *kind = 6;
+#endif
         return 1;
     }
     if (x == 't') { *kind = 3; return smj_literal(c, "true", 4); }

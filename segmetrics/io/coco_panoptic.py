@@ -161,7 +161,7 @@ class PanopticDataset:
 
     path: Path | None
     folder: Path | None
-    annotations: dict[Any, dict] = field(default_factory=dict)
+    annotations: MutableMapping[Any, dict] = field(default_factory=dict)
     images: dict[Any, dict] = field(default_factory=dict)
     categories: list[dict] = field(default_factory=list)
     columns: Mapping[Any, "SegmentColumns"] = field(default_factory=dict, repr=False, compare=False)
@@ -235,9 +235,9 @@ class LazyAnnotations(MutableMapping):
         if j in self._done:
             return self._done[j]
         a, b = self._spans[j].tolist()
-        ann = parse_json_bytes(self._raw[a:b])
-        self._done[j] = ann
-        self._listed[j] = ann.get("segments_info")
+        # setdefault: two threads parsing one annotation at once keep the same dict
+        ann = self._done.setdefault(j, parse_json_bytes(self._raw[a:b]))
+        self._listed.setdefault(j, ann.get("segments_info"))
         return ann
 
     def __getitem__(self, image_id) -> dict:
@@ -255,7 +255,7 @@ class LazyAnnotations(MutableMapping):
         self._done[j] = ann
 
     def __delitem__(self, image_id) -> None:
-        del self._pos[image_id]
+        self._done.pop(self._pos.pop(image_id), None)
 
     def __iter__(self):
         return iter(self._pos)
@@ -264,10 +264,7 @@ class LazyAnnotations(MutableMapping):
         return len(self._pos)
 
     def __contains__(self, image_id) -> bool:
-        try:
-            return image_id in self._pos
-        except TypeError:
-            return False
+        return image_id in self._pos
 
     def __repr__(self) -> str:
         return f"<LazyAnnotations: {len(self._pos)} images, {len(self._done)} parsed>"
@@ -649,11 +646,16 @@ class FlatColumns(Mapping):
         if self._lists is None:  # plain lists: element access without NumPy scalars
             self._lists = (self._flat_ok.tolist(), self.offsets.tolist())
         pos, segments, (flat_ok, offsets) = self._pos, self.segments, self._lists
+        lazy = segments.annotations if type(segments) is _ListedSegments else None
         for i, (image_id, ann) in enumerate(zip(image_ids, annotations)):
             j = pos.get(image_id)
             if j is None or ann is None or not flat_ok[j]:
                 continue
             a, b = offsets[j], offsets[j + 1]
+            if ann is NOT_READ and lazy is not None:
+                ann = lazy.peek(image_id)  # parsed, set or deleted since the items were made?
+                if ann is None:
+                    continue
             if ann is NOT_READ:  # not parsed yet: as scanned
                 start[i], end[i], ok[i] = a, b, True
                 continue
