@@ -269,6 +269,10 @@ class LazyAnnotations(MutableMapping):
     def __repr__(self) -> str:
         return f"<LazyAnnotations: {len(self._pos)} images, {len(self._done)} parsed>"
 
+    def untouched(self) -> bool:
+        """Whether every annotation is as loaded: none parsed, set or deleted yet."""
+        return not self._done and len(self._pos) == len(self._names)
+
     @property
     def parsed(self) -> int:
         """How many annotations are held as dicts (parsed, or set by the caller)."""
@@ -647,6 +651,8 @@ class FlatColumns(Mapping):
             self._lists = (self._flat_ok.tolist(), self.offsets.tolist())
         pos, segments, (flat_ok, offsets) = self._pos, self.segments, self._lists
         lazy = segments.annotations if type(segments) is _ListedSegments else None
+        if lazy is not None and lazy.untouched():
+            lazy = None  # NOT_READ items are as loaded
         for i, (image_id, ann) in enumerate(zip(image_ids, annotations)):
             j = pos.get(image_id)
             if j is None or ann is None or not flat_ok[j]:
