@@ -279,9 +279,7 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
         """The reference path for an image the kernels left (it raises the image's error, if any)."""
         ref = reference(item)
         if counted:
-            raise SegmetricsError(
-                f"image {item[0]!r}: internal error, the fast path stopped ({s.message}) on an "
-                f"image the reference path scores; please report it")
+            raise _fast_path_error(item[0], f" ({s.message})")
         if bands:
             ref, ref_inner = ref
             interior += ref_inner
@@ -315,8 +313,7 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
                           lambda d=d: int(d[0]))
                     for s, cm, inner, band, d in zip(scratch, sums, inners, works, done)], progress=progress)
             if want:
-                for i in np.flatnonzero(hashed).tolist():
-                    digests[i] = digest_rows[i].tobytes()
+                _take_digests(digests, digest_rows, hashed)
             rest = np.flatnonzero(status).tolist()
             # an image the batch stopped half way (a bad label) has part of its counts in the sums;
             # the per-image path below stops there too and raises the image's own error
@@ -328,8 +325,7 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
                        for s, cm, inner, band in zip(scratch, sums, inners, works)]
             run(len(rest), workers, progress=progress)
         if partial:
-            raise SegmetricsError(f"image {partial[0]!r}: internal error, the fast path stopped on an image "
-                                  f"the per-image path scores; please report it")
+            raise _fast_path_error(partial[0])
     finally:
         if cache is not None:
             cache.close()
@@ -344,6 +340,19 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
             tp, fp, fn = rows
             out.image_boundary = np.stack(_band.band_counts(tp, tp + fn, tp + fp, inner_rows), axis=1)
     return out
+
+
+def _fast_path_error(image_id, detail: str = "") -> SegmetricsError:
+    """The error of an image the fast path stopped on half way although the per-image path scores
+    it (a disagreement between the two, never a data error)."""
+    return SegmetricsError(f"image {image_id!r}: internal error, the fast path stopped{detail} on an image "
+                           f"the per-image path scores; please report it")
+
+
+def _take_digests(digests: list, rows: np.ndarray, hashed: np.ndarray) -> None:
+    """The GT digests a compiled batch made (row ``i`` of ``rows`` where ``hashed[i]``) into ``digests``."""
+    for i in np.flatnonzero(hashed).tolist():
+        digests[i] = rows[i].tobytes()
 
 
 def _semantic_batch(pairs: Sequence[tuple]):
@@ -478,8 +487,7 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
                 workers = [Loop(lambda i, t=t: fused(t, i), lambda t=t: t.acc.num_images) for t in threads]
             run(n, workers, progress=progress)
             if hashed is not None:
-                for i in np.flatnonzero(hashed[1]).tolist():
-                    digests[i] = hashed[0][i].tobytes()
+                _take_digests(digests, *hashed)
         rest = np.flatnonzero(status).tolist()  # the per-image path's images, in input order
         if rest:
             run(len(rest), [Loop(lambda j, t=t: image_stats(t, rest[j])) for t in threads[:len(rest)]],

@@ -44,8 +44,6 @@ from .io.coco_panoptic import (
     check_segments,
     dataset_from_dict,
     digest_columns,
-    NOT_READ,
-    LazyAnnotations,
     load_panoptic_json,
     peek_annotation,
     read_id_png,
@@ -1224,16 +1222,14 @@ def _panoptic_scored(state: PanopticState, items: list, gt: PanopticDataset, *, 
             f"nothing to score: no category has a ground-truth or predicted segment that counts in the "
             f"{plural(len(items), 'image')} (TP + FP + FN = 0: the ground truth lists no segment that is not "
             f"crowd, and every predicted segment lies mostly on void or crowd)")
-    def listed(image_id, ann) -> int:
-        if ann is NOT_READ and type(gt.annotations) is LazyAnnotations:
-            ann = gt.annotations.peek(image_id)  # edited since the items were made?
-        if ann is NOT_READ and isinstance(gt.columns, FlatColumns):
-            n = gt.columns.listed(image_id)
-            if n is not None:
-                return n
-        return len(resolve_annotation(gt.annotations, image_id, ann)["segments_info"])
-
-    empty = [image_id for image_id, ann, _ in items if not listed(image_id, ann)]
+    ids, anns = [it[0] for it in items], [it[1] for it in items]
+    if isinstance(gt.columns, FlatColumns):  # the loaded columns' rows, where they still hold
+        start, end, ok = gt.columns.ranges(ids, anns)
+        counts, ok = (end - start).tolist(), ok.tolist()
+    else:
+        counts, ok = [0] * len(items), [False] * len(items)
+    empty = [image_id for image_id, ann, n, held in zip(ids, anns, counts, ok)
+             if not (n if held else len(resolve_annotation(gt.annotations, image_id, ann)["segments_info"]))]
     if not empty:
         return []
     one = len(empty) == 1

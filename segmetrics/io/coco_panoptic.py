@@ -181,12 +181,16 @@ class PanopticDataset:
         return folder / file_name(self.annotations, image_id)
 
 
-def _hashable(x) -> bool:
+def _check_id(value, where: str, what: str) -> None:
+    """FormatError when an image id cannot be a dict key (ids are integers or strings; other
+    hashable values are kept as they are)."""
+    if type(value) in (int, str):
+        return
     try:
-        hash(x)
+        hash(value)
     except TypeError:
-        return False
-    return True
+        raise FormatError(f"{where}: {what} that is a {type(value).__name__}: {value!r:.80} "
+                          f"(expected an integer or a string)") from None
 
 
 def _is_int(x) -> bool:
@@ -268,7 +272,7 @@ def _scanned_dataset(raw: bytes, path: Path, folder, require_categories: bool) -
         return None
     image_ids, names, spans, flat, cat_span, img_span = scanned
     anns = LazyAnnotations(raw, image_ids, names, spans)
-    if len(anns._pos) != len(image_ids):
+    if len(anns) != len(image_ids):
         return None  # an image id listed twice: dataset_from_dict names it
     where = str(path)
     cats, images = _categories_and_images(
@@ -304,9 +308,7 @@ def _categories_and_images(cats, image_list, where: str, require_categories: boo
     for i, im in enumerate(image_list or []):
         if not isinstance(im, dict) or "id" not in im:
             raise FormatError(f"{where}: images[{i}] has no 'id'")
-        if type(im["id"]) not in (int, str) and not _hashable(im["id"]):
-            raise FormatError(f"{where}: images[{i}] has an id that is a {type(im['id']).__name__}: "
-                              f"{im['id']!r:.80} (expected an integer or a string)")
+        _check_id(im["id"], where, f"images[{i}] has an id")
         if im["id"] in images:
             raise FormatError(f"{where}: duplicate image id {im['id']!r} in 'images'")
         images[im["id"]] = im
@@ -335,9 +337,7 @@ def dataset_from_dict(data, *, path=None, folder=None, require_categories: bool 
         segs = ann.get("segments_info")
         if not isinstance(segs, list):
             raise FormatError(f"{where}: annotation of image {image_id!r} has no 'segments_info' list")
-        if type(image_id) not in (int, str) and not _hashable(image_id):
-            raise FormatError(f"{where}: annotations[{i}] has an image_id that is a {type(image_id).__name__}: "
-                              f"{image_id!r:.80} (expected an integer or a string)")
+        _check_id(image_id, where, f"annotations[{i}] has an image_id")
         if image_id in anns:
             raise FormatError(f"{where}: duplicate image id {image_id!r} in 'annotations'")
         anns[image_id] = ann
@@ -473,13 +473,6 @@ class FlatColumns(Mapping):
 
     def __len__(self) -> int:
         return int(self._flat_ok.sum()) + len(self._extra)
-
-    def listed(self, image_id) -> int | None:
-        """The number of segments listed for ``image_id`` when its flat rows hold them, else None."""
-        j = self._pos.get(image_id)
-        if j is None or not self._flat_ok[j]:
-            return None
-        return int(self.offsets[j + 1] - self.offsets[j])
 
     def ranges(self, image_ids, annotations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(start, end, ok)`` rows of the flat arrays for each image, where ``ok`` says
