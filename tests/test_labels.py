@@ -198,3 +198,34 @@ def test_label_errors_carry_structured_fields(tmp_path):
     with pytest.raises(LabelError) as exc:
         sm.evaluate_semantic_files([("x", gt / "img_002.png", pred / "img_002.png")], sm.SemanticEvaluator(4))
     assert exc.value.side == "gt" and exc.value.file == str(gt / "img_002.png") and exc.value.values == [7]
+
+
+def test_the_auto_sample_keeps_only_the_sampled_pixels(tmp_path):
+    """The sample of large images holds its strided pixels, not the decoded maps: a strided
+    view kept every decoded pair alive until the decision (8 Cityscapes-sized pairs: 32 MB,
+    32 pairs when 8 do not decide)."""
+    import tracemalloc
+
+    from segmetrics.folders import _auto_sample
+
+    rng = np.random.default_rng(5)
+    shape = (512, 1024)
+    gts = [rng.integers(0, K + 1, (shape[0] // 64, shape[1] // 64)).repeat(64, 0).repeat(64, 1).astype(np.uint8)
+           for _ in range(8)]
+    gt, pred = _write(tmp_path, "gt", gts), _write(tmp_path, "pred", gts)
+    pairs = [(f"ADE_{i:03d}", gt / f"ADE_{i:03d}.png", pred / f"ADE_{i:03d}.png") for i in range(8)]
+    tracemalloc.start()
+    try:
+        sample = _auto_sample(pairs, 8)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    one_pair = 2 * shape[0] * shape[1]
+    assert len(sample) == 8
+    for (g, p), full in zip(sample, gts):
+        assert g.flags.owndata and p.flags.owndata and g.size <= 2 * 65536
+        s = int((full.size / 65536) ** 0.5)
+        assert np.array_equal(g, full[::s, ::s]) and np.array_equal(p, full[::s, ::s])
+    kept = sum(g.nbytes + p.nbytes for g, p in sample)  # 8 x 2 x 128 kB (a stride of 2)
+    assert held < 1.25 * kept + 65536  # not 8 decoded pairs (8 MB)
+    assert peak < held + 3 * one_pair  # one decoded pair at a time
