@@ -256,6 +256,9 @@ def goal_lines(name: str, rows, cli_rows, growth) -> tuple[list[str], list[tuple
     if cold and hot2:
         goal("peak RSS (2 threads, cold) / hotcoco's", cold["rec"]["rss_peak_kb"] / hot2["rec"]["rss_peak_kb"], 1.0,
              higher=False)
+    if seg_cli and hot_cli and seg_cli["rec"].get("rss_kb") and hot_cli["rec"].get("rss_kb"):
+        goal("whole process: peak RSS (cold) / hotcoco's CLI", seg_cli["rec"]["rss_kb"] / hot_cli["rec"]["rss_kb"], 1.0,
+             higher=False)
     if "segmetrics" in growth:  # a JSON-driven run keeps its annotations: flat means no worse than hotcoco
         limit = max(1.0, growth["hotcoco"][2]) if "hotcoco" in growth else 1.0
         goal("segmetrics RSS growth, kB per extra image (flat: <= max(1, hotcoco's))", growth["segmetrics"][2],

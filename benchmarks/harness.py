@@ -7,7 +7,10 @@ its own interpreter: its imports are timed apart from the work ("setup"), its
 peak memory (``VmHWM``) is its own, and no tool warms another's caches.  The
 child times ``repeat`` runs of the tool's ``run()`` (paths in, numbers out),
 stopping early once the runs have taken ``budget`` seconds, and reports CPU
-time (its threads and worker processes) and peak RSS beside them.
+time (its threads and worker processes) and peak RSS beside them.  Between the
+setup and the first timed run the child waits until its other threads are idle
+(:func:`settle`): ``import numpy`` starts OpenBLAS's worker threads, which spin
+for about 0.1 s, and every tool here imports numpy in its setup.
 
 segmetrics is called from exactly two adapter functions, :func:`segmetrics_semantic`
 and :func:`segmetrics_panoptic`, so that a change of its public folder API is a
@@ -40,6 +43,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -636,6 +640,55 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _other_threads_ticks() -> int | None:
+    """CPU clock ticks used so far by this process's threads other than the calling one
+    (Linux' ``/proc/self/task``), or None where that cannot be read."""
+    me = str(threading.get_native_id())
+    total = 0
+    try:
+        for task in os.listdir("/proc/self/task"):
+            if task == me:
+                continue
+            try:
+                with open(f"/proc/self/task/{task}/stat") as f:
+                    fields = f.read().rpartition(")")[2].split()
+            except FileNotFoundError:  # the thread ended
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+def settle(quiet_s: float = 0.05, max_s: float = 1.0) -> float:
+    """Wait until this process's other threads have used no CPU for ``quiet_s`` (at most
+    ``max_s``); returns the seconds waited.
+
+    ``import numpy`` starts OpenBLAS's worker threads, which spin (``sched_yield``) for
+    about 0.1 s before they sleep; a run timed right after a tool's setup would share the
+    cores with them.  On 2 cores that costs a 0.2 s run on two threads 10-20 ms and a run
+    on one thread nothing, so it would show as poorer scaling of the fastest tool.  The
+    whole-process rows keep that cost: they time the process from its start.
+    """
+    t0 = time.perf_counter()
+    last, quiet_since = _other_threads_ticks(), t0
+    if last is None:
+        return 0.0
+    while True:
+        time.sleep(0.01)
+        now = time.perf_counter()
+        ticks = _other_threads_ticks()
+        if ticks is None:
+            break
+        if ticks != last:
+            last, quiet_since = ticks, now
+        elif now - quiet_since >= quiet_s:
+            break
+        if now - t0 >= max_s:
+            break
+    return time.perf_counter() - t0
+
+
 def rusage_cpu(who) -> float:
     r = resource.getrusage(who)
     return r.ru_utime + r.ru_stime
@@ -674,6 +727,7 @@ def child_main(spec_json: str) -> int:
             return 0
         record["setup_s"] = time.perf_counter() - t0
         record["rss_setup_kb"] = peak_rss_kb()
+        record["settle_s"] = settle()
         result = None
         budget = spec.get("budget") or float("inf")
         for _ in range(spec["repeat"]):

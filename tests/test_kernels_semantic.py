@@ -351,3 +351,17 @@ def test_semantic_file_kernels_pair_table_equal_twin(case, gmode, pmode, per_ima
     for got, want in zip(vec2 if per_image else (), (tp_w, fp_w, fn_w)):
         np.testing.assert_array_equal(got, want)
     assert folder_semantic._pair_tables_clean()
+
+
+def test_the_walkers_bit_count_equals_python():
+    """The walker picks its counting per 64-pixel block by the number of changes in it
+    (a bit count, inline where the compiler has no popcount instruction)."""
+    from segmetrics._kernels.confusion import _popcount64
+
+    rng = np.random.default_rng(0)
+    values = [0, 1, 2**63, 2**64 - 1, 0x5555555555555555, 0xAAAAAAAAAAAAAAAA, 0x0101010101010101]
+    values += [int(v) for v in rng.integers(0, 2**63, 2000, dtype=np.uint64)]
+    values += [int(v) << 1 | 1 for v in rng.integers(0, 2**63, 200, dtype=np.uint64)]
+    sparse = [sum(1 << int(b) for b in rng.choice(64, int(k), replace=False)) for k in rng.integers(0, 65, 500)]
+    for v in values + sparse:
+        assert _popcount64(v) == bin(v).count("1")

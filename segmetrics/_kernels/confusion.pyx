@@ -40,7 +40,7 @@ from libc.string cimport memcpy, memset
 import numpy as np
 
 from segmetrics._kernels.sm cimport (
-    SM_IGNORED, SM_READ_AHEAD, sm_code_fn, sm_safe_width, sm_sem_code, sm_sem_emit, sm_sem_fold, sm_sem_i32,
+    SM_IGNORED, SM_POPCNT64, SM_READ_AHEAD, sm_code_fn, sm_safe_width, sm_sem_code, sm_sem_emit, sm_sem_fold, sm_sem_i32,
     sm_sem_i64, sm_sem_lut, sm_sem_pairs_begin, sm_sem_pairs_end, sm_sem_sink, sm_sem_u8f, sm_sem_u16,
     sm_side, sm_pt_pool_clean, sm_walk, sm_walk_blocks,
 )
@@ -148,6 +148,11 @@ def _set_fold_every(size_t n):
 def _pair_tables_clean():
     """Whether every pair table kept for reuse is all zeros, as a fold leaves it (tests)."""
     return bool(sm_pt_pool_clean())
+
+
+def _popcount64(uint64_t m):
+    """The walker's count of set bits of a 64-bit mask (tests)."""
+    return SM_POPCNT64(m)
 
 
 cdef void _walk_u8(sm_side *G, sm_side *P, size_t n, sm_sem_sink *sk, size_t *since, const sm_sem_lut *gl,

@@ -13,6 +13,7 @@ cdef extern from "sm_walk.h" nogil:
     int32_t SM_IGNORED
     int32_t SM_BAD
     int32_t SM_NO_SKIP
+    int SM_POPCNT64(uint64_t m)
 
     ctypedef struct sm_side:
         int32_t code

@@ -48,7 +48,19 @@
 /* Count trailing zeros / set bits of a non-zero 64-bit mask. */
 #if defined(__GNUC__) || defined(__clang__)
 #define SM_CTZ64(m) __builtin_ctzll(m)
+#if defined(__POPCNT__) || !(defined(__x86_64__) || defined(__i386__))
 #define SM_POPCNT64(m) __builtin_popcountll(m)
+#else
+/* x86 without -mpopcnt: __builtin_popcountll becomes a call into libgcc (2 % of a
+   Cityscapes-like run by perf); the same count inline, by bit fields */
+static inline int sm_popcnt64_swar(uint64_t m) {
+    m = m - ((m >> 1) & 0x5555555555555555ull);
+    m = (m & 0x3333333333333333ull) + ((m >> 2) & 0x3333333333333333ull);
+    m = (m + (m >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (int)((m * 0x0101010101010101ull) >> 56);
+}
+#define SM_POPCNT64(m) sm_popcnt64_swar(m)
+#endif
 #elif defined(_MSC_VER) && defined(_M_X64)
 #include <intrin.h>
 static __forceinline int sm_ctz64(uint64_t m) { unsigned long i; _BitScanForward64(&i, m); return (int)i; }
