@@ -784,8 +784,9 @@ def run_rows(rows: list[dict], *, repeat: int, budget: float | None, timeout: fl
     """Run every row ``repeat`` times, round-robin: round ``r`` runs each row once, in a fresh
     process.  A machine whose load changes during the run then weighs on every tool alike
     (best of the rounds kept); a row stops repeating once its runs took ``budget`` seconds.
-    Sets ``row["rec"]`` (times, CPU, the least setup time, the largest peak RSS, the result of
-    the last round) and ``row["best"]``."""
+    Sets ``row["rec"]`` (times, CPU, the least setup time, the largest peak RSS, each round's
+    RSS growth over its own post-import peak in ``growths_kb``, the result of the last round)
+    and ``row["best"]``."""
     for r in range(max(1, repeat)):
         for row in rows:
             rec = row.get("rec")
@@ -797,9 +798,12 @@ def run_rows(rows: list[dict], *, repeat: int, budget: float | None, timeout: fl
             if row.get("cache") == "fill":
                 Path(row["cache_dir"]).mkdir(parents=True, exist_ok=True)
             new = run_child(spec, row.get("env", {}), timeout)
+            if "rss_peak_kb" in new and "rss_setup_kb" in new:
+                new["growths_kb"] = [new["rss_peak_kb"] - new["rss_setup_kb"]]
             if rec is None or new.get("error") or new.get("skipped"):
                 row["rec"] = new
             else:
+                rec["growths_kb"] = rec.get("growths_kb", []) + new.get("growths_kb", [])
                 rec["times"] += new["times"]
                 rec["cpu"] += new["cpu"]
                 rec["setup_s"] = min(rec["setup_s"], new["setup_s"])
