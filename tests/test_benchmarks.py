@@ -299,3 +299,33 @@ def test_vernier_crowd_rule_is_the_explained_difference(tmp_path):
     # a difference the crowd rule does not explain stays a disagreement
     result["alt_metrics"] = dict(result["alt_metrics"], PQ=0.0)
     assert any(c.startswith("DISAGREE") for c in harness.check_numbers(rows, harness.PAN_KEYS))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads Linux' /proc/self/task")
+def test_harness_settle_waits_for_busy_threads_and_not_for_idle_ones():
+    """A child's timed run starts once its other threads are idle (OpenBLAS's spin after
+    import numpy); a thread that keeps a core busy holds it back, an idle one does not."""
+    import threading
+    import time
+
+    harness = _load("harness")
+    harness.settle(quiet_s=0.05, max_s=5.0)  # threads earlier tests left busy (BLAS, OpenMP) go idle
+    idle = threading.Event()
+    sleeper = threading.Thread(target=idle.wait)
+    sleeper.start()
+    try:
+        assert harness.settle(quiet_s=0.05, max_s=3.0) < 0.3
+    finally:
+        idle.set()
+        sleeper.join()
+    stop = time.perf_counter() + 0.4
+
+    def spin():
+        while time.perf_counter() < stop:
+            pass
+
+    busy = threading.Thread(target=spin)
+    busy.start()
+    waited = harness.settle(quiet_s=0.05, max_s=3.0)
+    busy.join()
+    assert waited >= 0.3  # the 0.4 s of spinning, less what ran before the call
