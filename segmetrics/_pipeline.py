@@ -173,15 +173,25 @@ def _count_pair(cache: Optional[GTCache], key_parts: Optional[tuple], s: _folder
     key = known_key
     if key is None and cache is not None and key_parts is not None:
         key = cache.key(*key_parts)
-        entry = cache.get(key)
-        if entry is not None:
-            status = cached(entry)
-            if status != _STALE:
-                return status
-            cache.discard(key)
+        status = _from_cache(cache, key, cached)
+        if status is not None:
+            return status
     status = cold(key is not None)
     if status in (0, _NEEDS_PYTHON) and key is not None:
         cache.put(key, s.record(), s.n_runs, s.width, s.height)
+    return status
+
+
+def _from_cache(cache: GTCache, key: bytes, cached: Callable) -> Optional[int]:
+    """The status of ``cached(entry)`` when the cache holds a usable entry under ``key``; None when
+    it holds none, or a stale one (runs that do not tile the image: dropped, nothing counted)."""
+    entry = cache.get(key)
+    if entry is None:
+        return None
+    status = cached(entry)
+    if status == _STALE:
+        cache.discard(key)
+        return None
     return status
 
 
@@ -233,13 +243,10 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
         if digest is None:
             return None, None
         key = cache.key(digest)
-        e = cache.get(key)
-        if e is None:
-            return None, key
-        status = _fsem.semantic_cached(s, e.values, e.lengths, e.width, e.height, None, cm, pcodes, *vectors, band,
-                                       interior, pred_path=pred_name)
-        if status == _STALE:
-            cache.discard(key)
+        status = _from_cache(cache, key, lambda e: _fsem.semantic_cached(
+            s, e.values, e.lengths, e.width, e.height, None, cm, pcodes, *vectors, band, interior,
+            pred_path=pred_name))
+        if status is None:
             return None, key
         if digests is not None:
             digests[i] = digest
