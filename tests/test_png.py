@@ -156,6 +156,61 @@ def test_every_filter_and_mode_equals_pillow(backend, ct, bd, channels, dtype, f
         assert_same(got, arr)  # the encoder's input is the oracle too
 
 
+def label_rows(rng, h, w, kind):
+    """8-bit label maps whose rows exercise the vector unfilter paths: vertical edges that
+    wander from row to row (Paeth bytes whose above and above-left differ), edges at
+    every position of a 16- and 32-byte block, speckle, and plain noise."""
+    if kind == "noise":
+        return rng.integers(0, 256, (h, w), dtype=np.uint8)
+    if kind == "edges":  # one edge per row, at each column in turn: every block position
+        x = np.arange(w)
+        cut = (np.arange(h) * 7) % max(w, 1)
+        return np.where(x[None, :] < cut[:, None], 11, 240).astype(np.uint8)
+    cols = np.sort(rng.integers(0, w, (h, max(1, w // 9))), axis=1)
+    cols += rng.integers(-2, 3, cols.shape)  # the edges move a little from row to row
+    idx = (np.arange(w)[None, :, None] >= cols[:, None, :]).sum(axis=2)
+    arr = rng.integers(0, 256, 64, dtype=np.uint8)[idx % 64]
+    if kind == "speckle":
+        hit = rng.random((h, w)) < 0.05
+        arr[hit] = rng.integers(0, 256, int(hit.sum()), dtype=np.uint8)
+    return arr
+
+
+@pytest.mark.parametrize("filt", [1, 2, 4, "random"])
+def test_vector_unfilter_levels_equal_the_plain_loops(filt):
+    """The 8-bit Sub / Up / Paeth rows are undone 16 (SSE2) or 32 (AVX2) bytes at a time
+    where the CPU has them; each level must give the plain loops' bytes, which must equal
+    the encoder's input, on widths around the block sizes and on rows with many edges."""
+    rng = np.random.default_rng(7 + (filt if isinstance(filt, int) else 9))
+    top = _png._unfilter_level()
+    levels = list(range(top + 1))
+    try:
+        for w in [1, 2, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 97, 2048 + 7]:
+            for kind in ["noise", "edges", "runs", "speckle"]:
+                arr = label_rows(rng, 24, w, kind)
+                data = encode_png(arr, 0, 8, filters=filt, seed=int(rng.integers(1 << 30)))
+                got = []
+                for level in levels:
+                    _png._unfilter_level(level)
+                    got.append(decode_png(data))
+                for g in got:
+                    assert_same(g, arr)
+    finally:
+        _png._unfilter_level(top)
+    assert _png._unfilter_level() == top
+
+
+def test_unfilter_level_hook_is_capped():
+    top = _png._unfilter_level()
+    try:
+        assert _png._unfilter_level(99) == top
+        assert _png._unfilter_level() == top  # capped at what the build and CPU have
+        _png._unfilter_level(-3)
+        assert _png._unfilter_level() == 0
+    finally:
+        _png._unfilter_level(top)
+
+
 def test_many_idat_chunks_including_empty_ones(backend):
     rng = np.random.default_rng(3)
     arr = random_image(rng, 40, 33, 3, np.uint8, "noise")
