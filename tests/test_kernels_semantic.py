@@ -281,6 +281,10 @@ def wide_u8_pairs(draw):
 def test_pair_table_equals_twin(case, layout, fold_every):
     """Busy 8-bit rows are counted as raw pairs and folded: the same matrix and bad counts,
     also when the table is folded every few pixels (arrays walked in pieces)."""
+    check_pair_table(case, layout, fold_every)
+
+
+def check_pair_table(case, layout="C", fold_every=2**31):
     from segmetrics._kernels import confusion
 
     g, p, gt_codes, pred_codes, k = case
@@ -333,6 +337,10 @@ def test_semantic_file_kernels_pair_table_equal_twin(case, gmode, pmode, per_ima
     """The folder kernels on busy 8-bit files, not recording (the pair table): counts,
     per-image vectors and the bad-label rule (counts up to the first row with one);
     then the same prediction against the GT's cached runs."""
+    check_file_kernels(case, gmode, pmode, per_image)
+
+
+def check_file_kernels(case, gmode="L", pmode="L", per_image=False):
     g, p, gt8, pred8, k = case
     gt_codes, pred_codes = np.full(65536, -2, np.int32), np.full(65536, -2, np.int32)
     gt_codes[:256], pred_codes[:256] = gt8, pred8
@@ -351,6 +359,39 @@ def test_semantic_file_kernels_pair_table_equal_twin(case, gmode, pmode, per_ima
     for got, want in zip(vec2 if per_image else (), (tp_w, fp_w, fn_w)):
         np.testing.assert_array_equal(got, want)
     assert folder_semantic._pair_tables_clean()
+
+
+def test_rows_wider_than_a_chunk_of_blocks():
+    """The walker finds the change masks of 32 blocks (2,048 pixels) before it visits the
+    blocks that have a change: rows of one, two and three such chunks, with a busy block
+    (a change at every pixel) ending just before a chunk boundary, followed by a change
+    at the boundary or by blocks without any; arrays, files and cached GT runs."""
+    rng = np.random.default_rng(2048)
+    chunk = 32 * 64
+    for w in (chunk - 1, chunk, chunk + 1, 2 * chunk + 77, 3 * chunk):
+        gvals = rng.choice(256, 12, replace=False)
+        pvals = rng.choice(256, 12, replace=False)
+        g, p = patchwork(rng, 4, w, gvals), patchwork(rng, 4, w, pvals)
+        for y, gap in ((0, 0), (1, 64), (2, 128), (3, 130)):  # busy block, then `gap` pixels alike
+            if w < chunk + gap + 40:
+                continue
+            g[y, chunk - 64:chunk] = np.resize(gvals[:2], 64)
+            p[y, chunk - 64:chunk] = np.resize(pvals[:3], 64)
+            g[y, chunk - 1:chunk + gap] = gvals[5]
+            p[y, chunk - 1:chunk + gap + 40] = pvals[5]
+            g[y, chunk + gap:chunk + gap + 40] = gvals[6]  # a GT change at pixel chunk + gap
+        gt_codes = rng.integers(0, 5, 256).astype(np.int32)
+        gt_codes[rng.random(256) < 0.2] = -1
+        pred_codes = rng.integers(0, 5, 256).astype(np.int32)
+        case = (g, p, gt_codes, pred_codes, 5)
+        check_pair_table(case)
+        check_pair_table(case, "sliced", 4097)
+        check_file_kernels(case, "L", "L", True)
+        check_file_kernels(case, "P", "L", False)
+        for gr, pr in zip(g, p):
+            gr, pr = np.ascontiguousarray(gr), np.ascontiguousarray(pr)
+            got = [(a, None if a == -1 else b, n) for a, b, n in walk_runs(gr, pr, gt_codes, pred_codes).tolist()]
+            assert got == oracles.row_runs(gr, pr, gt_codes, pred_codes)
 
 
 def test_the_walkers_bit_count_equals_python():

@@ -4,7 +4,10 @@
  * 64-bit mask of the pixels that differ from their left neighbour, on each side, comes
  * from comparing a row with itself shifted by one pixel (SSE2 compares; one pixel at a
  * time without SSE2; rows of 3-byte pixels go through sm_walk_scan, 32 bytes per
- * step), and a value is turned into a code only where a run starts.  Semantic walks of
+ * step), and a value is turned into a code only where a run starts.  The masks of up to
+ * 32 blocks are found first and only blocks with a change are visited (by `perf`, the
+ * data-decided branch on every block cost more than the masks; a Cityscapes-like folder
+ * run went from 265 to 244 ms).  Semantic walks of
  * 8-bit rows count blocks where values change almost every pixel as raw value pairs in
  * a 256 x 256 table instead (sm_pt), folded into classes once per image.  Whenever
  * either side starts a new run,
@@ -274,6 +277,8 @@ SM_INLINE int sm_pan_runs(sm_side *s, size_t e) { return sm_runs_side(s, e, 0); 
    64 pixels that end the row, and the first block's left neighbours come from a shift
    in register. */
 #define SM_BLOCK 64
+/* Blocks whose masks are found before the walk visits them (at most 64: one bit each) */
+#define SM_CHUNK 32
 
 #if SM_LE && defined(__SSE2__)
 #define SM_SIMD 1
@@ -483,8 +488,9 @@ static inline int sm_pt_pool_clean(void) {
    pixels take sm_walk_scan. */
 SM_INLINE int sm_walk_blocks(sm_side *G, sm_code_fn gcode, const int gB, sm_side *P, sm_code_fn pcode,
                              const int pB, size_t w, int32_t skip, sm_emit_fn emit, void *sink, sm_pt *pt) {
-    size_t b, j = 0, e, n, la_pos = 0, la_r = 0, i, k;
-    uint64_t gm, pm, m, bit;
+    size_t b, j = 0, e, n, la_pos = 0, la_r = 0, i, k, c0, c1, q;
+    uint64_t gm, pm, m, bit, busy;
+    uint64_t gmv[SM_CHUNK], pmv[SM_CHUNK];
     int stale = 0, fresh = 0, was_skip, cnt, used = 0;
     uint32_t gv, rmin = 255, rmax = 0;
     uint32_t *t = pt ? pt->t : NULL;
@@ -499,25 +505,46 @@ SM_INLINE int sm_walk_blocks(sm_side *G, sm_code_fn gcode, const int gB, sm_side
         la_pos = G->end;
         la_r = G->r;
     }
-    for (b = 0; b < w; b += SM_BLOCK) {
-        n = w - b < SM_BLOCK ? w - b : SM_BLOCK;
-        pm = sm_chg(px, b, w, pB);
-        if (gB) {
-            gm = sm_chg(gx, b, w, gB);
-        } else {
-            /* the ends of the cached runs in this block, looked ahead of the walk */
-            gm = 0;
-            while (la_pos < b + n) {
-                gm |= 1ull << (la_pos - b);
-                la_pos += G->rl[la_r++];
-            }
+    for (c0 = 0; c0 < w; c0 += SM_CHUNK * SM_BLOCK) {
+    /* the change masks of up to SM_CHUNK blocks first, in a loop without data-dependent
+       branches; then only the blocks with a change are visited (a branch per block that
+       the data decides costs more than the masks) */
+    c1 = w - c0 < SM_CHUNK * SM_BLOCK ? w : c0 + SM_CHUNK * SM_BLOCK;
+    busy = 0;
+    if (gB) {
+        for (b = c0, q = 0; b < c1; b += SM_BLOCK, q++) {
+            pmv[q] = sm_chg(px, b, w, pB);
+            gmv[q] = sm_chg(gx, b, w, gB);
+            busy |= (uint64_t)((pmv[q] | gmv[q]) != 0) << q;
         }
+    } else {
+        for (b = c0, q = 0; b < c1; b += SM_BLOCK, q++) {
+            pmv[q] = sm_chg(px, b, w, pB);
+            gmv[q] = 0;
+        }
+        /* the ends of the cached runs in this chunk, looked ahead of the walk */
+        while (la_pos < c1) {
+            gmv[(la_pos - c0) / SM_BLOCK] |= 1ull << ((la_pos - c0) % SM_BLOCK);
+            la_pos += G->rl[la_r++];
+        }
+        for (q = 0; q * SM_BLOCK < c1 - c0; q++) busy |= (uint64_t)((pmv[q] | gmv[q]) != 0) << q;
+    }
+    while (busy) {
+        q = (size_t)SM_CTZ64(busy);
+        busy &= busy - 1;
+        b = c0 + q * SM_BLOCK;
+        n = w - b < SM_BLOCK ? w - b : SM_BLOCK;
+        gm = gmv[q];
+        pm = pmv[q];
         if (fresh) {
-            /* j == b after a counted block: a change at b starts the run at j */
+            /* after a counted block: a change at b == j starts the run at j (a block
+               without a change in between leaves nothing to do) */
             fresh = 0;
-            if ((gm & 1) && !gB && gcode(G, b) < 0) return -1;
-            gm &= ~1ull;
-            pm &= ~1ull;
+            if (b == j) {
+                if ((gm & 1) && !gB && gcode(G, b) < 0) return -1;
+                gm &= ~1ull;
+                pm &= ~1ull;
+            }
         }
         m = gm | pm;
         if (!m) continue;
@@ -607,6 +634,7 @@ SM_INLINE int sm_walk_blocks(sm_side *G, sm_code_fn gcode, const int gB, sm_side
                 if (((pm & bit) || was_skip) && pcode(P, e) < 0) return -2;
             }
         }
+    }
     }
     if (j < w) {
         if (stale) {
