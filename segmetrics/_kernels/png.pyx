@@ -230,8 +230,8 @@ cdef extern from *:
         x = _mm_shufflehi_epi16(x, 0xFF);
         return _mm_unpackhi_epi64(x, x);
     }
-    /* 32 zero bytes then 32 0xFF: the 16 or 32 bytes from (sm_ramp + 32 - j) are 0xFF
-       from byte j on */
+    /* 32 zero bytes then 32 0xFF: the 16 bytes from (sm_ramp + 32 - j) are 0xFF from
+       byte j on */
     static const uint8_t sm_ramp[64] __attribute__((aligned(32))) = {
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
