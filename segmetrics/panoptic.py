@@ -15,7 +15,9 @@ Matching rules (panopticapi's, exactly)
 * ``|g|`` is the GT area from the JSON ``area`` field (as panopticapi does;
   ``recompute_gt_areas=True`` uses the PNG pixel count instead); ``|p|`` is
   always the predicted PNG pixel count.  A JSON area that differs from the
-  PNG is reported in ``PanopticResult.warnings`` (stale areas can give PQ > 1).
+  PNG is reported in ``PanopticResult.warnings`` (stale areas can give PQ > 1);
+  an area of 0 on a segment that is not crowd is a :class:`FormatError` (arrays
+  and folders alike), since PQ would divide by a wrong union.
 * Unmatched non-crowd GT segments are false negatives.  An unmatched
   prediction is a false positive unless more than half of its pixels lie on
   void or on the crowd region of its own category; when an image has several

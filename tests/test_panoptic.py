@@ -413,6 +413,34 @@ def test_stale_gt_areas_warn_and_recompute(tmp_path):
     assert panoptic_quality(*write_coco(clean_dir, data)).to_dict()["metrics"] == fixed.to_dict()["metrics"]
 
 
+def test_array_api_refuses_a_gt_area_of_zero_as_the_folder_api_does():
+    """A listed GT segment that is not crowd with area 0: PQ would divide by a wrong union
+    (an infinite IoU here).  The array API raises, naming the image, segment and category,
+    and counts nothing; recompute_gt_areas=True scores the map's pixels; a crowd segment's
+    area is not used, so it is exempt."""
+    from segmetrics.errors import FormatError
+
+    cats = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 0}]
+    g = np.zeros((4, 4), np.int64)
+    g[:2], g[2:] = 5, 6
+    gs = [{"id": 5, "category_id": 1, "iscrowd": 0, "area": 0}, {"id": 6, "category_id": 2, "iscrowd": 0, "area": 8}]
+    ps = [{"id": 5, "category_id": 1}, {"id": 6, "category_id": 2}]
+    ev = PanopticEvaluator(cats)
+    with pytest.raises(FormatError, match=r"image 7: ground-truth segment 5 \(category 1\).*area 0.*recompute_gt_areas"):
+        ev.update(g, gs, g.copy(), ps, image_id=7)
+    assert ev.state.num_images == 0
+    with pytest.raises(FormatError, match="area 0"):
+        segmetrics.panoptic_quality_arrays(g, gs, g.copy(), ps, categories=cats)
+    fixed = PanopticEvaluator(cats, recompute_gt_areas=True)
+    fixed.update(g, gs, g.copy(), ps)
+    assert fixed.compute().metrics["PQ"] == 1.0
+    crowd = PanopticEvaluator(cats)
+    with pytest.warns(segmetrics.SegmetricsWarning):
+        crowd.update(g, [dict(gs[0], iscrowd=1), gs[1]], g.copy(), ps)
+        res = crowd.compute()
+    assert math.isfinite(res.metrics["PQ_st"]) and res.metrics["PQ_st"] == 1.0
+
+
 def test_nothing_to_score_is_nan_with_reason():
     cats = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 0}]
     gt = np.zeros((3, 3), np.uint32)

@@ -305,6 +305,8 @@ def score_image(
         )
     g_ids, g_cat, g_crowd, g_area, g_order = _segment_arrays(gt_segments, cats, "ground-truth", where)
     p_ids, p_cat, _, _, _ = _segment_arrays(pred_segments, cats, "prediction", where)
+    if not recompute_gt_areas:
+        _refuse_zero_areas(g_ids, g_cat, g_crowd, g_area, cats, where, gname)
     n_pixels = gt_arr.shape[0] * gt_arr.shape[1]
     table = _kernel.PairTable()
     band = None
@@ -328,6 +330,22 @@ def score_image(
                        image_id=image_id, recompute_gt_areas=recompute_gt_areas, where=where,
                        gt_name=gname, pred_name=pname, band=band, variants=variants)
 
+
+
+def _refuse_zero_areas(g_ids, g_cat, g_crowd, g_area, cats: CategoryIndex, where: str, gname: str) -> None:
+    """:class:`FormatError` when a listed GT segment that is not crowd has ``area`` 0: every
+    listed segment must cover pixels (one that does not is an error anyway), so PQ with that
+    area would divide by a wrong union (IoU above 1, or infinite).  The folder API refuses
+    the same before any work; crowd segments are exempt (their area is not used)."""
+    zero = np.flatnonzero((np.asarray(g_area) == 0) & (np.asarray(g_crowd) == 0))
+    if not zero.size:
+        return
+    j = int(zero[0])
+    more = f" ({zero.size} segments with area 0 in all)" if zero.size > 1 else ""
+    raise FormatError(
+        f"{where}: ground-truth segment {int(g_ids[j])} (category {int(cats.ids[int(g_cat[j])])}) of {gname} has "
+        f"area 0 in segments_info{more}; PQ would use a wrong union; pass recompute_gt_areas=True to use the "
+        f"pixel counts of the map")
 
 
 def table_stats(table, gt: tuple, pred: tuple, cats: CategoryIndex, *, image_id: Any,
