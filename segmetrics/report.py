@@ -805,11 +805,15 @@ def compare_reports(base: Mapping, new: Mapping, *, names: tuple[str, str] = ("t
     ma = {k: _value(v, f"{na}: metrics.{k}") for k, v in base["metrics"].items()}
     mb = {k: _value(v, f"{nb}: metrics.{k}") for k, v in new["metrics"].items()}
     rows = [{"name": k, "base": ma[k], "new": mb[k], "delta": delta(ma[k], mb[k])} for k in ma if k in mb]
-    key = "PQ" if base["task"] == "panoptic" else "IoU"
+    key, bkey = ("PQ", "BPQ") if base["task"] == "panoptic" else ("IoU", "BIoU")
     pairs, join_warnings = _join_classes(_class_rows(base, key, na), _class_rows(new, key, nb), names)
     warnings += join_warnings
     pc = [{"id": cid, "name": name, "metric": key, "base": a, "new": b, "delta": delta(a, b)}
           for cid, name, a, b in pairs]
+    b_base, b_new = _class_rows(base, bkey, na), _class_rows(new, bkey, nb)
+    if b_base and b_new:  # both runs scored the boundary metric: its rows follow (same join)
+        pc += [{"id": cid, "name": name, "metric": bkey, "base": a, "new": b, "delta": delta(a, b)}
+               for cid, name, a, b in _join_classes(b_base, b_new, names)[0]]
     return {
         "metrics": rows,
         "per_class": pc,
@@ -867,16 +871,17 @@ def format_comparison(cmp: Mapping, *, per_class: bool = True, top: Optional[int
     else:
         rows = [[r["name"], _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])] for r in cmp["metrics"]]
         out = [_grid(["metric", "base %", "new %", "delta (points)"], rows, align_left=1)]
-    if per_class and cmp["per_class"]:
-        pcs = sorted(cmp["per_class"], key=lambda r: (r["delta"] is None, r["delta"] if r["delta"] is not None else 0))
+    metrics_in_order = list(dict.fromkeys(r["metric"] for r in cmp["per_class"])) if per_class else []
+    for metric in metrics_in_order:  # one table per per-class metric (IoU, then BIoU when scored)
+        pcs = sorted((r for r in cmp["per_class"] if r["metric"] == metric),
+                     key=lambda r: (r["delta"] is None, r["delta"] if r["delta"] is not None else 0))
         if top is not None:
             pcs = pcs[:top]
-        metric = pcs[0]["metric"] if pcs else ""
         header = ["id", "name", f"base {metric} %", f"new {metric} %", "delta"]
         if sig:
             header += ["interval", "adj. p", "moved"]
 
-        def make_rows(compact: bool) -> list:
+        def make_rows(compact: bool, pcs=pcs) -> list:
             out_rows = []
             for r in pcs:
                 row = [str(r["id"]), str(r["name"]), _pct(r["base"]), _pct(r["new"]), _signed(r["delta"])]

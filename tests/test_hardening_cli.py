@@ -486,6 +486,23 @@ def test_27_compare_warns_and_joins_by_name(two_reports, tmp_path):
     assert R.compare_reports(rep, rep)["warnings"] == []
 
 
+def test_27b_compare_lists_boundary_rows_when_both_reports_have_them(two_reports):
+    """Per-class BIoU rows follow the IoU rows when both reports scored the boundary metric,
+    and the text output gives them their own table; one report without it: IoU rows only."""
+    _, rep = two_reports
+    base = dict(rep, per_class=[dict(r, BIoU=0.5) for r in rep["per_class"]])
+    new = dict(rep, per_class=[dict(r, BIoU=0.25 + 0.1 * i) for i, r in enumerate(rep["per_class"])])
+    cmp = R.compare_reports(base, new)
+    k = len(rep["per_class"])
+    assert [r["metric"] for r in cmp["per_class"]] == ["IoU"] * k + ["BIoU"] * k
+    b_rows = cmp["per_class"][k:]
+    assert [r["id"] for r in b_rows] == [r["id"] for r in rep["per_class"]]
+    assert all(math.isclose(r["delta"], 0.1 * i - 0.25) for i, r in enumerate(b_rows))
+    text = R.format_comparison(cmp)
+    assert "base IoU %" in text and "base BIoU %" in text and text.index("base IoU %") < text.index("base BIoU %")
+    assert {r["metric"] for r in R.compare_reports(rep, new)["per_class"]} == {"IoU"}
+
+
 # ============================================================================ 28. fingerprint by hand
 def _by_hand(entries: dict, header: bytes = b"") -> str:
     def key(i):

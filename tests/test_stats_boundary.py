@@ -302,6 +302,14 @@ def test_compare_boundary_states_gives_deltas_and_p_values(pan, tmp_path):
     assert doc["metrics"]["BPQ"]["delta"] > 0 and doc["metrics"]["PQ"]["delta"] < 0 and doc["warnings"] == []
     assert doc["metrics"]["PQ_dagger"]["p_value"] is None  # no per-image rows for PQ-dagger
     assert max(len(ln) for ln in r.stdout.splitlines()) <= TABLE_WIDTH
+    # per class: the PQ rows, then the Boundary PQ rows, each with its own test and correction
+    for metric, key in (("PQ", "pq"), ("BPQ", "bpq")):
+        rows = [x for x in doc["per_class"] if x["metric"] == metric]
+        assert len(rows) == len(want.p_value[key])
+        for i, x in enumerate(rows):
+            assert x["p_value"] == want.p_value[key][i] or (x["p_value"] is None and math.isnan(want.p_value[key][i]))
+            assert x["p_adjusted"] == want.p_holm[key][i] or (x["p_adjusted"] is None and math.isnan(want.p_holm[key][i]))
+    assert "base PQ %" in r.stdout and "base BPQ %" in r.stdout
     # a gate on Boundary PQ
     g = cli_run("compare", a, b, "--max-significant-drop", "BPQ=100")
     assert g.exit_code == 0, g.output
@@ -334,6 +342,14 @@ def test_semantic_compare_with_and_without_boundary(tmp_path):
         m = doc["metrics"][k]
         assert (m["low"], m["high"], m["p_value"]) == (want.low[k], want.high[k], want.p_value[k])
     assert doc["metrics"]["mBIoU"]["delta"] < 0 and doc["metrics"]["mBIoU"]["p_value"] < 0.05
+    biou = [x for x in doc["per_class"] if x["metric"] == "BIoU"]
+    assert len(biou) == K == len([x for x in doc["per_class"] if x["metric"] == "IoU"])
+    assert [x["p_value"] for x in biou] == [None if math.isnan(v) else v for v in want.p_value["BIoU"]]
+    # the comparison page draws the IoU changes and lists the BIoU rows too
+    page = tmp_path / "cmp.html"
+    cli_ok("compare", base, new, "--html", page, "--resamples", 50)
+    text = page.read_text()
+    assert "IoU change per class" in text and text.count(">BIoU<") == K
     # a state without boundary: no boundary keys anywhere, nothing else changes
     plain = _semantic_state(tmp_path, gt, pred, "plain")
     rep = json.loads(cli_ok("report", plain, "--ci", "--resamples", 100, "--json", "-").stdout)
@@ -343,6 +359,7 @@ def test_semantic_compare_with_and_without_boundary(tmp_path):
     doc = json.loads(cli_ok("compare", new, plain, "--json", "-", "--resamples", 100).stdout)
     assert doc["metrics"]["mIoU"]["p_value"] is not None and doc["metrics"]["mBIoU"]["base"] is not None
     assert doc["metrics"]["mBIoU"]["p_value"] is None and doc["metrics"]["mBIoU"]["new"] is None
+    assert {x["metric"] for x in doc["per_class"]} == {"IoU"}
     # other band widths: no significance for the boundary metrics, and a warning saying why
     wide = _semantic_state(tmp_path, gt, tmp_path / "worse", "wide", "--boundary", "--dilation-ratio", "0.1")
     r = cli_ok("compare", base, wide, "--json", "-", "--resamples", 100)

@@ -500,8 +500,10 @@ def compare_html(data: ReportData, *, title: Optional[str] = None, date: Optiona
     for label, rep in (("base", base), ("new", new)):
         if rep is not None:
             meta += f'<h3>{label}</h3><table class="meta">{_meta_rows(rep)}</table>'
-    pcs = sorted((r for r in view["per_class"] if not _nan(r.get("delta"))), key=lambda r: r["delta"])
-    metric = pcs[0].get("metric") if pcs else per_class_metric(data)
+    # the chart shows the main per-class metric (IoU / PQ); the table below also lists BIoU / BPQ rows
+    pcs = sorted((r for r in view["per_class"] if not _nan(r.get("delta")) and r.get("metric") == view["main_metric"]),
+                 key=lambda r: r["delta"])
+    metric = view["main_metric"] or per_class_metric(data)
     chart = svg.delta_chart(pcs, metric=metric or "") if pcs else '<p class="note">No per-class deltas.</p>'
     body = (f"<header><h1>{_e(title)}</h1><p class=\"muted\">generated {_e(date or _now())} &middot; "
             f"{_e(same_txt)}</p>{meta}</header><main>"

@@ -168,7 +168,8 @@ def plot_comparison(data: ReportData):
     (rule: :func:`segmetrics.render.data.comparison_view`).
     """
     view = comparison_view(data)
-    rows = sorted((r for r in view["per_class"] if r.get("delta") is not None), key=lambda r: r["delta"])
+    rows = sorted((r for r in view["per_class"] if r.get("delta") is not None
+                   and r.get("metric") == view["main_metric"]), key=lambda r: r["delta"])
     n = max(len(rows), 1)
     fig = _figure(7.5, min(40.0, 1.4 + 0.22 * n))
     ax = fig.add_subplot()

@@ -229,17 +229,20 @@ class RunComparison:
                 row.update(low=_finite(c.low[name]), high=_finite(c.high[name]), p_value=p,
                            significant=None if p is None else bool(p <= alpha))
             metrics.append(row)
-        key = {"IoU": "IoU", "PQ": "pq"}[self.per_class_metric]
-        adjusted = (c.p_holm if self.correction == "holm" else c.p_bh)[key]
+        main = {"IoU": "IoU", "PQ": "pq"}[self.per_class_metric]
+        keys = [main] + [k for k in ("BIoU", "bpq") if k in c.per_class]  # boundary rows when both runs scored it
         per_class = []
-        for i, (rb, rn) in enumerate(zip(self.base_report["per_class"], self.new_report["per_class"])):
-            b, nv = rb.get(self.per_class_metric), rn.get(self.per_class_metric)
-            adj = _finite(adjusted[i])
-            per_class.append({
-                "id": rb.get("id"), "name": rb.get("name"), "metric": self.per_class_metric, "base": b, "new": nv,
-                "delta": None if b is None or nv is None else nv - b, "low": _finite(c.low[key][i]),
-                "high": _finite(c.high[key][i]), "p_value": _finite(c.p_value[key][i]), "p_adjusted": adj,
-                "significant": None if adj is None else bool(adj <= alpha)})
+        for key in keys:
+            metric = REPORT_KEYS.get(key, key)
+            adjusted = (c.p_holm if self.correction == "holm" else c.p_bh)[key]
+            for i, (rb, rn) in enumerate(zip(self.base_report["per_class"], self.new_report["per_class"])):
+                b, nv = rb.get(metric), rn.get(metric)
+                adj = _finite(adjusted[i])
+                per_class.append({
+                    "id": rb.get("id"), "name": rb.get("name"), "metric": metric, "base": b, "new": nv,
+                    "delta": None if b is None or nv is None else nv - b, "low": _finite(c.low[key][i]),
+                    "high": _finite(c.high[key][i]), "p_value": _finite(c.p_value[key][i]), "p_adjusted": adj,
+                    "significant": None if adj is None else bool(adj <= alpha)})
         return {"metrics": metrics, "per_class": per_class, "same_data": True, "warnings": list(self.warnings),
                 "significance": self.settings()}
 
