@@ -35,6 +35,7 @@ from ._sha import sha256
 from . import _pipeline
 from ._engine import band as _band
 from ._engine.columns import folder_str, png_path
+from ._engine.image import zero_area_mask
 from ._memory import check_run_memory
 from .errors import DataFileError, FormatError, InputError, LabelError, MissingPredictionError, SegmetricsError
 from .io.coco_panoptic import (
@@ -1190,13 +1191,13 @@ def _check_zero_areas(gt: PanopticDataset, items: list, gt_name: str) -> None:
     is not used).
     """
     def zero_areas(cols) -> np.ndarray:
-        return np.flatnonzero((cols.area == 0) & (cols.iscrowd == 0))
+        return np.flatnonzero(zero_area_mask(cols.area, cols.iscrowd))
 
     counts = np.zeros(len(items), dtype=np.int64)
     flat = gt.columns
     if isinstance(flat, FlatColumns):  # the loaded columns, in one pass over the flat arrays
         start, end, ok = flat.ranges([it[0] for it in items], [it[1] for it in items])
-        bad = np.concatenate([[0], np.cumsum((flat.area == 0) & (flat.iscrowd == 0))])
+        bad = np.concatenate([[0], np.cumsum(zero_area_mask(flat.area, flat.iscrowd))])
         counts[ok] = (bad[end] - bad[start])[ok]
     else:
         ok = np.zeros(len(items), dtype=bool)

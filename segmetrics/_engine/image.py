@@ -332,12 +332,19 @@ def score_image(
 
 
 
+def zero_area_mask(area, iscrowd) -> np.ndarray:
+    """Which listed GT segments break the area rule: not crowd and ``area`` 0.  Every listed
+    segment must cover pixels (one that does not is an error anyway), so PQ with that area
+    would divide by a wrong union (IoU above 1, or infinite); crowd segments are exempt
+    (their area is not used).  The one statement of the rule: the array API
+    (:func:`score_image`) and the folder API (``segmetrics.folders``, before any work) refuse
+    what it marks unless ``recompute_gt_areas``."""
+    return (np.asarray(area) == 0) & (np.asarray(iscrowd) == 0)
+
+
 def _refuse_zero_areas(g_ids, g_cat, g_crowd, g_area, cats: CategoryIndex, where: str, gname: str) -> None:
-    """:class:`FormatError` when a listed GT segment that is not crowd has ``area`` 0: every
-    listed segment must cover pixels (one that does not is an error anyway), so PQ with that
-    area would divide by a wrong union (IoU above 1, or infinite).  The folder API refuses
-    the same before any work; crowd segments are exempt (their area is not used)."""
-    zero = np.flatnonzero((np.asarray(g_area) == 0) & (np.asarray(g_crowd) == 0))
+    """:class:`FormatError` naming the first GT segment :func:`zero_area_mask` marks."""
+    zero = np.flatnonzero(zero_area_mask(g_area, g_crowd))
     if not zero.size:
         return
     j = int(zero[0])

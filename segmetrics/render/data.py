@@ -459,12 +459,11 @@ def comparison_view(data: ReportData) -> dict:
     Returns
     -------
     dict
-        ``{metrics, per_class, alpha, per_class_metrics, main_metric, metrics_rule,
-        per_class_rule}``: rows ``{name, base, new, delta, low, high, p_value,
-        p_adjusted, significant}`` (None where unknown); ``per_class_metrics`` the
-        per-class metrics in the order their rows come (IoU / PQ first, then BIoU /
-        BPQ when both runs scored it), ``main_metric`` the first; each rule says how
-        that table's flags were decided (None when no row has one).
+        ``{metrics, per_class, alpha, main_metric, metrics_rule, per_class_rule}``:
+        rows ``{name, base, new, delta, low, high, p_value, p_adjusted, significant}``
+        (None where unknown); ``main_metric`` the metric of the first per-class row
+        (IoU / PQ; BIoU / BPQ rows follow when both runs scored it); each rule says
+        how that table's flags were decided (None when no row has one).
 
     Notes
     -----
@@ -505,8 +504,7 @@ def comparison_view(data: ReportData) -> dict:
     c_rules: set = set()
     rows = [norm(r, False, m_rules) for r in metrics]
     pcs = [norm(r, True, c_rules) for r in cmp.get("per_class", [])]
-    found = list(dict.fromkeys(r["metric"] for r in pcs if r.get("metric")))
-    return {"metrics": rows, "per_class": pcs, "alpha": alpha,
-            "per_class_metrics": found, "main_metric": found[0] if found else None,
+    main = next((r["metric"] for r in pcs if r.get("metric")), None)
+    return {"metrics": rows, "per_class": pcs, "alpha": alpha, "main_metric": main,
             "metrics_rule": cmp.get("metrics_rule") or ("; ".join(sorted(m_rules)) if m_rules else None),
             "per_class_rule": cmp.get("per_class_rule") or ("; ".join(sorted(c_rules)) if c_rules else None)}
