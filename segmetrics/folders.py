@@ -494,11 +494,16 @@ def semantic_label_rules(params: Mapping) -> LabelRules:
 def _auto_sample(pairs: list, size: int) -> list:
     """Up to ``size`` decoded (gt, pred) pairs, evenly spread over the pairs sorted by image id;
     of a large image every s-th pixel of every s-th row, about 65,536 pixels (class regions
-    are larger than the stride)."""
+    are larger than the stride).  The engine's decoder reads them (:func:`_pipeline.label_samples`);
+    a pair it does not take is read here."""
     ordered = sorted(pairs, key=lambda p: id_key(p[0]))
     idx = sorted(set(np.linspace(0, len(ordered) - 1, min(size, len(ordered))).round().astype(int).tolist()))
+    fast = _pipeline.label_samples([ordered[j][1:] for j in idx])
     out = []
-    for j in idx:
+    for j, got in zip(idx, fast):
+        if got is not None:
+            out.append(got)
+            continue
         _, g, p = ordered[j]
         try:
             gt, pred = read_label_map(g), read_label_map(p)

@@ -200,6 +200,83 @@ def test_label_errors_carry_structured_fields(tmp_path):
     assert exc.value.side == "gt" and exc.value.file == str(gt / "img_002.png") and exc.value.values == [7]
 
 
+def test_the_auto_sample_reads_what_read_label_map_reads(tmp_path):
+    """The engine's sample reader (``_pipeline.label_samples``: decoded in a scratch, every
+    s-th pixel of every s-th row) gives the strided arrays of :func:`read_label_map`, dtype
+    included, for 8-bit grey, palette and 16-bit files, smooth and noisy rows (other PNG
+    filters) and strides 1 to 3; what it does not read (1-bit, RGB, two sizes, a missing
+    file) goes to ``read_label_map``, whose errors skip the pair as before."""
+    from PIL import Image
+
+    from segmetrics import _pipeline
+    from segmetrics.folders import _auto_sample, read_label_map
+
+    rng = np.random.default_rng(11)
+
+    def smooth(h, w, hi):
+        return rng.integers(0, hi, (h // 16 + 1, w // 16 + 1)).repeat(16, 0).repeat(16, 1)[:h, :w]
+
+    def noisy(h, w, hi):
+        return np.where(rng.random((h, w)) < 0.3, rng.integers(0, hi, (h, w)), smooth(h, w, hi))
+
+    def save(path, arr, mode=None):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "P":
+            im = Image.fromarray(arr.astype(np.uint8), "P")
+            im.putpalette(rng.integers(0, 256, 768).tolist())
+            im.save(path)
+        elif mode == "1":
+            Image.fromarray(arr.astype(bool)).save(path)
+        elif mode == "I;16":
+            Image.fromarray(arr.astype(np.uint16)).save(path)
+        elif mode == "RGB":
+            Image.fromarray(np.stack([arr.astype(np.uint8)] * 3, -1), "RGB").save(path)
+        else:
+            Image.fromarray(arr.astype(np.uint8), "L").save(path)
+
+    kinds = [  # (gt shape, gt mode, pred mode, pred shape or None, fast path takes it)
+        ((300, 517), "L", "L", None, True),  # stride 1
+        ((701, 1103), "L", "L", None, True),  # stride 3, odd sizes
+        ((600, 900), "P", "P", None, True),  # palette indices, stride 2
+        ((520, 1030), "I;16", "I;16", None, True),  # 16-bit, stride 2
+        ((480, 640), "L", "I;16", None, True),  # 8-bit GT, 16-bit prediction
+        ((256, 384), "1", "L", None, False),  # 1-bit GT: read_label_map's
+        ((256, 384), "L", "RGB", None, False),  # colour prediction: skipped
+        ((256, 384), "L", "L", (256, 380), False),  # two sizes: skipped
+        ((256, 384), "L", None, None, False),  # no prediction file: skipped
+    ]
+    pairs = []
+    for i, (shape, gmode, pmode, pshape, _) in enumerate(kinds):
+        hi = 2 if gmode == "1" else (3000 if gmode == "I;16" else 150)
+        g = (noisy if i % 2 else smooth)(*shape, hi)
+        gp, pp = tmp_path / "gt" / f"im_{i}.png", tmp_path / "pred" / f"im_{i}.png"
+        save(gp, g, gmode)
+        if pmode is not None:
+            ps = pshape or shape
+            save(pp, (noisy if i % 3 else smooth)(*ps, 3000 if pmode == "I;16" else 150), pmode)
+        pairs.append((f"im_{i}", str(gp), str(pp)))
+
+    fast = _pipeline.label_samples([p[1:] for p in pairs])
+    assert [f is not None for f in fast] == [k[4] for k in kinds]
+    expected = []
+    for _, gp, pp in pairs:
+        try:
+            g, p = read_label_map(gp), read_label_map(pp)
+        except Exception:  # noqa: BLE001  (the sample skips a pair its reader refuses)
+            continue
+        if g.shape == p.shape:
+            s = max(1, int((g.size / 65536) ** 0.5))
+            expected.append((g[::s, ::s], p[::s, ::s]))
+    assert len(expected) == 6
+    got = _auto_sample(pairs, len(pairs))
+    assert len(got) == len(expected)
+    for (g, p), (eg, ep) in zip(got, expected):
+        assert g.dtype == eg.dtype and p.dtype == ep.dtype
+        np.testing.assert_array_equal(g, eg)
+        np.testing.assert_array_equal(p, ep)
+    assert [g.shape for g, _ in got[:2]] == [(300, 517), (234, 368)]  # strides 1 and 3
+
+
 def test_the_auto_sample_keeps_only_the_sampled_pixels(tmp_path):
     """The sample of large images holds its strided pixels, not the decoded maps: a strided
     view kept every decoded pair alive until the decision (8 Cityscapes-sized pairs: 32 MB,

@@ -25,6 +25,7 @@ cdef class Scratch:
     cdef public int64_t bad_gt, bad_pred
     cdef public bint counted
     cdef char err[200]
+    cdef bint own_pages        # buffers 0 and 1 from sm_buf_alloc (see Scratch.__cinit__)
 
     cdef uint8_t *grow(self, int i, size_t n) noexcept nogil
     cdef int read_file(self, int i, const char *path, size_t *size) noexcept nogil

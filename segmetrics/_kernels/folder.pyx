@@ -52,7 +52,7 @@ import numpy as np
 
 from segmetrics._kernels.png cimport png_header, png_inflate, png_read_header, png_unfilter_row
 from segmetrics._kernels.sm cimport (
-    SM_FILES, SM_LE, sm_close, sm_file_size, sm_load, sm_next_index, sm_open, sm_read_all, sm_rec,
+    SM_FILES, SM_LE, sm_buf_alloc, sm_buf_free, sm_close, sm_file_size, sm_load, sm_next_index, sm_open, sm_read_all, sm_rec,
     sm_store, sm_store_min,
 )
 
@@ -67,7 +67,12 @@ cdef class Scratch:
     started adding pixels: after status 1 its counts are then incomplete).
     """
 
-    def __cinit__(self):
+    def __cinit__(self, bint own_pages=False):
+        # own_pages: the two decode buffers get pages of their own (sm_buf_alloc), given back
+        # when the scratch goes; for short tasks before a run (the pred_labels="auto" sample),
+        # whose freed buffers would otherwise stay resident in a malloc arena through the run.
+        # A run's scratches take malloc's: a buffer that grows keeps its pages (mremap).
+        self.own_pages = own_pages
         self.buf[0] = self.buf[1] = NULL
         self.cap[0] = self.cap[1] = 0
         self.fbuf[0] = self.fbuf[1] = NULL
@@ -77,8 +82,12 @@ cdef class Scratch:
         self.err[0] = 0
 
     def __dealloc__(self):
-        free(self.buf[0])
-        free(self.buf[1])
+        if self.own_pages:
+            sm_buf_free(self.buf[0], self.cap[0])
+            sm_buf_free(self.buf[1], self.cap[1])
+        else:
+            free(self.buf[0])
+            free(self.buf[1])
         free(self.fbuf[0])
         free(self.fbuf[1])
         free(self.runs)
@@ -107,7 +116,12 @@ cdef class Scratch:
     cdef uint8_t *grow(self, int i, size_t n) noexcept nogil:
         cdef uint8_t *p
         if self.cap[i] < n + SLACK:
-            p = <uint8_t *>realloc(self.buf[i], n + SLACK)
+            if self.own_pages:  # (the old content is not kept: the caller overwrites it)
+                p = <uint8_t *>sm_buf_alloc(n + SLACK)
+                if p != NULL:
+                    sm_buf_free(self.buf[i], self.cap[i])
+            else:
+                p = <uint8_t *>realloc(self.buf[i], n + SLACK)
             if p == NULL:
                 return NULL
             self.buf[i] = p

@@ -10,6 +10,9 @@ import numpy.typing as npt
 from .boundary import BandWork
 from .folder import Scratch, WorkCounter
 
+def sample_pair(
+    s: Scratch, gt_path: bytes, pred_path: bytes
+) -> tuple[npt.NDArray[np.uint8 | np.uint16], npt.NDArray[np.uint8 | np.uint16]] | None: ...
 def semantic_pair(
     s: Scratch,
     gt: bytes | memoryview,

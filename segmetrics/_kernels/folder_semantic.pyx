@@ -18,9 +18,15 @@ reads the files itself (POSIX), hashes each GT file (the run's fingerprint) and
 counts every pair it can, taking images from a shared
 :class:`~segmetrics._kernels.folder.WorkCounter`, so a thread makes one nogil call
 for a whole run; the images it leaves (status not 0) go the per-image way.
+
+:func:`sample_pair` reads the strided sample of one pair that ``pred_labels="auto"``
+decides on, on the same buffers.
 """
+from libc.math cimport pow
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memset
+
+import numpy as np
 
 from segmetrics._kernels.boundary cimport BandWork, BdBuild, bd_build_piece, bd_build_row_end
 from segmetrics._kernels.folder cimport (
@@ -214,6 +220,71 @@ cdef int _sink(sm_sem_sink *sink, sm_sem_lut *plut, int64_t[:, ::1] cm, const in
 def _pair_tables_clean():
     """Whether every pair table this module keeps for reuse is all zeros (tests)."""
     return bool(sm_pt_pool_clean())
+
+
+cdef inline void _strided(const uint8_t *row, int itemsize, size_t step, size_t n, uint8_t *out) noexcept nogil:
+    """Every step-th sample of an unfiltered row into out (uint8, or native uint16 from the
+    PNG's big-endian 16-bit samples)."""
+    cdef size_t x
+    cdef uint16_t *o16 = <uint16_t *>out
+    if itemsize == 1:
+        for x in range(n):
+            out[x] = row[x * step]
+    else:
+        for x in range(n):
+            o16[x] = <uint16_t>((row[2 * x * step] << 8) | row[2 * x * step + 1])
+
+
+def sample_pair(Scratch s, bytes gt_path, bytes pred_path):
+    """The pixels of one pair that the ``pred_labels="auto"`` sample keeps: every s-th pixel
+    of every s-th row, ``s = max(1, int((h * w / 65536) ** 0.5))`` (about 65,536 pixels),
+    as two new arrays equal to ``read_label_map(path)[::s, ::s]`` (uint8, or uint16 for
+    16-bit files).  Files are read, inflated and unfiltered without the GIL in the
+    scratch's buffers, and no whole decoded map is made.  None when the fast path does not
+    take the pair (a file it cannot read or parse, a layout it does not read, over the
+    pixel limit, two image sizes): the caller then reads it with the reference reader,
+    which names any error."""
+    cdef size_t gn = 0, pn = 0, y, oy = 0, ow, oh, step
+    cdef png_header gh, ph
+    cdef int st = REFERENCE
+    cdef const char *g = gt_path
+    cdef const char *p = pred_path
+    cdef const uint8_t *gr
+    cdef const uint8_t *pr
+    if b"\0" in gt_path or b"\0" in pred_path:
+        return None
+    memset(&gh, 0, sizeof(gh))
+    memset(&ph, 0, sizeof(ph))
+    with nogil:
+        s.begin()
+        if s.read_file(0, g, &gn) == 0 and s.read_file(1, p, &pn) == 0:
+            st = s.open_pair(s.fbuf[0], gn, s.fbuf[1], pn, &gh, &ph, 1)
+    if st != OK or gh.width == 0 or gh.height == 0:
+        return None
+    # the stride exactly as Python computes it (true division, then the C library's pow)
+    step = <size_t>pow(<double>(gh.width * gh.height) / 65536.0, 0.5)
+    if step < 1:
+        step = 1
+    ow, oh = (gh.width + step - 1) // step, (gh.height + step - 1) // step
+    out_g = np.empty((oh, ow), dtype=np.uint16 if gh.out_itemsize == 2 else np.uint8)
+    out_p = np.empty((oh, ow), dtype=np.uint16 if ph.out_itemsize == 2 else np.uint8)
+    cdef uint8_t[::1] gb = out_g.reshape(-1).view(np.uint8)
+    cdef uint8_t[::1] pb = out_p.reshape(-1).view(np.uint8)
+    cdef size_t grow_bytes = ow * gh.out_itemsize, prow_bytes = ow * ph.out_itemsize
+    with nogil:
+        for y in range(gh.height):
+            gr = unfilter(&gh, s.buf[0], y)
+            pr = unfilter(&ph, s.buf[1], y)
+            if gr == NULL or pr == NULL:
+                st = REFERENCE
+                break
+            if y % step == 0:
+                _strided(gr, gh.out_itemsize, step, ow, &gb[oy * grow_bytes])
+                _strided(pr, ph.out_itemsize, step, ow, &pb[oy * prow_bytes])
+                oy += 1
+    if st != OK:
+        return None
+    return out_g, out_p
 
 
 def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int64_t[:, ::1] cm,

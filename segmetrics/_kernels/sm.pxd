@@ -198,6 +198,8 @@ cdef extern from "sm_io.h" nogil:
     int64_t sm_file_size(int fd)
     int sm_read_all(int fd, uint8_t *dst, size_t n)
     void sm_close(int fd)
+    void *sm_buf_alloc(size_t n)
+    void sm_buf_free(void *p, size_t n)
     int64_t sm_next_index(int64_t *p)
     int64_t sm_load(int64_t *p)
     void sm_store(int64_t *p, int64_t v)

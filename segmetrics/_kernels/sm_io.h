@@ -40,6 +40,36 @@ static inline void sm_close(int fd) { (void)fd; }
 #define SM_FILES 0
 #endif
 
+/* The decode buffers of a Scratch (segmetrics._kernels.folder): pages of their own (mmap)
+   from SM_BIG bytes on, freed back to the system at once.  In a malloc arena a freed
+   buffer of a few MB stays resident (glibc raises its mmap threshold after the first
+   such free, and trims an arena only past a threshold of twice that), so buffers that a
+   short task used (the pred_labels="auto" sample's) would add to the run's peak memory. */
+#define SM_BIG ((size_t)1 << 18)
+#if !defined(_WIN32)
+#include <stdlib.h>
+#include <sys/mman.h>
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+static inline void *sm_buf_alloc(size_t n) {
+    void *p;
+    if (n < SM_BIG) return malloc(n);
+    p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+/* n: the size the buffer was allocated with */
+static inline void sm_buf_free(void *p, size_t n) {
+    if (p == NULL) return;
+    if (n < SM_BIG) free(p);
+    else munmap(p, n);
+}
+#else
+#include <stdlib.h>
+static inline void *sm_buf_alloc(size_t n) { return malloc(n); }
+static inline void sm_buf_free(void *p, size_t n) { (void)n; free(p); }
+#endif
+
 #if defined(_MSC_VER)
 #include <intrin.h>
 static inline int64_t sm_next_index(int64_t *p) { return _InterlockedExchangeAdd64((volatile long long *)p, 1); }
