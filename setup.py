@@ -1,7 +1,8 @@
 """Build the Cython kernels.
 
 Every ``segmetrics/_kernels/*.pyx`` becomes an extension module.  Extra link
-libraries for a module go in ``EXTRA_LIBRARIES``.  The C headers and ``.pxd``
+libraries for a module go in ``EXTRA_LIBRARIES``, extra compiler flags in
+``EXTRA_COMPILE_ARGS``.  The C headers and ``.pxd``
 files beside them are dependencies of every module (a changed header rebuilds
 them), and source distributions carry them and the ``.pyx`` files (cythonize
 replaces an extension's sources by the generated C).
@@ -19,6 +20,11 @@ from setuptools import Extension, setup
 
 HERE = Path(__file__).parent
 EXTRA_LIBRARIES: dict[str, list[str]] = {"png": ["z"]}
+# The in-memory confusion kernel is built without -fwrapv (which Python's flags add): its
+# walker's run loop then indexes without a sign extension per run, 15-20 % faster on busy
+# maps (30 % salt noise).  Its code does not rely on signed overflow wrapping (MSVC has no
+# such flag either); its tests pass with -fsanitize=signed-integer-overflow,shift,bounds.
+EXTRA_COMPILE_ARGS: dict[str, list[str]] = {"confusion": ["-fno-wrapv"]}
 
 KERNELS = HERE / "segmetrics" / "_kernels"
 DEPENDS = sorted(str(p.relative_to(HERE)) for p in (*KERNELS.glob("*.h"), *KERNELS.glob("*.pxd")))
@@ -34,7 +40,7 @@ for pyx in sorted(KERNELS.glob("*.pyx")):
             depends=DEPENDS + [str(pyx.relative_to(HERE))],  # (the .pyx too: source distributions carry it)
             libraries=EXTRA_LIBRARIES.get(pyx.stem, []),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=["-O3"],
+            extra_compile_args=["-O3"] + EXTRA_COMPILE_ARGS.get(pyx.stem, []),
         )
     )
 

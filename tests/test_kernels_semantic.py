@@ -284,6 +284,54 @@ def test_pair_table_equals_twin(case, layout, fold_every):
     check_pair_table(case, layout, fold_every)
 
 
+def test_blocks_of_every_change_count_equal_twin():
+    """Rows whose 64-pixel blocks have exactly 0, 1, ..., 64 changes of their pair (a
+    dominant pair with salt, as a blob under 30 % noise), in shuffled order: the walker
+    counts each block by its number of changes (codes looked up, raw runs in the pair
+    table, or every pixel), so every count on both sides of each threshold is met."""
+    from segmetrics._kernels import confusion
+
+    rng = np.random.default_rng(17)
+    rows_g, rows_p = [], []
+    for _ in range(6):
+        counts = rng.permutation(65)
+        g = np.empty(65 * 64, np.uint8)
+        p = np.empty(65 * 64, np.uint8)
+        for b, c in enumerate(counts):
+            seg_g = np.full(64, rng.integers(1, 151), np.uint8)
+            seg_p = np.full(64, max(int(seg_g[0]) - 1, 0), np.uint8)
+            # c changes: pixels where the pair differs from the pixel before (the block's
+            # first pixel compares with the last one of the block before)
+            where = np.sort(rng.choice(64, c, replace=False))
+            cur_g, cur_p = (g[b * 64 - 1], p[b * 64 - 1]) if b else (seg_g[0], seg_p[0])
+            for i in range(64):
+                if i in set(where.tolist()):
+                    ng, np_ = cur_g, cur_p
+                    while (ng, np_) == (cur_g, cur_p):
+                        ng = np.uint8(rng.integers(0, 151)) if rng.random() < 0.3 else seg_g[0]
+                        np_ = np.uint8(rng.integers(0, 150))
+                    cur_g, cur_p = ng, np_
+                seg_g[i], seg_p[i] = cur_g, cur_p
+            g[b * 64:(b + 1) * 64], p[b * 64:(b + 1) * 64] = seg_g, seg_p
+        rows_g.append(g)
+        rows_p.append(p)
+    g, p = np.stack(rows_g), np.stack(rows_p)
+    changes = (g[:, 1:] != g[:, :-1]) | (p[:, 1:] != p[:, :-1])  # at pixels 1 ..
+    per_block = changes[:, 63:].reshape(6, 64, 64).sum(axis=2)  # blocks 1 .. 64 of each row
+    assert len(set(per_block.ravel().tolist())) >= 64  # (of the 65 counts 0 .. 64)
+    gt_codes = np.full(256, -2, np.int32)
+    gt_codes[0] = -1
+    gt_codes[1:151] = np.arange(150)
+    pred_codes = np.full(256, -2, np.int32)
+    pred_codes[:150] = np.arange(150)
+    cm = np.zeros((150, 150), np.int64)
+    bad = accumulate(cm, g, p, gt_codes, pred_codes, False, 0)
+    want, bad_gt, bad_pred = oracles.confusion(g, p, gt_codes, pred_codes, 150)
+    np.testing.assert_array_equal(cm, want)
+    assert bad == (bad_gt, bad_pred) == (0, 0)
+    assert confusion._pair_tables_clean()
+
+
 def check_pair_table(case, layout="C", fold_every=2**31):
     from segmetrics._kernels import confusion
 
