@@ -20,10 +20,11 @@ from setuptools import Extension, setup
 
 HERE = Path(__file__).parent
 EXTRA_LIBRARIES: dict[str, list[str]] = {"png": ["z"]}
-# The in-memory confusion kernel is built without -fwrapv (which Python's flags add): its
-# walker's run loop then indexes without a sign extension per run, 15-20 % faster on busy
-# maps (30 % salt noise).  Its code does not rely on signed overflow wrapping (MSVC has no
-# such flag either); its tests pass with -fsanitize=signed-integer-overflow,shift,bounds.
+# The in-memory confusion kernel is built without -fwrapv (which Python's flags add): GCC
+# then compiles its walker into code that counts busy maps 15-20 % faster (30 % salt noise;
+# benchmarks/results/semantic_kernel.md).  Its code does not rely on signed overflow
+# wrapping (MSVC has no such flag either); its tests pass with
+# -fsanitize=signed-integer-overflow,shift,bounds.
 EXTRA_COMPILE_ARGS: dict[str, list[str]] = {"confusion": ["-fno-wrapv"]}
 
 KERNELS = HERE / "segmetrics" / "_kernels"

@@ -397,10 +397,10 @@ SM_INLINE uint32_t sm_hmin8(__m128i v) { return 255u - sm_hmax8(_mm_xor_si128(v,
    least SM_RAW_MIN changes count their runs there; blocks with at least SM_DENSE_MIN
    changes count every pixel, without finding runs (few pixels repeat a pair, so few
    increments wait on the one before).  Measured on the 2-core EPYC VM over the regimes of
-   benchmarks/bench_semantic_kernel.py (see benchmarks/results/semantic_kernel.md): since
-   the walker visits only the blocks with a change, counting runs pays up to 55 changes a
-   block, where a pair repeats often enough (30 % salt noise: about 33 changes) that
-   counting every pixel waits on its own increments; 8 / 40 before that. */
+   benchmarks/bench_semantic_kernel.py (see benchmarks/results/semantic_kernel.md), with
+   the in-memory kernel built without -fwrapv (setup.py): counting runs pays up to 55
+   changes a block, where a pair repeats often enough (30 % salt noise: about 33 changes)
+   that counting every pixel waits on its own increments; 8 / 40 before that. */
 #ifndef SM_RAW_MIN
 #define SM_RAW_MIN 6
 #endif
