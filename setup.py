@@ -2,7 +2,7 @@
 
 Every ``segmetrics/_kernels/*.pyx`` becomes an extension module.  Extra link
 libraries for a module go in ``EXTRA_LIBRARIES``, extra compiler flags in
-``EXTRA_COMPILE_ARGS``.  The C headers and ``.pxd``
+``EXTRA_COMPILE_ARGS`` and macros in ``EXTRA_MACROS``.  The C headers and ``.pxd``
 files beside them are dependencies of every module (a changed header rebuilds
 them), and source distributions carry them and the ``.pyx`` files (cythonize
 replaces an extension's sources by the generated C).
@@ -26,6 +26,8 @@ EXTRA_LIBRARIES: dict[str, list[str]] = {"png": ["z"]}
 # wrapping (MSVC has no such flag either); its tests pass with
 # -fsanitize=signed-integer-overflow,shift,bounds.
 EXTRA_COMPILE_ARGS: dict[str, list[str]] = {"confusion": ["-fno-wrapv"]}
+# ... and its walker loads each run's pair index from a per-block vector of them (sm_walk.h)
+EXTRA_MACROS: dict[str, list[tuple[str, str]]] = {"confusion": [("SM_RUN_INDEX", "1")]}
 
 KERNELS = HERE / "segmetrics" / "_kernels"
 DEPENDS = sorted(str(p.relative_to(HERE)) for p in (*KERNELS.glob("*.h"), *KERNELS.glob("*.pxd")))
@@ -40,7 +42,7 @@ for pyx in sorted(KERNELS.glob("*.pyx")):
             include_dirs=[np.get_include(), str(KERNELS)],
             depends=DEPENDS + [str(pyx.relative_to(HERE))],  # (the .pyx too: source distributions carry it)
             libraries=EXTRA_LIBRARIES.get(pyx.stem, []),
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")] + EXTRA_MACROS.get(pyx.stem, []),
             extra_compile_args=["-O3"] + EXTRA_COMPILE_ARGS.get(pyx.stem, []),
         )
     )
