@@ -512,165 +512,165 @@ SM_INLINE int sm_walk_blocks(sm_side *G, sm_code_fn gcode, const int gB, sm_side
         la_r = G->r;
     }
     for (c0 = 0; c0 < w; c0 += SM_CHUNK * SM_BLOCK) {
-    /* the change masks of up to SM_CHUNK blocks first, in a loop without data-dependent
-       branches; then only the blocks with a change are visited (a branch per block that
-       the data decides costs more than the masks) */
-    c1 = w - c0 < SM_CHUNK * SM_BLOCK ? w : c0 + SM_CHUNK * SM_BLOCK;
-    busy = 0;
-    if (gB) {
-        for (b = c0, q = 0; b < c1; b += SM_BLOCK, q++) {
-            pmv[q] = sm_chg(px, b, w, pB);
-            gmv[q] = sm_chg(gx, b, w, gB);
-            busy |= (uint64_t)((pmv[q] | gmv[q]) != 0) << q;
-        }
-    } else {
-        for (b = c0, q = 0; b < c1; b += SM_BLOCK, q++) {
-            pmv[q] = sm_chg(px, b, w, pB);
-            gmv[q] = 0;
-        }
-        /* the ends of the cached runs in this chunk, looked ahead of the walk */
-        while (la_pos < c1) {
-            gmv[(la_pos - c0) / SM_BLOCK] |= 1ull << ((la_pos - c0) % SM_BLOCK);
-            la_pos += G->rl[la_r++];
-        }
-        for (q = 0; q * SM_BLOCK < c1 - c0; q++) busy |= (uint64_t)((pmv[q] | gmv[q]) != 0) << q;
-    }
-    while (busy) {
-        q = (size_t)SM_CTZ64(busy);
-        busy &= busy - 1;
-        b = c0 + q * SM_BLOCK;
-        n = w - b < SM_BLOCK ? w - b : SM_BLOCK;
-        gm = gmv[q];
-        pm = pmv[q];
-        if (fresh) {
-            /* after a counted block: a change at b == j starts the run at j (a block
-               without a change in between leaves nothing to do) */
-            fresh = 0;
-            if (b == j) {
-                if ((gm & 1) && !gB && gcode(G, b) < 0) return -1;
-                gm &= ~1ull;
-                pm &= ~1ull;
+        /* the change masks of up to SM_CHUNK blocks first, in a loop without data-dependent
+           branches; then only the blocks with a change are visited (a branch per block that
+           the data decides costs more than the masks) */
+        c1 = w - c0 < SM_CHUNK * SM_BLOCK ? w : c0 + SM_CHUNK * SM_BLOCK;
+        busy = 0;
+        if (gB) {
+            for (b = c0, q = 0; b < c1; b += SM_BLOCK, q++) {
+                pmv[q] = sm_chg(px, b, w, pB);
+                gmv[q] = sm_chg(gx, b, w, gB);
+                busy |= (uint64_t)((pmv[q] | gmv[q]) != 0) << q;
             }
+        } else {
+            for (b = c0, q = 0; b < c1; b += SM_BLOCK, q++) {
+                pmv[q] = sm_chg(px, b, w, pB);
+                gmv[q] = 0;
+            }
+            /* the ends of the cached runs in this chunk, looked ahead of the walk */
+            while (la_pos < c1) {
+                gmv[(la_pos - c0) / SM_BLOCK] |= 1ull << ((la_pos - c0) % SM_BLOCK);
+                la_pos += G->rl[la_r++];
+            }
+            for (q = 0; q * SM_BLOCK < c1 - c0; q++) busy |= (uint64_t)((pmv[q] | gmv[q]) != 0) << q;
         }
-        m = gm | pm;
-        if (!m) continue;
-        cnt = t && w >= SM_BLOCK ? SM_POPCNT64(m) : 0;
+        while (busy) {
+            q = (size_t)SM_CTZ64(busy);
+            busy &= busy - 1;
+            b = c0 + q * SM_BLOCK;
+            n = w - b < SM_BLOCK ? w - b : SM_BLOCK;
+            gm = gmv[q];
+            pm = pmv[q];
+            if (fresh) {
+                /* after a counted block: a change at b == j starts the run at j (a block
+                   without a change in between leaves nothing to do) */
+                fresh = 0;
+                if (b == j) {
+                    if ((gm & 1) && !gB && gcode(G, b) < 0) return -1;
+                    gm &= ~1ull;
+                    pm &= ~1ull;
+                }
+            }
+            m = gm | pm;
+            if (!m) continue;
+            cnt = t && w >= SM_BLOCK ? SM_POPCNT64(m) : 0;
 #if SM_SIMD
-        if (cnt >= SM_RAW_MIN) {
-            /* the table window: the prediction values of pixels b - 1 .. b + 63 (and of
-               G, pixel rows).  A run open since before b is counted under the values of
-               pixel b - 1, inside the window (the same pair, but under ignored ground
-               truth, where the prediction may change inside a run and counts nowhere) */
-            used = 1;
-            sm_minmax65(px, b, w, &pmn, &pmx);
-            if (gB) sm_minmax65(gx, b, w, &gmn, &gmx);
-            if (cnt >= SM_DENSE_MIN && n == SM_BLOCK) {
-                /* every pixel: the open run up to b, then pixels b .. b + 63 */
-                if (b > j) {
-                    gv = gB ? gx[b - 1] : (uint32_t)(G->code + 2);
-                    if (!gB) { rmin = gv < rmin ? gv : rmin; rmax = gv > rmax ? gv : rmax; }
-                    t[(gv << 8) | px[b - 1]] += (uint32_t)(b - j);
-                }
-                if (gB) {
-                    for (i = 0; i < SM_BLOCK; i++) t[((uint32_t)gx[b + i] << 8) | px[b + i]]++;
-                } else {
-                    e = b;
-                    for (;;) {
-                        gv = (uint32_t)(G->code + 2);
-                        rmin = gv < rmin ? gv : rmin;
-                        rmax = gv > rmax ? gv : rmax;
-                        j = gm ? b + (size_t)SM_CTZ64(gm) : b + SM_BLOCK;
-                        for (i = e; i < j; i++) t[(gv << 8) | px[i]]++;
-                        if (!gm) break;
-                        if (gcode(G, j) < 0) return -1;
-                        e = j;
-                        gm &= gm - 1;
+            if (cnt >= SM_RAW_MIN) {
+                /* the table window: the prediction values of pixels b - 1 .. b + 63 (and of
+                   G, pixel rows).  A run open since before b is counted under the values of
+                   pixel b - 1, inside the window (the same pair, but under ignored ground
+                   truth, where the prediction may change inside a run and counts nowhere) */
+                used = 1;
+                sm_minmax65(px, b, w, &pmn, &pmx);
+                if (gB) sm_minmax65(gx, b, w, &gmn, &gmx);
+                if (cnt >= SM_DENSE_MIN && n == SM_BLOCK) {
+                    /* every pixel: the open run up to b, then pixels b .. b + 63 */
+                    if (b > j) {
+                        gv = gB ? gx[b - 1] : (uint32_t)(G->code + 2);
+                        if (!gB) { rmin = gv < rmin ? gv : rmin; rmax = gv > rmax ? gv : rmax; }
+                        t[(gv << 8) | px[b - 1]] += (uint32_t)(b - j);
                     }
+                    if (gB) {
+                        for (i = 0; i < SM_BLOCK; i++) t[((uint32_t)gx[b + i] << 8) | px[b + i]]++;
+                    } else {
+                        e = b;
+                        for (;;) {
+                            gv = (uint32_t)(G->code + 2);
+                            rmin = gv < rmin ? gv : rmin;
+                            rmax = gv > rmax ? gv : rmax;
+                            j = gm ? b + (size_t)SM_CTZ64(gm) : b + SM_BLOCK;
+                            for (i = e; i < j; i++) t[(gv << 8) | px[i]]++;
+                            if (!gm) break;
+                            if (gcode(G, j) < 0) return -1;
+                            e = j;
+                            gm &= gm - 1;
+                        }
+                    }
+                    j = b + SM_BLOCK;
+                    stale = fresh = 1;
+                    continue;
                 }
-                j = b + SM_BLOCK;
-                stale = fresh = 1;
-                continue;
-            }
 #if SM_RUN_INDEX
-            if (gB && n == SM_BLOCK) {
-                /* pixel rows: the pair index (G << 8 | P) of each pixel of the block, made
-                   16 at a time, so that a run after the first costs one load of its index
-                   (built into the in-memory kernel, setup.py: 30 % salt noise 4-6 % faster
-                   there; the folder kernels gained nothing) */
-                uint16_t ix[SM_BLOCK];
-                size_t o;
-                for (o = 0; o < SM_BLOCK; o += 16) {
-                    const __m128i gv16 = _mm_loadu_si128((const __m128i *)(gx + b + o));
-                    const __m128i pv16 = _mm_loadu_si128((const __m128i *)(px + b + o));
-                    _mm_storeu_si128((__m128i *)(ix + o), _mm_unpacklo_epi8(pv16, gv16));
-                    _mm_storeu_si128((__m128i *)(ix + o + 8), _mm_unpackhi_epi8(pv16, gv16));
-                }
-                /* the first run, open since j (before b: under the values of pixel b - 1) */
-                e = b + (size_t)SM_CTZ64(m);
-                k = j < b ? b - 1 : j;
-                t[((uint32_t)gx[k] << 8) | px[k]] += (uint32_t)(e - j);
-                j = e;
-                m &= m - 1;
-                while (m) {
+                if (gB && n == SM_BLOCK) {
+                    /* pixel rows: the pair index (G << 8 | P) of each pixel of the block, made
+                       16 at a time, so that a run after the first costs one load of its index
+                       (built into the in-memory kernel, setup.py: 30 % salt noise 4-6 % faster
+                       there; the folder kernels gained nothing) */
+                    uint16_t ix[SM_BLOCK];
+                    size_t o;
+                    for (o = 0; o < SM_BLOCK; o += 16) {
+                        const __m128i gv16 = _mm_loadu_si128((const __m128i *)(gx + b + o));
+                        const __m128i pv16 = _mm_loadu_si128((const __m128i *)(px + b + o));
+                        _mm_storeu_si128((__m128i *)(ix + o), _mm_unpacklo_epi8(pv16, gv16));
+                        _mm_storeu_si128((__m128i *)(ix + o + 8), _mm_unpackhi_epi8(pv16, gv16));
+                    }
+                    /* the first run, open since j (before b: under the values of pixel b - 1) */
                     e = b + (size_t)SM_CTZ64(m);
-                    t[ix[j - b]] += (uint32_t)(e - j);
+                    k = j < b ? b - 1 : j;
+                    t[((uint32_t)gx[k] << 8) | px[k]] += (uint32_t)(e - j);
                     j = e;
                     m &= m - 1;
+                    while (m) {
+                        e = b + (size_t)SM_CTZ64(m);
+                        t[ix[j - b]] += (uint32_t)(e - j);
+                        j = e;
+                        m &= m - 1;
+                    }
+                    stale = 1;
+                    continue;
+                }
+#endif
+                /* the runs, as raw pairs */
+                while (m) {
+                    e = b + (size_t)SM_CTZ64(m);
+                    bit = m & (0 - m);
+                    k = j < b ? b - 1 : j;
+                    gv = gB ? gx[k] : (uint32_t)(G->code + 2);
+                    if (!gB) { rmin = gv < rmin ? gv : rmin; rmax = gv > rmax ? gv : rmax; }
+                    t[(gv << 8) | px[k]] += (uint32_t)(e - j);
+                    j = e;
+                    if (!gB && (gm & bit) && gcode(G, e) < 0) return -1;
+                    m ^= bit;
                 }
                 stale = 1;
                 continue;
             }
 #endif
-            /* the runs, as raw pairs */
-            while (m) {
-                e = b + (size_t)SM_CTZ64(m);
-                bit = m & (0 - m);
-                k = j < b ? b - 1 : j;
-                gv = gB ? gx[k] : (uint32_t)(G->code + 2);
-                if (!gB) { rmin = gv < rmin ? gv : rmin; rmax = gv > rmax ? gv : rmax; }
-                t[(gv << 8) | px[k]] += (uint32_t)(e - j);
-                j = e;
-                if (!gB && (gm & bit) && gcode(G, e) < 0) return -1;
-                m ^= bit;
+            (void)cnt;
+            if (stale) {
+                /* the codes of the run at j, not looked up while counting raw pairs */
+                stale = 0;
+                if (gB && gcode(G, j) < 0) return -1;
+                if (pcode(P, j) < 0) return -2;
             }
-            stale = 1;
-            continue;
-        }
-#endif
-        (void)cnt;
-        if (stale) {
-            /* the codes of the run at j, not looked up while counting raw pairs */
-            stale = 0;
-            if (gB && gcode(G, j) < 0) return -1;
-            if (pcode(P, j) < 0) return -2;
-        }
-        if (gB) {
-            /* pixel rows: both codes looked up at every change (cheaper than telling
-               which side changed) */
-            while (m) {
-                e = b + (size_t)SM_CTZ64(m);
-                bit = m & (0 - m);
-                m ^= bit;
-                if (G->code == skip && !(gm & bit)) continue;  /* the prediction is not looked at */
-                if (emit(sink, G->code, P->code, e - j) < 0) return -3;
-                j = e;
-                if (gcode(G, e) < 0) return -1;
-                if (pcode(P, e) < 0) return -2;
-            }
-        } else {
-            while (m) {
-                e = b + (size_t)SM_CTZ64(m);
-                bit = m & (0 - m);
-                m ^= bit;
-                was_skip = G->code == skip;
-                if (was_skip && !(gm & bit)) continue;
-                if (emit(sink, G->code, P->code, e - j) < 0) return -3;
-                j = e;
-                if ((gm & bit) && gcode(G, e) < 0) return -1;
-                if (((pm & bit) || was_skip) && pcode(P, e) < 0) return -2;
+            if (gB) {
+                /* pixel rows: both codes looked up at every change (cheaper than telling
+                   which side changed) */
+                while (m) {
+                    e = b + (size_t)SM_CTZ64(m);
+                    bit = m & (0 - m);
+                    m ^= bit;
+                    if (G->code == skip && !(gm & bit)) continue;  /* the prediction is not looked at */
+                    if (emit(sink, G->code, P->code, e - j) < 0) return -3;
+                    j = e;
+                    if (gcode(G, e) < 0) return -1;
+                    if (pcode(P, e) < 0) return -2;
+                }
+            } else {
+                while (m) {
+                    e = b + (size_t)SM_CTZ64(m);
+                    bit = m & (0 - m);
+                    m ^= bit;
+                    was_skip = G->code == skip;
+                    if (was_skip && !(gm & bit)) continue;
+                    if (emit(sink, G->code, P->code, e - j) < 0) return -3;
+                    j = e;
+                    if ((gm & bit) && gcode(G, e) < 0) return -1;
+                    if (((pm & bit) || was_skip) && pcode(P, e) < 0) return -2;
+                }
             }
         }
-    }
     }
     if (j < w) {
         if (stale) {
