@@ -57,7 +57,7 @@ from .io.coco_panoptic import resolve_annotation
 
 __all__ = [
     "SemanticSums", "PanopticSums", "semantic_files", "panoptic_files", "score_image",
-    "resolve_jobs", "run_indexed", "label_samples",
+    "resolve_jobs", "run_indexed", "label_samples", "sample_stride",
 ]
 
 _STALE = 2
@@ -151,11 +151,15 @@ class PanopticSums:
     variants: Optional[tuple] = None
 
 
+#: ``sample_stride(h, w)``: the stride of the ``pred_labels="auto"`` sample of an h x w map
+sample_stride = _fsem.sample_stride
+
+
 def label_samples(pairs: Sequence[tuple]) -> list:
     """The ``pred_labels="auto"`` sample of each ``(gt path, pred path)`` pair: ``(gt, pred)``
-    arrays of every s-th pixel of every s-th row (``s = max(1, int((h * w / 65536) ** 0.5))``),
-    decoded without the GIL into one scratch's buffers (no whole decoded map is made); None
-    for a pair the fast path does not take (the caller reads it with the reference reader).
+    arrays of every s-th pixel of every s-th row (s: :data:`sample_stride`), decoded without
+    the GIL into one scratch's buffers (no whole decoded map is made); None for a pair the
+    fast path does not take (the caller reads it with the reference reader).
     On the calling thread (eight Cityscapes-sized pairs: about 6 ms): sample arrays made on
     worker threads stay resident in those threads' malloc arenas through the run (1.3 MB
     more at a Cityscapes run's peak); for the same reason the scratch's buffers get pages of

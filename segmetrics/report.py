@@ -805,15 +805,17 @@ def compare_reports(base: Mapping, new: Mapping, *, names: tuple[str, str] = ("t
     ma = {k: _value(v, f"{na}: metrics.{k}") for k, v in base["metrics"].items()}
     mb = {k: _value(v, f"{nb}: metrics.{k}") for k, v in new["metrics"].items()}
     rows = [{"name": k, "base": ma[k], "new": mb[k], "delta": delta(ma[k], mb[k])} for k in ma if k in mb]
+    def class_deltas(metric: str, pairs) -> list:
+        return [{"id": cid, "name": name, "metric": metric, "base": a, "new": b, "delta": delta(a, b)}
+                for cid, name, a, b in pairs]
+
     key, bkey = ("PQ", "BPQ") if base["task"] == "panoptic" else ("IoU", "BIoU")
     pairs, join_warnings = _join_classes(_class_rows(base, key, na), _class_rows(new, key, nb), names)
     warnings += join_warnings
-    pc = [{"id": cid, "name": name, "metric": key, "base": a, "new": b, "delta": delta(a, b)}
-          for cid, name, a, b in pairs]
+    pc = class_deltas(key, pairs)
     b_base, b_new = _class_rows(base, bkey, na), _class_rows(new, bkey, nb)
     if b_base and b_new:  # both runs scored the boundary metric: its rows follow (same join)
-        pc += [{"id": cid, "name": name, "metric": bkey, "base": a, "new": b, "delta": delta(a, b)}
-               for cid, name, a, b in _join_classes(b_base, b_new, names)[0]]
+        pc += class_deltas(bkey, _join_classes(b_base, b_new, names)[0])
     return {
         "metrics": rows,
         "per_class": pc,

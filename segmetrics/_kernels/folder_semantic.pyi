@@ -10,6 +10,7 @@ import numpy.typing as npt
 from .boundary import BandWork
 from .folder import Scratch, WorkCounter
 
+def sample_stride(h: int, w: int) -> int: ...
 def sample_pair(
     s: Scratch, gt_path: bytes, pred_path: bytes
 ) -> tuple[npt.NDArray[np.uint8 | np.uint16], npt.NDArray[np.uint8 | np.uint16]] | None: ...

@@ -235,12 +235,26 @@ cdef inline void _strided(const uint8_t *row, int itemsize, size_t step, size_t 
             o16[x] = <uint16_t>((row[2 * x * step] << 8) | row[2 * x * step + 1])
 
 
+cdef size_t _sample_stride(size_t h, size_t w) noexcept nogil:
+    # max(1, int((h * w / 65536) ** 0.5)), exactly: true division, then the C library's pow
+    # (Python's float ** calls it too)
+    cdef size_t step = <size_t>pow(<double>(h * w) / 65536.0, 0.5)
+    return step if step >= 1 else 1
+
+
+def sample_stride(size_t h, size_t w):
+    """The stride of the ``pred_labels="auto"`` sample of an ``h`` x ``w`` map: every s-th
+    pixel of every s-th row, ``s = max(1, int((h * w / 65536) ** 0.5))``, about 65,536
+    pixels (:func:`sample_pair`; the reference reader's path strides with it too)."""
+    return _sample_stride(h, w)
+
+
 def sample_pair(Scratch s, bytes gt_path, bytes pred_path):
     """The pixels of one pair that the ``pred_labels="auto"`` sample keeps: every s-th pixel
-    of every s-th row, ``s = max(1, int((h * w / 65536) ** 0.5))`` (about 65,536 pixels),
-    as two new arrays equal to ``read_label_map(path)[::s, ::s]`` (uint8, or uint16 for
-    16-bit files).  Files are read, inflated and unfiltered without the GIL in the
-    scratch's buffers, and no whole decoded map is made.  None when the fast path does not
+    of every s-th row (s: :func:`sample_stride`), as two new arrays equal to
+    ``read_label_map(path)[::s, ::s]`` (uint8, or uint16 for 16-bit files).  Files are
+    read, inflated and unfiltered without the GIL in the scratch's buffers, and no whole
+    decoded map is made.  None when the fast path does not
     take the pair (a file it cannot read or parse, a layout it does not read, over the
     pixel limit, two image sizes): the caller then reads it with the reference reader,
     which names any error."""
@@ -261,10 +275,7 @@ def sample_pair(Scratch s, bytes gt_path, bytes pred_path):
             st = s.open_pair(s.fbuf[0], gn, s.fbuf[1], pn, &gh, &ph, 1)
     if st != OK or gh.width == 0 or gh.height == 0:
         return None
-    # the stride exactly as Python computes it (true division, then the C library's pow)
-    step = <size_t>pow(<double>(gh.width * gh.height) / 65536.0, 0.5)
-    if step < 1:
-        step = 1
+    step = _sample_stride(gh.height, gh.width)
     ow, oh = (gh.width + step - 1) // step, (gh.height + step - 1) // step
     out_g = np.empty((oh, ow), dtype=np.uint16 if gh.out_itemsize == 2 else np.uint8)
     out_p = np.empty((oh, ow), dtype=np.uint16 if ph.out_itemsize == 2 else np.uint8)
