@@ -606,16 +606,19 @@ SM_INLINE int sm_walk_blocks(sm_side *G, sm_code_fn gcode, const int gB, sm_side
                         _mm_storeu_si128((__m128i *)(ix + o + 8), _mm_unpackhi_epi8(pv16, gv16));
                     }
                     /* the first run, open since j (before b: under the values of pixel b - 1) */
-                    e = b + (size_t)SM_CTZ64(m);
-                    k = j < b ? b - 1 : j;
-                    t[((uint32_t)gx[k] << 8) | px[k]] += (uint32_t)(e - j);
-                    j = e;
-                    m &= m - 1;
-                    while (m) {
-                        e = b + (size_t)SM_CTZ64(m);
-                        t[ix[j - b]] += (uint32_t)(e - j);
-                        j = e;
+                    {
+                        /* positions in the block, unsigned: no sign extension per run */
+                        uint32_t po = (uint32_t)SM_CTZ64(m), o;
+                        k = j < b ? b - 1 : j;
+                        t[((uint32_t)gx[k] << 8) | px[k]] += (uint32_t)(b + po - j);
                         m &= m - 1;
+                        while (m) {
+                            o = (uint32_t)SM_CTZ64(m);
+                            t[ix[po]] += o - po;
+                            po = o;
+                            m &= m - 1;
+                        }
+                        j = b + po;
                     }
                     stale = 1;
                     continue;
@@ -854,6 +857,7 @@ static inline void sm_sem_fold(sm_sem_sink *s, const sm_sem_lut *glut, const sm_
     sm_pt *pt = &s->pt;
     const uint32_t g0 = pt->gmin, g1 = pt->gmax, p0 = pt->pmin, p1 = pt->pmax;
     uint32_t r, q, L, any, *row;
+    size_t x;
     int32_t pc[256], c, off;
     int64_t v, sum, diag, base;
     if (pt->t == NULL || g0 > g1 || p0 > p1) return;
@@ -864,7 +868,8 @@ static inline void sm_sem_fold(sm_sem_sink *s, const sm_sem_lut *glut, const sm_
     for (r = g0; r <= g1; r++) {
         row = pt->t + ((size_t)r << 8);
         any = 0;
-        for (q = p0; q <= p1; q++) any |= row[q];
+        /* a loop of known trip count (q <= p1 is not one: the compiler cannot vectorise it) */
+        for (x = p0; x < (size_t)p1 + 1; x++) any |= row[x];
         if (!any) continue;
         c = glut ? sm_sem_code(glut, r) : (int32_t)r - 2;
         if (c < 0) {
