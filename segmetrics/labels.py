@@ -82,6 +82,8 @@ OUT_OF_RANGE = ("error", "drop")
 def as_label_array(x: Any, name: str) -> np.ndarray:
     """A label map as a native-byte-order integer ndarray (torch tensors without a copy);
     :class:`InputError` for another dtype (class scores need an argmax first)."""
+    if type(x) is np.ndarray and x.dtype.kind in "iu" and x.dtype.isnative:
+        return x  # the common case, without the checks below (update's per-call cost)
     if type(x).__module__.split(".")[0] == "torch":
         x = x.detach()
         if x.device.type != "cpu":

@@ -58,6 +58,8 @@ BOUNDARY_HEADLINE = ("mBIoU", "mMinIoU")
 EXTRA_HEADLINE = ("mIoU_per_image", "mIoU_category")
 _PER_CLASS_KEYS = ("IoU", "Acc", "Dice", "Precision", "Recall", "BIoU", "MinIoU", "gt_pixels", "pred_pixels")
 
+_U8 = np.dtype(np.uint8)
+
 # dtype the kernel reads -> (view dtype, table cap).  Signed 8/16-bit maps are
 # read as their unsigned twins: negative values land at 2**(bits-1) and above,
 # beyond the capped tables, hence bad.  Unsigned 32/64-bit maps are read as
@@ -157,8 +159,9 @@ class _Counter:
     def count(self, cm: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> tuple[int, int]:
         """Add one validated pair (any shape) into ``cm`` with the kernel."""
         kernel, gcodes, pcodes, has_ign, raw_ign = self.tables(gt.dtype, pred.dtype)
-        g2 = _views(gt if gt.ndim >= 2 else gt.reshape(1, -1))
-        p2 = _views(pred if pred.ndim >= 2 else pred.reshape(1, -1))
+        # 2-D uint8 maps are their own kernel view (the common case, without _views' lookups)
+        g2 = gt if gt.dtype is _U8 and gt.ndim == 2 else _views(gt if gt.ndim >= 2 else gt.reshape(1, -1))
+        p2 = pred if pred.dtype is _U8 and pred.ndim == 2 else _views(pred if pred.ndim >= 2 else pred.reshape(1, -1))
         return kernel(cm, g2, p2, gcodes, pcodes, has_ign, raw_ign)
 
     def matrix(self, gt: np.ndarray, pred: np.ndarray, image_id: Any = None) -> np.ndarray:
@@ -764,8 +767,11 @@ class SemanticEvaluator:
             raise InputError(f"label maps must be (H, W) or (N, H, W), got shape {gt.shape}")
         batched = gt.ndim == 3
         n = gt.shape[0] if batched else 1
-        ids = self._ids(image_id, n, batched)
-        if self.per_image or not self._fast or self.boundary:
+        fast = not (self.per_image or not self._fast or self.boundary)
+        # the default ids (the running image index) are only needed on the error path there,
+        # where nothing was counted and the index is still this call's
+        ids = self._ids(image_id, n, batched) if image_id is not None or not fast else None
+        if not fast:
             if self.per_image:
                 self.state.check_new_ids(ids)  # before any image of the batch is counted
             pairs = [(gt[i], pred[i]) if batched else (gt, pred) for i in range(n)]
@@ -777,7 +783,7 @@ class SemanticEvaluator:
             return
         bad = self.state.add_counted(lambda cm: c.count(cm, gt, pred), n)
         if bad[0] or bad[1]:
-            raise self._batch_error(gt, pred, ids, batched)
+            raise self._batch_error(gt, pred, ids if ids is not None else self._ids(None, n, batched), batched)
 
     def _batch_error(self, gt, pred, ids, batched) -> LabelError:
         c = self._counter

@@ -294,6 +294,23 @@ def test_out_of_range_labels_name_values_counts_and_image():
     assert ev.state.confusion.sum() == 0
 
 
+
+def test_bad_labels_without_image_ids_name_the_running_image_index():
+    # the default ids are made only on the error path; they must still be this call's
+    ev = SemanticEvaluator(4)
+    ok = np.zeros((3, 5), np.uint8)
+    ev.update(ok, ok)
+    ev.update(np.stack([ok, ok]), np.stack([ok, ok]))
+    bad = ok.copy()
+    bad[1, 2] = 7
+    with pytest.raises(LabelError, match="image 4") as info:
+        ev.update(np.stack([ok, bad]), np.stack([ok, ok]))
+    assert info.value.image == 4
+    with pytest.raises(LabelError) as info:
+        ev.update(ok, bad)
+    assert info.value.image == 3 and info.value.side == "pred"
+    assert ev.state.num_images == 3 and ev.state.confusion.sum() == 3 * ok.size
+
 def test_big_endian_and_non_contiguous():
     rng = np.random.default_rng(7)
     g, p = _blob_pair(rng, 6)
