@@ -767,7 +767,7 @@ class SemanticEvaluator:
             raise InputError(f"label maps must be (H, W) or (N, H, W), got shape {gt.shape}")
         batched = gt.ndim == 3
         n = gt.shape[0] if batched else 1
-        fast = not (self.per_image or not self._fast or self.boundary)
+        fast = self._fast and not (self.per_image or self.boundary)
         # the default ids (the running image index) are only needed on the error path there,
         # where nothing was counted and the index is still this call's
         ids = self._ids(image_id, n, batched) if image_id is not None or not fast else None
