@@ -46,8 +46,8 @@ static inline void sm_close(int fd) { (void)fd; }
    such free, and trims an arena only past a threshold of twice that), so buffers that a
    short task used (the pred_labels="auto" sample's) would add to the run's peak memory. */
 #define SM_BIG ((size_t)1 << 18)
-#if !defined(_WIN32)
 #include <stdlib.h>
+#if !defined(_WIN32)
 #include <sys/mman.h>
 #ifndef MAP_ANONYMOUS
 #define MAP_ANONYMOUS MAP_ANON
@@ -65,7 +65,6 @@ static inline void sm_buf_free(void *p, size_t n) {
     else munmap(p, n);
 }
 #else
-#include <stdlib.h>
 static inline void *sm_buf_alloc(size_t n) { return malloc(n); }
 static inline void sm_buf_free(void *p, size_t n) { (void)n; free(p); }
 #endif

@@ -619,22 +619,20 @@ SM_INLINE int sm_walk_blocks(sm_side *G, sm_code_fn gcode, const int gB, sm_side
                        (built into the in-memory kernel, setup.py: 30 % salt noise 4-6 % faster
                        there; the folder kernels gained nothing) */
                     uint16_t ix[SM_BLOCK];
+                    /* run ends as positions in the block, unsigned: no sign extension per run */
+                    uint32_t po = (uint32_t)SM_CTZ64(m), o;
                     sm_pair_index64(gx + b, px + b, ix);
                     /* the first run, open since j (before b: under the values of pixel b - 1) */
-                    {
-                        /* positions in the block, unsigned: no sign extension per run */
-                        uint32_t po = (uint32_t)SM_CTZ64(m), o;
-                        k = j < b ? b - 1 : j;
-                        t[((uint32_t)gx[k] << 8) | px[k]] += (uint32_t)(b + po - j);
+                    k = j < b ? b - 1 : j;
+                    t[((uint32_t)gx[k] << 8) | px[k]] += (uint32_t)(b + po - j);
+                    m &= m - 1;
+                    while (m) {
+                        o = (uint32_t)SM_CTZ64(m);
+                        t[ix[po]] += o - po;
+                        po = o;
                         m &= m - 1;
-                        while (m) {
-                            o = (uint32_t)SM_CTZ64(m);
-                            t[ix[po]] += o - po;
-                            po = o;
-                            m &= m - 1;
-                        }
-                        j = b + po;
                     }
+                    j = b + po;
                     stale = 1;
                     continue;
                 }
