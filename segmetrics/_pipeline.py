@@ -53,6 +53,7 @@ from ._kernels import folder_semantic as _fsem
 from ._kernels.panoptic import PairTable
 from .errors import InputError, SegmetricsError
 from .gtcache import GTCache, file_digest
+from .labels import BAD, FILE_TABLE_SIZE
 from .io.coco_panoptic import resolve_annotation
 
 __all__ = [
@@ -213,6 +214,14 @@ def _from_cache(cache: GTCache, key: bytes, cached: Callable) -> Optional[int]:
 
 
 # ----------------------------------------------------------------------------- semantic
+def semantic_cache_params(num_classes: int, gt_codes: np.ndarray) -> bytes:
+    """The semantic GT cache's parameters: K and the full 65536-entry GT code table, whose tail
+    past a shorter table (:meth:`~segmetrics.labels.LabelRules.engine_tables`) is BAD; a short
+    table and its full form key the same entries."""
+    tail = np.full(max(0, FILE_TABLE_SIZE - gt_codes.size), BAD, dtype=np.int32)
+    return int(num_classes).to_bytes(4, "little") + gt_codes[:FILE_TABLE_SIZE].tobytes() + tail.tobytes()
+
+
 def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.ndarray, pred_codes: np.ndarray,
                    reference: Callable[[tuple], np.ndarray], jobs: int, cache_dir=None,
                    progress: Optional[Callable[[int], None]] = None, per_image: bool = False,
@@ -220,8 +229,8 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
                    digests: Optional[list] = None) -> SemanticSums:
     """Score ``(image_id, gt_path, pred_path)`` pairs.
 
-    ``gt_codes`` / ``pred_codes`` are 65536-entry int32 code tables (see
-    :meth:`segmetrics.labels.LabelRules.file_tables`); ``reference(pair)`` returns the image's int64
+    ``gt_codes`` / ``pred_codes`` are int32 code tables of at least 256 entries, a value
+    beyond one being a bad label (:meth:`segmetrics.labels.LabelRules.engine_tables`); ``reference(pair)`` returns the image's int64
     ``(K, K)`` matrix the slow way or raises the image's error: it takes what the
     fused kernel does not.  ``cache_dir`` turns on the GT cache.  ``dilation_ratio``
     (or a fixed ``dilation`` in pixels) also counts Boundary IoU (the fused kernels
@@ -241,7 +250,7 @@ def semantic_files(pairs: Sequence[tuple], *, num_classes: int, gt_codes: np.nda
     inner_rows = np.zeros((n, 3, k), dtype=np.int64) if bands and per_image else None
     cache = None
     if cache_dir is not None:
-        params = k.to_bytes(4, "little") + gcodes.tobytes()
+        params = semantic_cache_params(k, gcodes)
         cache = GTCache(cache_dir, "semantic", params)
 
     warm_files = cache is not None and _folder.files_supported() and _folder.sha256_source() is not None

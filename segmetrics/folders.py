@@ -264,7 +264,7 @@ def _count_semantic(state: SemanticState, pairs: list, rules: LabelRules, *, job
         cache_dir = None
     else:
         counting = rules
-        gt_codes, pred_codes = rules.file_tables()
+        gt_codes, pred_codes = rules.engine_tables()
     sums = _pipeline.semantic_files(
         pairs, num_classes=counting.counted_classes, gt_codes=gt_codes, pred_codes=pred_codes,
         reference=_semantic_reference(rules, missing=missing, band=band), jobs=_jobs(jobs, len(pairs)),

@@ -339,6 +339,25 @@ class LabelRules:
         """The 65536-entry ``(gt_codes, pred_codes)`` the folder engine reads 8/16-bit PNGs with."""
         return self.gt_codes(FILE_TABLE_SIZE), self.pred_codes(FILE_TABLE_SIZE)
 
+    def engine_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`file_tables` as the folder engine takes them: each cut after its last entry
+        that is not BAD (at least 256 entries, every 8-bit value), the kernel counting a value
+        beyond a table as a bad label, as the full table's tail says.  The two full tables are
+        512 kB that a run would keep resident for the few values its files hold.  With
+        ``out_of_range="drop"`` the tails are not BAD, and the full tables are returned."""
+        if self._dropped() != BAD:
+            return self.file_tables()
+        size = max(256, self.gt_map.size if self.gt_map is not None else self.num_classes,
+                   self.pred_map.size if self.pred_map is not None else self.num_classes)
+        if self.ignore_index is not None and 0 <= self.ignore_index < FILE_TABLE_SIZE:
+            size = max(size, self.ignore_index + 1)  # the ignored (or void) raw value is in both tables
+        size = min(size, FILE_TABLE_SIZE)
+        out = []
+        for table in (self.gt_codes(size), self.pred_codes(size)):
+            kept = np.flatnonzero(table != BAD)
+            out.append(table[:max(256, int(kept[-1]) + 1 if kept.size else 0)].copy())
+        return out[0], out[1]
+
     def with_void_column(self) -> "LabelRules":
         """The same rules counting K + 1 classes, class K being no GT value's (for void predictions)."""
         return LabelRules(self.num_classes, self.ignore_index, self.gt_map, self.pred_map, "miss", self.out_of_range)

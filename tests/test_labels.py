@@ -34,6 +34,70 @@ def test_code_tables_by_hand():
         LabelRules.build(3, void_predictions="ignore")
 
 
+@pytest.mark.parametrize("kw", [
+    dict(num_classes=4, ignore_index=300, gt_map=[0, 300, 3, 1], pred_map=[1, 2]),
+    dict(num_classes=19, ignore_index=255),
+    dict(num_classes=150, ignore_index=255, void_predictions="miss"),
+    dict(num_classes=3, ignore_index=None),
+    dict(num_classes=3, ignore_index=65535),
+    dict(num_classes=600, ignore_index=-1),
+    dict(num_classes=5, ignore_index=255, gt_map=np.r_[np.zeros(40000, np.int64), 4]),
+    dict(num_classes=5, ignore_index=7, out_of_range="drop"),
+])
+def test_engine_tables_are_the_file_tables_cut_before_a_bad_tail(kw):
+    """The folder engine's short tables: each the full table's first entries, every entry past
+    it BAD (the kernel's reading of a value beyond a table); at least 256 entries."""
+    from segmetrics._pipeline import semantic_cache_params
+
+    rules = LabelRules.build(**kw)
+    short_gt, full_gt = rules.engine_tables()[0], rules.file_tables()[0]
+    key = semantic_cache_params(kw["num_classes"], short_gt)
+    assert key == kw["num_classes"].to_bytes(4, "little") + full_gt.tobytes()  # the GT cache's key as before
+    for short, full in zip(rules.engine_tables(), rules.file_tables()):
+        assert short.dtype == np.int32 and short.flags.c_contiguous and 256 <= short.size <= full.size
+        assert np.array_equal(short, full[:short.size])
+        if short.size < full.size:
+            assert (full[short.size:] == BAD).all()
+            assert short[-1] != BAD or short.size == 256
+    if kw.get("out_of_range") == "drop":  # tails of K + 1, not BAD: the full tables
+        assert all(t.size == 65536 for t in rules.engine_tables())
+    elif kw["num_classes"] < 256 and (kw.get("ignore_index") or 0) < 256 and "gt_map" not in kw:
+        assert all(t.size == 256 for t in rules.engine_tables())
+
+
+def test_values_past_the_short_tables_are_bad_labels_named(tmp_path):
+    """16-bit files whose values lie past the engine's 256-entry tables: the GT value and the
+    prediction value are named as bad labels, as the full tables made them."""
+    from PIL import Image
+
+    g = np.zeros((6, 9), np.uint16)
+    p = np.zeros((6, 9), np.uint16)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    g[4, 5] = 40000
+    Image.fromarray(g).save(tmp_path / "gt" / "a.png")
+    Image.fromarray(p).save(tmp_path / "pred" / "a.png")
+    rules = LabelRules.build(3, ignore_index=255)
+    assert [t.size for t in rules.engine_tables()] == [256, 256]
+    with pytest.raises(LabelError, match="40000") as err:
+        sm.evaluate_semantic_folders(tmp_path / "gt", tmp_path / "pred", num_classes=3, jobs=1)
+    assert "a.png" in str(err.value) or "'a'" in str(err.value)
+    g[4, 5] = 1
+    p[2, 3] = 300
+    Image.fromarray(g).save(tmp_path / "gt" / "a.png")
+    Image.fromarray(p).save(tmp_path / "pred" / "a.png")
+    with pytest.raises(LabelError, match="300"):
+        sm.evaluate_semantic_folders(tmp_path / "gt", tmp_path / "pred", num_classes=3, jobs=1)
+    p[2, 3] = 255  # the ignore index is no void prediction by default: still a bad label
+    Image.fromarray(p).save(tmp_path / "pred" / "a.png")
+    with pytest.raises(LabelError, match="255"):
+        sm.evaluate_semantic_folders(tmp_path / "gt", tmp_path / "pred", num_classes=3, jobs=1)
+    p[2, 3] = 2
+    Image.fromarray(p).save(tmp_path / "pred" / "a.png")
+    res = sm.evaluate_semantic_folders(tmp_path / "gt", tmp_path / "pred", num_classes=3, jobs=1)
+    assert int(res.state.confusion.sum()) == g.size
+
+
 def _ade(rng, n=4, shape=(30, 40)):
     """ADE20K-like GT (0 = other, 1..150) in blobs."""
     out = []

@@ -23,7 +23,7 @@ for a whole run; the images it leaves (status not 0) go the per-image way.
 decides on, on the same buffers.
 """
 from libc.math cimport pow
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 import numpy as np
@@ -202,8 +202,8 @@ cdef int _sink(sm_sem_sink *sink, sm_sem_lut *plut, int64_t[:, ::1] cm, const in
         raise ValueError("give both band and interior or neither")
     if interior is not None and (interior.shape[0] != 3 or interior.shape[1] != K):
         raise ValueError("interior must be 3 x K")
-    if pred_codes.shape[0] < 65536 or cm.shape[1] != K:
-        raise ValueError("code tables need 65536 entries and cm must be square")
+    if pred_codes.shape[0] < 256 or cm.shape[1] != K:
+        raise ValueError("code tables need at least 256 entries and cm must be square")
     if (tp is None) != (fp is None) or (tp is None) != (fn is None):
         raise ValueError("give all of tp, fp, fn or none")
     if tp is not None and not (tp.shape[0] == fp.shape[0] == fn.shape[0] == K):
@@ -213,7 +213,7 @@ cdef int _sink(sm_sem_sink *sink, sm_sem_lut *plut, int64_t[:, ::1] cm, const in
     sink.K = K
     if tp is not None:
         sink.tp, sink.fp, sink.fn = &tp[0], &fp[0], &fn[0]
-    plut.codes, plut.n, plut.has_ignore, plut.ignore = &pred_codes[0], 65536, False, 0
+    plut.codes, plut.n, plut.has_ignore, plut.ignore = &pred_codes[0], <uint64_t>pred_codes.shape[0], False, 0
     return 0
 
 
@@ -306,7 +306,8 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     (and, given, the image's TP / FP / FN into ``tp`` / ``fp`` / ``fn``; with ``band``,
     its Boundary IoU interior counts into the ``(3, K)`` ``interior``).
 
-    ``gt_codes`` / ``pred_codes`` have 65536 entries (every 8- or 16-bit value).
+    ``gt_codes`` / ``pred_codes`` have at least 256 entries; a value beyond a table is a
+    bad label (:meth:`segmetrics.labels.LabelRules.engine_tables`).
     Returns the status; ``s.bad_gt`` / ``s.bad_pred`` count pixels with bad labels
     (status 1 when either is non-zero).  With ``record``, the GT runs of codes are
     kept for the cache (:meth:`Scratch.record`).
@@ -318,10 +319,10 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     cdef const uint8_t *gp = &gt[0] if gt.shape[0] else _EMPTY
     cdef const uint8_t *pp = &pred[0] if pred.shape[0] else _EMPTY
     cdef size_t gn = gt.shape[0], pn = pred.shape[0]
-    if gt_codes.shape[0] < 65536:
-        raise ValueError("code tables need 65536 entries and cm must be square")
+    if gt_codes.shape[0] < 256:
+        raise ValueError("code tables need at least 256 entries and cm must be square")
     _sink(&sink, &plut, cm, pred_codes, tp, fp, fn, band, interior)
-    glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], 65536, False, 0
+    glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], <uint64_t>gt_codes.shape[0], False, 0
     memset(&gh, 0, sizeof(gh))
     with nogil:
         s.begin()
@@ -417,8 +418,8 @@ cdef class SemanticBatch:
         cdef bint per_inner = band is not None and interior_rows is not None
         if status.shape[0] != n or counted.shape[0] != n or done.shape[0] < 1:
             raise ValueError("status and counted need one entry per image")
-        if gt_codes.shape[0] < 65536:
-            raise ValueError("code tables need 65536 entries and cm must be square")
+        if gt_codes.shape[0] < 256:
+            raise ValueError("code tables need at least 256 entries and cm must be square")
         if hashing and (hashed is None or digests.shape[0] != n or digests.shape[1] != 32 or hashed.shape[0] != n):
             raise ValueError("digests must be (n, 32) with hashed (n,)")
         if rows and (fp is None or fn is None or tp.shape[0] != n or tp.shape[1] != K
@@ -432,7 +433,7 @@ cdef class SemanticBatch:
             _sink(&sink0, &plut, cm, pred_codes, None, None, None, band, interior)
             if band is not None:
                 inner = &interior[0, 0]
-        glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], 65536, False, 0
+        glut.codes, glut.n, glut.has_ignore, glut.ignore = &gt_codes[0], <uint64_t>gt_codes.shape[0], False, 0
         with nogil:
             i = counter.take_below(n)
             while i >= 0:
