@@ -314,11 +314,31 @@ def test_reference_model_commands_registered_when_importable(monkeypatch):
     monkeypatch.setitem(sys.modules, "reference_models.cli", fake)
     try:
         reloaded = importlib.reload(cli_mod)
-        assert {"train", "predict"} <= set(reloaded.cli.commands)
+        names = reloaded.cli.list_commands(click.Context(reloaded.cli))
+        assert {"train", "predict", "eval"} <= set(names)
+        assert reloaded.cli.get_command(None, "train") is fake.train
     finally:
         monkeypatch.delitem(sys.modules, "reference_models.cli")
         monkeypatch.delitem(sys.modules, "reference_models")
         importlib.reload(cli_mod)
+
+
+def test_reference_model_commands_absent_when_not_importable(monkeypatch):
+    """Without the optional package the group lists neither command and runs the others."""
+    import sys
+
+    import click
+
+    import segmetrics.cli as cli_mod
+
+    monkeypatch.setitem(sys.modules, "reference_models", None)  # import fails: ImportError
+    monkeypatch.delitem(sys.modules, "reference_models.cli", raising=False)
+    group = cli_mod.LazyGroup(name="t", commands={})
+    names = group.list_commands(click.Context(group))
+    assert "train" not in names and "predict" not in names and "eval" in names
+    assert group.get_command(None, "train") is None and group.get_command(None, "nope") is None
+    res = CliRunner().invoke(group, ["train"])
+    assert res.exit_code != 0 and "No such command" in res.output
 
 
 @pytest.mark.parametrize("use_tqdm", [True, False])

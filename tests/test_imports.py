@@ -134,6 +134,25 @@ def test_version_and_help_import_no_numpy(args):
     assert out.stderr.strip().splitlines()[-1] == "HEAVY 0 []", out.stderr
 
 
+def test_a_command_loads_only_its_own_module():
+    """``segmetrics eval --help`` imports the eval command's module, not the other commands' nor
+    ``reference_models`` (whose torch-side modules the train and predict commands need);
+    ``segmetrics --help`` lists them all."""
+    code = ("import sys\nfrom segmetrics.cli import main\nsys.argv = ['segmetrics'] + sys.argv[1:]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in sys.modules if m.startswith(('segmetrics.cli.', 'reference_models'))),"
+            " file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, "eval", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    loaded = out.stderr.strip().splitlines()[-1]
+    assert "segmetrics.cli.eval_cmd" in loaded and "--gt" in out.stdout
+    for other in ("compare_cmd", "merge_cmd", "report_cmd", "validate_cmd", "cache_cmd", "reference_models"):
+        assert other not in loaded, loaded
+    out = subprocess.run([sys.executable, "-c", code, "--help"], cwd=ROOT, capture_output=True, text=True, check=True)
+    for name in ("cache", "compare", "demo", "eval", "merge", "report", "validate"):
+        assert f"  {name} " in out.stdout
+
+
 def test_lazy_names_resolve_to_their_modules():
     """Every public name of ``segmetrics`` loads on first use, from the module that defines it."""
     import importlib

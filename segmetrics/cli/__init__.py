@@ -9,23 +9,56 @@ codes are listed once, in :data:`._common.EXIT_CODES`.
 """
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from .._version import __version__
 from ._common import SegmetricsGroup
-from .cache_cmd import cache_command
-from .compare_cmd import compare_command
-from .demo_cmd import demo_command
-from .eval_cmd import eval_command
-from .merge_cmd import merge_command
-from .report_cmd import report_command
-from .validate_cmd import validate_command
 
 __all__ = ["cli", "main"]
 
+#: Every command: its module and attribute.  A command's module is imported when the command
+#: is run (or listed by ``--help``): ``segmetrics eval`` loads neither the other commands nor
+#: ``reference_models``, which keeps the process smaller and its start faster.
+COMMANDS = {
+    "cache": ("segmetrics.cli.cache_cmd", "cache_command"),
+    "compare": ("segmetrics.cli.compare_cmd", "compare_command"),
+    "demo": ("segmetrics.cli.demo_cmd", "demo_command"),
+    "eval": ("segmetrics.cli.eval_cmd", "eval_command"),
+    "merge": ("segmetrics.cli.merge_cmd", "merge_command"),
+    "report": ("segmetrics.cli.report_cmd", "report_command"),
+    "validate": ("segmetrics.cli.validate_cmd", "validate_command"),
+    # the reference model commands need the optional [model] extra
+    "train": ("reference_models.cli", "train"),
+    "predict": ("reference_models.cli", "predict"),
+}
+OPTIONAL = ("reference_models",)
+
+
+class LazyGroup(SegmetricsGroup):
+    """The group that imports a command's module on first use.  A command of an optional
+    package that cannot be imported is not there, as if it had never been added."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in {*COMMANDS, *self.commands} if self.get_command(ctx, name) is not None)
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in self.commands or name not in COMMANDS:
+            return self.commands.get(name)
+        module, attr = COMMANDS[name]
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except ImportError:
+            if module.startswith(OPTIONAL):
+                return None
+            raise
+        self.commands[name] = command
+        return command
+
 
 @click.group(
-    cls=SegmetricsGroup,
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="\b\nStart here:\n  segmetrics demo\n  segmetrics eval --help",
 )
@@ -34,20 +67,6 @@ def cli() -> None:
     """Score semantic and panoptic segmentation predictions."""
 
 
-for _command in (eval_command, report_command, merge_command, compare_command, validate_command, cache_command,
-                 demo_command):
-    cli.add_command(_command)
-
-
 def main() -> None:
     """Console-script entry point."""
     cli()
-
-
-try:  # the reference model commands need the optional [model] extra
-    from reference_models.cli import predict, train
-except ImportError:
-    pass
-else:
-    cli.add_command(train)
-    cli.add_command(predict)
