@@ -38,23 +38,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 
 from ._engine import band as _band
-from ._engine import image as _image
-from ._engine.columns import folder_str, panoptic_batch, png_path
-from ._engine.image import CategoryIndex, ImageStats, score_image
 from ._engine.schedule import Batch, Loop, resolve_jobs, run, run_indexed
 from ._kernels import folder as _folder
-from ._kernels import folder_panoptic as _fpan
 from ._kernels import folder_semantic as _fsem
-from ._kernels.panoptic import PairTable
 from .errors import InputError, SegmetricsError
 from .gtcache import GTCache, file_digest
 from .labels import BAD, FILE_TABLE_SIZE
-from .io.coco_panoptic import resolve_annotation
+
+if TYPE_CHECKING:
+    from ._engine.image import ImageStats
 
 __all__ = [
     "SemanticSums", "PanopticSums", "semantic_files", "panoptic_files", "score_image",
@@ -63,6 +60,16 @@ __all__ = [
 
 _STALE = 2
 _NEEDS_PYTHON = 3
+
+
+def __getattr__(name: str):
+    """``score_image`` (:func:`segmetrics._engine.image.score_image`), loaded on first use: the panoptic
+    side (its kernels, the COCO-panoptic readers) is imported by panoptic runs only."""
+    if name == "score_image":
+        from ._engine.image import score_image
+
+        return score_image
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -408,6 +415,9 @@ class _PanopticThread:
 
     def __init__(self, k: int, isthing: np.ndarray, dilation_ratio: Optional[float], dilation: Optional[int],
                  variants: Optional[np.ndarray] = None):
+        from ._kernels import folder_panoptic as _fpan
+        from ._kernels.panoptic import PairTable
+
         self.scratch = _folder.Scratch()
         bands = dilation_ratio is not None
         self.acc = _fpan.PanopticAccumulator(k, isthing, _band.band_work(dilation_ratio, dilation) if bands else None)
@@ -442,8 +452,15 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
 
     ``digests`` (one entry per item): the compiled pass also hashes each GT file it
     reads with the image's loaded segment columns (the run's fingerprint, see
-    :func:`segmetrics.folders._panoptic_digests`, which fills the entries left None).
+    :func:`segmetrics._folders_panoptic._panoptic_digests`, which fills the entries left None).
     """
+    # the panoptic side, imported on first use (a semantic run needs none of it)
+    from ._engine import image as _image
+    from ._engine.columns import folder_str, panoptic_batch, png_path
+    from ._engine.image import CategoryIndex
+    from ._kernels import folder_panoptic as _fpan
+    from .io.coco_panoptic import resolve_annotation
+
     cats = categories if isinstance(categories, CategoryIndex) else CategoryIndex(categories)
     k = len(cats)
     n = len(items)
@@ -533,6 +550,8 @@ def panoptic_files(items: Sequence[tuple], gt_dataset, pred_dataset, categories,
 
 def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folder, p_folder) -> None:
     """The file names of the images the batch reads (empty for the others)."""
+    from ._engine.columns import png_path
+
     take = fast.tolist()
     batch.set_paths(
         [png_path(gt_dataset, g_folder, it[0]) if t else "" for it, t in zip(items, take)],
@@ -541,7 +560,7 @@ def _set_paths(batch, fast: np.ndarray, items, gt_dataset, pred_dataset, g_folde
 
 def _set_digests(batch, fast: np.ndarray, gt_dataset) -> Optional[tuple]:
     """Have ``batch.run`` hash the GT files of the images it takes (their loaded segment
-    columns are the batch's own GT rows; the digest of :func:`segmetrics.folders._panoptic_digests`);
+    columns are the batch's own GT rows; the digest of :func:`segmetrics._folders_panoptic._panoptic_digests`);
     ``(digests (n, 32), hashed (n,))`` arrays it fills, or None (compiled hashing off, or columns not
     loaded from a file, whose arrays the batch does not share)."""
     from .io.coco_panoptic import FlatColumns, digest_columns

@@ -16,7 +16,6 @@ Notes
 from __future__ import annotations
 
 import io
-import json
 import math
 import textwrap
 from pathlib import Path
@@ -128,6 +127,8 @@ def build_report(
 
 def to_json(report: Mapping) -> str:
     """The report as indented JSON text (non-finite values written as ``null``), ending with a newline."""
+    import json
+
     return json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n"
 
 
@@ -673,6 +674,8 @@ def read_report(path) -> dict:
         ``dataset`` are needed; ``metrics`` and ``per_class`` must have their
         types).  Values are checked by :func:`compare_reports`.
     """
+    import json
+
     path = Path(path)
     try:
         raw = path.read_bytes()

@@ -68,7 +68,6 @@ deterministic: the same state gives the same bytes.
 from __future__ import annotations
 
 import io
-import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -168,6 +167,8 @@ def _plain_json(image_id: int | str) -> str:
         return str(image_id)
     if image_id.isascii() and image_id.isprintable() and '"' not in image_id and "\\" not in image_id:
         return f'"{image_id}"'
+    import json  # (on first use: 0.1 MB that a run with plain ids does without)
+
     return json.dumps(image_id)
 
 
@@ -628,6 +629,8 @@ def fingerprint(image_ids: list, digests: np.ndarray, extra: bytes = b"") -> str
         order = sorted(range(n), key=image_ids.__getitem__)
         texts = [_plain_json(i) for i in image_ids]
     else:
+        import json
+
         order = sorted(range(n), key=lambda i: id_key(image_ids[i]))
         texts = [json.dumps(_json_id(i)) for i in image_ids]
     parts = [extra]
@@ -1132,6 +1135,8 @@ def _counts(ids: list, arrays: dict) -> dict:
 def write_state_file(path, state: _State, header: dict) -> None:
     """Write ``state`` and the JSON-ready ``header`` (task-level facts: params, classes,
     dataset, notes) to ``path`` atomically (a temporary file, then a rename)."""
+    import json
+
     arrays = state.to_arrays()
     ids, warnings = arrays.pop("image_ids"), arrays.pop("warnings")
     head = dict(header)
@@ -1207,6 +1212,8 @@ def read_state_file(path) -> tuple[dict, _State]:
 
 
 def _read_open(zf: zipfile.ZipFile, path: str) -> tuple[dict, _State]:
+    import json
+
     raw = _read_member(zf, "header.json", _MAX_JSON, path)
     try:
         header = json.loads(raw)

@@ -168,3 +168,96 @@ def test_lazy_names_resolve_to_their_modules():
         expected = (importlib.import_module(f"segmetrics.{name}") if module is None
                     else getattr(importlib.import_module(f"segmetrics.{module}"), name))
         assert value is expected, name
+
+
+#: What a semantic folder run does without (issue 17, peak memory): the panoptic half of the
+#: folder API, its kernels, readers and result code ...
+PANOPTIC_SIDE = ("segmetrics._folders_panoptic", "segmetrics.panoptic", "segmetrics.io.coco_panoptic",
+                 "segmetrics.io.coco_lazy", "segmetrics._kernels.panoptic", "segmetrics._kernels.folder_panoptic",
+                 "segmetrics._engine.image", "segmetrics._engine.columns")
+#: ... and the remote-file module (runs on local files do without it), json, the validate checkers
+LEFT_OUT = PANOPTIC_SIDE + ("segmetrics.remote", "json", "segmetrics.validate._findings")
+
+# one line per step: its name, the LEFT_OUT modules loaded, what it gave (tab-separated)
+_SEMANTIC_THEN_PANOPTIC = """
+import sys
+SIDE = {side!r}
+loaded = lambda: [m for m in SIDE + {more!r} if m in sys.modules]
+import segmetrics.folders as F
+print("import", loaded(), sep="\t")
+print("no such name", hasattr(F, "no_such_name"), loaded(), sep="\t")
+for kw in {runs!r}:
+    r = F.evaluate_semantic_folders({gt!r}, {pred!r}, num_classes=3, label_map={{10: 0, 11: 1, 12: 2, "*": 255}},
+                                    jobs=2, **kw)
+    print("semantic", loaded(), r.state.confusion.tolist(), r.params["pred_labels"],
+          [n for n in r.notes if "pred_labels=" in n], sep="\t")
+p = F.evaluate_panoptic_folders({pan_gt!r}, {pan_pred!r}, jobs=2)
+print("panoptic", [m for m in SIDE if m not in sys.modules], "segmetrics.remote" in sys.modules,
+      sorted(p.metrics.items()), sep="\t")
+"""
+
+
+def test_semantic_folder_run_loads_no_panoptic_module(tmp_path):
+    """A semantic folder run in a fresh interpreter (class indices, ``pred_labels="auto"`` deciding
+    from a sample, the GT cache cold and warm, boundary metrics) imports none of :data:`LEFT_OUT`;
+    a panoptic run afterwards loads the panoptic side and gives the numbers of an ordinary run."""
+    import numpy as np
+    from PIL import Image
+
+    from segmetrics.demo import make_panoptic_demo
+    from segmetrics.folders import evaluate_panoptic_folders
+
+    rng = np.random.default_rng(17)
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir()
+    pred.mkdir()
+    want = np.zeros((3, 3), dtype=np.int64)  # the oracle: rows GT, columns prediction
+    for i in range(5):
+        g = rng.integers(0, 3, size=(19, 27))
+        p = np.where(rng.random(g.shape) < 0.6, g, rng.integers(0, 3, size=g.shape))
+        g[:, 0] = 255  # a raw value the label map sends to ignore
+        np.add.at(want, (g[g != 255], p[g != 255]), 1)
+        Image.fromarray(np.where(g == 255, 255, g + 10).astype(np.uint8)).save(gt / f"{i}.png")  # raw 10..12
+        Image.fromarray(p.astype(np.uint8)).save(pred / f"{i}.png")  # class indices
+    demo = make_panoptic_demo(tmp_path / "pan")
+    cache = str(tmp_path / "cache")
+    runs = [{"pred_labels": "class-index"}, {}, {"cache_dir": cache}, {"cache_dir": cache},
+            {"boundary": True, "pred_labels": "class-index"}, {"per_image": True, "boundary": True}]
+    code = _SEMANTIC_THEN_PANOPTIC.format(side=PANOPTIC_SIDE, more=LEFT_OUT[len(PANOPTIC_SIDE):], runs=runs,
+                                          gt=str(gt), pred=str(pred), pan_gt=str(demo.gt_json),
+                                          pan_pred=str(demo.pred_json))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [line.split("\t") for line in out.stdout.splitlines()]
+    assert [line[0] for line in lines] == ["import", "no such name"] + ["semantic"] * len(runs) + ["panoptic"]
+    assert lines[0][1:] == ["[]"]
+    assert lines[1][1:] == ["False", "[]"]  # an unknown name raises AttributeError without loading anything
+    for kw, (_, side, confusion, reading, notes) in zip(runs, lines[2:]):
+        assert side == "[]", (kw, side)
+        assert confusion == repr(want.tolist()) and reading == "class-index", (kw, confusion, reading)
+        given = "pred_labels" in kw
+        assert ("(given)" in notes) == given and ("'auto' chose 'class-index'" in notes) == (not given), notes
+    _, missing, remote, metrics = lines[-1]
+    assert missing == "[]" and remote == "False"  # the panoptic run loaded what it needs, and only that
+    ordinary = evaluate_panoptic_folders(demo.gt_json, demo.pred_json, jobs=2)
+    assert ordinary.metrics["PQ"] > 0 and metrics == repr(sorted(ordinary.metrics.items()))
+
+
+def test_panoptic_names_of_folders_are_those_of_the_panoptic_half():
+    """``segmetrics.folders`` serves every name ``segmetrics._folders_panoptic`` defines, as that
+    very object, and lists them in ``dir``; ``__all__`` names all resolve."""
+    import inspect
+
+    import segmetrics._folders_panoptic as half
+    import segmetrics.folders as F
+
+    defined = {name for name, value in vars(half).items()
+               if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == half.__name__}
+    assert defined == set(F._PANOPTIC)
+    for name in defined:
+        assert getattr(F, name) is getattr(half, name), name
+        assert name in dir(F)
+    for name in F.__all__:
+        assert getattr(F, name) is not None, name
+    with pytest.raises(AttributeError):
+        F.no_such_name  # noqa: B018

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import DataFileError, FormatError
@@ -62,6 +61,8 @@ def load_label_map(path) -> dict:
         raise FormatError(f"{path}: a label map must be UTF-8 text (byte {exc.start} is not)") from None
     out: dict = {}
     if text.lstrip().startswith("{"):
+        import json  # (on first use: a run without a JSON label map does without it)
+
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
