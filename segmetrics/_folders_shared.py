@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import sys
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import numpy as np
 
 from ._sha import sha256
+from ._urls import _is_url, _remote  # noqa: F401 - _is_url re-exported to both halves
 from . import _pipeline
 from ._engine import band as _band
 from .errors import DataFileError, InputError, MissingPredictionError, SegmetricsError
@@ -65,23 +65,6 @@ def _cache_notes(cache_dir) -> list:
         return []
     note = probe_cache_dir(cache_dir)
     return [note] if note else []
-
-
-def _remote():
-    """:mod:`segmetrics.remote` when it is loaded, else None.  A URL argument, a
-    :class:`~segmetrics.remote.RemoteFile` made by the caller or one unpickled on a Dask
-    worker all load it first, so a run on local files never imports it."""
-    return sys.modules.get(__package__ + ".remote")
-
-
-def _is_url(x) -> bool:
-    """:func:`segmetrics.remote.is_url`, importing that module only for text holding ``://``
-    (every URL does) or when it is loaded already (a RemoteFile exists only then)."""
-    if _remote() is None and not (isinstance(x, str) and "://" in x):
-        return False
-    from .remote import is_url
-
-    return is_url(x)
 
 
 def _staged(how: str, *work) -> Iterator[tuple]:

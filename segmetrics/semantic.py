@@ -40,7 +40,6 @@ import numpy as np
 from . import metrics as _metrics
 from . import report as _report
 from ._analysis import ResultAnalysis
-from ._kernels.confusion import accumulate
 from .errors import InputError, LabelError
 from ._engine import band as _band
 from .labels import BAD, IGNORED, LabelRules, check_ignore, check_num_classes, reduce_zero_table
@@ -80,7 +79,11 @@ _C_NAMES = {np.dtype(np.uint8): "uint8_t", np.dtype(np.uint16): "uint16_t",
 
 
 def _kernel_for(gt_view: np.dtype, pred_view: np.dtype) -> Any:
-    """The kernel specialisation for two view dtypes (skips the fused-type dispatch, ~3 us a call)."""
+    """The kernel specialisation for two view dtypes (skips the fused-type dispatch, ~3 us a call).
+    The kernel loads here, on a counter's first image: folder runs, which count in their own
+    kernels, never load it."""
+    from ._kernels.confusion import accumulate
+
     signatures = getattr(accumulate, "__signatures__", None) or {}
     return signatures.get(f"{_C_NAMES[gt_view]}|{_C_NAMES[pred_view]}", accumulate)
 

@@ -175,8 +175,10 @@ def test_lazy_names_resolve_to_their_modules():
 PANOPTIC_SIDE = ("segmetrics._folders_panoptic", "segmetrics.panoptic", "segmetrics.io.coco_panoptic",
                  "segmetrics.io.coco_lazy", "segmetrics._kernels.panoptic", "segmetrics._kernels.folder_panoptic",
                  "segmetrics._engine.image", "segmetrics._engine.columns")
-#: ... and the remote-file module (runs on local files do without it), json, the validate checkers
-LEFT_OUT = PANOPTIC_SIDE + ("segmetrics.remote", "json", "segmetrics.validate._findings")
+#: ... and the remote-file module (runs on local files do without it), json, the validate checkers,
+#: the in-memory confusion kernel
+LEFT_OUT = PANOPTIC_SIDE + ("segmetrics.remote", "json", "segmetrics.validate._findings",
+                             "segmetrics._kernels.confusion")  # (the array evaluator's kernel)
 
 # one line per step: its name, the LEFT_OUT modules loaded, what it gave (tab-separated)
 _SEMANTIC_THEN_PANOPTIC = """
@@ -241,6 +243,36 @@ def test_semantic_folder_run_loads_no_panoptic_module(tmp_path):
     assert missing == "[]" and remote == "False"  # the panoptic run loaded what it needs, and only that
     ordinary = evaluate_panoptic_folders(demo.gt_json, demo.pred_json, jobs=2)
     assert ordinary.metrics["PQ"] > 0 and metrics == repr(sorted(ordinary.metrics.items()))
+
+
+def test_semantic_eval_command_loads_no_panoptic_module(tmp_path):
+    """``segmetrics eval`` on semantic folders (local paths) imports neither the panoptic half, the
+    remote-file module, the other commands nor the array kernel; its JSON holds the oracle's mIoU."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    cm = np.zeros((4, 4), dtype=np.int64)
+    for i in range(3):
+        g = rng.integers(0, 4, size=(13, 17))
+        p = np.where(rng.random(g.shape) < 0.7, g, rng.integers(0, 4, size=g.shape))
+        np.add.at(cm, (g.ravel(), p.ravel()), 1)
+        Image.fromarray(g.astype(np.uint8)).save(tmp_path / "gt" / f"{i}.png")
+        Image.fromarray(p.astype(np.uint8)).save(tmp_path / "pred" / f"{i}.png")
+    iou = np.diag(cm) / (cm.sum(0) + cm.sum(1) - np.diag(cm))
+    code = ("import sys\nfrom segmetrics.cli import main\nsys.argv = ['segmetrics'] + sys.argv[1:]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+            f"side = {LEFT_OUT[:-3] + LEFT_OUT[-2:]!r} + ('segmetrics.cli.compare_cmd', 'reference_models')\n"
+            "print('LOADED', code, [m for m in side if m in sys.modules], file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, "eval", "--gt", str(tmp_path / "gt"), "--pred",
+                          str(tmp_path / "pred"), "--num-classes", "4", "--no-cache", "-q", "--json", "-"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.stderr.strip().splitlines()[-1] == "LOADED 0 []", out.stderr[-2000:]
+    assert abs(json.loads(out.stdout)["metrics"]["mIoU"] - iou.mean()) < 1e-12
 
 
 def test_panoptic_names_of_folders_are_those_of_the_panoptic_half():

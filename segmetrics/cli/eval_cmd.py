@@ -8,7 +8,7 @@ import click
 
 from ..errors import DataFileError, InputError
 from ..presets import PRESETS
-from ..remote import is_url
+from .._urls import _is_url as is_url  # segmetrics.remote loads for URLs only
 from ._common import (
     analysis_options,
     check_outputs,
@@ -111,7 +111,8 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
     percentages; JSON holds fractions.
     """
     # the library (numpy, the kernels) loads here, not with the command: --help stays fast
-    from ..folders import detect_task, evaluate_panoptic_folders, evaluate_semantic_folders
+    from .. import folders as sm_folders  # its panoptic half loads only for a panoptic run
+    from ..folders import detect_task
     from ..gtcache import default_cache_dir
 
     gates = parse_gate(fail_under, "--fail-under")
@@ -135,11 +136,11 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
     if no_cache and cache_dir is not None:
         raise click.UsageError("--cache-dir and --no-cache contradict each other")
     runner = dict(shard=shard) if shard else {}
-    evaluate_panoptic, evaluate_semantic = evaluate_panoptic_folders, evaluate_semantic_folders
+    engine = sm_folders
     if dask:
         from .. import dask as sm_dask  # the module; dask itself loads when the run starts
 
-        evaluate_panoptic, evaluate_semantic = sm_dask.evaluate_panoptic_folders, sm_dask.evaluate_semantic_folders
+        engine = sm_dask
         runner["client"] = dask
     if not no_cache and cache_dir is None:
         cache_dir = sm_dask.PER_WORKER if dask else default_cache_dir()
@@ -171,7 +172,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                 if bad:
                     raise click.UsageError(f"{', '.join(bad)} apply to semantic evaluation; panoptic categories "
                                            "come from the GT JSON")
-                result = evaluate_panoptic(
+                result = engine.evaluate_panoptic_folders(
                     gt, pred, gt_folder=gt_folder, pred_folder=pred_folder, preset=preset,
                     allow_missing=allow_missing, per_image=per_image, recompute_gt_areas=recompute_gt_areas,
                     jobs=jobs, cache_dir=cache_dir, progress=tick, boundary=boundary,
@@ -181,7 +182,7 @@ def eval_command(gt, pred, preset, task, num_classes, ignore_index, reduce_zero_
                     raise click.UsageError("--recompute-gt-areas applies to panoptic evaluation")
                 if (is_url(gt) or gt.is_file()) and str(gt).lower().endswith(".json"):
                     raise InputError(f"{gt} is a JSON file; semantic evaluation needs a folder of label PNGs")
-                result = evaluate_semantic(
+                result = engine.evaluate_semantic_folders(
                     gt, pred, preset=preset, num_classes=num_classes, ignore_index=ignore_index,
                     reduce_zero_label=reduce_zero_label, pred_labels=reading, label_map=label_map,
                     pred_label_map=pred_label_map, absent_rule=absent_rule, void_predictions=void_predictions,
