@@ -33,6 +33,11 @@ cdef class Scratch:
     cdef int begin(self) noexcept nogil
     cdef int open_pair(self, const uint8_t *gp, size_t gn, const uint8_t *pp, size_t pn,
                        png_header *gh, png_header *ph, int channels) noexcept nogil
+    cdef int open_gt(self, const uint8_t *gp, size_t gn, png_header *gh, int channels) noexcept nogil
+    cdef int parse(self, const uint8_t *data, size_t size, png_header *hdr, int channels) noexcept nogil
+    cdef int inflate_second(self, int i, const uint8_t *pp, size_t pn, const png_header *gh,
+                            const png_header *ph) noexcept nogil
+    cdef uint16_t *run_room(self, size_t n) noexcept nogil
     cdef int open_cached(self, const uint16_t *rv, const uint16_t *rl, size_t nruns,
                          Py_ssize_t width, Py_ssize_t height, uint32_t max_value,
                          const uint8_t *pp, size_t pn, png_header *ph, int channels) noexcept nogil

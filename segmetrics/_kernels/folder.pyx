@@ -174,12 +174,41 @@ cdef class Scratch:
     cdef int open_pair(self, const uint8_t *gp, size_t gn, const uint8_t *pp, size_t pn,
                        png_header *gh, png_header *ph, int channels) noexcept nogil:
         """Parse and inflate both files of a pair (GT into buffer 0, prediction into 1)."""
-        cdef int status = _open(self, 0, gp, gn, gh, channels)
+        cdef int status = self.open_gt(gp, gn, gh, channels)
         if status == OK:
-            status = _open(self, 1, pp, pn, ph, channels)
+            status = self.parse(pp, pn, ph, channels)
+        if status == OK:
+            status = self.inflate_second(1, pp, pn, gh, ph)
+        return status
+
+    cdef int open_gt(self, const uint8_t *gp, size_t gn, png_header *gh, int channels) noexcept nogil:
+        """The first half of :meth:`open_pair`: the GT file parsed and inflated into buffer 0."""
+        return _open(self, 0, gp, gn, gh, channels)
+
+    cdef int parse(self, const uint8_t *data, size_t size, png_header *hdr, int channels) noexcept nogil:
+        """Parse one file (no inflating) and check that the row walker takes its layout."""
+        return _parse(self, data, size, hdr, channels)
+
+    cdef int inflate_second(self, int i, const uint8_t *pp, size_t pn, const png_header *gh,
+                            const png_header *ph) noexcept nogil:
+        """The second half of :meth:`open_pair`: the parsed prediction inflated into buffer i,
+        then its size checked against the GT's."""
+        cdef int status = _inflate(self, i, pp, pn, ph)
         if status == OK and (gh.width != ph.width or gh.height != ph.height):
             status = self.seterr(b"image sizes differ")
         return status
+
+    cdef uint16_t *run_room(self, size_t n) noexcept nogil:
+        """Room for n runs (values at the result, lengths at result + runs_cap), in the buffer
+        the recorded runs use (its content is not kept); NULL when out of memory."""
+        if self.runs_cap < n:
+            free(self.runs)
+            self.runs_cap = 0
+            self.runs = <uint16_t *>malloc(2 * n * sizeof(uint16_t))
+            if self.runs == NULL:
+                return NULL
+            self.runs_cap = n
+        return self.runs
 
     cdef int open_cached(self, const uint16_t *rv, const uint16_t *rl, size_t nruns,
                          Py_ssize_t width, Py_ssize_t height, uint32_t max_value,
@@ -199,13 +228,8 @@ cdef class Scratch:
         self.counted = True
         if not record:
             return OK
-        if self.runs_cap < n_pixels:
-            free(self.runs)
-            self.runs_cap = 0
-            self.runs = <uint16_t *>realloc(NULL, 2 * (n_pixels if n_pixels else 1) * sizeof(uint16_t))
-            if self.runs == NULL:
-                return self.seterr(b"out of memory")
-            self.runs_cap = n_pixels
+        if self.run_room(n_pixels if n_pixels else 1) == NULL:
+            return self.seterr(b"out of memory")
         rec.rv = self.runs
         rec.rl = self.runs + self.runs_cap
         rec.n = rec.len = 0
@@ -223,7 +247,14 @@ cdef class Scratch:
 cdef int _open(Scratch s, int i, const uint8_t *data, size_t size, png_header *hdr,
                int want_channels) noexcept nogil:
     """Parse one file and inflate it into buffer i (rows still filtered)."""
-    cdef uint8_t *raw
+    cdef int status = _parse(s, data, size, hdr, want_channels)
+    if status == OK:
+        status = _inflate(s, i, data, size, hdr)
+    return status
+
+
+cdef int _parse(Scratch s, const uint8_t *data, size_t size, png_header *hdr, int want_channels) noexcept nogil:
+    """Parse one file and check that the row walker takes its layout."""
     if png_read_header(data, size, hdr, s.err, sizeof(s.err)) != 0:
         return REFERENCE
     if hdr.out_channels != want_channels:
@@ -231,7 +262,12 @@ cdef int _open(Scratch s, int i, const uint8_t *data, size_t size, png_header *h
     if hdr.interlace or hdr.row_bytes != <size_t>hdr.width * want_channels * hdr.out_itemsize:
         # the row walker reads whole samples of one unfiltered row (no sub-byte packing)
         return s.seterr(b"PNG layout the fast path does not take")
-    raw = s.grow(i, hdr.raw_bytes)
+    return OK
+
+
+cdef int _inflate(Scratch s, int i, const uint8_t *data, size_t size, const png_header *hdr) noexcept nogil:
+    """Inflate a parsed file into buffer i (rows still filtered)."""
+    cdef uint8_t *raw = s.grow(i, hdr.raw_bytes)
     if raw == NULL:
         return s.seterr(b"out of memory")
     if png_inflate(data, size, hdr, raw, hdr.raw_bytes, s.err, sizeof(s.err)) != 0:

@@ -19,6 +19,10 @@ counts every pair it can, taking images from a shared
 :class:`~segmetrics._kernels.folder.WorkCounter`, so a thread makes one nogil call
 for a whole run; the images it leaves (status not 0) go the per-image way.
 
+Large images (no band, no recording) hold one inflated image at a time
+(:func:`_count_files`): the GT is kept as its rows' changes from the row above while the
+prediction is inflated into the buffer that held it.
+
 :func:`sample_pair` reads the strided sample of one pair that ``pred_labels="auto"``
 decides on, on the same buffers.
 """
@@ -30,11 +34,11 @@ import numpy as np
 
 from segmetrics._kernels.boundary cimport BandWork, BdBuild, bd_build_piece, bd_build_row_end
 from segmetrics._kernels.folder cimport (
-    OK, PATH_BUF, REFERENCE, FilePairs, Scratch, WorkCounter, sha256_parts, unfilter,
+    OK, PATH_BUF, REFERENCE, SLACK, FilePairs, Scratch, WorkCounter, sha256_parts, unfilter,
 )
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
-    SM_NO_SKIP, sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_pairs_begin,
+    SM_DBLOCK, SM_NO_SKIP, sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_row_diff, sm_row_diff_load, sm_row_diff_select, sm_row_diff_store, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_pairs_begin,
     sm_sem_pairs_end, sm_sem_runs, sm_sem_sink, sm_sem_u8, sm_side, sm_walk, sm_walk_sem,
 )
 
@@ -88,9 +92,42 @@ cdef int _band_end(Scratch s, int status, BandWork band, int64_t *interior, Py_s
     return OK
 
 
+cdef struct _Delta:
+    # a GT image as its rows' changes from the row above (sm_row_diff): the row put back, the
+    # rows' block bits (nw words a row), the changed blocks, the next block to put back
+    uint8_t *row
+    uint64_t *words
+    uint8_t *blocks
+    const uint8_t *at
+    size_t nw
+
+
+cdef enum:
+    # the one-buffer path (_count_files) takes GT images of this many inflated bytes or more ...
+    ONE_BUFFER_MIN = 1 << 20
+    # ... while their changed blocks take at most this share of the buffer (raw_bytes / 8)
+    DELTA_SHARE = 8
+
+
+cdef inline void _delta_start(_Delta *d, const png_header *gh) noexcept nogil:
+    """Back to row 0 (put back over zeros)."""
+    memset(d.row, 0, gh.row_bytes + SM_DBLOCK)
+    d.at = d.blocks
+
+
+cdef inline const uint8_t *_delta_row(_Delta *d, const png_header *gh, size_t y) noexcept nogil:
+    """GT row y (the rows above it put back before it, in order)."""
+    d.at = sm_row_diff_load(d.row, gh.row_bytes, d.words + y * d.nw, d.at)
+    return d.row
+
+
 cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const sm_sem_lut *glut,
-                    const sm_sem_lut *plut, sm_sem_sink *sink, bint record, BandWork band) noexcept nogil:
-    """Every row pair of two opened files; the status."""
+                    const sm_sem_lut *plut, sm_sem_sink *sink, bint record, BandWork band,
+                    size_t gt_done, _Delta *d) noexcept nogil:
+    """Every row pair of two opened files; the status.  GT rows in buffer 0 (the first gt_done
+    unfiltered already) and prediction rows in buffer 1; or (d not NULL) the GT's first
+    gt_done rows kept in d (a row after them has a bad filter type) and the prediction in
+    buffer 0."""
     cdef size_t y
     cdef sm_side G, P
     cdef sm_rec rec
@@ -99,6 +136,7 @@ cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const
     cdef sm_sem_lut gl = glut[0], pl = plut[0]
     cdef sm_sem_sink sk = sink[0]
     cdef bint more = record or sk.tp != NULL
+    cdef int pbuf = 0 if d != NULL else 1
     memset(&G, 0, sizeof(G))
     memset(&P, 0, sizeof(P))
     G.lut, P.lut = &gl, &pl
@@ -107,12 +145,17 @@ cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const
         sk.rec = &rec
     elif gh.out_itemsize == 1 and ph.out_itemsize == 1 and band is None:
         sm_sem_pairs_begin(&sk)
+    if d != NULL:
+        _delta_start(d, gh)
     if status == OK and band is not None and band.start(gh.height, gh.width) != 0:
         status = s.seterr(b"out of memory")
     y = 0
     while status == OK and y < gh.height:
-        G.x = unfilter(gh, s.buf[0], y)
-        P.x = unfilter(ph, s.buf[1], y)
+        if d != NULL:
+            G.x = _delta_row(d, gh, y) if y < gt_done else NULL
+        else:
+            G.x = unfilter(gh, s.buf[0], y) if y >= gt_done else s.buf[0] + y * (gh.row_bytes + 1) + 1
+        P.x = unfilter(ph, s.buf[pbuf], y)
         if G.x == NULL or P.x == NULL:
             status = s.seterr(b"bad row filter type")
             break
@@ -130,7 +173,7 @@ cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const
     if sk.bad_gt or sk.bad_pred:
         # counted in a pair table, a bad label shows at the end: the counts up to the
         # first row that has one, as if the kernel had stopped there
-        _first_bad_row(s, gh, ph, y, &gl, &pl, &sk)
+        _first_bad_row(s, gh, ph, y, &gl, &pl, &sk, d)
         status = s.seterr(b"bad labels")
     sk.rec = NULL
     sink[0] = sk
@@ -138,24 +181,85 @@ cdef int _pair_rows(Scratch s, const png_header *gh, const png_header *ph, const
 
 
 cdef void _first_bad_row(Scratch s, const png_header *gh, const png_header *ph, size_t rows,
-                         sm_sem_lut *gl, sm_sem_lut *pl, sm_sem_sink *sk) noexcept nogil:
+                         sm_sem_lut *gl, sm_sem_lut *pl, sm_sem_sink *sk, _Delta *d) noexcept nogil:
     """Set the bad-label counts of sk to those of the unfiltered rows up to the first of
-    the given rows that has a bad label."""
+    the given rows that has a bad label (rows where :func:`_pair_rows` has them)."""
     cdef sm_sem_sink bad
     cdef sm_side G, P
     cdef size_t y
+    cdef int pbuf = 0 if d != NULL else 1
     memset(&bad, 0, sizeof(bad))
     memset(&G, 0, sizeof(G))
     memset(&P, 0, sizeof(P))
     G.lut, P.lut = gl, pl
     G.wsafe = P.wsafe = gh.width
+    if d != NULL:
+        _delta_start(d, gh)
     for y in range(rows):
-        G.x = s.buf[0] + y * (gh.row_bytes + 1) + 1
-        P.x = s.buf[1] + y * (ph.row_bytes + 1) + 1
+        G.x = _delta_row(d, gh, y) if d != NULL else s.buf[0] + y * (gh.row_bytes + 1) + 1
+        P.x = s.buf[pbuf] + y * (ph.row_bytes + 1) + 1
         sm_walk_sem(&G, gh.out_itemsize, &P, ph.out_itemsize, gh.width, 2, &bad)
         if bad.bad_gt or bad.bad_pred:
             break
     sk.bad_gt, sk.bad_pred = bad.bad_gt, bad.bad_pred
+
+
+cdef int _count_files(Scratch s, const uint8_t *gp, size_t gn, const uint8_t *pp, size_t pn, png_header *gh,
+                      png_header *ph, const sm_sem_lut *glut, const sm_sem_lut *plut, sm_sem_sink *sink,
+                      bint record, BandWork band) noexcept nogil:
+    """Open and count one pair of files: :meth:`Scratch.open_pair`, then :func:`_pair_rows`;
+    the status.
+
+    Large images (no band, no recording) hold one inflated image at a time instead: the GT
+    is inflated, unfiltered and kept as its rows' changes from the row above (``_Delta``),
+    then the prediction is inflated into the same buffer and each GT row is put back into
+    one row buffer as its prediction row is counted.  A GT whose changed blocks pass
+    ``raw_bytes / DELTA_SHARE`` bytes (busy maps) goes on the two-buffer way from the row
+    where they did (its rows above stay unfiltered in buffer 0).  Statuses, messages,
+    ``s.counted`` and the bad-label counts are those of the two-buffer way (the same checks
+    in the same order)."""
+    cdef int status = s.open_gt(gp, gn, gh, 1)
+    cdef size_t gt_done = 0, limit, y, nb, rbytes, wbytes, stride = gh.row_bytes + 1
+    cdef uint8_t *mem
+    cdef uint8_t *out
+    cdef const uint8_t *row
+    cdef bint bad_filter = False
+    cdef _Delta d
+    if status == OK:
+        status = s.parse(pp, pn, ph, 1)
+    if status != OK:
+        return status
+    if (not record and band is None and gh.raw_bytes >= ONE_BUFFER_MIN
+            and ph.width == gh.width and ph.height == gh.height):
+        nb = (gh.row_bytes + SM_DBLOCK - 1) // SM_DBLOCK
+        d.nw = (nb + 63) // 64
+        rbytes = (gh.row_bytes + SM_DBLOCK + SLACK + 63) & ~(<size_t>63)
+        wbytes = gh.height * d.nw * 8
+        limit = gh.raw_bytes // DELTA_SHARE
+        mem = <uint8_t *>s.run_room((rbytes + wbytes + limit + nb * SM_DBLOCK + 3) // 4)
+        if mem != NULL:
+            d.row, d.words, d.blocks = mem, <uint64_t *>(mem + rbytes), mem + rbytes + wbytes
+            memset(d.row, 0, rbytes)
+            out = d.blocks
+            y = 0
+            while y < gh.height and <size_t>(out - d.blocks) <= limit:
+                row = unfilter(gh, s.buf[0], y)
+                if row == NULL:
+                    bad_filter = True
+                    break
+                sm_row_diff(row, row - stride if y > 0 else d.row, gh.row_bytes, d.words + y * d.nw)
+                out = sm_row_diff_store(row, gh.row_bytes, d.words + y * d.nw, out)
+                y += 1
+            gt_done = y
+            if y == gh.height or bad_filter:
+                status = s.inflate_second(0, pp, pn, gh, ph)
+                if status != OK:
+                    return status
+                return _pair_rows(s, gh, ph, glut, plut, sink, False, None, gt_done, &d)
+    status = s.inflate_second(1, pp, pn, gh, ph)
+    if status != OK:
+        return status
+    return _pair_rows(s, gh, ph, glut, plut, sink, record, band, gt_done, NULL)
 
 
 cdef int _cached_rows(Scratch s, const uint16_t *rv, const uint16_t *rl, const png_header *ph,
@@ -215,6 +319,12 @@ cdef int _sink(sm_sem_sink *sink, sm_sem_lut *plut, int64_t[:, ::1] cm, const in
         sink.tp, sink.fp, sink.fn = &tp[0], &fp[0], &fn[0]
     plut.codes, plut.n, plut.has_ignore, plut.ignore = &pred_codes[0], <uint64_t>pred_codes.shape[0], False, 0
     return 0
+
+
+def _set_row_diff(bint avx2):
+    """Tests: the one-buffer path's row compare with AVX2 (when the processor has it, the
+    default) or without; returns whether AVX2 is used."""
+    return sm_row_diff_select(avx2) == 2
 
 
 def _pair_tables_clean():
@@ -326,10 +436,8 @@ def semantic_pair(Scratch s, const uint8_t[::1] gt, const uint8_t[::1] pred, int
     memset(&gh, 0, sizeof(gh))
     with nogil:
         s.begin()
-        status = s.open_pair(gp, gn, pp, pn, &gh, &ph, 1)
-        if status == OK:
-            status = _pair_rows(s, &gh, &ph, &glut, &plut, &sink, record, band)
-            status = _band_end(s, status, band, &interior[0, 0] if band is not None else NULL, sink.K)
+        status = _count_files(s, gp, gn, pp, pn, &gh, &ph, &glut, &plut, &sink, record, band)
+        status = _band_end(s, status, band, &interior[0, 0] if band is not None else NULL, sink.K)
     s.bad_gt = sink.bad_gt
     s.bad_pred = sink.bad_pred
     return status
@@ -447,10 +555,9 @@ cdef class SemanticBatch:
                         if rows:
                             sink.tp, sink.fp, sink.fn = &tp[i, 0], &fp[i, 0], &fn[i, 0]
                         memset(&gh, 0, sizeof(gh))
-                        st = s.open_pair(s.fbuf[0], gn, s.fbuf[1], pn, &gh, &ph, 1)
-                        if st == OK:
-                            st = _pair_rows(s, &gh, &ph, &glut, &plut, &sink, False, band)
-                            st = _band_end(s, st, band, &interior_rows[i, 0, 0] if per_inner else inner, K)
+                        st = _count_files(s, s.fbuf[0], gn, s.fbuf[1], pn, &gh, &ph, &glut, &plut, &sink, False,
+                                          band)
+                        st = _band_end(s, st, band, &interior_rows[i, 0, 0] if per_inner else inner, K)
                 status[i] = <uint8_t>st
                 counted[i] = <uint8_t>(st != OK and s.counted)
                 done[0] += 1

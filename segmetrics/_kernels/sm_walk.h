@@ -805,6 +805,117 @@ SM_INLINE void sm_rec_add(sm_rec *r, int32_t code, size_t n) {
     r->len += n;
 }
 
+/* ------------------------------------------------------------------ a row as changes from the row above */
+
+/* The one-buffer cold path keeps an 8-bit ground-truth image as its rows' differences from
+   the row above while the prediction is inflated into the buffer that held it: for every
+   row, a bit per block of SM_DBLOCK bytes that differs from the same block of the row
+   above, and those blocks' bytes.  A row is put back by copying its blocks over the row
+   above (most rows of a label map repeat most of the one above: on Cityscapes-like maps
+   7 % of 32-byte blocks differ). */
+#define SM_DBLOCK 32
+
+/* Bit q % 64 of words[q / 64] set where block q of the n bytes at x differs from the block
+   of p (blocks of SM_DBLOCK bytes; the last one is compared whole: up to SM_DBLOCK - 1 bytes
+   after both rows must be readable, a difference there only adds a block); the number of
+   blocks set. */
+#if SM_SIMD && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) && __GNUC__ >= 5 || defined(__clang__))
+#define SM_DIFF_AVX2 1
+#include <immintrin.h>
+/* sm_row_diff with one 32-byte compare a block (the compare is the whole cost; SSE2 needs
+   two loads more a block) */
+static __attribute__((target("avx2"))) size_t sm_row_diff_avx2(const uint8_t *x, const uint8_t *p, size_t n,
+                                                                uint64_t *words) {
+    const size_t nb = (n + SM_DBLOCK - 1) / SM_DBLOCK;
+    size_t q, k, k1, count = 0;
+    uint64_t m;
+    for (q = 0; q < nb; q += 64) {
+        m = 0;
+        k1 = nb - q < 64 ? nb : q + 64;
+        for (k = q; k < k1; k++) {
+            const __m256i e = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(x + k * SM_DBLOCK)),
+                                                _mm256_loadu_si256((const __m256i *)(p + k * SM_DBLOCK)));
+            m |= (uint64_t)((uint32_t)_mm256_movemask_epi8(e) != 0xFFFFFFFFu) << (k - q);
+        }
+        words[q / 64] = m;
+        count += (size_t)SM_POPCNT64(m);
+    }
+    return count;
+}
+#else
+#define SM_DIFF_AVX2 0
+#endif
+/* 2: sm_row_diff uses AVX2, 1: SSE2 or portable C, 0: not chosen yet */
+static int sm_diff_level = 0;
+
+/* Choose sm_row_diff's compare: AVX2 when want_avx2 and the processor has it (tests choose
+   the other); the level chosen. */
+static inline int sm_row_diff_select(int want_avx2) {
+    int level = 1;
+#if SM_DIFF_AVX2
+    __builtin_cpu_init();
+    if (want_avx2 && __builtin_cpu_supports("avx2")) level = 2;
+#endif
+    (void)want_avx2;
+    sm_diff_level = level;
+    return level;
+}
+
+SM_INLINE size_t sm_row_diff(const uint8_t *x, const uint8_t *p, size_t n, uint64_t *words) {
+    const size_t nb = (n + SM_DBLOCK - 1) / SM_DBLOCK;
+    size_t q, k, k1, count = 0;
+    uint64_t m;
+#if SM_DIFF_AVX2
+    if (sm_diff_level == 0) sm_row_diff_select(1);  /* (a race writes the same value) */
+    if (sm_diff_level == 2) return sm_row_diff_avx2(x, p, n, words);
+#endif
+    for (q = 0; q < nb; q += 64) {
+        m = 0;
+        k1 = nb - q < 64 ? nb : q + 64;
+        for (k = q; k < k1; k++) {
+#if SM_SIMD
+            const __m128i e0 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(x + k * SM_DBLOCK)),
+                                              _mm_loadu_si128((const __m128i *)(p + k * SM_DBLOCK)));
+            const __m128i e1 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(x + k * SM_DBLOCK + 16)),
+                                              _mm_loadu_si128((const __m128i *)(p + k * SM_DBLOCK + 16)));
+            m |= (uint64_t)(_mm_movemask_epi8(_mm_and_si128(e0, e1)) != 0xFFFF) << (k - q);
+#else
+            m |= (uint64_t)(memcmp(x + k * SM_DBLOCK, p + k * SM_DBLOCK, SM_DBLOCK) != 0) << (k - q);
+#endif
+        }
+        words[q / 64] = m;
+        count += (size_t)SM_POPCNT64(m);
+    }
+    return count;
+}
+
+/* Copy the blocks of row x set in words (see sm_row_diff) to out, in order; the end of out. */
+SM_INLINE uint8_t *sm_row_diff_store(const uint8_t *x, size_t n, const uint64_t *words, uint8_t *out) {
+    const size_t nw = ((n + SM_DBLOCK - 1) / SM_DBLOCK + 63) / 64;
+    size_t i;
+    uint64_t m;
+    for (i = 0; i < nw; i++)
+        for (m = words[i]; m; m &= m - 1) {
+            memcpy(out, x + (64 * i + (size_t)SM_CTZ64(m)) * SM_DBLOCK, SM_DBLOCK);
+            out += SM_DBLOCK;
+        }
+    return out;
+}
+
+/* Copy the stored blocks at in over the row at r (the row above, or zeros), where words says;
+   the end of in.  r needs room for whole blocks (up to SM_DBLOCK - 1 bytes after the row). */
+SM_INLINE const uint8_t *sm_row_diff_load(uint8_t *r, size_t n, const uint64_t *words, const uint8_t *in) {
+    const size_t nw = ((n + SM_DBLOCK - 1) / SM_DBLOCK + 63) / 64;
+    size_t i;
+    uint64_t m;
+    for (i = 0; i < nw; i++)
+        for (m = words[i]; m; m &= m - 1) {
+            memcpy(r + (64 * i + (size_t)SM_CTZ64(m)) * SM_DBLOCK, in, SM_DBLOCK);
+            in += SM_DBLOCK;
+        }
+    return in;
+}
+
 /* ------------------------------------------------------------------ the semantic sink */
 
 /* The confusion matrix (rows = ground truth), bad-label counts, and (sm_sem_emit_more)
