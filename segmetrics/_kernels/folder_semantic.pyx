@@ -38,11 +38,14 @@ from segmetrics._kernels.folder cimport (
 )
 from segmetrics._kernels.png cimport png_header
 from segmetrics._kernels.sm cimport (
-    SM_DBLOCK, SM_NO_SKIP, sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_row_diff, sm_row_diff_load, sm_row_diff_select, sm_row_diff_store, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_pairs_begin,
+    SM_DBLOCK, SM_NO_SKIP, sm_pt_pool_clean, sm_rec, sm_rec_flush, sm_row_diff, sm_row_diff_load,
+    sm_row_diff_select, sm_row_diff_store, sm_sem_be16, sm_sem_emit_more, sm_sem_lut, sm_sem_pairs_begin,
     sm_sem_pairs_end, sm_sem_runs, sm_sem_sink, sm_sem_u8, sm_side, sm_walk, sm_walk_sem,
 )
 
 cdef uint8_t _EMPTY[64]
+# the row compare is chosen once, here, before any worker thread runs
+sm_row_diff_select(1)
 
 
 cdef struct _BandSink:
@@ -219,7 +222,8 @@ cdef int _count_files(Scratch s, const uint8_t *gp, size_t gn, const uint8_t *pp
     ``s.counted`` and the bad-label counts are those of the two-buffer way (the same checks
     in the same order)."""
     cdef int status = s.open_gt(gp, gn, gh, 1)
-    cdef size_t gt_done = 0, limit, y, nb, rbytes, wbytes, stride = gh.row_bytes + 1
+    cdef size_t gt_done = 0, limit, y, nb, rbytes, wbytes, room, stride = gh.row_bytes + 1
+    cdef bint fresh
     cdef uint8_t *mem
     cdef uint8_t *out
     cdef const uint8_t *row
@@ -236,7 +240,13 @@ cdef int _count_files(Scratch s, const uint8_t *gp, size_t gn, const uint8_t *pp
         rbytes = (gh.row_bytes + SM_DBLOCK + SLACK + 63) & ~(<size_t>63)
         wbytes = gh.height * d.nw * 8
         limit = gh.raw_bytes // DELTA_SHARE
-        mem = <uint8_t *>s.run_room((rbytes + wbytes + limit + nb * SM_DBLOCK + 3) // 4)
+        room = (rbytes + wbytes + limit + nb * SM_DBLOCK + 3) // 4
+        fresh = s.runs_cap < room
+        mem = <uint8_t *>s.run_room(room)
+        if mem != NULL and fresh:
+            # every page touched once, when the area is made: a run then holds the same memory
+            # from its first image on, not the most that any image so far has needed
+            memset(mem, 0, 4 * room)
         if mem != NULL:
             d.row, d.words, d.blocks = mem, <uint64_t *>(mem + rbytes), mem + rbytes + wbytes
             memset(d.row, 0, rbytes)

@@ -866,7 +866,7 @@ SM_INLINE size_t sm_row_diff(const uint8_t *x, const uint8_t *p, size_t n, uint6
     size_t q, k, k1, count = 0;
     uint64_t m;
 #if SM_DIFF_AVX2
-    if (sm_diff_level == 0) sm_row_diff_select(1);  /* (a race writes the same value) */
+    if (sm_diff_level == 0) sm_row_diff_select(1);  /* (a module that did not choose at import) */
     if (sm_diff_level == 2) return sm_row_diff_avx2(x, p, n, words);
 #endif
     for (q = 0; q < nb; q += 64) {
