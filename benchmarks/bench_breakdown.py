@@ -254,7 +254,9 @@ def callgrind(task: str, base: dict, n: int, tmp: Path) -> tuple[list[str], dict
     code = ("import operator, sys\n"
             f"sys.path[:0] = [{str(HERE)!r}, {str(H.ROOT)!r}]\n"
             "import harness as H\n"
-            "import segmetrics, segmetrics.folders, segmetrics.io.coco_panoptic, segmetrics.io.folders\n"
+            # every module the call needs imported first (the folder API's panoptic half loads on
+            # first use): the profile is the scoring call's, not its imports'
+            "H._load_segmetrics()\nimport segmetrics.io.coco_panoptic, segmetrics.io.folders\n"
             f"operator.call(lambda: {call})\n")
     out = tmp / f"callgrind.{task}.out"
     # the engine scores on worker threads (even with jobs=1): collect the calling thread's
