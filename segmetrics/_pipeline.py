@@ -46,7 +46,7 @@ from ._engine import band as _band
 from ._engine.schedule import Batch, Loop, resolve_jobs, run, run_indexed
 from ._kernels import folder as _folder
 from ._kernels import folder_semantic as _fsem
-from .errors import InputError, SegmetricsError
+from .errors import SegmetricsError
 from .gtcache import GTCache, file_digest
 from .labels import BAD, FILE_TABLE_SIZE
 

@@ -65,11 +65,13 @@ def assert_same(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("h, w", [(512, 2048), (520, 2047), (300, 3500), (1, BIG + 5), (BIG // 2, 1)])
+@pytest.mark.parametrize("h, w", [(512, 2048), (520, 2047), (300, 3500), (8192, 128), (1, BIG + 5), (BIG // 2, 1)])
 def test_large_pairs_equal_twin(compare, h, w):
-    """Blob maps large enough for the one-buffer path (rows of every width mod 32, one row,
-    one column), with valid labels: counts and vectors equal the twin's and the two-buffer
-    path's."""
+    """Blob maps large enough for the one-buffer path (rows of every width mod 32, narrow rows),
+    with valid labels: counts and vectors equal the twin's and the two-buffer path's.  One row
+    or one column of 1 MiB go the two-buffer way (their row buffer or bit words would not be
+    small), with the same results."""
+    assert (folder_semantic._one_buffer_room(w, h) > 0) == (h > 1 and w > 1)
     rng = np.random.default_rng(h * 7 + w)
     k = 6
     gt_codes, pred_codes = tables(rng, k)
@@ -80,6 +82,18 @@ def test_large_pairs_equal_twin(compare, h, w):
     a, b = both_paths(gt, pred, gt_codes, pred_codes, k)
     assert a[0] == 0
     assert_same(a, b)
+
+
+def test_which_images_take_one_buffer():
+    """The rule: 1 MiB or more inflated, and what the path keeps (row buffer, a bit a 32-byte
+    block, changed blocks up to an eighth of the buffer) at most a quarter of the buffer it saves."""
+    room = folder_semantic._one_buffer_room
+    raw = 1024 * 2049
+    assert raw // 8 < room(2048, 1024) <= raw // 4  # Cityscapes: 268 kB kept, 2 MB saved
+    assert room(2048, 511) == 0 and room(2048, 512) > 0  # 1,048,576 inflated bytes from 512 rows
+    assert room(1500, 400) == 0  # 0.6 MB: two buffers
+    assert room(1, BIG) == 0 and room(BIG + 5, 1) == 0 and room(8, BIG // 9) == 0  # narrow, one row
+    assert room(128, 8192) > 0 and room(1024, 512, 2) > 0  # narrow enough; 16-bit samples
 
 
 @pytest.mark.parametrize("gmode, pmode", [("I;16", "L"), ("L", "I;16"), ("P", "L")])

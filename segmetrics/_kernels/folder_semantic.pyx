@@ -112,6 +112,27 @@ cdef enum:
     DELTA_SHARE = 8
 
 
+cdef inline size_t _delta_room(size_t row_bytes, size_t height, size_t raw_bytes) noexcept nogil:
+    """The room (in the scratch's runs area, uint16 pairs) the one-buffer path takes for a GT of
+    these rows, or 0 when it is not taken: a GT under ONE_BUFFER_MIN inflated bytes, or one whose
+    row buffer, block bits and changed blocks would need more than a quarter of the buffer the
+    path saves (narrow or single-row images, where a bit word a row or the one row buffer is
+    not small)."""
+    cdef size_t nb = (row_bytes + SM_DBLOCK - 1) // SM_DBLOCK
+    cdef size_t rbytes = (row_bytes + SM_DBLOCK + SLACK + 63) & ~(<size_t>63)
+    cdef size_t need = rbytes + height * ((nb + 63) // 64) * 8 + raw_bytes // DELTA_SHARE + nb * SM_DBLOCK
+    if raw_bytes < ONE_BUFFER_MIN or need > raw_bytes // 4:
+        return 0
+    return (need + 3) // 4
+
+
+def _one_buffer_room(Py_ssize_t width, Py_ssize_t height, int itemsize=1):
+    """Tests: the bytes the one-buffer path keeps for a GT of this size (8-bit samples, or
+    16-bit with itemsize 2), 0 when such a GT is counted with two buffers."""
+    cdef size_t row = <size_t>width * itemsize
+    return 4 * _delta_room(row, <size_t>height, <size_t>height * (row + 1))
+
+
 cdef inline void _delta_start(_Delta *d, const png_header *gh) noexcept nogil:
     """Back to row 0 (put back over zeros)."""
     memset(d.row, 0, gh.row_bytes + SM_DBLOCK)
@@ -233,14 +254,13 @@ cdef int _count_files(Scratch s, const uint8_t *gp, size_t gn, const uint8_t *pp
         status = s.parse(pp, pn, ph, 1)
     if status != OK:
         return status
-    if (not record and band is None and gh.raw_bytes >= ONE_BUFFER_MIN
-            and ph.width == gh.width and ph.height == gh.height):
+    room = _delta_room(gh.row_bytes, gh.height, gh.raw_bytes) if not record and band is None else 0
+    if room and ph.width == gh.width and ph.height == gh.height:
         nb = (gh.row_bytes + SM_DBLOCK - 1) // SM_DBLOCK
         d.nw = (nb + 63) // 64
         rbytes = (gh.row_bytes + SM_DBLOCK + SLACK + 63) & ~(<size_t>63)
         wbytes = gh.height * d.nw * 8
         limit = gh.raw_bytes // DELTA_SHARE
-        room = (rbytes + wbytes + limit + nb * SM_DBLOCK + 3) // 4
         fresh = s.runs_cap < room
         mem = <uint8_t *>s.run_room(room)
         if mem != NULL and fresh:
