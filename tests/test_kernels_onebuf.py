@@ -212,3 +212,49 @@ def test_truncated_and_mismatched_files_as_the_two_buffer_path(compare):
             a, b = both_paths(first, second, gt_codes, pred_codes, k)
             assert a[0] == 1 and not a[2]
             assert_same(a, b)
+
+
+def grey_png_filtered(x: np.ndarray, types) -> bytes:
+    """An 8-bit grey PNG of ``x`` whose row r is filtered with ``types[r]`` (0 None, 1 Sub, 2 Up,
+    3 Average, 4 Paeth; the PNG specification's predictors, encoded here in NumPy)."""
+    h, w = x.shape
+    a = x.astype(np.int16)
+    up = np.vstack([np.zeros((1, w), np.int16), a[:-1]])
+    left = np.hstack([np.zeros((h, 1), np.int16), a[:, :-1]])
+    upleft = np.hstack([np.zeros((h, 1), np.int16), up[:, :-1]])
+    p = left + up - upleft
+    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
+    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
+    pred = {0: np.zeros_like(a), 1: left, 2: up, 3: (left + up) // 2, 4: paeth}
+    raw = bytearray()
+    for r in range(h):
+        raw.append(types[r])
+        raw += ((a[r] - pred[types[r]][r]) % 256).astype(np.uint8).tobytes()
+    head = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    out = b"\x89PNG\r\n\x1a\n"
+    for kind, body in ((b"IHDR", head), (b"IDAT", zlib.compress(bytes(raw))), (b"IEND", b"")):
+        out += struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return out
+
+
+@pytest.mark.parametrize("types", ["up", "sub", "average", "paeth", "none", "mixed"])
+def test_every_row_filter_type_in_the_gt(compare, types):
+    """GT rows stored with each PNG filter type (each row unfiltered in place, then compared with
+    the one above), all rows of one type or a random mix: counts equal the twin's and the
+    two-buffer path's."""
+    rng = np.random.default_rng(len(types))
+    h, w, k = 512, 2048, 6
+    assert folder_semantic._one_buffer_room(w, h) > 0
+    gt_codes, pred_codes = tables(rng, k)
+    # wide cells and a little speckle: the changes stay under the busy limit (an eighth of the
+    # buffer), so every row is put back from its changes (a busy GT would go to two buffers)
+    g = blobs(rng, h, w, [0, 1, 2, 3, 7, 200, 255], cell=(37, 300))
+    g[rng.random(g.shape) < 0.0002] = 3  # rows that differ from the one above in one byte
+    p = blobs(rng, h, w, range(9), cell=(9, 41))
+    names = {"none": 0, "sub": 1, "up": 2, "average": 3, "paeth": 4}
+    rows = rng.integers(0, 5, h) if types == "mixed" else np.full(h, names[types])
+    gt = grey_png_filtered(g.astype(np.uint8), rows.tolist())
+    check_semantic_pair(gt, png(p, "L"), gt_codes, pred_codes, k, True, False)
+    a, b = both_paths(gt, png(p, "L"), gt_codes, pred_codes, k)
+    assert a[0] == 0
+    assert_same(a, b)
