@@ -112,25 +112,40 @@ cdef enum:
     DELTA_SHARE = 8
 
 
-cdef inline size_t _delta_room(size_t row_bytes, size_t height, size_t raw_bytes) noexcept nogil:
-    """The room (in the scratch's runs area, uint16 pairs) the one-buffer path takes for a GT of
-    these rows, or 0 when it is not taken: a GT under ONE_BUFFER_MIN inflated bytes, or one whose
-    row buffer, block bits and changed blocks would need more than a quarter of the buffer the
-    path saves (narrow or single-row images, where a bit word a row or the one row buffer is
-    not small)."""
+cdef struct _DeltaLayout:
+    # the one-buffer path's area in the scratch's runs area, for a GT of given rows: the row
+    # buffer (rbytes), the rows' block bits (nw words a row, wbytes in all), then the changed
+    # blocks (at most limit bytes, and one row's blocks past it); room: the whole, in the
+    # area's uint16 pairs, 0 when the path is not taken
+    size_t nw
+    size_t rbytes
+    size_t wbytes
+    size_t limit
+    size_t room
+
+
+cdef inline _DeltaLayout _delta_layout(size_t row_bytes, size_t height, size_t raw_bytes) noexcept nogil:
+    """The one-buffer path's layout for a GT of these rows; ``room`` 0 when the path is not taken:
+    a GT under ONE_BUFFER_MIN inflated bytes, or one whose row buffer, block bits and changed
+    blocks would need more than a quarter of the buffer the path saves (narrow or single-row
+    images, where a bit word a row or the one row buffer is not small)."""
+    cdef _DeltaLayout L
     cdef size_t nb = (row_bytes + SM_DBLOCK - 1) // SM_DBLOCK
-    cdef size_t rbytes = (row_bytes + SM_DBLOCK + SLACK + 63) & ~(<size_t>63)
-    cdef size_t need = rbytes + height * ((nb + 63) // 64) * 8 + raw_bytes // DELTA_SHARE + nb * SM_DBLOCK
-    if raw_bytes < ONE_BUFFER_MIN or need > raw_bytes // 4:
-        return 0
-    return (need + 3) // 4
+    cdef size_t need
+    L.nw = (nb + 63) // 64
+    L.rbytes = (row_bytes + SM_DBLOCK + SLACK + 63) & ~(<size_t>63)
+    L.wbytes = height * L.nw * 8
+    L.limit = raw_bytes // DELTA_SHARE
+    need = L.rbytes + L.wbytes + L.limit + nb * SM_DBLOCK
+    L.room = 0 if raw_bytes < ONE_BUFFER_MIN or need > raw_bytes // 4 else (need + 3) // 4
+    return L
 
 
 def _one_buffer_room(Py_ssize_t width, Py_ssize_t height, int itemsize=1):
     """Tests: the bytes the one-buffer path keeps for a GT of this size (8-bit samples, or
     16-bit with itemsize 2), 0 when such a GT is counted with two buffers."""
     cdef size_t row = <size_t>width * itemsize
-    return 4 * _delta_room(row, <size_t>height, <size_t>height * (row + 1))
+    return 4 * _delta_layout(row, <size_t>height, <size_t>height * (row + 1)).room
 
 
 cdef inline void _delta_start(_Delta *d, const png_header *gh) noexcept nogil:
@@ -243,7 +258,8 @@ cdef int _count_files(Scratch s, const uint8_t *gp, size_t gn, const uint8_t *pp
     ``s.counted`` and the bad-label counts are those of the two-buffer way (the same checks
     in the same order)."""
     cdef int status = s.open_gt(gp, gn, gh, 1)
-    cdef size_t gt_done = 0, limit, y, nb, rbytes, wbytes, room, stride = gh.row_bytes + 1
+    cdef size_t gt_done = 0, y, stride
+    cdef _DeltaLayout L
     cdef bint fresh
     cdef uint8_t *mem
     cdef uint8_t *out
@@ -254,25 +270,24 @@ cdef int _count_files(Scratch s, const uint8_t *gp, size_t gn, const uint8_t *pp
         status = s.parse(pp, pn, ph, 1)
     if status != OK:
         return status
-    room = _delta_room(gh.row_bytes, gh.height, gh.raw_bytes) if not record and band is None else 0
-    if room and ph.width == gh.width and ph.height == gh.height:
-        nb = (gh.row_bytes + SM_DBLOCK - 1) // SM_DBLOCK
-        d.nw = (nb + 63) // 64
-        rbytes = (gh.row_bytes + SM_DBLOCK + SLACK + 63) & ~(<size_t>63)
-        wbytes = gh.height * d.nw * 8
-        limit = gh.raw_bytes // DELTA_SHARE
-        fresh = s.runs_cap < room
-        mem = <uint8_t *>s.run_room(room)
+    L.room = 0
+    if not record and band is None:
+        L = _delta_layout(gh.row_bytes, gh.height, gh.raw_bytes)
+    if L.room and ph.width == gh.width and ph.height == gh.height:
+        d.nw = L.nw
+        stride = gh.row_bytes + 1
+        fresh = s.runs_cap < L.room
+        mem = <uint8_t *>s.run_room(L.room)
         if mem != NULL and fresh:
             # every page touched once, when the area is made: a run then holds the same memory
             # from its first image on, not the most that any image so far has needed
-            memset(mem, 0, 4 * room)
+            memset(mem, 0, 4 * L.room)
         if mem != NULL:
-            d.row, d.words, d.blocks = mem, <uint64_t *>(mem + rbytes), mem + rbytes + wbytes
-            memset(d.row, 0, rbytes)
+            d.row, d.words, d.blocks = mem, <uint64_t *>(mem + L.rbytes), mem + L.rbytes + L.wbytes
+            memset(d.row, 0, L.rbytes)
             out = d.blocks
             y = 0
-            while y < gh.height and <size_t>(out - d.blocks) <= limit:
+            while y < gh.height and <size_t>(out - d.blocks) <= L.limit:
                 row = unfilter(gh, s.buf[0], y)
                 if row == NULL:
                     bad_filter = True

@@ -85,7 +85,7 @@ cdef extern from "sm_walk.h" nogil:
     int sm_walk_sem(sm_side *G, int gB, sm_side *P, int pB, size_t w, int mode, sm_sem_sink *sink)
     int SM_DBLOCK
     int sm_row_diff_select(int want_avx2)
-    size_t sm_row_diff(const uint8_t *x, const uint8_t *p, size_t n, uint64_t *words)
+    void sm_row_diff(const uint8_t *x, const uint8_t *p, size_t n, uint64_t *words)
     uint8_t *sm_row_diff_store(const uint8_t *x, size_t n, const uint64_t *words, uint8_t *out)
     const uint8_t *sm_row_diff_load(uint8_t *r, size_t n, const uint64_t *words, const uint8_t *inp)
 

@@ -817,17 +817,16 @@ SM_INLINE void sm_rec_add(sm_rec *r, int32_t code, size_t n) {
 
 /* Bit q % 64 of words[q / 64] set where block q of the n bytes at x differs from the block
    of p (blocks of SM_DBLOCK bytes; the last one is compared whole: up to SM_DBLOCK - 1 bytes
-   after both rows must be readable, a difference there only adds a block); the number of
-   blocks set. */
+   after both rows must be readable, a difference there only adds a block). */
 #if SM_SIMD && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) && __GNUC__ >= 5 || defined(__clang__))
 #define SM_DIFF_AVX2 1
 #include <immintrin.h>
 /* sm_row_diff with one 32-byte compare a block (the compare is the whole cost; SSE2 needs
    two loads more a block) */
-static __attribute__((target("avx2"))) size_t sm_row_diff_avx2(const uint8_t *x, const uint8_t *p, size_t n,
-                                                                uint64_t *words) {
+static __attribute__((target("avx2"))) void sm_row_diff_avx2(const uint8_t *x, const uint8_t *p, size_t n,
+                                                              uint64_t *words) {
     const size_t nb = (n + SM_DBLOCK - 1) / SM_DBLOCK;
-    size_t q, k, k1, count = 0;
+    size_t q, k, k1;
     uint64_t m;
     for (q = 0; q < nb; q += 64) {
         m = 0;
@@ -838,9 +837,7 @@ static __attribute__((target("avx2"))) size_t sm_row_diff_avx2(const uint8_t *x,
             m |= (uint64_t)((uint32_t)_mm256_movemask_epi8(e) != 0xFFFFFFFFu) << (k - q);
         }
         words[q / 64] = m;
-        count += (size_t)SM_POPCNT64(m);
     }
-    return count;
 }
 #else
 #define SM_DIFF_AVX2 0
@@ -861,13 +858,16 @@ static inline int sm_row_diff_select(int want_avx2) {
     return level;
 }
 
-SM_INLINE size_t sm_row_diff(const uint8_t *x, const uint8_t *p, size_t n, uint64_t *words) {
+SM_INLINE void sm_row_diff(const uint8_t *x, const uint8_t *p, size_t n, uint64_t *words) {
     const size_t nb = (n + SM_DBLOCK - 1) / SM_DBLOCK;
-    size_t q, k, k1, count = 0;
+    size_t q, k, k1;
     uint64_t m;
 #if SM_DIFF_AVX2
     if (sm_diff_level == 0) sm_row_diff_select(1);  /* (a module that did not choose at import) */
-    if (sm_diff_level == 2) return sm_row_diff_avx2(x, p, n, words);
+    if (sm_diff_level == 2) {
+        sm_row_diff_avx2(x, p, n, words);
+        return;
+    }
 #endif
     for (q = 0; q < nb; q += 64) {
         m = 0;
@@ -884,9 +884,7 @@ SM_INLINE size_t sm_row_diff(const uint8_t *x, const uint8_t *p, size_t n, uint6
 #endif
         }
         words[q / 64] = m;
-        count += (size_t)SM_POPCNT64(m);
     }
-    return count;
 }
 
 /* Copy the blocks of row x set in words (see sm_row_diff) to out, in order; the end of out. */
